@@ -1,0 +1,10 @@
+DROP TABLE settings;
+DROP TABLE login_throttle;
+DROP TABLE audit_events;
+DROP TABLE revoked_sessions;
+DROP TABLE refresh_tokens;
+DROP TABLE sessions;
+DROP TABLE user_roles;
+DROP TABLE role_permissions;
+DROP TABLE roles;
+DROP TABLE users;

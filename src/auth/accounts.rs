@@ -1,0 +1,123 @@
+//! Accounts: email and password rules, creation (shared by `/auth/register` and the CLI) and
+//! the user object of the contract.
+
+use serde::Serialize;
+
+use crate::clock::rfc3339;
+use crate::db::{DbConn, Id};
+use crate::error::{ApiError, ApiResult};
+use crate::models::{NewUser, RoleStore, User, UserStore};
+
+use super::Auth;
+
+/// The role every new account gets unless told otherwise.
+pub const DEFAULT_ROLE: &str = "user";
+
+/// The user object of the contract; never the password hash.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UserView {
+    pub id: Id,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+impl UserView {
+    pub fn new(user: &User, roles: Vec<String>) -> Self {
+        UserView {
+            id: user.id,
+            email: user.email.clone(),
+            roles,
+            disabled: user.disabled,
+            created_at: rfc3339(user.created_at),
+        }
+    }
+}
+
+/// Trims and lower-cases `email` and checks its shape; 422 naming `email` otherwise.
+pub fn normalize_email(email: &str) -> ApiResult<String> {
+    let email = email.trim().to_lowercase();
+    let invalid = || ApiError::invalid_field("email: must be a valid email address");
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
+    let labels_ok = domain.split('.').all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
+    if local.is_empty() || local.len() > 64 || domain.contains('@') || !domain.contains('.') || !labels_ok {
+        return Err(invalid());
+    }
+    Ok(email)
+}
+
+/// Passwords are 8 to 128 characters; 422 naming `field` otherwise.
+pub fn check_password(field: &str, password: &str) -> ApiResult<()> {
+    let length = password.chars().count();
+    if length < 8 {
+        return Err(ApiError::invalid_field(format!("{field}: must be at least 8 characters")));
+    }
+    if length > 128 {
+        return Err(ApiError::invalid_field(format!("{field}: must be at most 128 characters")));
+    }
+    Ok(())
+}
+
+fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(e, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
+}
+
+/// Creates an account with `roles` (the default role when empty): 422 for a bad email, password
+/// or unknown role, 409 when the email is taken.
+pub async fn create_user(
+    auth: &Auth,
+    conn: &mut DbConn,
+    email: &str,
+    password: &str,
+    roles: &[String],
+) -> ApiResult<UserView> {
+    let email = normalize_email(email)?;
+    check_password("password", password)?;
+    let mut roles: Vec<String> = if roles.is_empty() { vec![DEFAULT_ROLE.into()] } else { roles.to_vec() };
+    roles.sort();
+    roles.dedup();
+    let known = crate::with_conn!(conn, |c| c.existing_role_names(&roles).await)?;
+    if let Some(unknown) = roles.iter().find(|r| !known.contains(r)) {
+        return Err(ApiError::invalid_field(format!("roles: unknown role {unknown:?}")));
+    }
+    let hash = auth.hasher.hash(password).await.map_err(ApiError::internal)?;
+    let now = auth.clock.now();
+    let new = NewUser { id: Id::new(), email: &email, password_hash: &hash, disabled: false, created_at: now, updated_at: now };
+    let inserted = crate::write_tx!(conn, |c| c.insert_user(&new, &roles).await);
+    match inserted {
+        Ok(()) => {}
+        Err(e) if is_unique_violation(&e) => return Err(ApiError::conflict("email: already registered")),
+        Err(e) => return Err(e.into()),
+    }
+    let user = User { id: new.id, email: email.clone(), password_hash: String::new(), disabled: false, created_at: now, updated_at: now };
+    Ok(UserView::new(&user, roles))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_lower_cased() {
+        assert_eq!(normalize_email("  Alice@Example.COM ").unwrap(), "alice@example.com");
+    }
+
+    #[test]
+    fn malformed_emails_are_rejected() {
+        for bad in ["", "alice", "@example.com", "alice@", "alice@example", "a b@example.com", "a@b@c.com", "a@.com", "a@example..com"] {
+            assert!(normalize_email(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn passwords_are_counted_in_characters() {
+        assert!(check_password("password", "1234567").is_err());
+        assert!(check_password("password", "12345678").is_ok());
+        assert!(check_password("password", &"é".repeat(128)).is_ok());
+        assert!(check_password("password", &"é".repeat(129)).is_err());
+    }
+}

@@ -1,0 +1,84 @@
+//! Request guards: the bridge between Rocket and the auth core.
+//!
+//! [`Principal`] proves a valid access token of a live session: a handler that takes it cannot
+//! run without that check. The token is verified once per request (cached in request-local
+//! state), against the in-memory revocation set rather than the database. Failures are recorded
+//! for the catcher, which answers 401 with the RFC 6750 challenge in the contract's JSON shape.
+
+use rocket::outcome::Outcome;
+use rocket::request::{self, FromRequest, Request};
+
+use super::Auth;
+use crate::db::Id;
+use crate::error::{reject, ApiError};
+
+/// The authenticated caller: who, in which session, with which roles (from the token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: Id,
+    pub session_id: Id,
+    pub roles: Vec<String>,
+    /// `exp` of the presented token.
+    pub expires_at: i64,
+}
+
+/// Extracts the token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+fn bearer_token<'a>(req: &'a Request<'_>) -> Result<&'a str, ApiError> {
+    let header = req.headers().get_one("Authorization").ok_or_else(ApiError::missing_token)?;
+    let (scheme, token) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::invalid_token("The Authorization header must use the Bearer scheme."));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(ApiError::invalid_token("The bearer token is empty."));
+    }
+    Ok(token)
+}
+
+fn authenticate(req: &Request<'_>) -> Result<Principal, ApiError> {
+    let token = bearer_token(req)?;
+    let auth = req
+        .rocket()
+        .state::<Auth>()
+        .ok_or_else(|| ApiError::internal("auth state is not managed"))?;
+    let claims = auth.keys.verify(token, auth.clock.now()).map_err(ApiError::invalid_token)?;
+    if auth.revoked.contains(claims.sid) {
+        return Err(ApiError::invalid_token("The session of this access token has ended."));
+    }
+    Ok(Principal { user_id: claims.sub, session_id: claims.sid, roles: claims.roles, expires_at: claims.exp })
+}
+
+/// Request-local cache of the verification result.
+struct Verified(Result<Principal, ApiError>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Principal {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, ()> {
+        match &req.local_cache(|| Verified(authenticate(req))).0 {
+            Ok(principal) => Outcome::Success(principal.clone()),
+            Err(e) => Outcome::Error((reject(req, e.clone()), ())),
+        }
+    }
+}
+
+/// Where a request came from, recorded on sessions and audit events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ClientInfo {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, ()> {
+        let user_agent = req.headers().get_one("User-Agent").map(|ua| ua.chars().take(256).collect());
+        Outcome::Success(ClientInfo { ip: req.client_ip().map(|ip| ip.to_string()), user_agent })
+    }
+}
+
+

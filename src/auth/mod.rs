@@ -1,0 +1,131 @@
+//! Authentication: passwords, access tokens, refresh-token rotation, revocation and the
+//! request guards that bridge them to Rocket.
+//!
+//! [`Auth`] is the managed state everything here shares; [`stage`] builds it at ignite (after
+//! the database and its migrations) and starts the background tasks at liftoff.
+
+pub mod accounts;
+pub mod guards;
+pub mod housekeeping;
+pub mod opaque;
+pub mod password;
+pub mod revocation;
+pub mod sessions;
+pub mod throttle;
+pub mod tokens;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::fairing::AdHoc;
+use rocket::{Build, Rocket};
+use rocket_db_pools::{Database, Pool};
+
+use crate::clock::Clock;
+use crate::config::AuthConfig;
+use crate::db::{Db, DbPool, Id};
+use crate::models::{Ending, SettingStore};
+use password::PasswordHasherPool;
+use revocation::RevokedSessions;
+use tokens::TokenKeys;
+
+/// Name of the setting that holds the generated HS256 key.
+const GENERATED_SECRET: &str = "hs256_secret";
+
+/// Everything the auth flows and guards share.
+#[derive(Debug)]
+pub struct Auth {
+    pub config: AuthConfig,
+    pub clock: Clock,
+    pub keys: TokenKeys,
+    pub hasher: PasswordHasherPool,
+    pub revoked: Arc<RevokedSessions>,
+}
+
+impl Auth {
+    /// How a session ended now for `reason` is recorded: its revocation lasts until every
+    /// access token it may have been issued has expired.
+    pub fn ending<'a>(&self, reason: &'a str) -> Ending<'a> {
+        let now = self.clock.now();
+        Ending { now, reason, revoke_until: self.revoke_until(now) }
+    }
+
+    fn revoke_until(&self, now: i64) -> i64 {
+        now + self.config.access_ttl as i64 + self.config.leeway as i64 + 1
+    }
+
+    /// Makes this instance reject the sessions' access tokens at once (after the commit).
+    pub fn revoke_locally(&self, sessions: &[Id], ending: &Ending<'_>) {
+        for id in sessions {
+            self.revoked.insert(*id, ending.revoke_until);
+        }
+    }
+
+    /// Builds the state from configuration, loading or creating the signing key.
+    pub async fn build(config: AuthConfig, clock: Clock, pool: &DbPool) -> Result<Auth, String> {
+        let secret = match &config.secret {
+            Some(secret) => secret.expose().as_bytes().to_vec(),
+            None => {
+                let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
+                let candidate = opaque::random_key();
+                let stored = crate::with_conn!(conn, |c| c.setting_or_insert(GENERATED_SECRET, &candidate).await)
+                    .map_err(|e| format!("cannot load the generated signing key: {e}"))?;
+                stored.into_bytes()
+            }
+        };
+        let keys = TokenKeys::hs256(&secret, &config);
+        let hasher = PasswordHasherPool::new(&config).await?;
+        let revoked = Arc::new(RevokedSessions::new());
+        revoked.load_since(pool, i64::MIN).await?;
+        Ok(Auth { config, clock, keys, hasher, revoked })
+    }
+}
+
+async fn ignite(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
+    let config = match AuthConfig::from_figment(rocket.figment()) {
+        Ok(config) => config,
+        Err(e) => {
+            rocket::error!("{e}");
+            return Err(rocket);
+        }
+    };
+    let clock = rocket.state::<Clock>().cloned().unwrap_or_default();
+    let Some(db) = Db::fetch(&rocket) else {
+        rocket::error!("the database pool is not initialised");
+        return Err(rocket);
+    };
+    match Auth::build(config, clock, db).await {
+        Ok(auth) => Ok(rocket.manage(auth)),
+        Err(e) => {
+            rocket::error!("auth: {e}");
+            Err(rocket)
+        }
+    }
+}
+
+/// Builds [`Auth`] at ignite; at liftoff starts the revocation poller and housekeeping.
+pub fn stage() -> AdHoc {
+    AdHoc::on_ignite("Authentication", |rocket| async {
+        rocket
+            .attach(AdHoc::try_on_ignite("Auth state", ignite))
+            .attach(AdHoc::on_liftoff("Auth background tasks", |rocket| {
+                Box::pin(async move {
+                    let (Some(auth), Some(db)) = (rocket.state::<Auth>(), Db::fetch(rocket)) else { return };
+                    let interval = Duration::from_millis(auth.config.revocation_poll_ms);
+                    tokio::spawn(revocation::poll_feed(
+                        auth.revoked.clone(),
+                        (**db).clone(),
+                        auth.clock.clone(),
+                        interval,
+                        rocket.shutdown(),
+                    ));
+                    tokio::spawn(housekeeping::run_periodically(
+                        (**db).clone(),
+                        auth.clock.clone(),
+                        auth.config.clone(),
+                        rocket.shutdown(),
+                    ));
+                })
+            }))
+    })
+}

@@ -1,0 +1,97 @@
+//! The in-memory set of ended sessions that bearer checks consult without touching the database.
+//!
+//! Sessions ended on this instance are added at once ([`RevokedSessions::insert`]); those ended
+//! on other instances arrive through [`poll_feed`], which reads the `revoked_sessions` feed every
+//! `revocation_poll_ms`. An entry is dropped once every access token of its session has
+//! expired, so the set holds at most the sessions ended within one access-token lifetime.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use rocket_db_pools::Pool;
+
+use crate::clock::Clock;
+use crate::db::{DbPool, Id};
+use crate::models::RevocationStore;
+
+/// Ended sessions whose access tokens may still be unexpired, with the time they can be forgotten.
+#[derive(Debug, Default)]
+pub struct RevokedSessions {
+    entries: RwLock<HashMap<Id, i64>>,
+}
+
+/// How far back each poll looks, in seconds: it covers transactions that committed a little
+/// after the time they wrote, and clocks a little apart between instances.
+const POLL_OVERLAP: i64 = 5;
+
+impl RevokedSessions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether access tokens of this session must be rejected.
+    pub fn contains(&self, session: Id) -> bool {
+        self.entries.read().map(|e| e.contains_key(&session)).unwrap_or(true)
+    }
+
+    /// Records that `session` ended; tokens of it expire by `until`.
+    pub fn insert(&self, session: Id, until: i64) {
+        if let Ok(mut entries) = self.entries.write() {
+            let slot = entries.entry(session).or_insert(until);
+            *slot = (*slot).max(until);
+        }
+    }
+
+    /// Forgets sessions whose access tokens have all expired.
+    pub fn prune(&self, now: i64) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|_, until| *until >= now);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.read().map(|e| e.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads revocations made since `since` from the feed; returns how many rows it read.
+    pub async fn load_since(&self, pool: &DbPool, since: i64) -> Result<usize, String> {
+        let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+        let rows = crate::with_conn!(conn, |c| c.revocations_since(since).await).map_err(|e| e.to_string())?;
+        for (session, until) in &rows {
+            self.insert(*session, *until);
+        }
+        Ok(rows.len())
+    }
+}
+
+/// Polls the feed until `shutdown` resolves. The first read loads every revocation still in the
+/// feed, so a new instance knows sessions ended before it started.
+pub async fn poll_feed(
+    set: std::sync::Arc<RevokedSessions>,
+    pool: DbPool,
+    clock: Clock,
+    interval: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut since = i64::MIN;
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = ticker.tick() => {}
+        }
+        let started = clock.now();
+        match set.load_since(&pool, since).await {
+            Ok(_) => since = started - POLL_OVERLAP,
+            Err(e) => rocket::warn!("revocation feed poll failed: {e}"),
+        }
+        set.prune(started);
+    }
+}

@@ -1,0 +1,279 @@
+//! Sessions and their token families: login, rotation with reuse detection, logout, listing
+//! and password change. The JSON endpoints and the OAuth token endpoint share these functions.
+//!
+//! Rotation (contract rules 1–5) runs in one write transaction. On PostgreSQL the conditional
+//! `UPDATE ... WHERE spent_at IS NULL` decides which of several concurrent exchanges wins (the
+//! losers wait on its row lock and then see the token spent); on SQLite `BEGIN IMMEDIATE`
+//! serialises the whole exchange. Either way there is no gap between reading and writing.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::accounts::{check_password, normalize_email};
+use super::guards::{ClientInfo, Principal};
+use super::opaque::{hash_token, OpaqueToken};
+use super::password::Verdict;
+use super::throttle::{self, ThrottleKeys};
+use super::tokens::AccessClaims;
+use super::Auth;
+use crate::clock::rfc3339;
+use crate::db::{DbConn, Id};
+use crate::error::{ApiError, ApiResult};
+use crate::models::{
+    AuditStore, NewAuditEvent, NewRefreshToken, NewSession, RefreshTokenStore, Session, SessionStore, UserStore,
+};
+
+/// The token response of the contract. `Debug` leaves the tokens out.
+#[derive(Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub refresh_expires_in: i64,
+    pub session_id: Id,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse").field("session_id", &self.session_id).finish_non_exhaustive()
+    }
+}
+
+/// One entry of `GET /auth/sessions`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    pub id: Id,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub expires_at: String,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub current: bool,
+}
+
+impl SessionView {
+    pub fn new(session: &Session, current: Option<Id>) -> Self {
+        SessionView {
+            id: session.id,
+            created_at: rfc3339(session.created_at),
+            last_used_at: rfc3339(session.last_used_at),
+            expires_at: rfc3339(session.expires_at),
+            user_agent: session.user_agent.clone(),
+            ip: session.ip.clone(),
+            current: Some(session.id) == current,
+        }
+    }
+}
+
+/// An audit row at `now` about `user`, from `client`.
+pub fn audit_event<'a>(event: &'a str, now: i64, user: Option<Id>, client: &'a ClientInfo, detail: serde_json::Value) -> NewAuditEvent<'a> {
+    NewAuditEvent { id: Id::new(), at: now, event, user_id: user, actor_id: user, ip: client.ip.as_deref(), detail: detail.to_string() }
+}
+
+impl Auth {
+    /// Issues the token pair for a session whose new refresh token is `refresh`.
+    fn token_response(&self, session: &Session, user_id: Id, roles: Vec<String>, refresh: OpaqueToken, refresh_expires: i64, now: i64) -> ApiResult<TokenResponse> {
+        let exp = (now + self.keys.ttl()).min(session.expires_at);
+        let claims = AccessClaims {
+            iss: self.config.issuer.clone(),
+            aud: self.config.audience.clone(),
+            sub: user_id,
+            sid: session.id,
+            jti: Id::new(),
+            iat: now,
+            exp,
+            roles,
+        };
+        Ok(TokenResponse {
+            access_token: self.keys.sign(&claims).map_err(ApiError::internal)?,
+            token_type: "Bearer",
+            expires_in: exp - now,
+            refresh_token: refresh.into_plaintext(),
+            refresh_expires_in: refresh_expires - now,
+            session_id: session.id,
+        })
+    }
+
+    /// A refresh token's expiry: `refresh_ttl` from now, never past the session's end.
+    fn refresh_expiry(&self, session_expires: i64, now: i64) -> i64 {
+        (now + self.config.refresh_ttl as i64).min(session_expires)
+    }
+
+    /// `POST /auth/login`: checks throttling and the password, then starts a session.
+    pub async fn login(&self, conn: &mut DbConn, email: &str, password: &str, client: &ClientInfo) -> ApiResult<TokenResponse> {
+        // A malformed email cannot match an account: answer exactly as for an unknown one.
+        let email = normalize_email(email).unwrap_or_else(|_| email.trim().to_lowercase());
+        let keys = ThrottleKeys::new(&email, client.ip.as_deref());
+        throttle::check(conn, &keys, self.clock.now()).await?;
+        let user = crate::with_conn!(conn, |c| c.find_user_by_email(&email).await)?;
+        let verdict = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await;
+        let now = self.clock.now();
+        let user = match (user, verdict) {
+            (Some(user), Verdict::Match | Verdict::MatchNeedsRehash) => user,
+            (user, _) => {
+                throttle::record_failure(conn, &keys, &self.config, now).await?;
+                if let Some(user) = user {
+                    let event = audit_event("login_failed", now, Some(user.id), client, json!({"reason": "wrong_password"}));
+                    crate::with_conn!(conn, |c| c.insert_audit(&event).await)?;
+                }
+                return Err(ApiError::invalid_credentials());
+            }
+        };
+        if user.disabled {
+            let event = audit_event("login_failed", now, Some(user.id), client, json!({"reason": "account_disabled"}));
+            crate::with_conn!(conn, |c| c.insert_audit(&event).await)?;
+            return Err(ApiError::account_disabled());
+        }
+        throttle::record_success(conn, &keys).await?;
+        if verdict == Verdict::MatchNeedsRehash {
+            let hash = self.hasher.hash(password).await.map_err(ApiError::internal)?;
+            crate::with_conn!(conn, |c| c.set_password_hash(user.id, &hash, now).await)?;
+        }
+        let session = Session {
+            id: Id::new(),
+            user_id: user.id,
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + self.config.session_max_age as i64,
+            ended_at: None,
+            end_reason: None,
+            user_agent: client.user_agent.clone(),
+            ip: client.ip.clone(),
+        };
+        let refresh = OpaqueToken::generate();
+        let refresh_expires = self.refresh_expiry(session.expires_at, now);
+        let new_session = NewSession {
+            id: session.id,
+            user_id: user.id,
+            created_at: now,
+            last_used_at: now,
+            expires_at: session.expires_at,
+            user_agent: session.user_agent.as_deref(),
+            ip: session.ip.as_deref(),
+        };
+        let new_token = NewRefreshToken { id: Id::new(), session_id: session.id, token_hash: refresh.hash(), created_at: now, expires_at: refresh_expires };
+        let event = audit_event("login_succeeded", now, Some(user.id), client, json!({"session_id": session.id}));
+        let roles = crate::write_tx!(conn, |c| {
+            c.insert_session(&new_session).await?;
+            c.insert_refresh_token(&new_token).await?;
+            c.insert_audit(&event).await?;
+            c.user_role_names(user.id).await
+        })?;
+        self.token_response(&session, user.id, roles, refresh, refresh_expires, now)
+    }
+
+    /// `POST /auth/refresh`: exchanges a refresh token once (rules 1–5 of the contract).
+    pub async fn refresh(&self, conn: &mut DbConn, presented: &str, client: &ClientInfo) -> ApiResult<TokenResponse> {
+        let hash = hash_token(presented);
+        let now = self.clock.now();
+        let grace = self.config.reuse_grace as i64;
+        let refresh_ttl = self.config.refresh_ttl as i64;
+        let ending = self.ending("refresh_reuse");
+        let refresh = OpaqueToken::generate();
+        let step = crate::write_tx!(conn, |c| {
+            let unknown = || ApiError::invalid_grant("The refresh token is unknown, used, expired or revoked.");
+            let token = c.find_refresh_token(&hash).await?.ok_or_else(unknown)?;
+            let session = c.find_session(token.session_id).await?.ok_or_else(unknown)?;
+            let user = c.find_user(session.user_id).await?.ok_or_else(unknown)?;
+            if user.disabled {
+                return Err(ApiError::account_disabled());
+            }
+            if !session.is_live(now, refresh_ttl) || token.expires_at <= now {
+                return Err(unknown());
+            }
+            let spent_at = match token.spent_at {
+                None if c.spend_refresh_token(token.id, now).await? => None,
+                // Lost a race to a concurrent exchange that has just committed.
+                None => Some(now),
+                Some(at) => Some(at),
+            };
+            if let Some(spent_at) = spent_at {
+                if grace == 0 || now - spent_at > grace {
+                    c.end_session(session.id, ending).await?;
+                    let event = audit_event("refresh_reuse_detected", now, Some(user.id), client, json!({"session_id": session.id}));
+                    c.insert_audit(&event).await?;
+                    return Ok(Err(session.id));
+                }
+            }
+            let expires = self.refresh_expiry(session.expires_at, now);
+            let new_token = NewRefreshToken { id: Id::new(), session_id: session.id, token_hash: refresh.hash(), created_at: now, expires_at: expires };
+            c.insert_refresh_token(&new_token).await?;
+            c.touch_session(session.id, now).await?;
+            let roles = c.user_role_names(user.id).await?;
+            Ok::<_, ApiError>(Ok((session, roles, expires)))
+        })?;
+        match step {
+            Ok((session, roles, expires)) => self.token_response(&session, session.user_id, roles, refresh, expires, now),
+            Err(reused) => {
+                self.revoke_locally(&[reused], &ending);
+                Err(ApiError::invalid_grant("The refresh token was already used; the session has ended."))
+            }
+        }
+    }
+
+    /// Ends one session of the caller (`reason` recorded) and audits it as `event`.
+    pub async fn end_own_session(&self, conn: &mut DbConn, principal: &Principal, session: Id, event: &str, client: &ClientInfo) -> ApiResult<bool> {
+        let ending = self.ending(event);
+        let audit = audit_event(event, ending.now, Some(principal.user_id), client, json!({"session_id": session}));
+        let ended = crate::write_tx!(conn, |c| {
+            match c.find_session(session).await? {
+                Some(s) if s.user_id == principal.user_id => {}
+                _ => return Ok(None),
+            }
+            let ended = c.end_session(session, ending).await?;
+            c.insert_audit(&audit).await?;
+            Ok::<_, diesel::result::Error>(Some(ended))
+        })?;
+        match ended {
+            Some(_) => {
+                self.revoke_locally(&[session], &ending);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Ends every session of `user` except `keep`; audits `event` with the count.
+    pub async fn end_all_sessions(&self, conn: &mut DbConn, user: Id, keep: Option<Id>, event: &str, client: &ClientInfo) -> ApiResult<Vec<Id>> {
+        let ending = self.ending(event);
+        let ended = crate::write_tx!(conn, |c| {
+            let ended = c.end_user_sessions(user, keep, ending).await?;
+            let audit = audit_event(event, ending.now, Some(user), client, json!({"sessions": ended.len()}));
+            c.insert_audit(&audit).await?;
+            Ok::<_, diesel::result::Error>(ended)
+        })?;
+        self.revoke_locally(&ended, &ending);
+        Ok(ended)
+    }
+
+    /// The caller's live sessions, the current one marked.
+    pub async fn list_sessions(&self, conn: &mut DbConn, user: Id, current: Option<Id>) -> ApiResult<Vec<SessionView>> {
+        let now = self.clock.now();
+        let refresh_ttl = self.config.refresh_ttl as i64;
+        let sessions = crate::with_conn!(conn, |c| c.live_sessions(user, now, refresh_ttl).await)?;
+        Ok(sessions.iter().map(|s| SessionView::new(s, current)).collect())
+    }
+
+    /// `PUT /users/me/password`: checks the current password, stores the new one, and ends
+    /// every other session of the user.
+    pub async fn change_password(&self, conn: &mut DbConn, principal: &Principal, current: &str, new: &str, client: &ClientInfo) -> ApiResult<()> {
+        check_password("new_password", new)?;
+        let user = crate::with_conn!(conn, |c| c.find_user(principal.user_id).await)?
+            .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
+        if self.hasher.verify(current, Some(&user.password_hash)).await == Verdict::Mismatch {
+            return Err(ApiError::invalid_credentials());
+        }
+        let hash = self.hasher.hash(new).await.map_err(ApiError::internal)?;
+        let ending = self.ending("password_changed");
+        let audit = audit_event("password_changed", ending.now, Some(user.id), client, json!({}));
+        let ended = crate::write_tx!(conn, |c| {
+            c.set_password_hash(user.id, &hash, ending.now).await?;
+            let ended = c.end_user_sessions(user.id, Some(principal.session_id), ending).await?;
+            c.insert_audit(&audit).await?;
+            Ok::<_, diesel::result::Error>(ended)
+        })?;
+        self.revoke_locally(&ended, &ending);
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+//! Access tokens: RFC 9068-style JWTs (`typ: at+jwt`, `kid`) issued and verified here.
+//!
+//! Verification pins the algorithm to the key named by `kid`, requires every claim, and checks
+//! `typ`, issuer and audience; expiry is checked against the service [`Clock`](crate::clock::Clock)
+//! with the configured leeway, not the system time, so tests can move time.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::AuthConfig;
+use crate::db::Id;
+
+/// The `typ` header of access tokens (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// The claims of an access token; every one is required when decoding.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: Id,
+    pub sid: Id,
+    pub jti: Id,
+    pub iat: i64,
+    pub exp: i64,
+    pub roles: Vec<String>,
+}
+
+/// A key that signs, with its `kid`.
+pub struct SigningKey {
+    pub kid: String,
+    pub algorithm: Algorithm,
+    pub key: EncodingKey,
+}
+
+/// A key that verifies, with its `kid`.
+pub struct VerifyingKey {
+    pub algorithm: Algorithm,
+    pub key: DecodingKey,
+}
+
+/// The active signing key and every key accepted for verification.
+pub struct TokenKeys {
+    active: SigningKey,
+    verifiers: HashMap<String, (VerifyingKey, Validation)>,
+    leeway: i64,
+    ttl: i64,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys").field("active_kid", &self.active.kid).finish_non_exhaustive()
+    }
+}
+
+/// The `kid` of an HS256 key: a digest prefix that names the key without revealing it.
+pub fn hs256_kid(secret: &[u8]) -> String {
+    format!("hs256-{}", URL_SAFE_NO_PAD.encode(&Sha256::digest(secret)[..9]))
+}
+
+impl TokenKeys {
+    /// Keys for HS256 with `secret` as the only key.
+    pub fn hs256(secret: &[u8], config: &AuthConfig) -> TokenKeys {
+        let kid = hs256_kid(secret);
+        let active = SigningKey { kid: kid.clone(), algorithm: Algorithm::HS256, key: EncodingKey::from_secret(secret) };
+        let verifier = VerifyingKey { algorithm: Algorithm::HS256, key: DecodingKey::from_secret(secret) };
+        TokenKeys::new(active, vec![(kid, verifier)], config)
+    }
+
+    /// Signs with `active`; verifies tokens whose `kid` is one of `verifiers`.
+    pub fn new(active: SigningKey, verifiers: Vec<(String, VerifyingKey)>, config: &AuthConfig) -> TokenKeys {
+        let verifiers = verifiers
+            .into_iter()
+            .map(|(kid, key)| {
+                let mut validation = Validation::new(key.algorithm);
+                validation.set_issuer(&[&config.issuer]);
+                validation.set_audience(&[&config.audience]);
+                validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+                // `exp` is checked against the service clock in `verify`.
+                validation.validate_exp = false;
+                validation.validate_nbf = false;
+                validation.leeway = 0;
+                (kid, (key, validation))
+            })
+            .collect();
+        TokenKeys { active, verifiers, leeway: config.leeway as i64, ttl: config.access_ttl as i64 }
+    }
+
+    /// The `kid` new tokens carry.
+    pub fn active_kid(&self) -> &str {
+        &self.active.kid
+    }
+
+    /// Access-token lifetime in seconds.
+    pub fn ttl(&self) -> i64 {
+        self.ttl
+    }
+
+    /// Signs `claims` with the active key.
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, String> {
+        let mut header = Header::new(self.active.algorithm);
+        header.typ = Some(ACCESS_TOKEN_TYP.into());
+        header.kid = Some(self.active.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.active.key).map_err(|e| e.to_string())
+    }
+
+    /// Checks signature, `typ`, `kid`, issuer, audience, claims and expiry at `now`. The error
+    /// is a short reason suitable for `error_description`.
+    pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, &'static str> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| "The access token is malformed.")?;
+        if header.typ.as_deref().map(str::to_ascii_lowercase).as_deref() != Some(ACCESS_TOKEN_TYP) {
+            return Err("The token is not an access token.");
+        }
+        let kid = header.kid.as_deref().ok_or("The access token has no key id.")?;
+        let (key, validation) = self.verifiers.get(kid).ok_or("The access token was signed with an unknown key.")?;
+        if header.alg != key.algorithm {
+            return Err("The access token uses an unexpected algorithm.");
+        }
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.key, validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            match e.kind() {
+                ErrorKind::InvalidIssuer => "The access token has the wrong issuer.",
+                ErrorKind::InvalidAudience => "The access token has the wrong audience.",
+                ErrorKind::InvalidSignature => "The access token signature is invalid.",
+                _ => "The access token is invalid.",
+            }
+        })?;
+        let claims = data.claims;
+        if now >= claims.exp + self.leeway {
+            return Err("The access token has expired.");
+        }
+        if claims.iat > now + self.leeway {
+            return Err("The access token was issued in the future.");
+        }
+        Ok(claims)
+    }
+}

@@ -1,0 +1,118 @@
+//! The `portcullis` command line: `serve` (the default), `migrate`, `user create`.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::auth::{accounts::create_user, Auth};
+use crate::clock::Clock;
+use crate::config::AuthConfig;
+use crate::db::{run_migrations, DbPool, PoolSettings};
+
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about = "Authentication and authorization service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (applies pending migrations first). The default.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account, e.g. the first admin: `portcullis user create --email E --role admin`.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// A role to grant (repeatable); `user` when none is given.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// Read the password from the first line of standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Parses the arguments and runs the command; the exit code is non-zero on any failure.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(),
+        Command::Migrate => rocket::execute(migrate()),
+        Command::User { command: UserCommand::Create { email, roles, password_stdin } } => {
+            read_password(password_stdin).and_then(|password| rocket::execute(create(email, roles, password)))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn settings() -> Result<(PoolSettings, AuthConfig), String> {
+    let figment = crate::figment();
+    let pool: PoolSettings = figment.extract_inner("databases.main").map_err(|e| format!("databases.main: {e}"))?;
+    let auth = AuthConfig::from_figment(&figment).map_err(|e| e.to_string())?;
+    Ok((pool, auth))
+}
+
+fn serve() -> Result<(), String> {
+    // Validate first so a bad value is reported plainly, before Rocket starts logging.
+    settings()?;
+    rocket::execute(crate::rocket(crate::figment()).launch()).map(|_| ()).map_err(|e| e.to_string())
+}
+
+async fn migrate() -> Result<(), String> {
+    let (pool, _) = settings()?;
+    let applied = run_migrations(&pool.url).await?;
+    if applied.is_empty() {
+        println!("database is up to date");
+    }
+    for version in applied {
+        println!("applied {version}");
+    }
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> Result<String, String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("cannot read the password: {e}"))?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err("no terminal to prompt on: pass --password-stdin and pipe the password".into());
+    }
+    let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+    let again = rpassword::prompt_password("Repeat password: ").map_err(|e| e.to_string())?;
+    if first != again {
+        return Err("the passwords do not match".into());
+    }
+    Ok(first)
+}
+
+async fn create(email: String, roles: Vec<String>, password: String) -> Result<(), String> {
+    let (settings, config) = settings()?;
+    run_migrations(&settings.url).await?;
+    let pool = DbPool::build(&settings).map_err(|e| e.to_string())?;
+    let auth = Auth::build(config, Clock::new(), &pool).await?;
+    let mut conn = rocket_db_pools::Pool::get(&pool).await.map_err(|e| e.to_string())?;
+    let user = create_user(&auth, &mut conn, &email, &password, &roles).await.map_err(|e| e.description.to_string())?;
+    println!("created user {} <{}> with roles {}", user.id, user.email, user.roles.join(", "));
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! Typed, validated configuration: the `[auth]` table of Rocket's figment.
+//!
+//! Read once at ignite ([`AuthConfig::from_figment`]) and handed down as managed state. Every
+//! error names the key it is about, and a weak HS256 secret stops start-up.
+
+use std::fmt;
+
+use rocket::figment::Figment;
+use serde::Deserialize;
+
+/// Whether anyone may create an account through `POST /auth/register`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    Open,
+    Closed,
+}
+
+/// A secret string that never shows in `Debug` output or logs.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself; call only where it is used as key material.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The `[auth]` table. Durations are whole seconds unless the name says otherwise.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: u64,
+    pub refresh_ttl: u64,
+    pub session_max_age: u64,
+    pub reuse_grace: u64,
+    pub registration: Registration,
+    /// HS256 key; when absent a random key is generated once and kept in the database.
+    pub secret: Option<Secret>,
+    /// Clock-skew tolerance when checking `exp` and `iat` of access tokens.
+    pub leeway: u64,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Password hashes computed at once; more wait their turn. 0 means the number of cores.
+    pub hash_concurrency: usize,
+    /// Failed logins for one account within `throttle_account_window` before backoff starts.
+    pub throttle_account_failures: u32,
+    pub throttle_account_window: u64,
+    /// Failed logins from one client address within `throttle_address_window` before backoff.
+    pub throttle_address_failures: u32,
+    pub throttle_address_window: u64,
+    /// The longest a throttled account or address has to wait (backoff doubles up to it).
+    pub throttle_max_backoff: u64,
+    /// How often other instances' revocations are read from the database, in milliseconds.
+    pub revocation_poll_ms: u64,
+    /// How often housekeeping deletes dead tokens and old sessions.
+    pub housekeeping_interval: u64,
+    /// How long ended sessions and their tokens are kept before housekeeping deletes them.
+    pub retention: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            issuer: "portcullis".into(),
+            audience: "portcullis".into(),
+            access_ttl: 900,
+            refresh_ttl: 1_209_600,
+            session_max_age: 2_592_000,
+            reuse_grace: 10,
+            registration: Registration::Open,
+            secret: None,
+            leeway: 0,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            hash_concurrency: 0,
+            throttle_account_failures: 5,
+            throttle_account_window: 900,
+            throttle_address_failures: 100,
+            throttle_address_window: 60,
+            throttle_max_backoff: 60,
+            revocation_poll_ms: 250,
+            housekeeping_interval: 3600,
+            retention: 604_800,
+        }
+    }
+}
+
+/// A configuration problem: the key and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}: {}", self.key, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn problem(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { key: key.into(), problem: problem.into() }
+}
+
+/// Well-known placeholder secrets from tutorials and templates (compared without punctuation).
+const PLACEHOLDERS: &[&str] = &[
+    "changeme", "changethis", "replaceme", "yoursecretkey", "yoursecret", "secretkey", "mysecret",
+    "jwtsecret", "supersecret", "your256bitsecret", "placeholder", "insecure", "password",
+];
+
+fn is_placeholder(secret: &str) -> bool {
+    let folded: String =
+        secret.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+    let mut chars = folded.chars();
+    let single_repeated = chars.next().is_some_and(|first| chars.all(|c| c == first));
+    folded.is_empty()
+        || folded == "secret"
+        || single_repeated
+        || PLACEHOLDERS.iter().any(|p| folded.contains(p))
+}
+
+impl AuthConfig {
+    /// Extracts `auth` from Rocket's figment (defaults for absent keys) and validates it.
+    pub fn from_figment(figment: &Figment) -> Result<AuthConfig, ConfigError> {
+        let config: AuthConfig = figment.focus("auth").extract().map_err(|e| {
+            let key = std::iter::once("auth".to_string()).chain(e.path.iter().cloned());
+            problem(&key.collect::<Vec<_>>().join("."), e.kind.to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks ranges and the secret's strength.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let nonzero = [
+            ("auth.access_ttl", self.access_ttl),
+            ("auth.refresh_ttl", self.refresh_ttl),
+            ("auth.session_max_age", self.session_max_age),
+            ("auth.throttle_account_failures", self.throttle_account_failures.into()),
+            ("auth.throttle_account_window", self.throttle_account_window),
+            ("auth.throttle_address_failures", self.throttle_address_failures.into()),
+            ("auth.throttle_address_window", self.throttle_address_window),
+            ("auth.throttle_max_backoff", self.throttle_max_backoff),
+            ("auth.housekeeping_interval", self.housekeeping_interval),
+        ];
+        if let Some((key, _)) = nonzero.iter().find(|(_, v)| *v == 0) {
+            return Err(problem(key, "must be at least 1"));
+        }
+        if self.issuer.trim().is_empty() {
+            return Err(problem("auth.issuer", "must not be empty"));
+        }
+        if self.audience.trim().is_empty() {
+            return Err(problem("auth.audience", "must not be empty"));
+        }
+        if !(10..=1000).contains(&self.revocation_poll_ms) {
+            return Err(problem("auth.revocation_poll_ms", "must be between 10 and 1000"));
+        }
+        if self.reuse_grace > self.refresh_ttl {
+            return Err(problem("auth.reuse_grace", "must not exceed auth.refresh_ttl"));
+        }
+        argon2::Params::new(
+            self.argon2_memory_kib,
+            self.argon2_iterations,
+            self.argon2_parallelism,
+            None,
+        )
+        .map_err(|e| problem("auth.argon2_memory_kib", format!("invalid argon2 parameters: {e}")))?;
+        if let Some(secret) = &self.secret {
+            if secret.expose().len() < 32 {
+                return Err(problem("auth.secret", "must be at least 32 bytes"));
+            }
+            if is_placeholder(secret.expose()) {
+                return Err(problem("auth.secret", "is a well-known placeholder; use a random key"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Password hashes allowed in flight at once.
+    pub fn hash_permits(&self) -> usize {
+        match self.hash_concurrency {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            n => n,
+        }
+    }
+}

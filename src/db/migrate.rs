@@ -1,0 +1,85 @@
+//! Embedded migrations, one folder per backend with the same version names.
+
+use diesel::SqliteConnection;
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use rocket::fairing::AdHoc;
+
+use super::pool::{Backend, PoolSettings, SQLITE_PRAGMAS};
+
+const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Serialises concurrent start-ups of several instances on one PostgreSQL database.
+const PG_MIGRATION_LOCK: i64 = 0x706f_7274_6375;
+
+
+/// Applies pending migrations to the database at `url` and returns the versions it applied
+/// (empty when the schema was already current). Needs the multi-threaded tokio runtime.
+pub async fn run_migrations(url: &str) -> Result<Vec<String>, String> {
+    match Backend::from_url(url) {
+        Backend::Postgres(url) => {
+            let mut conn = AsyncPgConnection::establish(&url)
+                .await
+                .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+            conn.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))
+                .await
+                .map_err(|e| e.to_string())?;
+            apply(conn, POSTGRES).await
+        }
+        Backend::Sqlite(path) => {
+            if let Some(parent) = std::path::Path::new(&path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+                }
+            }
+            let mut conn = SyncConnectionWrapper::<SqliteConnection>::establish(&path)
+                .await
+                .map_err(|e| format!("cannot open SQLite database {path:?}: {e}"))?;
+            conn.batch_execute(SQLITE_PRAGMAS).await.map_err(|e| e.to_string())?;
+            apply(conn, SQLITE).await
+        }
+    }
+}
+
+async fn apply<C>(conn: C, migrations: EmbeddedMigrations) -> Result<Vec<String>, String>
+where
+    C: AsyncConnection + 'static,
+    AsyncMigrationHarness<C>: MigrationHarness<C::Backend>,
+{
+    tokio::task::spawn_blocking(move || {
+        let mut harness = AsyncMigrationHarness::new(conn);
+        harness
+            .run_pending_migrations(migrations)
+            .map(|done| done.iter().map(|v| v.to_string()).collect())
+            .map_err(|e| format!("migration failed: {e}"))
+    })
+    .await
+    .map_err(|e| format!("migration task failed: {e}"))?
+}
+
+/// Applies pending migrations when the Rocket ignites; a failure stops start-up.
+pub fn migrations_fairing() -> AdHoc {
+    AdHoc::try_on_ignite("Database migrations", |rocket| async move {
+        let settings: PoolSettings = match rocket.figment().extract_inner("databases.main") {
+            Ok(settings) => settings,
+            Err(e) => {
+                rocket::error!("databases.main: {e}");
+                return Err(rocket);
+            }
+        };
+        match run_migrations(&settings.url).await {
+            Ok(applied) => {
+                for version in applied {
+                    rocket::info!("applied migration {version}");
+                }
+                Ok(rocket)
+            }
+            Err(e) => {
+                rocket::error!("databases.main: {e}");
+                Err(rocket)
+            }
+        }
+    })
+}

@@ -1,0 +1,64 @@
+//! Storage: the `main` database behind rocket_db_pools, for both backends.
+//!
+//! Queries are written once against diesel's DSL and compiled for each backend by the
+//! [`with_conn!`](crate::with_conn) and [`write_tx!`](crate::write_tx) macros, which match on
+//! [`DbConn`] and run the same body with the concrete connection type.
+
+mod id;
+mod migrate;
+mod pool;
+pub mod schema;
+
+pub use id::{DbUuid, Id};
+pub use migrate::{migrations_fairing, run_migrations};
+pub use pool::{Backend, DbConn, DbPool, PoolError, PoolSettings};
+
+use rocket_db_pools::Database;
+
+/// The one database of the service, `[default.databases.main]` in `Rocket.toml`.
+#[derive(Database)]
+#[database("main")]
+pub struct Db(DbPool);
+
+/// Runs `$body` with `$c` bound to the concrete `&mut` connection of either backend.
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite(ref mut __obj) => {
+                let $c: &mut ::diesel_async::sync_connection_wrapper::SyncConnectionWrapper<
+                    ::diesel::SqliteConnection,
+                > = &mut *__obj;
+                $body
+            }
+            $crate::db::DbConn::Pg(ref mut __obj) => {
+                let $c: &mut ::diesel_async::AsyncPgConnection = &mut *__obj;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` inside a write transaction: `BEGIN IMMEDIATE` on SQLite (so concurrent writers
+/// queue on the busy timeout instead of failing on lock upgrade), a plain transaction on
+/// PostgreSQL, where conditional updates and row locks decide races.
+///
+/// The body is an expression evaluating to `Result<T, E>` with `E: From<diesel::result::Error>`;
+/// `$c` is the transaction's connection.
+#[macro_export]
+macro_rules! write_tx {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite(ref mut __obj) => {
+                let __w: &mut ::diesel_async::sync_connection_wrapper::SyncConnectionWrapper<
+                    ::diesel::SqliteConnection,
+                > = &mut *__obj;
+                __w.immediate_transaction(async |$c| $body).await
+            }
+            $crate::db::DbConn::Pg(ref mut __obj) => {
+                let __w: &mut ::diesel_async::AsyncPgConnection = &mut *__obj;
+                ::diesel_async::AsyncConnection::transaction(__w, async |$c| $body).await
+            }
+        }
+    };
+}

@@ -1,0 +1,169 @@
+//! The pool type behind [`Db`](super::Db): a deadpool of either backend, chosen by the URL.
+
+use std::time::Duration;
+
+use deadpool::Runtime;
+use diesel::{ConnectionError, SqliteConnection};
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use rocket::figment::Figment;
+use serde::Deserialize;
+
+type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// Per-connection SQLite settings. WAL lets readers run beside the writer; the busy timeout
+/// makes `BEGIN IMMEDIATE` writers queue instead of failing with "database is locked".
+pub const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+
+/// Which database engine a URL selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL at this URL.
+    Postgres(String),
+    /// An SQLite database file at this path.
+    Sqlite(String),
+}
+
+impl Backend {
+    /// `postgres://` and `postgresql://` select PostgreSQL; `sqlite://path`, `sqlite:path` or a
+    /// plain path select the embedded SQLite backend.
+    pub fn from_url(url: &str) -> Backend {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Backend::Postgres(url.to_owned());
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        Backend::Sqlite(path.to_owned())
+    }
+}
+
+/// `[databases.main]`: the keys rocket_db_pools documents, with its defaults.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PoolSettings {
+    pub url: String,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: u64,
+}
+
+fn default_max_connections() -> usize {
+    16
+}
+
+fn default_connect_timeout() -> u64 {
+    5
+}
+
+/// A pool of connections to one backend.
+#[derive(Clone)]
+pub enum DbPool {
+    Sqlite(Pool<SqliteConn>),
+    Pg(Pool<AsyncPgConnection>),
+}
+
+/// A pooled connection of either backend; use it through [`with_conn!`](crate::with_conn).
+pub enum DbConn {
+    Sqlite(Object<SqliteConn>),
+    Pg(Object<AsyncPgConnection>),
+}
+
+/// Why the pool could not be built or could not hand out a connection.
+#[derive(Debug)]
+pub struct PoolError(pub String);
+
+impl std::fmt::Display for PoolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PoolError {}
+
+impl DbPool {
+    /// Builds the pool; connections are opened lazily, so a database that is down now does not
+    /// stop start-up here (migrations will report it).
+    pub fn build(settings: &PoolSettings) -> Result<DbPool, PoolError> {
+        let timeout = Some(Duration::from_secs(settings.connect_timeout.max(1)));
+        macro_rules! build {
+            ($variant:ident, $manager:expr) => {
+                Pool::builder($manager)
+                    .max_size(settings.max_connections.max(1))
+                    .wait_timeout(timeout)
+                    .create_timeout(timeout)
+                    .runtime(Runtime::Tokio1)
+                    .build()
+                    .map(DbPool::$variant)
+                    .map_err(|e| PoolError(format!("databases.main: {e}")))
+            };
+        }
+        match Backend::from_url(&settings.url) {
+            Backend::Postgres(url) => {
+                let mut config = ManagerConfig::default();
+                config.recycling_method = RecyclingMethod::Fast;
+                build!(Pg, AsyncDieselConnectionManager::new_with_config(url, config))
+            }
+            Backend::Sqlite(path) => {
+                if let Some(parent) = std::path::Path::new(&path).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent).map_err(|e| {
+                            PoolError(format!("databases.main.url: cannot create {parent:?}: {e}"))
+                        })?;
+                    }
+                }
+                let mut config = ManagerConfig::<SqliteConn>::default();
+                config.recycling_method = RecyclingMethod::Fast;
+                config.custom_setup = Box::new(|url| {
+                    let url = url.to_owned();
+                    Box::pin(async move {
+                        let mut conn = SqliteConn::establish(&url).await?;
+                        conn.batch_execute(SQLITE_PRAGMAS)
+                            .await
+                            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                        Ok(conn)
+                    })
+                });
+                build!(Sqlite, AsyncDieselConnectionManager::new_with_config(path, config))
+            }
+        }
+    }
+
+    /// Which backend this pool talks to.
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, DbPool::Sqlite(_))
+    }
+}
+
+#[rocket::async_trait]
+impl rocket_db_pools::Pool for DbPool {
+    type Connection = DbConn;
+    type Error = PoolError;
+
+    async fn init(figment: &Figment) -> Result<Self, Self::Error> {
+        let settings: PoolSettings = figment
+            .extract()
+            .map_err(|e| PoolError(format!("databases.main: {e}")))?;
+        DbPool::build(&settings)
+    }
+
+    async fn get(&self) -> Result<Self::Connection, Self::Error> {
+        match self {
+            DbPool::Sqlite(pool) => pool.get().await.map(DbConn::Sqlite),
+            DbPool::Pg(pool) => pool.get().await.map(DbConn::Pg),
+        }
+        .map_err(|e| PoolError(e.to_string()))
+    }
+
+    async fn close(&self) {
+        match self {
+            DbPool::Sqlite(pool) => pool.close(),
+            DbPool::Pg(pool) => pool.close(),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The diesel schema shared by both backends. Ids are [`DbUuid`](super::DbUuid); times are
+//! Unix seconds (`BigInt`) so that the same queries compile for PostgreSQL and SQLite.
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    users (id) {
+        id -> DbUuid,
+        email -> Text,
+        password_hash -> Text,
+        disabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    roles (name) {
+        name -> Text,
+        description -> Text,
+        builtin -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    role_permissions (role_name, permission) {
+        role_name -> Text,
+        permission -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    user_roles (user_id, role_name) {
+        user_id -> DbUuid,
+        role_name -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    sessions (id) {
+        id -> DbUuid,
+        user_id -> DbUuid,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+        expires_at -> BigInt,
+        ended_at -> Nullable<BigInt>,
+        end_reason -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    refresh_tokens (id) {
+        id -> DbUuid,
+        session_id -> DbUuid,
+        token_hash -> Text,
+        created_at -> BigInt,
+        spent_at -> Nullable<BigInt>,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    revoked_sessions (session_id) {
+        session_id -> DbUuid,
+        user_id -> DbUuid,
+        revoked_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    audit_events (id) {
+        id -> DbUuid,
+        at -> BigInt,
+        event -> Text,
+        user_id -> Nullable<DbUuid>,
+        actor_id -> Nullable<DbUuid>,
+        ip -> Nullable<Text>,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
+    login_throttle (key) {
+        key -> Text,
+        failures -> Integer,
+        window_start -> BigInt,
+        locked_until -> BigInt,
+    }
+}
+
+diesel::table! {
+    settings (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
+diesel::joinable!(role_permissions -> roles (role_name));
+diesel::joinable!(user_roles -> users (user_id));
+diesel::joinable!(user_roles -> roles (role_name));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    roles,
+    role_permissions,
+    user_roles,
+    sessions,
+    refresh_tokens,
+    revoked_sessions,
+    audit_events,
+    login_throttle,
+    settings,
+);

@@ -1,0 +1,201 @@
+//! The one error type of the HTTP surface and the JSON catchers.
+//!
+//! Every failure is an [`ApiError`]: a status, a contract error code and a sentence for humans.
+//! 5xx causes are logged here and never shown. Guards that fail record their `ApiError` in
+//! request-local state ([`reject`]) so that the catcher answers with it instead of a generic body.
+
+use std::borrow::Cow;
+use std::sync::Mutex;
+
+use rocket::http::{Header, Status};
+use rocket::request::Request;
+use rocket::response::{self, Responder, Response};
+use rocket::serde::json::Json;
+use rocket::Catcher;
+use serde::Serialize;
+
+/// A failure with its status, contract code and human-readable description.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: Status,
+    pub code: &'static str,
+    pub description: Cow<'static, str>,
+    www_authenticate: Option<String>,
+    retry_after: Option<u64>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: Status, code: &'static str, description: impl Into<Cow<'static, str>>) -> Self {
+        ApiError { status, code, description: description.into(), www_authenticate: None, retry_after: None }
+    }
+
+    /// 400 `invalid_request`: malformed body, missing field, wrong content type.
+    pub fn bad_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Status::BadRequest, "invalid_request", description)
+    }
+
+    /// 422 `invalid_request`: a well-formed body with an unacceptable value; names the field.
+    pub fn invalid_field(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Status::UnprocessableEntity, "invalid_request", description)
+    }
+
+    /// 401 `invalid_token` with the RFC 6750 challenge.
+    pub fn invalid_token(description: impl Into<Cow<'static, str>>) -> Self {
+        let description = description.into();
+        let challenge = format!(
+            "Bearer error=\"invalid_token\", error_description=\"{}\"",
+            description.replace(['"', '\\'], "'")
+        );
+        ApiError { www_authenticate: Some(challenge), ..Self::new(Status::Unauthorized, "invalid_token", description) }
+    }
+
+    /// 401 for a request that carried no credentials at all: a bare `Bearer` challenge.
+    pub fn missing_token() -> Self {
+        ApiError {
+            www_authenticate: Some("Bearer".into()),
+            ..Self::new(Status::Unauthorized, "invalid_token", "An access token is required.")
+        }
+    }
+
+    /// 401 `invalid_credentials`: the same answer for an unknown email and a wrong password.
+    pub fn invalid_credentials() -> Self {
+        Self::new(Status::Unauthorized, "invalid_credentials", "The email or password is incorrect.")
+    }
+
+    /// 401 `invalid_grant`: refresh token unknown, used, expired or revoked.
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Status::Unauthorized, "invalid_grant", description)
+    }
+
+    pub fn forbidden(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Status::Forbidden, "insufficient_permissions", description)
+    }
+
+    pub fn account_disabled() -> Self {
+        Self::new(Status::Forbidden, "account_disabled", "This account is disabled.")
+    }
+
+    pub fn not_found(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Status::NotFound, "not_found", description)
+    }
+
+    pub fn conflict(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Status::Conflict, "conflict", description)
+    }
+
+    pub fn payload_too_large() -> Self {
+        Self::new(Status::PayloadTooLarge, "payload_too_large", "The request body is too large.")
+    }
+
+    /// 429 with `Retry-After` in whole seconds (at least 1).
+    pub fn too_many_requests(retry_after: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(Status::TooManyRequests, "too_many_requests", "Too many failed attempts; retry later.")
+        }
+    }
+
+    /// 500: logs the cause, shows nothing of it.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        rocket::error!("internal error: {cause}");
+        Self::new(Status::InternalServerError, "server_error", "The server failed to handle the request.")
+    }
+
+    /// 503: logs the cause, shows nothing of it.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        rocket::warn!("service unavailable: {cause}");
+        Self::new(Status::ServiceUnavailable, "unavailable", "The service is temporarily unavailable.")
+    }
+
+    /// The default error for a status when no guard said more.
+    pub fn for_status(status: Status) -> Self {
+        match status.code {
+            400 => Self::bad_request("The request is malformed."),
+            401 => Self::missing_token(),
+            403 => Self::forbidden("This requires a permission the caller does not have."),
+            404 => Self::not_found("No such resource."),
+            413 => Self::payload_too_large(),
+            422 => Self::invalid_field("The request body has an invalid value."),
+            429 => Self::too_many_requests(1),
+            503 => Self::new(status, "unavailable", "The service is temporarily unavailable."),
+            500..=599 => Self::new(status, "server_error", "The server failed to handle the request."),
+            _ => Self::new(status, "invalid_request", status.reason_lossy().to_string()),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) | Error::BrokenTransactionManager => {
+                ApiError::unavailable(e)
+            }
+            Error::DatabaseError(DatabaseErrorKind::Unknown, ref info)
+                if info.message().contains("locked") || info.message().contains("connection") =>
+            {
+                ApiError::unavailable(e)
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<crate::db::PoolError> for ApiError {
+    fn from(e: crate::db::PoolError) -> Self {
+        ApiError::unavailable(e)
+    }
+}
+
+impl<'r> Responder<'r, 'static> for ApiError {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        let body = ErrorBody { error: self.code, error_description: &self.description };
+        let mut response = Response::build_from(Json(body).respond_to(req)?);
+        response.status(self.status).header(Header::new("Cache-Control", "no-store"));
+        if let Some(challenge) = self.www_authenticate {
+            response.header(Header::new("WWW-Authenticate", challenge));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.header(Header::new("Retry-After", seconds.to_string()));
+        }
+        response.ok()
+    }
+}
+
+/// Request-local record of why a guard failed, read by the catcher.
+struct GuardFailure(Mutex<Option<ApiError>>);
+
+/// Records `error` for the catcher and returns its status, for a guard's `Outcome::Error`.
+pub fn reject(req: &Request<'_>, error: ApiError) -> Status {
+    let status = error.status;
+    let slot = req.local_cache(|| GuardFailure(Mutex::new(None)));
+    if let Ok(mut slot) = slot.0.lock() {
+        slot.get_or_insert(error);
+    }
+    status
+}
+
+#[rocket::catch(default)]
+fn default_catcher(status: Status, req: &Request<'_>) -> ApiError {
+    let recorded = req
+        .local_cache(|| GuardFailure(Mutex::new(None)))
+        .0
+        .lock()
+        .ok()
+        .and_then(|slot| slot.clone())
+        .filter(|e| e.status == status);
+    recorded.unwrap_or_else(|| ApiError::for_status(status))
+}
+
+/// JSON catchers for every status.
+pub fn catchers() -> Vec<Catcher> {
+    rocket::catchers![default_catcher]
+}

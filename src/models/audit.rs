@@ -1,0 +1,73 @@
+//! The audit log: who did what to which account, when and from where. Never secrets.
+
+use diesel::prelude::*;
+use diesel::result::QueryResult;
+use diesel_async::RunQueryDsl;
+
+use super::for_each_backend;
+use crate::db::schema::audit_events;
+use crate::db::Id;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_events, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct AuditEvent {
+    pub id: Id,
+    pub at: i64,
+    pub event: String,
+    pub user_id: Option<Id>,
+    pub actor_id: Option<Id>,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct NewAuditEvent<'a> {
+    pub id: Id,
+    pub at: i64,
+    pub event: &'a str,
+    pub user_id: Option<Id>,
+    pub actor_id: Option<Id>,
+    pub ip: Option<&'a str>,
+    /// A small JSON object.
+    pub detail: String,
+}
+
+/// Filters for listing audit events; newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<Id>,
+    pub event: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[allow(async_fn_in_trait)]
+pub trait AuditStore {
+    async fn insert_audit(&mut self, event: &NewAuditEvent<'_>) -> QueryResult<()>;
+    async fn list_audit(&mut self, filter: &AuditFilter) -> QueryResult<Vec<AuditEvent>>;
+}
+
+for_each_backend! {
+impl AuditStore {
+    async fn insert_audit(&mut self, event: &NewAuditEvent<'_>) -> QueryResult<()> {
+        diesel::insert_into(audit_events::table).values(event).execute(self).await.map(|_| ())
+    }
+
+    async fn list_audit(&mut self, filter: &AuditFilter) -> QueryResult<Vec<AuditEvent>> {
+        let mut query = audit_events::table.select(AuditEvent::as_select()).into_boxed();
+        if let Some(user_id) = filter.user_id {
+            query = query.filter(audit_events::user_id.eq(user_id));
+        }
+        if let Some(event) = &filter.event {
+            query = query.filter(audit_events::event.eq(event.clone()));
+        }
+        query
+            .order((audit_events::at.desc(), audit_events::id.desc()))
+            .limit(filter.limit)
+            .offset(filter.offset)
+            .load(self)
+            .await
+    }
+}
+}

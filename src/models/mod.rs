@@ -1,0 +1,38 @@
+//! Tables and their queries: the only place diesel DSL lives.
+//!
+//! Each file defines a store trait (`UserStore`, `SessionStore`, ...) whose methods are written
+//! once inside [`for_each_backend!`] and implemented for both concrete connection types, so a
+//! transaction body can compose them on whichever backend it runs. Outside code reaches them
+//! through [`with_conn!`](crate::with_conn) / [`write_tx!`](crate::write_tx).
+
+pub mod audit;
+pub mod refresh_token;
+pub mod revocation;
+pub mod role;
+pub mod session;
+pub mod setting;
+pub mod throttle;
+pub mod user;
+
+pub use audit::{AuditEvent, AuditFilter, AuditStore, NewAuditEvent};
+pub use refresh_token::{NewRefreshToken, RefreshToken, RefreshTokenStore};
+pub use revocation::RevocationStore;
+pub use role::{Role, RoleStore};
+pub use session::{Ending, NewSession, Session, SessionStore};
+pub use setting::SettingStore;
+pub use throttle::{Throttle, ThrottleStore};
+pub use user::{NewUser, User, UserStore};
+
+/// The SQLite connection type the stores are implemented for.
+pub type SqliteConn = diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
+/// The PostgreSQL connection type the stores are implemented for.
+pub type PgConn = diesel_async::AsyncPgConnection;
+
+/// Implements a store trait for both connection types with one body.
+macro_rules! for_each_backend {
+    (impl $store:ident { $($body:tt)* }) => {
+        impl $store for $crate::models::SqliteConn { $($body)* }
+        impl $store for $crate::models::PgConn { $($body)* }
+    };
+}
+pub(crate) use for_each_backend;

@@ -1,0 +1,69 @@
+//! Refresh tokens: only the SHA-256 of each is stored; `spent_at` marks an exchanged one.
+
+use diesel::prelude::*;
+use diesel::result::QueryResult;
+use diesel_async::RunQueryDsl;
+
+use super::for_each_backend;
+use crate::db::schema::refresh_tokens;
+use crate::db::Id;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = refresh_tokens, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct RefreshToken {
+    pub id: Id,
+    pub session_id: Id,
+    pub token_hash: String,
+    pub created_at: i64,
+    pub spent_at: Option<i64>,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct NewRefreshToken<'a> {
+    pub id: Id,
+    pub session_id: Id,
+    pub token_hash: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[allow(async_fn_in_trait)]
+pub trait RefreshTokenStore {
+    async fn insert_refresh_token(&mut self, token: &NewRefreshToken<'_>) -> QueryResult<()>;
+    async fn find_refresh_token(&mut self, hash: &str) -> QueryResult<Option<RefreshToken>>;
+    /// Marks the token spent unless it already is; `true` for the one caller that did it.
+    async fn spend_refresh_token(&mut self, id: Id, now: i64) -> QueryResult<bool>;
+    /// Deletes tokens that expired before `now`: they can no longer be exchanged.
+    async fn delete_dead_refresh_tokens(&mut self, now: i64) -> QueryResult<usize>;
+}
+
+for_each_backend! {
+impl RefreshTokenStore {
+    async fn insert_refresh_token(&mut self, token: &NewRefreshToken<'_>) -> QueryResult<()> {
+        diesel::insert_into(refresh_tokens::table).values(token).execute(self).await.map(|_| ())
+    }
+
+    async fn find_refresh_token(&mut self, hash: &str) -> QueryResult<Option<RefreshToken>> {
+        refresh_tokens::table
+            .filter(refresh_tokens::token_hash.eq(hash))
+            .select(RefreshToken::as_select())
+            .first(self)
+            .await
+            .optional()
+    }
+
+    async fn spend_refresh_token(&mut self, id: Id, now: i64) -> QueryResult<bool> {
+        diesel::update(refresh_tokens::table.find(id).filter(refresh_tokens::spent_at.is_null()))
+            .set(refresh_tokens::spent_at.eq(now))
+            .execute(self)
+            .await
+            .map(|n| n == 1)
+    }
+
+    async fn delete_dead_refresh_tokens(&mut self, now: i64) -> QueryResult<usize> {
+        diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now))).execute(self).await
+    }
+}
+}

@@ -1,0 +1,28 @@
+//! Instance-wide settings kept in the database, such as the generated signing key.
+
+use diesel::prelude::*;
+use diesel::result::QueryResult;
+use diesel_async::RunQueryDsl;
+
+use super::for_each_backend;
+use crate::db::schema::settings;
+
+#[allow(async_fn_in_trait)]
+pub trait SettingStore {
+    /// Stores `value` under `name` unless a value is there already, and returns the value that
+    /// is stored afterwards: the first writer wins, so concurrent instances agree.
+    async fn setting_or_insert(&mut self, name: &str, value: &str) -> QueryResult<String>;
+}
+
+for_each_backend! {
+impl SettingStore {
+    async fn setting_or_insert(&mut self, name: &str, value: &str) -> QueryResult<String> {
+        diesel::insert_into(settings::table)
+            .values((settings::name.eq(name), settings::value.eq(value)))
+            .on_conflict_do_nothing()
+            .execute(self)
+            .await?;
+        settings::table.find(name).select(settings::value).first(self).await
+    }
+}
+}

@@ -1,0 +1,69 @@
+//! Failed-login counters per account and per client address, shared by every instance.
+
+use diesel::prelude::*;
+use diesel::result::QueryResult;
+use diesel_async::RunQueryDsl;
+
+use super::for_each_backend;
+use crate::db::schema::login_throttle;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = login_throttle, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct Throttle {
+    pub key: String,
+    pub failures: i32,
+    pub window_start: i64,
+    pub locked_until: i64,
+}
+
+#[allow(async_fn_in_trait)]
+pub trait ThrottleStore {
+    async fn find_throttles(&mut self, keys: &[String]) -> QueryResult<Vec<Throttle>>;
+    async fn save_throttle(&mut self, throttle: &Throttle) -> QueryResult<()>;
+    async fn clear_throttle(&mut self, key: &str) -> QueryResult<()>;
+    /// Deletes counters whose window started before `cutoff` and that are not locked at `now`.
+    async fn delete_stale_throttles(&mut self, cutoff: i64, now: i64) -> QueryResult<usize>;
+}
+
+for_each_backend! {
+impl ThrottleStore {
+    async fn find_throttles(&mut self, keys: &[String]) -> QueryResult<Vec<Throttle>> {
+        login_throttle::table.filter(login_throttle::key.eq_any(keys)).select(Throttle::as_select()).load(self).await
+    }
+
+    async fn save_throttle(&mut self, t: &Throttle) -> QueryResult<()> {
+        let values = (
+            login_throttle::key.eq(&t.key),
+            login_throttle::failures.eq(t.failures),
+            login_throttle::window_start.eq(t.window_start),
+            login_throttle::locked_until.eq(t.locked_until),
+        );
+        diesel::insert_into(login_throttle::table)
+            .values(values)
+            .on_conflict(login_throttle::key)
+            .do_update()
+            .set((
+                login_throttle::failures.eq(t.failures),
+                login_throttle::window_start.eq(t.window_start),
+                login_throttle::locked_until.eq(t.locked_until),
+            ))
+            .execute(self)
+            .await
+            .map(|_| ())
+    }
+
+    async fn clear_throttle(&mut self, key: &str) -> QueryResult<()> {
+        diesel::delete(login_throttle::table.find(key)).execute(self).await.map(|_| ())
+    }
+
+    async fn delete_stale_throttles(&mut self, cutoff: i64, now: i64) -> QueryResult<usize> {
+        diesel::delete(
+            login_throttle::table
+                .filter(login_throttle::window_start.lt(cutoff))
+                .filter(login_throttle::locked_until.lt(now)),
+        )
+        .execute(self)
+        .await
+    }
+}
+}

@@ -1,0 +1,111 @@
+//! Accounts: `users` and their role assignments in `user_roles`.
+
+use diesel::prelude::*;
+use diesel::result::QueryResult;
+use diesel_async::RunQueryDsl;
+
+use super::for_each_backend;
+use crate::db::schema::{user_roles, users};
+use crate::db::Id;
+
+/// An account row. Its `Debug` leaves out the password hash.
+#[derive(Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct User {
+    pub id: Id,
+    pub email: String,
+    pub password_hash: String,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User").field("id", &self.id).field("email", &self.email).field("disabled", &self.disabled).finish()
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub id: Id,
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[allow(async_fn_in_trait)]
+pub trait UserStore {
+    /// Inserts the account and its roles; a duplicate email is a unique violation.
+    async fn insert_user(&mut self, user: &NewUser<'_>, roles: &[String]) -> QueryResult<()>;
+    async fn find_user(&mut self, id: Id) -> QueryResult<Option<User>>;
+    /// `email` must already be normalised (trimmed, lower case).
+    async fn find_user_by_email(&mut self, email: &str) -> QueryResult<Option<User>>;
+    /// Role names of a user, sorted.
+    async fn user_role_names(&mut self, id: Id) -> QueryResult<Vec<String>>;
+    /// Replaces the user's roles.
+    async fn set_user_roles(&mut self, id: Id, roles: &[String]) -> QueryResult<()>;
+    async fn set_password_hash(&mut self, id: Id, hash: &str, now: i64) -> QueryResult<()>;
+    async fn set_disabled(&mut self, id: Id, disabled: bool, now: i64) -> QueryResult<usize>;
+    async fn delete_user(&mut self, id: Id) -> QueryResult<usize>;
+}
+
+for_each_backend! {
+impl UserStore {
+    async fn insert_user(&mut self, user: &NewUser<'_>, roles: &[String]) -> QueryResult<()> {
+        diesel::insert_into(users::table).values(user).execute(self).await?;
+        self.set_user_roles(user.id, roles).await
+    }
+
+    async fn find_user(&mut self, id: Id) -> QueryResult<Option<User>> {
+        users::table.find(id).select(User::as_select()).first(self).await.optional()
+    }
+
+    async fn find_user_by_email(&mut self, email: &str) -> QueryResult<Option<User>> {
+        users::table.filter(users::email.eq(email)).select(User::as_select()).first(self).await.optional()
+    }
+
+    async fn user_role_names(&mut self, id: Id) -> QueryResult<Vec<String>> {
+        user_roles::table
+            .filter(user_roles::user_id.eq(id))
+            .select(user_roles::role_name)
+            .order(user_roles::role_name)
+            .load(self)
+            .await
+    }
+
+    async fn set_user_roles(&mut self, id: Id, roles: &[String]) -> QueryResult<()> {
+        diesel::delete(user_roles::table.filter(user_roles::user_id.eq(id))).execute(self).await?;
+        // Row by row: multi-row inserts do not compile for the SQLite wrapper.
+        for role in roles {
+            diesel::insert_into(user_roles::table)
+                .values((user_roles::user_id.eq(id), user_roles::role_name.eq(role)))
+                .execute(self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn set_password_hash(&mut self, id: Id, hash: &str, now: i64) -> QueryResult<()> {
+        diesel::update(users::table.find(id))
+            .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+            .execute(self)
+            .await
+            .map(|_| ())
+    }
+
+    async fn set_disabled(&mut self, id: Id, disabled: bool, now: i64) -> QueryResult<usize> {
+        diesel::update(users::table.find(id))
+            .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
+            .execute(self)
+            .await
+    }
+
+    async fn delete_user(&mut self, id: Id) -> QueryResult<usize> {
+        diesel::delete(users::table.find(id)).execute(self).await
+    }
+}
+}

@@ -1,0 +1,31 @@
+//! HTTP routes, one file per area; handlers stay a few lines and call into `auth`.
+
+pub mod auth;
+pub mod body;
+pub mod health;
+pub mod users;
+
+use rocket::http::Header;
+use rocket::response::Responder;
+
+/// Wraps a response that carries tokens: `Cache-Control: no-store` and `Pragma: no-cache`.
+#[derive(Responder)]
+pub struct NoStore<R> {
+    inner: R,
+    cache_control: Header<'static>,
+    pragma: Header<'static>,
+}
+
+impl<R> NoStore<R> {
+    pub fn new(inner: R) -> Self {
+        NoStore { inner, cache_control: Header::new("Cache-Control", "no-store"), pragma: Header::new("Pragma", "no-cache") }
+    }
+}
+
+/// Every route of the service.
+pub fn all() -> Vec<rocket::Route> {
+    let mut routes = health::routes();
+    routes.extend(auth::routes());
+    routes.extend(users::routes());
+    routes
+}
