@@ -1,0 +1,288 @@
+//! `TestApp`: the whole service over Rocket's local asynchronous client, on a fresh database
+//! per test — a temporary SQLite file, or a new PostgreSQL database that is dropped afterwards.
+//!
+//! PostgreSQL runs when `PORTCULLIS_TEST_POSTGRES_URL` names a server (an admin URL such as
+//! `postgres://postgres@127.0.0.1:5432/postgres`); the `postgres` variant of each test passes
+//! without doing anything otherwise. `.ci/run` always sets it.
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use portcullis::clock::Clock;
+use rocket::figment::Figment;
+use rocket::http::{ContentType, Header, Status};
+use rocket::local::asynchronous::{Client, LocalRequest, LocalResponse};
+use serde_json::{json, Value};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The admin URL of the PostgreSQL server for tests, if configured.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("PORTCULLIS_TEST_POSTGRES_URL").ok().filter(|u| !u.trim().is_empty())
+}
+
+/// A fresh database, removed when dropped.
+pub enum TestDb {
+    Sqlite { _dir: tempfile::TempDir, url: String },
+    Postgres { admin_url: String, name: String, url: String },
+}
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = dir.path().join("test.db").to_string_lossy().into_owned();
+                TestDb::Sqlite { _dir: dir, url }
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url().expect("PORTCULLIS_TEST_POSTGRES_URL");
+                let name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = AsyncPgConnection::establish(&admin_url)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL at PORTCULLIS_TEST_POSTGRES_URL is unreachable: {e}"));
+                admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
+                let base = admin_url.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin_url);
+                let url = format!("{base}/{name}");
+                TestDb::Postgres { admin_url, name, url }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDb::Sqlite { url, .. } | TestDb::Postgres { url, .. } => url,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { admin_url, name, .. } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime: use a thread with a runtime of its own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                runtime.block_on(async {
+                    if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url).await {
+                        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// The figment tests start from: cheap argon2 parameters, a small pool, quiet logs.
+pub fn test_figment(url: &str) -> Figment {
+    portcullis::figment()
+        .merge(("log_level", "off"))
+        .merge(("access_log", false))
+        .merge(("databases.main", json!({"url": url, "max_connections": 4})))
+        .merge(("auth.argon2_memory_kib", 256))
+        .merge(("auth.argon2_iterations", 1))
+        .merge(("auth.revocation_poll_ms", 50))
+}
+
+/// Builds a [`TestApp`].
+pub struct TestAppBuilder {
+    backend: Backend,
+    config: Vec<(String, Value)>,
+    db: Option<TestDb>,
+}
+
+impl TestAppBuilder {
+    /// Sets `auth.<key>` (or any other key when it contains a dot).
+    pub fn with_config(mut self, key: &str, value: impl Into<Value>) -> Self {
+        let key = if key.contains('.') { key.to_owned() } else { format!("auth.{key}") };
+        self.config.push((key, value.into()));
+        self
+    }
+
+    pub async fn build(self) -> TestApp {
+        let db = match self.db {
+            Some(db) => db,
+            None => TestDb::create(self.backend).await,
+        };
+        let clock = Clock::new();
+        let mut figment = test_figment(db.url());
+        for (key, value) in self.config {
+            figment = figment.merge((key, value));
+        }
+        let rocket = portcullis::rocket(figment).manage(clock.clone());
+        let client = Client::tracked(rocket).await.expect("the service starts");
+        TestApp { client, clock, backend: self.backend, db: Some(db) }
+    }
+}
+
+/// The service on a fresh database, with a controllable clock.
+pub struct TestApp {
+    pub client: Client,
+    pub clock: Clock,
+    pub backend: Backend,
+    db: Option<TestDb>,
+}
+
+/// An account created through the API.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// A parsed token response.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub session_id: String,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub fn builder(backend: Backend) -> TestAppBuilder {
+        TestAppBuilder { backend, config: vec![], db: None }
+    }
+
+    pub async fn new(backend: Backend) -> TestApp {
+        Self::builder(backend).build().await
+    }
+
+    /// A second instance of the service on the same database (its own clock and memory).
+    pub async fn second_instance(&self, configure: impl FnOnce(TestAppBuilder) -> TestAppBuilder) -> TestApp {
+        let url = self.db_url().to_owned();
+        let builder = configure(TestAppBuilder { backend: self.backend, config: vec![], db: None });
+        let clock = Clock::new();
+        let mut figment = test_figment(&url);
+        for (key, value) in builder.config {
+            figment = figment.merge((key, value));
+        }
+        let client = Client::tracked(portcullis::rocket(figment).manage(clock.clone())).await.expect("second instance");
+        TestApp { client, clock, backend: self.backend, db: None }
+    }
+
+    pub fn db_url(&self) -> &str {
+        self.db.as_ref().map(|d| d.url()).unwrap_or_default()
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> LocalResponse<'_> {
+        self.post("/auth/register", json!({"email": email, "password": password})).await
+    }
+
+    /// Registers `email` with [`PASSWORD`].
+    pub async fn with_user_email(&self, email: &str) -> TestUser {
+        let response = self.register(email, PASSWORD).await;
+        assert_eq!(response.status(), Status::Created, "registering {email}");
+        let body: Value = response.into_json().await.expect("user json");
+        TestUser { id: body["id"].as_str().unwrap().to_owned(), email: email.to_owned(), password: PASSWORD.to_owned() }
+    }
+
+    /// Registers `alice@example.com`.
+    pub async fn with_user(&self) -> TestUser {
+        self.with_user_email("alice@example.com").await
+    }
+
+    pub async fn login_response(&self, email: &str, password: &str) -> LocalResponse<'_> {
+        self.post("/auth/login", json!({"email": email, "password": password})).await
+    }
+
+    /// Logs in and returns the token pair; panics unless 200.
+    pub async fn login(&self, user: &TestUser) -> Tokens {
+        let response = self.login_response(&user.email, &user.password).await;
+        assert_eq!(response.status(), Status::Ok, "login of {}", user.email);
+        tokens(response).await
+    }
+
+    pub async fn refresh_response(&self, refresh_token: &str) -> LocalResponse<'_> {
+        self.post("/auth/refresh", json!({"refresh_token": refresh_token})).await
+    }
+
+    pub fn json_request<'c>(&'c self, request: LocalRequest<'c>, body: Value) -> LocalRequest<'c> {
+        request.header(ContentType::JSON).body(body.to_string())
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> LocalResponse<'_> {
+        self.json_request(self.client.post(path.to_owned()), body).dispatch().await
+    }
+
+    /// A request with `Authorization: Bearer <token>`.
+    pub fn authed<'c>(&'c self, request: LocalRequest<'c>, token: &str) -> LocalRequest<'c> {
+        request.header(Header::new("Authorization", format!("Bearer {token}")))
+    }
+
+    pub async fn get_authed(&self, path: &str, token: &str) -> LocalResponse<'_> {
+        self.authed(self.client.get(path.to_owned()), token).dispatch().await
+    }
+
+    pub async fn post_authed(&self, path: &str, token: &str, body: Value) -> LocalResponse<'_> {
+        let request = self.authed(self.client.post(path.to_owned()), token);
+        self.json_request(request, body).dispatch().await
+    }
+
+    pub async fn delete_authed(&self, path: &str, token: &str) -> LocalResponse<'_> {
+        self.authed(self.client.delete(path.to_owned()), token).dispatch().await
+    }
+
+    pub async fn put_authed(&self, path: &str, token: &str, body: Value) -> LocalResponse<'_> {
+        let request = self.authed(self.client.put(path.to_owned()), token);
+        self.json_request(request, body).dispatch().await
+    }
+
+    /// The status of `GET /users/me` with `token`.
+    pub async fn me_status(&self, token: &str) -> Status {
+        self.get_authed("/users/me", token).await.status()
+    }
+}
+
+/// Parses a token response.
+pub async fn tokens(response: LocalResponse<'_>) -> Tokens {
+    let body: Value = response.into_json().await.expect("token json");
+    Tokens {
+        access: body["access_token"].as_str().expect("access_token").to_owned(),
+        refresh: body["refresh_token"].as_str().expect("refresh_token").to_owned(),
+        session_id: body["session_id"].as_str().expect("session_id").to_owned(),
+        body,
+    }
+}
+
+/// Asserts the contract's error shape and returns `(status, error code)`.
+pub async fn error_of(response: LocalResponse<'_>) -> (Status, String) {
+    let status = response.status();
+    assert_eq!(response.content_type(), Some(ContentType::JSON), "error bodies are JSON");
+    let body: Value = response.into_json().await.expect("error json");
+    let code = body["error"].as_str().expect("error field").to_owned();
+    assert!(body["error_description"].is_string(), "error_description present: {body}");
+    (status, code)
+}
+
+/// Runs each test body on SQLite and on PostgreSQL, as `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($backend:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($backend: $crate::helpers::Backend) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::helpers::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::helpers::postgres_admin_url().is_some() {
+                    run($crate::helpers::Backend::Postgres).await
+                }
+            }
+        }
+    )*};
+}
