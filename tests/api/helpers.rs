@@ -105,6 +105,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Runs the app on `db` (e.g. one prepared by the command line) instead of a fresh one.
+    pub fn with_db(mut self, db: TestDb) -> Self {
+        self.db = Some(db);
+        self
+    }
+
     pub async fn build(self) -> TestApp {
         let db = match self.db {
             Some(db) => db,
@@ -270,17 +276,17 @@ macro_rules! on_both_backends {
             #[allow(unused_imports)]
             use super::*;
 
-            async fn run($backend: $crate::helpers::Backend) $body
+            async fn __test_body($backend: $crate::helpers::Backend) $body
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                run($crate::helpers::Backend::Sqlite).await
+                __test_body($crate::helpers::Backend::Sqlite).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 if $crate::helpers::postgres_admin_url().is_some() {
-                    run($crate::helpers::Backend::Postgres).await
+                    __test_body($crate::helpers::Backend::Postgres).await
                 }
             }
         }

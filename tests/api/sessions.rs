@@ -1,1 +1,134 @@
-//! (tests to come)
+//! Sessions: listing, logout, logout-all, ending one session, and password change.
+
+use crate::helpers::*;
+use crate::on_both_backends;
+use rocket::http::{Header, Status};
+use serde_json::{json, Value};
+
+on_both_backends! {
+    async fn sessions_are_listed_with_the_current_one_marked(backend) {
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        let phone = app
+            .json_request(app.client.post("/auth/login"), json!({"email": user.email, "password": user.password}))
+            .header(Header::new("User-Agent", "PhoneApp/1.0"))
+            .remote("203.0.113.7:4242".parse().unwrap())
+            .dispatch()
+            .await;
+        let phone = tokens(phone).await;
+        let laptop = app.login(&user).await;
+        let response = app.get_authed("/auth/sessions", &laptop.access).await;
+        assert_eq!(response.status(), Status::Ok);
+        let body: Value = response.into_json().await.unwrap();
+        let sessions = body["sessions"].as_array().unwrap();
+        assert_eq!(sessions.len(), 2);
+        for session in sessions {
+            for field in ["id", "created_at", "last_used_at", "expires_at", "user_agent", "current"] {
+                assert!(session.get(field).is_some(), "{field} missing in {session}");
+            }
+            let current = session["id"] == laptop.session_id.as_str();
+            assert_eq!(session["current"], current);
+        }
+        let on_phone = sessions.iter().find(|s| s["id"] == phone.session_id.as_str()).unwrap();
+        assert_eq!(on_phone["user_agent"], "PhoneApp/1.0");
+        assert_eq!(on_phone["ip"], "203.0.113.7");
+        assert!(on_phone["created_at"].as_str().unwrap().ends_with('Z'));
+    }
+
+    async fn logout_ends_the_session_of_the_access_token_at_once(backend) {
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        for body in [Some(json!({})), None, Some(json!({"refresh_token": "whatever"}))] {
+            let tokens = app.login(&user).await;
+            let other = app.login(&user).await;
+            let request = app.authed(app.client.post("/auth/logout"), &tokens.access);
+            let response = match &body {
+                Some(body) => app.json_request(request, body.clone()).dispatch().await,
+                None => request.dispatch().await,
+            };
+            assert_eq!(response.status(), Status::NoContent, "body {body:?}");
+            assert_eq!(app.me_status(&tokens.access).await, Status::Unauthorized);
+            let (status, code) = error_of(app.refresh_response(&tokens.refresh).await).await;
+            assert_eq!((status, code.as_str()), (Status::Unauthorized, "invalid_grant"));
+            assert_eq!(app.me_status(&other.access).await, Status::Ok, "other sessions live on");
+        }
+    }
+
+    async fn logout_all_ends_every_session_of_the_user(backend) {
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        let bob = app.with_user_email("bob@example.com").await;
+        let a = app.login(&user).await;
+        let b = app.login(&user).await;
+        let bobs = app.login(&bob).await;
+        let response = app.authed(app.client.post("/auth/logout-all"), &a.access).dispatch().await;
+        assert_eq!(response.status(), Status::NoContent);
+        for tokens in [&a, &b] {
+            assert_eq!(app.me_status(&tokens.access).await, Status::Unauthorized);
+            assert_eq!(app.refresh_response(&tokens.refresh).await.status(), Status::Unauthorized);
+        }
+        assert_eq!(app.me_status(&bobs.access).await, Status::Ok);
+    }
+
+    async fn deleting_a_session_ends_it_and_other_users_sessions_are_not_found(backend) {
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        let bob = app.with_user_email("bob@example.com").await;
+        let mine = app.login(&user).await;
+        let old = app.login(&user).await;
+        let bobs = app.login(&bob).await;
+
+        let response = app.delete_authed(&format!("/auth/sessions/{}", bobs.session_id), &mine.access).await;
+        assert_eq!(error_of(response).await, (Status::NotFound, "not_found".to_string()));
+        assert_eq!(app.me_status(&bobs.access).await, Status::Ok);
+        let response = app.delete_authed("/auth/sessions/not-a-uuid", &mine.access).await;
+        assert_eq!(response.status(), Status::NotFound);
+        let response = app.delete_authed(&format!("/auth/sessions/{}", uuid::Uuid::new_v4()), &mine.access).await;
+        assert_eq!(response.status(), Status::NotFound);
+
+        let response = app.delete_authed(&format!("/auth/sessions/{}", old.session_id), &mine.access).await;
+        assert_eq!(response.status(), Status::NoContent);
+        assert_eq!(app.me_status(&old.access).await, Status::Unauthorized);
+        assert_eq!(app.me_status(&mine.access).await, Status::Ok);
+        let listed: Value = app.get_authed("/auth/sessions", &mine.access).await.into_json().await.unwrap();
+        assert_eq!(listed["sessions"].as_array().unwrap().len(), 1);
+    }
+
+    async fn users_me_returns_the_user_object_without_secrets(backend) {
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        let tokens = app.login(&user).await;
+        let body: Value = app.get_authed("/users/me", &tokens.access).await.into_json().await.unwrap();
+        assert_eq!(body["id"], user.id.as_str());
+        assert_eq!(body["email"], "alice@example.com");
+        assert_eq!(body["roles"], json!(["user"]));
+        assert_eq!(body["disabled"], false);
+        assert!(body["created_at"].is_string());
+        let text = body.to_string();
+        assert!(!text.contains("argon2") && !text.contains("password"), "{text}");
+    }
+
+    async fn changing_the_password_ends_every_other_session(backend) {
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        let current = app.login(&user).await;
+        let other = app.login(&user).await;
+        let change = |current_password: &str, new_password: &str| json!({"current_password": current_password, "new_password": new_password});
+
+        let wrong = app.put_authed("/users/me/password", &current.access, change("wrong password", "new password 123")).await;
+        assert_eq!(error_of(wrong).await, (Status::Unauthorized, "invalid_credentials".to_string()));
+        let short = app.put_authed("/users/me/password", &current.access, change(&user.password, "short")).await;
+        assert_eq!(error_of(short).await, (Status::UnprocessableEntity, "invalid_request".to_string()));
+        assert_eq!(app.me_status(&other.access).await, Status::Ok, "failed changes end nothing");
+
+        let ok = app.put_authed("/users/me/password", &current.access, change(&user.password, "new password 123")).await;
+        assert_eq!(ok.status(), Status::NoContent);
+        assert_eq!(app.me_status(&other.access).await, Status::Unauthorized);
+        assert_eq!(app.refresh_response(&other.refresh).await.status(), Status::Unauthorized);
+        assert_eq!(app.me_status(&current.access).await, Status::Ok);
+        assert_eq!(app.refresh_response(&current.refresh).await.status(), Status::Ok);
+
+        assert_eq!(app.login_response(&user.email, &user.password).await.status(), Status::Unauthorized);
+        assert_eq!(app.login_response(&user.email, "new password 123").await.status(), Status::Ok);
+    }
+}
