@@ -136,9 +136,10 @@ impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) | Error::BrokenTransactionManager => {
-                ApiError::unavailable(e)
-            }
+            // The connection is gone (server restarted, database dropped, network cut): the
+            // database is unavailable, not the request at fault.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
+            | Error::BrokenTransactionManager => ApiError::unavailable(e),
             Error::DatabaseError(DatabaseErrorKind::Unknown, ref info)
                 if info.message().contains("locked") || info.message().contains("connection") =>
             {

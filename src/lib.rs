@@ -5,6 +5,7 @@
 //! reaches one function in `auth`, which talks to storage (`models`, `db`).
 
 pub mod access_log;
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod clock;

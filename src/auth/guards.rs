@@ -8,7 +8,9 @@
 use rocket::outcome::Outcome;
 use rocket::request::{self, FromRequest, Request};
 
+use super::permissions::Permission;
 use super::Auth;
+use std::marker::PhantomData;
 use crate::db::Id;
 use crate::error::{reject, ApiError};
 
@@ -82,3 +84,39 @@ impl<'r> FromRequest<'r> for ClientInfo {
 }
 
 
+
+/// Proof that the caller holds permission `P` through one of the roles in their token.
+/// Without a valid token: 401 as for [`Principal`]; with one but without `P`: 403
+/// `insufficient_permissions`. Roles resolve through the in-memory role table.
+#[derive(Debug)]
+pub struct Authorized<P: Permission> {
+    pub principal: Principal,
+    permission: PhantomData<P>,
+}
+
+impl<P: Permission> std::ops::Deref for Authorized<P> {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, P: Permission> FromRequest<'r> for Authorized<P> {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, ()> {
+        let principal = match Principal::from_request(req).await {
+            Outcome::Success(principal) => principal,
+            Outcome::Error(e) => return Outcome::Error(e),
+            Outcome::Forward(status) => return Outcome::Forward(status),
+        };
+        let granted = req.rocket().state::<Auth>().is_some_and(|auth| auth.roles.grants(&principal.roles, P::NAME));
+        if granted {
+            Outcome::Success(Authorized { principal, permission: PhantomData })
+        } else {
+            let error = ApiError::forbidden(format!("This requires the {} permission.", P::NAME));
+            Outcome::Error((reject(req, error), ()))
+        }
+    }
+}

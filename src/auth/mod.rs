@@ -9,6 +9,7 @@ pub mod guards;
 pub mod housekeeping;
 pub mod opaque;
 pub mod password;
+pub mod permissions;
 pub mod revocation;
 pub mod sessions;
 pub mod throttle;
@@ -26,6 +27,7 @@ use crate::config::AuthConfig;
 use crate::db::{Db, DbPool, Id};
 use crate::models::{Ending, SettingStore};
 use password::PasswordHasherPool;
+use permissions::RoleTable;
 use revocation::RevokedSessions;
 use tokens::TokenKeys;
 
@@ -40,6 +42,7 @@ pub struct Auth {
     pub keys: TokenKeys,
     pub hasher: PasswordHasherPool,
     pub revoked: Arc<RevokedSessions>,
+    pub roles: Arc<RoleTable>,
 }
 
 impl Auth {
@@ -77,7 +80,9 @@ impl Auth {
         let hasher = PasswordHasherPool::new(&config).await?;
         let revoked = Arc::new(RevokedSessions::new());
         revoked.load_since(pool, i64::MIN).await?;
-        Ok(Auth { config, clock, keys, hasher, revoked })
+        let roles = Arc::new(RoleTable::default());
+        roles.refresh(pool, true).await?;
+        Ok(Auth { config, clock, keys, hasher, revoked, roles })
     }
 }
 
@@ -114,6 +119,7 @@ pub fn stage() -> AdHoc {
                     let interval = Duration::from_millis(auth.config.revocation_poll_ms);
                     tokio::spawn(revocation::poll_feed(
                         auth.revoked.clone(),
+                        auth.roles.clone(),
                         (**db).clone(),
                         auth.clock.clone(),
                         interval,

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use rocket_db_pools::Pool;
 
+use super::permissions::RoleTable;
 use crate::clock::Clock;
 use crate::db::{DbPool, Id};
 use crate::models::RevocationStore;
@@ -70,9 +71,11 @@ impl RevokedSessions {
 }
 
 /// Polls the feed until `shutdown` resolves. The first read loads every revocation still in the
-/// feed, so a new instance knows sessions ended before it started.
+/// feed, so a new instance knows sessions ended before it started. Each round also reloads the
+/// role table when another instance changed a role.
 pub async fn poll_feed(
     set: std::sync::Arc<RevokedSessions>,
+    roles: std::sync::Arc<RoleTable>,
     pool: DbPool,
     clock: Clock,
     interval: Duration,
@@ -93,5 +96,8 @@ pub async fn poll_feed(
             Err(e) => rocket::warn!("revocation feed poll failed: {e}"),
         }
         set.prune(started);
+        if let Err(e) = roles.refresh(&pool, false).await {
+            rocket::warn!("role table refresh failed: {e}");
+        }
     }
 }

@@ -66,9 +66,14 @@ impl SessionView {
     }
 }
 
-/// An audit row at `now` about `user`, from `client`.
+/// An audit row at `now` about `user`, done by `user` themselves, from `client`.
 pub fn audit_event<'a>(event: &'a str, now: i64, user: Option<Id>, client: &'a ClientInfo, detail: serde_json::Value) -> NewAuditEvent<'a> {
-    NewAuditEvent { id: Id::new(), at: now, event, user_id: user, actor_id: user, ip: client.ip.as_deref(), detail: detail.to_string() }
+    audit_by(event, now, user, user, client, detail)
+}
+
+/// An audit row at `now` about `user`, done by `actor`, from `client`.
+pub fn audit_by<'a>(event: &'a str, now: i64, user: Option<Id>, actor: Option<Id>, client: &'a ClientInfo, detail: serde_json::Value) -> NewAuditEvent<'a> {
+    NewAuditEvent { id: Id::new(), at: now, event, user_id: user, actor_id: actor, ip: client.ip.as_deref(), detail: detail.to_string() }
 }
 
 impl Auth {
@@ -112,9 +117,15 @@ impl Auth {
         let user = match (user, verdict) {
             (Some(user), Verdict::Match | Verdict::MatchNeedsRehash) => user,
             (user, _) => {
-                throttle::record_failure(conn, &keys, &self.config, now).await?;
-                if let Some(user) = user {
-                    let event = audit_event("login_failed", now, Some(user.id), client, json!({"reason": "wrong_password"}));
+                let new_window = throttle::record_failure(conn, &keys, &self.config, now).await?;
+                // Unknown accounts are audited once per client address and throttle window, and
+                // without the email, so a spray of made-up emails cannot grow the log unbounded.
+                let event = match user {
+                    Some(user) => Some(audit_event("login_failed", now, Some(user.id), client, json!({"reason": "wrong_password"}))),
+                    None if new_window => Some(audit_event("login_failed", now, None, client, json!({"reason": "unknown_account"}))),
+                    None => None,
+                };
+                if let Some(event) = event {
                     crate::with_conn!(conn, |c| c.insert_audit(&event).await)?;
                 }
                 return Err(ApiError::invalid_credentials());
@@ -234,12 +245,12 @@ impl Auth {
         }
     }
 
-    /// Ends every session of `user` except `keep`; audits `event` with the count.
-    pub async fn end_all_sessions(&self, conn: &mut DbConn, user: Id, keep: Option<Id>, event: &str, client: &ClientInfo) -> ApiResult<Vec<Id>> {
+    /// Ends every session of `user` (on behalf of `actor`); audits `event` with the count.
+    pub async fn end_all_sessions(&self, conn: &mut DbConn, user: Id, actor: Id, event: &str, client: &ClientInfo) -> ApiResult<Vec<Id>> {
         let ending = self.ending(event);
         let ended = crate::write_tx!(conn, |c| {
-            let ended = c.end_user_sessions(user, keep, ending).await?;
-            let audit = audit_event(event, ending.now, Some(user), client, json!({"sessions": ended.len()}));
+            let ended = c.end_user_sessions(user, None, ending).await?;
+            let audit = audit_by(event, ending.now, Some(user), Some(actor), client, json!({"sessions": ended.len()}));
             c.insert_audit(&audit).await?;
             Ok::<_, diesel::result::Error>(ended)
         })?;

@@ -63,18 +63,21 @@ fn next(previous: Option<&Throttle>, key: &str, threshold: i32, window: i64, max
     Throttle { key: key.to_owned(), failures, window_start, locked_until }
 }
 
-/// Counts a failed login against every key.
-pub async fn record_failure(conn: &mut DbConn, keys: &ThrottleKeys, config: &AuthConfig, now: i64) -> ApiResult<()> {
+/// Counts a failed login against every key. Returns whether this failure opened a new window
+/// for the client address (used to audit unknown-account failures once per address and window).
+pub async fn record_failure(conn: &mut DbConn, keys: &ThrottleKeys, config: &AuthConfig, now: i64) -> ApiResult<bool> {
     let all = keys.all();
     let max_backoff = config.throttle_max_backoff as i64;
     crate::write_tx!(conn, |c| {
         let rows = c.find_throttles(&all).await?;
+        let mut new_address_window = false;
         for key in &all {
             let (threshold, window) = keys.limits(key, config);
             let updated = next(rows.iter().find(|t| &t.key == key), key, threshold, window, max_backoff, now);
+            new_address_window |= Some(key) == keys.address.as_ref() && updated.failures == 1;
             c.save_throttle(&updated).await?;
         }
-        Ok::<_, ApiError>(())
+        Ok::<_, ApiError>(new_address_window)
     })
 }
 

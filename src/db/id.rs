@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 #[diesel(sqlite_type(name = "Text"))]
 pub struct DbUuid;
 
-/// An entity id: a v4 UUID, rendered hyphenated and lower case.
+/// An entity id: a UUID, rendered hyphenated and lower case.
 #[derive(
     Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, AsExpression, FromSqlRow, Serialize, Deserialize,
 )]
@@ -27,8 +27,10 @@ pub struct DbUuid;
 pub struct Id(pub uuid::Uuid);
 
 impl Id {
+    /// A new time-ordered (v7) UUID: rows inserted later sort later, which keeps listings
+    /// stable when timestamps tie and index inserts local on PostgreSQL.
     pub fn new() -> Self {
-        Id(uuid::Uuid::new_v4())
+        Id(uuid::Uuid::now_v7())
     }
 }
 

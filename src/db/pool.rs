@@ -69,6 +69,8 @@ pub enum DbPool {
 }
 
 /// A pooled connection of either backend; use it through [`with_conn!`](crate::with_conn).
+// Not boxed: a `DbConn` lives once per request, and `with_conn!` derefs the pooled object.
+#[allow(clippy::large_enum_variant)]
 pub enum DbConn {
     Sqlite(Object<SqliteConn>),
     Pg(Object<AsyncPgConnection>),

@@ -21,7 +21,7 @@ pub use role::{Role, RoleStore};
 pub use session::{Ending, NewSession, Session, SessionStore};
 pub use setting::SettingStore;
 pub use throttle::{Throttle, ThrottleStore};
-pub use user::{NewUser, User, UserStore};
+pub use user::{AdminLock, NewUser, User, UserStore};
 
 /// The SQLite connection type the stores are implemented for.
 pub type SqliteConn = diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;

@@ -51,6 +51,18 @@ pub trait UserStore {
     async fn set_password_hash(&mut self, id: Id, hash: &str, now: i64) -> QueryResult<()>;
     async fn set_disabled(&mut self, id: Id, disabled: bool, now: i64) -> QueryResult<usize>;
     async fn delete_user(&mut self, id: Id) -> QueryResult<usize>;
+    /// A page of users whose email contains `email` (lower case), oldest first, and the total.
+    async fn list_users(&mut self, email: Option<&str>, limit: i64, offset: i64) -> QueryResult<(Vec<User>, i64)>;
+    /// `(user, role)` pairs for the given users.
+    async fn roles_of_users(&mut self, ids: &[Id]) -> QueryResult<Vec<(Id, String)>>;
+    /// Enabled accounts holding the `admin` role.
+    async fn active_admins(&mut self) -> QueryResult<Vec<Id>>;
+}
+
+/// A `LIKE` pattern matching `text` anywhere, with `%`, `_` and `\\` taken literally.
+fn contains_pattern(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
 }
 
 for_each_backend! {
@@ -107,5 +119,66 @@ impl UserStore {
     async fn delete_user(&mut self, id: Id) -> QueryResult<usize> {
         diesel::delete(users::table.find(id)).execute(self).await
     }
+
+    async fn list_users(&mut self, email: Option<&str>, limit: i64, offset: i64) -> QueryResult<(Vec<User>, i64)> {
+        let filtered = || {
+            let mut query = users::table.into_boxed();
+            if let Some(email) = email {
+                query = query.filter(users::email.like(contains_pattern(email)).escape('\\'));
+            }
+            query
+        };
+        let total = filtered().count().get_result(self).await?;
+        let page = filtered()
+            .select(User::as_select())
+            .order((users::created_at, users::id))
+            .limit(limit)
+            .offset(offset)
+            .load(self)
+            .await?;
+        Ok((page, total))
+    }
+
+    async fn roles_of_users(&mut self, ids: &[Id]) -> QueryResult<Vec<(Id, String)>> {
+        user_roles::table
+            .filter(user_roles::user_id.eq_any(ids))
+            .select((user_roles::user_id, user_roles::role_name))
+            .order(user_roles::role_name)
+            .load(self)
+            .await
+    }
+
+    async fn active_admins(&mut self) -> QueryResult<Vec<Id>> {
+        user_roles::table
+            .inner_join(users::table)
+            .filter(user_roles::role_name.eq("admin"))
+            .filter(users::disabled.eq(false))
+            .select(users::id)
+            .load(self)
+            .await
+    }
 }
+}
+
+/// Serialises changes that could remove the last active admin.
+#[allow(async_fn_in_trait)]
+pub trait AdminLock {
+    /// Call first inside a write transaction that may demote, disable or delete an admin.
+    async fn lock_admin_set(&mut self) -> QueryResult<()>;
+}
+
+impl AdminLock for super::SqliteConn {
+    async fn lock_admin_set(&mut self) -> QueryResult<()> {
+        // `BEGIN IMMEDIATE` already serialises every writer on SQLite.
+        Ok(())
+    }
+}
+
+/// Key of the transaction-scoped advisory lock taken around admin-set changes.
+const ADMIN_SET_LOCK: i64 = 0x706f_7274_6164;
+
+impl AdminLock for super::PgConn {
+    async fn lock_admin_set(&mut self) -> QueryResult<()> {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({ADMIN_SET_LOCK})")).execute(self).await.map(|_| ())
+    }
 }

@@ -67,7 +67,7 @@ async fn logout(auth: &State<Auth>, me: Principal, mut db: Connection<Db>, clien
 
 #[rocket::post("/auth/logout-all")]
 async fn logout_all(auth: &State<Auth>, me: Principal, mut db: Connection<Db>, client: ClientInfo) -> ApiResult<Status> {
-    auth.end_all_sessions(&mut db, me.user_id, None, "sessions_revoked", &client).await?;
+    auth.end_all_sessions(&mut db, me.user_id, me.user_id, "sessions_revoked", &client).await?;
     Ok(Status::NoContent)
 }
 

@@ -1,5 +1,6 @@
 //! HTTP routes, one file per area; handlers stay a few lines and call into `auth`.
 
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod health;
@@ -27,5 +28,6 @@ pub fn all() -> Vec<rocket::Route> {
     let mut routes = health::routes();
     routes.extend(auth::routes());
     routes.extend(users::routes());
+    routes.extend(admin::routes());
     routes
 }

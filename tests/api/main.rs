@@ -3,6 +3,10 @@
 mod helpers;
 
 mod accounts;
+mod admin_matrix;
+mod admin_roles;
+mod admin_support;
+mod admin_users;
 mod cli;
 mod config;
 mod foundation;

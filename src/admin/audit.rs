@@ -1,0 +1,45 @@
+//! Reading the audit log.
+
+use serde::Serialize;
+
+use super::Page;
+use crate::auth::Auth;
+use crate::clock::rfc3339;
+use crate::db::{DbConn, Id};
+use crate::error::ApiResult;
+use crate::models::{AuditEvent, AuditFilter, AuditStore};
+
+/// An audit event as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditView {
+    pub id: Id,
+    pub at: String,
+    pub event: String,
+    pub user_id: Option<Id>,
+    pub actor_id: Option<Id>,
+    pub ip: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+impl From<AuditEvent> for AuditView {
+    fn from(e: AuditEvent) -> Self {
+        AuditView {
+            id: e.id,
+            at: rfc3339(e.at),
+            event: e.event,
+            user_id: e.user_id,
+            actor_id: e.actor_id,
+            ip: e.ip,
+            detail: serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+impl Auth {
+    /// Audit events, newest first, filtered by user and event name.
+    pub async fn list_audit(&self, conn: &mut DbConn, user_id: Option<Id>, event: Option<String>, page: Page) -> ApiResult<Vec<AuditView>> {
+        let filter = AuditFilter { user_id, event, limit: page.limit, offset: page.offset };
+        let events = crate::with_conn!(conn, |c| c.list_audit(&filter).await)?;
+        Ok(events.into_iter().map(AuditView::from).collect())
+    }
+}

@@ -1,0 +1,143 @@
+//! Role administration: list, create, change and delete roles.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::auth::guards::{ClientInfo, Principal};
+use crate::auth::permissions::{is_known, RoleTable, ADMIN_ROLE};
+use crate::auth::sessions::audit_by;
+use crate::auth::Auth;
+use crate::db::DbConn;
+use crate::error::{ApiError, ApiResult};
+use crate::models::{AuditStore, Role, RoleStore};
+
+/// A role as the API shows it; `admin` lists the whole catalogue.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RoleView {
+    pub name: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+    pub builtin: bool,
+}
+
+impl From<&Role> for RoleView {
+    fn from(role: &Role) -> Self {
+        RoleView {
+            name: role.name.clone(),
+            description: role.description.clone(),
+            permissions: RoleTable::effective_permissions(role).into_iter().collect(),
+            builtin: role.builtin,
+        }
+    }
+}
+
+/// Role names: 1 to 64 of `a-z 0-9 _ - .`, starting with a letter.
+fn check_name(name: &str) -> ApiResult<()> {
+    let valid = name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-.".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field("name: 1 to 64 characters of a-z, 0-9, '_', '-', '.', starting with a letter"))
+    }
+}
+
+/// Permissions must come from the catalogue; 422 naming the first unknown one.
+fn check_permissions(permissions: &[String]) -> ApiResult<BTreeSet<String>> {
+    if let Some(unknown) = permissions.iter().find(|p| !is_known(p)) {
+        return Err(ApiError::invalid_field(format!("permissions: unknown permission {unknown:?}")));
+    }
+    Ok(permissions.iter().cloned().collect())
+}
+
+fn check_description(description: &str) -> ApiResult<()> {
+    if description.chars().count() > 256 {
+        return Err(ApiError::invalid_field("description: must be at most 256 characters"));
+    }
+    Ok(())
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("No such role.")
+}
+
+impl Auth {
+    pub async fn list_roles(&self, conn: &mut DbConn) -> ApiResult<Vec<RoleView>> {
+        let roles = crate::with_conn!(conn, |c| c.all_roles().await)?;
+        Ok(roles.iter().map(RoleView::from).collect())
+    }
+
+    /// Reloads this instance's role table at once after a change it made.
+    async fn reload_roles(&self, conn: &mut DbConn) -> ApiResult<()> {
+        self.roles.refresh_on(conn, true).await.map(|_| ()).map_err(ApiError::internal)
+    }
+
+    pub async fn create_role(&self, conn: &mut DbConn, actor: &Principal, name: &str, description: &str, permissions: &[String], client: &ClientInfo) -> ApiResult<RoleView> {
+        check_name(name)?;
+        check_description(description)?;
+        let role = Role { name: name.into(), description: description.into(), builtin: false, permissions: check_permissions(permissions)? };
+        let now = self.clock.now();
+        let audit = audit_by("role_created", now, None, Some(actor.user_id), client, json!({"role": name, "permissions": role.permissions}));
+        let created = crate::write_tx!(conn, |c| {
+            if c.find_role(name).await?.is_some() {
+                return Ok(false);
+            }
+            c.insert_role(&role, now).await?;
+            c.insert_audit(&audit).await?;
+            Ok::<_, diesel::result::Error>(true)
+        })?;
+        if !created {
+            return Err(ApiError::conflict("name: a role with this name exists"));
+        }
+        self.reload_roles(conn).await?;
+        Ok(RoleView::from(&role))
+    }
+
+    /// Replaces a role's description and/or permissions (an absent one is kept); `admin` keeps
+    /// every permission (409 for anything else).
+    pub async fn update_role(&self, conn: &mut DbConn, actor: &Principal, name: &str, description: Option<&str>, permissions: Option<&[String]>, client: &ClientInfo) -> ApiResult<RoleView> {
+        description.map(check_description).transpose()?;
+        let permissions = permissions.map(check_permissions).transpose()?;
+        let now = self.clock.now();
+        let role = crate::write_tx!(conn, |c| {
+            let existing = c.find_role(name).await?.ok_or_else(not_found)?;
+            let effective = RoleTable::effective_permissions(&existing);
+            if name == ADMIN_ROLE && permissions.as_ref().is_some_and(|p| *p != effective) {
+                return Err(ApiError::conflict("The admin role always holds every permission."));
+            }
+            let role = Role {
+                permissions: permissions.clone().unwrap_or_else(|| existing.permissions.clone()),
+                description: description.map(str::to_owned).unwrap_or_else(|| existing.description.clone()),
+                ..existing
+            };
+            c.update_role(&role).await?;
+            let detail = json!({"role": name, "permissions": role.permissions});
+            c.insert_audit(&audit_by("role_updated", now, None, Some(actor.user_id), client, detail)).await?;
+            Ok::<_, ApiError>(role)
+        })?;
+        self.reload_roles(conn).await?;
+        Ok(RoleView::from(&role))
+    }
+
+    /// Deletes a role: 404 unknown, 409 built-in or still assigned.
+    pub async fn delete_role(&self, conn: &mut DbConn, actor: &Principal, name: &str, client: &ClientInfo) -> ApiResult<()> {
+        let now = self.clock.now();
+        crate::write_tx!(conn, |c| {
+            let role = c.find_role(name).await?.ok_or_else(not_found)?;
+            if role.builtin {
+                return Err(ApiError::conflict("Built-in roles cannot be deleted."));
+            }
+            let holders = c.role_holders(name).await?;
+            if holders > 0 {
+                return Err(ApiError::conflict(format!("The role is still assigned to {holders} user(s).")));
+            }
+            c.delete_role(name).await?;
+            c.insert_audit(&audit_by("role_deleted", now, None, Some(actor.user_id), client, json!({"role": name}))).await?;
+            Ok::<_, ApiError>(())
+        })?;
+        self.reload_roles(conn).await
+    }
+}

@@ -1,0 +1,142 @@
+//! User administration: listing, roles, disable/enable, delete, and their sessions.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+
+use super::Page;
+use crate::auth::accounts::UserView;
+use crate::auth::guards::{ClientInfo, Principal};
+use crate::auth::permissions::ADMIN_ROLE;
+use crate::auth::sessions::{audit_by, SessionView};
+use crate::auth::Auth;
+use crate::db::{DbConn, Id};
+use crate::error::{ApiError, ApiResult};
+use crate::models::{AdminLock, AuditStore, RoleStore, SessionStore, User, UserStore};
+
+/// One page of users and how many match in all.
+#[derive(Debug, serde::Serialize)]
+pub struct UserPage {
+    pub users: Vec<UserView>,
+    pub total: i64,
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("No such user.")
+}
+
+fn last_admin() -> ApiError {
+    ApiError::conflict("This is the last enabled admin; make another admin first.")
+}
+
+/// Whether removing `user` from the enabled admins would leave none; call inside a transaction
+/// that holds the admin-set lock.
+fn would_remove_last_admin(user: &User, roles: &[String], admins: &[Id]) -> bool {
+    !user.disabled && roles.iter().any(|r| r == ADMIN_ROLE) && admins.iter().all(|a| *a == user.id)
+}
+
+impl Auth {
+    /// The user object of `id`, or 404.
+    pub async fn user_view(&self, conn: &mut DbConn, id: Id) -> ApiResult<UserView> {
+        let (user, roles) = crate::with_conn!(conn, |c| {
+            let user = c.find_user(id).await?;
+            let roles = c.user_role_names(id).await?;
+            Ok::<_, diesel::result::Error>((user, roles))
+        })?;
+        Ok(UserView::new(&user.ok_or_else(not_found)?, roles))
+    }
+
+    pub async fn list_users(&self, conn: &mut DbConn, email: Option<&str>, page: Page) -> ApiResult<UserPage> {
+        let email = email.map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty());
+        let (users, total, roles) = crate::with_conn!(conn, |c| {
+            let (users, total) = c.list_users(email.as_deref(), page.limit, page.offset).await?;
+            let ids: Vec<Id> = users.iter().map(|u| u.id).collect();
+            let roles = c.roles_of_users(&ids).await?;
+            Ok::<_, diesel::result::Error>((users, total, roles))
+        })?;
+        let mut by_user: HashMap<Id, Vec<String>> = HashMap::new();
+        for (user, role) in roles {
+            by_user.entry(user).or_default().push(role);
+        }
+        let users = users.iter().map(|u| UserView::new(u, by_user.remove(&u.id).unwrap_or_default())).collect();
+        Ok(UserPage { users, total })
+    }
+
+    /// Replaces a user's roles: 422 for an unknown role, 409 when it would demote the last admin.
+    pub async fn set_roles(&self, conn: &mut DbConn, actor: &Principal, target: Id, roles: Vec<String>, client: &ClientInfo) -> ApiResult<UserView> {
+        let mut roles = roles;
+        roles.sort();
+        roles.dedup();
+        let known = crate::with_conn!(conn, |c| c.existing_role_names(&roles).await)?;
+        if let Some(unknown) = roles.iter().find(|r| !known.contains(r)) {
+            return Err(ApiError::invalid_field(format!("roles: unknown role {unknown:?}")));
+        }
+        let now = self.clock.now();
+        crate::write_tx!(conn, |c| {
+            c.lock_admin_set().await?;
+            let user = c.find_user(target).await?.ok_or_else(not_found)?;
+            let before = c.user_role_names(target).await?;
+            let demoted = before.iter().any(|r| r == ADMIN_ROLE) && !roles.iter().any(|r| r == ADMIN_ROLE);
+            if demoted && would_remove_last_admin(&user, &before, &c.active_admins().await?) {
+                return Err(last_admin());
+            }
+            c.set_user_roles(target, &roles).await?;
+            let audit = audit_by("roles_changed", now, Some(target), Some(actor.user_id), client, json!({"before": before, "after": roles}));
+            c.insert_audit(&audit).await?;
+            Ok::<_, ApiError>(())
+        })?;
+        self.user_view(conn, target).await
+    }
+
+    /// Disables (ending every session at once) or re-enables an account.
+    pub async fn set_disabled(&self, conn: &mut DbConn, actor: &Principal, target: Id, disabled: bool, client: &ClientInfo) -> ApiResult<UserView> {
+        let ending = self.ending("user_disabled");
+        let ended = crate::write_tx!(conn, |c| {
+            c.lock_admin_set().await?;
+            let user = c.find_user(target).await?.ok_or_else(not_found)?;
+            if disabled && would_remove_last_admin(&user, &c.user_role_names(target).await?, &c.active_admins().await?) {
+                return Err(last_admin());
+            }
+            c.set_disabled(target, disabled, ending.now).await?;
+            let ended = if disabled { c.end_user_sessions(target, None, ending).await? } else { vec![] };
+            let event = if disabled { "user_disabled" } else { "user_enabled" };
+            let audit = audit_by(event, ending.now, Some(target), Some(actor.user_id), client, json!({"sessions_ended": ended.len()}));
+            c.insert_audit(&audit).await?;
+            Ok::<_, ApiError>(ended)
+        })?;
+        self.revoke_locally(&ended, &ending);
+        self.user_view(conn, target).await
+    }
+
+    /// Deletes an account after ending its sessions; 409 for the last admin.
+    pub async fn delete_user(&self, conn: &mut DbConn, actor: &Principal, target: Id, client: &ClientInfo) -> ApiResult<()> {
+        let ending = self.ending("user_deleted");
+        let ended = crate::write_tx!(conn, |c| {
+            c.lock_admin_set().await?;
+            let user = c.find_user(target).await?.ok_or_else(not_found)?;
+            if would_remove_last_admin(&user, &c.user_role_names(target).await?, &c.active_admins().await?) {
+                return Err(last_admin());
+            }
+            let ended = c.end_user_sessions(target, None, ending).await?;
+            c.delete_user(target).await?;
+            let audit = audit_by("user_deleted", ending.now, Some(target), Some(actor.user_id), client, json!({"email": user.email}));
+            c.insert_audit(&audit).await?;
+            Ok::<_, ApiError>(ended)
+        })?;
+        self.revoke_locally(&ended, &ending);
+        Ok(())
+    }
+
+    /// A user's live sessions; 404 for an unknown user.
+    pub async fn user_sessions(&self, conn: &mut DbConn, actor: &Principal, target: Id) -> ApiResult<Vec<SessionView>> {
+        self.user_view(conn, target).await?;
+        self.list_sessions(conn, target, Some(actor.session_id)).await
+    }
+
+    /// Ends every session of a user; 404 for an unknown user.
+    pub async fn revoke_user_sessions(&self, conn: &mut DbConn, actor: &Principal, target: Id, client: &ClientInfo) -> ApiResult<()> {
+        self.user_view(conn, target).await?;
+        self.end_all_sessions(conn, target, actor.user_id, "sessions_revoked", client).await.map(|_| ())
+    }
+}
+

@@ -1,0 +1,108 @@
+//! The permission catalogue and the in-memory role table that resolves roles to permissions.
+//!
+//! Every permission a route can require is declared once here, as a marker type for the
+//! [`Authorized`](super::guards::Authorized) guard and as an entry of [`CATALOGUE`]; an
+//! unknown permission in a role definition is therefore refused. The `admin` role holds every
+//! permission of the catalogue, including ones added later.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::RwLock;
+
+use rocket_db_pools::Pool;
+
+use crate::db::{DbConn, DbPool};
+use crate::models::{Role, RoleStore};
+
+/// A permission a route can require, as a type.
+pub trait Permission: Send + Sync + 'static {
+    /// `resource:action`.
+    const NAME: &'static str;
+}
+
+macro_rules! permissions {
+    ($($(#[$doc:meta])* $marker:ident => $name:literal,)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $marker;
+            impl Permission for $marker {
+                const NAME: &'static str = $name;
+            }
+        )*
+        /// Every permission there is.
+        pub const CATALOGUE: &[&str] = &[$($name),*];
+    };
+}
+
+permissions! {
+    /// List and read accounts.
+    UsersRead => "users:read",
+    /// Change accounts: roles, disable, delete.
+    UsersWrite => "users:write",
+    /// List roles.
+    RolesRead => "roles:read",
+    /// Create, change and delete roles.
+    RolesWrite => "roles:write",
+    /// List any user's sessions.
+    SessionsRead => "sessions:read",
+    /// End any user's sessions.
+    SessionsRevoke => "sessions:revoke",
+    /// Read the audit log.
+    AuditRead => "audit:read",
+}
+
+/// The built-in role that holds every permission.
+pub const ADMIN_ROLE: &str = "admin";
+
+/// Whether `name` is in the catalogue.
+pub fn is_known(name: &str) -> bool {
+    CATALOGUE.contains(&name)
+}
+
+/// Role name → permissions, kept in memory so guards need no database round-trip.
+#[derive(Debug, Default)]
+pub struct RoleTable {
+    state: RwLock<(Option<String>, HashMap<String, BTreeSet<String>>)>,
+}
+
+impl RoleTable {
+    /// Whether any of `roles` grants `permission`.
+    pub fn grants(&self, roles: &[String], permission: &str) -> bool {
+        if roles.iter().any(|r| r == ADMIN_ROLE) {
+            return true;
+        }
+        let Ok(state) = self.state.read() else { return false };
+        roles.iter().any(|r| state.1.get(r).is_some_and(|perms| perms.contains(permission)))
+    }
+
+    /// The permissions a role holds (the whole catalogue for `admin`).
+    pub fn effective_permissions(role: &Role) -> BTreeSet<String> {
+        if role.name == ADMIN_ROLE {
+            CATALOGUE.iter().map(|p| p.to_string()).collect()
+        } else {
+            role.permissions.clone()
+        }
+    }
+
+    /// Reloads the table when the stored roles version differs from the loaded one (or always
+    /// when `force`). Returns whether it reloaded.
+    pub async fn refresh(&self, pool: &DbPool, force: bool) -> Result<bool, String> {
+        let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+        self.refresh_on(&mut conn, force).await
+    }
+
+    /// [`refresh`](Self::refresh) on a connection the caller holds.
+    pub async fn refresh_on(&self, conn: &mut DbConn, force: bool) -> Result<bool, String> {
+        let version = crate::with_conn!(conn, |c| c.roles_version().await).map_err(|e| e.to_string())?;
+        let loaded = self.state.read().map(|s| s.0.clone()).unwrap_or_default();
+        if !force && loaded.is_some() && loaded == version {
+            return Ok(false);
+        }
+        let roles = crate::with_conn!(conn, |c| c.all_roles().await).map_err(|e| e.to_string())?;
+        let table = roles.into_iter().map(|r| (r.name, r.permissions)).collect();
+        if let Ok(mut state) = self.state.write() {
+            *state = (version.or(Some(String::new())), table);
+        }
+        Ok(true)
+    }
+}

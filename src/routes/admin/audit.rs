@@ -1,0 +1,34 @@
+//! `GET /admin/audit`: the audit log, newest first.
+
+use rocket::serde::json::Json;
+use rocket::State;
+use rocket_db_pools::Connection;
+use serde::Serialize;
+
+use crate::admin::audit::AuditView;
+use crate::admin::Page;
+use crate::auth::guards::Authorized;
+use crate::auth::permissions::AuditRead;
+use crate::auth::Auth;
+use crate::db::Db;
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Serialize)]
+struct EventList {
+    events: Vec<AuditView>,
+}
+
+#[rocket::get("/admin/audit?<user_id>&<event>&<limit>&<offset>")]
+async fn list(auth: &State<Auth>, _who: Authorized<AuditRead>, mut db: Connection<Db>, user_id: Option<&str>, event: Option<String>, limit: Option<&str>, offset: Option<&str>) -> ApiResult<Json<EventList>> {
+    let user_id = user_id
+        .filter(|id| !id.is_empty())
+        .map(|id| id.parse().map_err(|_| ApiError::invalid_field("user_id: must be a UUID")))
+        .transpose()?;
+    let event = event.filter(|e| !e.is_empty());
+    let events = auth.list_audit(&mut db, user_id, event, Page::parse(limit, offset)?).await?;
+    Ok(Json(EventList { events }))
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![list]
+}
