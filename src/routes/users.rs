@@ -32,6 +32,25 @@ async fn me(me: Principal, mut db: Connection<Db>) -> ApiResult<Json<UserView>> 
     Ok(Json(UserView::new(&user, roles)))
 }
 
+/// What the caller's access token says, checked but without a database round-trip.
+#[derive(serde::Serialize)]
+struct TokenInfo {
+    user_id: crate::db::Id,
+    session_id: crate::db::Id,
+    roles: Vec<String>,
+    expires_at: String,
+}
+
+#[rocket::get("/users/me/token")]
+fn token_info(me: Principal) -> Json<TokenInfo> {
+    Json(TokenInfo {
+        user_id: me.user_id,
+        session_id: me.session_id,
+        roles: me.roles,
+        expires_at: crate::clock::rfc3339(me.expires_at),
+    })
+}
+
 #[rocket::put("/users/me/password", data = "<body>")]
 async fn change_password(auth: &State<Auth>, me: Principal, mut db: Connection<Db>, client: ClientInfo, body: JsonBody<PasswordChange>) -> ApiResult<Status> {
     auth.change_password(&mut db, &me, &body.0.current_password, &body.0.new_password, &client).await?;
@@ -39,5 +58,5 @@ async fn change_password(auth: &State<Auth>, me: Principal, mut db: Connection<D
 }
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![me, change_password]
+    rocket::routes![me, token_info, change_password]
 }

@@ -132,3 +132,18 @@ on_both_backends! {
         assert_eq!(app.login_response(&user.email, "new password 123").await.status(), Status::Ok);
     }
 }
+
+on_both_backends! {
+    async fn the_token_info_route_describes_the_callers_token(backend) {
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        let tokens = app.login(&user).await;
+        let body: Value = app.get_authed("/users/me/token", &tokens.access).await.into_json().await.unwrap();
+        assert_eq!(body["user_id"], user.id.as_str());
+        assert_eq!(body["session_id"], tokens.session_id.as_str());
+        assert_eq!(body["roles"], json!(["user"]));
+        assert!(body["expires_at"].as_str().unwrap().ends_with('Z'));
+        app.post_authed("/auth/logout", &tokens.access, json!({})).await;
+        assert_eq!(app.get_authed("/users/me/token", &tokens.access).await.status(), Status::Unauthorized);
+    }
+}
