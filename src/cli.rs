@@ -28,6 +28,24 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage EdDSA signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Write a new Ed25519 key pair (`<kid>.pem`, `<kid>.pub.pem`) and print its config entry.
+    Generate {
+        /// Key id; defaults to `ed25519-<unix time>`.
+        #[arg(long)]
+        kid: Option<String>,
+        /// Directory for the key files.
+        #[arg(long, default_value = "keys")]
+        out_dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,6 +72,7 @@ pub fn main() -> ExitCode {
         Command::User { command: UserCommand::Create { email, roles, password_stdin } } => {
             read_password(password_stdin).and_then(|password| rocket::execute(create(email, roles, password)))
         }
+        Command::Keys { command: KeysCommand::Generate { kid, out_dir } } => generate_keys(kid, &out_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -114,5 +133,15 @@ async fn create(email: String, roles: Vec<String>, password: String) -> Result<(
     let mut conn = rocket_db_pools::Pool::get(&pool).await.map_err(|e| e.to_string())?;
     let user = create_user(&auth, &mut conn, &email, &password, &roles).await.map_err(|e| e.description.to_string())?;
     println!("created user {} <{}> with roles {}", user.id, user.email, user.roles.join(", "));
+    Ok(())
+}
+
+fn generate_keys(kid: Option<String>, dir: &std::path::Path) -> Result<(), String> {
+    let kid = kid.unwrap_or_else(|| format!("ed25519-{}", Clock::new().now()));
+    let (private, public) = crate::auth::keys::generate(dir, &kid)?;
+    println!("wrote {private} (private, keep it secret) and {public}");
+    println!("add it to the [default.auth] table of Rocket.toml; list older keys after it so their tokens stay valid:");
+    println!("eddsa_keys = [{{ kid = \"{kid}\", private_key = \"{private}\" }}]");
+    println!("active_kid = \"{kid}\"");
     Ok(())
 }

@@ -51,6 +51,14 @@ pub struct AuthConfig {
     pub registration: Registration,
     /// HS256 key; when absent a random key is generated once and kept in the database.
     pub secret: Option<Secret>,
+    /// Ed25519 key files; when set, access tokens are signed with EdDSA (see `auth::keys`).
+    pub eddsa_keys: Vec<crate::auth::keys::EdKeyConfig>,
+    /// The `kid` of the EdDSA key that signs; the first key when absent.
+    pub active_kid: Option<String>,
+    /// Whether `POST /oauth/token` accepts `grant_type=password` (RFC 9700 §2.4 discourages it).
+    pub password_grant: bool,
+    /// Base URL of the service for the OAuth metadata document; the request's host when absent.
+    pub public_url: Option<String>,
     /// Clock-skew tolerance when checking `exp` and `iat` of access tokens.
     pub leeway: u64,
     pub argon2_memory_kib: u32,
@@ -85,6 +93,10 @@ impl Default for AuthConfig {
             reuse_grace: 10,
             registration: Registration::Open,
             secret: None,
+            eddsa_keys: vec![],
+            active_kid: None,
+            password_grant: true,
+            public_url: None,
             leeway: 0,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
@@ -123,19 +135,26 @@ fn problem(key: &str, problem: impl Into<String>) -> ConfigError {
 
 /// Well-known placeholder secrets from tutorials and templates (compared without punctuation).
 const PLACEHOLDERS: &[&str] = &[
-    "changeme", "changethis", "replaceme", "yoursecretkey", "yoursecret", "secretkey", "mysecret",
-    "jwtsecret", "supersecret", "your256bitsecret", "placeholder", "insecure", "password",
+    "changeme",
+    "changethis",
+    "replaceme",
+    "yoursecretkey",
+    "yoursecret",
+    "secretkey",
+    "mysecret",
+    "jwtsecret",
+    "supersecret",
+    "your256bitsecret",
+    "placeholder",
+    "insecure",
+    "password",
 ];
 
 fn is_placeholder(secret: &str) -> bool {
-    let folded: String =
-        secret.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+    let folded: String = secret.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
     let mut chars = folded.chars();
     let single_repeated = chars.next().is_some_and(|first| chars.all(|c| c == first));
-    folded.is_empty()
-        || folded == "secret"
-        || single_repeated
-        || PLACEHOLDERS.iter().any(|p| folded.contains(p))
+    folded.is_empty() || folded == "secret" || single_repeated || PLACEHOLDERS.iter().any(|p| folded.contains(p))
 }
 
 impl AuthConfig {
@@ -177,13 +196,24 @@ impl AuthConfig {
         if self.reuse_grace > self.refresh_ttl {
             return Err(problem("auth.reuse_grace", "must not exceed auth.refresh_ttl"));
         }
-        argon2::Params::new(
-            self.argon2_memory_kib,
-            self.argon2_iterations,
-            self.argon2_parallelism,
-            None,
-        )
-        .map_err(|e| problem("auth.argon2_memory_kib", format!("invalid argon2 parameters: {e}")))?;
+        argon2::Params::new(self.argon2_memory_kib, self.argon2_iterations, self.argon2_parallelism, None)
+            .map_err(|e| problem("auth.argon2_memory_kib", format!("invalid argon2 parameters: {e}")))?;
+        let mut kids = std::collections::HashSet::new();
+        for (i, key) in self.eddsa_keys.iter().enumerate() {
+            if key.kid.trim().is_empty() || !kids.insert(key.kid.as_str()) {
+                return Err(problem(&format!("auth.eddsa_keys[{i}].kid"), "must be non-empty and unique"));
+            }
+        }
+        if let Some(kid) = &self.active_kid {
+            if !kids.contains(kid.as_str()) {
+                return Err(problem("auth.active_kid", format!("no key with kid {kid:?} in auth.eddsa_keys")));
+            }
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(problem("auth.public_url", "must start with http:// or https://"));
+            }
+        }
         if let Some(secret) = &self.secret {
             if secret.expose().len() < 32 {
                 return Err(problem("auth.secret", "must be at least 32 bytes"));

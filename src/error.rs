@@ -50,10 +50,8 @@ impl ApiError {
     /// 401 `invalid_token` with the RFC 6750 challenge.
     pub fn invalid_token(description: impl Into<Cow<'static, str>>) -> Self {
         let description = description.into();
-        let challenge = format!(
-            "Bearer error=\"invalid_token\", error_description=\"{}\"",
-            description.replace(['"', '\\'], "'")
-        );
+        let challenge =
+            format!("Bearer error=\"invalid_token\", error_description=\"{}\"", description.replace(['"', '\\'], "'"));
         ApiError { www_authenticate: Some(challenge), ..Self::new(Status::Unauthorized, "invalid_token", description) }
     }
 

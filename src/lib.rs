@@ -22,8 +22,7 @@ use rocket_db_pools::Database;
 /// Rocket's default figment (`Rocket.toml`, `ROCKET_*`) with Portcullis's defaults beneath it:
 /// an SQLite file `portcullis.db` in the working directory.
 pub fn figment() -> Figment {
-    Figment::from(rocket::Config::figment())
-        .join(("databases.main.url", "portcullis.db"))
+    Figment::from(rocket::Config::figment()).join(("databases.main.url", "portcullis.db"))
 }
 
 /// The whole service, ready to launch or to hand to a local test client.

@@ -37,7 +37,13 @@ impl From<AuditEvent> for AuditView {
 
 impl Auth {
     /// Audit events, newest first, filtered by user and event name.
-    pub async fn list_audit(&self, conn: &mut DbConn, user_id: Option<Id>, event: Option<String>, page: Page) -> ApiResult<Vec<AuditView>> {
+    pub async fn list_audit(
+        &self,
+        conn: &mut DbConn,
+        user_id: Option<Id>,
+        event: Option<String>,
+        page: Page,
+    ) -> ApiResult<Vec<AuditView>> {
         let filter = AuditFilter { user_id, event, limit: page.limit, offset: page.offset };
         let events = crate::with_conn!(conn, |c| c.list_audit(&filter).await)?;
         Ok(events.into_iter().map(AuditView::from).collect())

@@ -75,12 +75,32 @@ impl Auth {
         self.roles.refresh_on(conn, true).await.map(|_| ()).map_err(ApiError::internal)
     }
 
-    pub async fn create_role(&self, conn: &mut DbConn, actor: &Principal, name: &str, description: &str, permissions: &[String], client: &ClientInfo) -> ApiResult<RoleView> {
+    pub async fn create_role(
+        &self,
+        conn: &mut DbConn,
+        actor: &Principal,
+        name: &str,
+        description: &str,
+        permissions: &[String],
+        client: &ClientInfo,
+    ) -> ApiResult<RoleView> {
         check_name(name)?;
         check_description(description)?;
-        let role = Role { name: name.into(), description: description.into(), builtin: false, permissions: check_permissions(permissions)? };
+        let role = Role {
+            name: name.into(),
+            description: description.into(),
+            builtin: false,
+            permissions: check_permissions(permissions)?,
+        };
         let now = self.clock.now();
-        let audit = audit_by("role_created", now, None, Some(actor.user_id), client, json!({"role": name, "permissions": role.permissions}));
+        let audit = audit_by(
+            "role_created",
+            now,
+            None,
+            Some(actor.user_id),
+            client,
+            json!({"role": name, "permissions": role.permissions}),
+        );
         let created = crate::write_tx!(conn, |c| {
             if c.find_role(name).await?.is_some() {
                 return Ok(false);
@@ -98,7 +118,15 @@ impl Auth {
 
     /// Replaces a role's description and/or permissions (an absent one is kept); `admin` keeps
     /// every permission (409 for anything else).
-    pub async fn update_role(&self, conn: &mut DbConn, actor: &Principal, name: &str, description: Option<&str>, permissions: Option<&[String]>, client: &ClientInfo) -> ApiResult<RoleView> {
+    pub async fn update_role(
+        &self,
+        conn: &mut DbConn,
+        actor: &Principal,
+        name: &str,
+        description: Option<&str>,
+        permissions: Option<&[String]>,
+        client: &ClientInfo,
+    ) -> ApiResult<RoleView> {
         description.map(check_description).transpose()?;
         let permissions = permissions.map(check_permissions).transpose()?;
         let now = self.clock.now();
@@ -123,7 +151,13 @@ impl Auth {
     }
 
     /// Deletes a role: 404 unknown, 409 built-in or still assigned.
-    pub async fn delete_role(&self, conn: &mut DbConn, actor: &Principal, name: &str, client: &ClientInfo) -> ApiResult<()> {
+    pub async fn delete_role(
+        &self,
+        conn: &mut DbConn,
+        actor: &Principal,
+        name: &str,
+        client: &ClientInfo,
+    ) -> ApiResult<()> {
         let now = self.clock.now();
         crate::write_tx!(conn, |c| {
             let role = c.find_role(name).await?.ok_or_else(not_found)?;
@@ -135,7 +169,8 @@ impl Auth {
                 return Err(ApiError::conflict(format!("The role is still assigned to {holders} user(s).")));
             }
             c.delete_role(name).await?;
-            c.insert_audit(&audit_by("role_deleted", now, None, Some(actor.user_id), client, json!({"role": name}))).await?;
+            c.insert_audit(&audit_by("role_deleted", now, None, Some(actor.user_id), client, json!({"role": name})))
+                .await?;
             Ok::<_, ApiError>(())
         })?;
         self.reload_roles(conn).await

@@ -63,7 +63,14 @@ impl Auth {
     }
 
     /// Replaces a user's roles: 422 for an unknown role, 409 when it would demote the last admin.
-    pub async fn set_roles(&self, conn: &mut DbConn, actor: &Principal, target: Id, roles: Vec<String>, client: &ClientInfo) -> ApiResult<UserView> {
+    pub async fn set_roles(
+        &self,
+        conn: &mut DbConn,
+        actor: &Principal,
+        target: Id,
+        roles: Vec<String>,
+        client: &ClientInfo,
+    ) -> ApiResult<UserView> {
         let mut roles = roles;
         roles.sort();
         roles.dedup();
@@ -81,7 +88,14 @@ impl Auth {
                 return Err(last_admin());
             }
             c.set_user_roles(target, &roles).await?;
-            let audit = audit_by("roles_changed", now, Some(target), Some(actor.user_id), client, json!({"before": before, "after": roles}));
+            let audit = audit_by(
+                "roles_changed",
+                now,
+                Some(target),
+                Some(actor.user_id),
+                client,
+                json!({"before": before, "after": roles}),
+            );
             c.insert_audit(&audit).await?;
             Ok::<_, ApiError>(())
         })?;
@@ -89,18 +103,33 @@ impl Auth {
     }
 
     /// Disables (ending every session at once) or re-enables an account.
-    pub async fn set_disabled(&self, conn: &mut DbConn, actor: &Principal, target: Id, disabled: bool, client: &ClientInfo) -> ApiResult<UserView> {
+    pub async fn set_disabled(
+        &self,
+        conn: &mut DbConn,
+        actor: &Principal,
+        target: Id,
+        disabled: bool,
+        client: &ClientInfo,
+    ) -> ApiResult<UserView> {
         let ending = self.ending("user_disabled");
         let ended = crate::write_tx!(conn, |c| {
             c.lock_admin_set().await?;
             let user = c.find_user(target).await?.ok_or_else(not_found)?;
-            if disabled && would_remove_last_admin(&user, &c.user_role_names(target).await?, &c.active_admins().await?) {
+            if disabled && would_remove_last_admin(&user, &c.user_role_names(target).await?, &c.active_admins().await?)
+            {
                 return Err(last_admin());
             }
             c.set_disabled(target, disabled, ending.now).await?;
             let ended = if disabled { c.end_user_sessions(target, None, ending).await? } else { vec![] };
             let event = if disabled { "user_disabled" } else { "user_enabled" };
-            let audit = audit_by(event, ending.now, Some(target), Some(actor.user_id), client, json!({"sessions_ended": ended.len()}));
+            let audit = audit_by(
+                event,
+                ending.now,
+                Some(target),
+                Some(actor.user_id),
+                client,
+                json!({"sessions_ended": ended.len()}),
+            );
             c.insert_audit(&audit).await?;
             Ok::<_, ApiError>(ended)
         })?;
@@ -109,7 +138,13 @@ impl Auth {
     }
 
     /// Deletes an account after ending its sessions; 409 for the last admin.
-    pub async fn delete_user(&self, conn: &mut DbConn, actor: &Principal, target: Id, client: &ClientInfo) -> ApiResult<()> {
+    pub async fn delete_user(
+        &self,
+        conn: &mut DbConn,
+        actor: &Principal,
+        target: Id,
+        client: &ClientInfo,
+    ) -> ApiResult<()> {
         let ending = self.ending("user_deleted");
         let ended = crate::write_tx!(conn, |c| {
             c.lock_admin_set().await?;
@@ -119,7 +154,14 @@ impl Auth {
             }
             let ended = c.end_user_sessions(target, None, ending).await?;
             c.delete_user(target).await?;
-            let audit = audit_by("user_deleted", ending.now, Some(target), Some(actor.user_id), client, json!({"email": user.email}));
+            let audit = audit_by(
+                "user_deleted",
+                ending.now,
+                Some(target),
+                Some(actor.user_id),
+                client,
+                json!({"email": user.email}),
+            );
             c.insert_audit(&audit).await?;
             Ok::<_, ApiError>(ended)
         })?;
@@ -134,9 +176,14 @@ impl Auth {
     }
 
     /// Ends every session of a user; 404 for an unknown user.
-    pub async fn revoke_user_sessions(&self, conn: &mut DbConn, actor: &Principal, target: Id, client: &ClientInfo) -> ApiResult<()> {
+    pub async fn revoke_user_sessions(
+        &self,
+        conn: &mut DbConn,
+        actor: &Principal,
+        target: Id,
+        client: &ClientInfo,
+    ) -> ApiResult<()> {
         self.user_view(conn, target).await?;
         self.end_all_sessions(conn, target, actor.user_id, "sessions_revoked", client).await.map(|_| ())
     }
 }
-

@@ -86,14 +86,28 @@ pub async fn create_user(
     }
     let hash = auth.hasher.hash(password).await.map_err(ApiError::internal)?;
     let now = auth.clock.now();
-    let new = NewUser { id: Id::new(), email: &email, password_hash: &hash, disabled: false, created_at: now, updated_at: now };
+    let new = NewUser {
+        id: Id::new(),
+        email: &email,
+        password_hash: &hash,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
     let inserted = crate::write_tx!(conn, |c| c.insert_user(&new, &roles).await);
     match inserted {
         Ok(()) => {}
         Err(e) if is_unique_violation(&e) => return Err(ApiError::conflict("email: already registered")),
         Err(e) => return Err(e.into()),
     }
-    let user = User { id: new.id, email: email.clone(), password_hash: String::new(), disabled: false, created_at: now, updated_at: now };
+    let user = User {
+        id: new.id,
+        email: email.clone(),
+        password_hash: String::new(),
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
     Ok(UserView::new(&user, roles))
 }
 
@@ -108,7 +122,17 @@ mod tests {
 
     #[test]
     fn malformed_emails_are_rejected() {
-        for bad in ["", "alice", "@example.com", "alice@", "alice@example", "a b@example.com", "a@b@c.com", "a@.com", "a@example..com"] {
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "a@.com",
+            "a@example..com",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad:?} was accepted");
         }
     }

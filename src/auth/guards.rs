@@ -10,9 +10,9 @@ use rocket::request::{self, FromRequest, Request};
 
 use super::permissions::Permission;
 use super::Auth;
-use std::marker::PhantomData;
 use crate::db::Id;
 use crate::error::{reject, ApiError};
+use std::marker::PhantomData;
 
 /// The authenticated caller: who, in which session, with which roles (from the token).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,10 +40,7 @@ fn bearer_token<'a>(req: &'a Request<'_>) -> Result<&'a str, ApiError> {
 
 fn authenticate(req: &Request<'_>) -> Result<Principal, ApiError> {
     let token = bearer_token(req)?;
-    let auth = req
-        .rocket()
-        .state::<Auth>()
-        .ok_or_else(|| ApiError::internal("auth state is not managed"))?;
+    let auth = req.rocket().state::<Auth>().ok_or_else(|| ApiError::internal("auth state is not managed"))?;
     let claims = auth.keys.verify(token, auth.clock.now()).map_err(ApiError::invalid_token)?;
     if auth.revoked.contains(claims.sid) {
         return Err(ApiError::invalid_token("The session of this access token has ended."));
@@ -82,8 +79,6 @@ impl<'r> FromRequest<'r> for ClientInfo {
         Outcome::Success(ClientInfo { ip: req.client_ip().map(|ip| ip.to_string()), user_agent })
     }
 }
-
-
 
 /// Proof that the caller holds permission `P` through one of the roles in their token.
 /// Without a valid token: 401 as for [`Principal`]; with one but without `P`: 403

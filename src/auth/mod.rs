@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod guards;
 pub mod housekeeping;
+pub mod keys;
 pub mod opaque;
 pub mod password;
 pub mod permissions;
@@ -76,7 +77,7 @@ impl Auth {
                 stored.into_bytes()
             }
         };
-        let keys = TokenKeys::hs256(&secret, &config);
+        let keys = keys::token_keys(&config, &secret)?;
         let hasher = PasswordHasherPool::new(&config).await?;
         let revoked = Arc::new(RevokedSessions::new());
         revoked.load_since(pool, i64::MIN).await?;
@@ -111,9 +112,9 @@ async fn ignite(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
 /// Builds [`Auth`] at ignite; at liftoff starts the revocation poller and housekeeping.
 pub fn stage() -> AdHoc {
     AdHoc::on_ignite("Authentication", |rocket| async {
-        rocket
-            .attach(AdHoc::try_on_ignite("Auth state", ignite))
-            .attach(AdHoc::on_liftoff("Auth background tasks", |rocket| {
+        rocket.attach(AdHoc::try_on_ignite("Auth state", ignite)).attach(AdHoc::on_liftoff(
+            "Auth background tasks",
+            |rocket| {
                 Box::pin(async move {
                     let (Some(auth), Some(db)) = (rocket.state::<Auth>(), Db::fetch(rocket)) else { return };
                     let interval = Duration::from_millis(auth.config.revocation_poll_ms);
@@ -132,6 +133,7 @@ pub fn stage() -> AdHoc {
                         rocket.shutdown(),
                     ));
                 })
-            }))
+            },
+        ))
     })
 }

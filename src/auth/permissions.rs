@@ -59,10 +59,17 @@ pub fn is_known(name: &str) -> bool {
     CATALOGUE.contains(&name)
 }
 
+/// Role name → permissions, and the stored roles version they were loaded at.
+#[derive(Debug, Default)]
+struct Loaded {
+    version: Option<String>,
+    permissions: HashMap<String, BTreeSet<String>>,
+}
+
 /// Role name → permissions, kept in memory so guards need no database round-trip.
 #[derive(Debug, Default)]
 pub struct RoleTable {
-    state: RwLock<(Option<String>, HashMap<String, BTreeSet<String>>)>,
+    state: RwLock<Loaded>,
 }
 
 impl RoleTable {
@@ -72,7 +79,7 @@ impl RoleTable {
             return true;
         }
         let Ok(state) = self.state.read() else { return false };
-        roles.iter().any(|r| state.1.get(r).is_some_and(|perms| perms.contains(permission)))
+        roles.iter().any(|r| state.permissions.get(r).is_some_and(|perms| perms.contains(permission)))
     }
 
     /// The permissions a role holds (the whole catalogue for `admin`).
@@ -94,14 +101,14 @@ impl RoleTable {
     /// [`refresh`](Self::refresh) on a connection the caller holds.
     pub async fn refresh_on(&self, conn: &mut DbConn, force: bool) -> Result<bool, String> {
         let version = crate::with_conn!(conn, |c| c.roles_version().await).map_err(|e| e.to_string())?;
-        let loaded = self.state.read().map(|s| s.0.clone()).unwrap_or_default();
+        let loaded = self.state.read().map(|s| s.version.clone()).unwrap_or_default();
         if !force && loaded.is_some() && loaded == version {
             return Ok(false);
         }
         let roles = crate::with_conn!(conn, |c| c.all_roles().await).map_err(|e| e.to_string())?;
-        let table = roles.into_iter().map(|r| (r.name, r.permissions)).collect();
+        let permissions = roles.into_iter().map(|r| (r.name, r.permissions)).collect();
         if let Ok(mut state) = self.state.write() {
-            *state = (version.or(Some(String::new())), table);
+            *state = Loaded { version: version.or(Some(String::new())), permissions };
         }
         Ok(true)
     }

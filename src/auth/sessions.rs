@@ -67,18 +67,47 @@ impl SessionView {
 }
 
 /// An audit row at `now` about `user`, done by `user` themselves, from `client`.
-pub fn audit_event<'a>(event: &'a str, now: i64, user: Option<Id>, client: &'a ClientInfo, detail: serde_json::Value) -> NewAuditEvent<'a> {
+pub fn audit_event<'a>(
+    event: &'a str,
+    now: i64,
+    user: Option<Id>,
+    client: &'a ClientInfo,
+    detail: serde_json::Value,
+) -> NewAuditEvent<'a> {
     audit_by(event, now, user, user, client, detail)
 }
 
 /// An audit row at `now` about `user`, done by `actor`, from `client`.
-pub fn audit_by<'a>(event: &'a str, now: i64, user: Option<Id>, actor: Option<Id>, client: &'a ClientInfo, detail: serde_json::Value) -> NewAuditEvent<'a> {
-    NewAuditEvent { id: Id::new(), at: now, event, user_id: user, actor_id: actor, ip: client.ip.as_deref(), detail: detail.to_string() }
+pub fn audit_by<'a>(
+    event: &'a str,
+    now: i64,
+    user: Option<Id>,
+    actor: Option<Id>,
+    client: &'a ClientInfo,
+    detail: serde_json::Value,
+) -> NewAuditEvent<'a> {
+    NewAuditEvent {
+        id: Id::new(),
+        at: now,
+        event,
+        user_id: user,
+        actor_id: actor,
+        ip: client.ip.as_deref(),
+        detail: detail.to_string(),
+    }
 }
 
 impl Auth {
     /// Issues the token pair for a session whose new refresh token is `refresh`.
-    fn token_response(&self, session: &Session, user_id: Id, roles: Vec<String>, refresh: OpaqueToken, refresh_expires: i64, now: i64) -> ApiResult<TokenResponse> {
+    fn token_response(
+        &self,
+        session: &Session,
+        user_id: Id,
+        roles: Vec<String>,
+        refresh: OpaqueToken,
+        refresh_expires: i64,
+        now: i64,
+    ) -> ApiResult<TokenResponse> {
         let exp = (now + self.keys.ttl()).min(session.expires_at);
         let claims = AccessClaims {
             iss: self.config.issuer.clone(),
@@ -106,7 +135,13 @@ impl Auth {
     }
 
     /// `POST /auth/login`: checks throttling and the password, then starts a session.
-    pub async fn login(&self, conn: &mut DbConn, email: &str, password: &str, client: &ClientInfo) -> ApiResult<TokenResponse> {
+    pub async fn login(
+        &self,
+        conn: &mut DbConn,
+        email: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> ApiResult<TokenResponse> {
         // A malformed email cannot match an account: answer exactly as for an unknown one.
         let email = normalize_email(email).unwrap_or_else(|_| email.trim().to_lowercase());
         let keys = ThrottleKeys::new(&email, client.ip.as_deref());
@@ -121,8 +156,16 @@ impl Auth {
                 // Unknown accounts are audited once per client address and throttle window, and
                 // without the email, so a spray of made-up emails cannot grow the log unbounded.
                 let event = match user {
-                    Some(user) => Some(audit_event("login_failed", now, Some(user.id), client, json!({"reason": "wrong_password"}))),
-                    None if new_window => Some(audit_event("login_failed", now, None, client, json!({"reason": "unknown_account"}))),
+                    Some(user) => Some(audit_event(
+                        "login_failed",
+                        now,
+                        Some(user.id),
+                        client,
+                        json!({"reason": "wrong_password"}),
+                    )),
+                    None if new_window => {
+                        Some(audit_event("login_failed", now, None, client, json!({"reason": "unknown_account"})))
+                    }
                     None => None,
                 };
                 if let Some(event) = event {
@@ -163,7 +206,13 @@ impl Auth {
             user_agent: session.user_agent.as_deref(),
             ip: session.ip.as_deref(),
         };
-        let new_token = NewRefreshToken { id: Id::new(), session_id: session.id, token_hash: refresh.hash(), created_at: now, expires_at: refresh_expires };
+        let new_token = NewRefreshToken {
+            id: Id::new(),
+            session_id: session.id,
+            token_hash: refresh.hash(),
+            created_at: now,
+            expires_at: refresh_expires,
+        };
         let event = audit_event("login_succeeded", now, Some(user.id), client, json!({"session_id": session.id}));
         let roles = crate::write_tx!(conn, |c| {
             c.insert_session(&new_session).await?;
@@ -202,20 +251,34 @@ impl Auth {
             if let Some(spent_at) = spent_at {
                 if grace == 0 || now - spent_at > grace {
                     c.end_session(session.id, ending).await?;
-                    let event = audit_event("refresh_reuse_detected", now, Some(user.id), client, json!({"session_id": session.id}));
+                    let event = audit_event(
+                        "refresh_reuse_detected",
+                        now,
+                        Some(user.id),
+                        client,
+                        json!({"session_id": session.id}),
+                    );
                     c.insert_audit(&event).await?;
                     return Ok(Err(session.id));
                 }
             }
             let expires = self.refresh_expiry(session.expires_at, now);
-            let new_token = NewRefreshToken { id: Id::new(), session_id: session.id, token_hash: refresh.hash(), created_at: now, expires_at: expires };
+            let new_token = NewRefreshToken {
+                id: Id::new(),
+                session_id: session.id,
+                token_hash: refresh.hash(),
+                created_at: now,
+                expires_at: expires,
+            };
             c.insert_refresh_token(&new_token).await?;
             c.touch_session(session.id, now).await?;
             let roles = c.user_role_names(user.id).await?;
             Ok::<_, ApiError>(Ok((session, roles, expires)))
         })?;
         match step {
-            Ok((session, roles, expires)) => self.token_response(&session, session.user_id, roles, refresh, expires, now),
+            Ok((session, roles, expires)) => {
+                self.token_response(&session, session.user_id, roles, refresh, expires, now)
+            }
             Err(reused) => {
                 self.revoke_locally(&[reused], &ending);
                 Err(ApiError::invalid_grant("The refresh token was already used; the session has ended."))
@@ -224,7 +287,14 @@ impl Auth {
     }
 
     /// Ends one session of the caller (`reason` recorded) and audits it as `event`.
-    pub async fn end_own_session(&self, conn: &mut DbConn, principal: &Principal, session: Id, event: &str, client: &ClientInfo) -> ApiResult<bool> {
+    pub async fn end_own_session(
+        &self,
+        conn: &mut DbConn,
+        principal: &Principal,
+        session: Id,
+        event: &str,
+        client: &ClientInfo,
+    ) -> ApiResult<bool> {
         let ending = self.ending(event);
         let audit = audit_event(event, ending.now, Some(principal.user_id), client, json!({"session_id": session}));
         let ended = crate::write_tx!(conn, |c| {
@@ -246,7 +316,14 @@ impl Auth {
     }
 
     /// Ends every session of `user` (on behalf of `actor`); audits `event` with the count.
-    pub async fn end_all_sessions(&self, conn: &mut DbConn, user: Id, actor: Id, event: &str, client: &ClientInfo) -> ApiResult<Vec<Id>> {
+    pub async fn end_all_sessions(
+        &self,
+        conn: &mut DbConn,
+        user: Id,
+        actor: Id,
+        event: &str,
+        client: &ClientInfo,
+    ) -> ApiResult<Vec<Id>> {
         let ending = self.ending(event);
         let ended = crate::write_tx!(conn, |c| {
             let ended = c.end_user_sessions(user, None, ending).await?;
@@ -268,7 +345,14 @@ impl Auth {
 
     /// `PUT /users/me/password`: checks the current password, stores the new one, and ends
     /// every other session of the user.
-    pub async fn change_password(&self, conn: &mut DbConn, principal: &Principal, current: &str, new: &str, client: &ClientInfo) -> ApiResult<()> {
+    pub async fn change_password(
+        &self,
+        conn: &mut DbConn,
+        principal: &Principal,
+        current: &str,
+        new: &str,
+        client: &ClientInfo,
+    ) -> ApiResult<()> {
         check_password("new_password", new)?;
         let user = crate::with_conn!(conn, |c| c.find_user(principal.user_id).await)?
             .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
@@ -285,6 +369,39 @@ impl Auth {
             Ok::<_, diesel::result::Error>(ended)
         })?;
         self.revoke_locally(&ended, &ending);
+        Ok(())
+    }
+
+    /// RFC 7009: ends the session of a presented access or refresh token. Unknown, malformed
+    /// and foreign tokens are not an error: the caller learns nothing.
+    pub async fn revoke_token(&self, conn: &mut DbConn, token: &str, client: &ClientInfo) -> ApiResult<()> {
+        let session = match self.keys.verify_signed(token) {
+            Ok(claims) => Some(claims.sid),
+            Err(_) => {
+                let hash = hash_token(token);
+                crate::with_conn!(conn, |c| c.find_refresh_token(&hash).await)?.map(|t| t.session_id)
+            }
+        };
+        let Some(session) = session else { return Ok(()) };
+        let ending = self.ending("logout");
+        let ended = crate::write_tx!(conn, |c| {
+            let Some(found) = c.find_session(session).await? else { return Ok(false) };
+            let ended = c.end_session(session, ending).await?;
+            if ended {
+                let audit = audit_event(
+                    "logout",
+                    ending.now,
+                    Some(found.user_id),
+                    client,
+                    json!({"session_id": session, "via": "oauth_revoke"}),
+                );
+                c.insert_audit(&audit).await?;
+            }
+            Ok::<_, diesel::result::Error>(ended)
+        })?;
+        if ended {
+            self.revoke_locally(&[session], &ending);
+        }
         Ok(())
     }
 }

@@ -51,6 +51,8 @@ pub struct TokenKeys {
     verifiers: HashMap<String, (VerifyingKey, Validation)>,
     leeway: i64,
     ttl: i64,
+    /// The public keys as JWKs; empty for HS256.
+    jwks: Vec<serde_json::Value>,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -68,7 +70,8 @@ impl TokenKeys {
     /// Keys for HS256 with `secret` as the only key.
     pub fn hs256(secret: &[u8], config: &AuthConfig) -> TokenKeys {
         let kid = hs256_kid(secret);
-        let active = SigningKey { kid: kid.clone(), algorithm: Algorithm::HS256, key: EncodingKey::from_secret(secret) };
+        let active =
+            SigningKey { kid: kid.clone(), algorithm: Algorithm::HS256, key: EncodingKey::from_secret(secret) };
         let verifier = VerifyingKey { algorithm: Algorithm::HS256, key: DecodingKey::from_secret(secret) };
         TokenKeys::new(active, vec![(kid, verifier)], config)
     }
@@ -89,7 +92,18 @@ impl TokenKeys {
                 (kid, (key, validation))
             })
             .collect();
-        TokenKeys { active, verifiers, leeway: config.leeway as i64, ttl: config.access_ttl as i64 }
+        TokenKeys { active, verifiers, leeway: config.leeway as i64, ttl: config.access_ttl as i64, jwks: vec![] }
+    }
+
+    /// Sets the published public keys.
+    pub fn with_jwks(mut self, jwks: Vec<serde_json::Value>) -> Self {
+        self.jwks = jwks;
+        self
+    }
+
+    /// The JWKS document: `{"keys": [...]}`.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": self.jwks })
     }
 
     /// The `kid` new tokens carry.
@@ -113,6 +127,19 @@ impl TokenKeys {
     /// Checks signature, `typ`, `kid`, issuer, audience, claims and expiry at `now`. The error
     /// is a short reason suitable for `error_description`.
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, &'static str> {
+        let claims = self.verify_signed(token)?;
+        if now >= claims.exp + self.leeway {
+            return Err("The access token has expired.");
+        }
+        if claims.iat > now + self.leeway {
+            return Err("The access token was issued in the future.");
+        }
+        Ok(claims)
+    }
+
+    /// Everything [`verify`](Self::verify) checks except time: for revoking a token whose
+    /// session should end even though the token itself has expired.
+    pub fn verify_signed(&self, token: &str) -> Result<AccessClaims, &'static str> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| "The access token is malformed.")?;
         if header.typ.as_deref().map(str::to_ascii_lowercase).as_deref() != Some(ACCESS_TOKEN_TYP) {
             return Err("The token is not an access token.");
@@ -131,13 +158,6 @@ impl TokenKeys {
                 _ => "The access token is invalid.",
             }
         })?;
-        let claims = data.claims;
-        if now >= claims.exp + self.leeway {
-            return Err("The access token has expired.");
-        }
-        if claims.iat > now + self.leeway {
-            return Err("The access token was issued in the future.");
-        }
-        Ok(claims)
+        Ok(data.claims)
     }
 }

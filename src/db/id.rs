@@ -19,9 +19,7 @@ use serde::{Deserialize, Serialize};
 pub struct DbUuid;
 
 /// An entity id: a UUID, rendered hyphenated and lower case.
-#[derive(
-    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, AsExpression, FromSqlRow, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, AsExpression, FromSqlRow, Serialize, Deserialize)]
 #[diesel(sql_type = DbUuid)]
 #[serde(transparent)]
 pub struct Id(pub uuid::Uuid);

@@ -14,15 +14,13 @@ const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 /// Serialises concurrent start-ups of several instances on one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x706f_7274_6375;
 
-
 /// Applies pending migrations to the database at `url` and returns the versions it applied
 /// (empty when the schema was already current). Needs the multi-threaded tokio runtime.
 pub async fn run_migrations(url: &str) -> Result<Vec<String>, String> {
     match Backend::from_url(url) {
         Backend::Postgres(url) => {
-            let mut conn = AsyncPgConnection::establish(&url)
-                .await
-                .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+            let mut conn =
+                AsyncPgConnection::establish(&url).await.map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
             conn.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))
                 .await
                 .map_err(|e| e.to_string())?;

@@ -35,10 +35,7 @@ impl Backend {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Backend::Postgres(url.to_owned());
         }
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
         Backend::Sqlite(path.to_owned())
     }
 }
@@ -114,9 +111,8 @@ impl DbPool {
             Backend::Sqlite(path) => {
                 if let Some(parent) = std::path::Path::new(&path).parent() {
                     if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent).map_err(|e| {
-                            PoolError(format!("databases.main.url: cannot create {parent:?}: {e}"))
-                        })?;
+                        std::fs::create_dir_all(parent)
+                            .map_err(|e| PoolError(format!("databases.main.url: cannot create {parent:?}: {e}")))?;
                     }
                 }
                 let mut config = ManagerConfig::<SqliteConn>::default();
@@ -125,9 +121,7 @@ impl DbPool {
                     let url = url.to_owned();
                     Box::pin(async move {
                         let mut conn = SqliteConn::establish(&url).await?;
-                        conn.batch_execute(SQLITE_PRAGMAS)
-                            .await
-                            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                        conn.batch_execute(SQLITE_PRAGMAS).await.map_err(ConnectionError::CouldntSetupConfiguration)?;
                         Ok(conn)
                     })
                 });
@@ -148,9 +142,7 @@ impl rocket_db_pools::Pool for DbPool {
     type Error = PoolError;
 
     async fn init(figment: &Figment) -> Result<Self, Self::Error> {
-        let settings: PoolSettings = figment
-            .extract()
-            .map_err(|e| PoolError(format!("databases.main: {e}")))?;
+        let settings: PoolSettings = figment.extract().map_err(|e| PoolError(format!("databases.main: {e}")))?;
         DbPool::build(&settings)
     }
 

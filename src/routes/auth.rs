@@ -39,7 +39,11 @@ struct SessionList {
 }
 
 #[rocket::post("/auth/register", data = "<body>")]
-async fn register(auth: &State<Auth>, mut db: Connection<Db>, body: JsonBody<Credentials>) -> ApiResult<(Status, Json<UserView>)> {
+async fn register(
+    auth: &State<Auth>,
+    mut db: Connection<Db>,
+    body: JsonBody<Credentials>,
+) -> ApiResult<(Status, Json<UserView>)> {
     if auth.config.registration == Registration::Closed {
         return Err(ApiError::forbidden("Registration is closed; an administrator creates accounts."));
     }
@@ -48,25 +52,46 @@ async fn register(auth: &State<Auth>, mut db: Connection<Db>, body: JsonBody<Cre
 }
 
 #[rocket::post("/auth/login", data = "<body>")]
-async fn login(auth: &State<Auth>, mut db: Connection<Db>, client: ClientInfo, body: JsonBody<Credentials>) -> ApiResult<NoStore<Json<TokenResponse>>> {
+async fn login(
+    auth: &State<Auth>,
+    mut db: Connection<Db>,
+    client: ClientInfo,
+    body: JsonBody<Credentials>,
+) -> ApiResult<NoStore<Json<TokenResponse>>> {
     let tokens = auth.login(&mut db, &body.0.email, &body.0.password, &client).await?;
     Ok(NoStore::new(Json(tokens)))
 }
 
 #[rocket::post("/auth/refresh", data = "<body>")]
-async fn refresh(auth: &State<Auth>, mut db: Connection<Db>, client: ClientInfo, body: JsonBody<RefreshBody>) -> ApiResult<NoStore<Json<TokenResponse>>> {
+async fn refresh(
+    auth: &State<Auth>,
+    mut db: Connection<Db>,
+    client: ClientInfo,
+    body: JsonBody<RefreshBody>,
+) -> ApiResult<NoStore<Json<TokenResponse>>> {
     let tokens = auth.refresh(&mut db, &body.0.refresh_token, &client).await?;
     Ok(NoStore::new(Json(tokens)))
 }
 
 #[rocket::post("/auth/logout", data = "<_body>")]
-async fn logout(auth: &State<Auth>, me: Principal, mut db: Connection<Db>, client: ClientInfo, _body: OptionalJson<LogoutBody>) -> ApiResult<Status> {
+async fn logout(
+    auth: &State<Auth>,
+    me: Principal,
+    mut db: Connection<Db>,
+    client: ClientInfo,
+    _body: OptionalJson<LogoutBody>,
+) -> ApiResult<Status> {
     auth.end_own_session(&mut db, &me, me.session_id, "logout", &client).await?;
     Ok(Status::NoContent)
 }
 
 #[rocket::post("/auth/logout-all")]
-async fn logout_all(auth: &State<Auth>, me: Principal, mut db: Connection<Db>, client: ClientInfo) -> ApiResult<Status> {
+async fn logout_all(
+    auth: &State<Auth>,
+    me: Principal,
+    mut db: Connection<Db>,
+    client: ClientInfo,
+) -> ApiResult<Status> {
     auth.end_all_sessions(&mut db, me.user_id, me.user_id, "sessions_revoked", &client).await?;
     Ok(Status::NoContent)
 }
@@ -78,7 +103,13 @@ async fn sessions(auth: &State<Auth>, me: Principal, mut db: Connection<Db>) -> 
 }
 
 #[rocket::delete("/auth/sessions/<id>")]
-async fn end_session(auth: &State<Auth>, me: Principal, mut db: Connection<Db>, client: ClientInfo, id: &str) -> ApiResult<Status> {
+async fn end_session(
+    auth: &State<Auth>,
+    me: Principal,
+    mut db: Connection<Db>,
+    client: ClientInfo,
+    id: &str,
+) -> ApiResult<Status> {
     let not_found = || ApiError::not_found("No such session.");
     let id: Id = id.parse().map_err(|_| not_found())?;
     if !auth.end_own_session(&mut db, &me, id, "logout", &client).await? {

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod health;
+pub mod oauth;
 pub mod users;
 
 use rocket::http::Header;
@@ -19,7 +20,11 @@ pub struct NoStore<R> {
 
 impl<R> NoStore<R> {
     pub fn new(inner: R) -> Self {
-        NoStore { inner, cache_control: Header::new("Cache-Control", "no-store"), pragma: Header::new("Pragma", "no-cache") }
+        NoStore {
+            inner,
+            cache_control: Header::new("Cache-Control", "no-store"),
+            pragma: Header::new("Pragma", "no-cache"),
+        }
     }
 }
 
@@ -29,5 +34,6 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(auth::routes());
     routes.extend(users::routes());
     routes.extend(admin::routes());
+    routes.extend(oauth::routes());
     routes
 }

@@ -52,7 +52,13 @@ fn token_info(me: Principal) -> Json<TokenInfo> {
 }
 
 #[rocket::put("/users/me/password", data = "<body>")]
-async fn change_password(auth: &State<Auth>, me: Principal, mut db: Connection<Db>, client: ClientInfo, body: JsonBody<PasswordChange>) -> ApiResult<Status> {
+async fn change_password(
+    auth: &State<Auth>,
+    me: Principal,
+    mut db: Connection<Db>,
+    client: ClientInfo,
+    body: JsonBody<PasswordChange>,
+) -> ApiResult<Status> {
     auth.change_password(&mut db, &me, &body.0.current_password, &body.0.new_password, &client).await?;
     Ok(Status::NoContent)
 }

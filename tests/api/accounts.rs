@@ -89,7 +89,7 @@ on_both_backends! {
         let old = TestApp::builder(backend).with_config("argon2_iterations", 1).build().await;
         let user = old.with_user().await;
         let new = old.second_instance(|b| b.with_config("argon2_iterations", 2)).await;
-        assert_eq!(stored_hash(&new, &user.email).await.contains("t=1"), true);
+        assert!(stored_hash(&new, &user.email).await.contains("t=1"));
         new.login(&user).await;
         let upgraded = stored_hash(&new, &user.email).await;
         assert!(upgraded.starts_with("$argon2id$") && upgraded.contains("t=2"), "{upgraded}");

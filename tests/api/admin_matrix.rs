@@ -29,14 +29,27 @@ fn endpoints() -> Vec<Endpoint> {
         e(Get, "/admin/users/{user}/sessions", None, "sessions:read", Status::Ok),
         e(Delete, "/admin/users/{user}/sessions", None, "sessions:revoke", Status::NoContent),
         e(Get, "/admin/roles", None, "roles:read", Status::Ok),
-        e(Post, "/admin/roles", Some(json!({"name": "{role}", "description": "d", "permissions": ["users:read"]})), "roles:write", Status::Created),
-        e(Put, "/admin/roles/{role}", Some(json!({"description": "changed", "permissions": []})), "roles:write", Status::Ok),
+        e(
+            Post,
+            "/admin/roles",
+            Some(json!({"name": "{role}", "description": "d", "permissions": ["users:read"]})),
+            "roles:write",
+            Status::Created,
+        ),
+        e(
+            Put,
+            "/admin/roles/{role}",
+            Some(json!({"description": "changed", "permissions": []})),
+            "roles:write",
+            Status::Ok,
+        ),
         e(Delete, "/admin/roles/{role}", None, "roles:write", Status::NoContent),
         e(Get, "/admin/audit", None, "audit:read", Status::Ok),
     ]
 }
 
-const PERMISSIONS: &[&str] = &["users:read", "users:write", "roles:read", "roles:write", "sessions:read", "sessions:revoke", "audit:read"];
+const PERMISSIONS: &[&str] =
+    &["users:read", "users:write", "roles:read", "roles:write", "sessions:read", "sessions:revoke", "audit:read"];
 
 fn role_for(permission: &str) -> String {
     format!("only-{}", permission.replace(':', "-"))

@@ -12,7 +12,8 @@ pub async fn user_with_roles(app: &TestApp, email: &str, roles: &[&str]) -> (Tes
     let db = portcullis::db::Db::fetch(app.client.rocket()).expect("db");
     let mut conn = db.get().await.expect("connection");
     let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
-    let view = portcullis::auth::accounts::create_user(auth, &mut conn, email, PASSWORD, &roles).await.expect("create user");
+    let view =
+        portcullis::auth::accounts::create_user(auth, &mut conn, email, PASSWORD, &roles).await.expect("create user");
     let user = TestUser { id: view.id.to_string(), email: email.to_owned(), password: PASSWORD.to_owned() };
     let tokens = app.login(&user).await;
     (user, tokens)
@@ -25,7 +26,13 @@ pub async fn with_admin(app: &TestApp) -> (TestUser, Tokens) {
 
 /// Creates a role through the API as `admin`.
 pub async fn create_role(app: &TestApp, admin: &Tokens, name: &str, permissions: &[&str]) {
-    let response = app.post_authed("/admin/roles", &admin.access, json!({"name": name, "description": name, "permissions": permissions})).await;
+    let response = app
+        .post_authed(
+            "/admin/roles",
+            &admin.access,
+            json!({"name": name, "description": name, "permissions": permissions}),
+        )
+        .await;
     assert_eq!(response.status(), Status::Created, "creating role {name}");
 }
 
@@ -37,7 +44,12 @@ pub async fn get_json(app: &TestApp, path: &str, token: &str) -> Value {
 }
 
 /// A PATCH with a JSON body as `token`.
-pub async fn patch_authed<'a>(app: &'a TestApp, path: &str, token: &str, body: Value) -> rocket::local::asynchronous::LocalResponse<'a> {
+pub async fn patch_authed<'a>(
+    app: &'a TestApp,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> rocket::local::asynchronous::LocalResponse<'a> {
     let request = app.authed(app.client.patch(path.to_owned()), token);
     app.json_request(request, body).dispatch().await
 }

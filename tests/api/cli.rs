@@ -1,1 +1,200 @@
-//! (tests to come)
+//! The `portcullis` binary: `migrate`, `user create`, `--help` and configuration errors, run as
+//! a separate process on a fresh database of each backend.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+use crate::on_both_backends;
+use rocket::http::Status;
+use serde_json::Value;
+
+/// Cheap argon2 parameters, as in the HTTP tests.
+const FAST_AUTH: &str = "{argon2_memory_kib=256,argon2_iterations=1}";
+
+/// How a command is run: its database, extra environment and standard input.
+struct Run<'a> {
+    url: &'a str,
+    auth: &'a str,
+    stdin: Option<&'a str>,
+}
+
+impl<'a> Run<'a> {
+    fn on(url: &'a str) -> Self {
+        Run { url, auth: FAST_AUTH, stdin: None }
+    }
+
+    fn auth(mut self, auth: &'a str) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    fn stdin(mut self, input: &'a str) -> Self {
+        self.stdin = Some(input);
+        self
+    }
+
+    /// Runs the binary with `args` in an empty temporary directory, so no `Rocket.toml` is read,
+    /// and waits for it (killing it after a minute rather than hanging the suite).
+    fn run(&self, args: &[&str]) -> Output {
+        let cwd = tempfile::tempdir().expect("temp dir");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        command
+            .args(args)
+            .current_dir(cwd.path())
+            .env("ROCKET_CONFIG", cwd.path().join("Rocket.toml"))
+            .env("ROCKET_DATABASES", format!("{{main={{url=\"{}\"}}}}", self.url))
+            .env("ROCKET_AUTH", self.auth)
+            .env("ROCKET_LOG_LEVEL", "off")
+            .env_remove("ROCKET_PROFILE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        let mut child = command.spawn().expect("the portcullis binary starts");
+        if let Some(input) = self.stdin {
+            let mut pipe = child.stdin.take().expect("stdin pipe");
+            pipe.write_all(input.as_bytes()).expect("write stdin");
+        }
+        let started = Instant::now();
+        while child.try_wait().expect("wait for portcullis").is_none() {
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("portcullis output")
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs a blocking command off the async workers.
+async fn run(run: Run<'_>, args: &[&str]) -> Output {
+    tokio::task::block_in_place(|| run.run(args))
+}
+
+/// `portcullis user create --password-stdin <args>` with `password` on standard input.
+async fn user_create(url: &str, password: &str, args: &[&str]) -> Output {
+    let input = format!("{password}\n");
+    let args: Vec<&str> = ["user", "create", "--password-stdin"].iter().chain(args).copied().collect();
+    run(Run::on(url).stdin(&input), &args).await
+}
+
+fn assert_success(output: &Output, what: &str) {
+    assert!(output.status.success(), "{what} failed: {output:?}\nstderr: {}", stderr(output));
+}
+
+fn assert_failure(output: &Output, what: &str) {
+    assert!(!output.status.success(), "{what} succeeded: {}", stdout(output));
+    assert!(output.status.code().is_some(), "{what} died of a signal: {output:?}");
+}
+
+on_both_backends! {
+    async fn migrate_applies_the_migrations_once_then_reports_up_to_date(backend) {
+        let db = TestDb::create(backend).await;
+        let first = run(Run::on(db.url()), &["migrate"]).await;
+        assert_success(&first, "first migrate");
+        assert!(stdout(&first).contains("applied"), "{}", stdout(&first));
+
+        let second = run(Run::on(db.url()), &["migrate"]).await;
+        assert_success(&second, "second migrate");
+        assert!(stdout(&second).contains("up to date"), "{}", stdout(&second));
+        assert!(!stdout(&second).contains("applied"), "{}", stdout(&second));
+    }
+
+    async fn user_create_makes_an_admin_who_can_log_in(backend) {
+        let db = TestDb::create(backend).await;
+        let email = "root@example.com";
+        let output = user_create(db.url(), PASSWORD, &["--email", email, "--role", "admin"]).await;
+        assert_success(&output, "user create");
+        let printed = stdout(&output);
+
+        let app = TestApp::builder(backend).with_db(db).build().await;
+        let user = TestUser { id: String::new(), email: email.to_owned(), password: PASSWORD.to_owned() };
+        let tokens = app.login(&user).await;
+        let me = app.get_authed("/users/me", &tokens.access).await;
+        assert_eq!(me.status(), Status::Ok);
+        let me: Value = me.into_json().await.unwrap();
+        let id = me["id"].as_str().expect("user id");
+        assert!(printed.contains(id), "the id {id} is printed: {printed}");
+        assert_eq!(me["email"], email);
+        assert_eq!(me["roles"], serde_json::json!(["admin"]));
+    }
+
+    async fn user_create_refuses_a_taken_email(backend) {
+        let db = TestDb::create(backend).await;
+        let first = user_create(db.url(), PASSWORD, &["--email", "root@example.com"]).await;
+        assert_success(&first, "first user create");
+        let again = user_create(db.url(), PASSWORD, &["--email", "ROOT@example.com"]).await;
+        assert_failure(&again, "a duplicate user create");
+        assert!(stderr(&again).contains("already registered"), "{}", stderr(&again));
+    }
+
+    async fn user_create_refuses_an_unknown_role(backend) {
+        let db = TestDb::create(backend).await;
+        let output = user_create(db.url(), PASSWORD, &["--email", "root@example.com", "--role", "wizard"]).await;
+        assert_failure(&output, "user create with an unknown role");
+        assert!(stderr(&output).contains("wizard"), "{}", stderr(&output));
+    }
+
+    async fn user_create_refuses_a_short_password(backend) {
+        let db = TestDb::create(backend).await;
+        let output = user_create(db.url(), "short", &["--email", "root@example.com"]).await;
+        assert_failure(&output, "user create with a short password");
+        assert!(stderr(&output).contains("password"), "{}", stderr(&output));
+    }
+
+    async fn user_create_without_a_terminal_asks_for_password_stdin(backend) {
+        let db = TestDb::create(backend).await;
+        let output = run(Run::on(db.url()), &["user", "create", "--email", "root@example.com"]).await;
+        assert_failure(&output, "user create without a terminal");
+        assert!(stderr(&output).contains("--password-stdin"), "{}", stderr(&output));
+    }
+
+    async fn a_weak_secret_stops_migrate_and_serve_naming_auth_secret(backend) {
+        let db = TestDb::create(backend).await;
+        for command in ["migrate", "serve"] {
+            let output = run(Run::on(db.url()).auth("{secret=\"changeme\"}"), &[command]).await;
+            assert_failure(&output, command);
+            assert!(stderr(&output).contains("auth.secret"), "{command}: {}", stderr(&output));
+        }
+        let output = run(Run::on(db.url()).auth("{access_ttl=0}"), &["migrate"]).await;
+        assert_failure(&output, "migrate with access_ttl = 0");
+        assert!(stderr(&output).contains("auth.access_ttl"), "{}", stderr(&output));
+    }
+}
+
+#[test]
+fn user_create_requires_an_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("cli.db");
+    let output = Run::on(url.to_str().unwrap()).run(&["user", "create", "--password-stdin"]);
+    assert_failure(&output, "user create without --email");
+    assert!(stderr(&output).contains("--email"), "{}", stderr(&output));
+    assert!(!url.exists(), "nothing was created without --email");
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("cli.db");
+    let output = Run::on(url.to_str().unwrap()).run(&["--help"]);
+    assert_success(&output, "--help");
+    let help = stdout(&output);
+    for command in ["serve", "migrate", "user"] {
+        assert!(help.lines().any(|l| l.trim_start().starts_with(command)), "{command} in:\n{help}");
+    }
+    let output = Run::on(url.to_str().unwrap()).run(&["user", "create", "--help"]);
+    assert_success(&output, "user create --help");
+    for option in ["--email", "--role", "--password-stdin"] {
+        assert!(stdout(&output).contains(option), "{option} in:\n{}", stdout(&output));
+    }
+}

@@ -260,12 +260,18 @@ pub async fn tokens(response: LocalResponse<'_>) -> Tokens {
 
 /// Asserts the contract's error shape and returns `(status, error code)`.
 pub async fn error_of(response: LocalResponse<'_>) -> (Status, String) {
+    let (status, code, _) = error_with_description(response).await;
+    (status, code)
+}
+
+/// Like [`error_of`], also returning the `error_description`.
+pub async fn error_with_description(response: LocalResponse<'_>) -> (Status, String, String) {
     let status = response.status();
     assert_eq!(response.content_type(), Some(ContentType::JSON), "error bodies are JSON");
     let body: Value = response.into_json().await.expect("error json");
     let code = body["error"].as_str().expect("error field").to_owned();
-    assert!(body["error_description"].is_string(), "error_description present: {body}");
-    (status, code)
+    let description = body["error_description"].as_str().unwrap_or_else(|| panic!("error_description present: {body}"));
+    (status, code, description.to_owned())
 }
 
 /// Runs each test body on SQLite and on PostgreSQL, as `<name>::sqlite` and `<name>::postgres`.

@@ -19,7 +19,15 @@ struct EventList {
 }
 
 #[rocket::get("/admin/audit?<user_id>&<event>&<limit>&<offset>")]
-async fn list(auth: &State<Auth>, _who: Authorized<AuditRead>, mut db: Connection<Db>, user_id: Option<&str>, event: Option<String>, limit: Option<&str>, offset: Option<&str>) -> ApiResult<Json<EventList>> {
+async fn list(
+    auth: &State<Auth>,
+    _who: Authorized<AuditRead>,
+    mut db: Connection<Db>,
+    user_id: Option<&str>,
+    event: Option<String>,
+    limit: Option<&str>,
+    offset: Option<&str>,
+) -> ApiResult<Json<EventList>> {
     let user_id = user_id
         .filter(|id| !id.is_empty())
         .map(|id| id.parse().map_err(|_| ApiError::invalid_field("user_id: must be a UUID")))

@@ -40,20 +40,39 @@ async fn list(auth: &State<Auth>, _who: Authorized<RolesRead>, mut db: Connectio
 }
 
 #[rocket::post("/admin/roles", data = "<body>")]
-async fn create(auth: &State<Auth>, who: Authorized<RolesWrite>, mut db: Connection<Db>, client: ClientInfo, body: JsonBody<NewRole>) -> ApiResult<(Status, Json<RoleView>)> {
+async fn create(
+    auth: &State<Auth>,
+    who: Authorized<RolesWrite>,
+    mut db: Connection<Db>,
+    client: ClientInfo,
+    body: JsonBody<NewRole>,
+) -> ApiResult<(Status, Json<RoleView>)> {
     let NewRole { name, description, permissions } = body.0;
     let role = auth.create_role(&mut db, &who, &name, &description, &permissions, &client).await?;
     Ok((Status::Created, Json(role)))
 }
 
 #[rocket::put("/admin/roles/<name>", data = "<body>")]
-async fn update(auth: &State<Auth>, who: Authorized<RolesWrite>, mut db: Connection<Db>, client: ClientInfo, name: &str, body: JsonBody<RoleChange>) -> ApiResult<Json<RoleView>> {
+async fn update(
+    auth: &State<Auth>,
+    who: Authorized<RolesWrite>,
+    mut db: Connection<Db>,
+    client: ClientInfo,
+    name: &str,
+    body: JsonBody<RoleChange>,
+) -> ApiResult<Json<RoleView>> {
     let RoleChange { description, permissions } = body.0;
     Ok(Json(auth.update_role(&mut db, &who, name, description.as_deref(), permissions.as_deref(), &client).await?))
 }
 
 #[rocket::delete("/admin/roles/<name>")]
-async fn delete(auth: &State<Auth>, who: Authorized<RolesWrite>, mut db: Connection<Db>, client: ClientInfo, name: &str) -> ApiResult<Status> {
+async fn delete(
+    auth: &State<Auth>,
+    who: Authorized<RolesWrite>,
+    mut db: Connection<Db>,
+    client: ClientInfo,
+    name: &str,
+) -> ApiResult<Status> {
     auth.delete_role(&mut db, &who, name, &client).await?;
     Ok(Status::NoContent)
 }

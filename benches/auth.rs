@@ -1,0 +1,117 @@
+//! Micro-benchmarks of the auth hot paths: access-token signing and verification, the bearer
+//! guard's check (verification plus the ended-session set), refresh-token minting, and argon2id
+//! with the default parameters.
+//!
+//! `cargo bench --bench auth` runs them all (about a minute); `cargo bench --bench auth -- argon2`
+//! only the password hashes, which `bench/run` uses for the login limit (cores ÷ one hash).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use portcullis::auth::opaque::{hash_token, OpaqueToken};
+use portcullis::auth::password::PasswordHasherPool;
+use portcullis::auth::revocation::RevokedSessions;
+use portcullis::auth::tokens::{AccessClaims, TokenKeys};
+use portcullis::clock::Clock;
+use portcullis::config::AuthConfig;
+use portcullis::db::Id;
+
+const SECRET: &[u8] = b"bench-only-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+const PASSWORD: &str = "correct horse battery staple";
+/// Ended sessions in the set while the guard checks a live one.
+const REVOKED: usize = 4096;
+
+fn claims(now: i64, config: &AuthConfig) -> AccessClaims {
+    AccessClaims {
+        iss: config.issuer.clone(),
+        aud: config.audience.clone(),
+        sub: Id::new(),
+        sid: Id::new(),
+        jti: Id::new(),
+        iat: now,
+        exp: now + config.access_ttl as i64,
+        roles: vec!["user".into()],
+    }
+}
+
+fn tokens(c: &mut Criterion) {
+    let config = AuthConfig::default();
+    let keys = TokenKeys::hs256(SECRET, &config);
+    let now = Clock::new().now();
+    let claims = claims(now, &config);
+    let token = keys.sign(&claims).expect("signs");
+
+    let mut group = c.benchmark_group("tokens");
+    group.bench_function("sign", |b| b.iter(|| keys.sign(black_box(&claims)).expect("signs")));
+    group.bench_function("verify", |b| b.iter(|| keys.verify(black_box(&token), now).expect("verifies")));
+    group.finish();
+}
+
+fn guard(c: &mut Criterion) {
+    let config = AuthConfig::default();
+    let keys = TokenKeys::hs256(SECRET, &config);
+    let clock = Clock::new();
+    let now = clock.now();
+    let token = keys.sign(&claims(now, &config)).expect("signs");
+    let revoked = RevokedSessions::new();
+    for _ in 0..REVOKED {
+        revoked.insert(Id::new(), now + 900);
+    }
+    let ended = Id::new();
+    revoked.insert(ended, now + 900);
+
+    let mut group = c.benchmark_group("guard");
+    // What `Principal` does per request: verify at the clock's now, then the ended-session check.
+    group.bench_function(format!("verify_and_check_{REVOKED}_ended"), |b| {
+        b.iter(|| {
+            let claims = keys.verify(black_box(&token), clock.now()).expect("verifies");
+            assert!(!revoked.contains(claims.sid));
+            claims
+        })
+    });
+    group.bench_function("ended_session_check", |b| b.iter(|| revoked.contains(black_box(ended))));
+    group.finish();
+}
+
+fn refresh_tokens(c: &mut Criterion) {
+    let presented = OpaqueToken::generate().into_plaintext();
+    let mut group = c.benchmark_group("refresh_token");
+    group.bench_function("generate_and_hash", |b| b.iter(OpaqueToken::generate));
+    group.bench_function("hash_presented", |b| b.iter(|| hash_token(black_box(&presented))));
+    group.finish();
+}
+
+fn argon2(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let config = AuthConfig::default();
+    let cores = config.hash_permits();
+    let pool = runtime.block_on(PasswordHasherPool::new(&config)).expect("hasher pool");
+    let stored = runtime.block_on(pool.hash(PASSWORD)).expect("hashes");
+
+    let mut group = c.benchmark_group("argon2");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+    // One hash at a time: the `cores ÷ hash time` login limit of bench/run divides by this.
+    group.bench_function("hash_default", |b| {
+        b.iter(|| runtime.block_on(pool.hash(black_box(PASSWORD))).expect("hashes"))
+    });
+    group.bench_function("verify_default", |b| {
+        b.iter(|| runtime.block_on(pool.verify(black_box(PASSWORD), Some(&stored))))
+    });
+    // One hash per core at once, through the pool's permits: the throughput logins can reach.
+    group.throughput(Throughput::Elements(cores as u64));
+    group.bench_function(format!("pool_x{cores}"), |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let hashes = (0..cores).map(|_| pool.hash(PASSWORD));
+                for hash in futures::future::join_all(hashes).await {
+                    hash.expect("hashes");
+                }
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tokens, guard, refresh_tokens, argon2);
+criterion_main!(benches);
