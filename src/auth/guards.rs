@@ -83,6 +83,15 @@ impl<'r> FromRequest<'r> for ClientInfo {
 /// Proof that the caller holds permission `P` through one of the roles in their token.
 /// Without a valid token: 401 as for [`Principal`]; with one but without `P`: 403
 /// `insufficient_permissions`. Roles resolve through the in-memory role table.
+///
+/// ```no_run
+/// use portcullis::auth::{guards::Authorized, permissions::UsersRead};
+///
+/// #[rocket::get("/reports")]
+/// fn reports(who: Authorized<UsersRead>) -> String {
+///     format!("report for {}", who.user_id)
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Authorized<P: Permission> {
     pub principal: Principal,
