@@ -147,3 +147,19 @@ on_both_backends! {
         assert_eq!(app.get_authed("/users/me/token", &tokens.access).await.status(), Status::Unauthorized);
     }
 }
+
+on_both_backends! {
+    async fn a_client_cannot_choose_its_recorded_address_with_a_header(backend) {
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        let response = app
+            .json_request(app.client.post("/auth/login"), json!({"email": user.email, "password": user.password}))
+            .header(Header::new("X-Real-IP", "10.9.8.7"))
+            .remote("203.0.113.9:1000".parse().unwrap())
+            .dispatch()
+            .await;
+        let tokens = tokens(response).await;
+        let listed: Value = app.get_authed("/auth/sessions", &tokens.access).await.into_json().await.unwrap();
+        assert_eq!(listed["sessions"][0]["ip"], "203.0.113.9");
+    }
+}
