@@ -10,9 +10,11 @@ use crate::error::ApiResult;
 use crate::models::{AuditEvent, AuditFilter, AuditStore};
 
 /// An audit event as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = AuditEvent)]
 pub struct AuditView {
     pub id: Id,
+    #[schema(format = DateTime)]
     pub at: String,
     pub event: String,
     pub user_id: Option<Id>,

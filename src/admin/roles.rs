@@ -14,7 +14,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::models::{AuditStore, Role, RoleStore};
 
 /// A role as the API shows it; `admin` lists the whole catalogue.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = Role)]
 pub struct RoleView {
     pub name: String,
     pub description: String,

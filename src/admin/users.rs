@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::models::{AdminLock, AuditStore, RoleStore, SessionStore, User, UserStore};
 
 /// One page of users and how many match in all.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct UserPage {
     pub users: Vec<UserView>,
     pub total: i64,

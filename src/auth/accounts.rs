@@ -14,12 +14,14 @@ use super::Auth;
 pub const DEFAULT_ROLE: &str = "user";
 
 /// The user object of the contract; never the password hash.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserView {
     pub id: Id,
     pub email: String,
     pub roles: Vec<String>,
     pub disabled: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 

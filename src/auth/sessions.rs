@@ -24,12 +24,16 @@ use crate::models::{
 };
 
 /// The token response of the contract. `Debug` leaves the tokens out.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+#[schema(description = "The token response of the contract.")]
 pub struct TokenResponse {
     pub access_token: String,
+    #[schema(example = "Bearer")]
     pub token_type: &'static str,
+    #[schema(example = 900)]
     pub expires_in: i64,
     pub refresh_token: String,
+    #[schema(example = 1209600)]
     pub refresh_expires_in: i64,
     pub session_id: Id,
 }
@@ -41,11 +45,15 @@ impl std::fmt::Debug for TokenResponse {
 }
 
 /// One entry of `GET /auth/sessions`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
 pub struct SessionView {
     pub id: Id,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub last_used_at: String,
+    #[schema(format = DateTime)]
     pub expires_at: String,
     pub user_agent: Option<String>,
     pub ip: Option<String>,

@@ -2,11 +2,15 @@
 
 use rocket::http::Status;
 use rocket::serde::json::Json;
-use rocket::State;
+use rocket::{delete, get, post, State};
 use rocket_db_pools::Connection;
 use serde::Deserialize;
 
 use super::body::{JsonBody, OptionalJson};
+use super::docs::{
+    AccountDisabled, BadCredentials, BadRequest, Conflict, ErrorObject, InvalidGrant, PayloadTooLarge, TooManyRequests,
+    Unauthorized, Unavailable, Unprocessable,
+};
 use super::NoStore;
 use crate::auth::accounts::{create_user, UserView};
 use crate::auth::guards::{ClientInfo, Principal};
@@ -16,29 +20,37 @@ use crate::config::Registration;
 use crate::db::{Db, Id};
 use crate::error::{ApiError, ApiResult};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Credentials {
+    #[schema(example = "alice@example.com")]
     email: String,
+    #[schema(example = "correct horse battery", min_length = 8, max_length = 128)]
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RefreshBody {
     refresh_token: String,
 }
 
-#[derive(Deserialize)]
+/// Optional: the session ends whether or not the refresh token is given.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LogoutBody {
     #[allow(dead_code)]
     refresh_token: Option<String>,
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct SessionList {
     sessions: Vec<SessionView>,
 }
 
-#[rocket::post("/auth/register", data = "<body>")]
+/// Creates an account with the default role.
+#[utoipa::path(tag = "auth", request_body = Credentials, responses(
+    (status = 201, description = "The new account.", body = UserView), BadRequest,
+    (status = 403, description = "`insufficient_permissions`: registration is closed.", body = ErrorObject),
+    Conflict, PayloadTooLarge, Unprocessable, Unavailable))]
+#[post("/auth/register", data = "<body>")]
 async fn register(
     auth: &State<Auth>,
     mut db: Connection<Db>,
@@ -51,7 +63,11 @@ async fn register(
     Ok((Status::Created, Json(user)))
 }
 
-#[rocket::post("/auth/login", data = "<body>")]
+/// Starts a session.
+#[utoipa::path(tag = "auth", request_body = Credentials, responses(
+    (status = 200, description = "Tokens of the new session.", body = TokenResponse),
+    BadRequest, BadCredentials, AccountDisabled, PayloadTooLarge, TooManyRequests, Unavailable))]
+#[post("/auth/login", data = "<body>")]
 async fn login(
     auth: &State<Auth>,
     mut db: Connection<Db>,
@@ -62,7 +78,11 @@ async fn login(
     Ok(NoStore::new(Json(tokens)))
 }
 
-#[rocket::post("/auth/refresh", data = "<body>")]
+/// Exchanges a refresh token (once) for new tokens of the same session.
+#[utoipa::path(tag = "auth", request_body = RefreshBody, responses(
+    (status = 200, description = "New tokens; the presented refresh token is spent.", body = TokenResponse),
+    BadRequest, InvalidGrant, AccountDisabled, PayloadTooLarge, Unavailable))]
+#[post("/auth/refresh", data = "<body>")]
 async fn refresh(
     auth: &State<Auth>,
     mut db: Connection<Db>,
@@ -73,7 +93,12 @@ async fn refresh(
     Ok(NoStore::new(Json(tokens)))
 }
 
-#[rocket::post("/auth/logout", data = "<_body>")]
+/// Ends the session of the access token.
+#[utoipa::path(tag = "auth", security(("bearer" = []), ("oauth2" = [])),
+    request_body(content = Option<LogoutBody>, description = "`{}`, a refresh token, or no body."),
+    responses((status = 204, description = "The session has ended."), BadRequest, Unauthorized, PayloadTooLarge,
+        Unavailable))]
+#[post("/auth/logout", data = "<_body>")]
 async fn logout(
     auth: &State<Auth>,
     me: Principal,
@@ -85,7 +110,10 @@ async fn logout(
     Ok(Status::NoContent)
 }
 
-#[rocket::post("/auth/logout-all")]
+/// Ends every session of the caller.
+#[utoipa::path(tag = "auth", security(("bearer" = []), ("oauth2" = [])),
+    responses((status = 204, description = "Every session has ended."), Unauthorized, Unavailable))]
+#[post("/auth/logout-all")]
 async fn logout_all(
     auth: &State<Auth>,
     me: Principal,
@@ -96,13 +124,21 @@ async fn logout_all(
     Ok(Status::NoContent)
 }
 
-#[rocket::get("/auth/sessions")]
+/// The caller's live sessions; `current` marks the one of this access token.
+#[utoipa::path(tag = "auth", security(("bearer" = []), ("oauth2" = [])),
+    responses((status = 200, description = "The live sessions.", body = SessionList), Unauthorized, Unavailable))]
+#[get("/auth/sessions")]
 async fn sessions(auth: &State<Auth>, me: Principal, mut db: Connection<Db>) -> ApiResult<Json<SessionList>> {
     let sessions = auth.list_sessions(&mut db, me.user_id, Some(me.session_id)).await?;
     Ok(Json(SessionList { sessions }))
 }
 
-#[rocket::delete("/auth/sessions/<id>")]
+/// Ends one of the caller's sessions.
+#[utoipa::path(tag = "auth", security(("bearer" = []), ("oauth2" = [])),
+    params(("id" = uuid::Uuid, Path, description = "A session id.")),
+    responses((status = 204, description = "The session has ended."), Unauthorized,
+        (status = 404, description = "`not_found`: no such session of the caller.", body = ErrorObject), Unavailable))]
+#[delete("/auth/sessions/<id>")]
 async fn end_session(
     auth: &State<Auth>,
     me: Principal,

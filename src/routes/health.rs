@@ -2,20 +2,26 @@
 
 use diesel_async::RunQueryDsl;
 use rocket::serde::json::{json, Json, Value};
-use rocket::State;
+use rocket::{get, State};
 use rocket_db_pools::Pool;
 
+use super::docs::Unavailable;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 
 /// 200 while the process runs.
-#[rocket::get("/health/live")]
+#[utoipa::path(tag = "health", responses(
+    (status = 200, description = "The process runs.", body = serde_json::Value, example = json!({"status": "ok"}))))]
+#[get("/health/live")]
 fn live() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// 200 when the database answers a query, else 503 `unavailable`.
-#[rocket::get("/health/ready")]
+#[utoipa::path(tag = "health", responses(
+    (status = 200, description = "The database answers.", body = serde_json::Value, example = json!({"status": "ok"})),
+    Unavailable))]
+#[get("/health/ready")]
 async fn ready(db: &State<Db>) -> ApiResult<Json<Value>> {
     let mut conn = db.get().await.map_err(ApiError::unavailable)?;
     crate::with_conn!(conn, |c| diesel::sql_query("SELECT 1").execute(c).await).map_err(ApiError::unavailable)?;

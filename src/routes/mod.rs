@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod docs;
 pub mod health;
 pub mod oauth;
 pub mod users;
@@ -35,5 +36,6 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(users::routes());
     routes.extend(admin::routes());
     routes.extend(oauth::routes());
+    routes.extend(docs::routes());
     routes
 }

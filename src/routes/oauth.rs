@@ -7,10 +7,11 @@
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::serde::json::{json, Json, Value};
-use rocket::State;
+use rocket::{get, post, State};
 use rocket_db_pools::Connection;
 
 use super::body::FormBody;
+use super::docs::{OAuthError, PayloadTooLarge, TooManyRequests, Unavailable};
 use super::NoStore;
 use crate::auth::guards::ClientInfo;
 use crate::auth::sessions::TokenResponse;
@@ -31,7 +32,40 @@ fn required<'a>(form: &'a FormBody, name: &str) -> ApiResult<&'a str> {
     form.get(name).ok_or_else(|| ApiError::bad_request(format!("The parameter {name:?} is required.")))
 }
 
-#[rocket::post("/oauth/token", data = "<form>")]
+// The forms of the OAuth endpoints, for the OpenAPI document only: the handlers read a `FormBody`.
+
+/// The form of `POST /oauth/token`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct TokenRequest {
+    /// `password` (RFC 6749 §4.3; unless turned off by `auth.password_grant`) or `refresh_token` (§6).
+    #[schema(example = "password")]
+    grant_type: String,
+    /// The email, for `grant_type=password`.
+    #[schema(example = "alice@example.com")]
+    username: Option<String>,
+    /// For `grant_type=password`.
+    #[schema(example = "correct horse battery")]
+    password: Option<String>,
+    /// For `grant_type=refresh_token`.
+    refresh_token: Option<String>,
+}
+
+/// The form of `POST /oauth/revoke`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct RevokeRequest {
+    /// An access or refresh token.
+    token: String,
+    /// `access_token` or `refresh_token`; optional, and not needed.
+    token_type_hint: Option<String>,
+}
+
+/// The token endpoint: password and refresh-token grants, with the rotation rules of `/auth/refresh`.
+#[utoipa::path(tag = "oauth", request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Tokens.", body = TokenResponse), OAuthError, PayloadTooLarge,
+        TooManyRequests, Unavailable))]
+#[post("/oauth/token", data = "<form>")]
 async fn token(
     auth: &State<Auth>,
     mut db: Connection<Db>,
@@ -55,7 +89,11 @@ async fn token(
     Ok(NoStore::new(Json(tokens.map_err(as_oauth_error)?)))
 }
 
-#[rocket::post("/oauth/revoke", data = "<form>")]
+/// Token revocation (RFC 7009): ends the session of the token; 200 for unknown tokens too.
+#[utoipa::path(tag = "oauth", request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "The token's session, if any, has ended."), OAuthError, PayloadTooLarge,
+        Unavailable))]
+#[post("/oauth/revoke", data = "<form>")]
 async fn revoke(auth: &State<Auth>, mut db: Connection<Db>, client: ClientInfo, form: FormBody) -> ApiResult<Status> {
     auth.revoke_token(&mut db, required(&form, "token")?, &client).await?;
     Ok(Status::Ok)
@@ -79,7 +117,13 @@ impl<'r> FromRequest<'r> for BaseUrl {
     }
 }
 
-#[rocket::get("/.well-known/oauth-authorization-server")]
+/// Authorization server metadata (RFC 8414).
+#[utoipa::path(tag = "oauth", responses((status = 200, description = "The metadata.", body = serde_json::Value,
+    example = json!({"issuer": "portcullis", "token_endpoint": "http://localhost:8000/oauth/token",
+        "revocation_endpoint": "http://localhost:8000/oauth/revoke",
+        "jwks_uri": "http://localhost:8000/.well-known/jwks.json",
+        "grant_types_supported": ["password", "refresh_token"]}))))]
+#[get("/.well-known/oauth-authorization-server")]
 fn metadata(auth: &State<Auth>, base: BaseUrl) -> Json<Value> {
     let base = base.0;
     let grants: Vec<&str> =
@@ -97,7 +141,11 @@ fn metadata(auth: &State<Auth>, base: BaseUrl) -> Json<Value> {
     }))
 }
 
-#[rocket::get("/.well-known/jwks.json")]
+/// The public signing keys (RFC 7517/8037); `{"keys": []}` when tokens are signed with HS256.
+#[utoipa::path(tag = "oauth", responses((status = 200, description = "The JWK set.", body = serde_json::Value,
+    example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "2026-01", "x": "...", "use": "sig",
+        "alg": "EdDSA"}]}))))]
+#[get("/.well-known/jwks.json")]
 fn jwks(auth: &State<Auth>) -> Json<Value> {
     Json(auth.keys.jwks())
 }

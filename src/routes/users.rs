@@ -2,11 +2,12 @@
 
 use rocket::http::Status;
 use rocket::serde::json::Json;
-use rocket::State;
+use rocket::{get, put, State};
 use rocket_db_pools::Connection;
 use serde::Deserialize;
 
 use super::body::JsonBody;
+use super::docs::{BadRequest, ErrorObject, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable};
 use crate::auth::accounts::UserView;
 use crate::auth::guards::{ClientInfo, Principal};
 use crate::auth::Auth;
@@ -14,13 +15,17 @@ use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use crate::models::UserStore;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct PasswordChange {
     current_password: String,
+    #[schema(min_length = 8, max_length = 128)]
     new_password: String,
 }
 
-#[rocket::get("/users/me")]
+/// The caller's account.
+#[utoipa::path(tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    responses((status = 200, description = "The caller's account.", body = UserView), Unauthorized, Unavailable))]
+#[get("/users/me")]
 async fn me(me: Principal, mut db: Connection<Db>) -> ApiResult<Json<UserView>> {
     let conn = &mut *db;
     let (user, roles) = crate::with_conn!(conn, |c| {
@@ -33,15 +38,19 @@ async fn me(me: Principal, mut db: Connection<Db>) -> ApiResult<Json<UserView>> 
 }
 
 /// What the caller's access token says, checked but without a database round-trip.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct TokenInfo {
     user_id: crate::db::Id,
     session_id: crate::db::Id,
     roles: Vec<String>,
+    #[schema(format = DateTime)]
     expires_at: String,
 }
 
-#[rocket::get("/users/me/token")]
+/// What the caller's access token says, checked but without a database round-trip.
+#[utoipa::path(tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    responses((status = 200, description = "The token's claims.", body = TokenInfo), Unauthorized))]
+#[get("/users/me/token")]
 fn token_info(me: Principal) -> Json<TokenInfo> {
     Json(TokenInfo {
         user_id: me.user_id,
@@ -51,7 +60,13 @@ fn token_info(me: Principal) -> Json<TokenInfo> {
     })
 }
 
-#[rocket::put("/users/me/password", data = "<body>")]
+/// Changes the caller's password; every other session of the caller ends.
+#[utoipa::path(tag = "users", security(("bearer" = []), ("oauth2" = [])), request_body = PasswordChange, responses(
+    (status = 204, description = "Changed."), BadRequest,
+    (status = 401, description = "`invalid_token` (see the other routes), or `invalid_credentials`: \
+        `current_password` is wrong.", body = ErrorObject),
+    PayloadTooLarge, Unprocessable, Unavailable))]
+#[put("/users/me/password", data = "<body>")]
 async fn change_password(
     auth: &State<Auth>,
     me: Principal,

@@ -1,7 +1,7 @@
 //! `GET /admin/audit`: the audit log, newest first.
 
 use rocket::serde::json::Json;
-use rocket::State;
+use rocket::{get, State};
 use rocket_db_pools::Connection;
 use serde::Serialize;
 
@@ -12,13 +12,22 @@ use crate::auth::permissions::AuditRead;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::docs::{Forbidden, Unauthorized, Unavailable, Unprocessable};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct EventList {
     events: Vec<AuditView>,
 }
 
-#[rocket::get("/admin/audit?<user_id>&<event>&<limit>&<offset>")]
+/// Audit events, newest first. Needs `audit:read`.
+#[utoipa::path(tag = "admin", operation_id = "list_audit_events", security(("bearer" = []), ("oauth2" = [])), params(
+        ("user_id" = Option<uuid::Uuid>, Query, description = "Only events about this user."),
+        ("event" = Option<String>, Query, description = "Only events of this name, e.g. `login_failed`."),
+        ("limit" = Option<u32>, Query, description = "Page size: default 50; more than 200 counts as 200."),
+        ("offset" = Option<u32>, Query, description = "How many to skip; default 0.")),
+    responses((status = 200, description = "The events.", body = EventList), Unauthorized, Forbidden, Unprocessable,
+        Unavailable))]
+#[get("/admin/audit?<user_id>&<event>&<limit>&<offset>")]
 async fn list(
     auth: &State<Auth>,
     _who: Authorized<AuditRead>,

@@ -1,9 +1,9 @@
 //! `/admin/*`: every route states the permission it needs in its signature
 //! (`Authorized<UsersRead>`, ...), so it cannot run without it.
 
-mod audit;
-mod roles;
-mod users;
+pub(super) mod audit;
+pub(super) mod roles;
+pub(super) mod users;
 
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};

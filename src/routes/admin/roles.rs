@@ -2,7 +2,7 @@
 
 use rocket::http::Status;
 use rocket::serde::json::Json;
-use rocket::State;
+use rocket::{delete, get, post, put, State};
 use rocket_db_pools::Connection;
 use serde::{Deserialize, Serialize};
 
@@ -13,33 +13,47 @@ use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;
 use crate::routes::body::JsonBody;
+use crate::routes::docs::{
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
+};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewRole {
+    #[schema(example = "editor")]
     name: String,
     #[serde(default)]
     description: String,
     #[serde(default)]
+    #[schema(example = json!(["users:read"]))]
     permissions: Vec<String>,
 }
 
-#[derive(Deserialize)]
+/// Absent fields stay as they are.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RoleChange {
     description: Option<String>,
     permissions: Option<Vec<String>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RoleList {
     roles: Vec<RoleView>,
 }
 
-#[rocket::get("/admin/roles")]
+/// Every role with its permissions. Needs `roles:read`.
+#[utoipa::path(tag = "admin", operation_id = "list_roles", security(("bearer" = []), ("oauth2" = [])),
+    responses((status = 200, description = "The roles.", body = RoleList), Unauthorized, Forbidden, Unavailable))]
+#[get("/admin/roles")]
 async fn list(auth: &State<Auth>, _who: Authorized<RolesRead>, mut db: Connection<Db>) -> ApiResult<Json<RoleList>> {
     Ok(Json(RoleList { roles: auth.list_roles(&mut db).await? }))
 }
 
-#[rocket::post("/admin/roles", data = "<body>")]
+/// Creates a role. Needs `roles:write`.
+#[utoipa::path(tag = "admin", operation_id = "create_role", security(("bearer" = []), ("oauth2" = [])),
+    request_body = NewRole,
+    responses((status = 201, description = "The new role.", body = RoleView), BadRequest, Unauthorized, Forbidden,
+        Conflict, PayloadTooLarge, Unprocessable, Unavailable))]
+#[post("/admin/roles", data = "<body>")]
 async fn create(
     auth: &State<Auth>,
     who: Authorized<RolesWrite>,
@@ -52,7 +66,13 @@ async fn create(
     Ok((Status::Created, Json(role)))
 }
 
-#[rocket::put("/admin/roles/<name>", data = "<body>")]
+/// Changes a role's description or permissions. Needs `roles:write`.
+#[utoipa::path(tag = "admin", operation_id = "update_role", security(("bearer" = []), ("oauth2" = [])),
+    request_body = RoleChange,
+    params(("name" = String, Path, description = "A role name.")),
+    responses((status = 200, description = "The changed role.", body = RoleView), BadRequest, Unauthorized, Forbidden,
+        NotFound, Conflict, PayloadTooLarge, Unprocessable, Unavailable))]
+#[put("/admin/roles/<name>", data = "<body>")]
 async fn update(
     auth: &State<Auth>,
     who: Authorized<RolesWrite>,
@@ -65,7 +85,11 @@ async fn update(
     Ok(Json(auth.update_role(&mut db, &who, name, description.as_deref(), permissions.as_deref(), &client).await?))
 }
 
-#[rocket::delete("/admin/roles/<name>")]
+/// Deletes a role; 409 while it is assigned or built in. Needs `roles:write`.
+#[utoipa::path(tag = "admin", operation_id = "delete_role", security(("bearer" = []), ("oauth2" = [])),
+    params(("name" = String, Path, description = "A role name.")),
+    responses((status = 204, description = "Deleted."), Unauthorized, Forbidden, NotFound, Conflict, Unavailable))]
+#[delete("/admin/roles/<name>")]
 async fn delete(
     auth: &State<Auth>,
     who: Authorized<RolesWrite>,

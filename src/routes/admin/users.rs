@@ -2,7 +2,7 @@
 
 use rocket::http::Status;
 use rocket::serde::json::Json;
-use rocket::State;
+use rocket::{delete, get, patch, put, State};
 use rocket_db_pools::Connection;
 use serde::Deserialize;
 
@@ -17,23 +17,34 @@ use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;
 use crate::routes::body::JsonBody;
+use crate::routes::docs::{
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
+};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RolesBody {
+    #[schema(example = json!(["user", "editor"]))]
     roles: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct PatchBody {
     disabled: bool,
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct SessionList {
     sessions: Vec<SessionView>,
 }
 
-#[rocket::get("/admin/users?<limit>&<offset>&<email>")]
+/// Lists users, oldest first. Needs `users:read`.
+#[utoipa::path(tag = "admin", operation_id = "list_users", security(("bearer" = []), ("oauth2" = [])), params(
+        ("limit" = Option<u32>, Query, description = "Page size: default 50; more than 200 counts as 200."),
+        ("offset" = Option<u32>, Query, description = "How many to skip; default 0."),
+        ("email" = Option<String>, Query, description = "Only emails containing this text.")),
+    responses((status = 200, description = "One page of users.", body = UserPage), Unauthorized, Forbidden,
+        Unprocessable, Unavailable))]
+#[get("/admin/users?<limit>&<offset>&<email>")]
 async fn list(
     auth: &State<Auth>,
     _who: Authorized<UsersRead>,
@@ -45,7 +56,12 @@ async fn list(
     Ok(Json(auth.list_users(&mut db, email, Page::parse(limit, offset)?).await?))
 }
 
-#[rocket::get("/admin/users/<id>")]
+/// One user. Needs `users:read`.
+#[utoipa::path(tag = "admin", operation_id = "get_user", security(("bearer" = []), ("oauth2" = [])),
+    params(("id" = uuid::Uuid, Path, description = "A user id.")),
+    responses((status = 200, description = "The user.", body = UserView), Unauthorized, Forbidden, NotFound,
+        Unavailable))]
+#[get("/admin/users/<id>")]
 async fn get(
     auth: &State<Auth>,
     _who: Authorized<UsersRead>,
@@ -55,7 +71,13 @@ async fn get(
     Ok(Json(auth.user_view(&mut db, path_id(id, "user")?).await?))
 }
 
-#[rocket::put("/admin/users/<id>/roles", data = "<body>")]
+/// Replaces a user's roles; takes effect at the user's next refresh. Needs `users:write`.
+#[utoipa::path(tag = "admin", operation_id = "set_user_roles", security(("bearer" = []), ("oauth2" = [])),
+    request_body = RolesBody,
+    params(("id" = uuid::Uuid, Path, description = "A user id.")),
+    responses((status = 200, description = "The user with the new roles.", body = UserView), BadRequest, Unauthorized,
+        Forbidden, NotFound, Conflict, PayloadTooLarge, Unprocessable, Unavailable))]
+#[put("/admin/users/<id>/roles", data = "<body>")]
 async fn set_roles(
     auth: &State<Auth>,
     who: Authorized<UsersWrite>,
@@ -67,7 +89,13 @@ async fn set_roles(
     Ok(Json(auth.set_roles(&mut db, &who, path_id(id, "user")?, body.0.roles, &client).await?))
 }
 
-#[rocket::patch("/admin/users/<id>", data = "<body>")]
+/// Disables or enables a user; disabling ends all its sessions. Needs `users:write`.
+#[utoipa::path(tag = "admin", operation_id = "patch_user", security(("bearer" = []), ("oauth2" = [])),
+    request_body = PatchBody,
+    params(("id" = uuid::Uuid, Path, description = "A user id.")),
+    responses((status = 200, description = "The changed user.", body = UserView), BadRequest, Unauthorized, Forbidden,
+        NotFound, Conflict, PayloadTooLarge, Unavailable))]
+#[patch("/admin/users/<id>", data = "<body>")]
 async fn patch(
     auth: &State<Auth>,
     who: Authorized<UsersWrite>,
@@ -79,7 +107,11 @@ async fn patch(
     Ok(Json(auth.set_disabled(&mut db, &who, path_id(id, "user")?, body.0.disabled, &client).await?))
 }
 
-#[rocket::delete("/admin/users/<id>")]
+/// Deletes a user and its sessions. Needs `users:write`.
+#[utoipa::path(tag = "admin", operation_id = "delete_user", security(("bearer" = []), ("oauth2" = [])),
+    params(("id" = uuid::Uuid, Path, description = "A user id.")),
+    responses((status = 204, description = "Deleted."), Unauthorized, Forbidden, NotFound, Conflict, Unavailable))]
+#[delete("/admin/users/<id>")]
 async fn delete(
     auth: &State<Auth>,
     who: Authorized<UsersWrite>,
@@ -91,7 +123,12 @@ async fn delete(
     Ok(Status::NoContent)
 }
 
-#[rocket::get("/admin/users/<id>/sessions")]
+/// A user's live sessions. Needs `sessions:read`.
+#[utoipa::path(tag = "admin", operation_id = "list_user_sessions", security(("bearer" = []), ("oauth2" = [])),
+    params(("id" = uuid::Uuid, Path, description = "A user id.")),
+    responses((status = 200, description = "The live sessions.", body = SessionList), Unauthorized, Forbidden, NotFound,
+        Unavailable))]
+#[get("/admin/users/<id>/sessions")]
 async fn sessions(
     auth: &State<Auth>,
     who: Authorized<SessionsRead>,
@@ -102,7 +139,12 @@ async fn sessions(
     Ok(Json(SessionList { sessions }))
 }
 
-#[rocket::delete("/admin/users/<id>/sessions")]
+/// Ends every session of a user. Needs `sessions:revoke`.
+#[utoipa::path(tag = "admin", operation_id = "revoke_user_sessions", security(("bearer" = []), ("oauth2" = [])),
+    params(("id" = uuid::Uuid, Path, description = "A user id.")),
+    responses((status = 204, description = "Every session has ended."), Unauthorized, Forbidden, NotFound,
+        Unavailable))]
+#[delete("/admin/users/<id>/sessions")]
 async fn revoke_sessions(
     auth: &State<Auth>,
     who: Authorized<SessionsRevoke>,

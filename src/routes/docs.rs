@@ -1,0 +1,275 @@
+//! The API's self-description: `GET /openapi.json`, generated from the `#[utoipa::path]`
+//! annotations on the handlers (so it cannot drift from them; `tests/api/docs.rs` checks that
+//! every mounted route is documented and every documented one mounted), and `GET /docs`,
+//! Swagger UI served entirely by the binary.
+//!
+//! Swagger UI comes from the `utoipa-swagger-ui` crate with its `vendored` feature: its build
+//! script unpacks the zip shipped inside the `utoipa-swagger-ui-vendored` crate and embeds the
+//! files with `include_bytes!`, so nothing is downloaded at build time, and the page (whose
+//! Content-Security-Policy allows only this origin) loads nothing from anywhere else.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use rocket::http::{ContentType, Header};
+use rocket::Responder;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::security::{Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr};
+use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
+use utoipa_swagger_ui::Config;
+
+use super::{admin, auth, health, oauth, users};
+use crate::error::ApiError;
+
+/// The OpenAPI document. Every handler of `routes::all()` is listed in `paths`, except the
+/// documentation routes of this file.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Portcullis",
+        description = "Authentication and authorization service: accounts, JWT access tokens, \
+            refresh-token rotation, RBAC and OAuth 2.0 interoperability.\n\n\
+            Every 4xx/5xx response has the body `{\"error\": \"<code>\", \"error_description\": \"...\"}`. \
+            To try the protected routes, click **Authorize** and log in with the OAuth2 password flow \
+            (username = email; leave client_id and client_secret empty)."
+    ),
+    paths(
+        health::live, health::ready,
+        auth::register, auth::login, auth::refresh, auth::logout, auth::logout_all, auth::sessions,
+        auth::end_session,
+        users::me, users::token_info, users::change_password,
+        admin::users::list, admin::users::get, admin::users::set_roles, admin::users::patch,
+        admin::users::delete, admin::users::sessions, admin::users::revoke_sessions,
+        admin::roles::list, admin::roles::create, admin::roles::update, admin::roles::delete,
+        admin::audit::list,
+        oauth::token, oauth::revoke, oauth::metadata, oauth::jwks,
+    ),
+    components(schemas(ErrorObject)),
+    modifiers(&Components),
+    tags(
+        (name = "auth", description = "Registration, login, refresh-token rotation, logout and sessions."),
+        (name = "users", description = "The caller's own account."),
+        (name = "admin", description = "Administration; every route needs the permission it names."),
+        (name = "oauth", description = "OAuth 2.0 token and revocation endpoints (RFC 6749, RFC 7009), \
+            metadata (RFC 8414) and signing keys (RFC 7517)."),
+        (name = "health", description = "Liveness and readiness."),
+    )
+)]
+pub struct ApiDoc;
+
+/// The name of the HTTP bearer security scheme.
+pub const BEARER: &str = "bearer";
+/// The name of the OAuth2 (password flow) security scheme: the same bearer token, obtained at
+/// `/oauth/token`; listed so that Swagger UI's "Authorize" sends it.
+pub const OAUTH2: &str = "oauth2";
+
+/// The contract's error object: the body of every 4xx and 5xx response.
+#[derive(ToSchema)]
+#[schema(as = Error)]
+#[allow(dead_code)]
+pub struct ErrorObject {
+    /// A code of the contract: `invalid_request`, `invalid_token`, `invalid_credentials`,
+    /// `invalid_grant`, `unsupported_grant_type`, `insufficient_permissions`, `account_disabled`,
+    /// `not_found`, `conflict`, `payload_too_large`, `too_many_requests`, `server_error`, `unavailable`.
+    #[schema(example = "invalid_request")]
+    error: String,
+    /// A sentence for humans; never internal detail.
+    #[schema(example = "Invalid JSON body: EOF while parsing a value.")]
+    error_description: String,
+}
+
+/// Declares, per error status, a type usable in `responses(...)` of `#[utoipa::path]` that
+/// refers to a shared response in `components/responses`, whose body is the [`ErrorObject`].
+macro_rules! error_responses {
+    ($($(#[$attr:meta])* $name:ident = $status:literal, $description:literal $(, $header:literal)?;)*) => {
+        $(
+            $(#[$attr])*
+            pub struct $name;
+
+            impl IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    BTreeMap::from([($status.to_string(), Ref::from_response_name(stringify!($name)).into())])
+                }
+            }
+        )*
+
+        /// `(name, description, header)` of every shared error response.
+        const ERROR_RESPONSES: &[(&str, &str, Option<&str>)] =
+            &[$((stringify!($name), $description, error_responses!(@header $($header)?))),*];
+    };
+    (@header $header:literal) => { Some($header) };
+    (@header) => { None };
+}
+
+error_responses! {
+    /// 400 of the JSON endpoints.
+    BadRequest = 400, "`invalid_request`: malformed body, missing field or wrong content type.";
+    /// 400 of the OAuth endpoints (RFC 6749 §5.2).
+    OAuthError = 400, "`invalid_request` (malformed request, missing parameter, wrong content type), \
+        `invalid_grant` (wrong username or password, refresh token unknown, used, expired or revoked, \
+        account disabled) or `unsupported_grant_type`.";
+    /// 401 of the bearer-protected endpoints, with the RFC 6750 challenge.
+    Unauthorized = 401, "`invalid_token`: the access token is missing, malformed, expired or revoked, \
+        or its session has ended.", "WWW-Authenticate";
+    /// 401 of `POST /auth/login`.
+    BadCredentials = 401, "`invalid_credentials`: the email or password is incorrect (the same answer for both).";
+    /// 401 of `POST /auth/refresh`.
+    InvalidGrant = 401, "`invalid_grant`: the refresh token is unknown, used, expired or revoked. Presenting \
+        a used one past the grace interval ends its whole session.";
+    /// 403 of the `/admin` routes.
+    Forbidden = 403, "`insufficient_permissions`: the token's roles lack the permission this route needs.";
+    /// 403 for a disabled account at login or refresh.
+    AccountDisabled = 403, "`account_disabled`: the account is disabled.";
+    NotFound = 404, "`not_found`.";
+    Conflict = 409, "`conflict`.";
+    PayloadTooLarge = 413, "`payload_too_large`: the body exceeds the configured limit.";
+    /// 422: a well-formed body (or query) with an unacceptable value.
+    Unprocessable = 422, "`invalid_request`: `error_description` names the field with the unacceptable value.";
+    TooManyRequests = 429, "`too_many_requests`: too many failed logins; retry after `Retry-After` seconds.",
+        "Retry-After";
+    Unavailable = 503, "`unavailable`: the database does not answer.";
+}
+
+/// Adds the security schemes and the shared error responses to the document.
+struct Components;
+
+impl Modify for Components {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some("An access token (`at+jwt`) from `/auth/login`, `/auth/refresh` or `/oauth/token`."))
+            .build();
+        components.add_security_scheme(BEARER, SecurityScheme::Http(bearer));
+        let password = Password::with_refresh_url("/oauth/token", Scopes::new(), "/oauth/token");
+        let oauth2 = OAuth2::with_description(
+            [Flow::Password(password)],
+            "The OAuth 2.0 password grant at `/oauth/token` (username = email); the token endpoint ignores \
+             `client_id`.",
+        );
+        components.add_security_scheme(OAUTH2, SecurityScheme::OAuth2(oauth2));
+        for (name, description, header) in ERROR_RESPONSES {
+            let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build();
+            let mut response = ResponseBuilder::new().description(*description).content("application/json", content);
+            if let Some(header) = header {
+                let schema = Object::with_type(Type::String);
+                response = response.header(*header, HeaderBuilder::new().schema(Some(schema)).build());
+            }
+            components.responses.insert(name.to_string(), response.build().into());
+        }
+    }
+}
+
+/// Entity ids are UUIDs (hyphenated, lower case).
+impl PartialSchema for crate::db::Id {
+    fn schema() -> RefOr<Schema> {
+        let format = SchemaFormat::KnownFormat(KnownFormat::Uuid);
+        ObjectBuilder::new().schema_type(Type::String).format(Some(format)).into()
+    }
+}
+
+impl ToSchema for crate::db::Id {}
+
+/// The document as served, built once.
+pub fn openapi_json() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| ApiDoc::openapi().to_json().expect("the OpenAPI document serializes"))
+}
+
+#[rocket::get("/openapi.json")]
+fn document() -> (ContentType, &'static str) {
+    (ContentType::JSON, openapi_json())
+}
+
+/// The page: Swagger UI's own `index.html` with absolute asset paths, so that it works at both
+/// `/docs` and `/docs/`.
+const PAGE: &str = r#"<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <meta charset="UTF-8">
+    <title>Portcullis API</title>
+    <link rel="stylesheet" type="text/css" href="/docs/swagger-ui.css">
+    <link rel="stylesheet" type="text/css" href="/docs/index.css">
+    <link rel="icon" type="image/png" href="/docs/favicon-32x32.png" sizes="32x32">
+    <link rel="icon" type="image/png" href="/docs/favicon-16x16.png" sizes="16x16">
+  </head>
+  <body>
+    <div id="swagger-ui"></div>
+    <script src="/docs/swagger-ui-bundle.js" charset="UTF-8"></script>
+    <script src="/docs/swagger-ui-standalone-preset.js" charset="UTF-8"></script>
+    <script src="/docs/swagger-initializer.js" charset="UTF-8"></script>
+  </body>
+</html>
+"#;
+
+/// Only this origin: scripts and styles of the page, and requests to the API. Swagger UI sets
+/// inline styles and shows inline SVG images.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'";
+
+/// A file of the page, with the page's security policy.
+#[derive(Responder)]
+struct File {
+    body: (ContentType, Cow<'static, [u8]>),
+    cache: Header<'static>,
+    csp: Header<'static>,
+}
+
+impl File {
+    fn new(content_type: ContentType, body: Cow<'static, [u8]>, max_age: u32) -> File {
+        let cache = Header::new("Cache-Control", format!("max-age={max_age}"));
+        File { body: (content_type, body), cache, csp: Header::new("Content-Security-Policy", CSP) }
+    }
+}
+
+fn page() -> File {
+    File::new(ContentType::HTML, Cow::Borrowed(PAGE.as_bytes()), 0)
+}
+
+#[rocket::get("/docs")]
+fn docs() -> File {
+    page()
+}
+
+/// Swagger UI's configuration (`swagger-initializer.js`): this document, no topbar (which would
+/// let the page load a document from elsewhere), no online validator.
+fn swagger_config() -> Arc<Config<'static>> {
+    static CONFIG: OnceLock<Arc<Config<'static>>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            Arc::new(
+                Config::new(["/openapi.json"])
+                    .use_base_layout()
+                    .validator_url("none")
+                    .query_config_enabled(false)
+                    .persist_authorization(false)
+                    .display_request_duration(true),
+            )
+        })
+        .clone()
+}
+
+/// The embedded Swagger UI files (Swagger UI's own `index.html` among them); `/docs/` is the page.
+#[rocket::get("/docs/<path..>")]
+fn file(path: PathBuf) -> Result<File, ApiError> {
+    let not_found = || ApiError::not_found("No such documentation file.");
+    let name = path.to_str().ok_or_else(not_found)?;
+    if name.is_empty() {
+        return Ok(page());
+    }
+    let file = utoipa_swagger_ui::serve(name, swagger_config()).map_err(ApiError::internal)?.ok_or_else(not_found)?;
+    let content_type = ContentType::parse_flexible(&file.content_type).unwrap_or(ContentType::Binary);
+    // The configuration follows the binary; the rest is Swagger UI's release, fixed per build.
+    let max_age = if name == "swagger-initializer.js" { 0 } else { 3600 };
+    Ok(File::new(content_type, file.bytes, max_age))
+}
+
+/// `GET /openapi.json`, `GET /docs` and the files of the page under `/docs/`.
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![document, docs, file]
+}
