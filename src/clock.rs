@@ -7,10 +7,16 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// System time plus an offset that tests may advance. Cloning shares the offset.
+/// System time plus an offset that tests may advance; or, for tests, a frozen time that moves
+/// only when advanced. Cloning shares the offset.
 #[derive(Debug, Clone, Default)]
 pub struct Clock {
     offset: Arc<AtomicI64>,
+    frozen: bool,
+}
+
+fn system_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 impl Clock {
@@ -18,10 +24,15 @@ impl Clock {
         Clock::default()
     }
 
+    /// A clock stopped at the current time: `now` changes only through [`advance`](Self::advance).
+    pub fn frozen() -> Self {
+        Clock { offset: Arc::new(AtomicI64::new(system_now())), frozen: true }
+    }
+
     /// Seconds since the Unix epoch.
     pub fn now(&self) -> i64 {
-        let system = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        system as i64 + self.offset.load(Ordering::Relaxed)
+        let base = if self.frozen { 0 } else { system_now() };
+        base + self.offset.load(Ordering::Relaxed)
     }
 
     /// Moves this clock (and every clone of it) forward.

@@ -364,7 +364,11 @@ impl Auth {
         check_password("new_password", new)?;
         let user = crate::with_conn!(conn, |c| c.find_user(principal.user_id).await)?
             .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
+        // Guessing the current password with a stolen access token is throttled like logins.
+        let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
+        throttle::check(conn, &keys, self.clock.now()).await?;
         if self.hasher.verify(current, Some(&user.password_hash)).await == Verdict::Mismatch {
+            throttle::record_failure(conn, &keys, &self.config, self.clock.now()).await?;
             return Err(ApiError::invalid_credentials());
         }
         let hash = self.hasher.hash(new).await.map_err(ApiError::internal)?;

@@ -7,7 +7,9 @@ use rocket_db_pools::Connection;
 use serde::Deserialize;
 
 use super::body::JsonBody;
-use super::docs::{BadRequest, ErrorObject, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable};
+use super::docs::{
+    BadRequest, ErrorObject, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
+};
 use crate::auth::accounts::UserView;
 use crate::auth::guards::{ClientInfo, Principal};
 use crate::auth::Auth;
@@ -64,8 +66,8 @@ fn token_info(me: Principal) -> Json<TokenInfo> {
 #[utoipa::path(tag = "users", security(("bearer" = []), ("oauth2" = [])), request_body = PasswordChange, responses(
     (status = 204, description = "Changed."), BadRequest,
     (status = 401, description = "`invalid_token` (see the other routes), or `invalid_credentials`: \
-        `current_password` is wrong.", body = ErrorObject),
-    PayloadTooLarge, Unprocessable, Unavailable))]
+        `current_password` is wrong (failures count against the login throttle).", body = ErrorObject),
+    PayloadTooLarge, Unprocessable, TooManyRequests, Unavailable))]
 #[put("/users/me/password", data = "<body>")]
 async fn change_password(
     auth: &State<Auth>,

@@ -116,7 +116,7 @@ impl TestAppBuilder {
             Some(db) => db,
             None => TestDb::create(self.backend).await,
         };
-        let clock = Clock::new();
+        let clock = Clock::frozen();
         let mut figment = test_figment(db.url());
         for (key, value) in self.config {
             figment = figment.merge((key, value));
@@ -165,7 +165,7 @@ impl TestApp {
     pub async fn second_instance(&self, configure: impl FnOnce(TestAppBuilder) -> TestAppBuilder) -> TestApp {
         let url = self.db_url().to_owned();
         let builder = configure(TestAppBuilder { backend: self.backend, config: vec![], db: None });
-        let clock = Clock::new();
+        let clock = Clock::frozen();
         let mut figment = test_figment(&url);
         for (key, value) in builder.config {
             figment = figment.merge((key, value));

@@ -101,3 +101,19 @@ on_both_backends! {
         assert_eq!(b.login_response(&user.email, &user.password).await.status(), Status::TooManyRequests);
     }
 }
+
+on_both_backends! {
+    async fn guessing_the_current_password_with_a_token_is_throttled(backend) {
+        let app = TestApp::builder(backend).with_config("throttle_account_failures", 2).build().await;
+        let user = app.with_user().await;
+        let tokens = app.login(&user).await;
+        let guess = json!({"current_password": WRONG, "new_password": "a new password"});
+        for _ in 0..2 {
+            let response = app.put_authed("/users/me/password", &tokens.access, guess.clone()).await;
+            assert_eq!(response.status(), Status::Unauthorized);
+        }
+        let response = app.put_authed("/users/me/password", &tokens.access, guess).await;
+        assert_eq!(response.status(), Status::TooManyRequests);
+        assert_eq!(app.login_response(&user.email, &user.password).await.status(), Status::TooManyRequests);
+    }
+}
