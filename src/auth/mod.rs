@@ -72,7 +72,7 @@ impl Auth {
             None => {
                 let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
                 let candidate = opaque::random_key();
-                let stored = crate::with_conn!(conn, |c| c.setting_or_insert(GENERATED_SECRET, &candidate).await)
+                let stored = crate::write_tx!(conn, |c| c.setting_or_insert(GENERATED_SECRET, &candidate).await)
                     .map_err(|e| format!("cannot load the generated signing key: {e}"))?;
                 stored.into_bytes()
             }

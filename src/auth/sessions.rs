@@ -153,7 +153,7 @@ impl Auth {
         // A malformed email cannot match an account: answer exactly as for an unknown one.
         let email = normalize_email(email).unwrap_or_else(|_| email.trim().to_lowercase());
         let keys = ThrottleKeys::new(&email, client.ip.as_deref());
-        throttle::check(conn, &keys, self.clock.now()).await?;
+        let counted = throttle::check(conn, &keys, self.clock.now()).await?;
         let user = crate::with_conn!(conn, |c| c.find_user_by_email(&email).await)?;
         let verdict = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await;
         let now = self.clock.now();
@@ -177,20 +177,22 @@ impl Auth {
                     None => None,
                 };
                 if let Some(event) = event {
-                    crate::with_conn!(conn, |c| c.insert_audit(&event).await)?;
+                    crate::write_tx!(conn, |c| c.insert_audit(&event).await)?;
                 }
                 return Err(ApiError::invalid_credentials());
             }
         };
         if user.disabled {
             let event = audit_event("login_failed", now, Some(user.id), client, json!({"reason": "account_disabled"}));
-            crate::with_conn!(conn, |c| c.insert_audit(&event).await)?;
+            crate::write_tx!(conn, |c| c.insert_audit(&event).await)?;
             return Err(ApiError::account_disabled());
         }
-        throttle::record_success(conn, &keys).await?;
+        if counted {
+            throttle::record_success(conn, &keys).await?;
+        }
         if verdict == Verdict::MatchNeedsRehash {
             let hash = self.hasher.hash(password).await.map_err(ApiError::internal)?;
-            crate::with_conn!(conn, |c| c.set_password_hash(user.id, &hash, now).await)?;
+            crate::write_tx!(conn, |c| c.set_password_hash(user.id, &hash, now).await)?;
         }
         let session = Session {
             id: Id::new(),
@@ -222,12 +224,12 @@ impl Auth {
             expires_at: refresh_expires,
         };
         let event = audit_event("login_succeeded", now, Some(user.id), client, json!({"session_id": session.id}));
-        let roles = crate::write_tx!(conn, |c| {
+        crate::write_tx!(conn, |c| {
             c.insert_session(&new_session).await?;
             c.insert_refresh_token(&new_token).await?;
-            c.insert_audit(&event).await?;
-            c.user_role_names(user.id).await
+            c.insert_audit(&event).await
         })?;
+        let roles = crate::with_conn!(conn, |c| c.user_role_names(user.id).await)?;
         self.token_response(&session, user.id, roles, refresh, refresh_expires, now)
     }
 
@@ -241,9 +243,7 @@ impl Auth {
         let refresh = OpaqueToken::generate();
         let step = crate::write_tx!(conn, |c| {
             let unknown = || ApiError::invalid_grant("The refresh token is unknown, used, expired or revoked.");
-            let token = c.find_refresh_token(&hash).await?.ok_or_else(unknown)?;
-            let session = c.find_session(token.session_id).await?.ok_or_else(unknown)?;
-            let user = c.find_user(session.user_id).await?.ok_or_else(unknown)?;
+            let (token, session, user) = c.find_refresh_family(&hash).await?.ok_or_else(unknown)?;
             if user.disabled {
                 return Err(ApiError::account_disabled());
             }
@@ -280,11 +280,12 @@ impl Auth {
             };
             c.insert_refresh_token(&new_token).await?;
             c.touch_session(session.id, now).await?;
-            let roles = c.user_role_names(user.id).await?;
-            Ok::<_, ApiError>(Ok((session, roles, expires)))
+            Ok::<_, ApiError>(Ok((session, expires)))
         })?;
         match step {
-            Ok((session, roles, expires)) => {
+            Ok((session, expires)) => {
+                // Read after the commit, outside the writer's turn.
+                let roles = crate::with_conn!(conn, |c| c.user_role_names(session.user_id).await)?;
                 self.token_response(&session, session.user_id, roles, refresh, expires, now)
             }
             Err(reused) => {

@@ -38,13 +38,14 @@ impl ThrottleKeys {
     }
 }
 
-/// 429 with `Retry-After` when any of the keys is locked at `now`.
-pub async fn check(conn: &mut DbConn, keys: &ThrottleKeys, now: i64) -> ApiResult<()> {
+/// 429 with `Retry-After` when any of the keys is locked at `now`; otherwise whether the
+/// account has a failure counter (which a successful login then clears).
+pub async fn check(conn: &mut DbConn, keys: &ThrottleKeys, now: i64) -> ApiResult<bool> {
     let all = keys.all();
     let rows = crate::with_conn!(conn, |c| c.find_throttles(&all).await)?;
     match rows.iter().map(|t| t.locked_until).max() {
         Some(until) if until > now => Err(ApiError::too_many_requests((until - now) as u64)),
-        _ => Ok(()),
+        _ => Ok(rows.iter().any(|t| t.key == keys.account)),
     }
 }
 
@@ -83,7 +84,7 @@ pub async fn record_failure(conn: &mut DbConn, keys: &ThrottleKeys, config: &Aut
 
 /// Clears the account's counter after a successful login.
 pub async fn record_success(conn: &mut DbConn, keys: &ThrottleKeys) -> ApiResult<()> {
-    Ok(crate::with_conn!(conn, |c| c.clear_throttle(&keys.account).await)?)
+    Ok(crate::write_tx!(conn, |c| c.clear_throttle(&keys.account).await)?)
 }
 
 #[cfg(test)]

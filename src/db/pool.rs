@@ -1,5 +1,6 @@
 //! The pool type behind [`Db`](super::Db): a deadpool of either backend, chosen by the URL.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool::Runtime;
@@ -10,6 +11,7 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use rocket::figment::Figment;
 use serde::Deserialize;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
@@ -61,15 +63,50 @@ fn default_connect_timeout() -> u64 {
 /// A pool of connections to one backend.
 #[derive(Clone)]
 pub enum DbPool {
-    Sqlite(Pool<SqliteConn>),
+    Sqlite(Pool<SqliteConn>, WriterLock),
     Pg(Pool<AsyncPgConnection>),
+}
+
+/// Serialises this process's SQLite write transactions before they reach SQLite.
+///
+/// SQLite allows one writer; a second `BEGIN IMMEDIATE` waits in SQLite's busy handler, which
+/// sleeps in millisecond steps. Queuing writers on an async mutex instead hands the lock over as
+/// soon as it is free and keeps the blocking threads free for readers. `BEGIN IMMEDIATE` and the
+/// busy timeout still guard against other processes on the same file.
+#[derive(Clone, Default)]
+pub struct WriterLock(Arc<Mutex<()>>);
+
+/// A pooled SQLite connection and the writer lock of its pool.
+pub struct SqliteObject {
+    conn: Object<SqliteConn>,
+    writer: WriterLock,
+}
+
+impl SqliteObject {
+    /// Waits for this process's turn to write.
+    pub async fn lock_writer(&self) -> OwnedMutexGuard<()> {
+        self.writer.0.clone().lock_owned().await
+    }
+}
+
+impl std::ops::Deref for SqliteObject {
+    type Target = SqliteConn;
+    fn deref(&self) -> &SqliteConn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for SqliteObject {
+    fn deref_mut(&mut self) -> &mut SqliteConn {
+        &mut self.conn
+    }
 }
 
 /// A pooled connection of either backend; use it through [`with_conn!`](crate::with_conn).
 // Not boxed: a `DbConn` lives once per request, and `with_conn!` derefs the pooled object.
 #[allow(clippy::large_enum_variant)]
 pub enum DbConn {
-    Sqlite(Object<SqliteConn>),
+    Sqlite(SqliteObject),
     Pg(Object<AsyncPgConnection>),
 }
 
@@ -91,14 +128,14 @@ impl DbPool {
     pub fn build(settings: &PoolSettings) -> Result<DbPool, PoolError> {
         let timeout = Some(Duration::from_secs(settings.connect_timeout.max(1)));
         macro_rules! build {
-            ($variant:ident, $manager:expr) => {
+            ($variant:expr, $manager:expr) => {
                 Pool::builder($manager)
                     .max_size(settings.max_connections.max(1))
                     .wait_timeout(timeout)
                     .create_timeout(timeout)
                     .runtime(Runtime::Tokio1)
                     .build()
-                    .map(DbPool::$variant)
+                    .map($variant)
                     .map_err(|e| PoolError(format!("databases.main: {e}")))
             };
         }
@@ -106,7 +143,7 @@ impl DbPool {
             Backend::Postgres(url) => {
                 let mut config = ManagerConfig::default();
                 config.recycling_method = RecyclingMethod::Fast;
-                build!(Pg, AsyncDieselConnectionManager::new_with_config(url, config))
+                build!(DbPool::Pg, AsyncDieselConnectionManager::new_with_config(url, config))
             }
             Backend::Sqlite(path) => {
                 if let Some(parent) = std::path::Path::new(&path).parent() {
@@ -125,14 +162,17 @@ impl DbPool {
                         Ok(conn)
                     })
                 });
-                build!(Sqlite, AsyncDieselConnectionManager::new_with_config(path, config))
+                build!(
+                    |pool| DbPool::Sqlite(pool, WriterLock::default()),
+                    AsyncDieselConnectionManager::new_with_config(path, config)
+                )
             }
         }
     }
 
     /// Which backend this pool talks to.
     pub fn is_sqlite(&self) -> bool {
-        matches!(self, DbPool::Sqlite(_))
+        matches!(self, DbPool::Sqlite(..))
     }
 }
 
@@ -148,7 +188,9 @@ impl rocket_db_pools::Pool for DbPool {
 
     async fn get(&self) -> Result<Self::Connection, Self::Error> {
         match self {
-            DbPool::Sqlite(pool) => pool.get().await.map(DbConn::Sqlite),
+            DbPool::Sqlite(pool, writer) => {
+                pool.get().await.map(|conn| DbConn::Sqlite(SqliteObject { conn, writer: writer.clone() }))
+            }
             DbPool::Pg(pool) => pool.get().await.map(DbConn::Pg),
         }
         .map_err(|e| PoolError(e.to_string()))
@@ -156,7 +198,7 @@ impl rocket_db_pools::Pool for DbPool {
 
     async fn close(&self) {
         match self {
-            DbPool::Sqlite(pool) => pool.close(),
+            DbPool::Sqlite(pool, _) => pool.close(),
             DbPool::Pg(pool) => pool.close(),
         }
     }

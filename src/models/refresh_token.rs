@@ -5,7 +5,8 @@ use diesel::result::QueryResult;
 use diesel_async::RunQueryDsl;
 
 use super::for_each_backend;
-use crate::db::schema::refresh_tokens;
+use super::{Session, User};
+use crate::db::schema::{refresh_tokens, sessions, users};
 use crate::db::Id;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -33,6 +34,8 @@ pub struct NewRefreshToken<'a> {
 pub trait RefreshTokenStore {
     async fn insert_refresh_token(&mut self, token: &NewRefreshToken<'_>) -> QueryResult<()>;
     async fn find_refresh_token(&mut self, hash: &str) -> QueryResult<Option<RefreshToken>>;
+    /// The token with its session and user, in one query.
+    async fn find_refresh_family(&mut self, hash: &str) -> QueryResult<Option<(RefreshToken, Session, User)>>;
     /// Marks the token spent unless it already is; `true` for the one caller that did it.
     async fn spend_refresh_token(&mut self, id: Id, now: i64) -> QueryResult<bool>;
     /// Deletes tokens that expired before `now`: they can no longer be exchanged.
@@ -49,6 +52,16 @@ impl RefreshTokenStore {
         refresh_tokens::table
             .filter(refresh_tokens::token_hash.eq(hash))
             .select(RefreshToken::as_select())
+            .first(self)
+            .await
+            .optional()
+    }
+
+    async fn find_refresh_family(&mut self, hash: &str) -> QueryResult<Option<(RefreshToken, Session, User)>> {
+        refresh_tokens::table
+            .inner_join(sessions::table.inner_join(users::table))
+            .filter(refresh_tokens::token_hash.eq(hash))
+            .select((RefreshToken::as_select(), Session::as_select(), User::as_select()))
             .first(self)
             .await
             .optional()

@@ -161,11 +161,12 @@ impl TestApp {
         Self::builder(backend).build().await
     }
 
-    /// A second instance of the service on the same database (its own clock and memory).
+    /// A second instance of the service on the same database (its own memory, the same clock).
     pub async fn second_instance(&self, configure: impl FnOnce(TestAppBuilder) -> TestAppBuilder) -> TestApp {
         let url = self.db_url().to_owned();
         let builder = configure(TestAppBuilder { backend: self.backend, config: vec![], db: None });
-        let clock = Clock::frozen();
+        // Instances share time, as machines synchronised by NTP do.
+        let clock = self.clock.clone();
         let mut figment = test_figment(&url);
         for (key, value) in builder.config {
             figment = figment.merge((key, value));
