@@ -1,0 +1,271 @@
+//! `portcullis-loadgen`: the load generator and report writer behind `bench/run`.
+//!
+//! ```text
+//! portcullis-loadgen free-port
+//! portcullis-loadgen wait-ready --url URL [--pid PID] [--timeout SECS]
+//! portcullis-loadgen idle --pid PID --label LABEL
+//! portcullis-loadgen seed --url URL --out FILE [--users 16] [--sessions 64]
+//! portcullis-loadgen run --url URL --scenario NAME --state FILE --label LABEL
+//!                        [--duration 10] [--warmup 1] [--pid PID] [--connections N] [--threads 1]
+//! portcullis-loadgen report --results FILE --meta FILE --out FILE [--criterion DIR]
+//! ```
+//!
+//! Scenarios: ceiling, guard-only, me, login, login+me, refresh, register. `run` prints one JSON
+//! line per group of connections (login+me has two) on standard output and a summary on
+//! standard error.
+
+mod http;
+mod load;
+mod procstat;
+mod report;
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Call, Client, Target};
+use load::{Group, State, User, Work};
+
+const SCENARIOS: &[&str] = &["ceiling", "guard-only", "me", "login", "login+me", "refresh", "register"];
+
+struct Args {
+    command: String,
+    options: HashMap<String, String>,
+}
+
+impl Args {
+    fn parse() -> Result<Args, String> {
+        let mut raw = std::env::args().skip(1);
+        let command =
+            raw.next().ok_or("usage: portcullis-loadgen <command> [--key value]...; see the source header")?;
+        let mut options = HashMap::new();
+        while let Some(key) = raw.next() {
+            let name = key.strip_prefix("--").ok_or_else(|| format!("unexpected argument {key:?}"))?;
+            let value = raw.next().ok_or_else(|| format!("--{name} needs a value"))?;
+            options.insert(name.to_owned(), value);
+        }
+        Ok(Args { command, options })
+    }
+
+    fn get(&self, name: &str) -> Result<&str, String> {
+        self.options.get(name).map(String::as_str).ok_or_else(|| format!("--{name} is required"))
+    }
+
+    fn num<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, String> {
+        match self.options.get(name) {
+            Some(v) => v.parse().map_err(|_| format!("--{name}: not a number: {v:?}")),
+            None => Ok(default),
+        }
+    }
+
+    fn pid(&self) -> Result<Option<u32>, String> {
+        self.options.get("pid").map(|p| p.parse().map_err(|_| format!("--pid: {p:?}"))).transpose()
+    }
+}
+
+fn main() -> ExitCode {
+    match Args::parse().and_then(dispatch) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loadgen: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, String> {
+    if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
+    }
+    .map_err(|e| e.to_string())
+}
+
+fn dispatch(args: Args) -> Result<(), String> {
+    match args.command.as_str() {
+        "free-port" => {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+            println!("{}", listener.local_addr().map_err(|e| e.to_string())?.port());
+            Ok(())
+        }
+        "wait-ready" => {
+            let target = Target::parse(args.get("url")?)?;
+            let timeout = Duration::from_secs(args.num("timeout", 60)?);
+            runtime(1)?.block_on(wait_ready(target, args.pid()?, timeout))
+        }
+        "idle" => {
+            let pid = args.pid()?.ok_or("--pid is required")?;
+            let (rss, hwm) = procstat::memory_kib(pid).ok_or_else(|| format!("no process {pid}"))?;
+            let line = serde_json::json!({"kind": "idle", "label": args.get("label")?, "rss_kib": rss, "hwm_kib": hwm});
+            println!("{line}");
+            Ok(())
+        }
+        "seed" => {
+            let target = Target::parse(args.get("url")?)?;
+            let state = runtime(1)?.block_on(seed(target, args.num("users", 16)?, args.num("sessions", 64)?))?;
+            let json = serde_json::to_string(&state).map_err(|e| e.to_string())?;
+            std::fs::write(args.get("out")?, json).map_err(|e| format!("{}: {e}", args.get("out").unwrap_or("")))
+        }
+        "run" => run(&args),
+        "report" => report::write(
+            args.get("results")?,
+            args.get("meta")?,
+            args.options.get("criterion").map(String::as_str),
+            args.get("out")?,
+        ),
+        other => Err(format!("unknown command {other:?}")),
+    }
+}
+
+async fn wait_ready(target: Target, pid: Option<u32>, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(pid) = pid {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                return Err(format!("the server (pid {pid}) exited before it was ready"));
+            }
+        }
+        let mut client = Client::new(target.clone());
+        let last = match client.send(&Call::get("/health/ready", None)).await {
+            Ok((status, _)) if status.is_success() => return Ok(()),
+            Ok((status, body)) => format!("{status}: {}", String::from_utf8_lossy(&body)),
+            Err(e) => e,
+        };
+        if Instant::now() > deadline {
+            return Err(format!("/health/ready did not answer 200 within {timeout:?} (last: {last})"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Registers `users` accounts and logs in `sessions` times (round-robin over them), eight at a
+/// time; every login is a password hash, so this takes about `(users + sessions) × hash ÷ cores`.
+async fn seed(target: Target, users: usize, sessions: usize) -> Result<State, String> {
+    let run_id = format!(
+        "{}-{}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        std::process::id()
+    );
+    let accounts: Vec<User> = (0..users.max(1))
+        .map(|i| User {
+            email: format!("seed-{run_id}-{i}@bench.example.com"),
+            password: format!("bench-password-{i}"),
+        })
+        .collect();
+    let accounts = Arc::new(accounts);
+    let workers = 8;
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (target, accounts) = (target.clone(), accounts.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut client = Client::new(target);
+            for user in accounts.iter().skip(w).step_by(workers) {
+                let body = serde_json::json!({"email": user.email, "password": user.password}).to_string();
+                let (status, body) = client.send(&Call::post_json("/auth/register", body.into())).await?;
+                if !status.is_success() && status.as_u16() != 409 {
+                    return Err(format!(
+                        "register {} answered {status}: {}",
+                        user.email,
+                        String::from_utf8_lossy(&body)
+                    ));
+                }
+            }
+            Ok::<_, String>(())
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| e.to_string())??;
+    }
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (target, accounts) = (target.clone(), accounts.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut client = Client::new(target);
+            let mut tokens = Vec::new();
+            for i in (w..sessions).step_by(workers) {
+                let (access, _) = load::login(&mut client, &accounts[i % accounts.len()]).await?;
+                tokens.push(access);
+            }
+            Ok::<_, String>(tokens)
+        }));
+    }
+    let mut access_tokens = Vec::new();
+    for task in tasks {
+        access_tokens.extend(task.await.map_err(|e| e.to_string())??);
+    }
+    if access_tokens.is_empty() {
+        return Err("--sessions must be at least 1".into());
+    }
+    Ok(State { users: accounts.to_vec(), access_tokens })
+}
+
+fn groups(scenario: &str, state: &State, connections: Option<usize>) -> Result<Vec<Group>, String> {
+    let tokens = Some(Arc::new(state.access_tokens.clone()));
+    let users = Arc::new(state.users.clone());
+    let me = |c| Group { name: "me", connections: c, work: Work::Get { path: "/users/me", tokens: tokens.clone() } };
+    let login = |c| Group { name: "login", connections: c, work: Work::Login { users: users.clone() } };
+    let c = |default: usize| connections.unwrap_or(default);
+    Ok(match scenario {
+        "ceiling" => {
+            vec![Group { name: "ceiling", connections: c(64), work: Work::Get { path: "/health/live", tokens: None } }]
+        }
+        "guard-only" => vec![Group {
+            name: "guard-only",
+            connections: c(64),
+            work: Work::Get { path: "/users/me/token", tokens: tokens.clone() },
+        }],
+        "me" => vec![me(c(64))],
+        "login" => vec![login(c(8))],
+        "login+me" => vec![login(8), me(64)],
+        "refresh" => vec![Group { name: "refresh", connections: c(16), work: Work::Refresh { users: users.clone() } }],
+        "register" => {
+            let millis =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+            let prefix = format!("reg-{}-{millis}", std::process::id());
+            vec![Group { name: "register", connections: c(8), work: Work::Register { prefix } }]
+        }
+        other => return Err(format!("unknown scenario {other:?}; one of {}", SCENARIOS.join(", "))),
+    })
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let target = Target::parse(args.get("url")?)?;
+    let scenario = args.get("scenario")?;
+    let label = args.get("label")?;
+    let state_path = args.get("state")?;
+    let state: State =
+        serde_json::from_str(&std::fs::read_to_string(state_path).map_err(|e| format!("{state_path}: {e}"))?)
+            .map_err(|e| format!("{state_path}: {e}"))?;
+    let connections =
+        args.options.get("connections").map(|c| c.parse().map_err(|_| "--connections: not a number")).transpose()?;
+    let threads: usize = args.num("threads", 1)?;
+    let duration = Duration::from_secs_f64(args.num("duration", 10.0)?);
+    let warmup = Duration::from_secs_f64(args.num("warmup", 1.0)?);
+    let groups = groups(scenario, &state, connections)?;
+    let pid = args.pid()?;
+    let results = runtime(threads)?.block_on(load::run(&target, groups, warmup, duration, pid));
+    for (group, connections, tally, measured) in results {
+        let line = load::report(label, scenario, &group, connections, &tally, &measured, threads);
+        eprintln!(
+            "  {label:<8} {scenario:<10} {group:<10} c={connections:<3} {:>9.1} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {:<5} rss {:>6.1} MB  cpu server {:.2} loadgen {:.2} postgres {:.2} other {:.2}  server {:.0} us/req {:.1} ctxsw/req",
+            line.rps,
+            line.p50_ms,
+            line.p99_ms,
+            line.errors,
+            line.server_peak_rss_kib as f64 * 1024.0 / 1e6,
+            line.server_cpu_cores,
+            line.loadgen_cpu_cores,
+            line.postgres_cpu_cores,
+            line.other_cpu_cores,
+            line.server_cpu_us_per_req,
+            line.server_switches_per_req,
+        );
+        if let Some(e) = &line.first_error {
+            eprintln!("    first error: {e}");
+        }
+        println!("{}", serde_json::to_string(&line).map_err(|e| e.to_string())?);
+    }
+    Ok(())
+}
