@@ -130,8 +130,7 @@ async fn create(email: String, roles: Vec<String>, password: String) -> Result<(
     run_migrations(&settings.url).await?;
     let pool = DbPool::build(&settings).map_err(|e| e.to_string())?;
     let auth = Auth::build(config, Clock::new(), &pool).await?;
-    let mut conn = rocket_db_pools::Pool::get(&pool).await.map_err(|e| e.to_string())?;
-    let user = create_user(&auth, &mut conn, &email, &password, &roles).await.map_err(|e| e.description.to_string())?;
+    let user = create_user(&auth, &pool, &email, &password, &roles).await.map_err(|e| e.description.to_string())?;
     println!("created user {} <{}> with roles {}", user.id, user.email, user.roles.join(", "));
     Ok(())
 }

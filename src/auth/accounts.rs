@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::clock::rfc3339;
-use crate::db::{DbConn, Id};
+use crate::db::{DbPool, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{NewUser, RoleStore, User, UserStore};
 
@@ -72,7 +72,7 @@ fn is_unique_violation(e: &diesel::result::Error) -> bool {
 /// or unknown role, 409 when the email is taken.
 pub async fn create_user(
     auth: &Auth,
-    conn: &mut DbConn,
+    pool: &DbPool,
     email: &str,
     password: &str,
     roles: &[String],
@@ -82,11 +82,13 @@ pub async fn create_user(
     let mut roles: Vec<String> = if roles.is_empty() { vec![DEFAULT_ROLE.into()] } else { roles.to_vec() };
     roles.sort();
     roles.dedup();
-    let known = crate::with_conn!(conn, |c| c.existing_role_names(&roles).await)?;
+    let known = crate::with_conn!(pool.conn().await?, |c| c.existing_role_names(&roles).await)?;
     if let Some(unknown) = roles.iter().find(|r| !known.contains(r)) {
         return Err(ApiError::invalid_field(format!("roles: unknown role {unknown:?}")));
     }
+    // No connection is held while hashing.
     let hash = auth.hasher.hash(password).await.map_err(ApiError::internal)?;
+    let mut conn = pool.conn().await?;
     let now = auth.clock.now();
     let new = NewUser {
         id: Id::new(),
@@ -96,7 +98,7 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
     };
-    let inserted = crate::write_tx!(conn, |c| c.insert_user(&new, &roles).await);
+    let inserted = crate::write_tx!(&mut conn, |c| c.insert_user(&new, &roles).await);
     match inserted {
         Ok(()) => {}
         Err(e) if is_unique_violation(&e) => return Err(ApiError::conflict("email: already registered")),

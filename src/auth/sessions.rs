@@ -17,7 +17,7 @@ use super::throttle::{self, ThrottleKeys};
 use super::tokens::AccessClaims;
 use super::Auth;
 use crate::clock::rfc3339;
-use crate::db::{DbConn, Id};
+use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{
     AuditStore, NewAuditEvent, NewRefreshToken, NewSession, RefreshTokenStore, Session, SessionStore, UserStore,
@@ -142,10 +142,11 @@ impl Auth {
         (now + self.config.refresh_ttl as i64).min(session_expires)
     }
 
-    /// `POST /auth/login`: checks throttling and the password, then starts a session.
+    /// `POST /auth/login`: checks throttling and the password, then starts a session. Takes
+    /// the pool, not a connection: no connection is held while the password hash is computed.
     pub async fn login(
         &self,
-        conn: &mut DbConn,
+        pool: &DbPool,
         email: &str,
         password: &str,
         client: &ClientInfo,
@@ -153,9 +154,14 @@ impl Auth {
         // A malformed email cannot match an account: answer exactly as for an unknown one.
         let email = normalize_email(email).unwrap_or_else(|_| email.trim().to_lowercase());
         let keys = ThrottleKeys::new(&email, client.ip.as_deref());
-        let counted = throttle::check(conn, &keys, self.clock.now()).await?;
-        let user = crate::with_conn!(conn, |c| c.find_user_by_email(&email).await)?;
+        let (counted, user) = {
+            let mut conn = pool.conn().await?;
+            let counted = throttle::check(&mut conn, &keys, self.clock.now()).await?;
+            (counted, crate::with_conn!(conn, |c| c.find_user_by_email(&email).await)?)
+        };
         let verdict = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await;
+        let mut owned = pool.conn().await?;
+        let conn = &mut owned;
         let now = self.clock.now();
         let user = match (user, verdict) {
             (Some(user), Verdict::Match | Verdict::MatchNeedsRehash) => user,
@@ -356,23 +362,29 @@ impl Auth {
     /// every other session of the user.
     pub async fn change_password(
         &self,
-        conn: &mut DbConn,
+        pool: &DbPool,
         principal: &Principal,
         current: &str,
         new: &str,
         client: &ClientInfo,
     ) -> ApiResult<()> {
         check_password("new_password", new)?;
-        let user = crate::with_conn!(conn, |c| c.find_user(principal.user_id).await)?
-            .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
-        // Guessing the current password with a stolen access token is throttled like logins.
-        let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
-        throttle::check(conn, &keys, self.clock.now()).await?;
+        let (user, keys) = {
+            let mut conn = pool.conn().await?;
+            let user = crate::with_conn!(conn, |c| c.find_user(principal.user_id).await)?
+                .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
+            // Guessing the current password with a stolen access token is throttled like logins.
+            let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
+            throttle::check(&mut conn, &keys, self.clock.now()).await?;
+            (user, keys)
+        };
         if self.hasher.verify(current, Some(&user.password_hash)).await == Verdict::Mismatch {
-            throttle::record_failure(conn, &keys, &self.config, self.clock.now()).await?;
+            throttle::record_failure(&mut pool.conn().await?, &keys, &self.config, self.clock.now()).await?;
             return Err(ApiError::invalid_credentials());
         }
         let hash = self.hasher.hash(new).await.map_err(ApiError::internal)?;
+        let mut owned = pool.conn().await?;
+        let conn = &mut owned;
         let ending = self.ending("password_changed");
         let audit = audit_event("password_changed", ending.now, Some(user.id), client, json!({}));
         let ended = crate::write_tx!(conn, |c| {

@@ -170,6 +170,11 @@ impl DbPool {
         }
     }
 
+    /// A connection from the pool; failures become 503 `unavailable` through `ApiError`.
+    pub async fn conn(&self) -> Result<DbConn, PoolError> {
+        rocket_db_pools::Pool::get(self).await
+    }
+
     /// Which backend this pool talks to.
     pub fn is_sqlite(&self) -> bool {
         matches!(self, DbPool::Sqlite(..))

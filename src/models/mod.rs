@@ -4,6 +4,9 @@
 //! once inside [`for_each_backend!`] and implemented for both concrete connection types, so a
 //! transaction body can compose them on whichever backend it runs. Outside code reaches them
 //! through [`with_conn!`](crate::with_conn) / [`write_tx!`](crate::write_tx).
+//!
+//! Lookups by primary or unique key use `get_result`, not `first`: `first` binds `LIMIT ?`,
+//! which makes SQLite re-prepare the statement on every call.
 
 pub mod audit;
 pub mod refresh_token;

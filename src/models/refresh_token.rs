@@ -52,7 +52,7 @@ impl RefreshTokenStore {
         refresh_tokens::table
             .filter(refresh_tokens::token_hash.eq(hash))
             .select(RefreshToken::as_select())
-            .first(self)
+            .get_result(self)
             .await
             .optional()
     }
@@ -62,7 +62,7 @@ impl RefreshTokenStore {
             .inner_join(sessions::table.inner_join(users::table))
             .filter(refresh_tokens::token_hash.eq(hash))
             .select((RefreshToken::as_select(), Session::as_select(), User::as_select()))
-            .first(self)
+            .get_result(self)
             .await
             .optional()
     }

@@ -66,7 +66,7 @@ impl RoleStore {
         let row: Option<(String, String, bool)> = roles::table
             .find(name)
             .select((roles::name, roles::description, roles::builtin))
-            .first(self)
+            .get_result(self)
             .await
             .optional()?;
         let Some((name, description, builtin)) = row else { return Ok(None) };
@@ -145,7 +145,7 @@ impl RoleStore {
     }
 
     async fn roles_version(&mut self) -> QueryResult<Option<String>> {
-        settings::table.find(ROLES_VERSION).select(settings::value).first(self).await.optional()
+        settings::table.find(ROLES_VERSION).select(settings::value).get_result(self).await.optional()
     }
 }
 }

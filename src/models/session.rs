@@ -76,7 +76,7 @@ impl SessionStore {
     }
 
     async fn find_session(&mut self, id: Id) -> QueryResult<Option<Session>> {
-        sessions::table.find(id).select(Session::as_select()).first(self).await.optional()
+        sessions::table.find(id).select(Session::as_select()).get_result(self).await.optional()
     }
 
     async fn touch_session(&mut self, id: Id, now: i64) -> QueryResult<()> {

@@ -22,7 +22,7 @@ impl SettingStore {
             .on_conflict_do_nothing()
             .execute(self)
             .await?;
-        settings::table.find(name).select(settings::value).first(self).await
+        settings::table.find(name).select(settings::value).get_result(self).await
     }
 }
 }

@@ -77,11 +77,11 @@ impl UserStore {
     }
 
     async fn find_user(&mut self, id: Id) -> QueryResult<Option<User>> {
-        users::table.find(id).select(User::as_select()).first(self).await.optional()
+        users::table.find(id).select(User::as_select()).get_result(self).await.optional()
     }
 
     async fn find_user_by_email(&mut self, email: &str) -> QueryResult<Option<User>> {
-        users::table.filter(users::email.eq(email)).select(User::as_select()).first(self).await.optional()
+        users::table.filter(users::email.eq(email)).select(User::as_select()).get_result(self).await.optional()
     }
 
     async fn user_role_names(&mut self, id: Id) -> QueryResult<Vec<String>> {

@@ -53,13 +53,13 @@ struct SessionList {
 #[post("/auth/register", data = "<body>")]
 async fn register(
     auth: &State<Auth>,
-    mut db: Connection<Db>,
+    db: &State<Db>,
     body: JsonBody<Credentials>,
 ) -> ApiResult<(Status, Json<UserView>)> {
     if auth.config.registration == Registration::Closed {
         return Err(ApiError::forbidden("Registration is closed; an administrator creates accounts."));
     }
-    let user = create_user(auth, &mut db, &body.0.email, &body.0.password, &[]).await?;
+    let user = create_user(auth, db, &body.0.email, &body.0.password, &[]).await?;
     Ok((Status::Created, Json(user)))
 }
 
@@ -70,11 +70,11 @@ async fn register(
 #[post("/auth/login", data = "<body>")]
 async fn login(
     auth: &State<Auth>,
-    mut db: Connection<Db>,
+    db: &State<Db>,
     client: ClientInfo,
     body: JsonBody<Credentials>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    let tokens = auth.login(&mut db, &body.0.email, &body.0.password, &client).await?;
+    let tokens = auth.login(db, &body.0.email, &body.0.password, &client).await?;
     Ok(NoStore::new(Json(tokens)))
 }
 

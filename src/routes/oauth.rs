@@ -68,16 +68,19 @@ struct RevokeRequest {
 #[post("/oauth/token", data = "<form>")]
 async fn token(
     auth: &State<Auth>,
-    mut db: Connection<Db>,
+    db: &State<Db>,
     client: ClientInfo,
     form: FormBody,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
     let tokens = match required(&form, "grant_type")? {
         "password" if auth.config.password_grant => {
             let (username, password) = (required(&form, "username")?, required(&form, "password")?);
-            auth.login(&mut db, username, password, &client).await
+            auth.login(db, username, password, &client).await
         }
-        "refresh_token" => auth.refresh(&mut db, required(&form, "refresh_token")?, &client).await,
+        "refresh_token" => {
+            let presented = required(&form, "refresh_token")?;
+            auth.refresh(&mut db.conn().await?, presented, &client).await
+        }
         _ => {
             return Err(ApiError::new(
                 Status::BadRequest,

@@ -72,11 +72,11 @@ fn token_info(me: Principal) -> Json<TokenInfo> {
 async fn change_password(
     auth: &State<Auth>,
     me: Principal,
-    mut db: Connection<Db>,
+    db: &State<Db>,
     client: ClientInfo,
     body: JsonBody<PasswordChange>,
 ) -> ApiResult<Status> {
-    auth.change_password(&mut db, &me, &body.0.current_password, &body.0.new_password, &client).await?;
+    auth.change_password(db, &me, &body.0.current_password, &body.0.new_password, &client).await?;
     Ok(Status::NoContent)
 }
 

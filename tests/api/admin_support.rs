@@ -3,17 +3,15 @@
 
 use crate::helpers::*;
 use rocket::http::Status;
-use rocket_db_pools::{Database, Pool};
+use rocket_db_pools::Database;
 use serde_json::{json, Value};
 
 /// Creates `email` with `roles` (as the CLI would) and logs it in.
 pub async fn user_with_roles(app: &TestApp, email: &str, roles: &[&str]) -> (TestUser, Tokens) {
     let auth = app.client.rocket().state::<portcullis::auth::Auth>().expect("auth");
     let db = portcullis::db::Db::fetch(app.client.rocket()).expect("db");
-    let mut conn = db.get().await.expect("connection");
     let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
-    let view =
-        portcullis::auth::accounts::create_user(auth, &mut conn, email, PASSWORD, &roles).await.expect("create user");
+    let view = portcullis::auth::accounts::create_user(auth, db, email, PASSWORD, &roles).await.expect("create user");
     let user = TestUser { id: view.id.to_string(), email: email.to_owned(), password: PASSWORD.to_owned() };
     let tokens = app.login(&user).await;
     (user, tokens)
