@@ -11,7 +11,7 @@ pub mod schema;
 
 pub use id::{DbUuid, Id};
 pub use migrate::{migrations_fairing, run_migrations};
-pub use pool::{Backend, DbConn, DbPool, PoolError, PoolSettings, SqliteObject, WriterLock};
+pub use pool::{Backend, DbConn, DbPool, PoolError, PoolSettings, SqliteObject, WriterGuard, WriterLock};
 
 use rocket_db_pools::Database;
 
@@ -39,9 +39,9 @@ macro_rules! with_conn {
     };
 }
 
-/// Runs `$body` inside a write transaction: on SQLite after this process's writer lock and with
-/// `BEGIN IMMEDIATE` (so writers never fail on lock upgrade), a plain transaction on PostgreSQL,
-/// where conditional updates and row locks decide races. Every write goes through here.
+/// Runs `$body` inside a write transaction: on SQLite on the process's single writer connection
+/// ([`WriterLock`]) with `BEGIN IMMEDIATE`, on PostgreSQL as a plain transaction on `$conn`, where
+/// conditional updates and row locks decide races. Every write goes through here.
 ///
 /// The body is an expression evaluating to `Result<T, E>` with `E: From<diesel::result::Error>`;
 /// `$c` is the transaction's connection.
@@ -49,15 +49,15 @@ macro_rules! with_conn {
 macro_rules! write_tx {
     ($conn:expr, |$c:ident| $body:expr) => {
         match $conn {
-            $crate::db::DbConn::Sqlite(ref mut __obj) => {
-                let __turn = __obj.lock_writer().await;
-                let __w: &mut ::diesel_async::sync_connection_wrapper::SyncConnectionWrapper<
-                    ::diesel::SqliteConnection,
-                > = &mut *__obj;
-                let __result = __w.immediate_transaction(async |$c| $body).await;
-                drop(__turn);
-                __result
-            }
+            $crate::db::DbConn::Sqlite(ref mut __obj) => match __obj.writer().await {
+                Ok(mut __writer) => {
+                    let __w: &mut ::diesel_async::sync_connection_wrapper::SyncConnectionWrapper<
+                        ::diesel::SqliteConnection,
+                    > = &mut *__writer;
+                    __w.immediate_transaction(async |$c| $body).await
+                }
+                Err(e) => Err(e.into()),
+            },
             $crate::db::DbConn::Pg(ref mut __obj) => {
                 let __w: &mut ::diesel_async::AsyncPgConnection = &mut *__obj;
                 ::diesel_async::AsyncConnection::transaction(__w, async |$c| $body).await

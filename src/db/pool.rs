@@ -4,14 +4,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool::Runtime;
+use diesel::result::DatabaseErrorKind;
 use diesel::{ConnectionError, SqliteConnection};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::PoolableConnection;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use rocket::figment::Figment;
 use serde::Deserialize;
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 
 type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
@@ -67,25 +69,57 @@ pub enum DbPool {
     Pg(Pool<AsyncPgConnection>),
 }
 
-/// Serialises this process's SQLite write transactions before they reach SQLite.
+/// This process's one SQLite writer connection, behind an async mutex.
 ///
-/// SQLite allows one writer; a second `BEGIN IMMEDIATE` waits in SQLite's busy handler, which
-/// sleeps in millisecond steps. Queuing writers on an async mutex instead hands the lock over as
-/// soon as it is free and keeps the blocking threads free for readers. `BEGIN IMMEDIATE` and the
-/// busy timeout still guard against other processes on the same file.
-#[derive(Clone, Default)]
-pub struct WriterLock(Arc<Mutex<()>>);
+/// SQLite allows one writer at a time; a second `BEGIN IMMEDIATE` waits in SQLite's busy
+/// handler, which sleeps in millisecond steps. Queuing writers on an async mutex instead hands
+/// the turn over as soon as it is free, and a single writer connection keeps its page cache warm
+/// (writes from several connections keep invalidating each other's caches). The pooled
+/// connections serve reads. `BEGIN IMMEDIATE` and the busy timeout still guard against other
+/// processes writing the same file.
+#[derive(Clone)]
+pub struct WriterLock {
+    path: Arc<str>,
+    conn: Arc<Mutex<Option<SqliteConn>>>,
+}
 
-/// A pooled SQLite connection and the writer lock of its pool.
+/// The writer connection, held for one write transaction.
+pub type WriterGuard = OwnedMappedMutexGuard<Option<SqliteConn>, SqliteConn>;
+
+impl WriterLock {
+    fn new(path: &str) -> Self {
+        WriterLock { path: path.into(), conn: Arc::new(Mutex::new(None)) }
+    }
+
+    /// Waits for this process's turn to write and returns the writer connection, opening it
+    /// (again) when there is none or the last transaction left it broken.
+    pub async fn acquire(&self) -> Result<WriterGuard, diesel::result::Error> {
+        let mut slot = self.conn.clone().lock_owned().await;
+        if slot.as_mut().is_none_or(|c| c.is_broken()) {
+            *slot = Some(open_sqlite(&self.path).await.map_err(|e| {
+                diesel::result::Error::DatabaseError(DatabaseErrorKind::ClosedConnection, Box::new(e.to_string()))
+            })?);
+        }
+        OwnedMutexGuard::try_map(slot, Option::as_mut).map_err(|_| diesel::result::Error::BrokenTransactionManager)
+    }
+}
+
+async fn open_sqlite(path: &str) -> diesel::ConnectionResult<SqliteConn> {
+    let mut conn = SqliteConn::establish(path).await?;
+    conn.batch_execute(SQLITE_PRAGMAS).await.map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+/// A pooled SQLite connection and the writer of its pool.
 pub struct SqliteObject {
     conn: Object<SqliteConn>,
     writer: WriterLock,
 }
 
 impl SqliteObject {
-    /// Waits for this process's turn to write.
-    pub async fn lock_writer(&self) -> OwnedMutexGuard<()> {
-        self.writer.0.clone().lock_owned().await
+    /// Waits for this process's turn to write; see [`WriterLock`].
+    pub async fn writer(&self) -> Result<WriterGuard, diesel::result::Error> {
+        self.writer.acquire().await
     }
 }
 
@@ -156,16 +190,10 @@ impl DbPool {
                 config.recycling_method = RecyclingMethod::Fast;
                 config.custom_setup = Box::new(|url| {
                     let url = url.to_owned();
-                    Box::pin(async move {
-                        let mut conn = SqliteConn::establish(&url).await?;
-                        conn.batch_execute(SQLITE_PRAGMAS).await.map_err(ConnectionError::CouldntSetupConfiguration)?;
-                        Ok(conn)
-                    })
+                    Box::pin(async move { open_sqlite(&url).await })
                 });
-                build!(
-                    |pool| DbPool::Sqlite(pool, WriterLock::default()),
-                    AsyncDieselConnectionManager::new_with_config(path, config)
-                )
+                let writer = WriterLock::new(&path);
+                build!(|pool| DbPool::Sqlite(pool, writer), AsyncDieselConnectionManager::new_with_config(path, config))
             }
         }
     }
