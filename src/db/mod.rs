@@ -11,7 +11,9 @@ pub mod schema;
 
 pub use id::{DbUuid, Id};
 pub use migrate::{migrations_fairing, run_migrations};
-pub use pool::{Backend, DbConn, DbPool, PoolError, PoolSettings, SqliteObject, WriterGuard, WriterLock};
+pub use pool::{
+    Backend, DbConn, DbPool, Inline, PoolError, PoolSettings, SqliteObject, Writer, WriterGuard, WriterLock,
+};
 
 use rocket_db_pools::Database;
 
@@ -50,12 +52,7 @@ macro_rules! write_tx {
     ($conn:expr, |$c:ident| $body:expr) => {
         match $conn {
             $crate::db::DbConn::Sqlite(ref mut __obj) => match __obj.writer().await {
-                Ok(mut __writer) => {
-                    let __w: &mut ::diesel_async::sync_connection_wrapper::SyncConnectionWrapper<
-                        ::diesel::SqliteConnection,
-                    > = &mut *__writer;
-                    __w.immediate_transaction(async |$c| $body).await
-                }
+                Ok(mut __writer) => __writer.immediate(async |$c| $body).await,
                 Err(e) => Err(e.into()),
             },
             $crate::db::DbConn::Pg(ref mut __obj) => {

@@ -28,6 +28,9 @@ pub use user::{AdminLock, NewUser, User, UserStore};
 
 /// The SQLite connection type the stores are implemented for.
 pub type SqliteConn = diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
+/// The SQLite writer connection: statements run inline, under the writer lock.
+pub type SqliteWriterConn =
+    diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection, crate::db::Inline>;
 /// The PostgreSQL connection type the stores are implemented for.
 pub type PgConn = diesel_async::AsyncPgConnection;
 
@@ -35,6 +38,7 @@ pub type PgConn = diesel_async::AsyncPgConnection;
 macro_rules! for_each_backend {
     (impl $store:ident { $($body:tt)* }) => {
         impl $store for $crate::models::SqliteConn { $($body)* }
+        impl $store for $crate::models::SqliteWriterConn { $($body)* }
         impl $store for $crate::models::PgConn { $($body)* }
     };
 }

@@ -171,7 +171,7 @@ pub trait AdminLock {
     async fn lock_admin_set(&mut self) -> QueryResult<()>;
 }
 
-impl AdminLock for super::SqliteConn {
+impl AdminLock for super::SqliteWriterConn {
     async fn lock_admin_set(&mut self) -> QueryResult<()> {
         // `BEGIN IMMEDIATE` already serialises every writer on SQLite.
         Ok(())
