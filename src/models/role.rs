@@ -36,6 +36,8 @@ pub trait RoleStore {
     async fn delete_role(&mut self, name: &str) -> QueryResult<usize>;
     /// How many users hold the role.
     async fn role_holders(&mut self, name: &str) -> QueryResult<i64>;
+    /// Inserts the role's permissions (row by row: multi-row inserts do not compile for SQLite).
+    async fn insert_grants(&mut self, role: &Role) -> QueryResult<()>;
     /// Stamps a new roles version so that other instances reload their role table.
     async fn bump_roles_version(&mut self) -> QueryResult<()>;
     async fn roles_version(&mut self) -> QueryResult<Option<String>>;
@@ -92,12 +94,7 @@ impl RoleStore {
             ))
             .execute(self)
             .await?;
-        for permission in &role.permissions {
-            diesel::insert_into(role_permissions::table)
-                .values((role_permissions::role_name.eq(&role.name), role_permissions::permission.eq(permission)))
-                .execute(self)
-                .await?;
-        }
+        self.insert_grants(role).await?;
         self.bump_roles_version().await
     }
 
@@ -112,12 +109,7 @@ impl RoleStore {
         diesel::delete(role_permissions::table.filter(role_permissions::role_name.eq(&role.name)))
             .execute(self)
             .await?;
-        for permission in &role.permissions {
-            diesel::insert_into(role_permissions::table)
-                .values((role_permissions::role_name.eq(&role.name), role_permissions::permission.eq(permission)))
-                .execute(self)
-                .await?;
-        }
+        self.insert_grants(role).await?;
         self.bump_roles_version().await?;
         Ok(true)
     }
@@ -130,6 +122,16 @@ impl RoleStore {
 
     async fn role_holders(&mut self, name: &str) -> QueryResult<i64> {
         user_roles::table.filter(user_roles::role_name.eq(name)).count().get_result(self).await
+    }
+
+    async fn insert_grants(&mut self, role: &Role) -> QueryResult<()> {
+        for permission in &role.permissions {
+            diesel::insert_into(role_permissions::table)
+                .values((role_permissions::role_name.eq(&role.name), role_permissions::permission.eq(permission)))
+                .execute(self)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn bump_roles_version(&mut self) -> QueryResult<()> {
