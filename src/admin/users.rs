@@ -38,12 +38,8 @@ fn would_remove_last_admin(user: &User, roles: &[String], admins: &[Id]) -> bool
 impl Auth {
     /// The user object of `id`, or 404.
     pub async fn user_view(&self, conn: &mut DbConn, id: Id) -> ApiResult<UserView> {
-        let (user, roles) = crate::with_conn!(conn, |c| {
-            let user = c.find_user(id).await?;
-            let roles = c.user_role_names(id).await?;
-            Ok::<_, diesel::result::Error>((user, roles))
-        })?;
-        Ok(UserView::new(&user.ok_or_else(not_found)?, roles))
+        let (user, roles) = crate::with_conn!(conn, |c| c.find_user_with_roles(id).await)?.ok_or_else(not_found)?;
+        Ok(UserView::new(&user, roles))
     }
 
     pub async fn list_users(&self, conn: &mut DbConn, email: Option<&str>, page: Page) -> ApiResult<UserPage> {

@@ -50,6 +50,8 @@ pub trait UserStore {
     async fn find_user_by_email(&mut self, email: &str) -> QueryResult<Option<User>>;
     /// Role names of a user, sorted.
     async fn user_role_names(&mut self, id: Id) -> QueryResult<Vec<String>>;
+    /// The account and its role names (sorted), in one query.
+    async fn find_user_with_roles(&mut self, id: Id) -> QueryResult<Option<(User, Vec<String>)>>;
     /// Replaces the user's roles.
     async fn set_user_roles(&mut self, id: Id, roles: &[String]) -> QueryResult<()>;
     async fn set_password_hash(&mut self, id: Id, hash: &str, now: i64) -> QueryResult<()>;
@@ -91,6 +93,21 @@ impl UserStore {
             .order(user_roles::role_name)
             .load(self)
             .await
+    }
+
+    async fn find_user_with_roles(&mut self, id: Id) -> QueryResult<Option<(User, Vec<String>)>> {
+        let rows: Vec<(User, Option<String>)> = users::table
+            .left_join(user_roles::table)
+            .filter(users::id.eq(id))
+            .select((User::as_select(), user_roles::role_name.nullable()))
+            .order(user_roles::role_name)
+            .load(self)
+            .await?;
+        let mut rows = rows.into_iter();
+        Ok(rows.next().map(|(user, first)| {
+            let roles = first.into_iter().chain(rows.filter_map(|(_, role)| role)).collect();
+            (user, roles)
+        }))
     }
 
     async fn set_user_roles(&mut self, id: Id, roles: &[String]) -> QueryResult<()> {

@@ -30,12 +30,8 @@ struct PasswordChange {
 #[get("/users/me")]
 async fn me(me: Principal, mut db: Connection<Db>) -> ApiResult<Json<UserView>> {
     let conn = &mut *db;
-    let (user, roles) = crate::with_conn!(conn, |c| {
-        let user = c.find_user(me.user_id).await?;
-        let roles = c.user_role_names(me.user_id).await?;
-        Ok::<_, diesel::result::Error>((user, roles))
-    })?;
-    let user = user.ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
+    let (user, roles) = crate::with_conn!(conn, |c| c.find_user_with_roles(me.user_id).await)?
+        .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
     Ok(Json(UserView::new(&user, roles)))
 }
 

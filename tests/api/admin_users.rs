@@ -180,3 +180,29 @@ on_both_backends! {
         }
     }
 }
+
+on_both_backends! {
+    async fn a_user_may_hold_no_roles_or_several(backend) {
+        let app = TestApp::new(backend).await;
+        let (_, admin) = with_admin(&app).await;
+        create_role(&app, &admin, "editor", &[]).await;
+        let user = app.with_user().await;
+        let tokens = app.login(&user).await;
+        for roles in [json!([]), json!(["user", "editor"]), json!(["user"])] {
+            let response = app.put_authed(&format!("/admin/users/{}/roles", user.id), &admin.access, json!({"roles": roles})).await;
+            assert_eq!(response.status(), Status::Ok);
+            let mut expected: Vec<String> = serde_json::from_value(roles.clone()).unwrap();
+            expected.sort();
+            let fetched = get_json(&app, &format!("/admin/users/{}", user.id), &admin.access).await;
+            assert_eq!(fetched["roles"], json!(expected));
+            let refreshed = tokens_after_login(&app, &user).await;
+            let me = get_json(&app, "/users/me", &refreshed).await;
+            assert_eq!(me["roles"], json!(expected));
+        }
+        assert_eq!(app.me_status(&tokens.access).await, Status::Ok);
+    }
+}
+
+async fn tokens_after_login(app: &TestApp, user: &TestUser) -> String {
+    app.login(user).await.access
+}
