@@ -21,11 +21,6 @@ impl OpaqueToken {
         OpaqueToken { plaintext, hash }
     }
 
-    /// The token itself, to hand to the client once.
-    pub fn plaintext(&self) -> &str {
-        &self.plaintext
-    }
-
     /// What the database keeps.
     pub fn hash(&self) -> &str {
         &self.hash

@@ -74,6 +74,12 @@ impl SessionView {
     }
 }
 
+/// The body of `GET /auth/sessions` and `GET /admin/users/<id>/sessions`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionView>,
+}
+
 /// An audit row at `now` about `user`, done by `user` themselves, from `client`.
 pub fn audit_event<'a>(
     event: &'a str,

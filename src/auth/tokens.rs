@@ -109,11 +109,6 @@ impl TokenKeys {
         serde_json::json!({ "keys": self.jwks })
     }
 
-    /// The `kid` new tokens carry.
-    pub fn active_kid(&self) -> &str {
-        &self.active.kid
-    }
-
     /// Access-token lifetime in seconds.
     pub fn ttl(&self) -> i64 {
         self.ttl

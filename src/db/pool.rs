@@ -267,11 +267,6 @@ impl DbPool {
     pub async fn conn(&self) -> Result<DbConn, PoolError> {
         rocket_db_pools::Pool::get(self).await
     }
-
-    /// Which backend this pool talks to.
-    pub fn is_sqlite(&self) -> bool {
-        matches!(self, DbPool::Sqlite(..))
-    }
 }
 
 #[rocket::async_trait]

@@ -14,7 +14,7 @@ use super::docs::{
 use super::NoStore;
 use crate::auth::accounts::{create_user, UserView};
 use crate::auth::guards::{ClientInfo, Principal};
-use crate::auth::sessions::{SessionView, TokenResponse};
+use crate::auth::sessions::{SessionList, TokenResponse};
 use crate::auth::Auth;
 use crate::config::Registration;
 use crate::db::{Db, Id};
@@ -38,11 +38,6 @@ struct RefreshBody {
 struct LogoutBody {
     #[allow(dead_code)]
     refresh_token: Option<String>,
-}
-
-#[derive(serde::Serialize, utoipa::ToSchema)]
-struct SessionList {
-    sessions: Vec<SessionView>,
 }
 
 /// Creates an account with the default role.

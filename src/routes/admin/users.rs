@@ -12,7 +12,7 @@ use crate::admin::Page;
 use crate::auth::accounts::UserView;
 use crate::auth::guards::{Authorized, ClientInfo};
 use crate::auth::permissions::{SessionsRead, SessionsRevoke, UsersRead, UsersWrite};
-use crate::auth::sessions::SessionView;
+use crate::auth::sessions::SessionList;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;
@@ -30,11 +30,6 @@ struct RolesBody {
 #[derive(Deserialize, utoipa::ToSchema)]
 struct PatchBody {
     disabled: bool,
-}
-
-#[derive(serde::Serialize, utoipa::ToSchema)]
-struct SessionList {
-    sessions: Vec<SessionView>,
 }
 
 /// Lists users, oldest first. Needs `users:read`.
