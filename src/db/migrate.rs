@@ -6,7 +6,8 @@ use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, Si
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use rocket::fairing::AdHoc;
 
-use super::pool::{Backend, PoolSettings, SQLITE_PRAGMAS};
+use super::pool::{Backend, PoolSettings};
+use super::sqlite::SQLITE_PRAGMAS;
 
 const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");

@@ -1,28 +1,15 @@
 //! The pool type behind [`Db`](super::Db): a deadpool of either backend, chosen by the URL.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool::Runtime;
-use diesel::result::DatabaseErrorKind;
-use diesel::{ConnectionError, SqliteConnection};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
-use diesel_async::sync_connection_wrapper::SpawnBlocking;
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use futures_util::future::BoxFuture;
+use diesel_async::AsyncPgConnection;
 use rocket::figment::Figment;
 use serde::Deserialize;
-use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 
-type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
-type SqliteWriterConn = SyncConnectionWrapper<SqliteConnection, Inline>;
-
-/// Per-connection SQLite settings. WAL lets readers run beside the writer; the busy timeout
-/// makes `BEGIN IMMEDIATE` writers queue instead of failing with "database is locked".
-pub const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+use super::sqlite::{open_sqlite, SqliteConn, WriterGuard, WriterLock};
 
 /// Which database engine a URL selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,110 +56,6 @@ fn default_connect_timeout() -> u64 {
 pub enum DbPool {
     Sqlite(Pool<SqliteConn>, WriterLock),
     Pg(Pool<AsyncPgConnection>),
-}
-
-/// Runs a "blocking" task at once on the calling thread. Used only for the SQLite writer
-/// connection, whose statements are short and run one transaction at a time under the writer
-/// lock: handing each to the blocking pool cost more (a thread hop per statement) than the
-/// statement itself.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Inline;
-
-impl SpawnBlocking for Inline {
-    fn spawn_blocking<'a, R>(
-        &mut self,
-        task: impl FnOnce() -> R + Send + 'static,
-    ) -> BoxFuture<'a, Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>>
-    where
-        R: Send + 'static,
-    {
-        Box::pin(std::future::ready(Ok(task())))
-    }
-
-    fn get_runtime() -> Self {
-        Inline
-    }
-}
-
-/// The writer connection and whether a transaction may have been left open on it (its future
-/// dropped half-way).
-pub struct Writer {
-    conn: SqliteWriterConn,
-    open: bool,
-}
-
-impl Writer {
-    /// Runs `body` between `BEGIN IMMEDIATE` and `COMMIT` (`ROLLBACK` when it fails).
-    pub async fn immediate<R, E>(
-        &mut self,
-        body: impl AsyncFnOnce(&mut SqliteWriterConn) -> Result<R, E>,
-    ) -> Result<R, E>
-    where
-        E: From<diesel::result::Error>,
-    {
-        self.conn.batch_execute("BEGIN IMMEDIATE").await?;
-        self.open = true;
-        let result = body(&mut self.conn).await;
-        let end = if result.is_ok() { self.conn.batch_execute("COMMIT").await } else { Ok(()) };
-        if result.is_err() || end.is_err() {
-            self.conn.batch_execute("ROLLBACK").await?;
-        }
-        self.open = false;
-        end?;
-        result
-    }
-}
-
-/// This process's one SQLite writer connection, behind an async mutex.
-///
-/// SQLite allows one writer at a time; a second `BEGIN IMMEDIATE` waits in SQLite's busy
-/// handler, which sleeps in millisecond steps. Queuing writers on an async mutex instead hands
-/// the turn over as soon as it is free, and a single writer connection keeps its page cache warm
-/// (writes from several connections keep invalidating each other's caches). The pooled
-/// connections serve reads. `BEGIN IMMEDIATE` and the busy timeout still guard against other
-/// processes writing the same file.
-#[derive(Clone)]
-pub struct WriterLock {
-    path: Arc<str>,
-    writer: Arc<Mutex<Option<Writer>>>,
-}
-
-/// The writer, held for one write transaction.
-pub type WriterGuard = OwnedMappedMutexGuard<Option<Writer>, Writer>;
-
-fn closed(e: impl std::fmt::Display) -> diesel::result::Error {
-    diesel::result::Error::DatabaseError(DatabaseErrorKind::ClosedConnection, Box::new(e.to_string()))
-}
-
-impl WriterLock {
-    fn new(path: &str) -> Self {
-        WriterLock { path: path.into(), writer: Arc::new(Mutex::new(None)) }
-    }
-
-    /// Waits for this process's turn to write and returns the writer, opening its connection
-    /// when there is none and rolling back a transaction a dropped request left open.
-    pub async fn acquire(&self) -> Result<WriterGuard, diesel::result::Error> {
-        let mut slot = self.writer.clone().lock_owned().await;
-        if let Some(writer) = slot.as_mut().filter(|w| w.open) {
-            if writer.conn.batch_execute("ROLLBACK").await.is_err() {
-                *slot = None;
-            } else {
-                writer.open = false;
-            }
-        }
-        if slot.is_none() {
-            let mut conn = SqliteWriterConn::establish(&self.path).await.map_err(closed)?;
-            conn.batch_execute(SQLITE_PRAGMAS).await?;
-            *slot = Some(Writer { conn, open: false });
-        }
-        OwnedMutexGuard::try_map(slot, Option::as_mut).map_err(|_| diesel::result::Error::BrokenTransactionManager)
-    }
-}
-
-async fn open_sqlite(path: &str) -> diesel::ConnectionResult<SqliteConn> {
-    let mut conn = SqliteConn::establish(path).await?;
-    conn.batch_execute(SQLITE_PRAGMAS).await.map_err(ConnectionError::CouldntSetupConfiguration)?;
-    Ok(conn)
 }
 
 /// A pooled SQLite connection and the writer of its pool.

@@ -18,7 +18,7 @@ pub mod throttle;
 pub mod user;
 
 pub use audit::{AuditEvent, AuditFilter, AuditStore, NewAuditEvent};
-pub use refresh_token::{NewRefreshToken, RefreshToken, RefreshTokenStore};
+pub use refresh_token::{NewRefreshToken, RefreshFamily, RefreshToken, RefreshTokenStore};
 pub use revocation::RevocationStore;
 pub use role::{Role, RoleStore};
 pub use session::{Ending, NewSession, Session, SessionStore};
@@ -26,10 +26,9 @@ pub use setting::SettingStore;
 pub use throttle::{Throttle, ThrottleStore};
 pub use user::{AdminLock, NewUser, User, UserStore};
 
-/// The SQLite connection type the stores are implemented for.
-pub type SqliteConn = diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
-/// The SQLite writer connection: statements run inline, under the writer lock.
-pub type SqliteWriterConn =
+/// The SQLite connection type the stores are implemented for: pooled readers and the writer
+/// alike run statements inline (see [`Inline`](crate::db::Inline)).
+pub type SqliteConn =
     diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection, crate::db::Inline>;
 /// The PostgreSQL connection type the stores are implemented for.
 pub type PgConn = diesel_async::AsyncPgConnection;
@@ -38,7 +37,6 @@ pub type PgConn = diesel_async::AsyncPgConnection;
 macro_rules! for_each_backend {
     (impl $store:ident { $($body:tt)* }) => {
         impl $store for $crate::models::SqliteConn { $($body)* }
-        impl $store for $crate::models::SqliteWriterConn { $($body)* }
         impl $store for $crate::models::PgConn { $($body)* }
     };
 }

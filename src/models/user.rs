@@ -188,7 +188,7 @@ pub trait AdminLock {
     async fn lock_admin_set(&mut self) -> QueryResult<()>;
 }
 
-impl AdminLock for super::SqliteWriterConn {
+impl AdminLock for super::SqliteConn {
     async fn lock_admin_set(&mut self) -> QueryResult<()> {
         // `BEGIN IMMEDIATE` already serialises every writer on SQLite.
         Ok(())
