@@ -29,7 +29,7 @@ pub fn figment() -> Figment {
 pub fn rocket(figment: Figment) -> Rocket<Build> {
     let access_log = figment.extract_inner::<bool>("access_log").unwrap_or(false);
     let rocket = rocket::custom(figment);
-    let rocket = if access_log { rocket.attach(access_log::AccessLog) } else { rocket };
+    let rocket = if access_log { rocket.attach(access_log::AccessLog::new()) } else { rocket };
     rocket
         .attach(db::Db::init())
         .attach(db::migrations_fairing())

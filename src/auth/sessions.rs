@@ -255,7 +255,7 @@ impl Auth {
         let refresh = OpaqueToken::generate();
         let step = crate::write_tx!(conn, |c| {
             let unknown = || ApiError::invalid_grant("The refresh token is unknown, used, expired or revoked.");
-            let (token, session, user) = c.find_refresh_family(&hash).await?.ok_or_else(unknown)?;
+            let (token, session, user, roles) = c.find_refresh_family(&hash).await?.ok_or_else(unknown)?;
             if user.disabled {
                 return Err(ApiError::account_disabled());
             }
@@ -292,12 +292,10 @@ impl Auth {
             };
             c.insert_refresh_token(&new_token).await?;
             c.touch_session(session.id, now).await?;
-            Ok::<_, ApiError>(Ok((session, expires)))
+            Ok::<_, ApiError>(Ok((session, roles, expires)))
         })?;
         match step {
-            Ok((session, expires)) => {
-                // Read after the commit, outside the writer's turn.
-                let roles = crate::with_conn!(conn, |c| c.user_role_names(session.user_id).await)?;
+            Ok((session, roles, expires)) => {
                 self.token_response(&session, session.user_id, roles, refresh, expires, now)
             }
             Err(reused) => {

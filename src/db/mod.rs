@@ -7,13 +7,15 @@
 mod id;
 mod migrate;
 mod pool;
+mod reuse;
 pub mod schema;
+mod sqlite;
 
 pub use id::{DbUuid, Id};
 pub use migrate::{migrations_fairing, run_migrations};
-pub use pool::{
-    Backend, DbConn, DbPool, Inline, PoolError, PoolSettings, SqliteObject, Writer, WriterGuard, WriterLock,
-};
+pub use pool::{Backend, DbConn, DbPool, PoolError, PoolSettings, SqliteObject};
+pub use reuse::Reuse;
+pub use sqlite::{Inline, SqliteConn, Writer, WriterGuard, WriterLock, SQLITE_PRAGMAS};
 
 use rocket_db_pools::Database;
 
@@ -30,6 +32,7 @@ macro_rules! with_conn {
             $crate::db::DbConn::Sqlite(ref mut __obj) => {
                 let $c: &mut ::diesel_async::sync_connection_wrapper::SyncConnectionWrapper<
                     ::diesel::SqliteConnection,
+                    $crate::db::Inline,
                 > = &mut *__obj;
                 $body
             }

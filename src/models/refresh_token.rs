@@ -6,8 +6,8 @@ use diesel_async::RunQueryDsl;
 
 use super::for_each_backend;
 use super::{Session, User};
-use crate::db::schema::{refresh_tokens, sessions, users};
-use crate::db::Id;
+use crate::db::schema::{refresh_tokens, sessions, user_roles, users};
+use crate::db::{Id, Reuse};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = refresh_tokens, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -30,12 +30,15 @@ pub struct NewRefreshToken<'a> {
     pub expires_at: i64,
 }
 
+/// A refresh token with its session, the session's user and that user's role names.
+pub type RefreshFamily = (RefreshToken, Session, User, Vec<String>);
+
 #[allow(async_fn_in_trait)]
 pub trait RefreshTokenStore {
     async fn insert_refresh_token(&mut self, token: &NewRefreshToken<'_>) -> QueryResult<()>;
     async fn find_refresh_token(&mut self, hash: &str) -> QueryResult<Option<RefreshToken>>;
-    /// The token with its session and user, in one query.
-    async fn find_refresh_family(&mut self, hash: &str) -> QueryResult<Option<(RefreshToken, Session, User)>>;
+    /// The token with its session, user and the user's role names, in one query.
+    async fn find_refresh_family(&mut self, hash: &str) -> QueryResult<Option<RefreshFamily>>;
     /// Marks the token spent unless it already is; `true` for the one caller that did it.
     async fn spend_refresh_token(&mut self, id: Id, now: i64) -> QueryResult<bool>;
     /// Deletes tokens that expired before `now`: they can no longer be exchanged.
@@ -45,7 +48,7 @@ pub trait RefreshTokenStore {
 for_each_backend! {
 impl RefreshTokenStore {
     async fn insert_refresh_token(&mut self, token: &NewRefreshToken<'_>) -> QueryResult<()> {
-        diesel::insert_into(refresh_tokens::table).values(token).execute(self).await.map(|_| ())
+        Reuse(diesel::insert_into(refresh_tokens::table).values(token)).execute(self).await.map(|_| ())
     }
 
     async fn find_refresh_token(&mut self, hash: &str) -> QueryResult<Option<RefreshToken>> {
@@ -57,20 +60,32 @@ impl RefreshTokenStore {
             .optional()
     }
 
-    async fn find_refresh_family(&mut self, hash: &str) -> QueryResult<Option<(RefreshToken, Session, User)>> {
-        refresh_tokens::table
-            .inner_join(sessions::table.inner_join(users::table))
+    async fn find_refresh_family(&mut self, hash: &str) -> QueryResult<Option<RefreshFamily>> {
+        let rows: Vec<(RefreshToken, Session, User, Option<String>)> = refresh_tokens::table
+            .inner_join(sessions::table.inner_join(users::table.left_join(user_roles::table)))
             .filter(refresh_tokens::token_hash.eq(hash))
-            .select((RefreshToken::as_select(), Session::as_select(), User::as_select()))
-            .get_result(self)
-            .await
-            .optional()
+            .select((
+                RefreshToken::as_select(),
+                Session::as_select(),
+                User::as_select(),
+                user_roles::role_name.nullable(),
+            ))
+            .order(user_roles::role_name)
+            .load(self)
+            .await?;
+        let mut rows = rows.into_iter();
+        Ok(rows.next().map(|(token, session, user, first)| {
+            let roles = first.into_iter().chain(rows.filter_map(|(.., role)| role)).collect();
+            (token, session, user, roles)
+        }))
     }
 
     async fn spend_refresh_token(&mut self, id: Id, now: i64) -> QueryResult<bool> {
-        diesel::update(refresh_tokens::table.find(id).filter(refresh_tokens::spent_at.is_null()))
-            .set(refresh_tokens::spent_at.eq(now))
-            .execute(self)
+        Reuse(
+            diesel::update(refresh_tokens::table.find(id).filter(refresh_tokens::spent_at.is_null()))
+                .set(refresh_tokens::spent_at.eq(now)),
+        )
+        .execute(self)
             .await
             .map(|n| n == 1)
     }

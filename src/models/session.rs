@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 
 use super::{for_each_backend, RevocationStore};
 use crate::db::schema::sessions;
-use crate::db::Id;
+use crate::db::{Id, Reuse};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = sessions, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -72,7 +72,7 @@ pub trait SessionStore {
 for_each_backend! {
 impl SessionStore {
     async fn insert_session(&mut self, session: &NewSession<'_>) -> QueryResult<()> {
-        diesel::insert_into(sessions::table).values(session).execute(self).await.map(|_| ())
+        Reuse(diesel::insert_into(sessions::table).values(session)).execute(self).await.map(|_| ())
     }
 
     async fn find_session(&mut self, id: Id) -> QueryResult<Option<Session>> {
@@ -80,7 +80,7 @@ impl SessionStore {
     }
 
     async fn touch_session(&mut self, id: Id, now: i64) -> QueryResult<()> {
-        diesel::update(sessions::table.find(id)).set(sessions::last_used_at.eq(now)).execute(self).await.map(|_| ())
+        Reuse(diesel::update(sessions::table.find(id)).set(sessions::last_used_at.eq(now))).execute(self).await.map(|_| ())
     }
 
     async fn live_sessions(&mut self, user_id: Id, now: i64, refresh_ttl: i64) -> QueryResult<Vec<Session>> {
@@ -96,10 +96,12 @@ impl SessionStore {
     }
 
     async fn end_session(&mut self, id: Id, ending: Ending<'_>) -> QueryResult<bool> {
-        let ended: Option<Id> = diesel::update(sessions::table.find(id).filter(sessions::ended_at.is_null()))
-            .set((sessions::ended_at.eq(ending.now), sessions::end_reason.eq(ending.reason)))
-            .returning(sessions::user_id)
-            .get_result(self)
+        let ended: Option<Id> = Reuse(
+            diesel::update(sessions::table.find(id).filter(sessions::ended_at.is_null()))
+                .set((sessions::ended_at.eq(ending.now), sessions::end_reason.eq(ending.reason)))
+                .returning(sessions::user_id),
+        )
+        .get_result(self)
             .await
             .optional()?;
         match ended {
