@@ -6,6 +6,7 @@
 //! permission of the catalogue, including ones added later.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use rocket_db_pools::Pool;
@@ -63,6 +64,8 @@ pub fn is_known(name: &str) -> bool {
 #[derive(Debug, Default)]
 struct Loaded {
     version: Option<String>,
+    /// The ticket of the reload that produced this state; see [`RoleTable::refresh_on`].
+    ticket: u64,
     permissions: HashMap<String, BTreeSet<String>>,
 }
 
@@ -70,6 +73,7 @@ struct Loaded {
 #[derive(Debug, Default)]
 pub struct RoleTable {
     state: RwLock<Loaded>,
+    tickets: AtomicU64,
 }
 
 impl RoleTable {
@@ -99,7 +103,13 @@ impl RoleTable {
     }
 
     /// [`refresh`](Self::refresh) on a connection the caller holds.
+    ///
+    /// Each reload takes a ticket before reading, and a reload that finishes after a later-ticketed
+    /// one leaves the table alone: the later one started reading later, so it saw every change
+    /// committed before it began. (Without this, the poller's slow reload could put back the
+    /// table from before a local change whose own reload had already finished.)
     pub async fn refresh_on(&self, conn: &mut DbConn, force: bool) -> Result<bool, String> {
+        let ticket = self.tickets.fetch_add(1, Ordering::SeqCst) + 1;
         let version = crate::with_conn!(conn, |c| c.roles_version().await).map_err(|e| e.to_string())?;
         let loaded = self.state.read().map(|s| s.version.clone()).unwrap_or_default();
         if !force && loaded.is_some() && loaded == version {
@@ -107,9 +117,12 @@ impl RoleTable {
         }
         let roles = crate::with_conn!(conn, |c| c.all_roles().await).map_err(|e| e.to_string())?;
         let permissions = roles.into_iter().map(|r| (r.name, r.permissions)).collect();
-        if let Ok(mut state) = self.state.write() {
-            *state = Loaded { version: version.or(Some(String::new())), permissions };
+        match self.state.write() {
+            Ok(mut state) if state.ticket < ticket => {
+                *state = Loaded { version: version.or(Some(String::new())), ticket, permissions };
+                Ok(true)
+            }
+            _ => Ok(false),
         }
-        Ok(true)
     }
 }
