@@ -4,18 +4,21 @@
 //! [`with_conn!`](crate::with_conn) and [`write_tx!`](crate::write_tx) macros, which match on
 //! [`DbConn`] and run the same body with the concrete connection type.
 
+mod checkpoint;
 mod id;
 mod migrate;
 mod pool;
 mod reuse;
 pub mod schema;
 mod sqlite;
+mod writer;
 
 pub use id::{DbUuid, Id};
 pub use migrate::{migrations_fairing, run_migrations};
 pub use pool::{Backend, DbConn, DbPool, PoolError, PoolSettings, SqliteObject};
 pub use reuse::Reuse;
-pub use sqlite::{Inline, SqliteConn, Writer, WriterGuard, WriterLock, SQLITE_PRAGMAS};
+pub use sqlite::{Inline, SqliteConn, SQLITE_PRAGMAS};
+pub use writer::WriterLock;
 
 use rocket_db_pools::Database;
 
@@ -45,7 +48,7 @@ macro_rules! with_conn {
 }
 
 /// Runs `$body` inside a write transaction: on SQLite on the process's single writer connection
-/// ([`WriterLock`]) with `BEGIN IMMEDIATE`, on PostgreSQL as a plain transaction on `$conn`, where
+/// ([`WriterLock`]), in a savepoint of a group-committed `BEGIN IMMEDIATE` batch, on PostgreSQL as a plain transaction on `$conn`, where
 /// conditional updates and row locks decide races. Every write goes through here.
 ///
 /// The body is an expression evaluating to `Result<T, E>` with `E: From<diesel::result::Error>`;
@@ -54,10 +57,7 @@ macro_rules! with_conn {
 macro_rules! write_tx {
     ($conn:expr, |$c:ident| $body:expr) => {
         match $conn {
-            $crate::db::DbConn::Sqlite(ref mut __obj) => match __obj.writer().await {
-                Ok(mut __writer) => __writer.immediate(async |$c| $body).await,
-                Err(e) => Err(e.into()),
-            },
+            $crate::db::DbConn::Sqlite(ref mut __obj) => __obj.writer().run(async |$c| $body).await,
             $crate::db::DbConn::Pg(ref mut __obj) => {
                 let __w: &mut ::diesel_async::AsyncPgConnection = &mut *__obj;
                 ::diesel_async::AsyncConnection::transaction(__w, async |$c| $body).await

@@ -9,7 +9,8 @@ use diesel_async::AsyncPgConnection;
 use rocket::figment::Figment;
 use serde::Deserialize;
 
-use super::sqlite::{open_sqlite, SqliteConn, WriterGuard, WriterLock};
+use super::sqlite::{open_sqlite, SqliteConn};
+use super::writer::WriterLock;
 
 /// Which database engine a URL selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,9 +66,9 @@ pub struct SqliteObject {
 }
 
 impl SqliteObject {
-    /// Waits for this process's turn to write; see [`WriterLock`].
-    pub async fn writer(&self) -> Result<WriterGuard, diesel::result::Error> {
-        self.writer.acquire().await
+    /// This process's SQLite writer; see [`WriterLock`].
+    pub fn writer(&self) -> &WriterLock {
+        &self.writer
     }
 }
 

@@ -19,3 +19,4 @@ mod sessions;
 mod signing;
 mod throttling;
 mod tokens;
+mod writer;
