@@ -175,15 +175,47 @@ impl PartialSchema for crate::db::Id {
 
 impl ToSchema for crate::db::Id {}
 
-/// The document as served, built once.
-pub fn openapi_json() -> &'static str {
-    static DOCUMENT: OnceLock<String> = OnceLock::new();
-    DOCUMENT.get_or_init(|| ApiDoc::openapi().to_json().expect("the OpenAPI document serializes"))
+/// The document as served, built once per setting of `auth.password_grant`.
+pub fn openapi_json(password_grant: bool) -> &'static str {
+    static WITH: OnceLock<String> = OnceLock::new();
+    static WITHOUT: OnceLock<String> = OnceLock::new();
+    let build = move || {
+        let mut document = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+        if !password_grant {
+            without_password_flow(&mut document);
+        }
+        document.to_string()
+    };
+    if password_grant {
+        WITH.get_or_init(build)
+    } else {
+        WITHOUT.get_or_init(build)
+    }
+}
+
+/// Drops the OAuth2 password-flow scheme, which cannot work with the password grant off, and
+/// every requirement naming it; the bearer scheme stays.
+fn without_password_flow(document: &mut serde_json::Value) {
+    if let Some(schemes) = document.pointer_mut("/components/securitySchemes").and_then(|s| s.as_object_mut()) {
+        schemes.remove(OAUTH2);
+    }
+    let Some(paths) = document.get_mut("paths").and_then(|p| p.as_object_mut()) else { return };
+    for operation in paths.values_mut().filter_map(|p| p.as_object_mut()).flat_map(|p| p.values_mut()) {
+        if let Some(security) = operation.get_mut("security").and_then(|s| s.as_array_mut()) {
+            security.retain(|requirement| requirement.get(OAUTH2).is_none());
+        }
+    }
+    if let Some(description) = document.pointer_mut("/info/description") {
+        let text = description.as_str().unwrap_or_default();
+        let text = text.split(" To try the protected routes").next().unwrap_or(text).to_owned();
+        *description =
+            format!("{text} To try the protected routes, click **Authorize** and paste an access token.").into();
+    }
 }
 
 #[rocket::get("/openapi.json")]
-fn document() -> (ContentType, &'static str) {
-    (ContentType::JSON, openapi_json())
+fn document(auth: &rocket::State<crate::auth::Auth>) -> (ContentType, &'static str) {
+    (ContentType::JSON, openapi_json(auth.config.password_grant))
 }
 
 /// The page: Swagger UI's own `index.html` with absolute asset paths, so that it works at both

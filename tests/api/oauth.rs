@@ -64,6 +64,12 @@ on_both_backends! {
         assert_eq!(oauth_error(response).await, (Status::BadRequest, "unsupported_grant_type".into()));
         let metadata: Value = app.client.get("/.well-known/oauth-authorization-server").dispatch().await.into_json().await.unwrap();
         assert_eq!(metadata["grant_types_supported"], json!(["refresh_token"]));
+        // The API document no longer offers the password flow; bearer tokens still work in it.
+        let document: Value = app.client.get("/openapi.json").dispatch().await.into_json().await.unwrap();
+        let schemes = document["components"]["securitySchemes"].as_object().unwrap();
+        assert!(schemes.contains_key("bearer") && !schemes.contains_key("oauth2"), "{schemes:?}");
+        assert!(!document["paths"].to_string().contains("oauth2"));
+        assert_eq!(document["paths"]["/users/me"]["get"]["security"], json!([{"bearer": []}]));
         // The refresh grant still works for sessions started through /auth/login.
         let tokens = app.login(&user).await;
         let response = post_form(&app, "/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &tokens.refresh)]).await;
