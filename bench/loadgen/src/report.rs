@@ -97,6 +97,13 @@ fn status(met: Option<bool>) -> &'static str {
     }
 }
 
+fn status_of(t: &Target) -> &'static str {
+    match t.met {
+        None if t.goal.starts_with("none") => "for comparison",
+        met => status(met),
+    }
+}
+
 pub fn write(results: &str, meta: &str, criterion: Option<&str>, out: &str) -> Result<(), String> {
     let text = std::fs::read_to_string(results).map_err(|e| format!("{results}: {e}"))?;
     let mut scenarios: Vec<GroupReport> = Vec::new();
@@ -148,11 +155,13 @@ pub fn write(results: &str, meta: &str, criterion: Option<&str>, out: &str) -> R
             met,
         };
         let r = ratio("me", "me");
+        // The issue sets this ratio for SQLite only; on PostgreSQL it is shown for comparison.
+        let sqlite = label != "postgres";
         targets.push(t(
             "`me` ÷ `ceiling` requests/s",
             r.map(|(r, a, b)| format!("{:.0} % ({a:.0} ÷ {b:.0})", r * 100.0)).unwrap_or("—".into()),
-            "≥ 65 %",
-            r.map(|(r, _, _)| r >= 0.65),
+            if sqlite { "≥ 65 %" } else { "none (the 65 % target is for SQLite)" },
+            r.filter(|_| sqlite).map(|(r, _, _)| r >= 0.65),
         ));
         let me = find(label, "me", "me");
         targets.push(t(
@@ -268,7 +277,7 @@ pub fn write(results: &str, meta: &str, criterion: Option<&str>, out: &str) -> R
     }
     let _ = writeln!(w, "| target | backend | measured | goal | status |\n|---|---|---|---|---|");
     for t in &targets {
-        let _ = writeln!(w, "| {} | {} | {} | {} | {} |", t.what, t.backend, t.measured, t.goal, status(t.met));
+        let _ = writeln!(w, "| {} | {} | {} | {} | {} |", t.what, t.backend, t.measured, t.goal, status_of(t));
     }
     let _ = writeln!(w);
 
