@@ -291,7 +291,11 @@ impl Auth {
                 expires_at: expires,
             };
             c.insert_refresh_token(&new_token).await?;
-            c.touch_session(session.id, now).await?;
+            // Timestamps are whole seconds: a second exchange within the same second would write
+            // the same value (and another instance's clock may lag; last use never goes back).
+            if now > session.last_used_at {
+                c.touch_session(session.id, now).await?;
+            }
             Ok::<_, ApiError>(Ok((session, roles, expires)))
         })?;
         match step {

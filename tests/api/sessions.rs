@@ -35,6 +35,31 @@ on_both_backends! {
         assert!(on_phone["created_at"].as_str().unwrap().ends_with('Z'));
     }
 
+    async fn last_used_at_moves_with_each_exchange_and_never_back(backend) {
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        let first = app.login(&user).await;
+        let app = &app;
+        let last_used = |tokens: Tokens| async move {
+            let body: Value = app.get_authed("/auth/sessions", &tokens.access).await.into_json().await.unwrap();
+            (body["sessions"][0]["created_at"].clone(), body["sessions"][0]["last_used_at"].clone())
+        };
+        let (created, used) = last_used(first.clone()).await;
+        assert_eq!(created, used);
+        app.clock.advance(30);
+        let second = tokens(app.refresh_response(&first.refresh).await).await;
+        // Within the same second: a second exchange works and last use stays where it is.
+        let third = tokens(app.refresh_response(&second.refresh).await).await;
+        let (created_now, used_now) = last_used(third.clone()).await;
+        assert_eq!(created_now, created);
+        assert_ne!(used_now, used);
+        let expected = app.client.rocket().state::<portcullis::auth::Auth>().unwrap().clock.now();
+        assert_eq!(used_now, json!(portcullis::clock::rfc3339(expected)));
+        app.clock.advance(5);
+        let fourth = tokens(app.refresh_response(&third.refresh).await).await;
+        assert_eq!(last_used(fourth).await.1, json!(portcullis::clock::rfc3339(expected + 5)));
+    }
+
     async fn logout_ends_the_session_of_the_access_token_at_once(backend) {
         let app = TestApp::new(backend).await;
         let user = app.with_user().await;
