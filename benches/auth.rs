@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the auth hot paths: access-token signing and verification, the bearer
-//! guard's check (verification plus the ended-session set), refresh-token minting, and argon2id
-//! with the default parameters.
+//! guard's check (verification plus the ended-session set), refresh-token minting, argon2id
+//! with the default parameters, and the SQLite read of `GET /users/me`.
 //!
 //! `cargo bench --bench auth` runs them all (about a minute); `cargo bench --bench auth -- argon2`
 //! only the password hashes, which `bench/run` uses for the login limit (cores ÷ one hash).
@@ -119,5 +119,60 @@ fn argon2(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tokens, guard, refresh_tokens, argon2);
+/// The database read of `GET /users/me` on SQLite (account and roles, one query), through the
+/// service's store on its inline connection, next to the same query on diesel's synchronous
+/// connection (the floor without the async wrapper) and a one-column key lookup (the floor of
+/// any read transaction: WAL locks and one index probe).
+fn sqlite_read(c: &mut Criterion) {
+    use diesel::prelude::*;
+    use diesel_async::AsyncConnection;
+    use portcullis::db::schema::{user_roles, users};
+    use portcullis::db::SqliteConn;
+    use portcullis::models::{NewUser, User, UserStore};
+
+    let runtime = rocket::tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bench.db").to_string_lossy().into_owned();
+    runtime.block_on(portcullis::db::run_migrations(&path)).expect("migrations");
+    let id = Id::new();
+    let mut conn = runtime.block_on(async {
+        let mut conn = SqliteConn::establish(&path).await.expect("connects");
+        diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, portcullis::db::SQLITE_PRAGMAS).await.unwrap();
+        let user = NewUser {
+            id,
+            email: "bench@example.com",
+            password_hash: "x",
+            disabled: false,
+            created_at: 0,
+            updated_at: 0,
+        };
+        conn.insert_user(&user, &["user".to_string(), "admin".to_string()]).await.expect("inserts");
+        conn
+    });
+    let mut sync = diesel::SqliteConnection::establish(&path).expect("connects");
+    diesel::connection::SimpleConnection::batch_execute(&mut sync, portcullis::db::SQLITE_PRAGMAS).unwrap();
+
+    let mut group = c.benchmark_group("sqlite");
+    group.bench_function("me_read_service", |b| {
+        b.iter(|| runtime.block_on(conn.find_user_with_roles(black_box(id))).unwrap().expect("found"))
+    });
+    group.bench_function("me_read_diesel_sync", |b| {
+        b.iter(|| {
+            let rows: Vec<(User, Option<String>)> = users::table
+                .left_join(user_roles::table)
+                .filter(users::id.eq(black_box(id)))
+                .select((User::as_select(), user_roles::role_name.nullable()))
+                .order(user_roles::role_name)
+                .load(&mut sync)
+                .unwrap();
+            rows
+        })
+    });
+    group.bench_function("key_lookup_diesel_sync", |b| {
+        b.iter(|| users::table.find(black_box(id)).select(users::id).get_result::<Id>(&mut sync).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tokens, guard, refresh_tokens, argon2, sqlite_read);
 criterion_main!(benches);
