@@ -2,7 +2,7 @@
 //! request logging is turned down (`access_log = true` in `Rocket.toml`).
 //!
 //! Lines are appended to an in-memory buffer that a flusher thread writes out every
-//! [`FLUSH_EVERY`], or that a request writes out itself once it holds [`FLUSH_AT`] bytes: under
+//! `FLUSH_EVERY` (100 ms), or that a request writes out itself once it holds `FLUSH_AT` bytes: under
 //! load many lines share one `write` (a `write` per line cost about a tenth of the server's CPU
 //! on the cheapest routes), and no request wakes a thread. Shutdown writes what is left.
 

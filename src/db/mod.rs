@@ -48,8 +48,9 @@ macro_rules! with_conn {
 }
 
 /// Runs `$body` inside a write transaction: on SQLite on the process's single writer connection
-/// ([`WriterLock`]), in a savepoint of a group-committed `BEGIN IMMEDIATE` batch, on PostgreSQL as a plain transaction on `$conn`, where
-/// conditional updates and row locks decide races. Every write goes through here.
+/// ([`WriterLock`]), in a savepoint of a group-committed `BEGIN IMMEDIATE` batch; on PostgreSQL
+/// as a plain transaction on `$conn`, where conditional updates and row locks decide races.
+/// Every write goes through here, and returns once its transaction is committed.
 ///
 /// The body is an expression evaluating to `Result<T, E>` with `E: From<diesel::result::Error>`;
 /// `$c` is the transaction's connection.

@@ -25,7 +25,7 @@ pub(super) const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 20000;";
 /// SQLite statements here are key lookups and short writes on a local file, a few microseconds
 /// each: handing each to the blocking pool cost more (a thread hop and several context switches
 /// per statement) than the statement itself. In WAL mode readers never wait for the writer, and
-/// writers queue on the async [`WriterLock`] rather than in SQLite's busy handler, so nothing
+/// writers queue on the async [`WriterLock`](super::WriterLock) rather than in SQLite's busy handler, so nothing
 /// here sleeps on a worker thread except when another process holds the file.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Inline;
