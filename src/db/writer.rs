@@ -55,9 +55,11 @@ fn failed(e: impl std::fmt::Display) -> Error {
 }
 
 impl Writer {
-    async fn begin(&mut self, id: u64) -> Result<(), Error> {
+    /// Opens a batch unless one is open, numbered from `ids`.
+    async fn begin(&mut self, ids: &AtomicU64) -> Result<(), Error> {
         if self.batch.is_none() {
             self.conn.batch_execute("BEGIN IMMEDIATE").await?;
+            let id = ids.fetch_add(1, Ordering::Relaxed);
             self.batch = Some(Batch { id, bodies: 0, done: watch::channel(None).0 });
         }
         Ok(())
@@ -132,7 +134,7 @@ impl WriterLock {
         E: From<Error>,
     {
         let mut writer = self.acquire().await?;
-        writer.begin(self.batch_ids.fetch_add(1, Ordering::Relaxed)).await?;
+        writer.begin(&self.batch_ids).await?;
         writer.in_body = true;
         if let Err(e) = writer.conn.batch_execute("SAVEPOINT body").await {
             writer.abort(&e).await;

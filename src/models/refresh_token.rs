@@ -5,6 +5,7 @@ use diesel::result::QueryResult;
 use diesel_async::RunQueryDsl;
 
 use super::for_each_backend;
+use super::user::fold_roles;
 use super::{Session, User};
 use crate::db::schema::{refresh_tokens, sessions, user_roles, users};
 use crate::db::{Id, Reuse};
@@ -73,11 +74,8 @@ impl RefreshTokenStore {
             .order(user_roles::role_name)
             .load(self)
             .await?;
-        let mut rows = rows.into_iter();
-        Ok(rows.next().map(|(token, session, user, first)| {
-            let roles = first.into_iter().chain(rows.filter_map(|(.., role)| role)).collect();
-            (token, session, user, roles)
-        }))
+        let rows = rows.into_iter().map(|(token, session, user, role)| ((token, session, user), role));
+        Ok(fold_roles(rows).map(|((token, session, user), roles)| (token, session, user, roles)))
     }
 
     async fn spend_refresh_token(&mut self, id: Id, now: i64) -> QueryResult<bool> {

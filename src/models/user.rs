@@ -41,6 +41,14 @@ pub struct NewUser<'a> {
     pub updated_at: i64,
 }
 
+/// Folds the rows of a left join on `user_roles` (one per role, or one without a role) into the
+/// joined row and its role names, in the order of the rows.
+pub(super) fn fold_roles<T>(rows: impl IntoIterator<Item = (T, Option<String>)>) -> Option<(T, Vec<String>)> {
+    let mut rows = rows.into_iter();
+    let (row, first) = rows.next()?;
+    Some((row, first.into_iter().chain(rows.filter_map(|(_, role)| role)).collect()))
+}
+
 #[allow(async_fn_in_trait)]
 pub trait UserStore {
     /// Inserts the account and its roles; a duplicate email is a unique violation.
@@ -103,11 +111,7 @@ impl UserStore {
             .order(user_roles::role_name)
             .load(self)
             .await?;
-        let mut rows = rows.into_iter();
-        Ok(rows.next().map(|(user, first)| {
-            let roles = first.into_iter().chain(rows.filter_map(|(_, role)| role)).collect();
-            (user, roles)
-        }))
+        Ok(fold_roles(rows))
     }
 
     async fn set_user_roles(&mut self, id: Id, roles: &[String]) -> QueryResult<()> {

@@ -154,29 +154,30 @@ pub fn write(results: &str, meta: &str, criterion: Option<&str>, out: &str) -> R
             goal: goal.into(),
             met,
         };
+        let ratio_text = |r: Option<(f64, f64, f64)>| {
+            r.map(|(r, a, b)| format!("{:.0} % ({a:.0} ÷ {b:.0})", r * 100.0)).unwrap_or("—".into())
+        };
+        let p99 = |what: &str, scenario: &str, group: &str, limit_ms: f64| {
+            let s = find(label, scenario, group);
+            t(
+                what,
+                s.map(|s| format!("{:.2} ms", s.p99_ms)).unwrap_or("—".into()),
+                &format!("< {limit_ms} ms"),
+                s.map(|s| s.p99_ms < limit_ms && s.requests > 0),
+            )
+        };
         let r = ratio("me", "me");
         // The issue sets this ratio for SQLite only; on PostgreSQL it is shown for comparison.
         let sqlite = label != "postgres";
         targets.push(t(
             "`me` ÷ `ceiling` requests/s",
-            r.map(|(r, a, b)| format!("{:.0} % ({a:.0} ÷ {b:.0})", r * 100.0)).unwrap_or("—".into()),
+            ratio_text(r),
             if sqlite { "≥ 65 %" } else { "none (the 65 % target is for SQLite)" },
             r.filter(|_| sqlite).map(|(r, _, _)| r >= 0.65),
         ));
-        let me = find(label, "me", "me");
-        targets.push(t(
-            "`me` p99 at 64 connections",
-            me.map(|s| format!("{:.2} ms", s.p99_ms)).unwrap_or("—".into()),
-            "< 10 ms",
-            me.map(|s| s.p99_ms < 10.0 && s.requests > 0),
-        ));
+        targets.push(p99("`me` p99 at 64 connections", "me", "me", 10.0));
         let r = ratio("guard-only", "guard-only");
-        targets.push(t(
-            "`guard-only` ÷ `ceiling` requests/s",
-            r.map(|(r, a, b)| format!("{:.0} % ({a:.0} ÷ {b:.0})", r * 100.0)).unwrap_or("—".into()),
-            "≥ 80 %",
-            r.map(|(r, _, _)| r >= 0.80),
-        ));
+        targets.push(t("`guard-only` ÷ `ceiling` requests/s", ratio_text(r), "≥ 80 %", r.map(|(r, _, _)| r >= 0.80)));
         let login = find(label, "login", "login");
         let login_ratio = login.zip(argon2_limit).map(|(l, limit)| (l.rps / limit, l.rps, limit));
         let practical = login.zip(pool).map(|(l, (n, e))| l.rps / (n as f64 / (e.fastest / 1e9)));
@@ -194,13 +195,7 @@ pub fn write(results: &str, meta: &str, criterion: Option<&str>, out: &str) -> R
             "≥ 90 %",
             login_ratio.map(|(r, _, _)| r >= 0.90),
         ));
-        let flood = find(label, "login+me", "me");
-        targets.push(t(
-            "`me` p99 during `login+me`",
-            flood.map(|s| format!("{:.2} ms", s.p99_ms)).unwrap_or("—".into()),
-            "< 20 ms",
-            flood.map(|s| s.p99_ms < 20.0 && s.requests > 0),
-        ));
+        targets.push(p99("`me` p99 during `login+me`", "login+me", "me", 20.0));
         let refresh = find(label, "refresh", "refresh");
         let goal = if label == "postgres" { 2000.0 } else { 6000.0 };
         targets.push(t(
