@@ -1,4 +1,5 @@
-//! The `portcullis` command line: `serve` (the default), `migrate`, `user create`.
+//! The `portcullis` command line: `serve` (the default), `migrate`, `user create`,
+//! `client create`, `keys generate`, `keys rotate`.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -28,6 +29,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage service clients.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
     /// Manage EdDSA signing keys.
     Keys {
         #[command(subcommand)]
@@ -45,6 +51,21 @@ enum KeysCommand {
         /// Directory for the key files.
         #[arg(long, default_value = "keys")]
         out_dir: std::path::PathBuf,
+    },
+    /// Make a newly generated Ed25519 key (kept in the database) the active signing key. The
+    /// previous key keeps verifying until every token it signed has expired.
+    Rotate,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Create a service client and print its `client_id` and `client_secret` (shown only now).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A permission the client holds (repeatable).
+        #[arg(long = "permission", value_name = "PERMISSION")]
+        permissions: Vec<String>,
     },
 }
 
@@ -73,6 +94,10 @@ pub fn main() -> ExitCode {
             read_password(password_stdin).and_then(|password| rocket::execute(create(email, roles, password)))
         }
         Command::Keys { command: KeysCommand::Generate { kid, out_dir } } => generate_keys(kid, &out_dir),
+        Command::Keys { command: KeysCommand::Rotate } => rocket::execute(rotate()),
+        Command::Client { command: ClientCommand::Create { name, permissions } } => {
+            rocket::execute(create_client(name, permissions))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -142,5 +167,37 @@ fn generate_keys(kid: Option<String>, dir: &std::path::Path) -> Result<(), Strin
     println!("add it to the [default.auth] table of Rocket.toml; list older keys after it so their tokens stay valid:");
     println!("eddsa_keys = [{{ kid = \"{kid}\", private_key = \"{private}\" }}]");
     println!("active_kid = \"{kid}\"");
+    Ok(())
+}
+
+async fn rotate() -> Result<(), String> {
+    let (settings, config) = settings()?;
+    run_migrations(&settings.url).await?;
+    let kid = rotate_keys(&settings, &config, Clock::new().now()).await?;
+    println!("the active signing key is now {kid}; the previous key verifies until its tokens have expired");
+    println!("running instances pick up the new key within auth.revocation_poll_ms");
+    Ok(())
+}
+
+/// `keys rotate` on the database of `settings` at `now`; returns the new key's kid.
+pub async fn rotate_keys(settings: &PoolSettings, config: &AuthConfig, now: i64) -> Result<String, String> {
+    if config.secret.is_some() || !config.eddsa_keys.is_empty() {
+        return Err("keys rotate manages generated keys; auth.secret or auth.eddsa_keys is configured".into());
+    }
+    let pool = DbPool::build(settings).map_err(|e| e.to_string())?;
+    let at_rest = crate::auth::kek::AtRest::new(config.key_encryption_key.as_ref());
+    crate::auth::signing::rotate(&pool, &at_rest, now).await
+}
+
+async fn create_client(name: String, permissions: Vec<String>) -> Result<(), String> {
+    let (settings, config) = settings()?;
+    run_migrations(&settings.url).await?;
+    let pool = DbPool::build(&settings).map_err(|e| e.to_string())?;
+    let auth = Auth::build(config, Clock::new(), &pool).await?;
+    let created = crate::admin::clients::create_client_unchecked(&auth, &pool, &name, &permissions)
+        .await
+        .map_err(|e| e.description.to_string())?;
+    println!("client_id: {}", created.client.client_id);
+    println!("client_secret: {}", created.client_secret);
     Ok(())
 }

@@ -53,6 +53,12 @@ pub struct AuthConfig {
     pub secret: Option<Secret>,
     /// Ed25519 key files; when set, access tokens are signed with EdDSA (see `auth::keys`).
     pub eddsa_keys: Vec<crate::auth::keys::EdKeyConfig>,
+    /// Key-encryption key: generated private keys (and other secrets read back) are stored
+    /// encrypted with it (`auth::kek`). At least 32 bytes; without it they are stored in clear.
+    pub key_encryption_key: Option<Secret>,
+    /// Application permissions (`resource:action`) roles and clients may hold beyond the
+    /// built-in catalogue.
+    pub permissions: Vec<String>,
     /// The `kid` of the EdDSA key that signs; the first key when absent.
     pub active_kid: Option<String>,
     /// Whether `POST /oauth/token` accepts `grant_type=password` (RFC 9700 §2.4 discourages it).
@@ -94,6 +100,8 @@ impl Default for AuthConfig {
             registration: Registration::Open,
             secret: None,
             eddsa_keys: vec![],
+            key_encryption_key: None,
+            permissions: vec![],
             active_kid: None,
             password_grant: true,
             public_url: None,
@@ -157,6 +165,17 @@ fn is_placeholder(secret: &str) -> bool {
     folded.is_empty() || folded == "secret" || single_repeated || PLACEHOLDERS.iter().any(|p| folded.contains(p))
 }
 
+/// Whether `name` has the form of a permission: `resource:action`, each part non-empty and made
+/// of lower-case ASCII letters, digits, `_`, `-` and `.`.
+pub fn is_permission_name(name: &str) -> bool {
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 64
+            && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-.".contains(c))
+    };
+    name.split_once(':').is_some_and(|(resource, action)| part(resource) && part(action))
+}
+
 impl AuthConfig {
     /// Extracts `auth` from Rocket's figment (defaults for absent keys) and validates it.
     pub fn from_figment(figment: &Figment) -> Result<AuthConfig, ConfigError> {
@@ -212,6 +231,22 @@ impl AuthConfig {
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(problem("auth.public_url", "must start with http:// or https://"));
+            }
+        }
+        if let Some(kek) = &self.key_encryption_key {
+            if kek.expose().len() < 32 {
+                return Err(problem("auth.key_encryption_key", "must be at least 32 bytes"));
+            }
+            if is_placeholder(kek.expose()) {
+                return Err(problem("auth.key_encryption_key", "is a well-known placeholder; use a random key"));
+            }
+        }
+        for (i, name) in self.permissions.iter().enumerate() {
+            if !is_permission_name(name) {
+                return Err(problem(
+                    &format!("auth.permissions[{i}]"),
+                    format!("{name:?} is not of the form resource:action (lower-case letters, digits, '_', '-', '.')"),
+                ));
             }
         }
         if let Some(secret) = &self.secret {

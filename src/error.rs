@@ -55,6 +55,13 @@ impl ApiError {
         ApiError { www_authenticate: Some(challenge), ..Self::new(Status::Unauthorized, "invalid_token", description) }
     }
 
+    /// 401 `invalid_client` (RFC 6749 §5.2): client authentication failed. With the
+    /// `WWW-Authenticate: Basic` challenge when the client used HTTP Basic.
+    pub fn invalid_client(basic: bool) -> Self {
+        let error = Self::new(Status::Unauthorized, "invalid_client", "Client authentication failed.");
+        ApiError { www_authenticate: basic.then(|| "Basic realm=\"portcullis\"".to_owned()), ..error }
+    }
+
     /// 401 for a request that carried no credentials at all: a bare `Bearer` challenge.
     pub fn missing_token() -> Self {
         ApiError {

@@ -5,6 +5,7 @@
 //! cannot each remove "the other" admin.
 
 pub mod audit;
+pub mod clients;
 pub mod roles;
 pub mod users;
 

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::auth::guards::{ClientInfo, Principal};
-use crate::auth::permissions::{is_known, RoleTable, ADMIN_ROLE};
+use crate::auth::guards::{Actor, ClientInfo};
+use crate::auth::permissions::{RoleTable, ADMIN_ROLE};
 use crate::auth::sessions::audit_by;
 use crate::auth::Auth;
 use crate::db::DbConn;
@@ -46,9 +46,9 @@ fn check_name(name: &str) -> ApiResult<()> {
     }
 }
 
-/// Permissions must come from the catalogue; 422 naming the first unknown one.
-fn check_permissions(permissions: &[String]) -> ApiResult<BTreeSet<String>> {
-    if let Some(unknown) = permissions.iter().find(|p| !is_known(p)) {
+/// Permissions must be built in or application permissions; 422 naming the first unknown one.
+fn check_permissions(auth: &Auth, permissions: &[String]) -> ApiResult<BTreeSet<String>> {
+    if let Some(unknown) = permissions.iter().find(|p| !auth.permission_exists(p)) {
         return Err(ApiError::invalid_field(format!("permissions: unknown permission {unknown:?}")));
     }
     Ok(permissions.iter().cloned().collect())
@@ -79,7 +79,7 @@ impl Auth {
     pub async fn create_role(
         &self,
         conn: &mut DbConn,
-        actor: &Principal,
+        actor: &Actor,
         name: &str,
         description: &str,
         permissions: &[String],
@@ -91,14 +91,14 @@ impl Auth {
             name: name.into(),
             description: description.into(),
             builtin: false,
-            permissions: check_permissions(permissions)?,
+            permissions: check_permissions(self, permissions)?,
         };
         let now = self.clock.now();
         let audit = audit_by(
             "role_created",
             now,
             None,
-            Some(actor.user_id),
+            Some(actor.id()),
             client,
             json!({"role": name, "permissions": role.permissions}),
         );
@@ -122,14 +122,14 @@ impl Auth {
     pub async fn update_role(
         &self,
         conn: &mut DbConn,
-        actor: &Principal,
+        actor: &Actor,
         name: &str,
         description: Option<&str>,
         permissions: Option<&[String]>,
         client: &ClientInfo,
     ) -> ApiResult<RoleView> {
         description.map(check_description).transpose()?;
-        let permissions = permissions.map(check_permissions).transpose()?;
+        let permissions = permissions.map(|p| check_permissions(self, p)).transpose()?;
         let now = self.clock.now();
         let role = crate::write_tx!(conn, |c| {
             let existing = c.find_role(name).await?.ok_or_else(not_found)?;
@@ -144,7 +144,7 @@ impl Auth {
             };
             c.update_role(&role).await?;
             let detail = json!({"role": name, "permissions": role.permissions});
-            c.insert_audit(&audit_by("role_updated", now, None, Some(actor.user_id), client, detail)).await?;
+            c.insert_audit(&audit_by("role_updated", now, None, Some(actor.id()), client, detail)).await?;
             Ok::<_, ApiError>(role)
         })?;
         self.reload_roles(conn).await?;
@@ -155,7 +155,7 @@ impl Auth {
     pub async fn delete_role(
         &self,
         conn: &mut DbConn,
-        actor: &Principal,
+        actor: &Actor,
         name: &str,
         client: &ClientInfo,
     ) -> ApiResult<()> {
@@ -170,7 +170,7 @@ impl Auth {
                 return Err(ApiError::conflict(format!("The role is still assigned to {holders} user(s).")));
             }
             c.delete_role(name).await?;
-            c.insert_audit(&audit_by("role_deleted", now, None, Some(actor.user_id), client, json!({"role": name})))
+            c.insert_audit(&audit_by("role_deleted", now, None, Some(actor.id()), client, json!({"role": name})))
                 .await?;
             Ok::<_, ApiError>(())
         })?;

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::Page;
 use crate::auth::accounts::UserView;
-use crate::auth::guards::{ClientInfo, Principal};
+use crate::auth::guards::{Actor, ClientInfo};
 use crate::auth::permissions::ADMIN_ROLE;
 use crate::auth::sessions::{audit_by, SessionView};
 use crate::auth::Auth;
@@ -62,7 +62,7 @@ impl Auth {
     pub async fn set_roles(
         &self,
         conn: &mut DbConn,
-        actor: &Principal,
+        actor: &Actor,
         target: Id,
         roles: Vec<String>,
         client: &ClientInfo,
@@ -88,7 +88,7 @@ impl Auth {
                 "roles_changed",
                 now,
                 Some(target),
-                Some(actor.user_id),
+                Some(actor.id()),
                 client,
                 json!({"before": before, "after": roles}),
             );
@@ -102,7 +102,7 @@ impl Auth {
     pub async fn set_disabled(
         &self,
         conn: &mut DbConn,
-        actor: &Principal,
+        actor: &Actor,
         target: Id,
         disabled: bool,
         client: &ClientInfo,
@@ -122,7 +122,7 @@ impl Auth {
                 event,
                 ending.now,
                 Some(target),
-                Some(actor.user_id),
+                Some(actor.id()),
                 client,
                 json!({"sessions_ended": ended.len()}),
             );
@@ -137,7 +137,7 @@ impl Auth {
     pub async fn delete_user(
         &self,
         conn: &mut DbConn,
-        actor: &Principal,
+        actor: &Actor,
         target: Id,
         client: &ClientInfo,
     ) -> ApiResult<()> {
@@ -154,7 +154,7 @@ impl Auth {
                 "user_deleted",
                 ending.now,
                 Some(target),
-                Some(actor.user_id),
+                Some(actor.id()),
                 client,
                 json!({"email": user.email}),
             );
@@ -166,20 +166,20 @@ impl Auth {
     }
 
     /// A user's live sessions; 404 for an unknown user.
-    pub async fn user_sessions(&self, conn: &mut DbConn, actor: &Principal, target: Id) -> ApiResult<Vec<SessionView>> {
+    pub async fn user_sessions(&self, conn: &mut DbConn, actor: &Actor, target: Id) -> ApiResult<Vec<SessionView>> {
         self.user_view(conn, target).await?;
-        self.list_sessions(conn, target, Some(actor.session_id)).await
+        self.list_sessions(conn, target, actor.session_id()).await
     }
 
     /// Ends every session of a user; 404 for an unknown user.
     pub async fn revoke_user_sessions(
         &self,
         conn: &mut DbConn,
-        actor: &Principal,
+        actor: &Actor,
         target: Id,
         client: &ClientInfo,
     ) -> ApiResult<()> {
         self.user_view(conn, target).await?;
-        self.end_all_sessions(conn, target, actor.user_id, "sessions_revoked", client).await.map(|_| ())
+        self.end_all_sessions(conn, target, actor.id(), "sessions_revoked", client).await.map(|_| ())
     }
 }

@@ -1,20 +1,24 @@
 //! Request guards: the bridge between Rocket and the auth core.
 //!
-//! [`Principal`] proves a valid access token of a live session: a handler that takes it cannot
-//! run without that check. The token is verified once per request (cached in request-local
-//! state), against the in-memory revocation set rather than the database. Failures are recorded
-//! for the catcher, which answers 401 with the RFC 6750 challenge in the contract's JSON shape.
+//! The token is verified once per request (cached in request-local state), against the
+//! in-memory revocation set rather than the database, and yields an [`Actor`]: a user in a
+//! session ([`Principal`]) or a service client ([`ClientPrincipal`]). The guard types say which
+//! a handler serves: [`Principal`] is for "my account" handlers and answers a client token 403
+//! `insufficient_permissions`; [`Authorized<P>`] accepts either, when it holds permission `P`.
+//! Failures are recorded for the catcher, which answers 401 with the RFC 6750 challenge in the
+//! contract's JSON shape.
 
 use rocket::outcome::Outcome;
 use rocket::request::{self, FromRequest, Request};
 
 use super::permissions::Permission;
+use super::tokens::Subject;
 use super::Auth;
 use crate::db::Id;
 use crate::error::{reject, ApiError};
 use std::marker::PhantomData;
 
-/// The authenticated caller: who, in which session, with which roles (from the token).
+/// The authenticated user: who, in which session, with which roles (from the token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub user_id: Id,
@@ -22,6 +26,50 @@ pub struct Principal {
     pub roles: Vec<String>,
     /// `exp` of the presented token.
     pub expires_at: i64,
+}
+
+/// An authenticated service client (a client-credentials token): which, with which permissions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientPrincipal {
+    pub client_id: Id,
+    /// The permissions of the token's `scope`.
+    pub scope: Vec<String>,
+    /// `exp` of the presented token.
+    pub expires_at: i64,
+}
+
+/// Whoever presented a valid access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    User(Principal),
+    Client(ClientPrincipal),
+}
+
+impl Actor {
+    /// The id recorded as the actor of audit events: the user id or the client id.
+    pub fn id(&self) -> Id {
+        match self {
+            Actor::User(user) => user.user_id,
+            Actor::Client(client) => client.client_id,
+        }
+    }
+
+    /// The caller's session, for a user.
+    pub fn session_id(&self) -> Option<Id> {
+        match self {
+            Actor::User(user) => Some(user.session_id),
+            Actor::Client(_) => None,
+        }
+    }
+
+    /// Whether the caller holds `permission`: through a role of a user's token, or in the
+    /// scope of a client's.
+    pub fn holds(&self, auth: &Auth, permission: &str) -> bool {
+        match self {
+            Actor::User(user) => auth.roles.grants(&user.roles, permission),
+            Actor::Client(client) => client.scope.iter().any(|p| p == permission),
+        }
+    }
 }
 
 /// Extracts the token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
@@ -38,26 +86,77 @@ fn bearer_token<'a>(req: &'a Request<'_>) -> Result<&'a str, ApiError> {
     Ok(token)
 }
 
-fn authenticate(req: &Request<'_>) -> Result<Principal, ApiError> {
+fn authenticate(req: &Request<'_>) -> Result<Actor, ApiError> {
     let token = bearer_token(req)?;
     let auth = req.rocket().state::<Auth>().ok_or_else(|| ApiError::internal("auth state is not managed"))?;
     let claims = auth.keys.verify(token, auth.clock.now()).map_err(ApiError::invalid_token)?;
-    if auth.revoked.contains(claims.sid) {
-        return Err(ApiError::invalid_token("The session of this access token has ended."));
+    match claims.subject() {
+        Some(Subject::User { user_id, session_id, .. }) => {
+            if auth.revoked.contains(session_id) {
+                return Err(ApiError::invalid_token("The session of this access token has ended."));
+            }
+            let roles = claims.roles.unwrap_or_default();
+            Ok(Actor::User(Principal { user_id, session_id, roles, expires_at: claims.exp }))
+        }
+        Some(Subject::Client { client_id, scope }) => {
+            // A deleted client is in the same set as ended sessions (its id as the key).
+            if auth.revoked.contains(client_id) {
+                return Err(ApiError::invalid_token("The client of this access token has been deleted."));
+            }
+            let scope = scope.split_ascii_whitespace().map(str::to_owned).collect();
+            Ok(Actor::Client(ClientPrincipal { client_id, scope, expires_at: claims.exp }))
+        }
+        None => Err(ApiError::invalid_token("The access token is invalid.")),
     }
-    Ok(Principal { user_id: claims.sub, session_id: claims.sid, roles: claims.roles, expires_at: claims.exp })
 }
 
 /// Request-local cache of the verification result.
-struct Verified(Result<Principal, ApiError>);
+struct Verified(Result<Actor, ApiError>);
+
+fn verified<'r>(req: &'r Request<'_>) -> &'r Result<Actor, ApiError> {
+    &req.local_cache(|| Verified(authenticate(req))).0
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Actor {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, ()> {
+        match verified(req) {
+            Ok(actor) => Outcome::Success(actor.clone()),
+            Err(e) => Outcome::Error((reject(req, e.clone()), ())),
+        }
+    }
+}
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Principal {
     type Error = ();
 
     async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, ()> {
-        match &req.local_cache(|| Verified(authenticate(req))).0 {
-            Ok(principal) => Outcome::Success(principal.clone()),
+        match verified(req) {
+            Ok(Actor::User(principal)) => Outcome::Success(principal.clone()),
+            Ok(Actor::Client(_)) => {
+                let error =
+                    ApiError::forbidden("This endpoint is about a user's own account; client tokens cannot use it.");
+                Outcome::Error((reject(req, error), ()))
+            }
+            Err(e) => Outcome::Error((reject(req, e.clone()), ())),
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ClientPrincipal {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, ()> {
+        match verified(req) {
+            Ok(Actor::Client(client)) => Outcome::Success(client.clone()),
+            Ok(Actor::User(_)) => {
+                let error = ApiError::forbidden("This endpoint is for service clients.");
+                Outcome::Error((reject(req, error), ()))
+            }
             Err(e) => Outcome::Error((reject(req, e.clone()), ())),
         }
     }
@@ -80,28 +179,29 @@ impl<'r> FromRequest<'r> for ClientInfo {
     }
 }
 
-/// Proof that the caller holds permission `P` through one of the roles in their token.
-/// Without a valid token: 401 as for [`Principal`]; with one but without `P`: 403
-/// `insufficient_permissions`. Roles resolve through the in-memory role table.
+/// Proof that the caller holds permission `P`: a user through one of the roles in their token
+/// (resolved through the in-memory role table), a client through its token's scope. Without a
+/// valid token: 401 as for [`Principal`]; with one but without `P`: 403
+/// `insufficient_permissions`.
 ///
 /// ```no_run
 /// use portcullis::auth::{guards::Authorized, permissions::UsersRead};
 ///
 /// #[rocket::get("/reports")]
 /// fn reports(who: Authorized<UsersRead>) -> String {
-///     format!("report for {}", who.user_id)
+///     format!("report for {}", who.id())
 /// }
 /// ```
 #[derive(Debug)]
 pub struct Authorized<P: Permission> {
-    pub principal: Principal,
+    pub actor: Actor,
     permission: PhantomData<P>,
 }
 
 impl<P: Permission> std::ops::Deref for Authorized<P> {
-    type Target = Principal;
-    fn deref(&self) -> &Principal {
-        &self.principal
+    type Target = Actor;
+    fn deref(&self) -> &Actor {
+        &self.actor
     }
 }
 
@@ -110,14 +210,12 @@ impl<'r, P: Permission> FromRequest<'r> for Authorized<P> {
     type Error = ();
 
     async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, ()> {
-        let principal = match Principal::from_request(req).await {
-            Outcome::Success(principal) => principal,
-            Outcome::Error(e) => return Outcome::Error(e),
-            Outcome::Forward(status) => return Outcome::Forward(status),
+        let actor = match verified(req) {
+            Ok(actor) => actor,
+            Err(e) => return Outcome::Error((reject(req, e.clone()), ())),
         };
-        let granted = req.rocket().state::<Auth>().is_some_and(|auth| auth.roles.grants(&principal.roles, P::NAME));
-        if granted {
-            Outcome::Success(Authorized { principal, permission: PhantomData })
+        if req.rocket().state::<Auth>().is_some_and(|auth| actor.holds(auth, P::NAME)) {
+            Outcome::Success(Authorized { actor: actor.clone(), permission: PhantomData })
         } else {
             let error = ApiError::forbidden(format!("This requires the {} permission.", P::NAME));
             Outcome::Error((reject(req, error), ()))

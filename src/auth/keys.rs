@@ -1,4 +1,5 @@
-//! Signing keys: the HS256 key, and Ed25519 (EdDSA) key pairs read from PEM files.
+//! Signing keys from configuration: Ed25519 (EdDSA) key pairs read from PEM files. Generated
+//! keys kept in the database are `auth::signing`'s.
 //!
 //! With EdDSA keys configured, tokens are signed with the active key and verified against every
 //! configured key (and the HS256 key), so keys rotate without logging anyone out: add the new
@@ -59,16 +60,13 @@ fn load(index: usize, entry: &EdKeyConfig) -> Result<EdKey, String> {
 }
 
 /// The JWK of an Ed25519 public key.
-fn jwk(kid: &str, public: &EdVerifyingKey) -> Value {
+pub(crate) fn jwk(kid: &str, public: &EdVerifyingKey) -> Value {
     json!({"kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(public.as_bytes()), "kid": kid, "alg": "EdDSA", "use": "sig"})
 }
 
-/// Builds the key set: EdDSA when `auth.eddsa_keys` is set (the HS256 key still verifies),
-/// HS256 with `hs_secret` otherwise.
-pub fn token_keys(config: &AuthConfig, hs_secret: &[u8]) -> Result<TokenKeys, String> {
-    if config.eddsa_keys.is_empty() {
-        return Ok(TokenKeys::hs256(hs_secret, config));
-    }
+/// Builds the key set from `auth.eddsa_keys` (the configured HS256 `secret`, if any, still
+/// verifies).
+pub fn token_keys(config: &AuthConfig) -> Result<TokenKeys, String> {
     let keys = config.eddsa_keys.iter().enumerate().map(|(i, e)| load(i, e)).collect::<Result<Vec<_>, _>>()?;
     let active_kid = config.active_kid.clone().unwrap_or_else(|| keys[0].kid.clone());
     let active = keys
@@ -86,15 +84,22 @@ pub fn token_keys(config: &AuthConfig, hs_secret: &[u8]) -> Result<TokenKeys, St
         .map(|k| {
             (
                 k.kid.clone(),
-                VerifyingKey { algorithm: Algorithm::EdDSA, key: DecodingKey::from_ed_der(k.public.as_bytes()) },
+                VerifyingKey {
+                    algorithm: Algorithm::EdDSA,
+                    key: DecodingKey::from_ed_der(k.public.as_bytes()),
+                    until: None,
+                },
             )
         })
         .collect();
-    verifiers.push((
-        hs256_kid(hs_secret),
-        VerifyingKey { algorithm: Algorithm::HS256, key: DecodingKey::from_secret(hs_secret) },
-    ));
-    let jwks = keys.iter().map(|k| jwk(&k.kid, &k.public)).collect();
+    if let Some(secret) = &config.secret {
+        let secret = secret.expose().as_bytes();
+        verifiers.push((
+            hs256_kid(secret),
+            VerifyingKey { algorithm: Algorithm::HS256, key: DecodingKey::from_secret(secret), until: None },
+        ));
+    }
+    let jwks = keys.iter().map(|k| (jwk(&k.kid, &k.public), None)).collect();
     Ok(TokenKeys::new(signer, verifiers, config).with_jwks(jwks))
 }
 

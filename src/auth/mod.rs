@@ -5,14 +5,18 @@
 //! the database and its migrations) and starts the background tasks at liftoff.
 
 pub mod accounts;
+pub mod client_auth;
 pub mod guards;
 pub mod housekeeping;
+pub mod introspect;
+pub mod kek;
 pub mod keys;
 pub mod opaque;
 pub mod password;
 pub mod permissions;
 pub mod revocation;
 pub mod sessions;
+pub mod signing;
 pub mod throttle;
 pub mod tokens;
 
@@ -21,26 +25,28 @@ use std::time::Duration;
 
 use rocket::fairing::AdHoc;
 use rocket::{Build, Rocket};
-use rocket_db_pools::{Database, Pool};
+use rocket_db_pools::Database;
 
 use crate::clock::Clock;
 use crate::config::AuthConfig;
 use crate::db::{Db, DbPool, Id};
-use crate::models::{Ending, SettingStore};
+use crate::models::Ending;
+use kek::AtRest;
 use password::PasswordHasherPool;
 use permissions::RoleTable;
 use revocation::RevokedSessions;
-use tokens::TokenKeys;
-
-/// Name of the setting that holds the generated HS256 key.
-const GENERATED_SECRET: &str = "hs256_secret";
+use signing::Signing;
+use tokens::KeyRing;
 
 /// Everything the auth flows and guards share.
 #[derive(Debug)]
 pub struct Auth {
     pub config: AuthConfig,
     pub clock: Clock,
-    pub keys: TokenKeys,
+    pub keys: Arc<KeyRing>,
+    pub signing: Arc<Signing>,
+    /// Encryption at rest of secrets the service reads back (`auth.key_encryption_key`).
+    pub at_rest: AtRest,
     pub hasher: PasswordHasherPool,
     pub revoked: Arc<RevokedSessions>,
     pub roles: Arc<RoleTable>,
@@ -58,6 +64,18 @@ impl Auth {
         now + self.config.access_ttl as i64 + self.config.leeway as i64 + 1
     }
 
+    /// Whether `name` is a permission roles and clients may hold: built in, or an application
+    /// permission of `auth.permissions`.
+    pub fn permission_exists(&self, name: &str) -> bool {
+        permissions::is_known(name) || self.config.permissions.iter().any(|p| p == name)
+    }
+
+    /// Every permission there is: built in, then the application's.
+    pub fn scopes_supported(&self) -> Vec<String> {
+        let builtin = permissions::CATALOGUE.iter().map(|p| p.to_string());
+        builtin.chain(self.config.permissions.iter().filter(|p| !permissions::is_known(p)).cloned()).collect()
+    }
+
     /// Makes this instance reject the sessions' access tokens at once (after the commit).
     pub fn revoke_locally(&self, sessions: &[Id], ending: &Ending<'_>) {
         for id in sessions {
@@ -67,23 +85,15 @@ impl Auth {
 
     /// Builds the state from configuration, loading or creating the signing key.
     pub async fn build(config: AuthConfig, clock: Clock, pool: &DbPool) -> Result<Auth, String> {
-        let secret = match &config.secret {
-            Some(secret) => secret.expose().as_bytes().to_vec(),
-            None => {
-                let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
-                let candidate = opaque::random_key();
-                let stored = crate::write_tx!(conn, |c| c.setting_or_insert(GENERATED_SECRET, &candidate).await)
-                    .map_err(|e| format!("cannot load the generated signing key: {e}"))?;
-                stored.into_bytes()
-            }
-        };
-        let keys = keys::token_keys(&config, &secret)?;
+        let at_rest = AtRest::new(config.key_encryption_key.as_ref());
+        let signing = Arc::new(Signing::start(&config, &at_rest, pool, clock.now()).await?);
+        let keys = signing.ring.clone();
         let hasher = PasswordHasherPool::new(&config).await?;
         let revoked = Arc::new(RevokedSessions::new());
         revoked.load_since(pool, i64::MIN).await?;
         let roles = Arc::new(RoleTable::default());
         roles.refresh(pool, true).await?;
-        Ok(Auth { config, clock, keys, hasher, revoked, roles })
+        Ok(Auth { config, clock, keys, signing, at_rest, hasher, revoked, roles })
     }
 }
 
@@ -121,6 +131,13 @@ pub fn stage() -> AdHoc {
                     tokio::spawn(revocation::poll_feed(
                         auth.revoked.clone(),
                         auth.roles.clone(),
+                        (**db).clone(),
+                        auth.clock.clone(),
+                        interval,
+                        rocket.shutdown(),
+                    ));
+                    tokio::spawn(signing::poll_keys(
+                        auth.signing.clone(),
                         (**db).clone(),
                         auth.clock.clone(),
                         interval,

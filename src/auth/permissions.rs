@@ -50,6 +50,12 @@ permissions! {
     SessionsRevoke => "sessions:revoke",
     /// Read the audit log.
     AuditRead => "audit:read",
+    /// List service clients.
+    ClientsRead => "clients:read",
+    /// Create, re-key and delete service clients.
+    ClientsWrite => "clients:write",
+    /// Scrape `GET /metrics`.
+    MetricsRead => "metrics:read",
 }
 
 /// The built-in role that holds every permission.

@@ -127,11 +127,13 @@ impl Auth {
             iss: self.config.issuer.clone(),
             aud: self.config.audience.clone(),
             sub: user_id,
-            sid: session.id,
             jti: Id::new(),
             iat: now,
             exp,
-            roles,
+            sid: Some(session.id),
+            roles: Some(roles),
+            client_id: None,
+            scope: None,
         };
         Ok(TokenResponse {
             access_token: self.keys.sign(&claims).map_err(ApiError::internal)?,
@@ -409,7 +411,8 @@ impl Auth {
     /// and foreign tokens are not an error: the caller learns nothing.
     pub async fn revoke_token(&self, conn: &mut DbConn, token: &str, client: &ClientInfo) -> ApiResult<()> {
         let session = match self.keys.verify_signed(token) {
-            Ok(claims) => Some(claims.sid),
+            // A client's token has no session: clients end with their deletion.
+            Ok(claims) => claims.sid,
             Err(_) => {
                 let hash = hash_token(token);
                 crate::with_conn!(conn, |c| c.find_refresh_token(&hash).await)?.map(|t| t.session_id)

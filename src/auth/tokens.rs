@@ -22,18 +22,50 @@ const MAX_IAT_SKEW: i64 = 60;
 /// The `typ` header of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
-/// The claims of an access token; every one is required when decoding.
+/// The claims of an access token. A user's token carries `sid` and `roles`; a client's
+/// (client-credentials grant) carries `client_id` (= `sub`) and `scope`, and neither of the
+/// user's. [`AccessClaims::subject`] checks that a token is exactly one of the two; optional
+/// claims are one field each so that others can be added alongside.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
     pub sub: Id,
-    pub sid: Id,
     pub jti: Id,
     pub iat: i64,
     pub exp: i64,
-    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<Id>,
+    /// Space-separated permissions (RFC 9068 §2.2.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// Whom an access token speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject<'a> {
+    /// A user in a session, with the roles in the token.
+    User { user_id: Id, session_id: Id, roles: &'a [String] },
+    /// A service client, with the permissions in the token's scope.
+    Client { client_id: Id, scope: &'a str },
+}
+
+impl AccessClaims {
+    /// The token's subject, or `None` when its claims mix the two kinds or lack one's claims.
+    pub fn subject(&self) -> Option<Subject<'_>> {
+        match (self.sid, &self.roles, self.client_id, &self.scope) {
+            (Some(session_id), Some(roles), None, None) => Some(Subject::User { user_id: self.sub, session_id, roles }),
+            (None, None, Some(client_id), Some(scope)) if client_id == self.sub => {
+                Some(Subject::Client { client_id, scope })
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A key that signs, with its `kid`.
@@ -47,6 +79,8 @@ pub struct SigningKey {
 pub struct VerifyingKey {
     pub algorithm: Algorithm,
     pub key: DecodingKey,
+    /// A retired key verifies (and is published) only before this time.
+    pub until: Option<i64>,
 }
 
 /// The active signing key and every key accepted for verification.
@@ -57,8 +91,8 @@ pub struct TokenKeys {
     audience: String,
     leeway: i64,
     ttl: i64,
-    /// The public keys as JWKs; empty for HS256.
-    jwks: Vec<serde_json::Value>,
+    /// The public keys as JWKs, each with the time it leaves the set; empty for HS256.
+    jwks: Vec<(serde_json::Value, Option<i64>)>,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -78,7 +112,7 @@ impl TokenKeys {
         let kid = hs256_kid(secret);
         let active =
             SigningKey { kid: kid.clone(), algorithm: Algorithm::HS256, key: EncodingKey::from_secret(secret) };
-        let verifier = VerifyingKey { algorithm: Algorithm::HS256, key: DecodingKey::from_secret(secret) };
+        let verifier = VerifyingKey { algorithm: Algorithm::HS256, key: DecodingKey::from_secret(secret), until: None };
         TokenKeys::new(active, vec![(kid, verifier)], config)
     }
 
@@ -95,15 +129,28 @@ impl TokenKeys {
         }
     }
 
-    /// Sets the published public keys.
-    pub fn with_jwks(mut self, jwks: Vec<serde_json::Value>) -> Self {
+    /// Sets the published public keys, each with the time it stops being published.
+    pub fn with_jwks(mut self, jwks: Vec<(serde_json::Value, Option<i64>)>) -> Self {
         self.jwks = jwks;
         self
     }
 
-    /// The JWKS document: `{"keys": [...]}`.
-    pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({ "keys": self.jwks })
+    /// The JWKS document at `now`: `{"keys": [...]}` without keys retired for good.
+    pub fn jwks(&self, now: i64) -> serde_json::Value {
+        let keys: Vec<_> =
+            self.jwks.iter().filter(|(_, until)| until.is_none_or(|u| now < u)).map(|(k, _)| k).collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// Adds a key that verifies (and is not published).
+    pub fn with_verifier(mut self, kid: String, key: VerifyingKey) -> Self {
+        self.verifiers.insert(kid, key);
+        self
+    }
+
+    /// The `kid` of the key that signs.
+    pub fn active_kid(&self) -> &str {
+        &self.active.kid
     }
 
     /// Access-token lifetime in seconds.
@@ -122,7 +169,10 @@ impl TokenKeys {
     /// Checks signature, `typ`, `kid`, issuer, audience, claims and expiry at `now`. The error
     /// is a short reason suitable for `error_description`.
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, &'static str> {
-        let claims = self.verify_signed(token)?;
+        let (claims, until) = self.verify_signed_with(token)?;
+        if until.is_some_and(|until| now >= until) {
+            return Err("The access token was signed with a retired key.");
+        }
         if now >= claims.exp + self.leeway {
             return Err("The access token has expired.");
         }
@@ -141,6 +191,11 @@ impl TokenKeys {
     /// claims twice (once for its own validation), which was most of the bearer guard's cost.
     /// The order of checks is the same: header, key, signature, then claims.
     pub fn verify_signed(&self, token: &str) -> Result<AccessClaims, &'static str> {
+        self.verify_signed_with(token).map(|(claims, _)| claims)
+    }
+
+    /// [`verify_signed`](Self::verify_signed), also returning until when the key verifies.
+    fn verify_signed_with(&self, token: &str) -> Result<(AccessClaims, Option<i64>), &'static str> {
         const MALFORMED: &str = "The access token is malformed.";
         let (message, signature) = token.rsplit_once('.').ok_or(MALFORMED)?;
         let (header, payload) = message.split_once('.').ok_or(MALFORMED)?;
@@ -167,7 +222,10 @@ impl TokenKeys {
         if claims.aud != self.audience {
             return Err("The access token has the wrong audience.");
         }
-        Ok(claims)
+        if claims.subject().is_none() {
+            return Err("The access token is invalid.");
+        }
+        Ok((claims, key.until))
     }
 }
 
@@ -179,4 +237,59 @@ struct JoseHeader<'a> {
     typ: Option<Cow<'a, str>>,
     #[serde(borrow)]
     kid: Option<Cow<'a, str>>,
+}
+
+/// The current [`TokenKeys`], replaced when keys rotate (see `auth::signing`). Readers take a
+/// cheap `Arc` clone under a read lock; the guard's hot path holds the lock only for that.
+pub struct KeyRing {
+    current: std::sync::RwLock<std::sync::Arc<TokenKeys>>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.current().fmt(f)
+    }
+}
+
+impl KeyRing {
+    pub fn new(keys: TokenKeys) -> KeyRing {
+        KeyRing { current: std::sync::RwLock::new(std::sync::Arc::new(keys)) }
+    }
+
+    /// The keys in force now.
+    pub fn current(&self) -> std::sync::Arc<TokenKeys> {
+        match self.current.read() {
+            Ok(keys) => keys.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts `keys` in force.
+    pub fn replace(&self, keys: TokenKeys) {
+        let keys = std::sync::Arc::new(keys);
+        match self.current.write() {
+            Ok(mut current) => *current = keys,
+            Err(poisoned) => *poisoned.into_inner() = keys,
+        }
+    }
+
+    pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, &'static str> {
+        self.current().verify(token, now)
+    }
+
+    pub fn verify_signed(&self, token: &str) -> Result<AccessClaims, &'static str> {
+        self.current().verify_signed(token)
+    }
+
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, String> {
+        self.current().sign(claims)
+    }
+
+    pub fn ttl(&self) -> i64 {
+        self.current().ttl()
+    }
+
+    pub fn jwks(&self, now: i64) -> serde_json::Value {
+        self.current().jwks(now)
+    }
 }

@@ -115,6 +115,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        generation -> BigInt,
+        algorithm -> Text,
+        private_key -> Text,
+        public_key -> Text,
+        created_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    clients (client_id) {
+        client_id -> DbUuid,
+        name -> Text,
+        secret_hash -> Text,
+        disabled -> Bool,
+        created_at -> BigInt,
+        created_by -> Nullable<DbUuid>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    client_permissions (client_id, permission) {
+        client_id -> DbUuid,
+        permission -> Text,
+    }
+}
+
+diesel::joinable!(client_permissions -> clients (client_id));
 diesel::joinable!(role_permissions -> roles (role_name));
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_name));
@@ -132,4 +169,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     login_throttle,
     settings,
+    signing_keys,
+    clients,
+    client_permissions,
 );

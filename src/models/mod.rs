@@ -9,20 +9,24 @@
 //! which makes SQLite re-prepare the statement on every call.
 
 pub mod audit;
+pub mod client;
 pub mod refresh_token;
 pub mod revocation;
 pub mod role;
 pub mod session;
 pub mod setting;
+pub mod signing_key;
 pub mod throttle;
 pub mod user;
 
 pub use audit::{AuditEvent, AuditFilter, AuditStore, NewAuditEvent};
+pub use client::{Client, ClientStore, NewClient};
 pub use refresh_token::{NewRefreshToken, RefreshFamily, RefreshToken, RefreshTokenStore};
 pub use revocation::RevocationStore;
 pub use role::{Role, RoleStore};
 pub use session::{Ending, NewSession, Session, SessionStore};
 pub use setting::SettingStore;
+pub use signing_key::{SigningKeyStore, StoredKey};
 pub use throttle::{Throttle, ThrottleStore};
 pub use user::{AdminLock, NewUser, User, UserStore};
 

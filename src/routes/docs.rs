@@ -17,7 +17,9 @@ use rocket::http::{ContentType, Header};
 use rocket::Responder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, Type};
-use utoipa::openapi::security::{Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme};
+use utoipa::openapi::security::{
+    ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
+};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr};
 use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_swagger_ui::Config;
@@ -46,7 +48,8 @@ use crate::error::ApiError;
         admin::users::delete, admin::users::sessions, admin::users::revoke_sessions,
         admin::roles::list, admin::roles::create, admin::roles::update, admin::roles::delete,
         admin::audit::list,
-        oauth::token, oauth::revoke, oauth::metadata, oauth::jwks,
+        admin::clients::list, admin::clients::create, admin::clients::rotate_secret, admin::clients::delete,
+        oauth::token, oauth::revoke, oauth::introspect, oauth::metadata, oauth::jwks,
     ),
     components(schemas(ErrorObject)),
     modifiers(&Components),
@@ -66,6 +69,10 @@ pub const BEARER: &str = "bearer";
 /// The name of the OAuth2 (password flow) security scheme: the same bearer token, obtained at
 /// `/oauth/token`; listed so that Swagger UI's "Authorize" sends it.
 pub const OAUTH2: &str = "oauth2";
+
+/// The name of the OAuth2 client-credentials security scheme: a service client's token from
+/// `/oauth/token` (`grant_type=client_credentials`), accepted by `/admin` routes within its scope.
+pub const CLIENT_CREDENTIALS: &str = "client_credentials";
 
 /// The contract's error object: the body of every 4xx and 5xx response.
 #[derive(ToSchema)]
@@ -153,6 +160,16 @@ impl Modify for Components {
              `client_id`.",
         );
         components.add_security_scheme(OAUTH2, SecurityScheme::OAuth2(oauth2));
+        let scopes = Scopes::from_iter(
+            crate::auth::permissions::CATALOGUE.iter().map(|p| (p.to_string(), format!("The {p} permission."))),
+        );
+        let client = OAuth2::with_description(
+            [Flow::ClientCredentials(ClientCredentials::new("/oauth/token", scopes))],
+            "A service client's token: the client-credentials grant at `/oauth/token` with the client's id and \
+             secret; `scope` narrows it to some of the client's permissions. Accepted by `/admin` routes whose \
+             permission is in its scope.",
+        );
+        components.add_security_scheme(CLIENT_CREDENTIALS, SecurityScheme::OAuth2(client));
         for (name, description, header) in ERROR_RESPONSES {
             let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build();
             let mut response = ResponseBuilder::new().description(*description).content("application/json", content);

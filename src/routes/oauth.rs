@@ -1,5 +1,6 @@
-//! OAuth 2.0 interoperability: the token endpoint (RFC 6749 §4.3 password and §6 refresh
-//! grants), revocation (RFC 7009), and the metadata and JWKS documents (RFC 8414, RFC 7517).
+//! OAuth 2.0 interoperability: the token endpoint (RFC 6749 §4.3 password, §6 refresh and §4.4
+//! client-credentials grants), revocation (RFC 7009), introspection (RFC 7662), and the metadata
+//! and JWKS documents (RFC 8414, RFC 7517).
 //!
 //! The grants run the same code as `/auth/login` and `/auth/refresh`; only the error mapping
 //! differs: RFC 6749 §5.2 answers failed grants with 400 `invalid_grant`.
@@ -11,8 +12,9 @@ use rocket::{get, post, State};
 use rocket_db_pools::Connection;
 
 use super::body::FormBody;
-use super::docs::{OAuthError, PayloadTooLarge, TooManyRequests, Unavailable};
+use super::docs::{ErrorObject, OAuthError, PayloadTooLarge, TooManyRequests, Unavailable};
 use super::NoStore;
+use crate::auth::client_auth::{ClientTokenResponse, PresentedClient};
 use crate::auth::guards::ClientInfo;
 use crate::auth::sessions::TokenResponse;
 use crate::auth::Auth;
@@ -34,13 +36,48 @@ fn required<'a>(form: &'a FormBody, name: &str) -> ApiResult<&'a str> {
 
 // The forms of the OAuth endpoints, for the OpenAPI document only: the handlers read a `FormBody`.
 
+/// The raw `Authorization` header, for client authentication with HTTP Basic.
+struct Authorization(Option<String>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Authorization {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        Outcome::Success(Authorization(req.headers().get_one("Authorization").map(str::to_owned)))
+    }
+}
+
+/// The client credentials of a request (Basic or form fields); 401 `invalid_client` without.
+fn presented_client(authorization: &Authorization, form: &FormBody) -> ApiResult<PresentedClient> {
+    let presented =
+        PresentedClient::from_request(authorization.0.as_deref(), form.get("client_id"), form.get("client_secret"))?;
+    presented.ok_or_else(|| ApiError::invalid_client(authorization.0.is_none()))
+}
+
+/// What the token endpoint answers: a user's token pair or a client's access token.
+#[derive(rocket::Responder)]
+enum Granted {
+    User(NoStore<Json<TokenResponse>>),
+    Client(NoStore<Json<ClientTokenResponse>>),
+}
+
 /// The form of `POST /oauth/token`.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 struct TokenRequest {
-    /// `password` (RFC 6749 §4.3; unless turned off by `auth.password_grant`) or `refresh_token` (§6).
+    /// `password` (RFC 6749 §4.3; unless turned off by `auth.password_grant`), `refresh_token` (§6)
+    /// or `client_credentials` (§4.4, with client authentication).
     #[schema(example = "password")]
     grant_type: String,
+    /// For `grant_type=client_credentials`: space-separated permissions, a subset of the client's
+    /// (all of them when absent).
+    #[schema(example = "users:read")]
+    scope: Option<String>,
+    /// For `client_secret_post` (or use HTTP Basic: `client_secret_basic`).
+    client_id: Option<String>,
+    /// For `client_secret_post`.
+    client_secret: Option<String>,
     /// The email, for `grant_type=password`.
     #[schema(example = "alice@example.com")]
     username: Option<String>,
@@ -61,18 +98,30 @@ struct RevokeRequest {
     token_type_hint: Option<String>,
 }
 
-/// The token endpoint: password and refresh-token grants, with the rotation rules of `/auth/refresh`.
+/// The token endpoint: password and refresh-token grants, with the rotation rules of
+/// `/auth/refresh`, and the client-credentials grant (an access token only).
 #[utoipa::path(tag = "oauth", request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "Tokens.", body = TokenResponse), OAuthError, PayloadTooLarge,
-        TooManyRequests, Unavailable))]
+    responses((status = 200, description = "Tokens: the token pair for a user, an access token and its `scope` \
+        for a client.", body = TokenResponse), (status = 200, body = ClientTokenResponse), OAuthError,
+        (status = 401, description = "`invalid_client`: client authentication failed (with `WWW-Authenticate: \
+        Basic` when HTTP Basic was used).", body = ErrorObject),
+        PayloadTooLarge, TooManyRequests, Unavailable))]
 #[post("/oauth/token", data = "<form>")]
 async fn token(
     auth: &State<Auth>,
     db: &State<Db>,
     client: ClientInfo,
+    authorization: Authorization,
     form: FormBody,
-) -> ApiResult<NoStore<Json<TokenResponse>>> {
+) -> ApiResult<Granted> {
     let tokens = match required(&form, "grant_type")? {
+        "client_credentials" => {
+            let presented = presented_client(&authorization, &form)?;
+            let mut conn = db.conn().await?;
+            let found = auth.authenticate_client(&mut conn, &presented, &client).await?;
+            let granted = auth.client_token(&found, form.get("scope"))?;
+            return Ok(Granted::Client(NoStore::new(Json(granted))));
+        }
         "password" if auth.config.password_grant => {
             let (username, password) = (required(&form, "username")?, required(&form, "password")?);
             auth.login(db, username, password, &client).await
@@ -85,11 +134,11 @@ async fn token(
             return Err(ApiError::new(
                 Status::BadRequest,
                 "unsupported_grant_type",
-                "Supported grant types: password, refresh_token.",
+                "Supported grant types: password, refresh_token, client_credentials.",
             ))
         }
     };
-    Ok(NoStore::new(Json(tokens.map_err(as_oauth_error)?)))
+    Ok(Granted::User(NoStore::new(Json(tokens.map_err(as_oauth_error)?))))
 }
 
 /// Token revocation (RFC 7009): ends the session of the token; 200 for unknown tokens too.
@@ -100,6 +149,43 @@ async fn token(
 async fn revoke(auth: &State<Auth>, mut db: Connection<Db>, client: ClientInfo, form: FormBody) -> ApiResult<Status> {
     auth.revoke_token(&mut db, required(&form, "token")?, &client).await?;
     Ok(Status::Ok)
+}
+
+/// The form of `POST /oauth/introspect`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct IntrospectRequest {
+    /// An access or refresh token.
+    token: String,
+    /// `access_token` or `refresh_token`; optional.
+    token_type_hint: Option<String>,
+    /// For `client_secret_post` (or use HTTP Basic: `client_secret_basic`).
+    client_id: Option<String>,
+    /// For `client_secret_post`.
+    client_secret: Option<String>,
+}
+
+/// Token introspection (RFC 7662) for service clients: `{"active": true, ...}` for a live access
+/// or refresh token, `{"active": false}` for anything else.
+#[utoipa::path(tag = "oauth", request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "The token's state.", body = serde_json::Value,
+        example = json!({"active": true, "token_type": "access_token", "sub": "0192f0c4-5b1e-7cc2-9a52-3b0d0f4f8c11",
+            "exp": 1764500000, "iat": 1764499100, "iss": "portcullis", "aud": "portcullis",
+            "sid": "0192f0c4-5b1e-7cc2-9a52-3b0d0f4f8c12", "roles": ["user"]})), OAuthError,
+        (status = 401, description = "`invalid_client`: client authentication failed.", body = ErrorObject),
+        PayloadTooLarge, TooManyRequests, Unavailable))]
+#[post("/oauth/introspect", data = "<form>")]
+async fn introspect(
+    auth: &State<Auth>,
+    mut db: Connection<Db>,
+    client: ClientInfo,
+    authorization: Authorization,
+    form: FormBody,
+) -> ApiResult<NoStore<Json<Value>>> {
+    let presented = presented_client(&authorization, &form)?;
+    auth.authenticate_client(&mut db, &presented, &client).await?;
+    let answer = auth.introspect(&mut db, required(&form, "token")?, form.get("token_type_hint")).await?;
+    Ok(NoStore::new(Json(answer)))
 }
 
 /// The service's base URL: `auth.public_url`, else the scheme and host the request came to.
@@ -125,20 +211,29 @@ impl<'r> FromRequest<'r> for BaseUrl {
     example = json!({"issuer": "portcullis", "token_endpoint": "http://localhost:8000/oauth/token",
         "revocation_endpoint": "http://localhost:8000/oauth/revoke",
         "jwks_uri": "http://localhost:8000/.well-known/jwks.json",
-        "grant_types_supported": ["password", "refresh_token"]}))))]
+        "introspection_endpoint": "http://localhost:8000/oauth/introspect",
+        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"]}))))]
 #[get("/.well-known/oauth-authorization-server")]
 fn metadata(auth: &State<Auth>, base: BaseUrl) -> Json<Value> {
     let base = base.0;
-    let grants: Vec<&str> =
-        if auth.config.password_grant { vec!["password", "refresh_token"] } else { vec!["refresh_token"] };
+    let grants: Vec<&str> = if auth.config.password_grant {
+        vec!["password", "refresh_token", "client_credentials"]
+    } else {
+        vec!["refresh_token", "client_credentials"]
+    };
     Json(json!({
         "issuer": auth.config.issuer,
         "token_endpoint": format!("{base}/oauth/token"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),
+        "introspection_endpoint": format!("{base}/oauth/introspect"),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "grant_types_supported": grants,
         "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["none"],
+        // `none` for the password and refresh grants (public clients), the others for service clients.
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": auth.scopes_supported(),
         "revocation_endpoint_auth_methods_supported": ["none"],
         "service_documentation": format!("{base}/docs"),
     }))
@@ -150,9 +245,9 @@ fn metadata(auth: &State<Auth>, base: BaseUrl) -> Json<Value> {
         "alg": "EdDSA"}]}))))]
 #[get("/.well-known/jwks.json")]
 fn jwks(auth: &State<Auth>) -> Json<Value> {
-    Json(auth.keys.jwks())
+    Json(auth.keys.jwks(auth.clock.now()))
 }
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![token, revoke, metadata, jwks]
+    rocket::routes![token, revoke, introspect, metadata, jwks]
 }

@@ -52,7 +52,7 @@ on_both_backends! {
         let as_json = app.post("/oauth/token", json!({"grant_type": "password"})).await;
         assert_eq!(oauth_error(as_json).await, invalid);
         let unsupported = (Status::BadRequest, "unsupported_grant_type".to_string());
-        for grant in ["client_credentials", "authorization_code", "urn:ietf:params:oauth:grant-type:device_code"] {
+        for grant in ["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"] {
             assert_eq!(oauth_error(post_form(&app, "/oauth/token", &[("grant_type", grant)]).await).await, unsupported, "{grant}");
         }
     }
@@ -63,7 +63,7 @@ on_both_backends! {
         let response = post_form(&app, "/oauth/token", &[("grant_type", "password"), ("username", &user.email), ("password", &user.password)]).await;
         assert_eq!(oauth_error(response).await, (Status::BadRequest, "unsupported_grant_type".into()));
         let metadata: Value = app.client.get("/.well-known/oauth-authorization-server").dispatch().await.into_json().await.unwrap();
-        assert_eq!(metadata["grant_types_supported"], json!(["refresh_token"]));
+        assert_eq!(metadata["grant_types_supported"], json!(["refresh_token", "client_credentials"]));
         // The API document no longer offers the password flow; bearer tokens still work in it.
         let document: Value = app.client.get("/openapi.json").dispatch().await.into_json().await.unwrap();
         let schemes = document["components"]["securitySchemes"].as_object().unwrap();
@@ -144,14 +144,14 @@ on_both_backends! {
         for (field, path) in [("token_endpoint", "/oauth/token"), ("revocation_endpoint", "/oauth/revoke"), ("jwks_uri", "/.well-known/jwks.json")] {
             assert!(metadata[field].as_str().unwrap().ends_with(path), "{field}: {metadata}");
         }
-        assert_eq!(metadata["grant_types_supported"], json!(["password", "refresh_token"]));
+        assert_eq!(metadata["grant_types_supported"], json!(["password", "refresh_token", "client_credentials"]));
         let configured = TestApp::builder(app.backend).with_config("public_url", "https://auth.example.com/").build().await;
         let metadata: Value = configured.client.get("/.well-known/oauth-authorization-server").dispatch().await.into_json().await.unwrap();
         assert_eq!(metadata["token_endpoint"], "https://auth.example.com/oauth/token");
     }
 
     async fn the_jwks_is_empty_for_hs256(backend) {
-        let app = TestApp::new(backend).await;
+        let app = TestApp::builder(backend).with_config("secret", "a-configured-hs256-key-of-at-least-32-bytes").build().await;
         let jwks: Value = app.client.get("/.well-known/jwks.json").dispatch().await.into_json().await.unwrap();
         assert_eq!(jwks, json!({"keys": []}));
     }

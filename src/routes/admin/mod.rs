@@ -2,6 +2,7 @@
 //! (`Authorized<UsersRead>`, ...), so it cannot run without it.
 
 pub(super) mod audit;
+pub(super) mod clients;
 pub(super) mod roles;
 pub(super) mod users;
 
@@ -17,5 +18,6 @@ pub fn routes() -> Vec<rocket::Route> {
     let mut routes = users::routes();
     routes.extend(roles::routes());
     routes.extend(audit::routes());
+    routes.extend(clients::routes());
     routes
 }

@@ -1,0 +1,17 @@
+-- Service clients (OAuth 2.0 client-credentials). Only a SHA-256 digest of the secret is kept:
+-- secrets are 256 random bits, so a fast hash is enough. Deleted clients' tokens are rejected
+-- through the revoked_sessions feed (session_id = client_id).
+CREATE TABLE clients (
+    client_id UUID PRIMARY KEY NOT NULL,
+    name TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    disabled BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at BIGINT NOT NULL,
+    created_by UUID
+);
+
+CREATE TABLE client_permissions (
+    client_id UUID NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    permission TEXT NOT NULL,
+    PRIMARY KEY (client_id, permission)
+);

@@ -1,0 +1,2 @@
+DROP TABLE client_permissions;
+DROP TABLE clients;

@@ -1,0 +1,166 @@
+//! Service clients at the OAuth endpoints: client authentication (RFC 6749 §2.3.1, Basic or
+//! form fields), throttled like logins, and the client-credentials grant (§4.4).
+//!
+//! Secrets have 256 bits of entropy, so the stored SHA-256 digest is enough (no slow hash), and
+//! the comparison of digests runs in constant time.
+
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+use super::guards::ClientInfo;
+use super::opaque::hash_token;
+use super::throttle::{self, ThrottleKeys};
+use super::tokens::AccessClaims;
+use super::Auth;
+use crate::db::{DbConn, Id};
+use crate::error::{ApiError, ApiResult};
+use crate::models::{Client, ClientStore};
+
+/// Client credentials as presented. `Debug` leaves the secret out.
+pub struct PresentedClient {
+    pub client_id: String,
+    pub secret: String,
+    /// Whether they came in an `Authorization: Basic` header (the failure then carries the
+    /// `WWW-Authenticate: Basic` challenge).
+    pub basic: bool,
+}
+
+impl std::fmt::Debug for PresentedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresentedClient").field("client_id", &self.client_id).field("basic", &self.basic).finish()
+    }
+}
+
+/// Percent-decodes a part of Basic credentials (RFC 6749 §2.3.1 form-encodes them first).
+fn form_decode(part: &str) -> String {
+    form_urlencoded::parse(format!("x={part}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+impl PresentedClient {
+    /// From an `Authorization: Basic` header value and/or the form's `client_id` and
+    /// `client_secret`. `Ok(None)` when neither is there; using both is `invalid_request`.
+    pub fn from_request(
+        authorization: Option<&str>,
+        form_id: Option<&str>,
+        form_secret: Option<&str>,
+    ) -> ApiResult<Option<PresentedClient>> {
+        let basic = authorization.and_then(|h| {
+            let (scheme, value) = h.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("basic").then(|| value.trim().to_owned())
+        });
+        match (basic, form_id, form_secret) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                Err(ApiError::bad_request("Use one client authentication method, not both."))
+            }
+            (Some(encoded), None, None) => {
+                use base64::Engine;
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .ok()
+                    .and_then(|d| String::from_utf8(d).ok())
+                    .ok_or_else(|| ApiError::invalid_client(true))?;
+                let (id, secret) = decoded.split_once(':').ok_or_else(|| ApiError::invalid_client(true))?;
+                Ok(Some(PresentedClient { client_id: form_decode(id), secret: form_decode(secret), basic: true }))
+            }
+            (None, Some(id), Some(secret)) => {
+                Ok(Some(PresentedClient { client_id: id.to_owned(), secret: secret.to_owned(), basic: false }))
+            }
+            (None, Some(_), None) => Err(ApiError::invalid_client(false)),
+            (None, None, _) => Ok(None),
+        }
+    }
+}
+
+/// The client-credentials token response: no refresh token. `Debug` leaves the token out.
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+pub struct ClientTokenResponse {
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    #[schema(example = 900)]
+    pub expires_in: i64,
+    /// The granted permissions, space-separated.
+    #[schema(example = "users:read")]
+    pub scope: String,
+}
+
+impl std::fmt::Debug for ClientTokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTokenResponse").field("scope", &self.scope).finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    /// Authenticates a client: 401 `invalid_client` for an unknown id, a wrong secret or a
+    /// disabled client, and 429 once its failures from one address (or in all) pass the login
+    /// throttle's thresholds.
+    pub async fn authenticate_client(
+        &self,
+        conn: &mut DbConn,
+        presented: &PresentedClient,
+        from: &ClientInfo,
+    ) -> ApiResult<Client> {
+        let throttle_id: String = presented.client_id.chars().take(64).collect();
+        let keys = ThrottleKeys::new(&format!("client:{throttle_id}"), from.ip.as_deref());
+        let now = self.clock.now();
+        let had_failures = throttle::check(conn, &keys, now).await?;
+        let found = match presented.client_id.parse::<Id>() {
+            Ok(id) => crate::with_conn!(conn, |c| c.find_client(id).await)?,
+            Err(_) => None,
+        };
+        let presented_hash = hash_token(&presented.secret);
+        // Compare against a digest even for an unknown client, so the time taken says nothing.
+        let stored = found.as_ref().map_or("0".repeat(64), |(_, hash)| hash.clone());
+        let matches: bool = presented_hash.as_bytes().ct_eq(stored.as_bytes()).into();
+        match found {
+            Some((client, _)) if matches && !client.disabled => {
+                if had_failures {
+                    throttle::record_success(conn, &keys).await?;
+                }
+                Ok(client)
+            }
+            _ => {
+                throttle::record_failure(conn, &keys, &self.config, now).await?;
+                Err(ApiError::invalid_client(presented.basic))
+            }
+        }
+    }
+
+    /// The client-credentials grant: a token for `scope` (space-separated permissions, all of
+    /// the client's when absent); a permission the client lacks is 400 `invalid_scope`.
+    pub fn client_token(&self, client: &Client, scope: Option<&str>) -> ApiResult<ClientTokenResponse> {
+        let granted: Vec<&str> = match scope {
+            Some(scope) => {
+                let mut requested: Vec<&str> = scope.split_ascii_whitespace().collect();
+                if let Some(missing) = requested.iter().find(|p| !client.permissions.contains(**p)) {
+                    return Err(ApiError::new(
+                        rocket::http::Status::BadRequest,
+                        "invalid_scope",
+                        format!("The client does not hold {missing:?}."),
+                    ));
+                }
+                requested.sort_unstable();
+                requested.dedup();
+                requested
+            }
+            None => client.permissions.iter().map(String::as_str).collect(),
+        };
+        let now = self.clock.now();
+        let exp = now + self.keys.ttl();
+        let scope = granted.join(" ");
+        let claims = AccessClaims {
+            iss: self.config.issuer.clone(),
+            aud: self.config.audience.clone(),
+            sub: client.client_id,
+            jti: Id::new(),
+            iat: now,
+            exp,
+            sid: None,
+            roles: None,
+            client_id: Some(client.client_id),
+            scope: Some(scope.clone()),
+        };
+        let access_token = self.keys.sign(&claims).map_err(ApiError::internal)?;
+        Ok(ClientTokenResponse { access_token, token_type: "Bearer", expires_in: exp - now, scope })
+    }
+}

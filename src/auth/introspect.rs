@@ -1,0 +1,89 @@
+//! Token introspection (RFC 7662): whether a presented access or refresh token is live, and
+//! what it says. Anything else (garbage, expired, ended session, deleted client, spent refresh
+//! token) is `{"active": false}` — the caller learns nothing more.
+
+use serde_json::{json, Value};
+
+use super::opaque::hash_token;
+use super::tokens::Subject;
+use super::Auth;
+use crate::db::DbConn;
+use crate::error::ApiResult;
+use crate::models::RefreshTokenStore;
+
+impl Auth {
+    /// The introspection answer for `token`. `hint` (`access_token` / `refresh_token`) only
+    /// decides which kind is tried first.
+    pub async fn introspect(&self, conn: &mut DbConn, token: &str, hint: Option<&str>) -> ApiResult<Value> {
+        if hint != Some("refresh_token") {
+            if let Some(answer) = self.introspect_access(token) {
+                return Ok(answer);
+            }
+        }
+        if let Some(answer) = self.introspect_refresh(conn, token).await? {
+            return Ok(answer);
+        }
+        Ok(self.introspect_access(token).unwrap_or_else(|| json!({"active": false})))
+    }
+
+    /// A live access token: verified as the bearer guard does, against the ended-session set.
+    fn introspect_access(&self, token: &str) -> Option<Value> {
+        let claims = self.keys.verify(token, self.clock.now()).ok()?;
+        let mut answer = json!({
+            "active": true,
+            "token_type": "access_token",
+            "sub": claims.sub,
+            "exp": claims.exp,
+            "iat": claims.iat,
+            "iss": claims.iss,
+            "aud": claims.aud,
+            "jti": claims.jti,
+        });
+        match claims.subject()? {
+            Subject::User { session_id, roles, .. } => {
+                if self.revoked.contains(session_id) {
+                    return None;
+                }
+                answer["sid"] = json!(session_id);
+                answer["roles"] = json!(roles);
+            }
+            Subject::Client { client_id, scope } => {
+                if self.revoked.contains(client_id) {
+                    return None;
+                }
+                answer["client_id"] = json!(client_id);
+                answer["scope"] = json!(scope);
+            }
+        }
+        Some(answer)
+    }
+
+    /// A live refresh token: unspent, unexpired, of a live session of an enabled account.
+    async fn introspect_refresh(&self, conn: &mut DbConn, token: &str) -> ApiResult<Option<Value>> {
+        let hash = hash_token(token);
+        let Some((refresh, session, user, roles)) = crate::with_conn!(conn, |c| c.find_refresh_family(&hash).await)?
+        else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let live = refresh.spent_at.is_none()
+            && refresh.expires_at > now
+            && !user.disabled
+            && session.is_live(now, self.config.refresh_ttl as i64)
+            && !self.revoked.contains(session.id);
+        if !live {
+            return Ok(None);
+        }
+        Ok(Some(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "sub": user.id,
+            "exp": refresh.expires_at,
+            "iat": refresh.created_at,
+            "iss": self.config.issuer,
+            "aud": self.config.audience,
+            "sid": session.id,
+            "roles": roles,
+        })))
+    }
+}

@@ -1,0 +1,256 @@
+//! Which keys sign and verify access tokens, and their rotation.
+//!
+//! - `auth.secret` configured: HS256 with it (the JWKS is empty).
+//! - `auth.eddsa_keys` configured: those key files (`auth::keys`).
+//! - Neither (the default): Ed25519 keys generated into the `signing_keys` table, shared by every
+//!   instance. The newest generation signs; `portcullis keys rotate` adds a generation and retires
+//!   the previous key, which keeps verifying and stays in the JWKS until every token it signed
+//!   has expired ([`retired_key_until`]). Instances reload the table every poll interval
+//!   ([`poll_keys`]), so a rotation reaches them without a restart.
+//!
+//! A database from version 1 holds a generated HS256 key (setting `hs256_secret`). It keeps
+//! verifying, unpublished, until the tokens signed before the upgrade have expired; the upgrade
+//! time is recorded once (setting `hs256_retired_at`) so every instance agrees on it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use ed25519_dalek::SigningKey as EdSigningKey;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use rand::RngCore;
+use rocket_db_pools::Pool;
+
+use super::kek::AtRest;
+use super::keys::{jwk, token_keys};
+use super::tokens::{hs256_kid, KeyRing, SigningKey, TokenKeys, VerifyingKey};
+use crate::config::AuthConfig;
+use crate::db::DbPool;
+use crate::models::{SettingStore, SigningKeyStore, StoredKey};
+
+/// The v1 setting holding a generated HS256 key.
+const LEGACY_SECRET: &str = "hs256_secret";
+/// When this database stopped signing with [`LEGACY_SECRET`].
+const LEGACY_RETIRED_AT: &str = "hs256_retired_at";
+/// Time allowed for every instance to pick up a rotation (and stop signing with the old key).
+const PICKUP_MARGIN: i64 = 60;
+
+/// Until when a key retired at `retired_at` verifies: its last token's expiry, plus leeway and
+/// the time instances take to notice the rotation.
+pub fn retired_key_until(config: &AuthConfig, retired_at: i64) -> i64 {
+    retired_at + config.access_ttl as i64 + config.leeway as i64 + PICKUP_MARGIN
+}
+
+/// Whether keys come from the database (nothing configured).
+fn generated(config: &AuthConfig) -> bool {
+    config.secret.is_none() && config.eddsa_keys.is_empty()
+}
+
+/// The v1 generated HS256 key and when it stopped signing.
+struct Legacy {
+    secret: String,
+    retired_at: i64,
+}
+
+/// The keys in force, reloaded from the database when they are generated ones.
+pub struct Signing {
+    pub ring: Arc<KeyRing>,
+    config: AuthConfig,
+    at_rest: AtRest,
+    legacy: Option<Legacy>,
+    /// What the ring was built from, to rebuild only on a change.
+    loaded: Mutex<String>,
+}
+
+impl std::fmt::Debug for Signing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signing").field("ring", &self.ring).finish_non_exhaustive()
+    }
+}
+
+impl Signing {
+    /// Loads (and, by default, first generates) the signing keys. Errors stop start-up.
+    pub async fn start(config: &AuthConfig, at_rest: &AtRest, pool: &DbPool, now: i64) -> Result<Signing, String> {
+        let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
+        let secret = crate::with_conn!(conn, |c| c.setting(LEGACY_SECRET).await).map_err(|e| e.to_string())?;
+        let legacy = match (secret, &config.secret) {
+            (Some(secret), None) => {
+                let now = now.to_string();
+                let retired = crate::write_tx!(conn, |c| c.setting_or_insert(LEGACY_RETIRED_AT, &now).await)
+                    .map_err(|e| e.to_string())?;
+                let retired_at =
+                    retired.parse::<i64>().map_err(|_| format!("setting {LEGACY_RETIRED_AT} is corrupt"))?;
+                Some(Legacy { secret, retired_at })
+            }
+            _ => None,
+        };
+        drop(conn);
+        if generated(config) {
+            ensure_generated(pool, at_rest, now).await?;
+        }
+        let initial = match &config.secret {
+            Some(secret) => TokenKeys::hs256(secret.expose().as_bytes(), config),
+            None => TokenKeys::hs256(&[0; 32], config),
+        };
+        let signing = Signing {
+            ring: Arc::new(KeyRing::new(initial)),
+            config: config.clone(),
+            at_rest: at_rest.clone(),
+            legacy,
+            loaded: Mutex::new(String::new()),
+        };
+        signing.reload(pool, now).await?;
+        Ok(signing)
+    }
+
+    /// Rebuilds the key ring when what it is built from changed (a rotation, a retired key's
+    /// time running out). Returns whether it rebuilt.
+    pub async fn reload(&self, pool: &DbPool, now: i64) -> Result<bool, String> {
+        let rows = if generated(&self.config) {
+            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+            crate::with_conn!(conn, |c| c.signing_keys().await).map_err(|e| e.to_string())?
+        } else {
+            vec![]
+        };
+        let live: Vec<&StoredKey> =
+            rows.iter().filter(|k| k.retired_at.is_none_or(|r| now < retired_key_until(&self.config, r))).collect();
+        let legacy = self.legacy.as_ref().filter(|l| now < retired_key_until(&self.config, l.retired_at));
+        let fingerprint =
+            format!("{}|{:?}", legacy.is_some(), live.iter().map(|k| (&k.kid, k.retired_at)).collect::<Vec<_>>());
+        if self.loaded.lock().map(|l| *l == fingerprint).unwrap_or(false) {
+            return Ok(false);
+        }
+        let mut keys = match (&self.config.secret, self.config.eddsa_keys.is_empty()) {
+            (_, false) => token_keys(&self.config)?,
+            (Some(secret), true) => TokenKeys::hs256(secret.expose().as_bytes(), &self.config),
+            (None, true) => self.generated_keys(&live)?,
+        };
+        if let Some(legacy) = legacy {
+            let until = retired_key_until(&self.config, legacy.retired_at);
+            let key = DecodingKey::from_secret(legacy.secret.as_bytes());
+            let verifier = VerifyingKey { algorithm: Algorithm::HS256, key, until: Some(until) };
+            keys = keys.with_verifier(hs256_kid(legacy.secret.as_bytes()), verifier);
+        }
+        self.ring.replace(keys);
+        if let Ok(mut loaded) = self.loaded.lock() {
+            *loaded = fingerprint;
+        }
+        Ok(true)
+    }
+
+    /// Keys from the table: the newest live key signs, all of them verify and are published.
+    fn generated_keys(&self, live: &[&StoredKey]) -> Result<TokenKeys, String> {
+        let active = live.first().filter(|k| k.retired_at.is_none()).ok_or("no active signing key in the database")?;
+        let seed = self
+            .at_rest
+            .decrypt_at_rest(&active.private_key)
+            .map_err(|e| format!("signing key {}: {e}", active.kid))?;
+        let seed: [u8; 32] = seed.try_into().map_err(|_| format!("signing key {} is corrupt", active.kid))?;
+        let signing = EdSigningKey::from_bytes(&seed);
+        if URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes()) != active.public_key {
+            return Err(format!("signing key {}: the private and public halves do not match", active.kid));
+        }
+        let pem = signing.to_pkcs8_pem(Default::default()).map_err(|e| e.to_string())?;
+        let encoding = EncodingKey::from_ed_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
+        let signer = SigningKey { kid: active.kid.clone(), algorithm: Algorithm::EdDSA, key: encoding };
+        let mut verifiers = vec![];
+        let mut jwks = vec![];
+        for key in live {
+            let public =
+                URL_SAFE_NO_PAD.decode(&key.public_key).map_err(|_| format!("signing key {} is corrupt", key.kid))?;
+            let public = ed25519_dalek::VerifyingKey::try_from(public.as_slice())
+                .map_err(|_| format!("signing key {} is corrupt", key.kid))?;
+            let until = key.retired_at.map(|r| retired_key_until(&self.config, r));
+            let decoding = DecodingKey::from_ed_der(public.as_bytes());
+            verifiers.push((key.kid.clone(), VerifyingKey { algorithm: Algorithm::EdDSA, key: decoding, until }));
+            jwks.push((jwk(&key.kid, &public), until));
+        }
+        Ok(TokenKeys::new(signer, verifiers, &self.config).with_jwks(jwks))
+    }
+}
+
+/// A new Ed25519 key of `generation`, its seed stored as `at_rest` encodes it.
+fn new_key(at_rest: &AtRest, generation: i64, now: i64) -> StoredKey {
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    let signing = EdSigningKey::from_bytes(&seed);
+    let public_key = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
+    // The kid names the key by a digest prefix of its public half: unique, and reveals nothing.
+    let kid = format!("ed25519-{}", &public_key[..16]);
+    StoredKey {
+        kid,
+        generation,
+        algorithm: "EdDSA".into(),
+        private_key: at_rest.encrypt_at_rest(&seed),
+        public_key,
+        created_at: now,
+        retired_at: None,
+    }
+}
+
+/// Generates the first key unless there is one (concurrent first starts agree: generation 1 is
+/// unique), and encrypts keys stored in clear once a KEK is configured.
+async fn ensure_generated(pool: &DbPool, at_rest: &AtRest, now: i64) -> Result<(), String> {
+    let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
+    let rows = crate::with_conn!(conn, |c| c.signing_keys().await).map_err(|e| e.to_string())?;
+    if rows.is_empty() {
+        let key = new_key(at_rest, 1, now);
+        crate::write_tx!(conn, |c| c.insert_signing_key(&key).await)
+            .map_err(|e| format!("cannot store the signing key: {e}"))?;
+    }
+    if at_rest.is_encrypting() {
+        for row in rows.iter().filter(|r| AtRest::is_plain(&r.private_key)) {
+            let seed = at_rest.decrypt_at_rest(&row.private_key)?;
+            let sealed = at_rest.encrypt_at_rest(&seed);
+            crate::write_tx!(conn, |c| c.update_private_key(&row.kid, &sealed).await).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes a newly generated key the active one (`portcullis keys rotate`); the previous key is
+/// retired now. Returns the new key's kid.
+pub async fn rotate(pool: &DbPool, at_rest: &AtRest, now: i64) -> Result<String, String> {
+    ensure_generated(pool, at_rest, now).await?;
+    let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
+    let rows = crate::with_conn!(conn, |c| c.signing_keys().await).map_err(|e| e.to_string())?;
+    let generation = rows.first().map_or(1, |k| k.generation + 1);
+    let key = new_key(at_rest, generation, now);
+    let inserted = crate::write_tx!(conn, |c| {
+        let inserted = c.insert_signing_key(&key).await?;
+        if inserted {
+            c.retire_signing_keys_before(generation, now).await?;
+        }
+        Ok::<_, diesel::result::Error>(inserted)
+    })
+    .map_err(|e| e.to_string())?;
+    if !inserted {
+        return Err("another rotation ran at the same time; the key it generated is active".into());
+    }
+    Ok(key.kid)
+}
+
+/// Reloads the keys every `interval` until `shutdown`, so rotations and expiries of retired keys
+/// reach this instance.
+pub async fn poll_keys(
+    signing: Arc<Signing>,
+    pool: DbPool,
+    clock: crate::clock::Clock,
+    interval: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = ticker.tick() => {}
+        }
+        if let Err(e) = signing.reload(&pool, clock.now()).await {
+            rocket::warn!("signing key reload failed: {e}");
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! Service clients: administration with delegation, the client-credentials grant (also driven by
+//! the `oauth2` crate), client tokens on `/admin` routes and refused on "my account" routes,
+//! deletion that rejects tokens here at once and on another instance within a second,
+//! introspection, and application permissions.
+
+use crate::admin_support::*;
+use crate::helpers::*;
+use crate::oauth::post_form;
+use crate::on_both_backends;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use rocket::http::{ContentType, Header, Status};
+use rocket::local::asynchronous::LocalResponse;
+use serde_json::{json, Value};
+
+/// A client created through the API by `token`: `(client_id, client_secret)`.
+async fn create_client(app: &TestApp, token: &str, permissions: &[&str]) -> (String, String) {
+    let response =
+        app.post_authed("/admin/clients", token, json!({"name": "reports", "permissions": permissions})).await;
+    assert_eq!(response.status(), Status::Created);
+    assert_eq!(response.headers().get_one("Cache-Control"), Some("no-store"));
+    let body: Value = response.into_json().await.unwrap();
+    (body["client_id"].as_str().unwrap().to_owned(), body["client_secret"].as_str().unwrap().to_owned())
+}
+
+/// `POST path` with a form and HTTP Basic client credentials.
+async fn post_basic<'a>(
+    app: &'a TestApp,
+    path: &str,
+    id: &str,
+    secret: &str,
+    form: &[(&str, &str)],
+) -> LocalResponse<'a> {
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let basic = STANDARD.encode(format!("{id}:{secret}"));
+    let request = app
+        .client
+        .post(path.to_owned())
+        .header(ContentType::Form)
+        .header(Header::new("Authorization", format!("Basic {basic}")));
+    request.body(body).dispatch().await
+}
+
+/// A client-credentials token by `client_secret_post`.
+async fn client_token(app: &TestApp, id: &str, secret: &str, scope: Option<&str>) -> Value {
+    let mut form = vec![("grant_type", "client_credentials"), ("client_id", id), ("client_secret", secret)];
+    if let Some(scope) = scope {
+        form.push(("scope", scope));
+    }
+    let response = post_form(app, "/oauth/token", &form).await;
+    assert_eq!(response.status(), Status::Ok);
+    response.into_json().await.unwrap()
+}
+
+fn claims_of(token: &str) -> Value {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap()
+}
+
+async fn introspect(app: &TestApp, id: &str, secret: &str, token: &str) -> Value {
+    let response = post_basic(app, "/oauth/introspect", id, secret, &[("token", token)]).await;
+    assert_eq!(response.status(), Status::Ok);
+    response.into_json().await.unwrap()
+}
+
+on_both_backends! {
+    async fn an_admin_creates_lists_rekeys_and_deletes_clients_and_the_secret_is_shown_once(backend) {
+        let app = TestApp::new(backend).await;
+        let (_, admin) = with_admin(&app).await;
+        let (id, secret) = create_client(&app, &admin.access, &["users:read"]).await;
+        assert!(URL_SAFE_NO_PAD.decode(&secret).unwrap().len() >= 32, "at least 256 bits");
+        let list = get_json(&app, "/admin/clients", &admin.access).await;
+        let listed = &list["clients"][0];
+        assert_eq!((listed["client_id"].as_str(), listed["name"].as_str(), &listed["permissions"], &listed["disabled"]), (Some(id.as_str()), Some("reports"), &json!(["users:read"]), &json!(false)));
+        assert!(listed.get("client_secret").is_none() && listed["created_at"].is_string());
+        let response = app.post_authed(&format!("/admin/clients/{id}/secret"), &admin.access, json!({})).await;
+        assert_eq!(response.status(), Status::Ok);
+        let rotated: Value = response.into_json().await.unwrap();
+        let new_secret = rotated["client_secret"].as_str().unwrap();
+        assert_eq!(rotated["client_id"], id.as_str());
+        let old = post_form(&app, "/oauth/token", &[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)]).await;
+        assert_eq!(error_of(old).await, (Status::Unauthorized, "invalid_client".into()), "the old secret stops working");
+        client_token(&app, &id, new_secret, None).await;
+        assert_eq!(app.delete_authed(&format!("/admin/clients/{id}"), &admin.access).await.status(), Status::NoContent);
+        assert_eq!(app.delete_authed(&format!("/admin/clients/{id}"), &admin.access).await.status(), Status::NotFound);
+        let audit = get_json(&app, "/admin/audit?event=client_created", &admin.access).await;
+        assert_eq!(audit["events"].as_array().unwrap().len(), 1);
+    }
+
+    async fn nobody_gives_a_client_a_permission_they_do_not_hold(backend) {
+        let app = TestApp::new(backend).await;
+        let (_, admin) = with_admin(&app).await;
+        create_role(&app, &admin, "client-manager", &["clients:read", "clients:write", "users:read"]).await;
+        let (_, manager) = user_with_roles(&app, "manager@example.com", &["client-manager"]).await;
+        create_client(&app, &manager.access, &["users:read"]).await;
+        let response = app.post_authed("/admin/clients", &manager.access, json!({"name": "x", "permissions": ["users:write"]})).await;
+        assert_eq!(error_of(response).await, (Status::Forbidden, "insufficient_permissions".into()));
+        // Nor re-key or delete a client more powerful than they are.
+        let (strong, _) = create_client(&app, &admin.access, &["users:write"]).await;
+        let response = app.post_authed(&format!("/admin/clients/{strong}/secret"), &manager.access, json!({})).await;
+        assert_eq!(error_of(response).await, (Status::Forbidden, "insufficient_permissions".into()));
+        let response = app.post_authed("/admin/clients", &manager.access, json!({"name": "x", "permissions": ["no:such"]})).await;
+        assert_eq!(error_of(response).await, (Status::UnprocessableEntity, "invalid_request".into()));
+        let (_, plain) = user_with_roles(&app, "plain@example.com", &["user"]).await;
+        let response = app.get_authed("/admin/clients", &plain.access).await;
+        assert_eq!(error_of(response).await, (Status::Forbidden, "insufficient_permissions".into()));
+    }
+
+    async fn the_client_credentials_grant_issues_a_scoped_access_token_without_a_refresh_token(backend) {
+        let app = TestApp::new(backend).await;
+        let (_, admin) = with_admin(&app).await;
+        let (id, secret) = create_client(&app, &admin.access, &["users:read", "audit:read"]).await;
+        let response = post_basic(&app, "/oauth/token", &id, &secret, &[("grant_type", "client_credentials"), ("scope", "users:read")]).await;
+        assert_eq!(response.status(), Status::Ok);
+        assert_eq!(response.headers().get_one("Cache-Control"), Some("no-store"));
+        let body: Value = response.into_json().await.unwrap();
+        let keys: std::collections::BTreeSet<&str> = body.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        assert_eq!(keys, ["access_token", "expires_in", "scope", "token_type"].into());
+        assert_eq!((&body["token_type"], &body["scope"], &body["expires_in"]), (&json!("Bearer"), &json!("users:read"), &json!(900)));
+        let token = body["access_token"].as_str().unwrap();
+        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+        assert_eq!(header["typ"], "at+jwt");
+        let claims = claims_of(token);
+        assert_eq!((&claims["sub"], &claims["client_id"], &claims["scope"]), (&json!(id), &json!(id), &json!("users:read")));
+        assert!(claims.get("sid").is_none() && claims.get("roles").is_none());
+        for claim in ["iss", "aud", "jti", "iat", "exp"] {
+            assert!(claims.get(claim).is_some(), "{claim}");
+        }
+        // No scope: all of the client's permissions.
+        let all = client_token(&app, &id, &secret, None).await;
+        assert_eq!(all["scope"], "audit:read users:read");
+        let response = post_basic(&app, "/oauth/token", &id, &secret, &[("grant_type", "client_credentials"), ("scope", "users:write")]).await;
+        assert_eq!(error_of(response).await, (Status::BadRequest, "invalid_scope".into()));
+    }
+
+    async fn failed_client_authentication_is_401_invalid_client_with_a_basic_challenge_and_is_throttled(backend) {
+        let app = TestApp::builder(backend).with_config("throttle_account_failures", 3).build().await;
+        let (_, admin) = with_admin(&app).await;
+        let (id, secret) = create_client(&app, &admin.access, &["users:read"]).await;
+        let response = post_basic(&app, "/oauth/token", &id, "wrong", &[("grant_type", "client_credentials")]).await;
+        assert_eq!(response.headers().get_one("WWW-Authenticate").map(|h| h.starts_with("Basic")), Some(true));
+        assert_eq!(error_of(response).await, (Status::Unauthorized, "invalid_client".into()));
+        let response = post_form(&app, "/oauth/token", &[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", "wrong")]).await;
+        assert_eq!(response.headers().get_one("WWW-Authenticate"), None);
+        assert_eq!(error_of(response).await, (Status::Unauthorized, "invalid_client".into()));
+        let unknown = post_form(&app, "/oauth/token", &[("grant_type", "client_credentials"), ("client_id", "nobody"), ("client_secret", "x")]).await;
+        assert_eq!(error_of(unknown).await, (Status::Unauthorized, "invalid_client".into()));
+        let none = post_form(&app, "/oauth/token", &[("grant_type", "client_credentials")]).await;
+        assert_eq!(error_of(none).await, (Status::Unauthorized, "invalid_client".into()));
+        // The third failure locks the client from this address: even the right secret waits.
+        post_basic(&app, "/oauth/token", &id, "wrong", &[("grant_type", "client_credentials")]).await;
+        let locked = post_basic(&app, "/oauth/token", &id, &secret, &[("grant_type", "client_credentials")]).await;
+        assert!(locked.headers().get_one("Retry-After").is_some());
+        assert_eq!(error_of(locked).await, (Status::TooManyRequests, "too_many_requests".into()));
+        app.clock.advance(120);
+        client_token(&app, &id, &secret, None).await;
+    }
+
+    async fn client_tokens_work_on_admin_routes_in_their_scope_and_never_on_my_account_routes(backend) {
+        let app = TestApp::new(backend).await;
+        let (_, admin) = with_admin(&app).await;
+        let (id, secret) = create_client(&app, &admin.access, &["users:read", "clients:write"]).await;
+        let token = client_token(&app, &id, &secret, Some("users:read")).await["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(app.get_authed("/admin/users", &token).await.status(), Status::Ok);
+        let response = app.get_authed("/admin/roles", &token).await;
+        assert_eq!(error_of(response).await, (Status::Forbidden, "insufficient_permissions".into()));
+        // Not in the narrowed scope, though the client holds it.
+        let response = app.post_authed("/admin/clients", &token, json!({"name": "n", "permissions": []})).await;
+        assert_eq!(error_of(response).await, (Status::Forbidden, "insufficient_permissions".into()));
+        for path in ["/users/me", "/auth/sessions", "/users/me/token"] {
+            let response = app.get_authed(path, &token).await;
+            assert_eq!(error_of(response).await, (Status::Forbidden, "insufficient_permissions".into()), "{path}");
+        }
+        let response = app.post_authed("/auth/logout", &token, json!({})).await;
+        assert_eq!(error_of(response).await, (Status::Forbidden, "insufficient_permissions".into()));
+        // Acting as the client is audited with it as the actor.
+        let writer = client_token(&app, &id, &secret, Some("clients:write")).await["access_token"].as_str().unwrap().to_owned();
+        let response = app.post_authed("/admin/clients", &writer, json!({"name": "child", "permissions": ["users:read"]})).await;
+        assert_eq!(error_of(response).await, (Status::Forbidden, "insufficient_permissions".into()), "a client delegates only its scope");
+        assert_eq!(app.post_authed("/admin/clients", &writer, json!({"name": "child", "permissions": []})).await.status(), Status::Created);
+    }
+
+    async fn a_deleted_clients_tokens_are_rejected_at_once_here_and_within_a_second_elsewhere(backend) {
+        let app = TestApp::new(backend).await;
+        let other = app.second_instance(|b| b).await;
+        let (_, admin) = with_admin(&app).await;
+        let (id, secret) = create_client(&app, &admin.access, &["users:read"]).await;
+        let token = client_token(&app, &id, &secret, None).await["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(other.get_authed("/admin/users", &token).await.status(), Status::Ok);
+        assert_eq!(app.delete_authed(&format!("/admin/clients/{id}"), &admin.access).await.status(), Status::NoContent);
+        let response = app.get_authed("/admin/users", &token).await;
+        assert_eq!(error_of(response).await, (Status::Unauthorized, "invalid_token".into()));
+        let started = std::time::Instant::now();
+        while other.get_authed("/admin/users", &token).await.status() == Status::Ok {
+            assert!(started.elapsed() < std::time::Duration::from_secs(1), "the other instance must see it within a second");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let gone = post_form(&app, "/oauth/token", &[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)]).await;
+        assert_eq!(error_of(gone).await, (Status::Unauthorized, "invalid_client".into()));
+    }
+
+    async fn introspection_reports_live_tokens_and_nothing_about_the_rest(backend) {
+        let app = TestApp::new(backend).await;
+        let (_, admin) = with_admin(&app).await;
+        let (id, secret) = create_client(&app, &admin.access, &["users:read"]).await;
+        let user = app.with_user().await;
+        let tokens = app.login(&user).await;
+        let access = introspect(&app, &id, &secret, &tokens.access).await;
+        assert_eq!((&access["active"], &access["token_type"], &access["sub"], &access["sid"], &access["roles"]), (&json!(true), &json!("access_token"), &json!(user.id), &json!(tokens.session_id), &json!(["user"])));
+        for claim in ["exp", "iat", "iss", "aud"] {
+            assert!(access.get(claim).is_some(), "{claim}");
+        }
+        let refresh = introspect(&app, &id, &secret, &tokens.refresh).await;
+        assert_eq!((&refresh["active"], &refresh["token_type"], &refresh["sid"]), (&json!(true), &json!("refresh_token"), &json!(tokens.session_id)));
+        let client = client_token(&app, &id, &secret, None).await["access_token"].as_str().unwrap().to_owned();
+        let about_client = introspect(&app, &id, &secret, &client).await;
+        assert_eq!((&about_client["client_id"], &about_client["scope"], about_client.get("sid")), (&json!(id), &json!("users:read"), None));
+        assert_eq!(introspect(&app, &id, &secret, "garbage").await, json!({"active": false}));
+        // Ended sessions: inactive at once.
+        assert_eq!(app.post_authed("/auth/logout", &tokens.access, json!({})).await.status(), Status::NoContent);
+        assert_eq!(introspect(&app, &id, &secret, &tokens.access).await, json!({"active": false}));
+        assert_eq!(introspect(&app, &id, &secret, &tokens.refresh).await, json!({"active": false}));
+        // Introspection needs client authentication.
+        let anonymous = post_form(&app, "/oauth/introspect", &[("token", &client)]).await;
+        assert_eq!(error_of(anonymous).await, (Status::Unauthorized, "invalid_client".into()));
+        // A deleted client's tokens are inactive (asked by another client).
+        let (other_id, other_secret) = create_client(&app, &admin.access, &[]).await;
+        assert_eq!(app.delete_authed(&format!("/admin/clients/{id}"), &admin.access).await.status(), Status::NoContent);
+        assert_eq!(introspect(&app, &other_id, &other_secret, &client).await, json!({"active": false}));
+    }
+
+    async fn application_permissions_are_held_by_roles_and_clients_like_built_in_ones(backend) {
+        let app = TestApp::builder(backend).with_config("permissions", json!(["reports:read", "reports:write"])).build().await;
+        let (_, admin) = with_admin(&app).await;
+        create_role(&app, &admin, "analyst", &["reports:read"]).await;
+        let (id, secret) = create_client(&app, &admin.access, &["reports:read", "reports:write"]).await;
+        let token = client_token(&app, &id, &secret, Some("reports:read")).await;
+        assert_eq!(token["scope"], "reports:read");
+        let response = app.post_authed("/admin/roles", &admin.access, json!({"name": "x", "permissions": ["reports:delete"]})).await;
+        assert_eq!(error_of(response).await, (Status::UnprocessableEntity, "invalid_request".into()));
+        let (_, analyst) = user_with_roles(&app, "analyst@example.com", &["analyst"]).await;
+        let introspected = introspect(&app, &id, &secret, &analyst.access).await;
+        assert_eq!(introspected["roles"], json!(["analyst"]));
+    }
+
+    async fn the_oauth2_crate_drives_the_client_credentials_grant(backend) {
+        use oauth2::basic::BasicClient;
+        use oauth2::{ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
+        let app = TestApp::new(backend).await;
+        let (_, admin) = with_admin(&app).await;
+        let (id, secret) = create_client(&app, &admin.access, &["users:read", "audit:read"]).await;
+        let app_ref = &app;
+        let http = |request: oauth2::HttpRequest| async move {
+            let method = request.method().as_str().parse::<rocket::http::Method>().unwrap();
+            let mut local = app_ref.client.req(method, request.uri().path().to_owned());
+            for (name, value) in request.headers() {
+                local = local.header(Header::new(name.as_str().to_owned(), value.to_str().unwrap().to_owned()));
+            }
+            let response = local.body(request.body().clone()).dispatch().await;
+            let mut builder = http::Response::builder().status(response.status().code);
+            for header in response.headers().iter() {
+                builder = builder.header(header.name().as_str(), header.value());
+            }
+            let body = response.into_bytes().await.unwrap_or_default();
+            Ok::<_, std::io::Error>(builder.body(body).unwrap())
+        };
+        let client = BasicClient::new(ClientId::new(id.clone()))
+            .set_client_secret(ClientSecret::new(secret.clone()))
+            .set_token_uri(TokenUrl::new("http://localhost/oauth/token".into()).unwrap());
+        let token = client.exchange_client_credentials().add_scope(Scope::new("users:read".into())).request_async(&http).await.expect("client credentials");
+        assert!(token.refresh_token().is_none());
+        assert_eq!(token.scopes().map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>()), Some(vec!["users:read".to_string()]));
+        assert_eq!(app.get_authed("/admin/users", token.access_token().secret()).await.status(), Status::Ok);
+        let wrong = BasicClient::new(ClientId::new(id))
+            .set_client_secret(ClientSecret::new("wrong".into()))
+            .set_token_uri(TokenUrl::new("http://localhost/oauth/token".into()).unwrap());
+        match wrong.exchange_client_credentials().request_async(&http).await {
+            Err(oauth2::RequestTokenError::ServerResponse(e)) => assert_eq!(e.error().as_ref(), "invalid_client"),
+            other => panic!("expected invalid_client, got {other:?}"),
+        }
+    }
+}
