@@ -45,6 +45,9 @@ fn authenticate(req: &Request<'_>) -> Result<Principal, ApiError> {
     if auth.revoked.contains(claims.sid) {
         return Err(ApiError::invalid_token("The session of this access token has ended."));
     }
+    if auth.role_changes.is_stale(claims.sub, &claims.roles) {
+        return Err(ApiError::invalid_token("A role of this access token was taken away; refresh it."));
+    }
     Ok(Principal { user_id: claims.sub, session_id: claims.sid, roles: claims.roles, expires_at: claims.exp })
 }
 

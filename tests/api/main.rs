@@ -9,6 +9,7 @@ mod admin_support;
 mod admin_users;
 mod cli;
 mod config;
+mod delegation;
 mod docs;
 mod foundation;
 mod housekeeping;
