@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::Page;
+use crate::auth::delegation::{self, Grant};
 use crate::auth::guards::{Actor, ClientInfo};
 use crate::auth::opaque::OpaqueToken;
 use crate::auth::sessions::audit_by;
@@ -79,14 +80,22 @@ pub struct ClientList {
     pub total: i64,
 }
 
-/// Delegation for clients: an actor may create, re-key or delete only a client whose
-/// permissions it holds itself (a client's secret is its permissions). 403 otherwise.
-pub fn client_within_actor_permissions(auth: &Auth, actor: &Actor, permissions: &BTreeSet<String>) -> ApiResult<()> {
-    match permissions.iter().find(|p| !actor.holds(auth, p)) {
-        None => Ok(()),
-        Some(missing) => Err(ApiError::forbidden(format!(
-            "You cannot give a client the {missing} permission, which you do not hold yourself."
-        ))),
+/// Delegation for clients, through the one rule of `auth::delegation`: an actor may create,
+/// re-key or delete only a client whose permissions it holds itself (whoever has a client's
+/// secret has its permissions). 403 `insufficient_permissions`, audited as `grant_denied`.
+async fn check_delegation(
+    auth: &Auth,
+    conn: &mut DbConn,
+    actor: &Actor,
+    permissions: &BTreeSet<String>,
+    attempt: serde_json::Value,
+    client: &ClientInfo,
+) -> ApiResult<()> {
+    let grant = Grant::permissions(permissions, attempt);
+    let grantor = auth.grantor_of(conn, actor).await?;
+    match delegation::check(&grantor, &grant) {
+        Ok(()) => Ok(()),
+        Err(denial) => Err(auth.refuse_grant(conn, Some(actor.id()), None, client, &grant, denial).await),
     }
 }
 
@@ -169,7 +178,8 @@ impl Auth {
     ) -> ApiResult<CreatedClient> {
         check_name(name)?;
         let permissions = check_permissions(self, permissions)?;
-        client_within_actor_permissions(self, actor, &permissions)?;
+        let attempt = json!({"action": "create_client", "name": name, "permissions": permissions});
+        check_delegation(self, conn, actor, &permissions, attempt, client).await?;
         insert(self, conn, Some(actor.id()), name, &permissions, client).await
     }
 
@@ -187,7 +197,8 @@ impl Auth {
         client: &ClientInfo,
     ) -> ApiResult<NewSecret> {
         let (found, _) = crate::with_conn!(conn, |c| c.find_client(client_id).await)?.ok_or_else(not_found)?;
-        client_within_actor_permissions(self, actor, &found.permissions)?;
+        let attempt = json!({"action": "rotate_client_secret", "client_id": client_id});
+        check_delegation(self, conn, actor, &found.permissions, attempt, client).await?;
         let secret = OpaqueToken::generate();
         let audit = audit_by(
             "client_secret_rotated",
@@ -219,7 +230,8 @@ impl Auth {
         client: &ClientInfo,
     ) -> ApiResult<()> {
         let (found, _) = crate::with_conn!(conn, |c| c.find_client(client_id).await)?.ok_or_else(not_found)?;
-        client_within_actor_permissions(self, actor, &found.permissions)?;
+        let attempt = json!({"action": "delete_client", "client_id": client_id});
+        check_delegation(self, conn, actor, &found.permissions, attempt, client).await?;
         let ending = self.ending("client_deleted");
         let audit = audit_by(
             "client_deleted",

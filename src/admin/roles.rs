@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::auth::delegation::{self, Grant};
 use crate::auth::guards::{Actor, ClientInfo};
 use crate::auth::permissions::{RoleTable, ADMIN_ROLE};
 use crate::auth::sessions::audit_by;
@@ -93,6 +94,12 @@ impl Auth {
             builtin: false,
             permissions: check_permissions(self, permissions)?,
         };
+        let attempt = json!({"action": "create_role", "role": name, "permissions": role.permissions});
+        let grant = Grant::permissions(&role.permissions, attempt);
+        let grantor = self.grantor_of(conn, actor).await?;
+        if let Err(denial) = delegation::check(&grantor, &grant) {
+            return Err(self.refuse_grant(conn, Some(actor.id()), None, client, &grant, denial).await);
+        }
         let now = self.clock.now();
         let audit = audit_by(
             "role_created",
@@ -130,12 +137,20 @@ impl Auth {
     ) -> ApiResult<RoleView> {
         description.map(check_description).transpose()?;
         let permissions = permissions.map(|p| check_permissions(self, p)).transpose()?;
+        let grantor = self.grantor_of(conn, actor).await?;
         let now = self.clock.now();
-        let role = crate::write_tx!(conn, |c| {
+        let outcome = crate::write_tx!(conn, |c| {
             let existing = c.find_role(name).await?.ok_or_else(not_found)?;
             let effective = RoleTable::effective_permissions(&existing);
             if name == ADMIN_ROLE && permissions.as_ref().is_some_and(|p| *p != effective) {
                 return Err(ApiError::conflict("The admin role always holds every permission."));
+            }
+            // Changing a role touches every permission it holds now and will hold.
+            let touched = effective.iter().chain(permissions.iter().flatten());
+            let attempt = json!({"action": "update_role", "role": name, "permissions": permissions});
+            let grant = Grant::permissions(touched, attempt);
+            if let Err(denial) = delegation::check(&grantor, &grant) {
+                return Ok(Err((grant, denial)));
             }
             let role = Role {
                 permissions: permissions.clone().unwrap_or_else(|| existing.permissions.clone()),
@@ -145,8 +160,14 @@ impl Auth {
             c.update_role(&role).await?;
             let detail = json!({"role": name, "permissions": role.permissions});
             c.insert_audit(&audit_by("role_updated", now, None, Some(actor.id()), client, detail)).await?;
-            Ok::<_, ApiError>(role)
+            Ok::<_, ApiError>(Ok(role))
         })?;
+        let role = match outcome {
+            Ok(role) => role,
+            Err((grant, denial)) => {
+                return Err(self.refuse_grant(conn, Some(actor.id()), None, client, &grant, denial).await)
+            }
+        };
         self.reload_roles(conn).await?;
         Ok(RoleView::from(&role))
     }
@@ -159,11 +180,17 @@ impl Auth {
         name: &str,
         client: &ClientInfo,
     ) -> ApiResult<()> {
+        let grantor = self.grantor_of(conn, actor).await?;
         let now = self.clock.now();
-        crate::write_tx!(conn, |c| {
+        let outcome = crate::write_tx!(conn, |c| {
             let role = c.find_role(name).await?.ok_or_else(not_found)?;
             if role.builtin {
                 return Err(ApiError::conflict("Built-in roles cannot be deleted."));
+            }
+            let attempt = json!({"action": "delete_role", "role": name});
+            let grant = Grant::permissions(&role.permissions, attempt);
+            if let Err(denial) = delegation::check(&grantor, &grant) {
+                return Ok(Err((grant, denial)));
             }
             let holders = c.role_holders(name).await?;
             if holders > 0 {
@@ -172,8 +199,11 @@ impl Auth {
             c.delete_role(name).await?;
             c.insert_audit(&audit_by("role_deleted", now, None, Some(actor.id()), client, json!({"role": name})))
                 .await?;
-            Ok::<_, ApiError>(())
+            Ok::<_, ApiError>(Ok(()))
         })?;
+        if let Err((grant, denial)) = outcome {
+            return Err(self.refuse_grant(conn, Some(actor.id()), None, client, &grant, denial).await);
+        }
         self.reload_roles(conn).await
     }
 }

@@ -1,18 +1,19 @@
 //! User administration: listing, roles, disable/enable, delete, and their sessions.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::json;
 
 use super::Page;
 use crate::auth::accounts::UserView;
+use crate::auth::delegation::{self, Grant};
 use crate::auth::guards::{Actor, ClientInfo};
 use crate::auth::permissions::ADMIN_ROLE;
 use crate::auth::sessions::{audit_by, SessionView};
 use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AdminLock, AuditStore, RoleStore, SessionStore, User, UserStore};
+use crate::models::{AdminLock, AuditStore, RoleChangeStore, RoleStore, SessionStore, User, UserStore};
 
 /// One page of users and how many match in all.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -58,7 +59,10 @@ impl Auth {
         Ok(UserPage { users, total })
     }
 
-    /// Replaces a user's roles: 422 for an unknown role, 409 when it would demote the last admin.
+    /// Replaces a user's roles: 422 for an unknown role, 403 beyond the actor's own power
+    /// (delegation), 409 when it would demote the last admin. The roles held afterwards go to the
+    /// role-change feed, so tokens naming a removed role stop working at once here and within a
+    /// poll interval elsewhere.
     pub async fn set_roles(
         &self,
         conn: &mut DbConn,
@@ -74,27 +78,40 @@ impl Auth {
         if let Some(unknown) = roles.iter().find(|r| !known.contains(r)) {
             return Err(ApiError::invalid_field(format!("roles: unknown role {unknown:?}")));
         }
+        let grantor = self.grantor_of(conn, actor).await?;
         let now = self.clock.now();
-        crate::write_tx!(conn, |c| {
+        let until = self.revoke_until(now);
+        let after: BTreeSet<&String> = roles.iter().collect();
+        let outcome = crate::write_tx!(conn, |c| {
             c.lock_admin_set().await?;
             let user = c.find_user(target).await?.ok_or_else(not_found)?;
             let before = c.user_role_names(target).await?;
-            let demoted = before.iter().any(|r| r == ADMIN_ROLE) && !roles.iter().any(|r| r == ADMIN_ROLE);
+            let before_set: BTreeSet<&String> = before.iter().collect();
+            let attempt = json!({"action": "set_roles", "before": before, "after": roles});
+            let grant = Grant::roles(before_set.symmetric_difference(&after).copied(), &c.all_roles().await?, attempt);
+            if let Err(denial) = delegation::check(&grantor, &grant) {
+                return Ok(Err((grant, denial)));
+            }
+            let demoted = before_set.contains(&ADMIN_ROLE.to_string()) && !after.contains(&ADMIN_ROLE.to_string());
             if demoted && would_remove_last_admin(&user, &before, &c.active_admins().await?) {
                 return Err(last_admin());
             }
             c.set_user_roles(target, &roles).await?;
-            let audit = audit_by(
-                "roles_changed",
-                now,
-                Some(target),
-                Some(actor.id()),
-                client,
-                json!({"before": before, "after": roles}),
-            );
-            c.insert_audit(&audit).await?;
-            Ok::<_, ApiError>(())
+            let change = match before_set == after {
+                true => None,
+                false => Some(c.record_role_change(target, &json!(roles).to_string(), now, until).await?),
+            };
+            let detail = json!({"before": before, "after": roles});
+            c.insert_audit(&audit_by("roles_changed", now, Some(target), Some(actor.id()), client, detail)).await?;
+            Ok::<_, ApiError>(Ok(change))
         })?;
+        match outcome {
+            Err((grant, denial)) => {
+                return Err(self.refuse_grant(conn, Some(actor.id()), Some(target), client, &grant, denial).await)
+            }
+            Ok(Some(change)) => self.role_changes.record(&change),
+            Ok(None) => {}
+        }
         self.user_view(conn, target).await
     }
 

@@ -96,6 +96,9 @@ fn authenticate(req: &Request<'_>) -> Result<Actor, ApiError> {
                 return Err(ApiError::invalid_token("The session of this access token has ended."));
             }
             let roles = claims.roles.unwrap_or_default();
+            if auth.role_changes.is_stale(user_id, &roles) {
+                return Err(ApiError::invalid_token("A role of this access token was taken away; refresh it."));
+            }
             Ok(Actor::User(Principal { user_id, session_id, roles, expires_at: claims.exp }))
         }
         Some(Subject::Client { client_id, scope }) => {

@@ -2,7 +2,7 @@
 //!
 //! - refresh tokens past their expiry (they can no longer be exchanged);
 //! - sessions ended, or expired, more than `retention` ago (their tokens go with them);
-//! - revocation-feed rows once every access token of that session has expired;
+//! - revocation-feed and role-change-feed rows once every access token they concern has expired;
 //! - throttle counters whose window is long over and that lock nothing.
 
 use std::time::Duration;
@@ -12,7 +12,7 @@ use rocket_db_pools::Pool;
 use crate::clock::Clock;
 use crate::config::AuthConfig;
 use crate::db::DbPool;
-use crate::models::{RefreshTokenStore, RevocationStore, SessionStore, ThrottleStore};
+use crate::models::{RefreshTokenStore, RevocationStore, RoleChangeStore, SessionStore, ThrottleStore};
 
 /// How many rows one pass deleted, per table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub async fn run_once(pool: &DbPool, clock: &Clock, config: &AuthConfig) -> Resu
         Ok::<_, diesel::result::Error>(Swept {
             refresh_tokens: c.delete_dead_refresh_tokens(now).await?,
             sessions: c.delete_old_sessions(now - retention, refresh_ttl).await?,
-            revocations: c.delete_expired_revocations(now).await?,
+            revocations: c.delete_expired_revocations(now).await? + c.delete_expired_role_changes(now).await?,
             throttles: c.delete_stale_throttles(now - throttle_window, now).await?,
         })
     })

@@ -40,8 +40,8 @@ impl Auth {
             "jti": claims.jti,
         });
         match claims.subject()? {
-            Subject::User { session_id, roles, .. } => {
-                if self.revoked.contains(session_id) {
+            Subject::User { user_id, session_id, roles } => {
+                if self.revoked.contains(session_id) || self.role_changes.is_stale(user_id, roles) {
                     return None;
                 }
                 answer["sid"] = json!(session_id);

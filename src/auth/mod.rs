@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod client_auth;
+pub mod delegation;
 pub mod guards;
 pub mod housekeeping;
 pub mod introspect;
@@ -15,6 +16,7 @@ pub mod opaque;
 pub mod password;
 pub mod permissions;
 pub mod revocation;
+pub mod role_changes;
 pub mod sessions;
 pub mod signing;
 pub mod throttle;
@@ -35,6 +37,7 @@ use kek::AtRest;
 use password::PasswordHasherPool;
 use permissions::RoleTable;
 use revocation::RevokedSessions;
+use role_changes::RoleChanges;
 use signing::Signing;
 use tokens::KeyRing;
 
@@ -49,6 +52,8 @@ pub struct Auth {
     pub at_rest: AtRest,
     pub hasher: PasswordHasherPool,
     pub revoked: Arc<RevokedSessions>,
+    /// Users whose roles changed within the last access-token lifetime (see [`role_changes`]).
+    pub role_changes: Arc<RoleChanges>,
     pub roles: Arc<RoleTable>,
 }
 
@@ -60,7 +65,8 @@ impl Auth {
         Ending { now, reason, revoke_until: self.revoke_until(now) }
     }
 
-    fn revoke_until(&self, now: i64) -> i64 {
+    /// When a change made at `now` stops mattering: every access token issued before it has expired.
+    pub fn revoke_until(&self, now: i64) -> i64 {
         now + self.config.access_ttl as i64 + self.config.leeway as i64 + 1
     }
 
@@ -91,9 +97,11 @@ impl Auth {
         let hasher = PasswordHasherPool::new(&config).await?;
         let revoked = Arc::new(RevokedSessions::new());
         revoked.load_since(pool, i64::MIN).await?;
+        let role_changes = Arc::new(RoleChanges::default());
+        role_changes.load_since(pool, i64::MIN).await?;
         let roles = Arc::new(RoleTable::default());
         roles.refresh(pool, true).await?;
-        Ok(Auth { config, clock, keys, signing, at_rest, hasher, revoked, roles })
+        Ok(Auth { config, clock, keys, signing, at_rest, hasher, revoked, role_changes, roles })
     }
 }
 
@@ -130,6 +138,7 @@ pub fn stage() -> AdHoc {
                     let interval = Duration::from_millis(auth.config.revocation_poll_ms);
                     tokio::spawn(revocation::poll_feed(
                         auth.revoked.clone(),
+                        auth.role_changes.clone(),
                         auth.roles.clone(),
                         (**db).clone(),
                         auth.clock.clone(),

@@ -12,6 +12,7 @@ use std::time::Duration;
 use rocket_db_pools::Pool;
 
 use super::permissions::RoleTable;
+use super::role_changes::RoleChanges;
 use crate::clock::Clock;
 use crate::db::{DbPool, Id};
 use crate::models::RevocationStore;
@@ -71,10 +72,11 @@ impl RevokedSessions {
 }
 
 /// Polls the feed until `shutdown` resolves. The first read loads every revocation still in the
-/// feed, so a new instance knows sessions ended before it started. Each round also reloads the
-/// role table when another instance changed a role.
+/// feed, so a new instance knows sessions ended before it started. Each round also reads the
+/// role-change feed and reloads the role table when another instance changed a role.
 pub async fn poll_feed(
     set: std::sync::Arc<RevokedSessions>,
+    role_changes: std::sync::Arc<RoleChanges>,
     roles: std::sync::Arc<RoleTable>,
     pool: DbPool,
     clock: Clock,
@@ -91,11 +93,16 @@ pub async fn poll_feed(
             _ = ticker.tick() => {}
         }
         let started = clock.now();
-        match set.load_since(&pool, since).await {
+        let read = match set.load_since(&pool, since).await {
+            Ok(_) => role_changes.load_since(&pool, since).await,
+            Err(e) => Err(e),
+        };
+        match read {
             Ok(_) => since = started - POLL_OVERLAP,
             Err(e) => rocket::warn!("revocation feed poll failed: {e}"),
         }
         set.prune(started);
+        role_changes.prune(started);
         if let Err(e) = roles.refresh(&pool, false).await {
             rocket::warn!("role table refresh failed: {e}");
         }

@@ -88,6 +88,19 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::db::DbUuid;
 
+    role_changes (user_id) {
+        user_id -> DbUuid,
+        version -> BigInt,
+        changed_at -> BigInt,
+        roles -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
     audit_events (id) {
         id -> DbUuid,
         at -> BigInt,
@@ -166,6 +179,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     refresh_tokens,
     revoked_sessions,
+    role_changes,
     audit_events,
     login_throttle,
     settings,

@@ -32,7 +32,8 @@ fn endpoints() -> Vec<Endpoint> {
         e(
             Post,
             "/admin/roles",
-            Some(json!({"name": "{role}", "description": "d", "permissions": ["users:read"]})),
+            // No permissions: a holder of only `roles:write` may grant nothing else (delegation).
+            Some(json!({"name": "{role}", "description": "d", "permissions": []})),
             "roles:write",
             Status::Created,
         ),

@@ -10,6 +10,7 @@ mod admin_users;
 mod cli;
 mod clients;
 mod config;
+mod delegation;
 mod docs;
 mod foundation;
 mod generated_keys;

@@ -1,0 +1,159 @@
+//! Delegation (contract v2): nobody grants what they do not hold.
+//!
+//! Every grant passes through [`check`]: assigning or removing roles, creating, changing or
+//! deleting a role, and creating a service client. The actor's effective permissions must include
+//! every permission of what it grants or takes away, and only a holder of the `admin` role may
+//! assign or remove `admin` (holding every permission through other roles is not enough: `admin`
+//! also carries permissions added to the catalogue later). A refused attempt is answered by
+//! [`Auth::refuse_grant`], which audits it as `grant_denied` and returns 403
+//! `insufficient_permissions`.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use super::guards::{Actor, ClientInfo, Principal};
+use super::permissions::{RoleTable, ADMIN_ROLE};
+use super::sessions::audit_by;
+use super::Auth;
+use crate::db::{DbConn, Id};
+use crate::error::{ApiError, ApiResult};
+use crate::models::{AuditStore, Role, RoleStore, UserStore};
+
+/// What an actor may grant: its effective permissions and whether it holds `admin`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grantor {
+    pub admin: bool,
+    pub permissions: BTreeSet<String>,
+}
+
+/// What an actor is about to grant or take away, described for the audit log.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// Every permission the grant confers or removes.
+    pub permissions: BTreeSet<String>,
+    /// Whether the `admin` role is assigned or removed.
+    pub admin_role: bool,
+    /// What was attempted, as recorded in a `grant_denied` audit event.
+    pub attempt: serde_json::Value,
+}
+
+impl Grant {
+    /// Assigning or removing `roles` (looked up in `defined`, the stored roles).
+    pub fn roles<'a>(
+        roles: impl IntoIterator<Item = &'a String>,
+        defined: &[Role],
+        attempt: serde_json::Value,
+    ) -> Self {
+        let mut grant = Grant { permissions: BTreeSet::new(), admin_role: false, attempt };
+        for name in roles {
+            grant.admin_role |= name == ADMIN_ROLE;
+            if let Some(role) = defined.iter().find(|r| &r.name == name) {
+                grant.permissions.extend(RoleTable::effective_permissions(role));
+            }
+        }
+        grant
+    }
+
+    /// Conferring `permissions` directly (a role definition or a client).
+    pub fn permissions<'a>(permissions: impl IntoIterator<Item = &'a String>, attempt: serde_json::Value) -> Self {
+        Grant { permissions: permissions.into_iter().cloned().collect(), admin_role: false, attempt }
+    }
+}
+
+/// Why a grant was refused: what the grantor lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub missing: Vec<String>,
+}
+
+/// The one delegation rule: `Ok` when `grantor` holds everything `grant` confers or removes.
+pub fn check(grantor: &Grantor, grant: &Grant) -> Result<(), Denial> {
+    let mut missing: Vec<String> = if grantor.admin {
+        vec![]
+    } else {
+        grant.permissions.iter().filter(|p| !grantor.permissions.contains(*p)).cloned().collect()
+    };
+    if grant.admin_role && !grantor.admin {
+        missing.insert(0, format!("role:{ADMIN_ROLE}"));
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Denial { missing })
+    }
+}
+
+impl Auth {
+    /// An actor's grantor: for a client, the permissions of its token's scope (never `admin`);
+    /// for a user, see [`user_grantor`](Self::user_grantor).
+    pub async fn grantor_of(&self, conn: &mut DbConn, actor: &Actor) -> ApiResult<Grantor> {
+        match actor {
+            Actor::User(user) => self.user_grantor(conn, user).await,
+            Actor::Client(client) => Ok(Grantor { admin: false, permissions: client.scope.iter().cloned().collect() }),
+        }
+    }
+
+    /// A user's grantor: the roles of its token that it still holds in storage, resolved through
+    /// the stored role definitions (so a grant never relies on a stale token or role table).
+    pub async fn user_grantor(&self, conn: &mut DbConn, actor: &Principal) -> ApiResult<Grantor> {
+        let (held, defined) = crate::with_conn!(conn, |c| {
+            let held = c.user_role_names(actor.user_id).await?;
+            Ok::<_, diesel::result::Error>((held, c.all_roles().await?))
+        })?;
+        let roles: Vec<&String> = held.iter().filter(|r| actor.roles.contains(r)).collect();
+        let mut grantor = Grantor { admin: false, permissions: BTreeSet::new() };
+        for role in defined.iter().filter(|d| roles.contains(&&d.name)) {
+            grantor.admin |= role.name == ADMIN_ROLE;
+            grantor.permissions.extend(RoleTable::effective_permissions(role));
+        }
+        Ok(grantor)
+    }
+
+    /// Audits a refused grant as `grant_denied` (in its own transaction: the refused change
+    /// itself wrote nothing) and returns the 403 to answer with.
+    pub async fn refuse_grant(
+        &self,
+        conn: &mut DbConn,
+        actor: Option<Id>,
+        subject: Option<Id>,
+        client: &ClientInfo,
+        grant: &Grant,
+        denial: Denial,
+    ) -> ApiError {
+        let detail = json!({"attempt": grant.attempt, "missing": denial.missing});
+        let audit = audit_by("grant_denied", self.clock.now(), subject, actor, client, detail);
+        if let Err(e) = crate::write_tx!(conn, |c| c.insert_audit(&audit).await) {
+            rocket::warn!("cannot audit a refused grant: {e}");
+        }
+        let lacking = denial.missing.join(", ");
+        ApiError::forbidden(format!("Nobody grants what they do not hold; the caller lacks {lacking}."))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grantor(admin: bool, permissions: &[&str]) -> Grantor {
+        Grantor { admin, permissions: permissions.iter().map(|p| p.to_string()).collect() }
+    }
+
+    fn grant(permissions: &[&str], admin_role: bool) -> Grant {
+        Grant { permissions: permissions.iter().map(|p| p.to_string()).collect(), admin_role, attempt: json!({}) }
+    }
+
+    #[test]
+    fn a_grantor_may_grant_a_subset_of_its_permissions() {
+        assert_eq!(check(&grantor(false, &["users:read", "users:write"]), &grant(&["users:read"], false)), Ok(()));
+        let denied = check(&grantor(false, &["users:write"]), &grant(&["audit:read", "users:write"], false));
+        assert_eq!(denied, Err(Denial { missing: vec!["audit:read".into()] }));
+    }
+
+    #[test]
+    fn only_an_admin_grants_admin_even_to_a_holder_of_every_permission() {
+        let everything = crate::auth::permissions::CATALOGUE;
+        assert!(check(&grantor(false, everything), &grant(&[], true)).is_err());
+        assert_eq!(check(&grantor(true, &[]), &grant(&["audit:read"], true)), Ok(()));
+    }
+}
