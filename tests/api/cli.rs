@@ -159,6 +159,49 @@ on_both_backends! {
         assert!(stderr(&output).contains("--password-stdin"), "{}", stderr(&output));
     }
 
+    async fn client_create_prints_a_client_id_and_secret_that_get_a_token(backend) {
+        let db = TestDb::create(backend).await;
+        let output = run(Run::on(db.url()), &["client", "create", "--name", "prometheus", "--permission", "metrics:read"]).await;
+        assert_success(&output, "client create");
+        let printed = stdout(&output);
+        let field = |name: &str| {
+            printed.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).unwrap_or_else(|| panic!("{name} in {printed}")).to_owned()
+        };
+        let (id, secret) = (field("client_id"), field("client_secret"));
+        let app = TestApp::builder(backend).with_db(db).build().await;
+        let form = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
+        let response = app.client.post("/oauth/token").header(rocket::http::ContentType::Form).body(form).dispatch().await;
+        assert_eq!(response.status(), Status::Ok);
+        let body: Value = response.into_json().await.unwrap();
+        assert_eq!(body["scope"], "metrics:read");
+        let unknown = run(Run::on(app.db_url()), &["client", "create", "--name", "x", "--permission", "no:such"]).await;
+        assert_failure(&unknown, "client create with an unknown permission");
+        assert!(stderr(&unknown).contains("no:such"), "{}", stderr(&unknown));
+    }
+
+    async fn keys_rotate_makes_a_new_key_active_and_keeps_the_old_one_published(backend) {
+        let db = TestDb::create(backend).await;
+        assert_success(&run(Run::on(db.url()), &["migrate"]).await, "migrate");
+        let app = TestApp::builder(backend).with_db(db).build().await;
+        let user = app.with_user().await;
+        let before = app.login(&user).await;
+        let output = run(Run::on(app.db_url()), &["keys", "rotate"]).await;
+        assert_success(&output, "keys rotate");
+        let jwks: Value = app.client.get("/.well-known/jwks.json").dispatch().await.into_json().await.unwrap();
+        let started = std::time::Instant::now();
+        let mut jwks = jwks;
+        while jwks["keys"].as_array().unwrap().len() < 2 && started.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            jwks = app.client.get("/.well-known/jwks.json").dispatch().await.into_json().await.unwrap();
+        }
+        let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+        assert_eq!(kids.len(), 2, "{jwks}");
+        assert!(stdout(&output).contains(kids[0]), "the new kid is printed: {}", stdout(&output));
+        assert_eq!(app.me_status(&before.access).await, Status::Ok);
+        let refused = run(Run::on(app.db_url()).auth("{secret=\"a-configured-hs256-key-of-at-least-32-bytes\"}"), &["keys", "rotate"]).await;
+        assert_failure(&refused, "keys rotate with a configured secret");
+    }
+
     async fn a_weak_secret_stops_migrate_and_serve_naming_auth_secret(backend) {
         let db = TestDb::create(backend).await;
         for command in ["migrate", "serve"] {
@@ -189,7 +232,7 @@ fn help_lists_the_commands() {
     let output = Run::on(url.to_str().unwrap()).run(&["--help"]);
     assert_success(&output, "--help");
     let help = stdout(&output);
-    for command in ["serve", "migrate", "user"] {
+    for command in ["serve", "migrate", "user", "client", "keys"] {
         assert!(help.lines().any(|l| l.trim_start().starts_with(command)), "{command} in:\n{help}");
     }
     let output = Run::on(url.to_str().unwrap()).run(&["user", "create", "--help"]);
