@@ -37,7 +37,8 @@ use crate::error::ApiError;
             refresh-token rotation, RBAC and OAuth 2.0 interoperability.\n\n\
             Every 4xx/5xx response has the body `{\"error\": \"<code>\", \"error_description\": \"...\"}`. \
             To try the protected routes, click **Authorize** and log in with the OAuth2 password flow \
-            (username = email; leave client_id and client_secret empty)."
+            (username = email; leave client_id and client_secret empty), or as a service client with the \
+            client-credentials flow (its client_id and client_secret)."
     ),
     paths(
         health::live, health::ready,
@@ -73,6 +74,10 @@ pub const OAUTH2: &str = "oauth2";
 /// The name of the OAuth2 client-credentials security scheme: a service client's token from
 /// `/oauth/token` (`grant_type=client_credentials`), accepted by `/admin` routes within its scope.
 pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+
+/// The name of the HTTP Basic scheme of client authentication (`client_secret_basic`) at
+/// `POST /oauth/introspect`.
+pub const CLIENT_BASIC: &str = "client_basic";
 
 /// The contract's error object: the body of every 4xx and 5xx response.
 #[derive(ToSchema)]
@@ -118,7 +123,7 @@ error_responses! {
     /// 400 of the OAuth endpoints (RFC 6749 §5.2).
     OAuthError = 400, "`invalid_request` (malformed request, missing parameter, wrong content type), \
         `invalid_grant` (wrong username or password, refresh token unknown, used, expired or revoked, \
-        account disabled) or `unsupported_grant_type`.";
+        account disabled), `unsupported_grant_type` or `invalid_scope` (a permission the client does not hold).";
     /// 401 of the bearer-protected endpoints, with the RFC 6750 challenge.
     Unauthorized = 401, "`invalid_token`: the access token is missing, malformed, expired or revoked, \
         or its session has ended.", "WWW-Authenticate";
@@ -128,7 +133,8 @@ error_responses! {
     InvalidGrant = 401, "`invalid_grant`: the refresh token is unknown, used, expired or revoked. Presenting \
         a used one past the grace interval ends its whole session.";
     /// 403 of the `/admin` routes.
-    Forbidden = 403, "`insufficient_permissions`: the token's roles lack the permission this route needs.";
+    Forbidden = 403, "`insufficient_permissions`: the token's roles (or, for a service client, its scope) lack \
+        the permission this route needs; a client token on a route about the caller's own account.";
     /// 403 for a disabled account at login or refresh.
     AccountDisabled = 403, "`account_disabled`: the account is disabled.";
     NotFound = 404, "`not_found`.";
@@ -170,6 +176,11 @@ impl Modify for Components {
              permission is in its scope.",
         );
         components.add_security_scheme(CLIENT_CREDENTIALS, SecurityScheme::OAuth2(client));
+        let basic = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Basic)
+            .description(Some("A service client's `client_id` and `client_secret` (`client_secret_basic`)."))
+            .build();
+        components.add_security_scheme(CLIENT_BASIC, SecurityScheme::Http(basic));
         for (name, description, header) in ERROR_RESPONSES {
             let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build();
             let mut response = ResponseBuilder::new().description(*description).content("application/json", content);

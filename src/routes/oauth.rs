@@ -167,7 +167,7 @@ struct IntrospectRequest {
 
 /// Token introspection (RFC 7662) for service clients: `{"active": true, ...}` for a live access
 /// or refresh token, `{"active": false}` for anything else.
-#[utoipa::path(tag = "oauth", request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
+#[utoipa::path(tag = "oauth", security(("client_basic" = [])), request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "The token's state.", body = serde_json::Value,
         example = json!({"active": true, "token_type": "access_token", "sub": "0192f0c4-5b1e-7cc2-9a52-3b0d0f4f8c11",
             "exp": 1764500000, "iat": 1764499100, "iss": "portcullis", "aud": "portcullis",

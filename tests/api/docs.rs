@@ -149,8 +149,13 @@ async fn the_document_lists_exactly_the_mounted_routes() {
         ("PUT", "/admin/roles/{name}"),
         ("DELETE", "/admin/roles/{name}"),
         ("GET", "/admin/audit"),
+        ("GET", "/admin/clients"),
+        ("POST", "/admin/clients"),
+        ("POST", "/admin/clients/{client_id}/secret"),
+        ("DELETE", "/admin/clients/{client_id}"),
         ("POST", "/oauth/token"),
         ("POST", "/oauth/revoke"),
+        ("POST", "/oauth/introspect"),
         ("GET", "/.well-known/oauth-authorization-server"),
         ("GET", "/.well-known/jwks.json"),
         ("GET", "/health/live"),
@@ -187,13 +192,28 @@ async fn the_document_is_openapi_3_with_the_security_schemes() {
     let password = &schemes["oauth2"]["flows"]["password"];
     assert_eq!(password["tokenUrl"], "/oauth/token");
     assert_eq!(password["refreshUrl"], "/oauth/token");
+    // Service clients: the client-credentials flow (so /docs can authorize as a client), and
+    // HTTP Basic for introspection.
+    assert_eq!(schemes["client_credentials"]["type"], "oauth2");
+    let client_credentials = &schemes["client_credentials"]["flows"]["clientCredentials"];
+    assert_eq!(client_credentials["tokenUrl"], "/oauth/token");
+    assert!(client_credentials["scopes"].get("users:read").is_some(), "{client_credentials}");
+    assert_eq!(
+        (schemes["client_basic"]["type"].as_str(), schemes["client_basic"]["scheme"].as_str()),
+        (Some("http"), Some("basic"))
+    );
 
     for (method, path, operation) in operations(&document) {
         let security = operation["security"].as_array().cloned().unwrap_or_default();
         let declares = |scheme: &str| security.iter().any(|requirement| requirement.get(scheme).is_some());
         let statuses: Vec<&String> = operation["responses"].as_object().expect("responses").keys().collect();
-        if needs_token(&path) {
+        if path == "/oauth/introspect" {
+            assert_eq!(security, [serde_json::json!({"client_basic": []})], "{method} {path}: client authentication");
+            assert!(statuses.contains(&&"401".to_owned()), "{method} {path} documents 401");
+        } else if needs_token(&path) {
             assert!(declares("bearer"), "{method} {path} declares bearer security");
+            let admin = path.starts_with("/admin/");
+            assert_eq!(declares("client_credentials"), admin, "{method} {path}: client tokens only on /admin");
             assert!(declares("oauth2"), "{method} {path} declares oauth2 security (for Swagger UI's Authorize)");
             assert!(statuses.contains(&&"401".to_owned()), "{method} {path} documents 401");
         } else {

@@ -20,7 +20,7 @@ struct EventList {
 }
 
 /// Audit events, newest first. Needs `audit:read`.
-#[utoipa::path(tag = "admin", operation_id = "list_audit_events", security(("bearer" = []), ("oauth2" = [])), params(
+#[utoipa::path(tag = "admin", operation_id = "list_audit_events", security(("bearer" = []), ("oauth2" = []), ("client_credentials" = [])), params(
         ("user_id" = Option<uuid::Uuid>, Query, description = "Only events about this user."),
         ("event" = Option<String>, Query, description = "Only events of this name, e.g. `login_failed`."),
         ("limit" = Option<u32>, Query, description = "Page size: default 50; more than 200 counts as 200."),

@@ -41,7 +41,7 @@ struct RoleList {
 }
 
 /// Every role with its permissions. Needs `roles:read`.
-#[utoipa::path(tag = "admin", operation_id = "list_roles", security(("bearer" = []), ("oauth2" = [])),
+#[utoipa::path(tag = "admin", operation_id = "list_roles", security(("bearer" = []), ("oauth2" = []), ("client_credentials" = [])),
     responses((status = 200, description = "The roles.", body = RoleList), Unauthorized, Forbidden, Unavailable))]
 #[get("/admin/roles")]
 async fn list(auth: &State<Auth>, _who: Authorized<RolesRead>, mut db: Connection<Db>) -> ApiResult<Json<RoleList>> {
@@ -49,7 +49,7 @@ async fn list(auth: &State<Auth>, _who: Authorized<RolesRead>, mut db: Connectio
 }
 
 /// Creates a role. Needs `roles:write`.
-#[utoipa::path(tag = "admin", operation_id = "create_role", security(("bearer" = []), ("oauth2" = [])),
+#[utoipa::path(tag = "admin", operation_id = "create_role", security(("bearer" = []), ("oauth2" = []), ("client_credentials" = [])),
     request_body = NewRole,
     responses((status = 201, description = "The new role.", body = RoleView), BadRequest, Unauthorized, Forbidden,
         Conflict, PayloadTooLarge, Unprocessable, Unavailable))]
@@ -67,7 +67,7 @@ async fn create(
 }
 
 /// Changes a role's description or permissions. Needs `roles:write`.
-#[utoipa::path(tag = "admin", operation_id = "update_role", security(("bearer" = []), ("oauth2" = [])),
+#[utoipa::path(tag = "admin", operation_id = "update_role", security(("bearer" = []), ("oauth2" = []), ("client_credentials" = [])),
     request_body = RoleChange,
     params(("name" = String, Path, description = "A role name.")),
     responses((status = 200, description = "The changed role.", body = RoleView), BadRequest, Unauthorized, Forbidden,
@@ -86,7 +86,7 @@ async fn update(
 }
 
 /// Deletes a role; 409 while it is assigned or built in. Needs `roles:write`.
-#[utoipa::path(tag = "admin", operation_id = "delete_role", security(("bearer" = []), ("oauth2" = [])),
+#[utoipa::path(tag = "admin", operation_id = "delete_role", security(("bearer" = []), ("oauth2" = []), ("client_credentials" = [])),
     params(("name" = String, Path, description = "A role name.")),
     responses((status = 204, description = "Deleted."), Unauthorized, Forbidden, NotFound, Conflict, Unavailable))]
 #[delete("/admin/roles/<name>")]

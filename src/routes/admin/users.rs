@@ -33,7 +33,7 @@ struct PatchBody {
 }
 
 /// Lists users, oldest first. Needs `users:read`.
-#[utoipa::path(tag = "admin", operation_id = "list_users", security(("bearer" = []), ("oauth2" = [])), params(
+#[utoipa::path(tag = "admin", operation_id = "list_users", security(("bearer" = []), ("oauth2" = []), ("client_credentials" = [])), params(
         ("limit" = Option<u32>, Query, description = "Page size: default 50; more than 200 counts as 200."),
         ("offset" = Option<u32>, Query, description = "How many to skip; default 0."),
         ("email" = Option<String>, Query, description = "Only emails containing this text.")),
@@ -52,7 +52,7 @@ async fn list(
 }
 
 /// One user. Needs `users:read`.
-#[utoipa::path(tag = "admin", operation_id = "get_user", security(("bearer" = []), ("oauth2" = [])),
+#[utoipa::path(tag = "admin", operation_id = "get_user", security(("bearer" = []), ("oauth2" = []), ("client_credentials" = [])),
     params(("id" = uuid::Uuid, Path, description = "A user id.")),
     responses((status = 200, description = "The user.", body = UserView), Unauthorized, Forbidden, NotFound,
         Unavailable))]
@@ -67,7 +67,7 @@ async fn get(
 }
 
 /// Replaces a user's roles; takes effect at the user's next refresh. Needs `users:write`.
-#[utoipa::path(tag = "admin", operation_id = "set_user_roles", security(("bearer" = []), ("oauth2" = [])),
+#[utoipa::path(tag = "admin", operation_id = "set_user_roles", security(("bearer" = []), ("oauth2" = []), ("client_credentials" = [])),
     request_body = RolesBody,
     params(("id" = uuid::Uuid, Path, description = "A user id.")),
     responses((status = 200, description = "The user with the new roles.", body = UserView), BadRequest, Unauthorized,
@@ -85,7 +85,7 @@ async fn set_roles(
 }
 
 /// Disables or enables a user; disabling ends all its sessions. Needs `users:write`.
-#[utoipa::path(tag = "admin", operation_id = "patch_user", security(("bearer" = []), ("oauth2" = [])),
+#[utoipa::path(tag = "admin", operation_id = "patch_user", security(("bearer" = []), ("oauth2" = []), ("client_credentials" = [])),
     request_body = PatchBody,
     params(("id" = uuid::Uuid, Path, description = "A user id.")),
     responses((status = 200, description = "The changed user.", body = UserView), BadRequest, Unauthorized, Forbidden,
@@ -103,7 +103,7 @@ async fn patch(
 }
 
 /// Deletes a user and its sessions. Needs `users:write`.
-#[utoipa::path(tag = "admin", operation_id = "delete_user", security(("bearer" = []), ("oauth2" = [])),
+#[utoipa::path(tag = "admin", operation_id = "delete_user", security(("bearer" = []), ("oauth2" = []), ("client_credentials" = [])),
     params(("id" = uuid::Uuid, Path, description = "A user id.")),
     responses((status = 204, description = "Deleted."), Unauthorized, Forbidden, NotFound, Conflict, Unavailable))]
 #[delete("/admin/users/<id>")]
@@ -119,7 +119,7 @@ async fn delete(
 }
 
 /// A user's live sessions. Needs `sessions:read`.
-#[utoipa::path(tag = "admin", operation_id = "list_user_sessions", security(("bearer" = []), ("oauth2" = [])),
+#[utoipa::path(tag = "admin", operation_id = "list_user_sessions", security(("bearer" = []), ("oauth2" = []), ("client_credentials" = [])),
     params(("id" = uuid::Uuid, Path, description = "A user id.")),
     responses((status = 200, description = "The live sessions.", body = SessionList), Unauthorized, Forbidden, NotFound,
         Unavailable))]
@@ -135,7 +135,7 @@ async fn sessions(
 }
 
 /// Ends every session of a user. Needs `sessions:revoke`.
-#[utoipa::path(tag = "admin", operation_id = "revoke_user_sessions", security(("bearer" = []), ("oauth2" = [])),
+#[utoipa::path(tag = "admin", operation_id = "revoke_user_sessions", security(("bearer" = []), ("oauth2" = []), ("client_credentials" = [])),
     params(("id" = uuid::Uuid, Path, description = "A user id.")),
     responses((status = 204, description = "Every session has ended."), Unauthorized, Forbidden, NotFound,
         Unavailable))]
