@@ -50,6 +50,24 @@ fn tokens(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same with the default algorithm since version 2: EdDSA (Ed25519).
+fn tokens_eddsa(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (private_key, _) = portcullis::auth::keys::generate(dir.path(), "bench").expect("key pair");
+    let key =
+        portcullis::auth::keys::EdKeyConfig { kid: "bench".into(), private_key: Some(private_key), public_key: None };
+    let config = AuthConfig { eddsa_keys: vec![key], ..AuthConfig::default() };
+    let keys = portcullis::auth::keys::token_keys(&config).expect("EdDSA keys");
+    let now = Clock::new().now();
+    let claims = claims(now, &config);
+    let token = keys.sign(&claims).expect("signs");
+
+    let mut group = c.benchmark_group("tokens_eddsa");
+    group.bench_function("sign", |b| b.iter(|| keys.sign(black_box(&claims)).expect("signs")));
+    group.bench_function("verify", |b| b.iter(|| keys.verify(black_box(&token), now).expect("verifies")));
+    group.finish();
+}
+
 fn guard(c: &mut Criterion) {
     let config = AuthConfig::default();
     let keys = TokenKeys::hs256(SECRET, &config);
@@ -176,5 +194,5 @@ fn sqlite_read(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tokens, guard, refresh_tokens, argon2, sqlite_read);
+criterion_group!(benches, tokens, tokens_eddsa, guard, refresh_tokens, argon2, sqlite_read);
 criterion_main!(benches);

@@ -150,7 +150,10 @@ async fn a_bad_configuration_stops_ignition() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_weak_key_encryption_key_is_rejected_naming_it() {
     assert_eq!(rejected("key_encryption_key", "too short").key, "auth.key_encryption_key");
-    assert_eq!(rejected("key_encryption_key", "changeme-changeme-changeme-changeme-1234").key, "auth.key_encryption_key");
+    assert_eq!(
+        rejected("key_encryption_key", "changeme-changeme-changeme-changeme-1234").key,
+        "auth.key_encryption_key"
+    );
     let config = AuthConfig::from_figment(&figment_with("key_encryption_key", GOOD_SECRET)).expect("a good KEK");
     assert!(!format!("{config:?}").contains(GOOD_SECRET), "the KEK stays out of Debug output");
 }
@@ -161,7 +164,8 @@ async fn application_permissions_must_be_resource_colon_action() {
         let e = rejected("permissions", json!(["ok:fine", bad]));
         assert_eq!(e.key, "auth.permissions[1]", "{bad}");
     }
-    let config = AuthConfig::from_figment(&figment_with("permissions", json!(["reports:read", "billing.v2:export-csv"])))
-        .expect("valid application permissions");
+    let config =
+        AuthConfig::from_figment(&figment_with("permissions", json!(["reports:read", "billing.v2:export-csv"])))
+            .expect("valid application permissions");
     assert_eq!(config.permissions, ["reports:read", "billing.v2:export-csv"]);
 }
