@@ -5,6 +5,7 @@
 //! the database and its migrations) and starts the background tasks at liftoff.
 
 pub mod accounts;
+pub mod common_passwords;
 pub mod delegation;
 pub mod guards;
 pub mod housekeeping;

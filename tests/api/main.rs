@@ -12,6 +12,7 @@ mod config;
 mod delegation;
 mod docs;
 mod foundation;
+mod hardening;
 mod housekeeping;
 mod oauth;
 mod revocation;
