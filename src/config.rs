@@ -72,8 +72,12 @@ pub struct AuthConfig {
     pub argon2_parallelism: u32,
     /// Password hashes computed at once; more wait their turn. 0 means the number of cores.
     pub hash_concurrency: usize,
-    /// Failed logins for one account within `throttle_account_window` before backoff starts.
+    /// Failed logins for one account from one client address within `throttle_account_window`
+    /// before backoff starts for that address.
     pub throttle_account_failures: u32,
+    /// Failed logins for one account from all addresses together within `throttle_account_window`
+    /// before backoff starts for the account everywhere.
+    pub throttle_account_total_failures: u32,
     pub throttle_account_window: u64,
     /// Failed logins from one client address within `throttle_address_window` before backoff.
     pub throttle_address_failures: u32,
@@ -111,6 +115,7 @@ impl Default for AuthConfig {
             argon2_parallelism: 1,
             hash_concurrency: 0,
             throttle_account_failures: 5,
+            throttle_account_total_failures: 50,
             throttle_account_window: 900,
             throttle_address_failures: 100,
             throttle_address_window: 60,
@@ -194,6 +199,7 @@ impl AuthConfig {
             ("auth.refresh_ttl", self.refresh_ttl),
             ("auth.session_max_age", self.session_max_age),
             ("auth.throttle_account_failures", self.throttle_account_failures.into()),
+            ("auth.throttle_account_total_failures", self.throttle_account_total_failures.into()),
             ("auth.throttle_account_window", self.throttle_account_window),
             ("auth.throttle_address_failures", self.throttle_address_failures.into()),
             ("auth.throttle_address_window", self.throttle_address_window),

@@ -150,6 +150,11 @@ impl From<diesel::result::Error> for ApiError {
             {
                 ApiError::unavailable(e)
             }
+            // PostgreSQL cannot store a NUL character in text (SQLSTATE 22021); the request is at
+            // fault. Inputs are validated before storage where they are known; this is the backstop.
+            Error::DatabaseError(_, ref info) if info.message().contains("0x00") => {
+                ApiError::invalid_field("A value contains a NUL character, which is not accepted.")
+            }
             other => ApiError::internal(other),
         }
     }

@@ -19,10 +19,24 @@ use rocket::figment::Figment;
 use rocket::{Build, Rocket};
 use rocket_db_pools::Database;
 
-/// Rocket's default figment (`Rocket.toml`, `ROCKET_*`) with Portcullis's defaults beneath it:
-/// an SQLite file `portcullis.db` in the working directory.
+/// Rocket's figment (`Rocket.toml`, `ROCKET_*`) over Portcullis's defaults, which stand in for
+/// Rocket's own where they differ (see [`defaults`]).
 pub fn figment() -> Figment {
-    Figment::from(rocket::Config::figment()).join(("databases.main.url", "portcullis.db"))
+    use rocket::figment::providers::{Env, Format, Toml};
+    use rocket::figment::Profile;
+    Figment::from(defaults())
+        .merge(Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested())
+        .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global())
+        .select(Profile::from_env_or("ROCKET_PROFILE", rocket::Config::DEFAULT_PROFILE))
+}
+
+/// Rocket's defaults with Portcullis's beneath any configuration file: an SQLite file
+/// `portcullis.db` in the working directory, and the client address taken from the TCP peer.
+/// Rocket's own default `ip_header` is `X-Real-IP`, which lets any client choose the address
+/// recorded in audit rows and used by per-address throttling; it is applied only when the
+/// operator names a proxy header, with or without a `Rocket.toml` on disk.
+pub fn defaults() -> Figment {
+    Figment::from(rocket::Config::default()).merge(("ip_header", false)).merge(("databases.main.url", "portcullis.db"))
 }
 
 /// The whole service, ready to launch or to hand to a local test client.
@@ -34,6 +48,7 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         .attach(db::Db::init())
         .attach(db::migrations_fairing())
         .attach(auth::stage())
+        .attach(routes::NoStoreForBearer)
         .mount("/", routes::all())
         .register("/", error::catchers())
 }

@@ -41,7 +41,9 @@ impl UserView {
 pub fn normalize_email(email: &str) -> ApiResult<String> {
     let email = email.trim().to_lowercase();
     let invalid = || ApiError::invalid_field("email: must be a valid email address");
-    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // Control characters (NUL among them) and U+FFFD (what a lone surrogate becomes) never name
+    // a mailbox; PostgreSQL could not even store a NUL.
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\u{FFFD}') {
         return Err(invalid());
     }
     let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
@@ -60,6 +62,11 @@ pub fn check_password(field: &str, password: &str) -> ApiResult<()> {
     }
     if length > 128 {
         return Err(ApiError::invalid_field(format!("{field}: must be at most 128 characters")));
+    }
+    if super::common_passwords::is_common(password) {
+        return Err(ApiError::invalid_field(format!(
+            "{field}: is a commonly used password (found in public breach lists); choose another"
+        )));
     }
     Ok(())
 }
@@ -144,7 +151,8 @@ mod tests {
     #[test]
     fn passwords_are_counted_in_characters() {
         assert!(check_password("password", "1234567").is_err());
-        assert!(check_password("password", "12345678").is_ok());
+        assert!(check_password("password", "1234-5678").is_ok());
+        assert!(check_password("password", "12345678").is_err(), "common");
         assert!(check_password("password", &"é".repeat(128)).is_ok());
         assert!(check_password("password", &"é".repeat(129)).is_err());
     }

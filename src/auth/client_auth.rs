@@ -100,10 +100,10 @@ impl Auth {
         presented: &PresentedClient,
         from: &ClientInfo,
     ) -> ApiResult<Client> {
-        let throttle_id: String = presented.client_id.chars().take(64).collect();
-        let keys = ThrottleKeys::new(&format!("client:{throttle_id}"), from.ip.as_deref());
-        let now = self.clock.now();
-        let had_failures = throttle::check(conn, &keys, now).await?;
+        // Throttled like a login: the attempt is counted before the secret is checked (atomic
+        // under concurrency), per client and address, per client, and per address.
+        let keys = ThrottleKeys::new(&format!("client:{}", presented.client_id), from.ip.as_deref());
+        let reservation = throttle::reserve(conn, &keys, &self.config, self.clock.now()).await?;
         let found = match presented.client_id.parse::<Id>() {
             Ok(id) => crate::with_conn!(conn, |c| c.find_client(id).await)?,
             Err(_) => None,
@@ -114,15 +114,10 @@ impl Auth {
         let matches: bool = presented_hash.as_bytes().ct_eq(stored.as_bytes()).into();
         match found {
             Some((client, _)) if matches && !client.disabled => {
-                if had_failures {
-                    throttle::record_success(conn, &keys).await?;
-                }
+                crate::write_tx!(conn, |c| throttle::release(c, &reservation).await)?;
                 Ok(client)
             }
-            _ => {
-                throttle::record_failure(conn, &keys, &self.config, now).await?;
-                Err(ApiError::invalid_client(presented.basic))
-            }
+            _ => Err(ApiError::invalid_client(presented.basic)),
         }
     }
 

@@ -159,13 +159,18 @@ impl Auth {
         password: &str,
         client: &ClientInfo,
     ) -> ApiResult<TokenResponse> {
-        // A malformed email cannot match an account: answer exactly as for an unknown one.
-        let email = normalize_email(email).unwrap_or_else(|_| email.trim().to_lowercase());
-        let keys = ThrottleKeys::new(&email, client.ip.as_deref());
-        let (counted, user) = {
+        // A malformed email (too long, NUL, ...) cannot match an account: it is answered exactly
+        // as an unknown one, and never reaches storage except as a bounded throttle digest.
+        let normalized = normalize_email(email).ok();
+        let keys = ThrottleKeys::new(normalized.as_deref().unwrap_or(email), client.ip.as_deref());
+        let (reservation, user) = {
             let mut conn = pool.conn().await?;
-            let counted = throttle::check(&mut conn, &keys, self.clock.now()).await?;
-            (counted, crate::with_conn!(conn, |c| c.find_user_by_email(&email).await)?)
+            let reservation = throttle::reserve(&mut conn, &keys, &self.config, self.clock.now()).await?;
+            let user = match &normalized {
+                Some(email) => crate::with_conn!(conn, |c| c.find_user_by_email(email).await)?,
+                None => None,
+            };
+            (reservation, user)
         };
         let verdict = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await;
         let mut owned = pool.conn().await?;
@@ -174,7 +179,7 @@ impl Auth {
         let user = match (user, verdict) {
             (Some(user), Verdict::Match | Verdict::MatchNeedsRehash) => user,
             (user, _) => {
-                let new_window = throttle::record_failure(conn, &keys, &self.config, now).await?;
+                let new_window = reservation.new_address_window;
                 // Unknown accounts are audited once per client address and throttle window, and
                 // without the email, so a spray of made-up emails cannot grow the log unbounded.
                 let event = match user {
@@ -198,11 +203,11 @@ impl Auth {
         };
         if user.disabled {
             let event = audit_event("login_failed", now, Some(user.id), client, json!({"reason": "account_disabled"}));
-            crate::write_tx!(conn, |c| c.insert_audit(&event).await)?;
+            crate::write_tx!(conn, |c| {
+                throttle::release(c, &reservation).await?;
+                c.insert_audit(&event).await
+            })?;
             return Err(ApiError::account_disabled());
-        }
-        if counted {
-            throttle::record_success(conn, &keys).await?;
         }
         if verdict == Verdict::MatchNeedsRehash {
             let hash = self.hasher.hash(password).await.map_err(ApiError::internal)?;
@@ -239,6 +244,7 @@ impl Auth {
         };
         let event = audit_event("login_succeeded", now, Some(user.id), client, json!({"session_id": session.id}));
         crate::write_tx!(conn, |c| {
+            throttle::release(c, &reservation).await?;
             c.insert_session(&new_session).await?;
             c.insert_refresh_token(&new_token).await?;
             c.insert_audit(&event).await
@@ -327,13 +333,18 @@ impl Auth {
                 Some(s) if s.user_id == principal.user_id => {}
                 _ => return Ok(None),
             }
+            // Ending an ended session again is idempotent: nothing new is recorded.
             let ended = c.end_session(session, ending).await?;
-            c.insert_audit(&audit).await?;
+            if ended {
+                c.insert_audit(&audit).await?;
+            }
             Ok::<_, diesel::result::Error>(Some(ended))
         })?;
         match ended {
-            Some(_) => {
-                self.revoke_locally(&[session], &ending);
+            Some(ended) => {
+                if ended {
+                    self.revoke_locally(&[session], &ending);
+                }
                 Ok(true)
             }
             None => Ok(false),
@@ -379,17 +390,15 @@ impl Auth {
         client: &ClientInfo,
     ) -> ApiResult<()> {
         check_password("new_password", new)?;
-        let (user, keys) = {
+        let (user, reservation) = {
             let mut conn = pool.conn().await?;
             let user = crate::with_conn!(conn, |c| c.find_user(principal.user_id).await)?
                 .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
             // Guessing the current password with a stolen access token is throttled like logins.
             let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
-            throttle::check(&mut conn, &keys, self.clock.now()).await?;
-            (user, keys)
+            (user, throttle::reserve(&mut conn, &keys, &self.config, self.clock.now()).await?)
         };
         if self.hasher.verify(current, Some(&user.password_hash)).await == Verdict::Mismatch {
-            throttle::record_failure(&mut pool.conn().await?, &keys, &self.config, self.clock.now()).await?;
             return Err(ApiError::invalid_credentials());
         }
         let hash = self.hasher.hash(new).await.map_err(ApiError::internal)?;
@@ -398,6 +407,7 @@ impl Auth {
         let ending = self.ending("password_changed");
         let audit = audit_event("password_changed", ending.now, Some(user.id), client, json!({}));
         let ended = crate::write_tx!(conn, |c| {
+            throttle::release(c, &reservation).await?;
             c.set_password_hash(user.id, &hash, ending.now).await?;
             let ended = c.end_user_sessions(user.id, Some(principal.session_id), ending).await?;
             c.insert_audit(&audit).await?;

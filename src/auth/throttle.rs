@@ -1,58 +1,86 @@
-//! Brute-force throttling of logins, per account and per client address, kept in the database
-//! so every instance sees the same counters.
+//! Brute-force throttling of password checks, kept in the database so every instance sees the
+//! same counters. [`reserve`] is the one entry point: every login, and every password change's
+//! check of the current password, passes through it before the password is looked at.
 //!
-//! Each key counts failures in a fixed window. Once a key reaches its threshold, every further
-//! failure locks it for a backoff that doubles (1 s, 2 s, 4 s, ...) up to `throttle_max_backoff`;
-//! attempts while locked get 429 without touching the password, so they neither count nor extend
-//! the lock. The cap bounds how long an attacker can keep a real user out. A success clears the
-//! account's counter (not the address's, or an attacker could reset it with their own account).
+//! Three counters a check: the account from this client address (`pair`), the account from
+//! everywhere (`account`), and the address across accounts (`address`). Each counts within a
+//! fixed window; once a counter reaches its threshold it locks for a backoff that doubles (1 s,
+//! 2 s, 4 s, ...) up to `throttle_max_backoff`, and attempts while any counter is locked get 429
+//! without touching the password.
+//!
+//! Atomic: an attempt is counted as a failure *before* the password check, in a write
+//! transaction that holds the counters' rows (PostgreSQL row locks; SQLite's single writer), so
+//! of N simultaneous wrong attempts no more than the threshold reach the check. A success gives
+//! its reservation back ([`release`], inside the login's own transaction): it clears the pair and
+//! account counters (the owner proved the password) but only returns its own count to the
+//! address counter, or an attacker could reset it with an account of their own. A request that
+//! dies mid-check stays counted: failing closed, within the window.
+//!
+//! Scoped: the pair threshold is low (5 by default), so a guessing address locks only itself
+//! out of the account, and the owner elsewhere still logs in until the account-wide threshold
+//! (50 by default) bounds guessing spread over many addresses. Keys are digests of the email,
+//! so their length is bounded whatever the input, and no email is stored here.
+
+use sha2::{Digest, Sha256};
 
 use crate::config::AuthConfig;
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::models::{Throttle, ThrottleStore};
 
-/// The counters one login attempt touches.
+/// The counters one password check touches.
 #[derive(Debug, Clone)]
 pub struct ThrottleKeys {
+    pair: String,
     account: String,
     address: Option<String>,
 }
 
 impl ThrottleKeys {
-    /// `email` normalised; `address` the client IP when known.
+    /// `email` as presented (normalised when it is valid); `address` the client IP when known.
     pub fn new(email: &str, address: Option<&str>) -> Self {
-        ThrottleKeys { account: format!("account:{email}"), address: address.map(|a| format!("address:{a}")) }
+        let digest = Sha256::digest(email.as_bytes());
+        let account: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let address: Option<String> = address.map(|a| a.chars().take(64).collect());
+        ThrottleKeys {
+            pair: format!("pair:{account}@{}", address.as_deref().unwrap_or("-")),
+            account: format!("account:{account}"),
+            address: address.map(|a| format!("address:{a}")),
+        }
     }
 
+    /// Every key, sorted: rows are locked in this order, so concurrent checks cannot deadlock.
     fn all(&self) -> Vec<String> {
-        std::iter::once(self.account.clone()).chain(self.address.clone()).collect()
+        let mut all: Vec<String> =
+            [&self.pair, &self.account].into_iter().cloned().chain(self.address.clone()).collect();
+        all.sort();
+        all
     }
 
     fn limits(&self, key: &str, config: &AuthConfig) -> (i32, i64) {
-        if key == self.account {
+        if key == self.pair {
             (config.throttle_account_failures as i32, config.throttle_account_window as i64)
+        } else if key == self.account {
+            (config.throttle_account_total_failures as i32, config.throttle_account_window as i64)
         } else {
             (config.throttle_address_failures as i32, config.throttle_address_window as i64)
         }
     }
 }
 
-/// 429 with `Retry-After` when any of the keys is locked at `now`; otherwise whether the
-/// account has a failure counter (which a successful login then clears).
-pub async fn check(conn: &mut DbConn, keys: &ThrottleKeys, now: i64) -> ApiResult<bool> {
-    let all = keys.all();
-    let rows = crate::with_conn!(conn, |c| c.find_throttles(&all).await)?;
-    match rows.iter().map(|t| t.locked_until).max() {
-        Some(until) if until > now => Err(ApiError::too_many_requests((until - now) as u64)),
-        _ => Ok(rows.iter().any(|t| t.key == keys.account)),
-    }
+/// A counted attempt, to [`release`] if the password turns out right.
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    keys: ThrottleKeys,
+    /// Whether this attempt opened a new window for its client address (used to audit failures
+    /// for unknown accounts once per address and window).
+    pub new_address_window: bool,
 }
 
-/// The counter after one more failure at `now`.
+/// The counter after one more attempt at `now`.
 fn next(previous: Option<&Throttle>, key: &str, threshold: i32, window: i64, max_backoff: i64, now: i64) -> Throttle {
     let (failures, window_start) = match previous {
-        Some(t) if now - t.window_start < window => (t.failures.saturating_add(1), t.window_start),
+        Some(t) if t.failures > 0 && now - t.window_start < window => (t.failures.saturating_add(1), t.window_start),
         _ => (1, now),
     };
     let locked_until = if failures >= threshold {
@@ -64,13 +92,36 @@ fn next(previous: Option<&Throttle>, key: &str, threshold: i32, window: i64, max
     Throttle { key: key.to_owned(), failures, window_start, locked_until }
 }
 
-/// Counts a failed login against every key. Returns whether this failure opened a new window
-/// for the client address (used to audit unknown-account failures once per address and window).
-pub async fn record_failure(conn: &mut DbConn, keys: &ThrottleKeys, config: &AuthConfig, now: i64) -> ApiResult<bool> {
+/// Counts one attempt against every key before its password is checked: 429 with `Retry-After`
+/// (and nothing counted) while any key is locked at `now`.
+pub async fn reserve(conn: &mut DbConn, keys: &ThrottleKeys, config: &AuthConfig, now: i64) -> ApiResult<Reservation> {
+    count(conn, keys, config, now, true).await
+}
+
+/// Counts a failure that had no reservation (a wrong second factor), locked or not.
+pub async fn record_failure(conn: &mut DbConn, keys: &ThrottleKeys, config: &AuthConfig, now: i64) -> ApiResult<()> {
+    count(conn, keys, config, now, false).await.map(|_| ())
+}
+
+async fn count(
+    conn: &mut DbConn,
+    keys: &ThrottleKeys,
+    config: &AuthConfig,
+    now: i64,
+    refuse_locked: bool,
+) -> ApiResult<Reservation> {
     let all = keys.all();
     let max_backoff = config.throttle_max_backoff as i64;
     crate::write_tx!(conn, |c| {
+        for key in &all {
+            c.lock_throttle(key, now).await?;
+        }
         let rows = c.find_throttles(&all).await?;
+        if refuse_locked {
+            if let Some(until) = rows.iter().map(|t| t.locked_until).max().filter(|until| *until > now) {
+                return Err(ApiError::too_many_requests((until - now) as u64));
+            }
+        }
         let mut new_address_window = false;
         for key in &all {
             let (threshold, window) = keys.limits(key, config);
@@ -78,13 +129,18 @@ pub async fn record_failure(conn: &mut DbConn, keys: &ThrottleKeys, config: &Aut
             new_address_window |= Some(key) == keys.address.as_ref() && updated.failures == 1;
             c.save_throttle(&updated).await?;
         }
-        Ok::<_, ApiError>(new_address_window)
+        Ok::<_, ApiError>(Reservation { keys: keys.clone(), new_address_window })
     })
 }
 
-/// Clears the account's counter after a successful login.
-pub async fn record_success(conn: &mut DbConn, keys: &ThrottleKeys) -> ApiResult<()> {
-    Ok(crate::write_tx!(conn, |c| c.clear_throttle(&keys.account).await)?)
+/// Gives a reservation back after the right password; call inside the success's transaction.
+pub async fn release<C: ThrottleStore>(c: &mut C, reservation: &Reservation) -> diesel::QueryResult<()> {
+    c.clear_throttle(&reservation.keys.pair).await?;
+    c.clear_throttle(&reservation.keys.account).await?;
+    if let Some(address) = &reservation.keys.address {
+        c.uncount_throttle(address).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -108,5 +164,11 @@ mod tests {
         let old = Throttle { key: "k".into(), failures: 9, window_start: 0, locked_until: 5 };
         let n = next(Some(&old), "k", 3, 900, 60, 1000);
         assert_eq!((n.failures, n.window_start, n.locked_until), (1, 1000, 0));
+    }
+
+    #[test]
+    fn keys_are_bounded_and_hold_no_email() {
+        let keys = ThrottleKeys::new(&"a".repeat(10_000), Some("192.0.2.1"));
+        assert!(keys.all().iter().all(|k| k.len() < 100 && !k.contains("aaaa")));
     }
 }

@@ -201,6 +201,11 @@ impl TokenKeys {
         let (header, payload) = message.split_once('.').ok_or(MALFORMED)?;
         let header = URL_SAFE_NO_PAD.decode(header).map_err(|_| MALFORMED)?;
         let header: JoseHeader<'_> = serde_json::from_slice(&header).map_err(|_| MALFORMED)?;
+        // RFC 7515 §4.1.11: a `crit` header names extensions the recipient must understand; this
+        // verifier understands none, so any `crit` is refused.
+        if header.crit.is_some() {
+            return Err("The access token names critical header parameters this server does not understand.");
+        }
         if !header.typ.is_some_and(|typ| typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)) {
             return Err("The token is not an access token.");
         }
@@ -237,6 +242,7 @@ struct JoseHeader<'a> {
     typ: Option<Cow<'a, str>>,
     #[serde(borrow)]
     kid: Option<Cow<'a, str>>,
+    crit: Option<serde::de::IgnoredAny>,
 }
 
 /// The current [`TokenKeys`], replaced when keys rotate (see `auth::signing`). Readers take a

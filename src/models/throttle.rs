@@ -20,7 +20,12 @@ pub struct Throttle {
 pub trait ThrottleStore {
     async fn find_throttles(&mut self, keys: &[String]) -> QueryResult<Vec<Throttle>>;
     async fn save_throttle(&mut self, throttle: &Throttle) -> QueryResult<()>;
+    /// Creates the counter if missing and locks its row until the transaction ends (PostgreSQL;
+    /// SQLite's single writer already serialises).
+    async fn lock_throttle(&mut self, key: &str, now: i64) -> QueryResult<()>;
     async fn clear_throttle(&mut self, key: &str) -> QueryResult<()>;
+    /// Takes one attempt back from a counter, deleting it at zero.
+    async fn uncount_throttle(&mut self, key: &str) -> QueryResult<()>;
     /// Deletes counters whose window started before `cutoff` and that are not locked at `now`.
     async fn delete_stale_throttles(&mut self, cutoff: i64, now: i64) -> QueryResult<usize>;
 }
@@ -52,8 +57,35 @@ impl ThrottleStore {
             .map(|_| ())
     }
 
+    async fn lock_throttle(&mut self, key: &str, now: i64) -> QueryResult<()> {
+        diesel::insert_into(login_throttle::table)
+            .values((
+                login_throttle::key.eq(key),
+                login_throttle::failures.eq(0),
+                login_throttle::window_start.eq(now),
+                login_throttle::locked_until.eq(0i64),
+            ))
+            .on_conflict(login_throttle::key)
+            .do_update()
+            .set(login_throttle::failures.eq(login_throttle::failures))
+            .execute(self)
+            .await
+            .map(|_| ())
+    }
+
     async fn clear_throttle(&mut self, key: &str) -> QueryResult<()> {
         diesel::delete(login_throttle::table.find(key)).execute(self).await.map(|_| ())
+    }
+
+    async fn uncount_throttle(&mut self, key: &str) -> QueryResult<()> {
+        diesel::update(login_throttle::table.find(key))
+            .set(login_throttle::failures.eq(login_throttle::failures - 1))
+            .execute(self)
+            .await?;
+        diesel::delete(login_throttle::table.find(key).filter(login_throttle::failures.le(0)))
+            .execute(self)
+            .await
+            .map(|_| ())
     }
 
     async fn delete_stale_throttles(&mut self, cutoff: i64, now: i64) -> QueryResult<usize> {

@@ -36,7 +36,71 @@ async fn parse_json<T: DeserializeOwned>(req: &Request<'_>, data: Data<'_>) -> R
         }
     }
     let bytes = read_limited(req, data, "json").await?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("Invalid JSON body: {e}.")))
+    serde_json::from_slice(&replace_lone_surrogates(&bytes))
+        .map_err(|e| ApiError::bad_request(format!("Invalid JSON body: {e}.")))
+}
+
+/// JSON may spell a lone UTF-16 surrogate (`"\ud800"`), which no Rust string can hold; it is read
+/// as U+FFFD, so such a value is judged like any other invalid one (at login, as an unknown
+/// email, 401; elsewhere 422 naming the field) rather than failing the whole body.
+fn replace_lone_surrogates(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    fn unit(bytes: &[u8], at: usize) -> Option<u16> {
+        let digits = bytes.get(at..at + 6)?;
+        if digits[0] != b'\\' || digits[1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(&digits[2..]).ok()?, 16).ok()
+    }
+    let is_high = |u: u16| (0xD800..0xDC00).contains(&u);
+    let is_low = |u: u16| (0xDC00..0xE000).contains(&u);
+    if !bytes.windows(2).any(|w| w == b"\\u") {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        match unit(bytes, i) {
+            Some(high) if is_high(high) && unit(bytes, i + 6).is_some_and(is_low) => {
+                out.extend_from_slice(&bytes[i..i + 12]);
+                i += 12;
+            }
+            Some(u) if is_high(u) || is_low(u) => {
+                out.extend_from_slice(b"\\ufffd");
+                i += 6;
+            }
+            _ => {
+                // Any other escape (including `\\`) is copied whole, so its second byte is never
+                // mistaken for the start of another escape.
+                out.extend_from_slice(&bytes[i..(i + 2).min(bytes.len())]);
+                i += 2;
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_lone_surrogates;
+
+    fn fixed(json: &str) -> String {
+        String::from_utf8(replace_lone_surrogates(json.as_bytes()).into_owned()).unwrap()
+    }
+
+    #[test]
+    fn lone_surrogates_become_the_replacement_character_and_pairs_stay() {
+        assert_eq!(fixed(r#"{"a":"x\ud800y"}"#), r#"{"a":"x\ufffdy"}"#);
+        assert_eq!(fixed(r#"{"a":"\udc00"}"#), r#"{"a":"\ufffd"}"#);
+        assert_eq!(fixed(r#"{"a":"\ud83d\ude00"}"#), r#"{"a":"\ud83d\ude00"}"#);
+        assert_eq!(fixed(r#"{"a":"\\ud800"}"#), r#"{"a":"\\ud800"}"#, "an escaped backslash");
+        let parsed: serde_json::Value = serde_json::from_str(&fixed(r#"{"a":"\ud800"}"#)).unwrap();
+        assert_eq!(parsed["a"], "\u{FFFD}");
+    }
 }
 
 #[rocket::async_trait]

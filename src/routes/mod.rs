@@ -29,6 +29,28 @@ impl<R> NoStore<R> {
     }
 }
 
+/// Contract v2: every response to a bearer-authenticated request carries account data, so none
+/// may be stored by a cache — whatever the handler (or a catcher) answered. One fairing instead
+/// of a wrapper per handler, so a new route cannot forget it.
+pub struct NoStoreForBearer;
+
+#[rocket::async_trait]
+impl rocket::fairing::Fairing for NoStoreForBearer {
+    fn info(&self) -> rocket::fairing::Info {
+        rocket::fairing::Info {
+            name: "Cache-Control: no-store for bearer requests",
+            kind: rocket::fairing::Kind::Response,
+        }
+    }
+
+    async fn on_response<'r>(&self, req: &'r rocket::Request<'_>, res: &mut rocket::Response<'r>) {
+        if req.headers().contains("Authorization") {
+            res.set_header(Header::new("Cache-Control", "no-store"));
+            res.set_header(Header::new("Pragma", "no-cache"));
+        }
+    }
+}
+
 /// Every route of the service.
 pub fn all() -> Vec<rocket::Route> {
     let mut routes = health::routes();

@@ -203,23 +203,3 @@ on_both_backends! {
         assert_eq!(app.me_status(&late).await, Status::Unauthorized);
     }
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zz_measure_token_sizes() {
-    let ed = TestApp::new(Backend::Sqlite).await;
-    let user = ed.with_user().await;
-    let e = ed.login(&user).await.access;
-    let hs = TestApp::builder(Backend::Sqlite)
-        .with_config("secret", "a-configured-hs256-key-of-at-least-32-bytes")
-        .build()
-        .await;
-    let user = hs.with_user().await;
-    let h = hs.login(&user).await.access;
-    println!(
-        "SIZES eddsa={} hs256={} eddsa_header={} hs_header={}",
-        e.len(),
-        h.len(),
-        e.split('.').next().unwrap().len(),
-        h.split('.').next().unwrap().len()
-    );
-}

@@ -81,8 +81,12 @@ impl Drop for TestDb {
 
 /// The figment tests start from: cheap argon2 parameters, a small pool, quiet logs.
 pub fn test_figment(url: &str) -> Figment {
-    portcullis::figment()
-        .merge(("log_level", "off"))
+    test_figment_on(portcullis::figment(), url)
+}
+
+/// [`test_figment`] over `base` instead of `Rocket.toml` and the environment.
+pub fn test_figment_on(base: Figment, url: &str) -> Figment {
+    base.merge(("log_level", "off"))
         .merge(("access_log", false))
         .merge(("databases.main", json!({"url": url, "max_connections": 4})))
         .merge(("auth.argon2_memory_kib", 256))
@@ -95,6 +99,7 @@ pub struct TestAppBuilder {
     backend: Backend,
     config: Vec<(String, Value)>,
     db: Option<TestDb>,
+    without_config_file: bool,
 }
 
 impl TestAppBuilder {
@@ -102,6 +107,19 @@ impl TestAppBuilder {
     pub fn with_config(mut self, key: &str, value: impl Into<Value>) -> Self {
         let key = if key.contains('.') { key.to_owned() } else { format!("auth.{key}") };
         self.config.push((key, value.into()));
+        self
+    }
+
+    /// Sets a top-level Rocket key such as `ip_header`.
+    pub fn with_rocket_config(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.config.push((key.to_owned(), value.into()));
+        self
+    }
+
+    /// Builds the app as an installed binary started away from the shipped `Rocket.toml` would be:
+    /// from the built-in defaults only.
+    pub fn without_config_file(mut self) -> Self {
+        self.without_config_file = true;
         self
     }
 
@@ -117,7 +135,8 @@ impl TestAppBuilder {
             None => TestDb::create(self.backend).await,
         };
         let clock = Clock::frozen();
-        let mut figment = test_figment(db.url());
+        let base = if self.without_config_file { portcullis::defaults() } else { portcullis::figment() };
+        let mut figment = test_figment_on(base, db.url());
         for (key, value) in self.config {
             figment = figment.merge((key, value));
         }
@@ -154,7 +173,7 @@ pub struct Tokens {
 
 impl TestApp {
     pub fn builder(backend: Backend) -> TestAppBuilder {
-        TestAppBuilder { backend, config: vec![], db: None }
+        TestAppBuilder { backend, config: vec![], db: None, without_config_file: false }
     }
 
     pub async fn new(backend: Backend) -> TestApp {
@@ -164,7 +183,8 @@ impl TestApp {
     /// A second instance of the service on the same database (its own memory, the same clock).
     pub async fn second_instance(&self, configure: impl FnOnce(TestAppBuilder) -> TestAppBuilder) -> TestApp {
         let url = self.db_url().to_owned();
-        let builder = configure(TestAppBuilder { backend: self.backend, config: vec![], db: None });
+        let builder =
+            configure(TestAppBuilder { backend: self.backend, config: vec![], db: None, without_config_file: false });
         // Instances share time, as machines synchronised by NTP do.
         let clock = self.clock.clone();
         let mut figment = test_figment(&url);

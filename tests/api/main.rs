@@ -14,6 +14,7 @@ mod delegation;
 mod docs;
 mod foundation;
 mod generated_keys;
+mod hardening;
 mod housekeeping;
 mod oauth;
 mod revocation;

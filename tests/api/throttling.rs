@@ -117,3 +117,86 @@ on_both_backends! {
         assert_eq!(app.login_response(&user.email, &user.password).await.status(), Status::TooManyRequests);
     }
 }
+
+/// How many of `responses` got each of 401 and 429 (anything else fails the test).
+fn tally(statuses: &[Status]) -> (usize, usize) {
+    let checked = statuses.iter().filter(|s| **s == Status::Unauthorized).count();
+    let throttled = statuses.iter().filter(|s| **s == Status::TooManyRequests).count();
+    assert_eq!(checked + throttled, statuses.len(), "only 401 or 429: {statuses:?}");
+    (checked, throttled)
+}
+
+on_both_backends! {
+    async fn of_thirty_simultaneous_wrong_passwords_no_more_than_the_threshold_reach_the_check(backend) {
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        let attempts = (0..30).map(|_| login_from(&app, &user.email, WRONG, "127.0.0.2"));
+        let statuses: Vec<Status> = futures::future::join_all(attempts).await.iter().map(|r| r.status()).collect();
+        let (checked, throttled) = tally(&statuses);
+        assert!(checked <= 5, "{checked} reached the password check");
+        assert_eq!(checked + throttled, 30);
+    }
+
+    async fn of_thirty_simultaneous_wrong_current_passwords_no_more_than_the_threshold_are_checked(backend) {
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        let tokens = app.login(&user).await;
+        let guess = json!({"current_password": WRONG, "new_password": "a new password"});
+        let attempts = (0..30).map(|_| app.put_authed("/users/me/password", &tokens.access, guess.clone()));
+        let statuses: Vec<Status> = futures::future::join_all(attempts).await.iter().map(|r| r.status()).collect();
+        assert!(tally(&statuses).0 <= 5, "{statuses:?}");
+    }
+
+    async fn an_address_that_locked_itself_out_does_not_lock_out_the_owner_elsewhere(backend) {
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        for _ in 0..5 {
+            assert_eq!(login_from(&app, &user.email, WRONG, "127.0.0.2").await.status(), Status::Unauthorized);
+        }
+        for _ in 0..3 {
+            let response = login_from(&app, &user.email, &user.password, "127.0.0.2").await;
+            assert_eq!(response.status(), Status::TooManyRequests, "the guessing address waits, even with the password");
+        }
+        let owner = login_from(&app, &user.email, &user.password, "127.0.0.3").await;
+        assert_eq!(owner.status(), Status::Ok, "the owner elsewhere logs in");
+        // A lock of the attacker's address outlives the owner's success.
+        assert_eq!(login_from(&app, &user.email, WRONG, "127.0.0.2").await.status(), Status::TooManyRequests);
+    }
+
+    async fn guessing_spread_over_many_addresses_is_bounded_per_account(backend) {
+        let app = TestApp::builder(backend).with_config("throttle_account_total_failures", 6).build().await;
+        let user = app.with_user().await;
+        for address in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+            for _ in 0..2 {
+                assert_eq!(login_from(&app, &user.email, WRONG, address).await.status(), Status::Unauthorized);
+            }
+        }
+        let anywhere = login_from(&app, &user.email, &user.password, "127.0.0.5").await;
+        assert_eq!(anywhere.status(), Status::TooManyRequests, "the account-wide threshold is reached");
+        let other = app.with_user_email("bob@example.com").await;
+        assert_eq!(login_from(&app, &other.email, &other.password, "127.0.0.2").await.status(), Status::Ok, "other accounts are untouched");
+    }
+
+    async fn hundreds_of_accounts_log_in_from_one_address_with_the_defaults(backend) {
+        let app = TestApp::new(backend).await;
+        for i in 0..120 {
+            let user = app.with_user_email(&format!("user{i}@example.com")).await;
+            assert_eq!(login_from(&app, &user.email, &user.password, "127.0.0.1").await.status(), Status::Ok, "login {i}");
+        }
+    }
+}
+
+/// Several instances in front of one PostgreSQL database (the scale-out deployment; several
+/// processes on one SQLite file are not one) share the threshold: row locks order the checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_wrong_passwords_on_two_postgres_instances_share_one_threshold() {
+    if postgres_admin_url().is_none() {
+        return;
+    }
+    let a = TestApp::new(Backend::Postgres).await;
+    let b = a.second_instance(|b| b).await;
+    let user = a.with_user().await;
+    let attempts = (0..30).map(|i| login_from(if i % 2 == 0 { &a } else { &b }, &user.email, WRONG, "127.0.0.2"));
+    let statuses: Vec<Status> = futures::future::join_all(attempts).await.iter().map(|r| r.status()).collect();
+    assert!(tally(&statuses).0 <= 5, "{statuses:?}");
+}

@@ -159,3 +159,16 @@ on_both_backends! {
         assert_eq!(response.headers().get_one("WWW-Authenticate"), Some("Bearer"));
     }
 }
+
+on_both_backends! {
+    async fn a_token_with_a_crit_header_is_rejected_though_correctly_signed(backend) {
+        let (app, tokens) = setup(backend).await;
+        let mut header = decode_part(&tokens.access, 0);
+        header["crit"] = json!(["urn:example:must-understand"]);
+        header["urn:example:must-understand"] = json!(true);
+        let message = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), tokens.access.split('.').nth(1).unwrap());
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &EncodingKey::from_secret(SECRET.as_bytes()), Algorithm::HS256).unwrap();
+        assert_rejected(&app, &format!("{message}.{signature}"), "unknown crit").await;
+        assert_eq!(app.me_status(&tokens.access).await, Status::Ok, "the same token without crit passes");
+    }
+}
