@@ -177,6 +177,11 @@ on_both_backends! {
         let response = app.post_authed("/admin/clients", &writer, json!({"name": "child", "permissions": ["users:read"]})).await;
         assert_eq!(error_of(response).await, (Status::Forbidden, "insufficient_permissions".into()), "a client delegates only its scope");
         assert_eq!(app.post_authed("/admin/clients", &writer, json!({"name": "child", "permissions": []})).await.status(), Status::Created);
+        let audit = get_json(&app, "/admin/audit?event=client_created", &admin.access).await;
+        let by_client = audit["events"].as_array().unwrap().iter().find(|e| e["detail"]["name"] == "child").expect("audited");
+        assert_eq!(by_client["actor_id"], id.as_str(), "the client is the actor");
+        let denied = get_json(&app, "/admin/audit?event=grant_denied", &admin.access).await;
+        assert_eq!(denied["events"][0]["actor_id"], id.as_str());
     }
 
     async fn a_deleted_clients_tokens_are_rejected_at_once_here_and_within_a_second_elsewhere(backend) {
@@ -194,6 +199,9 @@ on_both_backends! {
             assert!(started.elapsed() < std::time::Duration::from_secs(1), "the other instance must see it within a second");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+        // Introspection on the other instance agrees.
+        let (asker, asker_secret) = create_client(&app, &admin.access, &[]).await;
+        assert_eq!(introspect(&other, &asker, &asker_secret, &token).await, json!({"active": false}));
         let gone = post_form(&app, "/oauth/token", &[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)]).await;
         assert_eq!(error_of(gone).await, (Status::Unauthorized, "invalid_client".into()));
     }
