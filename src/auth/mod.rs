@@ -12,6 +12,7 @@ pub mod guards;
 pub mod housekeeping;
 pub mod introspect;
 pub mod kek;
+pub mod key_ring;
 pub mod keys;
 pub mod opaque;
 pub mod password;
@@ -35,12 +36,12 @@ use crate::config::AuthConfig;
 use crate::db::{Db, DbPool, Id};
 use crate::models::Ending;
 use kek::AtRest;
+use key_ring::KeyRing;
 use password::PasswordHasherPool;
 use permissions::RoleTable;
 use revocation::RevokedSessions;
 use role_changes::RoleChanges;
 use signing::Signing;
-use tokens::KeyRing;
 
 /// Everything the auth flows and guards share.
 #[derive(Debug)]

@@ -24,8 +24,9 @@ use rand::RngCore;
 use rocket_db_pools::Pool;
 
 use super::kek::AtRest;
+use super::key_ring::KeyRing;
 use super::keys::{jwk, token_keys};
-use super::tokens::{hs256_kid, KeyRing, SigningKey, TokenKeys, VerifyingKey};
+use super::tokens::{hs256_kid, SigningKey, TokenKeys, VerifyingKey};
 use crate::config::AuthConfig;
 use crate::db::DbPool;
 use crate::models::{SettingStore, SigningKeyStore, StoredKey};
