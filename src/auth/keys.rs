@@ -12,7 +12,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{SigningKey as EdSigningKey, VerifyingKey as EdVerifyingKey};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -34,7 +33,7 @@ pub struct EdKeyConfig {
 struct EdKey {
     kid: String,
     public: EdVerifyingKey,
-    private_pem: Option<String>,
+    private: Option<EdSigningKey>,
 }
 
 fn load(index: usize, entry: &EdKeyConfig) -> Result<EdKey, String> {
@@ -47,13 +46,13 @@ fn load(index: usize, entry: &EdKeyConfig) -> Result<EdKey, String> {
             let pem = read("private_key", path)?;
             let signing = EdSigningKey::from_pkcs8_pem(&pem)
                 .map_err(|e| format!("{}: not a PKCS#8 Ed25519 private key: {e}", key("private_key")))?;
-            Ok(EdKey { kid: entry.kid.clone(), public: signing.verifying_key(), private_pem: Some(pem) })
+            Ok(EdKey { kid: entry.kid.clone(), public: signing.verifying_key(), private: Some(signing) })
         }
         (None, Some(path)) => {
             let pem = read("public_key", path)?;
             let public = EdVerifyingKey::from_public_key_pem(&pem)
                 .map_err(|e| format!("{}: not an Ed25519 public key: {e}", key("public_key")))?;
-            Ok(EdKey { kid: entry.kid.clone(), public, private_pem: None })
+            Ok(EdKey { kid: entry.kid.clone(), public, private: None })
         }
         (None, None) => Err(format!("{}: give private_key or public_key", key("kid"))),
     }
@@ -73,31 +72,16 @@ pub fn token_keys(config: &AuthConfig) -> Result<TokenKeys, String> {
         .iter()
         .find(|k| k.kid == active_kid)
         .ok_or_else(|| format!("auth.active_kid: no key with kid {active_kid:?} in auth.eddsa_keys"))?;
-    let pem = active
-        .private_pem
-        .as_deref()
+    let private = active
+        .private
+        .clone()
         .ok_or_else(|| format!("auth.active_kid: key {active_kid:?} has no private_key to sign with"))?;
-    let encoding = EncodingKey::from_ed_pem(pem.as_bytes()).map_err(|e| format!("auth.eddsa_keys: {e}"))?;
-    let signer = SigningKey { kid: active_kid, algorithm: Algorithm::EdDSA, key: encoding };
-    let mut verifiers: Vec<(String, VerifyingKey)> = keys
-        .iter()
-        .map(|k| {
-            (
-                k.kid.clone(),
-                VerifyingKey {
-                    algorithm: Algorithm::EdDSA,
-                    key: DecodingKey::from_ed_der(k.public.as_bytes()),
-                    until: None,
-                },
-            )
-        })
-        .collect();
+    let signer = SigningKey::ed25519(active_kid, private);
+    let mut verifiers: Vec<(String, VerifyingKey)> =
+        keys.iter().map(|k| (k.kid.clone(), VerifyingKey::ed25519(k.public, None))).collect();
     if let Some(secret) = &config.secret {
         let secret = secret.expose().as_bytes();
-        verifiers.push((
-            hs256_kid(secret),
-            VerifyingKey { algorithm: Algorithm::HS256, key: DecodingKey::from_secret(secret), until: None },
-        ));
+        verifiers.push((hs256_kid(secret), VerifyingKey::hs256(secret, None)));
     }
     let jwks = keys.iter().map(|k| (jwk(&k.kid, &k.public), None)).collect();
     Ok(TokenKeys::new(signer, verifiers, config).with_jwks(jwks))

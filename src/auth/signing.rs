@@ -17,9 +17,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ed25519_dalek::pkcs8::EncodePrivateKey;
 use ed25519_dalek::SigningKey as EdSigningKey;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use rand::RngCore;
 use rocket_db_pools::Pool;
 
@@ -130,8 +128,7 @@ impl Signing {
         };
         if let Some(legacy) = legacy {
             let until = retired_key_until(&self.config, legacy.retired_at);
-            let key = DecodingKey::from_secret(legacy.secret.as_bytes());
-            let verifier = VerifyingKey { algorithm: Algorithm::HS256, key, until: Some(until) };
+            let verifier = VerifyingKey::hs256(legacy.secret.as_bytes(), Some(until));
             keys = keys.with_verifier(hs256_kid(legacy.secret.as_bytes()), verifier);
         }
         self.ring.replace(keys);
@@ -153,9 +150,7 @@ impl Signing {
         if URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes()) != active.public_key {
             return Err(format!("signing key {}: the private and public halves do not match", active.kid));
         }
-        let pem = signing.to_pkcs8_pem(Default::default()).map_err(|e| e.to_string())?;
-        let encoding = EncodingKey::from_ed_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
-        let signer = SigningKey { kid: active.kid.clone(), algorithm: Algorithm::EdDSA, key: encoding };
+        let signer = SigningKey::ed25519(active.kid.clone(), signing);
         let mut verifiers = vec![];
         let mut jwks = vec![];
         for key in live {
@@ -164,8 +159,7 @@ impl Signing {
             let public = ed25519_dalek::VerifyingKey::try_from(public.as_slice())
                 .map_err(|_| format!("signing key {} is corrupt", key.kid))?;
             let until = key.retired_at.map(|r| retired_key_until(&self.config, r));
-            let decoding = DecodingKey::from_ed_der(public.as_bytes());
-            verifiers.push((key.kid.clone(), VerifyingKey { algorithm: Algorithm::EdDSA, key: decoding, until }));
+            verifiers.push((key.kid.clone(), VerifyingKey::ed25519(public, until)));
             jwks.push((jwk(&key.kid, &public), until));
         }
         Ok(TokenKeys::new(signer, verifiers, &self.config).with_jwks(jwks))

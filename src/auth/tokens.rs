@@ -68,19 +68,78 @@ impl AccessClaims {
     }
 }
 
+/// How a key signs. Ed25519 keys are kept parsed: jsonwebtoken would re-parse the PKCS#8 key
+/// and recompute its public half on every signature.
+enum Signer {
+    Hs256(EncodingKey),
+    Ed25519(Box<ed25519_dalek::SigningKey>),
+}
+
 /// A key that signs, with its `kid`.
 pub struct SigningKey {
     pub kid: String,
-    pub algorithm: Algorithm,
-    pub key: EncodingKey,
+    signer: Signer,
+}
+
+impl SigningKey {
+    pub fn hs256(kid: String, secret: &[u8]) -> Self {
+        SigningKey { kid, signer: Signer::Hs256(EncodingKey::from_secret(secret)) }
+    }
+
+    pub fn ed25519(kid: String, key: ed25519_dalek::SigningKey) -> Self {
+        SigningKey { kid, signer: Signer::Ed25519(Box::new(key)) }
+    }
+
+    fn algorithm(&self) -> Algorithm {
+        match self.signer {
+            Signer::Hs256(_) => Algorithm::HS256,
+            Signer::Ed25519(_) => Algorithm::EdDSA,
+        }
+    }
+}
+
+/// How a key verifies; an Ed25519 public key is kept decompressed, ready to verify.
+enum Verifier {
+    Hs256(DecodingKey),
+    Ed25519(ed25519_dalek::VerifyingKey),
 }
 
 /// A key that verifies, with its `kid`.
 pub struct VerifyingKey {
-    pub algorithm: Algorithm,
-    pub key: DecodingKey,
+    verifier: Verifier,
     /// A retired key verifies (and is published) only before this time.
     pub until: Option<i64>,
+}
+
+impl VerifyingKey {
+    pub fn hs256(secret: &[u8], until: Option<i64>) -> Self {
+        VerifyingKey { verifier: Verifier::Hs256(DecodingKey::from_secret(secret)), until }
+    }
+
+    pub fn ed25519(public: ed25519_dalek::VerifyingKey, until: Option<i64>) -> Self {
+        VerifyingKey { verifier: Verifier::Ed25519(public), until }
+    }
+
+    fn algorithm(&self) -> Algorithm {
+        match self.verifier {
+            Verifier::Hs256(_) => Algorithm::HS256,
+            Verifier::Ed25519(_) => Algorithm::EdDSA,
+        }
+    }
+
+    /// Whether `signature` (base64url) signs `message`; `Err` when it cannot be decoded.
+    fn verifies(&self, message: &[u8], signature: &str) -> Result<bool, ()> {
+        match &self.verifier {
+            Verifier::Hs256(key) => {
+                jsonwebtoken::crypto::verify(signature, message, key, Algorithm::HS256).map_err(drop)
+            }
+            Verifier::Ed25519(key) => {
+                let bytes = URL_SAFE_NO_PAD.decode(signature).map_err(drop)?;
+                let signature = ed25519_dalek::Signature::from_slice(&bytes).map_err(drop)?;
+                Ok(ed25519_dalek::Verifier::verify(key, message, &signature).is_ok())
+            }
+        }
+    }
 }
 
 /// The active signing key and every key accepted for verification.
@@ -110,9 +169,8 @@ impl TokenKeys {
     /// Keys for HS256 with `secret` as the only key.
     pub fn hs256(secret: &[u8], config: &AuthConfig) -> TokenKeys {
         let kid = hs256_kid(secret);
-        let active =
-            SigningKey { kid: kid.clone(), algorithm: Algorithm::HS256, key: EncodingKey::from_secret(secret) };
-        let verifier = VerifyingKey { algorithm: Algorithm::HS256, key: DecodingKey::from_secret(secret), until: None };
+        let active = SigningKey::hs256(kid.clone(), secret);
+        let verifier = VerifyingKey::hs256(secret, None);
         TokenKeys::new(active, vec![(kid, verifier)], config)
     }
 
@@ -160,10 +218,19 @@ impl TokenKeys {
 
     /// Signs `claims` with the active key.
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, String> {
-        let mut header = Header::new(self.active.algorithm);
+        let mut header = Header::new(self.active.algorithm());
         header.typ = Some(ACCESS_TOKEN_TYP.into());
         header.kid = Some(self.active.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.active.key).map_err(|e| e.to_string())
+        match &self.active.signer {
+            Signer::Hs256(key) => jsonwebtoken::encode(&header, claims, key).map_err(|e| e.to_string()),
+            Signer::Ed25519(key) => {
+                let header = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+                let claims = serde_json::to_vec(claims).map_err(|e| e.to_string())?;
+                let message = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims));
+                let signature = ed25519_dalek::Signer::sign(key.as_ref(), message.as_bytes());
+                Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes())))
+            }
+        }
     }
 
     /// Checks signature, `typ`, `kid`, issuer, audience, claims and expiry at `now`. The error
@@ -211,10 +278,10 @@ impl TokenKeys {
         }
         let kid = header.kid.ok_or("The access token has no key id.")?;
         let key = self.verifiers.get(kid.as_ref()).ok_or("The access token was signed with an unknown key.")?;
-        if header.alg != key.algorithm {
+        if header.alg != key.algorithm() {
             return Err("The access token uses an unexpected algorithm.");
         }
-        match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.key, key.algorithm) {
+        match key.verifies(message.as_bytes(), signature) {
             Ok(true) => {}
             Ok(false) => return Err("The access token signature is invalid."),
             Err(_) => return Err("The access token is invalid."),
