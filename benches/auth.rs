@@ -65,6 +65,11 @@ fn tokens_eddsa(c: &mut Criterion) {
     let mut group = c.benchmark_group("tokens_eddsa");
     group.bench_function("sign", |b| b.iter(|| keys.sign(black_box(&claims)).expect("signs")));
     group.bench_function("verify", |b| b.iter(|| keys.verify(black_box(&token), now).expect("verifies")));
+    // What the guard does: a token presented again is not verified again.
+    let ring = portcullis::auth::key_ring::KeyRing::new(portcullis::auth::keys::token_keys(&config).expect("keys"));
+    group.bench_function("verify_again_through_the_key_ring", |b| {
+        b.iter(|| ring.verify(black_box(&token), now).expect("verifies"))
+    });
     group.finish();
 }
 

@@ -237,6 +237,12 @@ impl TokenKeys {
     /// is a short reason suitable for `error_description`.
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, &'static str> {
         let (claims, until) = self.verify_signed_with(token)?;
+        self.check_time(&claims, until, now)?;
+        Ok(claims)
+    }
+
+    /// The time checks of [`verify`](Self::verify): the key's and the token's lifetimes at `now`.
+    pub fn check_time(&self, claims: &AccessClaims, until: Option<i64>, now: i64) -> Result<(), &'static str> {
         if until.is_some_and(|until| now >= until) {
             return Err("The access token was signed with a retired key.");
         }
@@ -248,7 +254,7 @@ impl TokenKeys {
         if claims.iat > now + self.leeway + MAX_IAT_SKEW {
             return Err("The access token was issued in the future.");
         }
-        Ok(claims)
+        Ok(())
     }
 
     /// Everything [`verify`](Self::verify) checks except time: for revoking a token whose
@@ -262,7 +268,7 @@ impl TokenKeys {
     }
 
     /// [`verify_signed`](Self::verify_signed), also returning until when the key verifies.
-    fn verify_signed_with(&self, token: &str) -> Result<(AccessClaims, Option<i64>), &'static str> {
+    pub fn verify_signed_with(&self, token: &str) -> Result<(AccessClaims, Option<i64>), &'static str> {
         const MALFORMED: &str = "The access token is malformed.";
         let (message, signature) = token.rsplit_once('.').ok_or(MALFORMED)?;
         let (header, payload) = message.split_once('.').ok_or(MALFORMED)?;
