@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod guards;
 pub mod housekeeping;
 pub mod keys;
+pub mod mfa;
 pub mod opaque;
 pub mod password;
 pub mod permissions;

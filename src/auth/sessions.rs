@@ -23,6 +23,9 @@ use crate::models::{
     AuditStore, NewAuditEvent, NewRefreshToken, NewSession, RefreshTokenStore, Session, SessionStore, UserStore,
 };
 
+/// `amr` of a session started by a password alone (RFC 8176).
+pub const AMR_PASSWORD: &str = "pwd";
+
 /// The token response of the contract. `Debug` leaves the tokens out.
 #[derive(Clone, Serialize, utoipa::ToSchema)]
 #[schema(description = "The token response of the contract.")]
@@ -132,6 +135,7 @@ impl Auth {
             iat: now,
             exp,
             roles,
+            amr: session.amr.split_whitespace().map(str::to_owned).collect(),
         };
         Ok(TokenResponse {
             access_token: self.keys.sign(&claims).map_err(ApiError::internal)?,
@@ -199,6 +203,11 @@ impl Auth {
             crate::write_tx!(conn, |c| c.insert_audit(&event).await)?;
             return Err(ApiError::account_disabled());
         }
+        // With MFA on, the password was only the first step: answer 403 with an `mfa_token`.
+        // The account's failure counter stays until the second step succeeds.
+        if let Some(second_step) = self.mfa_gate(conn, &user, client, now).await? {
+            return Err(second_step);
+        }
         if counted {
             throttle::record_success(conn, &keys).await?;
         }
@@ -206,9 +215,22 @@ impl Auth {
             let hash = self.hasher.hash(password).await.map_err(ApiError::internal)?;
             crate::write_tx!(conn, |c| c.set_password_hash(user.id, &hash, now).await)?;
         }
+        self.start_session(conn, user.id, AMR_PASSWORD, client, now).await
+    }
+
+    /// Starts a session of `user` whose login used the methods `amr` (RFC 8176, space-separated),
+    /// and issues its first token pair. Every completed login ends here.
+    pub(super) async fn start_session(
+        &self,
+        conn: &mut DbConn,
+        user_id: Id,
+        amr: &str,
+        client: &ClientInfo,
+        now: i64,
+    ) -> ApiResult<TokenResponse> {
         let session = Session {
             id: Id::new(),
-            user_id: user.id,
+            user_id,
             created_at: now,
             last_used_at: now,
             expires_at: now + self.config.session_max_age as i64,
@@ -216,17 +238,19 @@ impl Auth {
             end_reason: None,
             user_agent: client.user_agent.clone(),
             ip: client.ip.clone(),
+            amr: amr.to_owned(),
         };
         let refresh = OpaqueToken::generate();
         let refresh_expires = self.refresh_expiry(session.expires_at, now);
         let new_session = NewSession {
             id: session.id,
-            user_id: user.id,
+            user_id,
             created_at: now,
             last_used_at: now,
             expires_at: session.expires_at,
             user_agent: session.user_agent.as_deref(),
             ip: session.ip.as_deref(),
+            amr,
         };
         let new_token = NewRefreshToken {
             id: Id::new(),
@@ -235,14 +259,15 @@ impl Auth {
             created_at: now,
             expires_at: refresh_expires,
         };
-        let event = audit_event("login_succeeded", now, Some(user.id), client, json!({"session_id": session.id}));
+        let event =
+            audit_event("login_succeeded", now, Some(user_id), client, json!({"session_id": session.id, "amr": amr}));
         crate::write_tx!(conn, |c| {
             c.insert_session(&new_session).await?;
             c.insert_refresh_token(&new_token).await?;
             c.insert_audit(&event).await
         })?;
-        let roles = crate::with_conn!(conn, |c| c.user_role_names(user.id).await)?;
-        self.token_response(&session, user.id, roles, refresh, refresh_expires, now)
+        let roles = crate::with_conn!(conn, |c| c.user_role_names(user_id).await)?;
+        self.token_response(&session, user_id, roles, refresh, refresh_expires, now)
     }
 
     /// `POST /auth/refresh`: exchanges a refresh token once (rules 1–5 of the contract).
