@@ -129,4 +129,21 @@ on_both_backends! {
         assert_eq!(error_of(unknown).await, (Status::NotFound, "not_found".into()));
         assert!(events(&app, &admin, &user).await.iter().any(|e| e == "mfa_reset"));
     }
+
+    async fn an_admin_reset_kills_pending_logins_and_only_an_admin_resets_an_admin(backend) {
+        let app = TestApp::new(backend).await;
+        let (admin_user, admin) = with_admin(&app).await;
+        create_role(&app, &admin, "helpdesk", &["users:write"]).await;
+        let (_, helpdesk) = user_with_roles(&app, "helpdesk@example.com", &["helpdesk"]).await;
+        let user = app.with_user().await;
+        let authenticator = enrol(&app, &app.login(&user).await).await;
+        let pending = mfa_token(&app, &user).await;
+        let response = app.delete_authed(&format!("/admin/users/{}/mfa", user.id), &helpdesk.access).await;
+        assert_eq!(response.status(), Status::NoContent);
+        let late = verify(&app, &pending, &authenticator.code(&app, 0)).await;
+        assert_eq!(error_of(late).await, (Status::Unauthorized, "invalid_grant".into()), "the pending login died with the reset");
+        enrol(&app, &admin).await;
+        let response = app.delete_authed(&format!("/admin/users/{}/mfa", admin_user.id), &helpdesk.access).await;
+        assert_eq!(error_of(response).await, (Status::Forbidden, "insufficient_permissions".into()));
+    }
 }

@@ -165,4 +165,16 @@ on_both_backends! {
         let wrong = [("grant_type", "password"), ("username", user.email.as_str()), ("password", "wrong password!")];
         assert_eq!(error_of(post_form(&app, "/oauth/token", &wrong).await).await, (Status::BadRequest, "invalid_grant".into()));
     }
+
+    async fn an_account_disabled_between_the_steps_cannot_complete_the_login(backend) {
+        let app = TestApp::new(backend).await;
+        let (_, admin) = crate::admin_support::with_admin(&app).await;
+        let (user, authenticator) = enrolled(&app).await;
+        let token = mfa_token(&app, &user).await;
+        let path = format!("/admin/users/{}", user.id);
+        let response = crate::admin_support::patch_authed(&app, &path, &admin.access, json!({"disabled": true})).await;
+        assert_eq!(response.status(), Status::Ok);
+        let response = verify(&app, &token, &authenticator.code(&app, 0)).await;
+        assert_eq!(error_of(response).await, (Status::Forbidden, "account_disabled".into()));
+    }
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::{claim, recovery, secret, totp, wrong_code, Factor};
 use crate::auth::guards::{ClientInfo, Principal};
+use crate::auth::permissions::ADMIN_ROLE;
 use crate::auth::sessions::{audit_by, audit_event};
 use crate::auth::Auth;
 use crate::db::{DbConn, DbPool, Id};
@@ -190,7 +191,8 @@ impl Auth {
     }
 
     /// `DELETE /admin/users/<id>/mfa`: MFA off for `target` and every session of it ended;
-    /// 404 for an unknown user.
+    /// 404 for an unknown user. Only an admin may take an admin's second factor away, as only an
+    /// admin may take the `admin` role away.
     pub async fn reset_mfa(
         &self,
         conn: &mut DbConn,
@@ -199,8 +201,12 @@ impl Auth {
         client: &ClientInfo,
     ) -> ApiResult<()> {
         let ending = self.ending("mfa_reset");
+        let actor_is_admin = actor.roles.iter().any(|r| r == ADMIN_ROLE);
         let ended = crate::write_tx!(conn, |c| {
             c.find_user(target).await?.ok_or_else(|| ApiError::not_found("No such user."))?;
+            if !actor_is_admin && c.user_role_names(target).await?.iter().any(|r| r == ADMIN_ROLE) {
+                return Err(ApiError::forbidden("Only an admin may reset the MFA of an admin."));
+            }
             c.switch_mfa(target, true, false, ending.now).await?;
             c.delete_mfa(target).await?;
             let ended = c.end_user_sessions(target, None, ending).await?;
