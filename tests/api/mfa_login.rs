@@ -124,6 +124,22 @@ on_both_backends! {
         login_with_code(&app, &user, &right).await;
     }
 
+    async fn simultaneous_wrong_codes_cannot_exceed_the_five_attempts_of_an_mfa_token(backend) {
+        let app = TestApp::builder(backend).with_config("throttle_account_failures", 50).build().await;
+        let (user, authenticator) = enrolled(&app).await;
+        let token = mfa_token(&app, &user).await;
+        let right = authenticator.code(&app, 0);
+        let wrong = if right == "000000" { "111111" } else { "000000" };
+        let responses = futures::future::join_all((0..10).map(|_| verify(&app, &token, wrong))).await;
+        let mut codes = vec![];
+        for response in responses {
+            codes.push(error_of(response).await.1);
+        }
+        assert_eq!(codes.iter().filter(|c| *c == "invalid_credentials").count(), 5, "{codes:?}");
+        assert_eq!(codes.iter().filter(|c| *c == "invalid_grant").count(), 5, "{codes:?}");
+        assert_eq!(error_of(verify(&app, &token, &right).await).await.1, "invalid_grant");
+    }
+
     async fn wrong_codes_count_toward_the_login_throttling_of_the_account(backend) {
         let app = TestApp::builder(backend).with_config("throttle_account_failures", 3).build().await;
         let (user, authenticator) = enrolled(&app).await;

@@ -89,14 +89,16 @@ impl Auth {
         let recovery_used = audit_event("recovery_code_used", now, Some(user.id), client, json!({"for": "login"}));
         let outcome = match Factor::parse(&raw, code, now) {
             None => Err(wrong_code()),
+            // Rows are taken in the order every MFA change takes them (secret or recovery code,
+            // then challenge), so concurrent transactions on PostgreSQL wait instead of deadlocking.
             Some(factor) => crate::write_tx!(conn, |c| {
-                // Single use: of concurrent verifies of one token, one deletes it.
-                if !c.consume_challenge(&hash).await? {
-                    return Err(dead());
-                }
-                // Rolls the deletion back when the code was used already.
                 if !claim(c, &row, &factor, &recovery_used).await? {
                     return Err(wrong_code());
+                }
+                // Single use: of concurrent verifies of one token, one deletes it; the others
+                // roll their claim of the code back.
+                if !c.consume_challenge(&hash).await? {
+                    return Err(dead());
                 }
                 Ok::<_, ApiError>(())
             }),
