@@ -203,6 +203,10 @@ impl Auth {
             crate::write_tx!(conn, |c| c.insert_audit(&event).await)?;
             return Err(ApiError::account_disabled());
         }
+        if verdict == Verdict::MatchNeedsRehash {
+            let hash = self.hasher.hash(password).await.map_err(ApiError::internal)?;
+            crate::write_tx!(conn, |c| c.set_password_hash(user.id, &hash, now).await)?;
+        }
         // With MFA on, the password was only the first step: answer 403 with an `mfa_token`.
         // The account's failure counter stays until the second step succeeds.
         if let Some(second_step) = self.mfa_gate(conn, &user, client, now).await? {
@@ -210,10 +214,6 @@ impl Auth {
         }
         if counted {
             throttle::record_success(conn, &keys).await?;
-        }
-        if verdict == Verdict::MatchNeedsRehash {
-            let hash = self.hasher.hash(password).await.map_err(ApiError::internal)?;
-            crate::write_tx!(conn, |c| c.set_password_hash(user.id, &hash, now).await)?;
         }
         self.start_session(conn, user.id, AMR_PASSWORD, client, now).await
     }
