@@ -32,6 +32,7 @@ fn claims(now: i64, config: &AuthConfig) -> AccessClaims {
         iat: now,
         exp: now + config.access_ttl as i64,
         roles: vec!["user".into()],
+        amr: vec!["pwd".into()],
     }
 }
 

@@ -22,6 +22,8 @@ pub struct Principal {
     pub roles: Vec<String>,
     /// `exp` of the presented token.
     pub expires_at: i64,
+    /// `amr` of the presented token (RFC 8176).
+    pub amr: Vec<String>,
 }
 
 /// Extracts the token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
@@ -48,7 +50,13 @@ fn authenticate(req: &Request<'_>) -> Result<Principal, ApiError> {
     if auth.role_changes.is_stale(claims.sub, &claims.roles) {
         return Err(ApiError::invalid_token("A role of this access token was taken away; refresh it."));
     }
-    Ok(Principal { user_id: claims.sub, session_id: claims.sid, roles: claims.roles, expires_at: claims.exp })
+    Ok(Principal {
+        user_id: claims.sub,
+        session_id: claims.sid,
+        roles: claims.roles,
+        expires_at: claims.exp,
+        amr: claims.amr,
+    })
 }
 
 /// Request-local cache of the verification result.
@@ -87,6 +95,10 @@ impl<'r> FromRequest<'r> for ClientInfo {
 /// Without a valid token: 401 as for [`Principal`]; with one but without `P`: 403
 /// `insufficient_permissions`. Roles resolve through the in-memory role table.
 ///
+/// This is also where `auth.mfa_required_roles` is enforced, once for every permission-guarded
+/// (`/admin`) route: a holder of such a role whose token's login did not use a second factor
+/// (no `otp` in `amr`) gets 403 `mfa_required`, whatever the permission.
+///
 /// ```no_run
 /// use portcullis::auth::{guards::Authorized, permissions::UsersRead};
 ///
@@ -108,6 +120,11 @@ impl<P: Permission> std::ops::Deref for Authorized<P> {
     }
 }
 
+/// Whether `principal` holds one of `required_roles` without having used a second factor.
+fn needs_mfa(required_roles: &[String], principal: &Principal) -> bool {
+    principal.roles.iter().any(|r| required_roles.contains(r)) && !principal.amr.iter().any(|m| m == "otp")
+}
+
 #[rocket::async_trait]
 impl<'r, P: Permission> FromRequest<'r> for Authorized<P> {
     type Error = ();
@@ -118,8 +135,17 @@ impl<'r, P: Permission> FromRequest<'r> for Authorized<P> {
             Outcome::Error(e) => return Outcome::Error(e),
             Outcome::Forward(status) => return Outcome::Forward(status),
         };
-        let granted = req.rocket().state::<Auth>().is_some_and(|auth| auth.roles.grants(&principal.roles, P::NAME));
-        if granted {
+        let Some(auth) = req.rocket().state::<Auth>() else {
+            return Outcome::Error((reject(req, ApiError::internal("auth state is not managed")), ()));
+        };
+        if needs_mfa(&auth.config.mfa_required_roles, &principal) {
+            let error = ApiError::mfa_required(
+                "Your role requires multi-factor authentication: enrol at /auth/mfa/totp, then log in again.",
+                None,
+            );
+            return Outcome::Error((reject(req, error), ()));
+        }
+        if auth.roles.grants(&principal.roles, P::NAME) {
             Outcome::Success(Authorized { principal, permission: PhantomData })
         } else {
             let error = ApiError::forbidden(format!("This requires the {} permission.", P::NAME));

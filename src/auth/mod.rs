@@ -10,6 +10,7 @@ pub mod delegation;
 pub mod guards;
 pub mod housekeeping;
 pub mod keys;
+pub mod mfa;
 pub mod opaque;
 pub mod password;
 pub mod permissions;

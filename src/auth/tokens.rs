@@ -34,6 +34,9 @@ pub struct AccessClaims {
     pub iat: i64,
     pub exp: i64,
     pub roles: Vec<String>,
+    /// RFC 8176 authentication methods: `["pwd"]`, or `["pwd","otp","mfa"]` after MFA.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 /// A key that signs, with its `kid`.

@@ -9,6 +9,7 @@
 //! which makes SQLite re-prepare the statement on every call.
 
 pub mod audit;
+pub mod mfa;
 pub mod refresh_token;
 pub mod revocation;
 pub mod role;
@@ -19,6 +20,7 @@ pub mod throttle;
 pub mod user;
 
 pub use audit::{AuditEvent, AuditFilter, AuditStore, NewAuditEvent};
+pub use mfa::{MfaChallenge, MfaStore, TotpRow};
 pub use refresh_token::{NewRefreshToken, RefreshFamily, RefreshToken, RefreshTokenStore};
 pub use revocation::RevocationStore;
 pub use role::{Role, RoleStore};

@@ -11,7 +11,7 @@ use rocket::{get, post, State};
 use rocket_db_pools::Connection;
 
 use super::body::FormBody;
-use super::docs::{OAuthError, PayloadTooLarge, TooManyRequests, Unavailable};
+use super::docs::{LoginForbidden, OAuthError, PayloadTooLarge, TooManyRequests, Unavailable};
 use super::NoStore;
 use crate::auth::guards::ClientInfo;
 use crate::auth::sessions::TokenResponse;
@@ -20,6 +20,7 @@ use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 
 /// Maps the JSON endpoints' errors to RFC 6749 §5.2: every failed grant is 400 `invalid_grant`.
+/// The contract keeps 403 `mfa_required` (with its `mfa_token`) for the password grant.
 fn as_oauth_error(e: ApiError) -> ApiError {
     match (e.status.code, e.code) {
         (401, _) | (403, "account_disabled") => ApiError::new(Status::BadRequest, "invalid_grant", e.description),
@@ -63,8 +64,8 @@ struct RevokeRequest {
 
 /// The token endpoint: password and refresh-token grants, with the rotation rules of `/auth/refresh`.
 #[utoipa::path(tag = "oauth", request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "Tokens.", body = TokenResponse), OAuthError, PayloadTooLarge,
-        TooManyRequests, Unavailable))]
+    responses((status = 200, description = "Tokens.", body = TokenResponse), OAuthError, LoginForbidden,
+        PayloadTooLarge, TooManyRequests, Unavailable))]
 #[post("/oauth/token", data = "<form>")]
 async fn token(
     auth: &State<Auth>,
