@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod docs;
 pub mod health;
+pub mod mfa;
 pub mod oauth;
 pub mod users;
 
@@ -56,6 +57,7 @@ pub fn all() -> Vec<rocket::Route> {
     let mut routes = health::routes();
     routes.extend(auth::routes());
     routes.extend(users::routes());
+    routes.extend(mfa::routes());
     routes.extend(admin::routes());
     routes.extend(oauth::routes());
     routes.extend(docs::routes());
