@@ -64,7 +64,7 @@ impl Auth {
     ) -> ApiResult<TotpEnrolment> {
         let (user, _) = self.reauthenticate(pool, me.user_id, password, client).await?;
         let raw = totp::generate_secret();
-        let sealed = secret::seal(&raw);
+        let sealed = secret::seal(&self.at_rest, &raw);
         let now = self.clock.now();
         crate::write_tx!(&mut pool.conn().await?, |c| {
             // Locks the account row while MFA stays off: an active secret is never replaced.
@@ -97,7 +97,7 @@ impl Auth {
         }
         let row =
             row.ok_or_else(|| ApiError::conflict("No enrolment is pending; start one at POST /auth/mfa/totp."))?;
-        let raw = secret::open(&row.secret).map_err(ApiError::internal)?;
+        let raw = secret::open(&self.at_rest, &row.secret).map_err(ApiError::internal)?;
         let step = totp::matching_step(&raw, code.trim(), self.clock.now()).ok_or_else(wrong_code)?;
         let (codes, hashes) = recovery::generate();
         let ending = self.ending("mfa_enabled");

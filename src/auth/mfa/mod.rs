@@ -108,7 +108,7 @@ impl Auth {
             return Err(not_on());
         }
         let row = crate::with_conn!(conn, |c| c.find_totp(user.id).await)?.ok_or_else(not_on)?;
-        let secret = secret::open(&row.secret).map_err(ApiError::internal)?;
+        let secret = secret::open(&self.at_rest, &row.secret).map_err(ApiError::internal)?;
         Ok((row, secret))
     }
 
