@@ -80,6 +80,12 @@ pub struct AuthConfig {
     pub housekeeping_interval: u64,
     /// How long ended sessions and their tokens are kept before housekeeping deletes them.
     pub retention: u64,
+    /// How long audit events are kept before housekeeping deletes them.
+    pub audit_retention: u64,
+    /// Rows housekeeping deletes per write transaction: it yields the writer between batches.
+    pub housekeeping_batch: u64,
+    /// Live sessions one user may hold; a login beyond it ends the least recently used one.
+    pub max_sessions_per_user: u64,
 }
 
 impl Default for AuthConfig {
@@ -110,6 +116,9 @@ impl Default for AuthConfig {
             revocation_poll_ms: 250,
             housekeeping_interval: 3600,
             retention: 604_800,
+            audit_retention: 7_776_000,
+            housekeeping_batch: 2000,
+            max_sessions_per_user: 100,
         }
     }
 }
@@ -180,6 +189,9 @@ impl AuthConfig {
             ("auth.throttle_address_window", self.throttle_address_window),
             ("auth.throttle_max_backoff", self.throttle_max_backoff),
             ("auth.housekeeping_interval", self.housekeeping_interval),
+            ("auth.audit_retention", self.audit_retention),
+            ("auth.housekeeping_batch", self.housekeeping_batch),
+            ("auth.max_sessions_per_user", self.max_sessions_per_user),
         ];
         if let Some((key, _)) = nonzero.iter().find(|(_, v)| *v == 0) {
             return Err(problem(key, "must be at least 1"));

@@ -1,9 +1,14 @@
 //! Housekeeping: deletes what can no longer matter, so tables do not grow without bound.
 //!
-//! - refresh tokens past their expiry (they can no longer be exchanged);
+//! - refresh tokens of the older format past their expiry (they can no longer be exchanged);
 //! - sessions ended, or expired, more than `retention` ago (their tokens go with them);
 //! - revocation-feed rows once every access token of that session has expired;
+//! - audit events older than `audit_retention`;
 //! - throttle counters whose window is long over and that lock nothing.
+//!
+//! Deletions run in batches of `housekeeping_batch` rows, each its own write transaction, and
+//! the task yields between them: on SQLite the one writer is never held for a whole backlog, so
+//! logins, refreshes and logouts interleave with a large pass.
 
 use std::time::Duration;
 
@@ -11,34 +16,75 @@ use rocket_db_pools::Pool;
 
 use crate::clock::Clock;
 use crate::config::AuthConfig;
-use crate::db::DbPool;
-use crate::models::{RefreshTokenStore, RevocationStore, SessionStore, ThrottleStore};
+use crate::db::{DbConn, DbPool};
+use crate::models::{AuditStore, RefreshTokenStore, RevocationStore, SessionStore, ThrottleStore};
 
-/// How many rows one pass deleted, per table.
+/// How many rows one pass deleted, per table, and in how many write transactions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
     pub refresh_tokens: usize,
     pub sessions: usize,
     pub revocations: usize,
+    pub audit_events: usize,
     pub throttles: usize,
+    /// Write transactions the pass ran (batches that deleted something).
+    pub batches: usize,
+}
+
+/// Which table a batch deletes from.
+#[derive(Debug, Clone, Copy)]
+enum Table {
+    RefreshTokens,
+    Sessions,
+    Revocations,
+    AuditEvents,
+}
+
+/// Deletes one batch from `table` in its own write transaction; returns the rows deleted.
+async fn delete_batch(conn: &mut DbConn, table: Table, now: i64, config: &AuthConfig) -> Result<usize, String> {
+    let limit = config.housekeeping_batch as i64;
+    let retention = config.retention as i64;
+    let refresh_ttl = config.refresh_ttl as i64;
+    let audit_cutoff = now - config.audit_retention as i64;
+    crate::write_tx!(conn, |c| match table {
+        Table::RefreshTokens => c.delete_dead_refresh_tokens(now, limit).await,
+        Table::Sessions => c.delete_old_sessions(now - retention, refresh_ttl, limit).await,
+        Table::Revocations => c.delete_expired_revocations(now, limit).await,
+        Table::AuditEvents => c.delete_old_audit(audit_cutoff, limit).await,
+    })
+    .map_err(|e| e.to_string())
 }
 
 /// One pass of housekeeping at the clock's current time.
 pub async fn run_once(pool: &DbPool, clock: &Clock, config: &AuthConfig) -> Result<Swept, String> {
     let now = clock.now();
-    let retention = config.retention as i64;
-    let refresh_ttl = config.refresh_ttl as i64;
     let throttle_window = config.throttle_account_window.max(config.throttle_address_window) as i64;
     let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-    crate::write_tx!(conn, |c| {
-        Ok::<_, diesel::result::Error>(Swept {
-            refresh_tokens: c.delete_dead_refresh_tokens(now).await?,
-            sessions: c.delete_old_sessions(now - retention, refresh_ttl).await?,
-            revocations: c.delete_expired_revocations(now).await?,
-            throttles: c.delete_stale_throttles(now - throttle_window, now).await?,
-        })
-    })
-    .map_err(|e| e.to_string())
+    let mut swept = Swept::default();
+    // Tokens before sessions, so a session's cascade rarely has tokens left to take with it.
+    for table in [Table::RefreshTokens, Table::Sessions, Table::Revocations, Table::AuditEvents] {
+        loop {
+            let deleted = delete_batch(&mut conn, table, now, config).await?;
+            if deleted == 0 {
+                break;
+            }
+            swept.batches += 1;
+            *match table {
+                Table::RefreshTokens => &mut swept.refresh_tokens,
+                Table::Sessions => &mut swept.sessions,
+                Table::Revocations => &mut swept.revocations,
+                Table::AuditEvents => &mut swept.audit_events,
+            } += deleted;
+            if deleted < config.housekeeping_batch as usize {
+                break;
+            }
+            // Let queued writers take their turn before the next batch.
+            tokio::task::yield_now().await;
+        }
+    }
+    swept.throttles = crate::write_tx!(conn, |c| c.delete_stale_throttles(now - throttle_window, now).await)
+        .map_err(|e| e.to_string())?;
+    Ok(swept)
 }
 
 /// Runs [`run_once`] every `housekeeping_interval` seconds until `shutdown` resolves.

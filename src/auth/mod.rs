@@ -5,6 +5,7 @@
 //! the database and its migrations) and starts the background tasks at liftoff.
 
 pub mod accounts;
+pub mod chain;
 pub mod guards;
 pub mod housekeeping;
 pub mod keys;
@@ -12,6 +13,8 @@ pub mod opaque;
 pub mod password;
 pub mod permissions;
 pub mod revocation;
+pub mod rotation;
+pub mod session_cap;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;
@@ -34,6 +37,8 @@ use tokens::TokenKeys;
 
 /// Name of the setting that holds the generated HS256 key.
 const GENERATED_SECRET: &str = "hs256_secret";
+/// Name of the setting that holds the MAC key of refresh tokens (see [`chain`]).
+const REFRESH_MAC_KEY: &str = "refresh_mac_key";
 
 /// Everything the auth flows and guards share.
 #[derive(Debug)]
@@ -41,6 +46,8 @@ pub struct Auth {
     pub config: AuthConfig,
     pub clock: Clock,
     pub keys: TokenKeys,
+    /// Mints and checks refresh tokens.
+    pub chain: chain::ChainKey,
     pub hasher: PasswordHasherPool,
     pub revoked: Arc<RevokedSessions>,
     pub roles: Arc<RoleTable>,
@@ -78,12 +85,19 @@ impl Auth {
             }
         };
         let keys = keys::token_keys(&config, &secret)?;
+        let chain = {
+            let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
+            let candidate = opaque::random_key();
+            let stored = crate::write_tx!(conn, |c| c.setting_or_insert(REFRESH_MAC_KEY, &candidate).await)
+                .map_err(|e| format!("cannot load the refresh-token key: {e}"))?;
+            chain::ChainKey::new(stored.as_bytes())
+        };
         let hasher = PasswordHasherPool::new(&config).await?;
         let revoked = Arc::new(RevokedSessions::new());
         revoked.load_since(pool, i64::MIN).await?;
         let roles = Arc::new(RoleTable::default());
         roles.refresh(pool, true).await?;
-        Ok(Auth { config, clock, keys, hasher, revoked, roles })
+        Ok(Auth { config, clock, keys, chain, hasher, revoked, roles })
     }
 }
 

@@ -55,6 +55,10 @@ diesel::table! {
         end_reason -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         ip -> Nullable<Text>,
+        generation -> BigInt,
+        rotated_at -> Nullable<BigInt>,
+        burst_generation -> BigInt,
+        burst_at -> Nullable<BigInt>,
     }
 }
 

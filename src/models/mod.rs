@@ -21,7 +21,7 @@ pub use audit::{AuditEvent, AuditFilter, AuditStore, NewAuditEvent};
 pub use refresh_token::{NewRefreshToken, RefreshFamily, RefreshToken, RefreshTokenStore};
 pub use revocation::RevocationStore;
 pub use role::{Role, RoleStore};
-pub use session::{Ending, NewSession, Session, SessionStore};
+pub use session::{Advance, Ending, NewSession, Session, SessionFamily, SessionStore};
 pub use setting::SettingStore;
 pub use throttle::{Throttle, ThrottleStore};
 pub use user::{AdminLock, NewUser, User, UserStore};
