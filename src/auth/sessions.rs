@@ -254,13 +254,18 @@ impl Auth {
                 Some(s) if s.user_id == principal.user_id => {}
                 _ => return Ok(None),
             }
+            // A session that has already ended answers as found, and records nothing new.
             let ended = c.end_session(session, ending).await?;
-            c.insert_audit(&audit).await?;
+            if ended {
+                c.insert_audit(&audit).await?;
+            }
             Ok::<_, diesel::result::Error>(Some(ended))
         })?;
         match ended {
-            Some(_) => {
-                self.revoke_locally(&[session], &ending);
+            Some(ended) => {
+                if ended {
+                    self.revoke_locally(&[session], &ending);
+                }
                 Ok(true)
             }
             None => Ok(false),

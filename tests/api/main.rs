@@ -15,6 +15,7 @@ mod housekeeping;
 mod oauth;
 mod revocation;
 mod rotation;
+mod session_cap;
 mod session_storage;
 mod sessions;
 mod signing;
