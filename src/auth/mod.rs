@@ -32,7 +32,7 @@ use crate::db::{Db, DbPool, Id};
 use crate::models::{Ending, SettingStore};
 use password::PasswordHasherPool;
 use permissions::RoleTable;
-use revocation::RevokedSessions;
+use revocation::{FeedWake, RevokedSessions};
 use tokens::TokenKeys;
 
 /// Name of the setting that holds the generated HS256 key.
@@ -50,6 +50,8 @@ pub struct Auth {
     pub chain: chain::ChainKey,
     pub hasher: PasswordHasherPool,
     pub revoked: Arc<RevokedSessions>,
+    /// Wakes the feed poller early (PostgreSQL notifications).
+    pub feed_wake: Arc<FeedWake>,
     pub roles: Arc<RoleTable>,
 }
 
@@ -97,7 +99,7 @@ impl Auth {
         revoked.load_since(pool, i64::MIN).await?;
         let roles = Arc::new(RoleTable::default());
         roles.refresh(pool, true).await?;
-        Ok(Auth { config, clock, keys, chain, hasher, revoked, roles })
+        Ok(Auth { config, clock, keys, chain, hasher, revoked, feed_wake: Arc::default(), roles })
     }
 }
 
@@ -132,9 +134,23 @@ pub fn stage() -> AdHoc {
                 Box::pin(async move {
                     let (Some(auth), Some(db)) = (rocket.state::<Auth>(), Db::fetch(rocket)) else { return };
                     let interval = Duration::from_millis(auth.config.revocation_poll_ms);
+                    if let crate::db::DbPool::Pg(_) = &**db {
+                        match rocket.figment().extract_inner::<crate::db::PoolSettings>("databases.main") {
+                            Ok(settings) => {
+                                let wake = auth.feed_wake.clone();
+                                tokio::spawn(crate::db::notify::listen(
+                                    settings.url,
+                                    move || wake.wake(),
+                                    rocket.shutdown(),
+                                ));
+                            }
+                            Err(e) => rocket::warn!("feed notifications off, polling only: {e}"),
+                        }
+                    }
                     tokio::spawn(revocation::poll_feed(
                         auth.revoked.clone(),
                         auth.roles.clone(),
+                        auth.feed_wake.clone(),
                         (**db).clone(),
                         auth.clock.clone(),
                         interval,

@@ -10,6 +10,7 @@ mod admin_users;
 mod cli;
 mod config;
 mod docs;
+mod feed_notify;
 mod foundation;
 mod housekeeping;
 mod oauth;
