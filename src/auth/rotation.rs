@@ -15,6 +15,9 @@
 //! whose exchange time is not known to be within the grace interval counts as reuse. A replay
 //! writes nothing.
 //!
+//! On PostgreSQL the plain exchange is first tried as one statement (`models::session_pg`); only
+//! what it does not cover runs the transaction below.
+//!
 //! Tokens of the older format (random, hashed in `refresh_tokens`) are exchanged once more by
 //! their row and answered with the session's current token of the new format.
 
@@ -27,6 +30,7 @@ use super::sessions::{audit_event, TokenResponse};
 use super::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
+use crate::models::session_pg;
 use crate::models::{Advance, AuditStore, Ending, RefreshTokenStore, Session, SessionStore, User};
 
 /// What a presented generation means for its session at `now`.
@@ -195,7 +199,23 @@ impl Auth {
         let refresh_ttl = self.config.refresh_ttl as i64;
         let ending = self.ending("refresh_reuse");
         let step = match self.chain.open(presented) {
-            Some(token) => crate::write_tx!(conn, |c| exchange(c, token, grace, refresh_ttl, ending, client).await)?,
+            Some(token) => {
+                // PostgreSQL: the plain case in one round trip; everything else in a transaction.
+                let moved = match conn {
+                    DbConn::Pg(pg) => {
+                        let (id, from, now) = (token.session, token.generation, ending.now);
+                        session_pg::advance_in_one_statement(pg, id, from, now, grace, refresh_ttl).await?
+                    }
+                    DbConn::Sqlite(_) => None,
+                };
+                match moved {
+                    Some((session, roles)) => {
+                        let generation = session.generation;
+                        Step::Issue { session, roles, generation }
+                    }
+                    None => crate::write_tx!(conn, |c| exchange(c, token, grace, refresh_ttl, ending, client).await)?,
+                }
+            }
             None => {
                 let hash = hash_token(presented);
                 crate::write_tx!(conn, |c| exchange_legacy(c, &hash, grace, refresh_ttl, ending, client).await)?

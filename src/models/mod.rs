@@ -13,6 +13,7 @@ pub mod refresh_token;
 pub mod revocation;
 pub mod role;
 pub mod session;
+pub mod session_pg;
 pub mod setting;
 pub mod throttle;
 pub mod user;

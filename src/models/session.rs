@@ -24,7 +24,7 @@ pub struct Advance {
     pub last_used_at: i64,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = sessions, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct Session {
     pub id: Id,
