@@ -234,6 +234,31 @@ impl Auth {
         }
     }
 
+    /// The session of a refresh token that an exchange would accept now (the current generation,
+    /// or a replay within the grace interval), for introspection; `None` otherwise. Reads only:
+    /// unlike an exchange, presenting a spent token here ends nothing.
+    pub async fn live_refresh_session(&self, conn: &mut DbConn, token: &str) -> ApiResult<Option<Session>> {
+        let (now, grace, refresh_ttl) =
+            (self.clock.now(), self.config.reuse_grace as i64, self.config.refresh_ttl as i64);
+        let live = |s: &Session, user: &User| s.is_live(now, refresh_ttl) && !user.disabled;
+        if let Some(token) = self.chain.open(token) {
+            let found = crate::with_conn!(conn, |c| c.find_session_family(token.session).await)?;
+            return Ok(found
+                .filter(|(s, user, _)| {
+                    live(s, user)
+                        && matches!(judge(s, token.generation, now, grace), Verdict::Exchange(_) | Verdict::Replay)
+                })
+                .map(|(s, _, _)| s));
+        }
+        let hash = hash_token(token);
+        let found = crate::with_conn!(conn, |c| c.find_refresh_family(&hash).await)?;
+        Ok(found
+            .filter(|(t, s, user, _)| {
+                live(s, user) && t.expires_at > now && t.spent_at.is_none_or(|at| grace > 0 && now - at <= grace)
+            })
+            .map(|(_, s, _, _)| s))
+    }
+
     /// The session a presented refresh token (of either format, spent or not) belongs to, for
     /// revocation and introspection; `None` for anything that is not one of ours.
     pub async fn refresh_token_session(&self, conn: &mut DbConn, token: &str) -> ApiResult<Option<Id>> {

@@ -102,6 +102,20 @@ on_both_backends! {
         refresh_ok(&app, &first.refresh).await;
     }
 
+    async fn only_the_current_token_or_a_grace_replay_counts_as_live_for_introspection(backend) {
+        let app = TestApp::builder(backend).with_config("reuse_grace", 10).build().await;
+        let user = app.with_user().await;
+        let first = app.login(&user).await;
+        assert!(live_session(&app, &first.refresh).await);
+        let second = refresh_ok(&app, &first.refresh).await;
+        assert!(live_session(&app, &first.refresh).await, "a replay would still be answered");
+        assert!(live_session(&app, &second.refresh).await);
+        app.clock.advance(11);
+        assert!(!live_session(&app, &first.refresh).await, "spent");
+        assert!(live_session(&app, &second.refresh).await, "asking ends nothing");
+        assert!(!live_session(&app, "not-a-token").await);
+    }
+
     async fn refresh_tokens_of_the_older_format_keep_working_and_rotate_into_the_new_one(backend) {
         let app = TestApp::builder(backend).with_config("reuse_grace", 10).build().await;
         let user = app.with_user().await;
@@ -138,4 +152,12 @@ pub async fn insert_legacy_token(app: &TestApp, session: &str, ttl: i64) -> Stri
     };
     portcullis::with_conn!(conn, |c| c.insert_refresh_token(&row).await).expect("insert");
     token.into_plaintext()
+}
+
+/// Whether the service counts `token` as a live refresh token (what introspection asks).
+async fn live_session(app: &TestApp, token: &str) -> bool {
+    let auth = app.client.rocket().state::<portcullis::auth::Auth>().unwrap();
+    let db = portcullis::db::Db::fetch(app.client.rocket()).expect("db");
+    let mut conn = db.get().await.expect("connection");
+    auth.live_refresh_session(&mut conn, token).await.expect("lookup").is_some()
 }
