@@ -12,3 +12,5 @@ ALTER TABLE sessions ADD COLUMN burst_generation BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN burst_at BIGINT;
 -- The live-session cap finds a user's least recently used session.
 CREATE INDEX sessions_user_last_used_idx ON sessions (user_id, last_used_at);
+-- Housekeeping finds sessions idle past refresh_ttl by range, not by scanning every session.
+CREATE INDEX sessions_last_used_idx ON sessions (last_used_at);
