@@ -76,6 +76,19 @@ pub struct Ending<'a> {
     pub revoke_until: i64,
 }
 
+/// Adds the ids of `more` not in `ids` yet, up to `limit` in all.
+fn merge_ids(ids: &mut Vec<Id>, more: Vec<Id>, limit: i64) {
+    let mut seen: std::collections::HashSet<Id> = ids.iter().copied().collect();
+    for id in more {
+        if ids.len() as i64 >= limit {
+            break;
+        }
+        if seen.insert(id) {
+            ids.push(id);
+        }
+    }
+}
+
 #[allow(async_fn_in_trait)]
 pub trait SessionStore {
     async fn insert_session(&mut self, session: &NewSession<'_>) -> QueryResult<()>;
@@ -218,18 +231,28 @@ impl SessionStore {
     }
 
     async fn delete_old_sessions(&mut self, cutoff: i64, refresh_ttl: i64, limit: i64) -> QueryResult<usize> {
-        let batch = sessions::table
-            .filter(
-                sessions::ended_at
-                    .lt(cutoff)
-                    .or(sessions::expires_at.lt(cutoff))
-                    .or(sessions::last_used_at.lt(cutoff - refresh_ttl)),
-            )
+        // Three range scans, one per index, rather than one OR: SQLite plans the OR as a scan of
+        // every session, which at a million live sessions held the writer for a whole scan.
+        let mut ids: Vec<Id> = sessions::table
+            .filter(sessions::ended_at.lt(cutoff))
             .select(sessions::id)
-            .limit(limit);
-        // Ids first, then delete them: diesel cannot delete from a table filtered by a subquery on
-        // itself, and the batch bounds the statement either way.
-        let ids: Vec<Id> = batch.load(self).await?;
+            .limit(limit)
+            .load(self)
+            .await?;
+        if (ids.len() as i64) < limit {
+            let expired: Vec<Id> =
+                sessions::table.filter(sessions::expires_at.lt(cutoff)).select(sessions::id).limit(limit).load(self).await?;
+            merge_ids(&mut ids, expired, limit);
+        }
+        if (ids.len() as i64) < limit {
+            let idle: Vec<Id> = sessions::table
+                .filter(sessions::last_used_at.lt(cutoff - refresh_ttl))
+                .select(sessions::id)
+                .limit(limit)
+                .load(self)
+                .await?;
+            merge_ids(&mut ids, idle, limit);
+        }
         if ids.is_empty() {
             return Ok(0);
         }
