@@ -7,7 +7,8 @@
 //!   concurrent exchanges exactly one moves it (PostgreSQL: the others wait on the row lock and
 //!   match nothing; SQLite: one writer). The answer is the token of `g + 1`.
 //! - `p < g`, exchanged within `reuse_grace`: a replay (concurrent tabs). It is answered with the
-//!   token of `g`: the successor the first exchange produced, never a new chain (rule 2, v2).
+//!   token of `g` — for `p = g - 1` exactly the successor the first exchange produced, for an
+//!   older `p` the newest token of the one chain — never a new chain (rule 2, v2).
 //! - `p < g` otherwise: reuse. The session ends, whatever `p` is (the very first token included).
 //!
 //! When `p` was exchanged is known exactly for `g - 1` (`rotated_at`) and for the start of the
