@@ -82,7 +82,8 @@ pub struct AuthConfig {
     pub retention: u64,
     /// How long audit events are kept before housekeeping deletes them.
     pub audit_retention: u64,
-    /// Rows housekeeping deletes per write transaction: it yields the writer between batches.
+    /// The most rows housekeeping deletes per write transaction (fewer while batches run long);
+    /// it yields the writer between batches.
     pub housekeeping_batch: u64,
     /// Live sessions one user may hold; a login beyond it ends the least recently used one.
     pub max_sessions_per_user: u64,

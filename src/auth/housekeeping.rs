@@ -6,11 +6,14 @@
 //! - audit events older than `audit_retention`;
 //! - throttle counters whose window is long over and that lock nothing.
 //!
-//! Deletions run in batches of `housekeeping_batch` rows, each its own write transaction, and
-//! the task yields between them: on SQLite the one writer is never held for a whole backlog, so
-//! logins, refreshes and logouts interleave with a large pass.
+//! Deletions run in batches, each its own write transaction, and the task yields between them:
+//! on SQLite the one writer is never held for a whole backlog, so logins, refreshes and logouts
+//! interleave with a large pass. A batch holds at most `housekeeping_batch` rows, and fewer when
+//! deleting them takes longer than [`BATCH_BUDGET`] (rows of a large table with several indexes
+//! cost far more than rows of a small one): the size halves while a batch's statements run
+//! over the budget and grows back while they run well under it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rocket_db_pools::Pool;
 
@@ -31,6 +34,11 @@ pub struct Swept {
     pub batches: usize,
 }
 
+/// How long one batch's statements should run (on SQLite: hold the one writer).
+pub const BATCH_BUDGET: Duration = Duration::from_millis(15);
+/// The smallest batch the size adapts down to.
+const MIN_BATCH: usize = 16;
+
 /// Which table a batch deletes from.
 #[derive(Debug, Clone, Copy)]
 enum Table {
@@ -40,17 +48,28 @@ enum Table {
     AuditEvents,
 }
 
-/// Deletes one batch from `table` in its own write transaction; returns the rows deleted.
-async fn delete_batch(conn: &mut DbConn, table: Table, now: i64, config: &AuthConfig) -> Result<usize, String> {
-    let limit = config.housekeeping_batch as i64;
+/// Deletes up to `limit` rows from `table` in its own write transaction; returns the rows
+/// deleted and how long the statements ran (not counting the wait for the writer).
+async fn delete_batch(
+    conn: &mut DbConn,
+    table: Table,
+    now: i64,
+    limit: usize,
+    config: &AuthConfig,
+) -> Result<(usize, Duration), String> {
+    let limit = limit as i64;
     let retention = config.retention as i64;
     let refresh_ttl = config.refresh_ttl as i64;
     let audit_cutoff = now - config.audit_retention as i64;
-    crate::write_tx!(conn, |c| match table {
-        Table::RefreshTokens => c.delete_dead_refresh_tokens(now, limit).await,
-        Table::Sessions => c.delete_old_sessions(now - retention, refresh_ttl, limit).await,
-        Table::Revocations => c.delete_expired_revocations(now, limit).await,
-        Table::AuditEvents => c.delete_old_audit(audit_cutoff, limit).await,
+    crate::write_tx!(conn, |c| {
+        let started = Instant::now();
+        let deleted = match table {
+            Table::RefreshTokens => c.delete_dead_refresh_tokens(now, limit).await,
+            Table::Sessions => c.delete_old_sessions(now - retention, refresh_ttl, limit).await,
+            Table::Revocations => c.delete_expired_revocations(now, limit).await,
+            Table::AuditEvents => c.delete_old_audit(audit_cutoff, limit).await,
+        }?;
+        Ok::<_, diesel::result::Error>((deleted, started.elapsed()))
     })
     .map_err(|e| e.to_string())
 }
@@ -62,9 +81,11 @@ pub async fn run_once(pool: &DbPool, clock: &Clock, config: &AuthConfig) -> Resu
     let mut conn = pool.get().await.map_err(|e| e.to_string())?;
     let mut swept = Swept::default();
     // Tokens before sessions, so a session's cascade rarely has tokens left to take with it.
+    let most = (config.housekeeping_batch as usize).max(1);
+    let mut limit = most;
     for table in [Table::RefreshTokens, Table::Sessions, Table::Revocations, Table::AuditEvents] {
         loop {
-            let deleted = delete_batch(&mut conn, table, now, config).await?;
+            let (deleted, took) = delete_batch(&mut conn, table, now, limit, config).await?;
             if deleted == 0 {
                 break;
             }
@@ -75,8 +96,13 @@ pub async fn run_once(pool: &DbPool, clock: &Clock, config: &AuthConfig) -> Resu
                 Table::Revocations => &mut swept.revocations,
                 Table::AuditEvents => &mut swept.audit_events,
             } += deleted;
-            if deleted < config.housekeeping_batch as usize {
+            if deleted < limit {
                 break;
+            }
+            if took > BATCH_BUDGET {
+                limit = (limit / 2).max(MIN_BATCH.min(most));
+            } else if took < BATCH_BUDGET / 3 {
+                limit = (limit + limit / 2 + 1).min(most);
             }
             // Let queued writers take their turn before the next batch.
             tokio::task::yield_now().await;
