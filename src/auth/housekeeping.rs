@@ -11,7 +11,8 @@
 //! interleave with a large pass. A batch holds at most `housekeeping_batch` rows, and fewer when
 //! deleting them takes longer than [`BATCH_BUDGET`] (rows of a large table with several indexes
 //! cost far more than rows of a small one): the size halves while a batch's statements run
-//! over the budget and grows back while they run well under it.
+//! over the budget and grows back while they run well under it. After each batch the task waits
+//! as long as the batch ran, so a pass never takes more than half of the writer's time.
 
 use std::time::{Duration, Instant};
 
@@ -104,8 +105,11 @@ pub async fn run_once(pool: &DbPool, clock: &Clock, config: &AuthConfig) -> Resu
             } else if took < BATCH_BUDGET / 3 {
                 limit = (limit + limit / 2 + 1).min(most);
             }
-            // Let queued writers take their turn before the next batch.
-            tokio::task::yield_now().await;
+            // Let queued writers take their turn, and leave the writer idle for as long as the
+            // batch held it: at most half of the writer's time goes to housekeeping, and the
+            // background checkpointer keeps up with the pages it rewrites (a WAL that outgrows
+            // it makes the checkpointer take the writer's turn, a stall for every request).
+            tokio::time::sleep(took).await;
         }
     }
     swept.throttles = crate::write_tx!(conn, |c| c.delete_stale_throttles(now - throttle_window, now).await)
