@@ -1,7 +1,8 @@
 //! Housekeeping: deletes what can no longer matter, so tables do not grow without bound.
 //!
 //! - refresh tokens of the older format past their expiry (they can no longer be exchanged);
-//! - sessions ended, or expired, more than `retention` ago (their tokens go with them);
+//! - sessions ended, or past their absolute expiry, more than `retention` ago (their tokens go
+//!   with them; a session idle past `refresh_ttl` waits for its absolute expiry);
 //! - revocation-feed rows once every access token of that session has expired;
 //! - audit events older than `audit_retention`;
 //! - throttle counters whose window is long over and that lock nothing.
@@ -60,13 +61,12 @@ async fn delete_batch(
 ) -> Result<(usize, Duration), String> {
     let limit = limit as i64;
     let retention = config.retention as i64;
-    let refresh_ttl = config.refresh_ttl as i64;
     let audit_cutoff = now - config.audit_retention as i64;
     crate::write_tx!(conn, |c| {
         let started = Instant::now();
         let deleted = match table {
             Table::RefreshTokens => c.delete_dead_refresh_tokens(now, limit).await,
-            Table::Sessions => c.delete_old_sessions(now - retention, refresh_ttl, limit).await,
+            Table::Sessions => c.delete_old_sessions(now - retention, limit).await,
             Table::Revocations => c.delete_expired_revocations(now, limit).await,
             Table::AuditEvents => c.delete_old_audit(audit_cutoff, limit).await,
         }?;

@@ -12,7 +12,7 @@ use diesel_async::RunQueryDsl;
 
 use super::user::fold_roles;
 use super::{PgConn, Session};
-use crate::db::{DbUuid, Id};
+use crate::db::{DbUuid, Id, Reuse};
 
 #[derive(QueryableByName)]
 struct MovedRow {
@@ -48,13 +48,13 @@ pub async fn advance_in_one_statement(
         RETURNING s.* ) \
         SELECT moved.*, ur.role_name FROM moved \
         LEFT JOIN user_roles ur ON ur.user_id = moved.user_id ORDER BY ur.role_name";
-    let rows: Vec<MovedRow> = diesel::sql_query(SQL)
+    // Prepared once per connection (a raw query is otherwise parsed and planned every time).
+    let query = diesel::sql_query(SQL)
         .bind::<DbUuid, _>(id)
         .bind::<BigInt, _>(now)
         .bind::<BigInt, _>(from)
         .bind::<BigInt, _>(grace)
-        .bind::<BigInt, _>(refresh_ttl)
-        .load(conn)
-        .await?;
+        .bind::<BigInt, _>(refresh_ttl);
+    let rows: Vec<MovedRow> = Reuse(query).load(conn).await?;
     Ok(fold_roles(rows.into_iter().map(|row| (row.session, row.role_name))))
 }

@@ -10,9 +10,10 @@ ALTER TABLE sessions ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN rotated_at BIGINT;
 ALTER TABLE sessions ADD COLUMN burst_generation BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN burst_at BIGINT;
--- Housekeeping finds sessions idle past refresh_ttl by range, not by scanning every session.
--- (The live-session cap reads a user's sessions through sessions_user_idx and sorts them.)
-CREATE INDEX sessions_last_used_idx ON sessions (last_used_at);
+-- No index on last_used_at: every refresh writes it, and an index on it would make each refresh
+-- rewrite an index entry (on PostgreSQL: a non-HOT update, new entries in every index).
+-- Housekeeping finds idle sessions by their absolute expiry instead; the live-session cap reads
+-- a user's sessions through sessions_user_idx and sorts them.
 -- Only ended sessions need finding by ended_at: live ones (most of the table) stay out of it,
 -- which makes every session row cheaper to store and to delete.
 DROP INDEX sessions_ended_idx;
