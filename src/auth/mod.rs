@@ -5,6 +5,7 @@
 //! the database and its migrations) and starts the background tasks at liftoff.
 
 pub mod accounts;
+pub mod chain;
 pub mod common_passwords;
 pub mod delegation;
 pub mod guards;
@@ -16,6 +17,8 @@ pub mod password;
 pub mod permissions;
 pub mod revocation;
 pub mod role_changes;
+pub mod rotation;
+pub mod session_cap;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;
@@ -33,12 +36,14 @@ use crate::db::{Db, DbPool, Id};
 use crate::models::{Ending, SettingStore};
 use password::PasswordHasherPool;
 use permissions::RoleTable;
-use revocation::RevokedSessions;
+use revocation::{FeedWake, RevokedSessions};
 use role_changes::RoleChanges;
 use tokens::TokenKeys;
 
 /// Name of the setting that holds the generated HS256 key.
 const GENERATED_SECRET: &str = "hs256_secret";
+/// Name of the setting that holds the MAC key of refresh tokens (see [`chain`]).
+const REFRESH_MAC_KEY: &str = "refresh_mac_key";
 
 /// Everything the auth flows and guards share.
 #[derive(Debug)]
@@ -46,10 +51,14 @@ pub struct Auth {
     pub config: AuthConfig,
     pub clock: Clock,
     pub keys: TokenKeys,
+    /// Mints and checks refresh tokens.
+    pub chain: chain::ChainKey,
     pub hasher: PasswordHasherPool,
     pub revoked: Arc<RevokedSessions>,
     /// Users whose roles changed within the last access-token lifetime (see [`role_changes`]).
     pub role_changes: Arc<RoleChanges>,
+    /// Wakes the feed poller early (PostgreSQL notifications).
+    pub feed_wake: Arc<FeedWake>,
     pub roles: Arc<RoleTable>,
 }
 
@@ -86,6 +95,13 @@ impl Auth {
             }
         };
         let keys = keys::token_keys(&config, &secret)?;
+        let chain = {
+            let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
+            let candidate = opaque::random_key();
+            let stored = crate::write_tx!(conn, |c| c.setting_or_insert(REFRESH_MAC_KEY, &candidate).await)
+                .map_err(|e| format!("cannot load the refresh-token key: {e}"))?;
+            chain::ChainKey::new(stored.as_bytes())
+        };
         let hasher = PasswordHasherPool::new(&config).await?;
         let revoked = Arc::new(RevokedSessions::new());
         revoked.load_since(pool, i64::MIN).await?;
@@ -93,7 +109,7 @@ impl Auth {
         role_changes.load_since(pool, i64::MIN).await?;
         let roles = Arc::new(RoleTable::default());
         roles.refresh(pool, true).await?;
-        Ok(Auth { config, clock, keys, hasher, revoked, role_changes, roles })
+        Ok(Auth { config, clock, keys, chain, hasher, revoked, role_changes, feed_wake: Arc::default(), roles })
     }
 }
 
@@ -128,10 +144,24 @@ pub fn stage() -> AdHoc {
                 Box::pin(async move {
                     let (Some(auth), Some(db)) = (rocket.state::<Auth>(), Db::fetch(rocket)) else { return };
                     let interval = Duration::from_millis(auth.config.revocation_poll_ms);
+                    if let crate::db::DbPool::Pg(_) = &**db {
+                        match rocket.figment().extract_inner::<crate::db::PoolSettings>("databases.main") {
+                            Ok(settings) => {
+                                let wake = auth.feed_wake.clone();
+                                tokio::spawn(crate::db::notify::listen(
+                                    settings.url,
+                                    move || wake.wake(),
+                                    rocket.shutdown(),
+                                ));
+                            }
+                            Err(e) => rocket::warn!("feed notifications off, polling only: {e}"),
+                        }
+                    }
                     tokio::spawn(revocation::poll_feed(
                         auth.revoked.clone(),
                         auth.role_changes.clone(),
                         auth.roles.clone(),
+                        auth.feed_wake.clone(),
                         (**db).clone(),
                         auth.clock.clone(),
                         interval,
