@@ -157,11 +157,14 @@ pub fn stage() -> AdHoc {
                             Err(e) => rocket::warn!("feed notifications off, polling only: {e}"),
                         }
                     }
+                    let feeds = revocation::Feeds {
+                        revoked: auth.revoked.clone(),
+                        role_changes: auth.role_changes.clone(),
+                        roles: auth.roles.clone(),
+                        wake: auth.feed_wake.clone(),
+                    };
                     tokio::spawn(revocation::poll_feed(
-                        auth.revoked.clone(),
-                        auth.role_changes.clone(),
-                        auth.roles.clone(),
-                        auth.feed_wake.clone(),
+                        feeds,
                         (**db).clone(),
                         auth.clock.clone(),
                         interval,

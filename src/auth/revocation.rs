@@ -95,20 +95,27 @@ impl RevokedSessions {
     }
 }
 
+/// The in-memory views [`poll_feed`] keeps current, and what wakes it early.
+#[derive(Debug, Clone)]
+pub struct Feeds {
+    pub revoked: std::sync::Arc<RevokedSessions>,
+    pub role_changes: std::sync::Arc<RoleChanges>,
+    pub roles: std::sync::Arc<RoleTable>,
+    pub wake: std::sync::Arc<FeedWake>,
+}
+
 /// Polls the feed until `shutdown` resolves, every `interval` and whenever `wake` is signalled.
 /// The first read loads every revocation still in the feed, so a new instance knows sessions
 /// ended before it started. Each round also reloads the role table when another instance
 /// changed a role.
 pub async fn poll_feed(
-    set: std::sync::Arc<RevokedSessions>,
-    role_changes: std::sync::Arc<RoleChanges>,
-    roles: std::sync::Arc<RoleTable>,
-    wake: std::sync::Arc<FeedWake>,
+    feeds: Feeds,
     pool: DbPool,
     clock: Clock,
     interval: Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    let Feeds { revoked: set, role_changes, roles, wake } = feeds;
     tokio::pin!(shutdown);
     let mut since = i64::MIN;
     let mut ticker = tokio::time::interval(interval);
