@@ -87,6 +87,11 @@ impl AtRest {
     pub fn is_plain(stored: &str) -> bool {
         stored.starts_with(PLAIN)
     }
+
+    /// Whether `stored` is encrypted.
+    pub fn is_sealed(stored: &str) -> bool {
+        stored.starts_with(SEALED)
+    }
 }
 
 #[cfg(test)]

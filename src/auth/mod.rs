@@ -107,13 +107,7 @@ impl Auth {
         let at_rest = AtRest::new(config.key_encryption_key.as_ref());
         let signing = Arc::new(Signing::start(&config, &at_rest, pool, clock.now()).await?);
         let keys = signing.ring.clone();
-        let chain = {
-            let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
-            let candidate = opaque::random_key();
-            let stored = crate::write_tx!(conn, |c| c.setting_or_insert(REFRESH_MAC_KEY, &candidate).await)
-                .map_err(|e| format!("cannot load the refresh-token key: {e}"))?;
-            chain::ChainKey::new(stored.as_bytes())
-        };
+        let chain = chain_key(&at_rest, pool).await?;
         let hasher = PasswordHasherPool::new(&config).await?;
         let revoked = Arc::new(RevokedSessions::new());
         revoked.load_since(pool, i64::MIN).await?;
@@ -135,6 +129,29 @@ impl Auth {
             roles,
         })
     }
+}
+
+/// The refresh-token MAC key, generated once and kept in the database like the signing keys:
+/// sealed under the key-encryption key when one is configured (a key stored in clear is sealed
+/// at the first start with one), since with the key and a session row one could mint that
+/// session's refresh tokens. A value without a format prefix is a clear key from before sealing.
+async fn chain_key(at_rest: &AtRest, pool: &DbPool) -> Result<chain::ChainKey, String> {
+    let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
+    let candidate = at_rest.encrypt_at_rest(opaque::random_key().as_bytes());
+    let stored = crate::write_tx!(conn, |c| c.setting_or_insert(REFRESH_MAC_KEY, &candidate).await)
+        .map_err(|e| format!("cannot load the refresh-token key: {e}"))?;
+    let legacy = !AtRest::is_plain(&stored) && !AtRest::is_sealed(&stored);
+    let key = if legacy {
+        stored.clone().into_bytes()
+    } else {
+        at_rest.decrypt_at_rest(&stored).map_err(|e| format!("the refresh-token key: {e}"))?
+    };
+    if at_rest.is_encrypting() && !AtRest::is_sealed(&stored) {
+        let sealed = at_rest.encrypt_at_rest(&key);
+        crate::write_tx!(conn, |c| c.replace_setting(REFRESH_MAC_KEY, &stored, &sealed).await)
+            .map_err(|e| format!("cannot seal the refresh-token key: {e}"))?;
+    }
+    Ok(chain::ChainKey::new(&key))
 }
 
 async fn ignite(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {

@@ -153,18 +153,23 @@ pub async fn check(conn: &mut DbConn, keys: &ThrottleKeys, now: i64) -> ApiResul
 
 /// Clears the account's counters after a completed second factor: the owner proved both.
 pub async fn clear_account(conn: &mut DbConn, keys: &ThrottleKeys) -> ApiResult<()> {
+    // `account:` sorts before `pair:`: the order reservations lock them in.
     Ok(crate::write_tx!(conn, |c| {
-        c.clear_throttle(&keys.pair).await?;
-        c.clear_throttle(&keys.account).await
+        c.clear_throttle(&keys.account).await?;
+        c.clear_throttle(&keys.pair).await
     })?)
 }
 
 /// Gives a reservation back after the right password; call inside the success's transaction.
+/// Rows are touched in the sorted order [`reserve`] locks them in, so a release and a concurrent
+/// reservation cannot deadlock on PostgreSQL.
 pub async fn release<C: ThrottleStore>(c: &mut C, reservation: &Reservation) -> diesel::QueryResult<()> {
-    c.clear_throttle(&reservation.keys.pair).await?;
-    c.clear_throttle(&reservation.keys.account).await?;
-    if let Some(address) = &reservation.keys.address {
-        reservation.take_back(c, address).await?;
+    for key in reservation.keys.all() {
+        if Some(&key) == reservation.keys.address.as_ref() {
+            reservation.take_back(c, &key).await?;
+        } else {
+            c.clear_throttle(&key).await?;
+        }
     }
     Ok(())
 }
@@ -182,9 +187,8 @@ impl Reservation {
 /// Takes a reservation back without clearing anything: the password was right but the login is
 /// not complete (a second factor follows), so earlier failures still stand.
 pub async fn give_back<C: ThrottleStore>(c: &mut C, reservation: &Reservation) -> diesel::QueryResult<()> {
-    let keys = &reservation.keys;
-    for key in [Some(&keys.pair), Some(&keys.account), keys.address.as_ref()].into_iter().flatten() {
-        reservation.take_back(c, key).await?;
+    for key in reservation.keys.all() {
+        reservation.take_back(c, &key).await?;
     }
     Ok(())
 }

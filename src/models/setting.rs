@@ -12,6 +12,8 @@ pub trait SettingStore {
     /// Stores `value` under `name` unless a value is there already, and returns the value that
     /// is stored afterwards: the first writer wins, so concurrent instances agree.
     async fn setting_or_insert(&mut self, name: &str, value: &str) -> QueryResult<String>;
+    /// Replaces `name`'s value if it is still `expected` (another instance may have done it).
+    async fn replace_setting(&mut self, name: &str, expected: &str, value: &str) -> QueryResult<()>;
 }
 
 for_each_backend! {
@@ -23,6 +25,14 @@ impl SettingStore {
             .execute(self)
             .await?;
         settings::table.find(name).select(settings::value).get_result(self).await
+    }
+
+    async fn replace_setting(&mut self, name: &str, expected: &str, value: &str) -> QueryResult<()> {
+        diesel::update(settings::table.find(name).filter(settings::value.eq(expected)))
+            .set(settings::value.eq(value))
+            .execute(self)
+            .await
+            .map(|_| ())
     }
 }
 }

@@ -220,3 +220,19 @@ on_both_backends! {
         assert_eq!(app.me_status(&late).await, Status::Unauthorized);
     }
 }
+
+on_both_backends! {
+    async fn the_refresh_token_key_is_sealed_too_and_refresh_tokens_survive_a_restart_with_the_kek(backend) {
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        let before = app.login(&user).await;
+        let clear = cells(&app, "SELECT value FROM settings WHERE name = 'refresh_mac_key'").await;
+        assert!(clear.starts_with("plain:"), "without a KEK the key is in clear: {clear}");
+        let sealed_app = app.second_instance(|b| b.with_config("key_encryption_key", KEK)).await;
+        let sealed = cells(&app, "SELECT value FROM settings WHERE name = 'refresh_mac_key'").await;
+        assert!(sealed.starts_with("xc20p1:"), "sealed at the first start with a KEK: {sealed}");
+        let next = tokens(sealed_app.refresh_response(&before.refresh).await).await;
+        let restarted = app.second_instance(|b| b.with_config("key_encryption_key", KEK)).await;
+        assert_eq!(restarted.refresh_response(&next.refresh).await.status(), Status::Ok, "the same key after a restart");
+    }
+}
