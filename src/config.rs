@@ -38,6 +38,17 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// One entry of `auth.eddsa_keys`: a private key (signs and verifies) or a public key
+/// (verifies only), each a PEM file. Declared here, not in `auth::keys` which loads it, so that
+/// configuration depends on nothing above it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EdKeyConfig {
+    pub kid: String,
+    pub private_key: Option<String>,
+    pub public_key: Option<String>,
+}
+
 /// The `[auth]` table. Durations are whole seconds unless the name says otherwise.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -52,7 +63,7 @@ pub struct AuthConfig {
     /// HS256 key; when absent a random key is generated once and kept in the database.
     pub secret: Option<Secret>,
     /// Ed25519 key files; when set, access tokens are signed with EdDSA (see `auth::keys`).
-    pub eddsa_keys: Vec<crate::auth::keys::EdKeyConfig>,
+    pub eddsa_keys: Vec<EdKeyConfig>,
     /// Key-encryption key: generated private keys (and other secrets read back) are stored
     /// encrypted with it (`auth::kek`). At least 32 bytes; without it they are stored in clear.
     pub key_encryption_key: Option<Secret>,

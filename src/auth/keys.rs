@@ -13,21 +13,12 @@ use base64::Engine;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{SigningKey as EdSigningKey, VerifyingKey as EdVerifyingKey};
 use rand::RngCore;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::tokens::{hs256_kid, SigningKey, TokenKeys, VerifyingKey};
 use crate::config::AuthConfig;
 
-/// One entry of `auth.eddsa_keys`: a private key (signs and verifies) or a public key
-/// (verifies only), each a PEM file.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct EdKeyConfig {
-    pub kid: String,
-    pub private_key: Option<String>,
-    pub public_key: Option<String>,
-}
+pub use crate::config::EdKeyConfig;
 
 /// A loaded Ed25519 key: its verifier, and its signer when the private half is known.
 struct EdKey {
