@@ -74,6 +74,11 @@ impl<'r> FromRequest<'r> for Principal {
     }
 }
 
+/// The user whose token a guard verified for this request, if any (for the access log).
+pub fn verified_user(req: &Request<'_>) -> Option<Id> {
+    req.local_cache(|| Verified(Err(ApiError::missing_token()))).0.as_ref().ok().map(|p| p.user_id)
+}
+
 /// Where a request came from, recorded on sessions and audit events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientInfo {

@@ -50,6 +50,8 @@ permissions! {
     SessionsRevoke => "sessions:revoke",
     /// Read the audit log.
     AuditRead => "audit:read",
+    /// Read the Prometheus metrics (`GET /metrics`).
+    MetricsRead => "metrics:read",
 }
 
 /// The built-in role that holds every permission.

@@ -338,6 +338,7 @@ impl Auth {
                 self.token_response(&session, session.user_id, roles, refresh, expires, now)
             }
             Err(reused) => {
+                crate::ops::metrics::reuse_detected();
                 self.revoke_locally(&[reused], &ending);
                 Err(ApiError::invalid_grant("The refresh token was already used; the session has ended."))
             }

@@ -147,6 +147,14 @@ impl DbPool {
         }
     }
 
+    /// Connections open, idle and awaited, for the metrics.
+    pub fn status(&self) -> deadpool::Status {
+        match self {
+            DbPool::Sqlite(pool, _) => pool.status(),
+            DbPool::Pg(pool) => pool.status(),
+        }
+    }
+
     /// A connection from the pool; failures become 503 `unavailable` through `ApiError`.
     pub async fn conn(&self) -> Result<DbConn, PoolError> {
         rocket_db_pools::Pool::get(self).await

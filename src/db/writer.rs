@@ -71,6 +71,7 @@ impl Writer {
         let result = match self.conn.batch_execute("COMMIT").await {
             Ok(()) => {
                 self.dirty.store(true, Ordering::Relaxed);
+                crate::ops::metrics::write_batch(batch.bodies);
                 Ok(())
             }
             Err(e) => {

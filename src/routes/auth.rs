@@ -19,6 +19,7 @@ use crate::auth::Auth;
 use crate::config::Registration;
 use crate::db::{Db, Id};
 use crate::error::{ApiError, ApiResult};
+use crate::ops::metrics;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct Credentials {
@@ -69,7 +70,7 @@ async fn login(
     client: ClientInfo,
     body: JsonBody<Credentials>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    let tokens = auth.login(db, &body.0.email, &body.0.password, &client).await?;
+    let tokens = metrics::login(auth.login(db, &body.0.email, &body.0.password, &client).await)?;
     Ok(NoStore::new(Json(tokens)))
 }
 
@@ -84,7 +85,7 @@ async fn refresh(
     client: ClientInfo,
     body: JsonBody<RefreshBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    let tokens = auth.refresh(&mut db, &body.0.refresh_token, &client).await?;
+    let tokens = metrics::refresh(auth.refresh(&mut db, &body.0.refresh_token, &client).await)?;
     Ok(NoStore::new(Json(tokens)))
 }
 

@@ -22,7 +22,7 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr};
 use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_swagger_ui::Config;
 
-use super::{admin, auth, health, mfa, oauth, users};
+use super::{admin, auth, health, metrics, mfa, oauth, users};
 use crate::error::ApiError;
 
 /// The OpenAPI document. Every handler of `routes::all()` is listed in `paths`, except the
@@ -48,6 +48,7 @@ use crate::error::ApiError;
         admin::roles::list, admin::roles::create, admin::roles::update, admin::roles::delete,
         admin::audit::list,
         oauth::token, oauth::revoke, oauth::metadata, oauth::jwks,
+        metrics::exposition,
     ),
     components(schemas(ErrorObject)),
     modifiers(&Components),
@@ -60,6 +61,7 @@ use crate::error::ApiError;
         (name = "oauth", description = "OAuth 2.0 token and revocation endpoints (RFC 6749, RFC 7009), \
             metadata (RFC 8414) and signing keys (RFC 7517)."),
         (name = "health", description = "Liveness and readiness."),
+        (name = "operations", description = "Prometheus metrics."),
     )
 )]
 pub struct ApiDoc;

@@ -18,6 +18,7 @@ use crate::auth::sessions::TokenResponse;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
+use crate::ops::metrics;
 
 /// Maps the JSON endpoints' errors to RFC 6749 §5.2: every failed grant is 400 `invalid_grant`.
 /// The contract keeps 403 `mfa_required` (with its `mfa_token`) for the password grant.
@@ -76,11 +77,11 @@ async fn token(
     let tokens = match required(&form, "grant_type")? {
         "password" if auth.config.password_grant => {
             let (username, password) = (required(&form, "username")?, required(&form, "password")?);
-            auth.login(db, username, password, &client).await
+            metrics::login(auth.login(db, username, password, &client).await)
         }
         "refresh_token" => {
             let presented = required(&form, "refresh_token")?;
-            auth.refresh(&mut db.conn().await?, presented, &client).await
+            metrics::refresh(auth.refresh(&mut db.conn().await?, presented, &client).await)
         }
         _ => {
             return Err(ApiError::new(

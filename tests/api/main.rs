@@ -14,6 +14,7 @@ mod docs;
 mod foundation;
 mod hardening;
 mod housekeeping;
+mod metrics;
 mod mfa_enrolment;
 mod mfa_login;
 mod mfa_policy;
