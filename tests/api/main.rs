@@ -20,6 +20,7 @@ mod mfa_login;
 mod mfa_policy;
 mod mfa_support;
 mod oauth;
+mod operations;
 mod revocation;
 mod rotation;
 mod sessions;
