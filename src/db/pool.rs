@@ -155,6 +155,17 @@ impl DbPool {
         }
     }
 
+    /// At shutdown: commits SQLite's open write batch and closes the pool.
+    pub async fn shutdown(&self) {
+        match self {
+            DbPool::Sqlite(pool, writer) => {
+                writer.close().await;
+                pool.close();
+            }
+            DbPool::Pg(pool) => pool.close(),
+        }
+    }
+
     /// A connection from the pool; failures become 503 `unavailable` through `ApiError`.
     pub async fn conn(&self) -> Result<DbConn, PoolError> {
         rocket_db_pools::Pool::get(self).await

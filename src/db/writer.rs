@@ -211,6 +211,27 @@ impl WriterLock {
     }
 }
 
+impl WriterLock {
+    /// At shutdown, after the last request: undoes a body an abandoned request left half-way,
+    /// commits the open batch (bodies that finished but whose commit nobody had run yet) and
+    /// closes the writer connection.
+    pub async fn close(&self) {
+        let mut slot = self.writer.clone().lock_owned().await;
+        if let Some(writer) = slot.as_mut() {
+            if writer.in_body {
+                if let Err(e) = writer.conn.batch_execute("ROLLBACK TO body; RELEASE body").await {
+                    writer.abort(&e).await;
+                }
+                writer.in_body = false;
+            }
+            if let Err(e) = writer.commit().await {
+                rocket::warn!("the last SQLite write batch failed to commit at shutdown: {e}");
+            }
+        }
+        *slot = None;
+    }
+}
+
 /// Takes the writer's turn and commits its open batch: for a checkpoint that must run between
 /// two write transactions.
 pub(super) async fn between_batches(writer: Arc<Mutex<Option<Writer>>>) -> OwnedMutexGuard<Option<Writer>> {

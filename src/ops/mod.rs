@@ -7,3 +7,4 @@ pub mod http;
 pub mod json_log;
 pub mod metrics;
 pub mod request_id;
+pub mod shutdown;

@@ -24,6 +24,7 @@ mod operations;
 mod revocation;
 mod rotation;
 mod sessions;
+mod shutdown;
 mod signing;
 mod throttling;
 mod tokens;
