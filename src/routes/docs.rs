@@ -146,7 +146,8 @@ error_responses! {
     Unprocessable = 422, "`invalid_request`: `error_description` names the field with the unacceptable value.";
     TooManyRequests = 429, "`too_many_requests`: too many failed logins; retry after `Retry-After` seconds.",
         "Retry-After";
-    Unavailable = 503, "`unavailable`: the database does not answer.";
+    Unavailable = 503, "`unavailable`: the database does not answer; retry after `Retry-After` seconds.",
+        "Retry-After";
 }
 
 /// Adds the security schemes and the shared error responses to the document.

@@ -21,6 +21,7 @@ mod mfa_policy;
 mod mfa_support;
 mod oauth;
 mod operations;
+mod outage;
 mod revocation;
 mod rotation;
 mod sessions;
