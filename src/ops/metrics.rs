@@ -8,6 +8,8 @@
 //!
 //! Labels are bounded by construction: route templates (`/admin/users/<id>`, never a raw path),
 //! status classes, fixed outcome names and session-ending reasons chosen by the code.
+//!
+//! This module depends on nothing else in the crate, so every layer (down to `db`) may record.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::LazyLock;
@@ -167,28 +169,14 @@ pub fn http_request(route: &str, method: &str, status: u16, seconds: f64) {
     m.http_latency.with_label_values(&[route, method]).observe(seconds);
 }
 
-/// A login attempt's outcome, from its result's error code; hands the result back.
-pub fn login<T>(result: Result<T, crate::error::ApiError>) -> Result<T, crate::error::ApiError> {
-    let outcome = match &result {
-        Ok(_) => "succeeded",
-        Err(e) if e.code == "too_many_requests" => "throttled",
-        Err(e) if e.code == "mfa_required" => "mfa_required",
-        Err(e) if e.status.code < 500 => "failed",
-        Err(_) => "error",
-    };
+/// A login attempt's outcome: `succeeded`, `failed`, `throttled`, `mfa_required` or `error`.
+pub fn login(outcome: &'static str) {
     get().logins.with_label_values(&[outcome]).inc();
-    result
 }
 
-/// A refresh-token exchange's outcome; hands the result back.
-pub fn refresh<T>(result: Result<T, crate::error::ApiError>) -> Result<T, crate::error::ApiError> {
-    let outcome = match &result {
-        Ok(_) => "succeeded",
-        Err(e) if e.status.code < 500 => "failed",
-        Err(_) => "error",
-    };
+/// A refresh-token exchange's outcome: `succeeded`, `failed` or `error`.
+pub fn refresh(outcome: &'static str) {
     get().refreshes.with_label_values(&[outcome]).inc();
-    result
 }
 
 /// A spent refresh token was presented again (its session ends).

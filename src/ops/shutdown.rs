@@ -9,7 +9,7 @@
 //! no one was told about, and nothing acknowledged can be lost.
 
 use rocket::error::ErrorKind;
-use rocket::{Build, Orbit, Rocket};
+use rocket::{Build, Rocket};
 use rocket_db_pools::Database;
 
 use crate::db::Db;
@@ -18,24 +18,20 @@ use crate::db::Db;
 /// grace and mercy (a request still running) is a warning, not a failure: the listener is
 /// closed and what was acknowledged is committed either way.
 pub async fn serve(rocket: Rocket<Build>) -> Result<(), String> {
-    let ended = match rocket.launch().await {
-        Ok(rocket) => rocket,
+    match rocket.launch().await {
+        Ok(rocket) => close(Db::fetch(&rocket)).await,
         Err(e) => match e.kind() {
             ErrorKind::Shutdown(rocket, _) => {
                 rocket::warn!("shutdown: a request outlived the grace period; closing anyway");
-                return close(rocket).await;
+                close(Db::fetch(rocket)).await
             }
-            _ => return Err(e.to_string()),
+            _ => Err(e.to_string()),
         },
-    };
-    if let Some(db) = Db::fetch(&ended) {
-        db.shutdown().await;
     }
-    Ok(())
 }
 
-async fn close(rocket: &Rocket<Orbit>) -> Result<(), String> {
-    if let Some(db) = Db::fetch(rocket) {
+async fn close(db: Option<&Db>) -> Result<(), String> {
+    if let Some(db) = db {
         db.shutdown().await;
     }
     Ok(())

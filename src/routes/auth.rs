@@ -11,6 +11,7 @@ use super::docs::{
     AccountDisabled, BadCredentials, BadRequest, Conflict, ErrorObject, InvalidGrant, LoginForbidden, PayloadTooLarge,
     TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
+use super::metrics::{counted_login, counted_refresh};
 use super::NoStore;
 use crate::auth::accounts::{create_user, UserView};
 use crate::auth::guards::{ClientInfo, Principal};
@@ -19,7 +20,6 @@ use crate::auth::Auth;
 use crate::config::Registration;
 use crate::db::{Db, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::ops::metrics;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct Credentials {
@@ -70,7 +70,7 @@ async fn login(
     client: ClientInfo,
     body: JsonBody<Credentials>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    let tokens = metrics::login(auth.login(db, &body.0.email, &body.0.password, &client).await)?;
+    let tokens = counted_login(auth.login(db, &body.0.email, &body.0.password, &client).await)?;
     Ok(NoStore::new(Json(tokens)))
 }
 
@@ -85,7 +85,7 @@ async fn refresh(
     client: ClientInfo,
     body: JsonBody<RefreshBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    let tokens = metrics::refresh(auth.refresh(&mut db, &body.0.refresh_token, &client).await)?;
+    let tokens = counted_refresh(auth.refresh(&mut db, &body.0.refresh_token, &client).await)?;
     Ok(NoStore::new(Json(tokens)))
 }
 

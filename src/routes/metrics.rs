@@ -8,6 +8,7 @@ use crate::auth::guards::Authorized;
 use crate::auth::permissions::MetricsRead;
 use crate::auth::Auth;
 use crate::db::Db;
+use crate::error::ApiResult;
 use crate::ops::metrics as recorded;
 
 /// The Prometheus text exposition (format 0.0.4) of the service's metrics. Needs `metrics:read`.
@@ -26,6 +27,28 @@ fn exposition(_who: Authorized<MetricsRead>, db: &State<Db>, auth: &State<Auth>)
     };
     let content_type = ContentType::new("text", "plain").with_params([("version", "0.0.4"), ("charset", "utf-8")]);
     (content_type, recorded::render(sample))
+}
+
+/// Counts a login attempt by its outcome (from the error code) and hands the result back.
+pub fn counted_login<T>(result: ApiResult<T>) -> ApiResult<T> {
+    recorded::login(match &result {
+        Ok(_) => "succeeded",
+        Err(e) if e.code == "too_many_requests" => "throttled",
+        Err(e) if e.code == "mfa_required" => "mfa_required",
+        Err(e) if e.status.code < 500 => "failed",
+        Err(_) => "error",
+    });
+    result
+}
+
+/// Counts a refresh-token exchange by its outcome and hands the result back.
+pub fn counted_refresh<T>(result: ApiResult<T>) -> ApiResult<T> {
+    recorded::refresh(match &result {
+        Ok(_) => "succeeded",
+        Err(e) if e.status.code < 500 => "failed",
+        Err(_) => "error",
+    });
+    result
 }
 
 pub fn routes() -> Vec<rocket::Route> {

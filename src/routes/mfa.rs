@@ -148,7 +148,7 @@ async fn verify(
     client: ClientInfo,
     body: JsonBody<VerifyBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    Ok(NoStore::new(Json(crate::ops::metrics::login(
+    Ok(NoStore::new(Json(super::metrics::counted_login(
         auth.verify_mfa(db, &body.0.mfa_token, &body.0.code, &client).await,
     )?)))
 }

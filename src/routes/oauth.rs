@@ -12,13 +12,13 @@ use rocket_db_pools::Connection;
 
 use super::body::FormBody;
 use super::docs::{LoginForbidden, OAuthError, PayloadTooLarge, TooManyRequests, Unavailable};
+use super::metrics::{counted_login, counted_refresh};
 use super::NoStore;
 use crate::auth::guards::ClientInfo;
 use crate::auth::sessions::TokenResponse;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
-use crate::ops::metrics;
 
 /// Maps the JSON endpoints' errors to RFC 6749 §5.2: every failed grant is 400 `invalid_grant`.
 /// The contract keeps 403 `mfa_required` (with its `mfa_token`) for the password grant.
@@ -77,11 +77,11 @@ async fn token(
     let tokens = match required(&form, "grant_type")? {
         "password" if auth.config.password_grant => {
             let (username, password) = (required(&form, "username")?, required(&form, "password")?);
-            metrics::login(auth.login(db, username, password, &client).await)
+            counted_login(auth.login(db, username, password, &client).await)
         }
         "refresh_token" => {
             let presented = required(&form, "refresh_token")?;
-            metrics::refresh(auth.refresh(&mut db.conn().await?, presented, &client).await)
+            counted_refresh(auth.refresh(&mut db.conn().await?, presented, &client).await)
         }
         _ => {
             return Err(ApiError::new(
