@@ -91,6 +91,11 @@ async fn bounded<'c>(request: impl std::future::IntoFuture<Output = LocalRespons
         .expect("answered within connect_timeout instead of hanging")
 }
 
+/// `GET /users/me/token`: the bearer check alone (with the in-memory ended-session set).
+async fn token_info(app: &TestApp, token: &str) -> Status {
+    app.authed(app.client.get("/users/me/token"), token).dispatch().await.status()
+}
+
 async fn assert_unavailable(response: LocalResponse<'_>, what: &str) {
     let retry_after = response.headers().get_one("Retry-After").map(str::to_owned);
     assert_eq!(error_of(response).await, (Status::ServiceUnavailable, "unavailable".to_owned()), "{what}");
@@ -98,7 +103,7 @@ async fn assert_unavailable(response: LocalResponse<'_>, what: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_postgres_outage_answers_503_and_the_service_recovers_by_itself() {
+async fn a_postgres_outage_answers_503_and_the_service_and_its_revocation_feed_recover_by_themselves() {
     // Declared first, so dropped last: the app's pool goes before the cluster does.
     let Some(cluster) = ThrowawayCluster::create() else { return };
     let db = TestDb::Postgres { admin_url: cluster.url(), name: "postgres".into(), url: cluster.url() };
@@ -107,13 +112,15 @@ async fn a_postgres_outage_answers_503_and_the_service_recovers_by_itself() {
         .with_config("databases.main.connect_timeout", CONNECT_TIMEOUT)
         .build()
         .await;
+    let other = app.second_instance(|b| b.with_config("databases.main.connect_timeout", CONNECT_TIMEOUT)).await;
     let user = app.with_user().await;
     let tokens = app.login(&user).await;
+    let elsewhere = app.login(&user).await;
 
     cluster.stop();
     let down = Instant::now();
-    let token_info = bounded(app.authed(app.client.get("/users/me/token"), &tokens.access).dispatch()).await;
-    assert_eq!(token_info.status(), Status::Ok, "a bearer-only endpoint needs no database");
+    let bearer_only = bounded(app.authed(app.client.get("/users/me/token"), &tokens.access).dispatch()).await;
+    assert_eq!(bearer_only.status(), Status::Ok, "a bearer-only endpoint needs no database");
     assert_unavailable(bounded(app.client.get("/health/ready").dispatch()).await, "ready").await;
     assert_unavailable(bounded(app.authed(app.client.get("/users/me"), &tokens.access).dispatch()).await, "me").await;
     let login = app
@@ -144,4 +151,18 @@ async fn a_postgres_outage_answers_503_and_the_service_recovers_by_itself() {
     assert_eq!(refreshed.status(), Status::Ok, "the refresh token survived the outage");
     assert_eq!(app.me_status(&app.login(&user).await.access).await, Status::Ok);
     eprintln!("recovered: /health/ready answered 200 {ready:?} after pg_ctl start returned");
+
+    // The other instance's revocation poller failed through the outage; it reads the feed again.
+    assert_eq!(token_info(&other, &elsewhere.access).await, Status::Ok);
+    let logout = app.authed(app.client.post("/auth/logout"), &elsewhere.access).dispatch().await;
+    assert_eq!(logout.status(), Status::NoContent);
+    let mut refused = false;
+    for _ in 0..250 {
+        if token_info(&other, &elsewhere.access).await == Status::Unauthorized {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "the other instance's revocation feed did not resume after the outage");
 }
