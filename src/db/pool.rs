@@ -192,10 +192,8 @@ impl rocket_db_pools::Pool for DbPool {
         .map_err(|e| PoolError(e.to_string()))
     }
 
-    async fn close(&self) {
-        match self {
-            DbPool::Sqlite(pool, _) => pool.close(),
-            DbPool::Pg(pool) => pool.close(),
-        }
-    }
+    /// Does nothing: rocket_db_pools calls this when shutdown *begins*, while requests in flight
+    /// still need connections (they would answer 503). The pool is closed after the server has
+    /// stopped, by [`DbPool::shutdown`] (see `ops::shutdown`).
+    async fn close(&self) {}
 }

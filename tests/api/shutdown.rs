@@ -138,11 +138,12 @@ on_both_backends! {
             let sent = Instant::now();
             let code = terminate(&mut server, Duration::from_secs(10));
             eprintln!("exited {:?} after SIGTERM, {} refreshes answered 200", sent.elapsed(), refreshed.load(Ordering::SeqCst));
-            assert_eq!(code, Some(0), "exit code after SIGTERM (None: still running after 10 s)");
-            let acknowledged: Vec<String> = workers.into_iter().map(|w| w.join().expect("worker")).collect();
             let output = server.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(code, Some(0), "exit code after SIGTERM (None: still running after 10 s): {stderr}");
+            let acknowledged: Vec<String> = workers.into_iter().map(|w| w.join().expect("worker")).collect();
             let stdout = String::from_utf8_lossy(&output.stdout);
-            assert!(stdout.lines().any(|l| l.contains("\"route\":\"/auth/refresh\"")), "the access log was flushed at exit");
+            assert!(stdout.lines().any(|l| l.contains("\"route\":\"/auth/refresh\"")), "the access log was flushed at exit: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
             for line in String::from_utf8_lossy(&output.stdout).lines().chain(String::from_utf8_lossy(&output.stderr).lines()) {
                 let record: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
                 assert!(record["time"].is_string(), "{line}");
