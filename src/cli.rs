@@ -118,7 +118,7 @@ fn settings() -> Result<(PoolSettings, AuthConfig), String> {
 fn serve() -> Result<(), String> {
     // Validate first so a bad value is reported plainly, before Rocket starts logging.
     settings()?;
-    rocket::execute(crate::rocket(crate::figment()).launch()).map(|_| ()).map_err(|e| e.to_string())
+    rocket::execute(crate::ops::shutdown::serve(crate::rocket(crate::figment())))
 }
 
 async fn migrate() -> Result<(), String> {

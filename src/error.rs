@@ -28,6 +28,9 @@ pub struct ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// `Retry-After` of a 503, in seconds: about how long a database restart or failover takes.
+pub const RETRY_UNAVAILABLE_AFTER: u64 = 5;
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
@@ -134,10 +137,19 @@ impl ApiError {
         Self::new(Status::InternalServerError, "server_error", "The server failed to handle the request.")
     }
 
-    /// 503: logs the cause, shows nothing of it.
+    /// 503 with `Retry-After`: logs the cause, shows nothing of it.
     pub fn unavailable(cause: impl std::fmt::Display) -> Self {
         rocket::warn!("service unavailable: {cause}");
-        Self::new(Status::ServiceUnavailable, "unavailable", "The service is temporarily unavailable.")
+        Self::service_unavailable()
+    }
+
+    /// 503 `unavailable` with `Retry-After` ([`RETRY_UNAVAILABLE_AFTER`]): the database does
+    /// not answer; the pool reconnects by itself once it does.
+    fn service_unavailable() -> Self {
+        ApiError {
+            retry_after: Some(RETRY_UNAVAILABLE_AFTER),
+            ..Self::new(Status::ServiceUnavailable, "unavailable", "The service is temporarily unavailable.")
+        }
     }
 
     /// The default error for a status when no guard said more.
@@ -150,7 +162,7 @@ impl ApiError {
             413 => Self::payload_too_large(),
             422 => Self::invalid_field("The request body has an invalid value."),
             429 => Self::too_many_requests(1),
-            503 => Self::new(status, "unavailable", "The service is temporarily unavailable."),
+            503 => Self::service_unavailable(),
             500..=599 => Self::new(status, "server_error", "The server failed to handle the request."),
             _ => Self::new(status, "invalid_request", status.reason_lossy().to_string()),
         }

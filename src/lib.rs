@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod models;
+pub mod ops;
 pub mod routes;
 
 use rocket::figment::Figment;
@@ -41,14 +42,28 @@ pub fn defaults() -> Figment {
 
 /// The whole service, ready to launch or to hand to a local test client.
 pub fn rocket(figment: Figment) -> Rocket<Build> {
+    ops::metrics::get();
     let access_log = figment.extract_inner::<bool>("access_log").unwrap_or(false);
+    let log_format = ops::json_log::LogFormat::from_figment(&figment);
+    if log_format == Ok(ops::json_log::LogFormat::Json) {
+        // Before `rocket::custom`, which installs Rocket's own logger unless one is set.
+        ops::json_log::install();
+    }
     let rocket = rocket::custom(figment);
-    let rocket = if access_log { rocket.attach(access_log::AccessLog::new()) } else { rocket };
+    let rocket = match log_format {
+        Ok(format) if access_log => rocket.attach(access_log::AccessLog::with_format(format)),
+        Ok(_) => rocket,
+        Err(e) => rocket.attach(rocket::fairing::AdHoc::try_on_ignite("log_format", |rocket| async move {
+            rocket::error!("{e}");
+            Err(rocket)
+        })),
+    };
     rocket
         .attach(db::Db::init())
         .attach(db::migrations_fairing())
         .attach(auth::stage())
         .attach(routes::NoStoreForBearer)
+        .attach(ops::http::Operations)
         .mount("/", routes::all())
         .register("/", error::catchers())
 }

@@ -167,6 +167,11 @@ impl<'r> FromRequest<'r> for ClientPrincipal {
     }
 }
 
+/// Who a guard verified for this request, if anyone (for the access log): a user or a client.
+pub fn verified_actor(req: &Request<'_>) -> Option<Actor> {
+    req.local_cache(|| Verified(Err(ApiError::missing_token()))).0.as_ref().ok().cloned()
+}
+
 /// Where a request came from, recorded on sessions and audit events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientInfo {

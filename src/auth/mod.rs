@@ -97,6 +97,7 @@ impl Auth {
 
     /// Makes this instance reject the sessions' access tokens at once (after the commit).
     pub fn revoke_locally(&self, sessions: &[Id], ending: &Ending<'_>) {
+        crate::ops::metrics::sessions_ended(ending.reason, sessions.len());
         for id in sessions {
             self.revoked.insert(*id, ending.revoke_until);
         }

@@ -157,7 +157,9 @@ impl PasswordHasherPool {
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce(&Params, &WorkAreas) -> T + Send + 'static) -> T {
         // The semaphore is never closed, so acquiring cannot fail.
+        let queued = crate::ops::metrics::hash_queued();
         let _permit = self.permits.acquire().await;
+        drop(queued);
         let (params, areas) = (self.params.clone(), self.areas.clone());
         match tokio::task::spawn_blocking(move || {
             lower_priority();

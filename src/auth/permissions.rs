@@ -54,7 +54,7 @@ permissions! {
     ClientsRead => "clients:read",
     /// Create, re-key and delete service clients.
     ClientsWrite => "clients:write",
-    /// Scrape `GET /metrics`.
+    /// Read the Prometheus metrics (`GET /metrics`).
     MetricsRead => "metrics:read",
 }
 

@@ -132,7 +132,10 @@ pub async fn poll_feed(
             Err(e) => Err(e),
         };
         match read {
-            Ok(_) => since = started - POLL_OVERLAP,
+            Ok(_) => {
+                since = started - POLL_OVERLAP;
+                crate::ops::metrics::feed_read();
+            }
             Err(e) => rocket::warn!("revocation feed poll failed: {e}"),
         }
         set.prune(started);

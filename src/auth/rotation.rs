@@ -229,6 +229,7 @@ impl Auth {
                 self.token_response(&session, session.user_id, roles, refresh, expires, ending.now)
             }
             Step::Reused(session) => {
+                crate::ops::metrics::reuse_detected();
                 self.revoke_locally(&[session], &ending);
                 Err(ApiError::invalid_grant("The refresh token was already used; the session has ended."))
             }

@@ -147,6 +147,25 @@ impl DbPool {
         }
     }
 
+    /// Connections open, idle and awaited, for the metrics.
+    pub fn status(&self) -> deadpool::Status {
+        match self {
+            DbPool::Sqlite(pool, _) => pool.status(),
+            DbPool::Pg(pool) => pool.status(),
+        }
+    }
+
+    /// At shutdown: commits SQLite's open write batch and closes the pool.
+    pub async fn shutdown(&self) {
+        match self {
+            DbPool::Sqlite(pool, writer) => {
+                writer.close().await;
+                pool.close();
+            }
+            DbPool::Pg(pool) => pool.close(),
+        }
+    }
+
     /// A connection from the pool; failures become 503 `unavailable` through `ApiError`.
     pub async fn conn(&self) -> Result<DbConn, PoolError> {
         rocket_db_pools::Pool::get(self).await
@@ -173,10 +192,8 @@ impl rocket_db_pools::Pool for DbPool {
         .map_err(|e| PoolError(e.to_string()))
     }
 
-    async fn close(&self) {
-        match self {
-            DbPool::Sqlite(pool, _) => pool.close(),
-            DbPool::Pg(pool) => pool.close(),
-        }
-    }
+    /// Does nothing: rocket_db_pools calls this when shutdown *begins*, while requests in flight
+    /// still need connections (they would answer 503). The pool is closed after the server has
+    /// stopped, by [`DbPool::shutdown`] (see `ops::shutdown`).
+    async fn close(&self) {}
 }

@@ -71,6 +71,7 @@ impl Writer {
         let result = match self.conn.batch_execute("COMMIT").await {
             Ok(()) => {
                 self.dirty.store(true, Ordering::Relaxed);
+                crate::ops::metrics::write_batch(batch.bodies);
                 Ok(())
             }
             Err(e) => {
@@ -207,6 +208,27 @@ impl WriterLock {
             }
         }
         OwnedMutexGuard::try_map(slot, Option::as_mut).map_err(|_| Error::BrokenTransactionManager)
+    }
+}
+
+impl WriterLock {
+    /// At shutdown, after the last request: undoes a body an abandoned request left half-way,
+    /// commits the open batch (bodies that finished but whose commit nobody had run yet) and
+    /// closes the writer connection.
+    pub async fn close(&self) {
+        let mut slot = self.writer.clone().lock_owned().await;
+        if let Some(writer) = slot.as_mut() {
+            if writer.in_body {
+                if let Err(e) = writer.conn.batch_execute("ROLLBACK TO body; RELEASE body").await {
+                    writer.abort(&e).await;
+                }
+                writer.in_body = false;
+            }
+            if let Err(e) = writer.commit().await {
+                rocket::warn!("the last SQLite write batch failed to commit at shutdown: {e}");
+            }
+        }
+        *slot = None;
     }
 }
 

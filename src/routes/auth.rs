@@ -11,6 +11,7 @@ use super::docs::{
     AccountDisabled, BadCredentials, BadRequest, Conflict, ErrorObject, InvalidGrant, LoginForbidden, PayloadTooLarge,
     TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
+use super::metrics::{counted_login, counted_refresh};
 use super::NoStore;
 use crate::auth::accounts::{create_user, UserView};
 use crate::auth::guards::{ClientInfo, Principal};
@@ -69,7 +70,7 @@ async fn login(
     client: ClientInfo,
     body: JsonBody<Credentials>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    let tokens = auth.login(db, &body.0.email, &body.0.password, &client).await?;
+    let tokens = counted_login(auth.login(db, &body.0.email, &body.0.password, &client).await)?;
     Ok(NoStore::new(Json(tokens)))
 }
 
@@ -84,7 +85,7 @@ async fn refresh(
     client: ClientInfo,
     body: JsonBody<RefreshBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    let tokens = auth.refresh(&mut db, &body.0.refresh_token, &client).await?;
+    let tokens = counted_refresh(auth.refresh(&mut db, &body.0.refresh_token, &client).await)?;
     Ok(NoStore::new(Json(tokens)))
 }
 

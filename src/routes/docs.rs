@@ -24,7 +24,7 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr};
 use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_swagger_ui::Config;
 
-use super::{admin, auth, health, mfa, oauth, users};
+use super::{admin, auth, health, metrics, mfa, oauth, users};
 use crate::error::ApiError;
 
 /// The OpenAPI document. Every handler of `routes::all()` is listed in `paths`, except the
@@ -52,6 +52,7 @@ use crate::error::ApiError;
         admin::audit::list,
         admin::clients::list, admin::clients::create, admin::clients::rotate_secret, admin::clients::delete,
         oauth::token, oauth::revoke, oauth::introspect, oauth::metadata, oauth::jwks,
+        metrics::exposition,
     ),
     components(schemas(ErrorObject)),
     modifiers(&Components),
@@ -64,6 +65,7 @@ use crate::error::ApiError;
         (name = "oauth", description = "OAuth 2.0 token and revocation endpoints (RFC 6749, RFC 7009), \
             metadata (RFC 8414) and signing keys (RFC 7517)."),
         (name = "health", description = "Liveness and readiness."),
+        (name = "operations", description = "Prometheus metrics."),
     )
 )]
 pub struct ApiDoc;
@@ -157,7 +159,8 @@ error_responses! {
     Unprocessable = 422, "`invalid_request`: `error_description` names the field with the unacceptable value.";
     TooManyRequests = 429, "`too_many_requests`: too many failed logins; retry after `Retry-After` seconds.",
         "Retry-After";
-    Unavailable = 503, "`unavailable`: the database does not answer.";
+    Unavailable = 503, "`unavailable`: the database does not answer; retry after `Retry-After` seconds.",
+        "Retry-After";
 }
 
 /// Adds the security schemes and the shared error responses to the document.

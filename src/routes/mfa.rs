@@ -148,7 +148,9 @@ async fn verify(
     client: ClientInfo,
     body: JsonBody<VerifyBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    Ok(NoStore::new(Json(auth.verify_mfa(db, &body.0.mfa_token, &body.0.code, &client).await?)))
+    Ok(NoStore::new(Json(super::metrics::counted_login(
+        auth.verify_mfa(db, &body.0.mfa_token, &body.0.code, &client).await,
+    )?)))
 }
 
 /// Turns a user's MFA off (a lost authenticator) and ends every session of the user. Needs

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod docs;
 pub mod health;
+pub mod metrics;
 pub mod mfa;
 pub mod oauth;
 pub mod users;
@@ -60,6 +61,7 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(mfa::routes());
     routes.extend(admin::routes());
     routes.extend(oauth::routes());
+    routes.extend(metrics::routes());
     routes.extend(docs::routes());
     routes
 }

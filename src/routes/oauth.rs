@@ -13,6 +13,7 @@ use rocket_db_pools::Connection;
 
 use super::body::FormBody;
 use super::docs::{ErrorObject, LoginForbidden, OAuthError, PayloadTooLarge, TooManyRequests, Unavailable};
+use super::metrics::{counted_login, counted_refresh};
 use super::NoStore;
 use crate::auth::client_auth::{ClientTokenResponse, PresentedClient};
 use crate::auth::guards::ClientInfo;
@@ -125,11 +126,11 @@ async fn token(
         }
         "password" if auth.config.password_grant => {
             let (username, password) = (required(&form, "username")?, required(&form, "password")?);
-            auth.login(db, username, password, &client).await
+            counted_login(auth.login(db, username, password, &client).await)
         }
         "refresh_token" => {
             let presented = required(&form, "refresh_token")?;
-            auth.refresh(&mut db.conn().await?, presented, &client).await
+            counted_refresh(auth.refresh(&mut db.conn().await?, presented, &client).await)
         }
         _ => {
             return Err(ApiError::new(

@@ -17,6 +17,7 @@ const UNDOCUMENTED: &[(&str, &str)] = &[("GET", "/openapi.json"), ("GET", "/docs
 fn needs_token(path: &str) -> bool {
     path.starts_with("/admin/")
         || path.starts_with("/users/")
+        || path == "/metrics"
         || ["/auth/logout", "/auth/logout-all", "/auth/sessions", "/auth/mfa/totp", "/auth/mfa/recovery-codes"]
             .iter()
             .any(|p| path == *p || path.starts_with(&format!("{p}/")))

@@ -167,7 +167,7 @@ on_both_backends! {
 
     async fn ready_is_503_unavailable_once_the_pool_is_closed(backend) {
         let app = TestApp::new(backend).await;
-        pool(&app).close().await;
+        pool(&app).shutdown().await;
         let (status, code) = error_of(app.client.get("/health/ready").dispatch().await).await;
         assert_eq!((status, code.as_str()), (Status::ServiceUnavailable, "unavailable"));
         assert_eq!(app.client.get("/health/live").dispatch().await.status(), Status::Ok);

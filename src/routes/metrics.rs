@@ -1,0 +1,56 @@
+//! `GET /metrics`: the Prometheus text exposition, for a bearer token with `metrics:read`.
+
+use rocket::http::ContentType;
+use rocket::{get, State};
+
+use super::docs::{Forbidden, Unauthorized};
+use crate::auth::guards::Authorized;
+use crate::auth::permissions::MetricsRead;
+use crate::auth::Auth;
+use crate::db::Db;
+use crate::error::ApiResult;
+use crate::ops::metrics as recorded;
+
+/// The Prometheus text exposition (format 0.0.4) of the service's metrics. Needs `metrics:read`.
+#[utoipa::path(tag = "operations", security(("bearer" = []), ("oauth2" = [])),
+    responses((status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String),
+        Unauthorized, Forbidden))]
+#[get("/metrics")]
+fn exposition(_who: Authorized<MetricsRead>, db: &State<Db>, auth: &State<Auth>) -> (ContentType, String) {
+    let pool = db.status();
+    let sample = recorded::Sample {
+        pool_max: pool.max_size,
+        pool_size: pool.size,
+        pool_idle: pool.available,
+        pool_waiting: pool.waiting,
+        revoked_sessions: auth.revoked.len(),
+    };
+    let content_type = ContentType::new("text", "plain").with_params([("version", "0.0.4"), ("charset", "utf-8")]);
+    (content_type, recorded::render(sample))
+}
+
+/// Counts a login attempt by its outcome (from the error code) and hands the result back.
+pub fn counted_login<T>(result: ApiResult<T>) -> ApiResult<T> {
+    recorded::login(match &result {
+        Ok(_) => "succeeded",
+        Err(e) if e.code == "too_many_requests" => "throttled",
+        Err(e) if e.code == "mfa_required" => "mfa_required",
+        Err(e) if e.status.code < 500 => "failed",
+        Err(_) => "error",
+    });
+    result
+}
+
+/// Counts a refresh-token exchange by its outcome and hands the result back.
+pub fn counted_refresh<T>(result: ApiResult<T>) -> ApiResult<T> {
+    recorded::refresh(match &result {
+        Ok(_) => "succeeded",
+        Err(e) if e.status.code < 500 => "failed",
+        Err(_) => "error",
+    });
+    result
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![exposition]
+}

@@ -1,0 +1,121 @@
+//! Request ids on every response and the access log's two formats.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::helpers::*;
+use crate::on_both_backends;
+use portcullis::access_log::AccessLog;
+use portcullis::ops::json_log::LogFormat;
+use rocket::http::{Header, Status};
+use rocket::local::asynchronous::Client;
+use serde_json::Value;
+
+fn is_uuid_v4(id: &str) -> bool {
+    uuid::Uuid::parse_str(id).is_ok_and(|u| u.get_version_num() == 4) && id.len() == 36
+}
+
+/// The app with an access log in `format` whose output the test reads.
+async fn logged_app(backend: Backend, format: LogFormat) -> (Client, TestDb, Arc<Mutex<Vec<u8>>>) {
+    let db = TestDb::create(backend).await;
+    let written = Arc::new(Mutex::new(Vec::new()));
+    let sink = written.clone();
+    let log = AccessLog::with_sink(format, Arc::new(move |bytes: &[u8]| sink.lock().unwrap().extend_from_slice(bytes)));
+    let rocket = portcullis::rocket(test_figment(db.url())).attach(log).manage(portcullis::clock::Clock::frozen());
+    (Client::tracked(rocket).await.expect("starts"), db, written)
+}
+
+/// The log's lines once `count` are written (the flusher writes every 100 ms; bounded wait).
+async fn lines(written: &Mutex<Vec<u8>>, count: usize) -> Vec<String> {
+    for _ in 0..100 {
+        let text = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        if lines.len() >= count {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the access log did not write {count} lines");
+}
+
+on_both_backends! {
+    async fn every_response_carries_a_request_id(backend) {
+        let app = TestApp::new(backend).await;
+        for response in [
+            app.client.get("/health/live").dispatch().await,
+            app.client.get("/users/me").dispatch().await,
+            app.client.get("/no/such/route").dispatch().await,
+            app.login_response("nobody@example.com", "wrong password!").await,
+        ] {
+            let id = response.headers().get_one("X-Request-Id").expect("X-Request-Id").to_owned();
+            assert!(is_uuid_v4(&id), "{id}");
+        }
+        let a = app.client.get("/health/live").dispatch().await.headers().get_one("X-Request-Id").unwrap().to_owned();
+        let b = app.client.get("/health/live").dispatch().await.headers().get_one("X-Request-Id").unwrap().to_owned();
+        assert_ne!(a, b);
+    }
+
+    async fn a_sane_incoming_request_id_is_echoed_and_any_other_replaced(backend) {
+        let app = TestApp::new(backend).await;
+        let with_id = |id: String| app.client.get("/health/live").header(Header::new("X-Request-Id", id)).dispatch();
+        let echoed = with_id("lb-7f3a.2026:req_42@edge".into()).await;
+        assert_eq!(echoed.headers().get_one("X-Request-Id"), Some("lb-7f3a.2026:req_42@edge"));
+        for hostile in ["a b".to_owned(), "x\"}{".to_owned(), "a".repeat(129), "é".to_owned(), String::new()] {
+            let response = with_id(hostile.clone()).await;
+            let id = response.headers().get_one("X-Request-Id").unwrap();
+            assert!(is_uuid_v4(id), "{hostile:?} was answered with {id:?}");
+        }
+    }
+
+    async fn the_json_access_log_writes_one_object_per_request_without_secrets(backend) {
+        let (client, _db, written) = logged_app(backend, LogFormat::Json).await;
+        let register = client.post("/auth/register").header(rocket::http::ContentType::JSON)
+            .body(serde_json::json!({"email": "alice@example.com", "password": PASSWORD}).to_string()).dispatch().await;
+        assert_eq!(register.status(), Status::Created);
+        let user_id = register.into_json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        let login = client.post("/auth/login").header(rocket::http::ContentType::JSON)
+            .body(serde_json::json!({"email": "alice@example.com", "password": PASSWORD}).to_string()).dispatch().await;
+        let tokens = tokens(login).await;
+        let me = client.get(format!("/admin/users/{user_id}")).header(Header::new("Authorization", format!("Bearer {}", tokens.access)))
+            .header(Header::new("X-Request-Id", "trace-me-1")).dispatch().await;
+        assert_eq!(me.status(), Status::Forbidden);
+        let lines = lines(&written, 3).await;
+        let text = lines.join("\n");
+        for secret in [PASSWORD, tokens.access.as_str(), tokens.refresh.as_str()] {
+            assert!(!text.contains(secret), "a secret in the access log");
+        }
+        let records: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+        let last = records.iter().find(|r| r["request_id"] == "trace-me-1").expect("the request's line");
+        assert_eq!(last["method"], "GET");
+        assert_eq!(last["route"], "/admin/users/<id>");
+        assert_eq!(last["status"], 403);
+        assert_eq!(last["level"], "info");
+        assert_eq!(last["user_id"], user_id.as_str());
+        assert!(last["latency_ms"].as_f64().is_some() && last["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+        assert!(records.iter().all(|r| r["request_id"].as_str().is_some_and(|id| !id.is_empty())));
+        assert!(records.iter().any(|r| r["route"] == "/auth/login" && r["status"] == 200 && r.get("user_id").is_none()));
+    }
+
+    async fn the_text_access_log_stays_the_default_and_names_the_request_id(backend) {
+        let (client, _db, written) = logged_app(backend, LogFormat::Text).await;
+        client.get("/health/live").header(Header::new("X-Request-Id", "plain-1")).dispatch().await;
+        let lines = lines(&written, 1).await;
+        assert!(lines[0].contains("\"GET /health/live\" 200 ") && lines[0].ends_with(" plain-1"), "{}", lines[0]);
+        assert!(serde_json::from_str::<Value>(&lines[0]).is_err());
+        assert_eq!(LogFormat::from_figment(&portcullis::figment().merge(("log_format", "json"))), Ok(LogFormat::Json));
+        assert_eq!(LogFormat::from_figment(&rocket::figment::Figment::new()), Ok(LogFormat::Text));
+    }
+
+    async fn an_unknown_log_format_stops_start_up(backend) {
+        let error = LogFormat::from_figment(&portcullis::figment().merge(("log_format", "xml"))).unwrap_err();
+        assert!(error.contains("log_format"), "{error}");
+        let db = TestDb::create(backend).await;
+        let rocket = portcullis::rocket(test_figment(db.url()).merge(("log_format", "xml")));
+        let Err(error) = rocket.ignite().await else { panic!("log_format = xml ignited") };
+        // Inspecting the error marks it handled (Rocket panics on dropping an unhandled one).
+        match error.kind() {
+            rocket::error::ErrorKind::FailedFairings(failed) => assert_eq!(failed[0].name, "log_format"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
