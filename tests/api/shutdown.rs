@@ -46,7 +46,28 @@ pub fn http(
 }
 
 /// The binary serving `url` on `port`, in an empty directory, with extra `ROCKET_*` variables.
-pub fn start_server(url: &str, port: u16, extra: &[(&str, &str)]) -> Child {
+/// Where a server's standard output and error go: files, not pipes, so a server that logs more
+/// than a pipe holds never blocks on a write nobody reads (it did, under refresh load).
+pub struct ServerLogs {
+    stdout: tempfile::NamedTempFile,
+    stderr: tempfile::NamedTempFile,
+}
+
+impl ServerLogs {
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.stdout.path()).unwrap_or_default()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
+    }
+}
+
+pub fn start_server(url: &str, port: u16, extra: &[(&str, &str)]) -> (Child, ServerLogs) {
+    let logs = ServerLogs {
+        stdout: tempfile::NamedTempFile::new().expect("stdout file"),
+        stderr: tempfile::NamedTempFile::new().expect("stderr file"),
+    };
     let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     command
         .arg("serve")
@@ -59,8 +80,8 @@ pub fn start_server(url: &str, port: u16, extra: &[(&str, &str)]) -> Child {
         .env("ROCKET_LOG_LEVEL", "off")
         .env_remove("ROCKET_PROFILE")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdout(Stdio::from(logs.stdout.reopen().expect("stdout file")))
+        .stderr(Stdio::from(logs.stderr.reopen().expect("stderr file")));
     for (key, value) in extra {
         command.env(key, value);
     }
@@ -71,7 +92,7 @@ pub fn start_server(url: &str, port: u16, extra: &[(&str, &str)]) -> Child {
         assert!(started.elapsed() < Duration::from_secs(60), "portcullis did not listen within a minute");
         std::thread::sleep(Duration::from_millis(50));
     }
-    child
+    (child, logs)
 }
 
 /// Sends SIGTERM and waits (at most `bound`) for the exit; returns the exit code.
@@ -108,7 +129,7 @@ on_both_backends! {
         tokio::task::spawn_blocking(move || {
             let port = free_port();
             let extra = [("ROCKET_ACCESS_LOG", "true"), ("ROCKET_LOG_FORMAT", "json")];
-            let mut server = start_server(&url, port, &extra);
+            let (mut server, logs) = start_server(&url, port, &extra);
             const CLIENTS: usize = 8;
             let refreshed = Arc::new(AtomicUsize::new(0));
             let workers: Vec<_> = (0..CLIENTS)
@@ -138,19 +159,17 @@ on_both_backends! {
             let sent = Instant::now();
             let code = terminate(&mut server, Duration::from_secs(10));
             eprintln!("exited {:?} after SIGTERM, {} refreshes answered 200", sent.elapsed(), refreshed.load(Ordering::SeqCst));
-            let output = server.wait_with_output().unwrap();
-            let stderr = String::from_utf8_lossy(&output.stderr);
+            let (stdout, stderr) = (logs.stdout(), logs.stderr());
             assert_eq!(code, Some(0), "exit code after SIGTERM (None: still running after 10 s): {stderr}");
             let acknowledged: Vec<String> = workers.into_iter().map(|w| w.join().expect("worker")).collect();
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            assert!(stdout.lines().any(|l| l.contains("\"route\":\"/auth/refresh\"")), "the access log was flushed at exit: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-            for line in String::from_utf8_lossy(&output.stdout).lines().chain(String::from_utf8_lossy(&output.stderr).lines()) {
+            assert!(stdout.lines().any(|l| l.contains("\"route\":\"/auth/refresh\"")), "the access log was flushed at exit: {stdout}\n{stderr}");
+            for line in stdout.lines().chain(stderr.lines()) {
                 let record: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
                 assert!(record["time"].is_string(), "{line}");
             }
 
             let port = free_port();
-            let mut restarted = start_server(&url, port, &[]);
+            let (mut restarted, _logs) = start_server(&url, port, &[]);
             for token in &acknowledged {
                 let (status, body) = http(port, "POST", "/auth/refresh", Some(&json!({"refresh_token": token})), None).unwrap();
                 assert_eq!(status, 200, "an acknowledged rotation was lost: {body}");
