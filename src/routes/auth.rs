@@ -7,11 +7,11 @@ use rocket_db_pools::Connection;
 use serde::Deserialize;
 
 use super::body::{JsonBody, OptionalJson};
-use super::docs::{
+use super::metrics::{counted_login, counted_refresh};
+use super::responses::{
     AccountDisabled, BadCredentials, BadRequest, Conflict, ErrorObject, InvalidGrant, LoginForbidden, PayloadTooLarge,
     TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
-use super::metrics::{counted_login, counted_refresh};
 use super::NoStore;
 use crate::auth::accounts::{create_user, UserView};
 use crate::auth::guards::{ClientInfo, Principal};

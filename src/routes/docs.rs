@@ -9,21 +9,21 @@
 //! Content-Security-Policy allows only this origin) loads nothing from anywhere else.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use rocket::http::{ContentType, Header};
 use rocket::Responder;
-use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::security::{
     ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
 };
-use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr};
-use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref};
+use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::Config;
 
+use super::responses::{ErrorObject, ERROR_RESPONSES};
 use super::{admin, auth, health, metrics, mfa, oauth, users};
 use crate::error::ApiError;
 
@@ -84,85 +84,6 @@ pub const CLIENT_CREDENTIALS: &str = "client_credentials";
 /// `POST /oauth/introspect`.
 pub const CLIENT_BASIC: &str = "client_basic";
 
-/// The contract's error object: the body of every 4xx and 5xx response.
-#[derive(ToSchema)]
-#[schema(as = Error)]
-#[allow(dead_code)]
-pub struct ErrorObject {
-    /// A code of the contract: `invalid_request`, `invalid_token`, `invalid_credentials`,
-    /// `invalid_grant`, `unsupported_grant_type`, `insufficient_permissions`, `account_disabled`,
-    /// `not_found`, `conflict`, `payload_too_large`, `too_many_requests`, `server_error`, `unavailable`,
-    /// `mfa_required`.
-    #[schema(example = "invalid_request")]
-    error: String,
-    /// A sentence for humans; never internal detail.
-    #[schema(example = "Invalid JSON body: EOF while parsing a value.")]
-    error_description: String,
-    /// Only with `mfa_required` at login: the single-use token of the second step
-    /// (`POST /auth/mfa/verify`), valid for 5 minutes.
-    mfa_token: Option<String>,
-}
-
-/// Declares, per error status, a type usable in `responses(...)` of `#[utoipa::path]` that
-/// refers to a shared response in `components/responses`, whose body is the [`ErrorObject`].
-macro_rules! error_responses {
-    ($($(#[$attr:meta])* $name:ident = $status:literal, $description:literal $(, $header:literal)?;)*) => {
-        $(
-            $(#[$attr])*
-            pub struct $name;
-
-            impl IntoResponses for $name {
-                fn responses() -> BTreeMap<String, RefOr<Response>> {
-                    BTreeMap::from([($status.to_string(), Ref::from_response_name(stringify!($name)).into())])
-                }
-            }
-        )*
-
-        /// `(name, description, header)` of every shared error response.
-        const ERROR_RESPONSES: &[(&str, &str, Option<&str>)] =
-            &[$((stringify!($name), $description, error_responses!(@header $($header)?))),*];
-    };
-    (@header $header:literal) => { Some($header) };
-    (@header) => { None };
-}
-
-error_responses! {
-    /// 400 of the JSON endpoints.
-    BadRequest = 400, "`invalid_request`: malformed body, missing field or wrong content type.";
-    /// 400 of the OAuth endpoints (RFC 6749 §5.2).
-    OAuthError = 400, "`invalid_request` (malformed request, missing parameter, wrong content type), \
-        `invalid_grant` (wrong username or password, refresh token unknown, used, expired or revoked, \
-        account disabled), `unsupported_grant_type` or `invalid_scope` (a permission the client does not hold).";
-    /// 401 of the bearer-protected endpoints, with the RFC 6750 challenge.
-    Unauthorized = 401, "`invalid_token`: the access token is missing, malformed, expired or revoked, \
-        or its session has ended.", "WWW-Authenticate";
-    /// 401 of `POST /auth/login`.
-    BadCredentials = 401, "`invalid_credentials`: the email or password is incorrect (the same answer for both).";
-    /// 401 of `POST /auth/refresh`.
-    InvalidGrant = 401, "`invalid_grant`: the refresh token is unknown, used, expired or revoked. Presenting \
-        a used one past the grace interval ends its whole session.";
-    /// 403 of the `/admin` routes.
-    Forbidden = 403, "`insufficient_permissions`: the token's roles (or, for a service client, its scope) lack \
-        the permission this route needs, or a client token on a route about the caller's own account; or \
-        `mfa_required`: a role of the caller is in `auth.mfa_required_roles` and the token's login did not use \
-        MFA (no `otp` in `amr`).";
-    /// 403 of the logins (`POST /auth/login`, the password grant).
-    LoginForbidden = 403, "`account_disabled`: the account is disabled; or `mfa_required`: the password is \
-        correct and the account has MFA on: the body's `mfa_token` and a code complete the login at \
-        `POST /auth/mfa/verify`.";
-    /// 403 for a disabled account at login or refresh.
-    AccountDisabled = 403, "`account_disabled`: the account is disabled.";
-    NotFound = 404, "`not_found`.";
-    Conflict = 409, "`conflict`.";
-    PayloadTooLarge = 413, "`payload_too_large`: the body exceeds the configured limit.";
-    /// 422: a well-formed body (or query) with an unacceptable value.
-    Unprocessable = 422, "`invalid_request`: `error_description` names the field with the unacceptable value.";
-    TooManyRequests = 429, "`too_many_requests`: too many failed logins; retry after `Retry-After` seconds.",
-        "Retry-After";
-    Unavailable = 503, "`unavailable`: the database does not answer; retry after `Retry-After` seconds.",
-        "Retry-After";
-}
-
 /// Adds the security schemes and the shared error responses to the document.
 struct Components;
 
@@ -208,16 +129,6 @@ impl Modify for Components {
         }
     }
 }
-
-/// Entity ids are UUIDs (hyphenated, lower case).
-impl PartialSchema for crate::db::Id {
-    fn schema() -> RefOr<Schema> {
-        let format = SchemaFormat::KnownFormat(KnownFormat::Uuid);
-        ObjectBuilder::new().schema_type(Type::String).format(Some(format)).into()
-    }
-}
-
-impl ToSchema for crate::db::Id {}
 
 /// The document as served, built once per setting of `auth.password_grant`.
 pub fn openapi_json(password_grant: bool) -> &'static str {

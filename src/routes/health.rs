@@ -5,7 +5,7 @@ use rocket::serde::json::{json, Json, Value};
 use rocket::{get, State};
 use rocket_db_pools::Pool;
 
-use super::docs::Unavailable;
+use super::responses::Unavailable;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 

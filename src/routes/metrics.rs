@@ -3,7 +3,7 @@
 use rocket::http::ContentType;
 use rocket::{get, State};
 
-use super::docs::{Forbidden, Unauthorized};
+use super::responses::{Forbidden, Unauthorized};
 use crate::auth::guards::Authorized;
 use crate::auth::permissions::MetricsRead;
 use crate::auth::Auth;

@@ -8,7 +8,7 @@ use rocket_db_pools::Connection;
 use serde::Deserialize;
 
 use super::body::JsonBody;
-use super::docs::{
+use super::responses::{
     AccountDisabled, BadRequest, ErrorObject, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
     Unavailable,
 };

@@ -8,6 +8,7 @@ pub mod health;
 pub mod metrics;
 pub mod mfa;
 pub mod oauth;
+pub mod responses;
 pub mod users;
 
 use rocket::http::Header;

@@ -12,8 +12,8 @@ use rocket::{get, post, State};
 use rocket_db_pools::Connection;
 
 use super::body::FormBody;
-use super::docs::{ErrorObject, LoginForbidden, OAuthError, PayloadTooLarge, TooManyRequests, Unavailable};
 use super::metrics::{counted_login, counted_refresh};
+use super::responses::{ErrorObject, LoginForbidden, OAuthError, PayloadTooLarge, TooManyRequests, Unavailable};
 use super::NoStore;
 use crate::auth::client_auth::{ClientTokenResponse, PresentedClient};
 use crate::auth::guards::ClientInfo;

@@ -7,7 +7,7 @@ use rocket_db_pools::Connection;
 use serde::Deserialize;
 
 use super::body::JsonBody;
-use super::docs::{
+use super::responses::{
     BadRequest, ErrorObject, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
 use crate::auth::accounts::UserView;

@@ -12,7 +12,7 @@ use crate::auth::permissions::AuditRead;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::docs::{Forbidden, Unauthorized, Unavailable, Unprocessable};
+use crate::routes::responses::{Forbidden, Unauthorized, Unavailable, Unprocessable};
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct EventList {

@@ -15,7 +15,9 @@ use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;
 use crate::routes::body::JsonBody;
-use crate::routes::docs::{BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable};
+use crate::routes::responses::{
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
+};
 use crate::routes::NoStore;
 
 #[derive(Deserialize, utoipa::ToSchema)]

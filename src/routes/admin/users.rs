@@ -17,7 +17,7 @@ use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;
 use crate::routes::body::JsonBody;
-use crate::routes::docs::{
+use crate::routes::responses::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
 };
 
