@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod client_auth;
 pub mod common_passwords;
 pub mod delegation;
+pub mod feed;
 pub mod guards;
 pub mod housekeeping;
 pub mod introspect;

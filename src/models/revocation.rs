@@ -15,6 +15,9 @@ pub trait RevocationStore {
     /// `(session id, expires_at)` of revocations made at or after `since`.
     async fn revocations_since(&mut self, since: i64) -> QueryResult<Vec<(Id, i64)>>;
     async fn delete_expired_revocations(&mut self, now: i64) -> QueryResult<usize>;
+    /// The change feed's view: `(session id, user id, revoked_at, expires_at)` of revocations made
+    /// at or after `since` (a deleted client's row has its id in both id columns).
+    async fn revocation_rows_since(&mut self, since: i64) -> QueryResult<Vec<(Id, Id, i64, i64)>>;
 }
 
 for_each_backend! {
@@ -43,6 +46,19 @@ impl RevocationStore {
 
     async fn delete_expired_revocations(&mut self, now: i64) -> QueryResult<usize> {
         diesel::delete(revoked_sessions::table.filter(revoked_sessions::expires_at.lt(now))).execute(self).await
+    }
+
+    async fn revocation_rows_since(&mut self, since: i64) -> QueryResult<Vec<(Id, Id, i64, i64)>> {
+        revoked_sessions::table
+            .filter(revoked_sessions::revoked_at.ge(since))
+            .select((
+                revoked_sessions::session_id,
+                revoked_sessions::user_id,
+                revoked_sessions::revoked_at,
+                revoked_sessions::expires_at,
+            ))
+            .load(self)
+            .await
     }
 }
 }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod docs;
+pub mod feed;
 pub mod health;
 pub mod oauth;
 pub mod users;
@@ -58,6 +59,7 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(users::routes());
     routes.extend(admin::routes());
     routes.extend(oauth::routes());
+    routes.extend(feed::routes());
     routes.extend(docs::routes());
     routes
 }
