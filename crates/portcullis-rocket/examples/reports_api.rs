@@ -36,7 +36,11 @@ fn list(_caller: Authorized<ReportsRead>, reports: &State<Reports>) -> Json<Valu
 }
 
 #[post("/reports", data = "<body>")]
-fn create(caller: Authorized<ReportsWrite>, reports: &State<Reports>, body: Option<Json<Value>>) -> (Status, Json<Value>) {
+fn create(
+    caller: Authorized<ReportsWrite>,
+    reports: &State<Reports>,
+    body: Option<Json<Value>>,
+) -> (Status, Json<Value>) {
     let title = body.as_ref().and_then(|b| b["title"].as_str()).unwrap_or("untitled").to_owned();
     let mut reports = reports.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let report = json!({"id": reports.len() + 1, "title": title, "author": caller.id()});
@@ -48,7 +52,11 @@ fn create(caller: Authorized<ReportsWrite>, reports: &State<Reports>, body: Opti
 /// `PORTCULLIS_CLIENT_ID` and `PORTCULLIS_CLIENT_SECRET` when they are set.
 pub fn figment() -> Figment {
     let mut figment = rocket::Config::figment();
-    for (key, var) in [("url", "PORTCULLIS_URL"), ("client_id", "PORTCULLIS_CLIENT_ID"), ("client_secret", "PORTCULLIS_CLIENT_SECRET")] {
+    for (key, var) in [
+        ("url", "PORTCULLIS_URL"),
+        ("client_id", "PORTCULLIS_CLIENT_ID"),
+        ("client_secret", "PORTCULLIS_CLIENT_SECRET"),
+    ] {
         if let Ok(value) = std::env::var(var) {
             figment = figment.merge((format!("portcullis.{key}"), value));
         }

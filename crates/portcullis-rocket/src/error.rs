@@ -48,12 +48,22 @@ impl AuthError {
 
     /// 403 `insufficient_permissions`.
     pub fn forbidden(description: impl Into<String>) -> Self {
-        AuthError { status: Status::Forbidden, code: "insufficient_permissions", description: description.into(), challenge: None }
+        AuthError {
+            status: Status::Forbidden,
+            code: "insufficient_permissions",
+            description: description.into(),
+            challenge: None,
+        }
     }
 
     /// 503 `unavailable`: the guard cannot vouch for tokens now (the change feed is too stale).
     pub fn unavailable(description: impl Into<String>) -> Self {
-        AuthError { status: Status::ServiceUnavailable, code: "unavailable", description: description.into(), challenge: None }
+        AuthError {
+            status: Status::ServiceUnavailable,
+            code: "unavailable",
+            description: description.into(),
+            challenge: None,
+        }
     }
 
     fn for_status(status: Status) -> Self {

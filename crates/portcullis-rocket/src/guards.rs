@@ -69,7 +69,10 @@ fn bearer<'a>(req: &'a Request<'_>) -> Result<&'a str, AuthError> {
 
 async fn authenticate(req: &Request<'_>) -> Result<(Caller, Trust), AuthError> {
     let token = bearer(req)?;
-    let trust = req.rocket().state::<Trust>().ok_or_else(|| AuthError::unavailable("The Portcullis fairing is not attached."))?;
+    let trust = req
+        .rocket()
+        .state::<Trust>()
+        .ok_or_else(|| AuthError::unavailable("The Portcullis fairing is not attached."))?;
     if !trust.fresh_enough() {
         return Err(AuthError::unavailable("The authorization state is too old to trust; try again later."));
     }

@@ -30,7 +30,8 @@ pub struct Settings {
     /// they answer 503 `unavailable`.
     #[serde(default = "default_max_staleness")]
     pub max_staleness: u64,
-    /// Least milliseconds between two JWKS fetches caused by unknown `kid`s.
+    /// Least milliseconds between two JWKS fetches caused by unknown `kid`s (a request with an
+    /// unknown `kid` waits at most this long for the next fetch).
     #[serde(default = "default_jwks_interval")]
     pub jwks_min_interval_ms: u64,
 }
@@ -99,7 +100,8 @@ impl Trust {
         let field = |name: &str| {
             metadata[name].as_str().map(str::to_owned).ok_or(format!("portcullis: the metadata has no {name}"))
         };
-        let expected = Expected { issuer: field("issuer")?, audience: settings.audience.clone(), leeway: settings.leeway };
+        let expected =
+            Expected { issuer: field("issuer")?, audience: settings.audience.clone(), leeway: settings.leeway };
         let inner = Inner {
             expected,
             jwks_uri: field("jwks_uri")?,
@@ -127,7 +129,7 @@ impl Trust {
         let keys = self.keys();
         match core::verify(token, &keys, &self.0.expected, now()) {
             Err(VerifyError::UnknownKey) => {
-                self.refresh_keys().await;
+                self.refresh_keys(&keys).await;
                 core::verify(token, &self.keys(), &self.0.expected, now())
             }
             outcome => outcome,
@@ -138,12 +140,18 @@ impl Trust {
         self.0.keys.read().map(|k| k.clone()).unwrap_or_default()
     }
 
-    /// Refetches the JWKS unless a fetch happened within `jwks_min_interval_ms` (concurrent callers
-    /// wait for one fetch). A failed fetch keeps the keys known.
-    async fn refresh_keys(&self) {
+    /// Refetches the JWKS, at most once per `jwks_min_interval_ms`: a request that finds the
+    /// last fetch too recent waits for the next one rather than being refused (a rotation right
+    /// after a fetch must not fail requests). Concurrent callers share one fetch: once the keys
+    /// changed from those the caller `saw`, it returns. A failed fetch keeps the keys known.
+    async fn refresh_keys(&self, saw: &Arc<KeySet>) {
         let mut last = self.0.last_jwks_fetch.lock().await;
-        if last.elapsed() < Duration::from_millis(self.0.settings.jwks_min_interval_ms) {
+        if !Arc::ptr_eq(&self.keys(), saw) {
             return;
+        }
+        let interval = Duration::from_millis(self.0.settings.jwks_min_interval_ms);
+        if let Some(early) = interval.checked_sub(last.elapsed()) {
+            tokio::time::sleep(early).await;
         }
         *last = Instant::now();
         if let Err(e) = self.fetch_keys().await {
