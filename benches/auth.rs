@@ -34,6 +34,7 @@ fn claims(now: i64, config: &AuthConfig) -> AccessClaims {
         roles: Some(vec!["user".into()]),
         client_id: None,
         scope: None,
+        amr: vec!["pwd".into()],
     }
 }
 
@@ -125,6 +126,14 @@ fn argon2(c: &mut Criterion) {
     // One hash at a time: the `cores ÷ hash time` login limit of bench/run divides by this.
     group.bench_function("hash_default", |b| {
         b.iter(|| runtime.block_on(pool.hash(black_box(PASSWORD))).expect("hashes"))
+    });
+    // The common-password check every new password passes before it is hashed: a hit and a miss.
+    portcullis::auth::common_passwords::is_common("warm the list up");
+    group.bench_function("common_password_check_hit", |b| {
+        b.iter(|| portcullis::auth::common_passwords::is_common(black_box("Password1")))
+    });
+    group.bench_function("common_password_check_miss", |b| {
+        b.iter(|| portcullis::auth::common_passwords::is_common(black_box(PASSWORD)))
     });
     group.bench_function("verify_default", |b| {
         b.iter(|| runtime.block_on(pool.verify(black_box(PASSWORD), Some(&stored))))

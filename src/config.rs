@@ -90,6 +90,8 @@ pub struct AuthConfig {
     pub housekeeping_interval: u64,
     /// How long ended sessions and their tokens are kept before housekeeping deletes them.
     pub retention: u64,
+    /// Roles whose holders must have logged in with MFA (`otp` in `amr`) to use `/admin`.
+    pub mfa_required_roles: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -123,6 +125,7 @@ impl Default for AuthConfig {
             revocation_poll_ms: 250,
             housekeeping_interval: 3600,
             retention: 604_800,
+            mfa_required_roles: vec![],
         }
     }
 }
@@ -217,6 +220,9 @@ impl AuthConfig {
         }
         if !(10..=1000).contains(&self.revocation_poll_ms) {
             return Err(problem("auth.revocation_poll_ms", "must be between 10 and 1000"));
+        }
+        if self.mfa_required_roles.iter().any(|r| r.trim().is_empty()) {
+            return Err(problem("auth.mfa_required_roles", "role names must not be empty"));
         }
         if self.reuse_grace > self.refresh_ttl {
             return Err(problem("auth.reuse_grace", "must not exceed auth.refresh_ttl"));

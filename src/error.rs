@@ -22,6 +22,8 @@ pub struct ApiError {
     pub description: Cow<'static, str>,
     www_authenticate: Option<String>,
     retry_after: Option<u64>,
+    /// The second step of a login (403 `mfa_required` at login); `Secret` keeps it out of logs.
+    mfa_token: Option<crate::config::Secret>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -30,11 +32,20 @@ pub type ApiResult<T> = Result<T, ApiError>;
 struct ErrorBody<'a> {
     error: &'a str,
     error_description: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_token: Option<&'a str>,
 }
 
 impl ApiError {
     pub fn new(status: Status, code: &'static str, description: impl Into<Cow<'static, str>>) -> Self {
-        ApiError { status, code, description: description.into(), www_authenticate: None, retry_after: None }
+        ApiError {
+            status,
+            code,
+            description: description.into(),
+            www_authenticate: None,
+            retry_after: None,
+            mfa_token: None,
+        }
     }
 
     /// 400 `invalid_request`: malformed body, missing field, wrong content type.
@@ -82,6 +93,15 @@ impl ApiError {
 
     pub fn forbidden(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(Status::Forbidden, "insufficient_permissions", description)
+    }
+
+    /// 403 `mfa_required`: at login with the `mfa_token` of the second step; at `/admin`
+    /// without one (the token's login did not use a second factor).
+    pub fn mfa_required(description: impl Into<Cow<'static, str>>, mfa_token: Option<String>) -> Self {
+        ApiError {
+            mfa_token: mfa_token.map(crate::config::Secret::new),
+            ..Self::new(Status::Forbidden, "mfa_required", description)
+        }
     }
 
     pub fn account_disabled() -> Self {
@@ -168,7 +188,11 @@ impl From<crate::db::PoolError> for ApiError {
 
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        let body = ErrorBody { error: self.code, error_description: &self.description };
+        let body = ErrorBody {
+            error: self.code,
+            error_description: &self.description,
+            mfa_token: self.mfa_token.as_ref().map(|t| t.expose()),
+        };
         let mut response = Response::build_from(Json(body).respond_to(req)?);
         response.status(self.status).header(Header::new("Cache-Control", "no-store"));
         if let Some(challenge) = self.www_authenticate {

@@ -21,6 +21,8 @@ pub struct UserView {
     pub email: String,
     pub roles: Vec<String>,
     pub disabled: bool,
+    /// Whether the account logs in with a TOTP second factor.
+    pub mfa: bool,
     #[schema(format = DateTime)]
     pub created_at: String,
 }
@@ -32,6 +34,7 @@ impl UserView {
             email: user.email.clone(),
             roles,
             disabled: user.disabled,
+            mfa: user.mfa_enabled,
             created_at: rfc3339(user.created_at),
         }
     }
@@ -118,6 +121,7 @@ pub async fn create_user(
         disabled: false,
         created_at: now,
         updated_at: now,
+        mfa_enabled: false,
     };
     Ok(UserView::new(&user, roles))
 }

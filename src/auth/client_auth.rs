@@ -154,6 +154,7 @@ impl Auth {
             roles: None,
             client_id: Some(client.client_id),
             scope: Some(scope.clone()),
+            amr: vec![],
         };
         let access_token = self.keys.sign(&claims).map_err(ApiError::internal)?;
         Ok(ClientTokenResponse { access_token, token_type: "Bearer", expires_in: exp - now, scope })

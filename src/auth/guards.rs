@@ -26,6 +26,8 @@ pub struct Principal {
     pub roles: Vec<String>,
     /// `exp` of the presented token.
     pub expires_at: i64,
+    /// `amr` of the presented token (RFC 8176).
+    pub amr: Vec<String>,
 }
 
 /// An authenticated service client (a client-credentials token): which, with which permissions.
@@ -99,7 +101,7 @@ fn authenticate(req: &Request<'_>) -> Result<Actor, ApiError> {
             if auth.role_changes.is_stale(user_id, &roles) {
                 return Err(ApiError::invalid_token("A role of this access token was taken away; refresh it."));
             }
-            Ok(Actor::User(Principal { user_id, session_id, roles, expires_at: claims.exp }))
+            Ok(Actor::User(Principal { user_id, session_id, roles, expires_at: claims.exp, amr: claims.amr }))
         }
         Some(Subject::Client { client_id, scope }) => {
             // A deleted client is in the same set as ended sessions (its id as the key).
@@ -187,6 +189,10 @@ impl<'r> FromRequest<'r> for ClientInfo {
 /// valid token: 401 as for [`Principal`]; with one but without `P`: 403
 /// `insufficient_permissions`.
 ///
+/// This is also where `auth.mfa_required_roles` is enforced, once for every permission-guarded
+/// (`/admin`) route: a holder of such a role whose token's login did not use a second factor
+/// (no `otp` in `amr`) gets 403 `mfa_required`, whatever the permission.
+///
 /// ```no_run
 /// use portcullis::auth::{guards::Authorized, permissions::UsersRead};
 ///
@@ -208,6 +214,11 @@ impl<P: Permission> std::ops::Deref for Authorized<P> {
     }
 }
 
+/// Whether `principal` holds one of `required_roles` without having used a second factor.
+fn needs_mfa(required_roles: &[String], principal: &Principal) -> bool {
+    principal.roles.iter().any(|r| required_roles.contains(r)) && !principal.amr.iter().any(|m| m == "otp")
+}
+
 #[rocket::async_trait]
 impl<'r, P: Permission> FromRequest<'r> for Authorized<P> {
     type Error = ();
@@ -217,7 +228,20 @@ impl<'r, P: Permission> FromRequest<'r> for Authorized<P> {
             Ok(actor) => actor,
             Err(e) => return Outcome::Error((reject(req, e.clone()), ())),
         };
-        if req.rocket().state::<Auth>().is_some_and(|auth| actor.holds(auth, P::NAME)) {
+        let Some(auth) = req.rocket().state::<Auth>() else {
+            return Outcome::Error((reject(req, ApiError::internal("auth state is not managed")), ()));
+        };
+        // A client has no second factor to use and no roles: `mfa_required_roles` concerns users.
+        if let Actor::User(principal) = actor {
+            if needs_mfa(&auth.config.mfa_required_roles, principal) {
+                let error = ApiError::mfa_required(
+                    "Your role requires multi-factor authentication: enrol at /auth/mfa/totp, then log in again.",
+                    None,
+                );
+                return Outcome::Error((reject(req, error), ()));
+            }
+        }
+        if actor.holds(auth, P::NAME) {
             Outcome::Success(Authorized { actor: actor.clone(), permission: PhantomData })
         } else {
             let error = ApiError::forbidden(format!("This requires the {} permission.", P::NAME));

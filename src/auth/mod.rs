@@ -15,6 +15,7 @@ pub mod introspect;
 pub mod kek;
 pub mod key_ring;
 pub mod keys;
+pub mod mfa;
 pub mod opaque;
 pub mod password;
 pub mod permissions;

@@ -13,7 +13,7 @@ use super::accounts::{check_password, normalize_email};
 use super::guards::{ClientInfo, Principal};
 use super::opaque::{hash_token, OpaqueToken};
 use super::password::Verdict;
-use super::throttle::{self, ThrottleKeys};
+use super::throttle::{self, Reservation, ThrottleKeys};
 use super::tokens::AccessClaims;
 use super::Auth;
 use crate::clock::rfc3339;
@@ -22,6 +22,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::models::{
     AuditStore, NewAuditEvent, NewRefreshToken, NewSession, RefreshTokenStore, Session, SessionStore, UserStore,
 };
+
+/// `amr` of a session started by a password alone (RFC 8176).
+pub const AMR_PASSWORD: &str = "pwd";
 
 /// The token response of the contract. `Debug` leaves the tokens out.
 #[derive(Clone, Serialize, utoipa::ToSchema)]
@@ -134,6 +137,7 @@ impl Auth {
             roles: Some(roles),
             client_id: None,
             scope: None,
+            amr: session.amr.split_whitespace().map(str::to_owned).collect(),
         };
         Ok(TokenResponse {
             access_token: self.keys.sign(&claims).map_err(ApiError::internal)?,
@@ -213,9 +217,29 @@ impl Auth {
             let hash = self.hasher.hash(password).await.map_err(ApiError::internal)?;
             crate::write_tx!(conn, |c| c.set_password_hash(user.id, &hash, now).await)?;
         }
+        // With MFA on, the password was only the first step: answer 403 with an `mfa_token`.
+        // The account's failure counter stays until the second step succeeds.
+        if let Some(second_step) = self.mfa_gate(conn, &user, client, now).await? {
+            crate::write_tx!(conn, |c| throttle::give_back(c, &reservation).await)?;
+            return Err(second_step);
+        }
+        self.start_session(conn, user.id, AMR_PASSWORD, Some(&reservation), client, now).await
+    }
+
+    /// Starts a session of `user` whose login used the methods `amr` (RFC 8176, space-separated),
+    /// and issues its first token pair. Every completed login ends here.
+    pub(super) async fn start_session(
+        &self,
+        conn: &mut DbConn,
+        user_id: Id,
+        amr: &str,
+        reservation: Option<&Reservation>,
+        client: &ClientInfo,
+        now: i64,
+    ) -> ApiResult<TokenResponse> {
         let session = Session {
             id: Id::new(),
-            user_id: user.id,
+            user_id,
             created_at: now,
             last_used_at: now,
             expires_at: now + self.config.session_max_age as i64,
@@ -223,17 +247,19 @@ impl Auth {
             end_reason: None,
             user_agent: client.user_agent.clone(),
             ip: client.ip.clone(),
+            amr: amr.to_owned(),
         };
         let refresh = OpaqueToken::generate();
         let refresh_expires = self.refresh_expiry(session.expires_at, now);
         let new_session = NewSession {
             id: session.id,
-            user_id: user.id,
+            user_id,
             created_at: now,
             last_used_at: now,
             expires_at: session.expires_at,
             user_agent: session.user_agent.as_deref(),
             ip: session.ip.as_deref(),
+            amr,
         };
         let new_token = NewRefreshToken {
             id: Id::new(),
@@ -242,15 +268,18 @@ impl Auth {
             created_at: now,
             expires_at: refresh_expires,
         };
-        let event = audit_event("login_succeeded", now, Some(user.id), client, json!({"session_id": session.id}));
+        let event =
+            audit_event("login_succeeded", now, Some(user_id), client, json!({"session_id": session.id, "amr": amr}));
         crate::write_tx!(conn, |c| {
-            throttle::release(c, &reservation).await?;
+            if let Some(reservation) = reservation {
+                throttle::release(c, reservation).await?;
+            }
             c.insert_session(&new_session).await?;
             c.insert_refresh_token(&new_token).await?;
             c.insert_audit(&event).await
         })?;
-        let roles = crate::with_conn!(conn, |c| c.user_role_names(user.id).await)?;
-        self.token_response(&session, user.id, roles, refresh, refresh_expires, now)
+        let roles = crate::with_conn!(conn, |c| c.user_role_names(user_id).await)?;
+        self.token_response(&session, user_id, roles, refresh, refresh_expires, now)
     }
 
     /// `POST /auth/refresh`: exchanges a refresh token once (rules 1–5 of the contract).

@@ -72,6 +72,8 @@ impl ThrottleKeys {
 #[derive(Debug, Clone)]
 pub struct Reservation {
     keys: ThrottleKeys,
+    /// Locks this reservation set, `(key, lock before, lock set)`, to lift when it is given back.
+    locks_set: Vec<(String, i64, i64)>,
     /// Whether this attempt opened a new window for its client address (used to audit failures
     /// for unknown accounts once per address and window).
     pub new_address_window: bool,
@@ -123,14 +125,38 @@ async fn count(
             }
         }
         let mut new_address_window = false;
+        let mut locks_set = vec![];
         for key in &all {
             let (threshold, window) = keys.limits(key, config);
-            let updated = next(rows.iter().find(|t| &t.key == key), key, threshold, window, max_backoff, now);
+            let previous = rows.iter().find(|t| &t.key == key);
+            let updated = next(previous, key, threshold, window, max_backoff, now);
             new_address_window |= Some(key) == keys.address.as_ref() && updated.failures == 1;
+            let before = previous.map_or(0, |t| t.locked_until);
+            if updated.locked_until != before {
+                locks_set.push((key.clone(), before, updated.locked_until));
+            }
             c.save_throttle(&updated).await?;
         }
-        Ok::<_, ApiError>(Reservation { keys: keys.clone(), new_address_window })
+        Ok::<_, ApiError>(Reservation { keys: keys.clone(), locks_set, new_address_window })
     })
+}
+
+/// 429 with `Retry-After` while any of the keys is locked at `now`; counts nothing. For a second
+/// factor, whose attempts are bounded by its `mfa_token` and counted by [`record_failure`].
+pub async fn check(conn: &mut DbConn, keys: &ThrottleKeys, now: i64) -> ApiResult<()> {
+    let rows = crate::with_conn!(conn, |c| c.find_throttles(&keys.all()).await)?;
+    match rows.iter().map(|t| t.locked_until).max() {
+        Some(until) if until > now => Err(ApiError::too_many_requests((until - now) as u64)),
+        _ => Ok(()),
+    }
+}
+
+/// Clears the account's counters after a completed second factor: the owner proved both.
+pub async fn clear_account(conn: &mut DbConn, keys: &ThrottleKeys) -> ApiResult<()> {
+    Ok(crate::write_tx!(conn, |c| {
+        c.clear_throttle(&keys.pair).await?;
+        c.clear_throttle(&keys.account).await
+    })?)
 }
 
 /// Gives a reservation back after the right password; call inside the success's transaction.
@@ -138,7 +164,27 @@ pub async fn release<C: ThrottleStore>(c: &mut C, reservation: &Reservation) -> 
     c.clear_throttle(&reservation.keys.pair).await?;
     c.clear_throttle(&reservation.keys.account).await?;
     if let Some(address) = &reservation.keys.address {
-        c.uncount_throttle(address).await?;
+        reservation.take_back(c, address).await?;
+    }
+    Ok(())
+}
+
+impl Reservation {
+    /// Uncounts this attempt on `key` and lifts a lock it set (unless a later attempt changed it).
+    async fn take_back<C: ThrottleStore>(&self, c: &mut C, key: &str) -> diesel::QueryResult<()> {
+        if let Some((_, before, set)) = self.locks_set.iter().find(|(k, _, _)| k == key) {
+            c.restore_throttle_lock(key, *set, *before).await?;
+        }
+        c.uncount_throttle(key).await
+    }
+}
+
+/// Takes a reservation back without clearing anything: the password was right but the login is
+/// not complete (a second factor follows), so earlier failures still stand.
+pub async fn give_back<C: ThrottleStore>(c: &mut C, reservation: &Reservation) -> diesel::QueryResult<()> {
+    let keys = &reservation.keys;
+    for key in [Some(&keys.pair), Some(&keys.account), keys.address.as_ref()].into_iter().flatten() {
+        reservation.take_back(c, key).await?;
     }
     Ok(())
 }

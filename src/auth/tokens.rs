@@ -44,6 +44,10 @@ pub struct AccessClaims {
     /// Space-separated permissions (RFC 9068 §2.2.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// RFC 8176 authentication methods of a user's login: `["pwd"]`, or `["pwd","otp","mfa"]`
+    /// after MFA; none in a client's token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// Whom an access token speaks for.

@@ -12,6 +12,7 @@ diesel::table! {
         disabled -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        mfa_enabled -> Bool,
     }
 }
 
@@ -55,6 +56,7 @@ diesel::table! {
         end_reason -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         ip -> Nullable<Text>,
+        amr -> Text,
     }
 }
 
@@ -129,6 +131,40 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    mfa_totp (user_id) {
+        user_id -> DbUuid,
+        secret -> Text,
+        last_step -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    mfa_recovery_codes (user_id, code_hash) {
+        user_id -> DbUuid,
+        code_hash -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    mfa_challenges (token_hash) {
+        token_hash -> Text,
+        user_id -> DbUuid,
+        attempts -> Integer,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     signing_keys (kid) {
         kid -> Text,
         generation -> BigInt,
@@ -170,6 +206,7 @@ diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_name));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(mfa_totp -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -183,6 +220,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     login_throttle,
     settings,
+    mfa_totp,
+    mfa_recovery_codes,
+    mfa_challenges,
     signing_keys,
     clients,
     client_permissions,

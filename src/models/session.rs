@@ -21,6 +21,8 @@ pub struct Session {
     pub end_reason: Option<String>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// RFC 8176 authentication methods of the login, space-separated (`pwd`, `pwd otp mfa`).
+    pub amr: String,
 }
 
 impl Session {
@@ -41,6 +43,7 @@ pub struct NewSession<'a> {
     pub expires_at: i64,
     pub user_agent: Option<&'a str>,
     pub ip: Option<&'a str>,
+    pub amr: &'a str,
 }
 
 /// When ended sessions stop mattering to the revocation set: once every access token issued

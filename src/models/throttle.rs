@@ -26,6 +26,8 @@ pub trait ThrottleStore {
     async fn clear_throttle(&mut self, key: &str) -> QueryResult<()>;
     /// Takes one attempt back from a counter, deleting it at zero.
     async fn uncount_throttle(&mut self, key: &str) -> QueryResult<()>;
+    /// Puts the lock back to `before` if it is still the one set at `set`.
+    async fn restore_throttle_lock(&mut self, key: &str, set: i64, before: i64) -> QueryResult<()>;
     /// Deletes counters whose window started before `cutoff` and that are not locked at `now`.
     async fn delete_stale_throttles(&mut self, cutoff: i64, now: i64) -> QueryResult<usize>;
 }
@@ -75,6 +77,14 @@ impl ThrottleStore {
 
     async fn clear_throttle(&mut self, key: &str) -> QueryResult<()> {
         diesel::delete(login_throttle::table.find(key)).execute(self).await.map(|_| ())
+    }
+
+    async fn restore_throttle_lock(&mut self, key: &str, set: i64, before: i64) -> QueryResult<()> {
+        diesel::update(login_throttle::table.find(key).filter(login_throttle::locked_until.eq(set)))
+            .set(login_throttle::locked_until.eq(before))
+            .execute(self)
+            .await
+            .map(|_| ())
     }
 
     async fn uncount_throttle(&mut self, key: &str) -> QueryResult<()> {

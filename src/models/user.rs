@@ -18,6 +18,8 @@ pub struct User {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Whether a confirmed TOTP second factor is required at login.
+    pub mfa_enabled: bool,
 }
 
 impl std::fmt::Debug for User {
@@ -26,6 +28,7 @@ impl std::fmt::Debug for User {
             .field("id", &self.id)
             .field("email", &self.email)
             .field("disabled", &self.disabled)
+            .field("mfa_enabled", &self.mfa_enabled)
             .finish()
     }
 }

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::body::{JsonBody, OptionalJson};
 use super::docs::{
-    AccountDisabled, BadCredentials, BadRequest, Conflict, ErrorObject, InvalidGrant, PayloadTooLarge, TooManyRequests,
-    Unauthorized, Unavailable, Unprocessable,
+    AccountDisabled, BadCredentials, BadRequest, Conflict, ErrorObject, InvalidGrant, LoginForbidden, PayloadTooLarge,
+    TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
 use super::NoStore;
 use crate::auth::accounts::{create_user, UserView};
@@ -61,7 +61,7 @@ async fn register(
 /// Starts a session.
 #[utoipa::path(tag = "auth", request_body = Credentials, responses(
     (status = 200, description = "Tokens of the new session.", body = TokenResponse),
-    BadRequest, BadCredentials, AccountDisabled, PayloadTooLarge, TooManyRequests, Unavailable))]
+    BadRequest, BadCredentials, LoginForbidden, PayloadTooLarge, TooManyRequests, Unavailable))]
 #[post("/auth/login", data = "<body>")]
 async fn login(
     auth: &State<Auth>,

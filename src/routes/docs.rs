@@ -24,7 +24,7 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr};
 use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_swagger_ui::Config;
 
-use super::{admin, auth, feed, health, oauth, users};
+use super::{admin, auth, feed, health, mfa, oauth, users};
 use crate::error::ApiError;
 
 /// The OpenAPI document. Every handler of `routes::all()` is listed in `paths`, except the
@@ -44,6 +44,7 @@ use crate::error::ApiError;
         health::live, health::ready,
         auth::register, auth::login, auth::refresh, auth::logout, auth::logout_all, auth::sessions,
         auth::end_session,
+        mfa::enrol, mfa::confirm, mfa::disable, mfa::recovery_codes, mfa::verify, mfa::reset,
         users::me, users::token_info, users::change_password,
         admin::users::list, admin::users::get, admin::users::set_roles, admin::users::patch,
         admin::users::delete, admin::users::sessions, admin::users::revoke_sessions,
@@ -57,6 +58,8 @@ use crate::error::ApiError;
     modifiers(&Components),
     tags(
         (name = "auth", description = "Registration, login, refresh-token rotation, logout and sessions."),
+        (name = "mfa", description = "Multi-factor authentication with TOTP (RFC 6238) and recovery codes, \
+            and the second step of a login."),
         (name = "users", description = "The caller's own account."),
         (name = "admin", description = "Administration; every route needs the permission it names."),
         (name = "oauth", description = "OAuth 2.0 token and revocation endpoints (RFC 6749, RFC 7009), \
@@ -89,12 +92,16 @@ pub const CLIENT_BASIC: &str = "client_basic";
 pub struct ErrorObject {
     /// A code of the contract: `invalid_request`, `invalid_token`, `invalid_credentials`,
     /// `invalid_grant`, `unsupported_grant_type`, `insufficient_permissions`, `account_disabled`,
-    /// `not_found`, `conflict`, `payload_too_large`, `too_many_requests`, `server_error`, `unavailable`.
+    /// `not_found`, `conflict`, `payload_too_large`, `too_many_requests`, `server_error`, `unavailable`,
+    /// `mfa_required`.
     #[schema(example = "invalid_request")]
     error: String,
     /// A sentence for humans; never internal detail.
     #[schema(example = "Invalid JSON body: EOF while parsing a value.")]
     error_description: String,
+    /// Only with `mfa_required` at login: the single-use token of the second step
+    /// (`POST /auth/mfa/verify`), valid for 5 minutes.
+    mfa_token: Option<String>,
 }
 
 /// Declares, per error status, a type usable in `responses(...)` of `#[utoipa::path]` that
@@ -137,7 +144,13 @@ error_responses! {
         a used one past the grace interval ends its whole session.";
     /// 403 of the `/admin` routes.
     Forbidden = 403, "`insufficient_permissions`: the token's roles (or, for a service client, its scope) lack \
-        the permission this route needs; a client token on a route about the caller's own account.";
+        the permission this route needs, or a client token on a route about the caller's own account; or \
+        `mfa_required`: a role of the caller is in `auth.mfa_required_roles` and the token's login did not use \
+        MFA (no `otp` in `amr`).";
+    /// 403 of the logins (`POST /auth/login`, the password grant).
+    LoginForbidden = 403, "`account_disabled`: the account is disabled; or `mfa_required`: the password is \
+        correct and the account has MFA on: the body's `mfa_token` and a code complete the login at \
+        `POST /auth/mfa/verify`.";
     /// 403 for a disabled account at login or refresh.
     AccountDisabled = 403, "`account_disabled`: the account is disabled.";
     NotFound = 404, "`not_found`.";

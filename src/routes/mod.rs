@@ -6,6 +6,7 @@ pub mod body;
 pub mod docs;
 pub mod feed;
 pub mod health;
+pub mod mfa;
 pub mod oauth;
 pub mod users;
 
@@ -57,6 +58,7 @@ pub fn all() -> Vec<rocket::Route> {
     let mut routes = health::routes();
     routes.extend(auth::routes());
     routes.extend(users::routes());
+    routes.extend(mfa::routes());
     routes.extend(admin::routes());
     routes.extend(oauth::routes());
     routes.extend(feed::routes());

@@ -12,7 +12,7 @@ use rocket::{get, post, State};
 use rocket_db_pools::Connection;
 
 use super::body::FormBody;
-use super::docs::{ErrorObject, OAuthError, PayloadTooLarge, TooManyRequests, Unavailable};
+use super::docs::{ErrorObject, LoginForbidden, OAuthError, PayloadTooLarge, TooManyRequests, Unavailable};
 use super::NoStore;
 use crate::auth::client_auth::{ClientTokenResponse, PresentedClient};
 use crate::auth::guards::ClientInfo;
@@ -22,6 +22,7 @@ use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 
 /// Maps the JSON endpoints' errors to RFC 6749 §5.2: every failed grant is 400 `invalid_grant`.
+/// The contract keeps 403 `mfa_required` (with its `mfa_token`) for the password grant.
 fn as_oauth_error(e: ApiError) -> ApiError {
     match (e.status.code, e.code) {
         (401, _) | (403, "account_disabled") => ApiError::new(Status::BadRequest, "invalid_grant", e.description),
@@ -102,7 +103,7 @@ struct RevokeRequest {
 /// `/auth/refresh`, and the client-credentials grant (an access token only).
 #[utoipa::path(tag = "oauth", request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Tokens: the token pair for a user, an access token and its `scope` \
-        for a client.", body = TokenResponse), (status = 200, body = ClientTokenResponse), OAuthError,
+        for a client.", body = TokenResponse), (status = 200, body = ClientTokenResponse), OAuthError, LoginForbidden,
         (status = 401, description = "`invalid_client`: client authentication failed (with `WWW-Authenticate: \
         Basic` when HTTP Basic was used).", body = ErrorObject),
         PayloadTooLarge, TooManyRequests, Unavailable))]

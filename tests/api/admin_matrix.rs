@@ -28,6 +28,7 @@ fn endpoints() -> Vec<Endpoint> {
         e(Delete, "/admin/users/{user}", None, "users:write", Status::NoContent),
         e(Get, "/admin/users/{user}/sessions", None, "sessions:read", Status::Ok),
         e(Delete, "/admin/users/{user}/sessions", None, "sessions:revoke", Status::NoContent),
+        e(Delete, "/admin/users/{user}/mfa", None, "users:write", Status::NoContent),
         e(Get, "/admin/roles", None, "roles:read", Status::Ok),
         e(
             Post,

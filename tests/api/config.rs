@@ -49,6 +49,7 @@ async fn values_out_of_range_are_rejected_naming_the_key() {
     let e = rejected("issuer", " ");
     assert_eq!(e.key, "auth.issuer");
     assert!(e.to_string().contains("auth.issuer"), "{e}");
+    assert_eq!(rejected("mfa_required_roles", vec![""]).key, "auth.mfa_required_roles");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ const UNDOCUMENTED: &[(&str, &str)] = &[("GET", "/openapi.json"), ("GET", "/docs
 fn needs_token(path: &str) -> bool {
     path.starts_with("/admin/")
         || path.starts_with("/users/")
-        || ["/auth/logout", "/auth/logout-all", "/auth/sessions"]
+        || ["/auth/logout", "/auth/logout-all", "/auth/sessions", "/auth/mfa/totp", "/auth/mfa/recovery-codes"]
             .iter()
             .any(|p| path == *p || path.starts_with(&format!("{p}/")))
 }
@@ -258,15 +258,19 @@ async fn the_document_is_consistent() {
         let pointer = reference.strip_prefix('#').unwrap_or_else(|| panic!("{reference} is local"));
         assert!(document.pointer(pointer).is_some(), "{reference} resolves");
     }
-    // The shared error schema is the body the service sends.
+    // The shared error schema is the body the service sends: its required fields always, and
+    // `mfa_token` only with `mfa_required` at login.
     let error = &document["components"]["schemas"]["Error"];
     let documented: BTreeSet<&str> =
         error["properties"].as_object().expect("properties").keys().map(|k| k.as_str()).collect();
+    let required: BTreeSet<&str> =
+        error["required"].as_array().expect("required").iter().map(|k| k.as_str().unwrap()).collect();
     let response = app.client.get("/no/such/route").dispatch().await;
     assert_eq!(response.status(), Status::NotFound);
     let body: Value = response.into_json().await.expect("error json");
     let sent: BTreeSet<&str> = body.as_object().expect("object").keys().map(|k| k.as_str()).collect();
-    assert_eq!(documented, sent);
+    assert_eq!(required, sent);
+    assert_eq!(documented.difference(&sent).copied().collect::<Vec<_>>(), ["mfa_token"]);
     // Bodies: JSON, except the OAuth endpoints' forms.
     for (method, path, operation) in operations(&document) {
         if let Some(content) = operation["requestBody"]["content"].as_object() {
@@ -279,7 +283,7 @@ async fn the_document_is_consistent() {
     let user = document["components"]["schemas"]["User"]["properties"].as_object().expect("User");
     assert_eq!(
         user.keys().map(|k| k.as_str()).collect::<BTreeSet<_>>(),
-        BTreeSet::from(["id", "email", "roles", "disabled", "created_at"])
+        BTreeSet::from(["id", "email", "roles", "disabled", "mfa", "created_at"])
     );
 }
 

@@ -45,12 +45,16 @@ async fn until_signing_with(app: &TestApp, user: &TestUser, kid: &str) -> Tokens
 
 /// Every text cell of the tables that could hold key material, on either backend.
 async fn stored_text(app: &TestApp) -> String {
+    cells(app, "SELECT private_key AS value FROM signing_keys UNION ALL SELECT value FROM settings").await
+}
+
+/// The text cells `query` selects (as `value`), joined by newlines.
+async fn cells(app: &TestApp, query: &str) -> String {
     #[derive(diesel::QueryableByName)]
     struct Cell {
         #[diesel(sql_type = diesel::sql_types::Text)]
         value: String,
     }
-    let query = "SELECT private_key AS value FROM signing_keys UNION ALL SELECT value FROM settings";
     let cells: Vec<Cell> = match app.backend {
         Backend::Sqlite => {
             use diesel::Connection;
@@ -152,6 +156,19 @@ on_both_backends! {
             let error = portcullis::auth::Auth::build(config, app.clock.clone(), &pool).await.expect_err("cannot start");
             assert!(error.contains("auth.key_encryption_key"), "{error}");
         }
+    }
+
+    async fn totp_secrets_are_encrypted_at_rest_with_the_same_key_encryption_key(backend) {
+        use crate::mfa_support::{enrol, login_with_code, start_enrolment};
+        let app = TestApp::builder(backend).with_config("key_encryption_key", KEK).build().await;
+        let user = app.with_user().await;
+        let tokens = app.login(&user).await;
+        let shown = start_enrolment(&app, &tokens, PASSWORD).await["secret"].as_str().unwrap().to_owned();
+        let stored = cells(&app, "SELECT secret AS value FROM mfa_totp").await;
+        assert!(stored.starts_with("xc20p1:") && !stored.contains(&shown), "sealed: {stored}");
+        let authenticator = enrol(&app, &tokens).await;
+        let code = authenticator.code(&app, 0);
+        login_with_code(&app, &user, &code).await;
     }
 
     async fn keys_stored_in_clear_are_encrypted_once_a_key_encryption_key_is_configured(backend) {

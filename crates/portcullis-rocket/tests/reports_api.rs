@@ -60,6 +60,7 @@ async fn a_user_token_is_401_without_and_403_without_the_permission_and_200_with
     assert_eq!(status, Status::Ok);
     assert_eq!((whoami["sub"].as_str(), &whoami["roles"]), (Some(id.as_str()), &json!(["analyst"])));
     assert!(whoami["sid"].is_string());
+    assert_eq!(whoami["amr"], json!(["pwd"]), "amr reaches handlers");
     assert_eq!(get(&app, "/reports", &token).await, (Status::Ok, json!({"reports": []})));
 
     let post = |token: String| {

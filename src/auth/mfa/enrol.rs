@@ -1,0 +1,232 @@
+//! Enrolment and its undoing: a pending secret (password re-entered), confirmation by a first
+//! code (recovery codes issued, other sessions ended), disabling, new recovery codes, and the
+//! administrator's reset.
+//!
+//! Every change that depends on the MFA flag starts its transaction with a conditional update of
+//! that flag on the account row (`switch_mfa`), so that concurrent enrolments, confirmations and
+//! disablings of one account take turns and each sees the others' outcome.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{claim, recovery, secret, totp, wrong_code, Factor};
+use crate::auth::guards::{Actor, ClientInfo, Principal};
+use crate::auth::permissions::ADMIN_ROLE;
+use crate::auth::sessions::{audit_by, audit_event};
+use crate::auth::Auth;
+use crate::db::{DbConn, DbPool, Id};
+use crate::error::{ApiError, ApiResult};
+use crate::models::{AuditStore, MfaStore, SessionStore, UserStore};
+
+/// The answer of `POST /auth/mfa/totp`: the secret to give an authenticator app, as text and as
+/// the URI a QR code encodes. `Debug` leaves both out.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TotpEnrolment {
+    /// RFC 4648 base32, no padding.
+    #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
+    pub secret: String,
+    #[schema(example = "otpauth://totp/portcullis:alice@example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\
+        &issuer=portcullis&algorithm=SHA1&digits=6&period=30")]
+    pub otpauth_uri: String,
+}
+
+impl std::fmt::Debug for TotpEnrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpEnrolment").finish_non_exhaustive()
+    }
+}
+
+/// Ten one-time recovery codes, shown once. `Debug` leaves them out.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RecoveryCodes {
+    #[schema(example = json!(["abcd-efgh-ijkl-mnop"]))]
+    pub recovery_codes: Vec<String>,
+}
+
+impl std::fmt::Debug for RecoveryCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecoveryCodes").finish_non_exhaustive()
+    }
+}
+
+fn already_on() -> ApiError {
+    ApiError::conflict("Multi-factor authentication is already on; turn it off first to enrol another authenticator.")
+}
+
+impl Auth {
+    /// `POST /auth/mfa/totp`: a new pending secret, replacing a pending one.
+    pub async fn enrol_totp(
+        &self,
+        pool: &DbPool,
+        me: &Principal,
+        password: &str,
+        client: &ClientInfo,
+    ) -> ApiResult<TotpEnrolment> {
+        let (user, _) = self.reauthenticate(pool, me.user_id, password, client).await?;
+        let raw = totp::generate_secret();
+        let sealed = secret::seal(&self.at_rest, &raw);
+        let now = self.clock.now();
+        crate::write_tx!(&mut pool.conn().await?, |c| {
+            // Locks the account row while MFA stays off: an active secret is never replaced.
+            if !c.switch_mfa(user.id, false, false, now).await? {
+                return Err(already_on());
+            }
+            c.replace_totp(user.id, &sealed, now).await?;
+            Ok::<_, ApiError>(())
+        })?;
+        let otpauth_uri = totp::otpauth_uri(&self.config.issuer, &user.email, &raw);
+        Ok(TotpEnrolment { secret: totp::base32(&raw), otpauth_uri })
+    }
+
+    /// `POST /auth/mfa/totp/confirm`: the first code turns MFA on, issues recovery codes and
+    /// ends every other session of the user.
+    pub async fn confirm_totp(
+        &self,
+        conn: &mut DbConn,
+        me: &Principal,
+        code: &str,
+        client: &ClientInfo,
+    ) -> ApiResult<RecoveryCodes> {
+        let (user, row) = crate::with_conn!(conn, |c| {
+            let user = c.find_user(me.user_id).await?;
+            Ok::<_, diesel::result::Error>((user, c.find_totp(me.user_id).await?))
+        })?;
+        let user = user.ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
+        if user.mfa_enabled {
+            return Err(already_on());
+        }
+        let row =
+            row.ok_or_else(|| ApiError::conflict("No enrolment is pending; start one at POST /auth/mfa/totp."))?;
+        let raw = secret::open(&self.at_rest, &row.secret).map_err(ApiError::internal)?;
+        let step = totp::matching_step(&raw, code.trim(), self.clock.now()).ok_or_else(wrong_code)?;
+        let (codes, hashes) = recovery::generate();
+        let ending = self.ending("mfa_enabled");
+        let ended = crate::write_tx!(conn, |c| {
+            if !c.switch_mfa(user.id, false, true, ending.now).await? {
+                return Err(already_on());
+            }
+            if !c.claim_totp_step(user.id, &row.secret, step).await? {
+                return Err(wrong_code());
+            }
+            c.replace_recovery_codes(user.id, &hashes).await?;
+            let ended = c.end_user_sessions(user.id, Some(me.session_id), ending).await?;
+            let audit =
+                audit_event("mfa_enabled", ending.now, Some(user.id), client, json!({"sessions_ended": ended.len()}));
+            c.insert_audit(&audit).await?;
+            Ok::<_, ApiError>(ended)
+        })?;
+        self.revoke_locally(&ended, &ending);
+        Ok(RecoveryCodes { recovery_codes: codes })
+    }
+
+    /// Checks the password and a code (TOTP or recovery) of an account with MFA on, then runs
+    /// `change` in the transaction that accepts the code. A wrong code counts as a failed login.
+    async fn with_second_factor(
+        &self,
+        pool: &DbPool,
+        me: &Principal,
+        password: &str,
+        code: &str,
+        client: &ClientInfo,
+        change: Change<'_>,
+    ) -> ApiResult<()> {
+        let (user, keys) = self.reauthenticate(pool, me.user_id, password, client).await?;
+        let mut owned = pool.conn().await?;
+        let conn = &mut owned;
+        let (row, raw) = self.active_totp(conn, &user).await?;
+        let now = self.clock.now();
+        let recovery_used =
+            audit_event("recovery_code_used", now, Some(user.id), client, json!({"for": change.event()}));
+        let audit = audit_event(change.event(), now, Some(user.id), client, json!({}));
+        let accepted = match Factor::parse(&raw, code, now) {
+            None => false,
+            Some(factor) => crate::write_tx!(conn, |c| {
+                if !c.switch_mfa(user.id, true, true, now).await? {
+                    return Err(super::not_on());
+                }
+                if !claim(c, &row, &factor, &recovery_used).await? {
+                    return Ok(false);
+                }
+                match &change {
+                    Change::Disable => {
+                        c.switch_mfa(user.id, true, false, now).await?;
+                        c.delete_mfa(user.id).await?;
+                    }
+                    Change::NewRecoveryCodes(hashes) => c.replace_recovery_codes(user.id, hashes).await?,
+                }
+                c.insert_audit(&audit).await?;
+                Ok::<_, ApiError>(true)
+            })?,
+        };
+        if !accepted {
+            return Err(self.second_factor_failed(conn, &user, &keys, client, change.event()).await?);
+        }
+        Ok(())
+    }
+
+    /// `DELETE /auth/mfa/totp`: MFA off, with the password and a code or recovery code.
+    pub async fn disable_totp(
+        &self,
+        pool: &DbPool,
+        me: &Principal,
+        password: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> ApiResult<()> {
+        self.with_second_factor(pool, me, password, code, client, Change::Disable).await
+    }
+
+    /// `POST /auth/mfa/recovery-codes`: a new set of ten; the old set stops working.
+    pub async fn new_recovery_codes(
+        &self,
+        pool: &DbPool,
+        me: &Principal,
+        password: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> ApiResult<RecoveryCodes> {
+        let (codes, hashes) = recovery::generate();
+        self.with_second_factor(pool, me, password, code, client, Change::NewRecoveryCodes(&hashes)).await?;
+        Ok(RecoveryCodes { recovery_codes: codes })
+    }
+
+    /// `DELETE /admin/users/<id>/mfa`: MFA off for `target` and every session of it ended;
+    /// 404 for an unknown user. Only an admin may take an admin's second factor away, as only an
+    /// admin may take the `admin` role away.
+    pub async fn reset_mfa(&self, conn: &mut DbConn, actor: &Actor, target: Id, client: &ClientInfo) -> ApiResult<()> {
+        let ending = self.ending("mfa_reset");
+        // A client holds no roles: it never resets an admin's MFA.
+        let actor_is_admin = matches!(actor, Actor::User(user) if user.roles.iter().any(|r| r == ADMIN_ROLE));
+        let ended = crate::write_tx!(conn, |c| {
+            c.find_user(target).await?.ok_or_else(|| ApiError::not_found("No such user."))?;
+            if !actor_is_admin && c.user_role_names(target).await?.iter().any(|r| r == ADMIN_ROLE) {
+                return Err(ApiError::forbidden("Only an admin may reset the MFA of an admin."));
+            }
+            c.switch_mfa(target, true, false, ending.now).await?;
+            c.delete_mfa(target).await?;
+            let ended = c.end_user_sessions(target, None, ending).await?;
+            let detail = json!({"sessions_ended": ended.len()});
+            c.insert_audit(&audit_by("mfa_reset", ending.now, Some(target), Some(actor.id()), client, detail)).await?;
+            Ok::<_, ApiError>(ended)
+        })?;
+        self.revoke_locally(&ended, &ending);
+        Ok(())
+    }
+}
+
+/// What a password and second factor authorise.
+enum Change<'a> {
+    Disable,
+    /// The digests of the new set.
+    NewRecoveryCodes(&'a [String]),
+}
+
+impl Change<'_> {
+    /// The audit event of the change.
+    fn event(&self) -> &'static str {
+        match self {
+            Change::Disable => "mfa_disabled",
+            Change::NewRecoveryCodes(_) => "recovery_codes_regenerated",
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The two-step login: a correct password on an account with MFA on yields a single-use
+//! `mfa_token` (5 minutes, at most 5 codes, stored as a SHA-256 digest, bound to the account),
+//! and `POST /auth/mfa/verify` trades it and a code for the session.
+//!
+//! The `mfa_token` is opaque and lives in its own table: it is never an access or refresh token.
+//! Wrong codes count toward the account's login throttling, whose counter a correct password
+//! alone does not clear, so new `mfa_token`s do not buy an attacker new guesses.
+
+use serde_json::json;
+
+use super::{claim, wrong_code, Factor, AMR_MFA};
+use crate::auth::guards::ClientInfo;
+use crate::auth::opaque::{hash_token, OpaqueToken};
+use crate::auth::sessions::{audit_event, TokenResponse};
+use crate::auth::throttle::{self, ThrottleKeys};
+use crate::auth::Auth;
+use crate::db::{DbConn, DbPool};
+use crate::error::{ApiError, ApiResult};
+use crate::models::{AuditStore, MfaChallenge, MfaStore, User, UserStore};
+
+/// How long an `mfa_token` lives, in seconds.
+const CHALLENGE_TTL: i64 = 300;
+/// Codes one `mfa_token` may be tried with.
+const MAX_ATTEMPTS: i32 = 5;
+
+fn dead() -> ApiError {
+    ApiError::invalid_grant("The mfa_token is unknown, used, expired, or has had too many wrong codes; log in again.")
+}
+
+impl Auth {
+    /// After a correct password: `None` when the account has no MFA; otherwise the 403
+    /// `mfa_required` answer carrying a new `mfa_token`.
+    pub(in crate::auth) async fn mfa_gate(
+        &self,
+        conn: &mut DbConn,
+        user: &User,
+        client: &ClientInfo,
+        now: i64,
+    ) -> ApiResult<Option<ApiError>> {
+        if !user.mfa_enabled {
+            return Ok(None);
+        }
+        let token = OpaqueToken::generate();
+        let challenge = MfaChallenge {
+            token_hash: token.hash().to_owned(),
+            user_id: user.id,
+            attempts: 0,
+            expires_at: now + CHALLENGE_TTL,
+        };
+        let event = audit_event("mfa_challenged", now, Some(user.id), client, json!({}));
+        crate::write_tx!(conn, |c| {
+            c.insert_challenge(&challenge, now).await?;
+            c.insert_audit(&event).await
+        })?;
+        Ok(Some(ApiError::mfa_required(
+            "The password is correct; complete the login with a code at POST /auth/mfa/verify.",
+            Some(token.into_plaintext()),
+        )))
+    }
+
+    /// `POST /auth/mfa/verify`: the `mfa_token` and a TOTP or recovery code start the session,
+    /// whose tokens carry `amr` `["pwd","otp","mfa"]`.
+    pub async fn verify_mfa(
+        &self,
+        pool: &DbPool,
+        mfa_token: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> ApiResult<TokenResponse> {
+        let hash = hash_token(mfa_token);
+        let now = self.clock.now();
+        let mut owned = pool.conn().await?;
+        let conn = &mut owned;
+        let challenge = crate::with_conn!(conn, |c| c.find_challenge(&hash).await)?
+            .filter(|ch| ch.expires_at > now && ch.attempts < MAX_ATTEMPTS)
+            .ok_or_else(dead)?;
+        let user = crate::with_conn!(conn, |c| c.find_user(challenge.user_id).await)?.ok_or_else(dead)?;
+        if user.disabled {
+            return Err(ApiError::account_disabled());
+        }
+        // MFA turned off or reset since the password step: that login cannot be completed.
+        let (row, raw) = self.active_totp(conn, &user).await.map_err(|_| dead())?;
+        let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
+        throttle::check(conn, &keys, now).await?;
+        // Reserve one of the token's attempts first, so concurrent guesses cannot exceed them.
+        if !crate::write_tx!(conn, |c| c.take_challenge_attempt(&hash, MAX_ATTEMPTS, now).await)? {
+            return Err(dead());
+        }
+        let recovery_used = audit_event("recovery_code_used", now, Some(user.id), client, json!({"for": "login"}));
+        let outcome = match Factor::parse(&raw, code, now) {
+            None => Err(wrong_code()),
+            // Rows are taken in the order every MFA change takes them (secret or recovery code,
+            // then challenge), so concurrent transactions on PostgreSQL wait instead of deadlocking.
+            Some(factor) => crate::write_tx!(conn, |c| {
+                if !claim(c, &row, &factor, &recovery_used).await? {
+                    return Err(wrong_code());
+                }
+                // Single use: of concurrent verifies of one token, one deletes it; the others
+                // roll their claim of the code back.
+                if !c.consume_challenge(&hash).await? {
+                    return Err(dead());
+                }
+                Ok::<_, ApiError>(())
+            }),
+        };
+        match outcome {
+            Ok(()) => {}
+            Err(e) if e.code == "invalid_credentials" => {
+                return Err(self.second_factor_failed(conn, &user, &keys, client, "login").await?);
+            }
+            Err(e) => return Err(e),
+        }
+        throttle::clear_account(conn, &keys).await?;
+        self.start_session(conn, user.id, AMR_MFA, None, client, now).await
+    }
+}

@@ -1,0 +1,131 @@
+//! Multi-factor authentication with TOTP (RFC 6238) and recovery codes: enrolment
+//! ([`enrol`]), the second step of a login ([`login`]), and what they share here.
+//!
+//! A code is accepted only by a conditional write in the transaction that acts on it (see
+//! `models::mfa`): of two requests presenting one code, on either backend, exactly one wins.
+
+pub mod enrol;
+pub mod login;
+pub mod recovery;
+pub mod secret;
+pub mod totp;
+
+use diesel::result::QueryResult;
+use rocket::http::Status;
+use serde_json::json;
+
+use super::guards::ClientInfo;
+use super::password::Verdict;
+use super::sessions::audit_event;
+use super::throttle::{self, ThrottleKeys};
+use super::Auth;
+use crate::db::{DbConn, DbPool, Id};
+use crate::error::{ApiError, ApiResult};
+use crate::models::{AuditStore, MfaStore, NewAuditEvent, TotpRow, User, UserStore};
+
+/// `amr` of a session whose login used a password and a TOTP or recovery code (RFC 8176).
+pub const AMR_MFA: &str = "pwd otp mfa";
+
+/// A second factor as presented, before storage has accepted it once.
+enum Factor {
+    /// A TOTP code that matched this step.
+    Totp(i64),
+    /// The digest of what may be one of the user's recovery codes.
+    Recovery(String),
+}
+
+impl Factor {
+    /// What `code` is for `secret` at `now`; `None` when it is neither a code of the window nor
+    /// shaped like a recovery code.
+    fn parse(secret: &[u8], code: &str, now: i64) -> Option<Factor> {
+        let code = code.trim();
+        match totp::matching_step(secret, code, now) {
+            Some(step) => Some(Factor::Totp(step)),
+            None => recovery::digest(code).map(Factor::Recovery),
+        }
+    }
+}
+
+/// Accepts `factor` for the TOTP row `row` inside a write transaction: raises the last accepted
+/// step (only upwards, only while the secret is the one checked) or deletes the recovery code,
+/// recording `recovery_used` then. `false`: already used, or not one of the user's codes.
+async fn claim<C: MfaStore + AuditStore>(
+    c: &mut C,
+    row: &TotpRow,
+    factor: &Factor,
+    recovery_used: &NewAuditEvent<'_>,
+) -> QueryResult<bool> {
+    match factor {
+        Factor::Totp(step) => c.claim_totp_step(row.user_id, &row.secret, *step).await,
+        Factor::Recovery(digest) => {
+            let used = c.use_recovery_code(row.user_id, digest).await?;
+            if used {
+                c.insert_audit(recovery_used).await?;
+            }
+            Ok(used)
+        }
+    }
+}
+
+/// 401 `invalid_credentials` for a wrong, replayed or malformed code.
+fn wrong_code() -> ApiError {
+    ApiError::new(Status::Unauthorized, "invalid_credentials", "The code is incorrect or was already used.")
+}
+
+fn not_on() -> ApiError {
+    ApiError::conflict("Multi-factor authentication is not on for this account.")
+}
+
+impl Auth {
+    /// Checks the caller's password again, throttled like logins; returns the account and its
+    /// throttle keys.
+    async fn reauthenticate(
+        &self,
+        pool: &DbPool,
+        user_id: Id,
+        password: &str,
+        client: &ClientInfo,
+    ) -> ApiResult<(User, ThrottleKeys)> {
+        let user_keys = {
+            let mut conn = pool.conn().await?;
+            let user = crate::with_conn!(conn, |c| c.find_user(user_id).await)?
+                .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
+            let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
+            let reservation = throttle::reserve(&mut conn, &keys, &self.config, self.clock.now()).await?;
+            (user, keys, reservation)
+        };
+        let (user, keys, reservation) = (user_keys.0, user_keys.1, user_keys.2);
+        if self.hasher.verify(password, Some(&user.password_hash)).await == Verdict::Mismatch {
+            return Err(ApiError::invalid_credentials());
+        }
+        crate::write_tx!(pool.conn().await?, |c| throttle::release(c, &reservation).await)?;
+        Ok((user, keys))
+    }
+
+    /// The active TOTP row of an account with MFA on, and its opened secret.
+    async fn active_totp(&self, conn: &mut DbConn, user: &User) -> ApiResult<(TotpRow, Vec<u8>)> {
+        if !user.mfa_enabled {
+            return Err(not_on());
+        }
+        let row = crate::with_conn!(conn, |c| c.find_totp(user.id).await)?.ok_or_else(not_on)?;
+        let secret = secret::open(&self.at_rest, &row.secret).map_err(ApiError::internal)?;
+        Ok((row, secret))
+    }
+
+    /// Records a wrong second factor: one failure toward the account's login throttling and an
+    /// `mfa_failed` audit event. Returns the error to answer with.
+    async fn second_factor_failed(
+        &self,
+        conn: &mut DbConn,
+        user: &User,
+        keys: &ThrottleKeys,
+        client: &ClientInfo,
+        during: &str,
+    ) -> ApiResult<ApiError> {
+        let now = self.clock.now();
+        throttle::record_failure(conn, keys, &self.config, now).await?;
+        let event = audit_event("mfa_failed", now, Some(user.id), client, json!({"during": during}));
+        crate::write_tx!(conn, |c| c.insert_audit(&event).await)?;
+        Ok(wrong_code())
+    }
+}
