@@ -9,6 +9,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 
+/// A permission as a type, for `Authorized<P>` guards — the same trait for Portcullis's own guards
+/// and this crate's; declare one with [`permission!`](crate::permission!).
+pub trait Permission: Send + Sync + 'static {
+    /// The permission's name as configured in Portcullis (`auth.permissions`), e.g. `reports:read`.
+    const NAME: &'static str;
+}
+
 /// The `typ` header of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 

@@ -7,15 +7,9 @@ use std::marker::PhantomData;
 use rocket::outcome::Outcome;
 use rocket::request::{self, FromRequest, Request};
 
-use crate::core::Subject;
+use crate::core::{Permission, Subject};
 use crate::error::{reject, AuthError};
 use crate::trust::Trust;
-
-/// A permission an app declares for [`Authorized`]; see [`permission!`](crate::permission!).
-pub trait Permission: Send + Sync + 'static {
-    /// The permission's name as configured in Portcullis (`auth.permissions`), e.g. `reports:read`.
-    const NAME: &'static str;
-}
 
 /// An authenticated user: whose token, in which session, with which roles and `amr`.
 #[derive(Debug, Clone, PartialEq, Eq)]

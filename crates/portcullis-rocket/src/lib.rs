@@ -32,13 +32,20 @@
 pub mod changes;
 pub mod core;
 pub mod error;
+#[cfg(feature = "remote")]
 mod fairing;
+#[cfg(feature = "remote")]
 pub mod guards;
+#[cfg(feature = "remote")]
 pub mod trust;
 
+pub use crate::core::Permission;
 pub use error::AuthError;
+#[cfg(feature = "remote")]
 pub use fairing::{readiness_routes, Portcullis};
-pub use guards::{Authorized, Caller, Client, Permission, User};
+#[cfg(feature = "remote")]
+pub use guards::{Authorized, Caller, Client, User};
+#[cfg(feature = "remote")]
 pub use trust::{Readiness, Settings, Trust};
 
 /// Declares a permission type for [`Authorized`], named as in Portcullis's `auth.permissions`.
