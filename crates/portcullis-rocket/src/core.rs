@@ -177,3 +177,61 @@ pub fn parse_jwks(document: &serde_json::Value) -> KeySet {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+    use serde_json::json;
+
+    fn expected() -> Expected {
+        Expected { issuer: "portcullis".into(), audience: "portcullis".into(), leeway: 0 }
+    }
+
+    fn sign(key: &SigningKey, header: serde_json::Value, claims: serde_json::Value) -> String {
+        let message =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(key.sign(message.as_bytes()).to_bytes()))
+    }
+
+    fn user_claims(exp: i64) -> serde_json::Value {
+        json!({"iss": "portcullis", "aud": "portcullis", "sub": "u1", "jti": "j", "iat": 100, "exp": exp,
+            "sid": "s1", "roles": ["user"], "amr": ["pwd"]})
+    }
+
+    fn setup() -> (SigningKey, KeySet) {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        (key.clone(), KeySet::from([("k1".to_owned(), key.verifying_key())]))
+    }
+
+    #[test]
+    fn a_well_formed_token_verifies_and_says_whose_it_is() {
+        let (key, keys) = setup();
+        let token = sign(&key, json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "k1"}), user_claims(200));
+        let claims = verify(&token, &keys, &expected(), 150).unwrap();
+        assert_eq!(claims.subject(), Some(Subject::User { user_id: "u1", session_id: "s1", roles: &["user".into()] }));
+        assert_eq!(claims.amr, ["pwd"]);
+    }
+
+    #[test]
+    fn crit_other_typ_other_alg_unknown_kid_and_expiry_are_refused() {
+        let (key, keys) = setup();
+        let refused = |header: serde_json::Value, now: i64| {
+            verify(&sign(&key, header, user_claims(200)), &keys, &expected(), now)
+        };
+        let crit = json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "k1", "crit": ["exp"]});
+        assert!(matches!(refused(crit, 150), Err(VerifyError::Invalid(_))));
+        assert!(refused(json!({"alg": "EdDSA", "typ": "JWT", "kid": "k1"}), 150).is_err());
+        assert!(refused(json!({"alg": "HS256", "typ": "at+jwt", "kid": "k1"}), 150).is_err());
+        assert_eq!(refused(json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "k2"}), 150), Err(VerifyError::UnknownKey));
+        let expired = refused(json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "k1"}), 200);
+        assert_eq!(expired, Err(VerifyError::Invalid("The access token has expired.")));
+    }
+
+    #[test]
+    fn a_token_naming_a_removed_role_is_stale() {
+        let current: BTreeSet<String> = ["user".to_owned()].into();
+        assert!(names_removed_role(&current, &["admin".into(), "user".into()]));
+        assert!(!names_removed_role(&current, &["user".into()]));
+    }
+}

@@ -1,4 +1,4 @@
-//! Rocket request guards for services that trust [Portcullis](https://example.invalid/portcullis):
+//! Rocket request guards for services that trust Portcullis:
 //! tokens verified locally from the JWKS, and ended sessions, deleted clients, removed roles and
 //! removed permissions refused within a second through Portcullis's change feed — with no call to
 //! Portcullis per request.
@@ -47,6 +47,11 @@ pub use fairing::{readiness_routes, Portcullis};
 pub use guards::{Authorized, Caller, Client, User};
 #[cfg(feature = "remote")]
 pub use trust::{Readiness, Settings, Trust};
+
+/// The README's quick start, compiled as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 /// Declares a permission type for [`Authorized`], named as in Portcullis's `auth.permissions`.
 ///
