@@ -39,8 +39,13 @@ fn figment(db: &Path, port: u16) -> Figment {
         .merge(("databases.main", json!({"url": db.to_string_lossy(), "max_connections": 4})))
         .merge(("auth.argon2_memory_kib", 256))
         .merge(("auth.argon2_iterations", 1))
-        .merge(("auth.revocation_poll_ms", 50))
+        .merge(("auth.revocation_poll_ms", poll_ms()))
         .merge(("auth.permissions", ["reports:read", "reports:write"]))
+}
+
+/// Portcullis's `revocation_poll_ms` in these tests: 50, or `PORTCULLIS_TEST_POLL_MS`.
+pub fn poll_ms() -> u64 {
+    std::env::var("PORTCULLIS_TEST_POLL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(50)
 }
 
 /// A fresh database with an admin and the app's service client; returns the client's
