@@ -92,6 +92,13 @@ pub struct AuthConfig {
     pub retention: u64,
     /// Roles whose holders must have logged in with MFA (`otp` in `amr`) to use `/admin`.
     pub mfa_required_roles: Vec<String>,
+    /// How long audit events are kept before housekeeping deletes them.
+    pub audit_retention: u64,
+    /// The most rows housekeeping deletes per write transaction (fewer while batches run long);
+    /// it yields the writer between batches.
+    pub housekeeping_batch: u64,
+    /// Live sessions one user may hold; a login beyond it ends the least recently used one.
+    pub max_sessions_per_user: u64,
 }
 
 impl Default for AuthConfig {
@@ -126,6 +133,9 @@ impl Default for AuthConfig {
             housekeeping_interval: 3600,
             retention: 604_800,
             mfa_required_roles: vec![],
+            audit_retention: 7_776_000,
+            housekeeping_batch: 2000,
+            max_sessions_per_user: 100,
         }
     }
 }
@@ -208,6 +218,9 @@ impl AuthConfig {
             ("auth.throttle_address_window", self.throttle_address_window),
             ("auth.throttle_max_backoff", self.throttle_max_backoff),
             ("auth.housekeeping_interval", self.housekeeping_interval),
+            ("auth.audit_retention", self.audit_retention),
+            ("auth.housekeeping_batch", self.housekeeping_batch),
+            ("auth.max_sessions_per_user", self.max_sessions_per_user),
         ];
         if let Some((key, _)) = nonzero.iter().find(|(_, v)| *v == 0) {
             return Err(problem(key, "must be at least 1"));

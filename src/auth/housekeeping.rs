@@ -1,44 +1,123 @@
 //! Housekeeping: deletes what can no longer matter, so tables do not grow without bound.
 //!
-//! - refresh tokens past their expiry (they can no longer be exchanged);
-//! - sessions ended, or expired, more than `retention` ago (their tokens go with them);
+//! - refresh tokens of the older format past their expiry (they can no longer be exchanged);
+//! - sessions ended, or past their absolute expiry, more than `retention` ago (their tokens go
+//!   with them; a session idle past `refresh_ttl` waits for its absolute expiry);
 //! - revocation-feed and role-change-feed rows once every access token they concern has expired;
+//! - audit events older than `audit_retention`;
 //! - throttle counters whose window is long over and that lock nothing.
+//!
+//! Deletions run in batches, each its own write transaction, and the task yields between them:
+//! on SQLite the one writer is never held for a whole backlog, so logins, refreshes and logouts
+//! interleave with a large pass. A batch holds at most `housekeeping_batch` rows, and fewer when
+//! deleting them takes longer than [`BATCH_BUDGET`] (rows of a large table with several indexes
+//! cost far more than rows of a small one): the size halves while a batch's statements run
+//! over the budget and grows back while they run well under it. After each batch the task waits
+//! as long as the batch ran, so a pass never takes more than half of the writer's time.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rocket_db_pools::Pool;
 
 use crate::clock::Clock;
 use crate::config::AuthConfig;
-use crate::db::DbPool;
-use crate::models::{RefreshTokenStore, RevocationStore, RoleChangeStore, SessionStore, ThrottleStore};
+use crate::db::{DbConn, DbPool};
+use crate::models::{AuditStore, RefreshTokenStore, RevocationStore, RoleChangeStore, SessionStore, ThrottleStore};
 
-/// How many rows one pass deleted, per table.
+/// How many rows one pass deleted, per table, and in how many write transactions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
     pub refresh_tokens: usize,
     pub sessions: usize,
     pub revocations: usize,
+    pub audit_events: usize,
     pub throttles: usize,
+    /// Write transactions the pass ran (batches that deleted something).
+    pub batches: usize,
+}
+
+/// How long one batch's statements should run (on SQLite: hold the one writer).
+pub const BATCH_BUDGET: Duration = Duration::from_millis(15);
+/// The smallest batch the size adapts down to.
+const MIN_BATCH: usize = 16;
+
+/// Which table a batch deletes from.
+#[derive(Debug, Clone, Copy)]
+enum Table {
+    RefreshTokens,
+    Sessions,
+    Revocations,
+    AuditEvents,
+}
+
+/// Deletes up to `limit` rows from `table` in its own write transaction; returns the rows
+/// deleted and how long the statements ran (not counting the wait for the writer).
+async fn delete_batch(
+    conn: &mut DbConn,
+    table: Table,
+    now: i64,
+    limit: usize,
+    config: &AuthConfig,
+) -> Result<(usize, Duration), String> {
+    let limit = limit as i64;
+    let retention = config.retention as i64;
+    let audit_cutoff = now - config.audit_retention as i64;
+    crate::write_tx!(conn, |c| {
+        let started = Instant::now();
+        let deleted = match table {
+            Table::RefreshTokens => c.delete_dead_refresh_tokens(now, limit).await,
+            Table::Sessions => c.delete_old_sessions(now - retention, limit).await,
+            Table::Revocations => c.delete_expired_revocations(now, limit).await,
+            Table::AuditEvents => c.delete_old_audit(audit_cutoff, limit).await,
+        }?;
+        Ok::<_, diesel::result::Error>((deleted, started.elapsed()))
+    })
+    .map_err(|e| e.to_string())
 }
 
 /// One pass of housekeeping at the clock's current time.
 pub async fn run_once(pool: &DbPool, clock: &Clock, config: &AuthConfig) -> Result<Swept, String> {
     let now = clock.now();
-    let retention = config.retention as i64;
-    let refresh_ttl = config.refresh_ttl as i64;
     let throttle_window = config.throttle_account_window.max(config.throttle_address_window) as i64;
     let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-    crate::write_tx!(conn, |c| {
-        Ok::<_, diesel::result::Error>(Swept {
-            refresh_tokens: c.delete_dead_refresh_tokens(now).await?,
-            sessions: c.delete_old_sessions(now - retention, refresh_ttl).await?,
-            revocations: c.delete_expired_revocations(now).await? + c.delete_expired_role_changes(now).await?,
-            throttles: c.delete_stale_throttles(now - throttle_window, now).await?,
-        })
-    })
-    .map_err(|e| e.to_string())
+    let mut swept = Swept::default();
+    // Tokens before sessions, so a session's cascade rarely has tokens left to take with it.
+    let most = (config.housekeeping_batch as usize).max(1);
+    let mut limit = most;
+    for table in [Table::RefreshTokens, Table::Sessions, Table::Revocations, Table::AuditEvents] {
+        loop {
+            let (deleted, took) = delete_batch(&mut conn, table, now, limit, config).await?;
+            if deleted == 0 {
+                break;
+            }
+            swept.batches += 1;
+            *match table {
+                Table::RefreshTokens => &mut swept.refresh_tokens,
+                Table::Sessions => &mut swept.sessions,
+                Table::Revocations => &mut swept.revocations,
+                Table::AuditEvents => &mut swept.audit_events,
+            } += deleted;
+            if deleted < limit {
+                break;
+            }
+            if took > BATCH_BUDGET {
+                limit = (limit / 2).max(MIN_BATCH.min(most));
+            } else if took < BATCH_BUDGET / 3 {
+                limit = (limit + limit / 2 + 1).min(most);
+            }
+            // Let queued writers take their turn, and leave the writer idle for as long as the
+            // batch held it: at most half of the writer's time goes to housekeeping, and the
+            // background checkpointer keeps up with the pages it rewrites (a WAL that outgrows
+            // it makes the checkpointer take the writer's turn, a stall for every request).
+            tokio::time::sleep(took).await;
+        }
+    }
+    swept.throttles = crate::write_tx!(conn, |c| c.delete_stale_throttles(now - throttle_window, now).await)
+        .map_err(|e| e.to_string())?;
+    // At most one row per user whose roles changed within an access-token lifetime: one batch.
+    swept.revocations +=
+        crate::write_tx!(conn, |c| c.delete_expired_role_changes(now).await).map_err(|e| e.to_string())?;
+    Ok(swept)
 }
 
 /// Runs [`run_once`] every `housekeeping_interval` seconds until `shutdown` resolves.

@@ -9,7 +9,7 @@ use super::tokens::Subject;
 use super::Auth;
 use crate::db::DbConn;
 use crate::error::ApiResult;
-use crate::models::RefreshTokenStore;
+use crate::models::{RefreshTokenStore, SessionStore, UserStore};
 
 impl Auth {
     /// The introspection answer for `token`. `hint` (`access_token` / `refresh_token`) only
@@ -58,18 +58,39 @@ impl Auth {
         Some(answer)
     }
 
-    /// A live refresh token: unspent, unexpired, of a live session of an enabled account.
+    /// A live refresh token: the current one of a live session of an enabled account. Tokens of
+    /// the MAC'd chain format name their session and generation; older random ones are looked up.
     async fn introspect_refresh(&self, conn: &mut DbConn, token: &str) -> ApiResult<Option<Value>> {
-        let hash = hash_token(token);
-        let Some((refresh, session, user, roles)) = crate::with_conn!(conn, |c| c.find_refresh_family(&hash).await)?
-        else {
-            return Ok(None);
-        };
         let now = self.clock.now();
-        let live = refresh.spent_at.is_none()
-            && refresh.expires_at > now
-            && !user.disabled
-            && session.is_live(now, self.config.refresh_ttl as i64)
+        let refresh_ttl = self.config.refresh_ttl as i64;
+        let (session, exp, iat) = match self.chain.open(token) {
+            Some(chained) => {
+                let Some(session) = crate::with_conn!(conn, |c| c.find_session(chained.session).await)? else {
+                    return Ok(None);
+                };
+                if session.generation != chained.generation {
+                    return Ok(None);
+                }
+                let exp = (session.last_used_at + refresh_ttl).min(session.expires_at);
+                let iat = session.rotated_at.unwrap_or(session.created_at);
+                (session, exp, iat)
+            }
+            None => {
+                let hash = hash_token(token);
+                let Some((refresh, session, _, _)) = crate::with_conn!(conn, |c| c.find_refresh_family(&hash).await)?
+                else {
+                    return Ok(None);
+                };
+                if refresh.spent_at.is_some() {
+                    return Ok(None);
+                }
+                (session, refresh.expires_at, refresh.created_at)
+            }
+        };
+        let user = crate::with_conn!(conn, |c| c.find_user(session.user_id).await)?;
+        let live = exp > now
+            && user.as_ref().is_some_and(|u| !u.disabled)
+            && session.is_live(now, refresh_ttl)
             && !self.revoked.contains(session.id);
         if !live {
             return Ok(None);
@@ -77,13 +98,12 @@ impl Auth {
         Ok(Some(json!({
             "active": true,
             "token_type": "refresh_token",
-            "sub": user.id,
-            "exp": refresh.expires_at,
-            "iat": refresh.created_at,
+            "sub": session.user_id,
+            "exp": exp,
+            "iat": iat,
             "iss": self.config.issuer,
             "aud": self.config.audience,
             "sid": session.id,
-            "roles": roles,
         })))
     }
 }

@@ -5,6 +5,7 @@
 //! the database and its migrations) and starts the background tasks at liftoff.
 
 pub mod accounts;
+pub mod chain;
 pub mod client_auth;
 pub mod common_passwords;
 pub mod delegation;
@@ -21,6 +22,8 @@ pub mod password;
 pub mod permissions;
 pub mod revocation;
 pub mod role_changes;
+pub mod rotation;
+pub mod session_cap;
 pub mod sessions;
 pub mod signing;
 pub mod throttle;
@@ -31,19 +34,22 @@ use std::time::Duration;
 
 use rocket::fairing::AdHoc;
 use rocket::{Build, Rocket};
-use rocket_db_pools::Database;
+use rocket_db_pools::{Database, Pool};
 
 use crate::clock::Clock;
 use crate::config::AuthConfig;
 use crate::db::{Db, DbPool, Id};
-use crate::models::Ending;
+use crate::models::{Ending, SettingStore};
 use kek::AtRest;
 use key_ring::KeyRing;
 use password::PasswordHasherPool;
 use permissions::RoleTable;
-use revocation::RevokedSessions;
+use revocation::{FeedWake, RevokedSessions};
 use role_changes::RoleChanges;
 use signing::Signing;
+
+/// Name of the setting that holds the MAC key of refresh tokens (see [`chain`]).
+const REFRESH_MAC_KEY: &str = "refresh_mac_key";
 
 /// Everything the auth flows and guards share.
 #[derive(Debug)]
@@ -54,10 +60,14 @@ pub struct Auth {
     pub signing: Arc<Signing>,
     /// Encryption at rest of secrets the service reads back (`auth.key_encryption_key`).
     pub at_rest: AtRest,
+    /// Mints and checks refresh tokens.
+    pub chain: chain::ChainKey,
     pub hasher: PasswordHasherPool,
     pub revoked: Arc<RevokedSessions>,
     /// Users whose roles changed within the last access-token lifetime (see [`role_changes`]).
     pub role_changes: Arc<RoleChanges>,
+    /// Wakes the feed poller early (PostgreSQL notifications).
+    pub feed_wake: Arc<FeedWake>,
     pub roles: Arc<RoleTable>,
 }
 
@@ -98,6 +108,13 @@ impl Auth {
         let at_rest = AtRest::new(config.key_encryption_key.as_ref());
         let signing = Arc::new(Signing::start(&config, &at_rest, pool, clock.now()).await?);
         let keys = signing.ring.clone();
+        let chain = {
+            let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
+            let candidate = opaque::random_key();
+            let stored = crate::write_tx!(conn, |c| c.setting_or_insert(REFRESH_MAC_KEY, &candidate).await)
+                .map_err(|e| format!("cannot load the refresh-token key: {e}"))?;
+            chain::ChainKey::new(stored.as_bytes())
+        };
         let hasher = PasswordHasherPool::new(&config).await?;
         let revoked = Arc::new(RevokedSessions::new());
         revoked.load_since(pool, i64::MIN).await?;
@@ -105,7 +122,19 @@ impl Auth {
         role_changes.load_since(pool, i64::MIN).await?;
         let roles = Arc::new(RoleTable::default());
         roles.refresh(pool, true).await?;
-        Ok(Auth { config, clock, keys, signing, at_rest, hasher, revoked, role_changes, roles })
+        Ok(Auth {
+            config,
+            clock,
+            keys,
+            signing,
+            at_rest,
+            chain,
+            hasher,
+            revoked,
+            role_changes,
+            feed_wake: Arc::default(),
+            roles,
+        })
     }
 }
 
@@ -140,10 +169,27 @@ pub fn stage() -> AdHoc {
                 Box::pin(async move {
                     let (Some(auth), Some(db)) = (rocket.state::<Auth>(), Db::fetch(rocket)) else { return };
                     let interval = Duration::from_millis(auth.config.revocation_poll_ms);
+                    if let crate::db::DbPool::Pg(_) = &**db {
+                        match rocket.figment().extract_inner::<crate::db::PoolSettings>("databases.main") {
+                            Ok(settings) => {
+                                let wake = auth.feed_wake.clone();
+                                tokio::spawn(crate::db::notify::listen(
+                                    settings.url,
+                                    move || wake.wake(),
+                                    rocket.shutdown(),
+                                ));
+                            }
+                            Err(e) => rocket::warn!("feed notifications off, polling only: {e}"),
+                        }
+                    }
+                    let feeds = revocation::Feeds {
+                        revoked: auth.revoked.clone(),
+                        role_changes: auth.role_changes.clone(),
+                        roles: auth.roles.clone(),
+                        wake: auth.feed_wake.clone(),
+                    };
                     tokio::spawn(revocation::poll_feed(
-                        auth.revoked.clone(),
-                        auth.role_changes.clone(),
-                        auth.roles.clone(),
+                        feeds,
                         (**db).clone(),
                         auth.clock.clone(),
                         interval,

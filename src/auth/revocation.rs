@@ -2,10 +2,12 @@
 //!
 //! Sessions ended on this instance are added at once ([`RevokedSessions::insert`]); those ended
 //! on other instances arrive through [`poll_feed`], which reads the `revoked_sessions` feed every
-//! `revocation_poll_ms`. An entry is dropped once every access token of its session has
+//! `revocation_poll_ms`, and at once when [`FeedWake`] is signalled (on PostgreSQL by a
+//! `NOTIFY` from the feed's triggers, see [`crate::db::notify`]). An entry is dropped once every access token of its session has
 //! expired, so the set holds at most the sessions ended within one access-token lifetime.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -21,6 +23,28 @@ use crate::models::RevocationStore;
 #[derive(Debug, Default)]
 pub struct RevokedSessions {
     entries: RwLock<HashMap<Id, i64>>,
+}
+
+/// Wakes the feed poller early. A signal carries no data: the poller reads every feed table as
+/// on a tick, so a new feed table needs nothing here. Signals while a poll runs coalesce into
+/// one more poll.
+#[derive(Debug, Default)]
+pub struct FeedWake {
+    notify: tokio::sync::Notify,
+    signals: AtomicU64,
+}
+
+impl FeedWake {
+    /// Asks the poller to read the feed now.
+    pub fn wake(&self) {
+        self.signals.fetch_add(1, Ordering::Relaxed);
+        self.notify.notify_one();
+    }
+
+    /// How many times the poller was woken early (for tests and diagnostics).
+    pub fn signals(&self) -> u64 {
+        self.signals.load(Ordering::Relaxed)
+    }
 }
 
 /// How far back each poll looks, in seconds: it covers transactions that committed a little
@@ -71,18 +95,27 @@ impl RevokedSessions {
     }
 }
 
-/// Polls the feed until `shutdown` resolves. The first read loads every revocation still in the
-/// feed, so a new instance knows sessions ended before it started. Each round also reads the
-/// role-change feed and reloads the role table when another instance changed a role.
+/// The in-memory views [`poll_feed`] keeps current, and what wakes it early.
+#[derive(Debug, Clone)]
+pub struct Feeds {
+    pub revoked: std::sync::Arc<RevokedSessions>,
+    pub role_changes: std::sync::Arc<RoleChanges>,
+    pub roles: std::sync::Arc<RoleTable>,
+    pub wake: std::sync::Arc<FeedWake>,
+}
+
+/// Polls the feed until `shutdown` resolves, every `interval` and whenever `wake` is signalled.
+/// The first read loads every revocation still in the feed, so a new instance knows sessions
+/// ended before it started. Each round also reloads the role table when another instance
+/// changed a role.
 pub async fn poll_feed(
-    set: std::sync::Arc<RevokedSessions>,
-    role_changes: std::sync::Arc<RoleChanges>,
-    roles: std::sync::Arc<RoleTable>,
+    feeds: Feeds,
     pool: DbPool,
     clock: Clock,
     interval: Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    let Feeds { revoked: set, role_changes, roles, wake } = feeds;
     tokio::pin!(shutdown);
     let mut since = i64::MIN;
     let mut ticker = tokio::time::interval(interval);
@@ -91,6 +124,7 @@ pub async fn poll_feed(
         tokio::select! {
             _ = &mut shutdown => return,
             _ = ticker.tick() => {}
+            _ = wake.notify.notified() => {}
         }
         let started = clock.now();
         let read = match set.load_since(&pool, since).await {

@@ -1,17 +1,12 @@
-//! Sessions and their token families: login, rotation with reuse detection, logout, listing
-//! and password change. The JSON endpoints and the OAuth token endpoint share these functions.
-//!
-//! Rotation (contract rules 1–5) runs in one write transaction. On PostgreSQL the conditional
-//! `UPDATE ... WHERE spent_at IS NULL` decides which of several concurrent exchanges wins (the
-//! losers wait on its row lock and then see the token spent); on SQLite `BEGIN IMMEDIATE`
-//! serialises the whole exchange. Either way there is no gap between reading and writing.
+//! Sessions and their token families: login, logout, listing and password change. The JSON
+//! endpoints and the OAuth token endpoint share these functions. Rotation lives in
+//! [`super::rotation`], the live-session cap in [`super::session_cap`].
 
 use serde::Serialize;
 use serde_json::json;
 
 use super::accounts::{check_password, normalize_email};
 use super::guards::{ClientInfo, Principal};
-use super::opaque::{hash_token, OpaqueToken};
 use super::password::Verdict;
 use super::throttle::{self, Reservation, ThrottleKeys};
 use super::tokens::AccessClaims;
@@ -19,9 +14,7 @@ use super::Auth;
 use crate::clock::rfc3339;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{
-    AuditStore, NewAuditEvent, NewRefreshToken, NewSession, RefreshTokenStore, Session, SessionStore, UserStore,
-};
+use crate::models::{AuditStore, NewAuditEvent, NewSession, Session, SessionStore, UserStore};
 
 /// `amr` of a session started by a password alone (RFC 8176).
 pub const AMR_PASSWORD: &str = "pwd";
@@ -116,12 +109,12 @@ pub fn audit_by<'a>(
 
 impl Auth {
     /// Issues the token pair for a session whose new refresh token is `refresh`.
-    fn token_response(
+    pub(super) fn token_response(
         &self,
         session: &Session,
         user_id: Id,
         roles: Vec<String>,
-        refresh: OpaqueToken,
+        refresh: String,
         refresh_expires: i64,
         now: i64,
     ) -> ApiResult<TokenResponse> {
@@ -143,7 +136,7 @@ impl Auth {
             access_token: self.keys.sign(&claims).map_err(ApiError::internal)?,
             token_type: "Bearer",
             expires_in: exp - now,
-            refresh_token: refresh.into_plaintext(),
+            refresh_token: refresh,
             refresh_expires_in: refresh_expires - now,
             session_id: session.id,
         })
@@ -248,8 +241,12 @@ impl Auth {
             user_agent: client.user_agent.clone(),
             ip: client.ip.clone(),
             amr: amr.to_owned(),
+            generation: 0,
+            rotated_at: None,
+            burst_generation: 0,
+            burst_at: None,
         };
-        let refresh = OpaqueToken::generate();
+        let refresh = self.chain.mint(session.id, session.generation);
         let refresh_expires = self.refresh_expiry(session.expires_at, now);
         let new_session = NewSession {
             id: session.id,
@@ -261,89 +258,21 @@ impl Auth {
             ip: session.ip.as_deref(),
             amr,
         };
-        let new_token = NewRefreshToken {
-            id: Id::new(),
-            session_id: session.id,
-            token_hash: refresh.hash(),
-            created_at: now,
-            expires_at: refresh_expires,
-        };
         let event =
             audit_event("login_succeeded", now, Some(user_id), client, json!({"session_id": session.id, "amr": amr}));
-        crate::write_tx!(conn, |c| {
+        let cap = self.session_cap(client);
+        let evicted = crate::write_tx!(conn, |c| {
             if let Some(reservation) = reservation {
                 throttle::release(c, reservation).await?;
             }
+            let evicted = cap.make_room(c, user_id).await?;
             c.insert_session(&new_session).await?;
-            c.insert_refresh_token(&new_token).await?;
-            c.insert_audit(&event).await
+            c.insert_audit(&event).await?;
+            Ok::<_, diesel::result::Error>(evicted)
         })?;
+        self.revoke_locally(&evicted, &cap.ending);
         let roles = crate::with_conn!(conn, |c| c.user_role_names(user_id).await)?;
         self.token_response(&session, user_id, roles, refresh, refresh_expires, now)
-    }
-
-    /// `POST /auth/refresh`: exchanges a refresh token once (rules 1–5 of the contract).
-    pub async fn refresh(&self, conn: &mut DbConn, presented: &str, client: &ClientInfo) -> ApiResult<TokenResponse> {
-        let hash = hash_token(presented);
-        let now = self.clock.now();
-        let grace = self.config.reuse_grace as i64;
-        let refresh_ttl = self.config.refresh_ttl as i64;
-        let ending = self.ending("refresh_reuse");
-        let refresh = OpaqueToken::generate();
-        let step = crate::write_tx!(conn, |c| {
-            let unknown = || ApiError::invalid_grant("The refresh token is unknown, used, expired or revoked.");
-            let (token, session, user, roles) = c.find_refresh_family(&hash).await?.ok_or_else(unknown)?;
-            if user.disabled {
-                return Err(ApiError::account_disabled());
-            }
-            if !session.is_live(now, refresh_ttl) || token.expires_at <= now {
-                return Err(unknown());
-            }
-            let spent_at = match token.spent_at {
-                None if c.spend_refresh_token(token.id, now).await? => None,
-                // Lost a race to a concurrent exchange that has just committed.
-                None => Some(now),
-                Some(at) => Some(at),
-            };
-            if let Some(spent_at) = spent_at {
-                if grace == 0 || now - spent_at > grace {
-                    c.end_session(session.id, ending).await?;
-                    let event = audit_event(
-                        "refresh_reuse_detected",
-                        now,
-                        Some(user.id),
-                        client,
-                        json!({"session_id": session.id}),
-                    );
-                    c.insert_audit(&event).await?;
-                    return Ok(Err(session.id));
-                }
-            }
-            let expires = self.refresh_expiry(session.expires_at, now);
-            let new_token = NewRefreshToken {
-                id: Id::new(),
-                session_id: session.id,
-                token_hash: refresh.hash(),
-                created_at: now,
-                expires_at: expires,
-            };
-            c.insert_refresh_token(&new_token).await?;
-            // Timestamps are whole seconds: a second exchange within the same second would write
-            // the same value (and another instance's clock may lag; last use never goes back).
-            if now > session.last_used_at {
-                c.touch_session(session.id, now).await?;
-            }
-            Ok::<_, ApiError>(Ok((session, roles, expires)))
-        })?;
-        match step {
-            Ok((session, roles, expires)) => {
-                self.token_response(&session, session.user_id, roles, refresh, expires, now)
-            }
-            Err(reused) => {
-                self.revoke_locally(&[reused], &ending);
-                Err(ApiError::invalid_grant("The refresh token was already used; the session has ended."))
-            }
-        }
     }
 
     /// Ends one session of the caller (`reason` recorded) and audits it as `event`.
@@ -362,7 +291,7 @@ impl Auth {
                 Some(s) if s.user_id == principal.user_id => {}
                 _ => return Ok(None),
             }
-            // Ending an ended session again is idempotent: nothing new is recorded.
+            // A session that has already ended answers as found, and records nothing new.
             let ended = c.end_session(session, ending).await?;
             if ended {
                 c.insert_audit(&audit).await?;
@@ -452,10 +381,7 @@ impl Auth {
         let session = match self.keys.verify_signed(token) {
             // A client's token has no session: clients end with their deletion.
             Ok(claims) => claims.sid,
-            Err(_) => {
-                let hash = hash_token(token);
-                crate::with_conn!(conn, |c| c.find_refresh_token(&hash).await)?.map(|t| t.session_id)
-            }
+            Err(_) => self.refresh_token_session(conn, token).await?,
         };
         let Some(session) = session else { return Ok(()) };
         let ending = self.ending("logout");

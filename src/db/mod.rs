@@ -7,6 +7,7 @@
 mod checkpoint;
 mod id;
 mod migrate;
+pub mod notify;
 mod pool;
 mod reuse;
 pub mod schema;

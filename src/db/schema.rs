@@ -57,6 +57,10 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         ip -> Nullable<Text>,
         amr -> Text,
+        generation -> BigInt,
+        rotated_at -> Nullable<BigInt>,
+        burst_generation -> BigInt,
+        burst_at -> Nullable<BigInt>,
     }
 }
 

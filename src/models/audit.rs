@@ -46,6 +46,8 @@ pub struct AuditFilter {
 pub trait AuditStore {
     async fn insert_audit(&mut self, event: &NewAuditEvent<'_>) -> QueryResult<()>;
     async fn list_audit(&mut self, filter: &AuditFilter) -> QueryResult<Vec<AuditEvent>>;
+    /// Deletes up to `limit` events recorded before `cutoff` (`auth.audit_retention`).
+    async fn delete_old_audit(&mut self, cutoff: i64, limit: i64) -> QueryResult<usize>;
 }
 
 for_each_backend! {
@@ -68,6 +70,17 @@ impl AuditStore {
             .offset(filter.offset)
             .load(self)
             .await
+    }
+
+    async fn delete_old_audit(&mut self, cutoff: i64, limit: i64) -> QueryResult<usize> {
+        let batch = audit_events::table.filter(audit_events::at.lt(cutoff)).select(audit_events::id).limit(limit);
+        // Ids first, then delete them: diesel cannot delete from a table filtered by a subquery on
+        // itself, and the batch bounds the statement either way.
+        let ids: Vec<Id> = batch.load(self).await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        diesel::delete(audit_events::table.filter(audit_events::id.eq_any(ids))).execute(self).await
     }
 }
 }

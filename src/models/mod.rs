@@ -16,6 +16,7 @@ pub mod revocation;
 pub mod role;
 pub mod role_change;
 pub mod session;
+pub mod session_pg;
 pub mod setting;
 pub mod signing_key;
 pub mod throttle;
@@ -28,7 +29,7 @@ pub use refresh_token::{NewRefreshToken, RefreshFamily, RefreshToken, RefreshTok
 pub use revocation::RevocationStore;
 pub use role::{Role, RoleStore};
 pub use role_change::{RoleChange, RoleChangeStore};
-pub use session::{Ending, NewSession, Session, SessionStore};
+pub use session::{Advance, Ending, NewSession, Session, SessionFamily, SessionStore};
 pub use setting::SettingStore;
 pub use signing_key::{SigningKeyStore, StoredKey};
 pub use throttle::{Throttle, ThrottleStore};

@@ -1,4 +1,6 @@
-//! Refresh tokens: only the SHA-256 of each is stored; `spent_at` marks an exchanged one.
+//! Refresh tokens of the older random format: only the SHA-256 of each is stored; `spent_at`
+//! marks an exchanged one. New sessions write no rows here (see `auth::chain`); these rows are
+//! exchanged once more into the new format and deleted by housekeeping when they expire.
 
 use diesel::prelude::*;
 use diesel::result::QueryResult;
@@ -42,8 +44,8 @@ pub trait RefreshTokenStore {
     async fn find_refresh_family(&mut self, hash: &str) -> QueryResult<Option<RefreshFamily>>;
     /// Marks the token spent unless it already is; `true` for the one caller that did it.
     async fn spend_refresh_token(&mut self, id: Id, now: i64) -> QueryResult<bool>;
-    /// Deletes tokens that expired before `now`: they can no longer be exchanged.
-    async fn delete_dead_refresh_tokens(&mut self, now: i64) -> QueryResult<usize>;
+    /// Deletes up to `limit` tokens that expired before `now`: they can no longer be exchanged.
+    async fn delete_dead_refresh_tokens(&mut self, now: i64, limit: i64) -> QueryResult<usize>;
 }
 
 for_each_backend! {
@@ -88,8 +90,16 @@ impl RefreshTokenStore {
             .map(|n| n == 1)
     }
 
-    async fn delete_dead_refresh_tokens(&mut self, now: i64) -> QueryResult<usize> {
-        diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now))).execute(self).await
+    async fn delete_dead_refresh_tokens(&mut self, now: i64, limit: i64) -> QueryResult<usize> {
+        let batch =
+            refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now)).select(refresh_tokens::id).limit(limit);
+        // Ids first, then delete them: diesel cannot delete from a table filtered by a subquery on
+        // itself, and the batch bounds the statement either way.
+        let ids: Vec<Id> = batch.load(self).await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        diesel::delete(refresh_tokens::table.filter(refresh_tokens::id.eq_any(ids))).execute(self).await
     }
 }
 }

@@ -14,7 +14,8 @@ pub trait RevocationStore {
     async fn insert_revocation(&mut self, session_id: Id, user_id: Id, now: i64, until: i64) -> QueryResult<()>;
     /// `(session id, expires_at)` of revocations made at or after `since`.
     async fn revocations_since(&mut self, since: i64) -> QueryResult<Vec<(Id, i64)>>;
-    async fn delete_expired_revocations(&mut self, now: i64) -> QueryResult<usize>;
+    /// Deletes up to `limit` rows whose sessions' access tokens have all expired.
+    async fn delete_expired_revocations(&mut self, now: i64, limit: i64) -> QueryResult<usize>;
     /// The change feed's view: `(session id, user id, revoked_at, expires_at)` of revocations made
     /// at or after `since` (a deleted client's row has its id in both id columns).
     async fn revocation_rows_since(&mut self, since: i64) -> QueryResult<Vec<(Id, Id, i64, i64)>>;
@@ -44,8 +45,18 @@ impl RevocationStore {
             .await
     }
 
-    async fn delete_expired_revocations(&mut self, now: i64) -> QueryResult<usize> {
-        diesel::delete(revoked_sessions::table.filter(revoked_sessions::expires_at.lt(now))).execute(self).await
+    async fn delete_expired_revocations(&mut self, now: i64, limit: i64) -> QueryResult<usize> {
+        let batch = revoked_sessions::table
+            .filter(revoked_sessions::expires_at.lt(now))
+            .select(revoked_sessions::session_id)
+            .limit(limit);
+        // Ids first, then delete them: diesel cannot delete from a table filtered by a subquery on
+        // itself, and the batch bounds the statement either way.
+        let ids: Vec<Id> = batch.load(self).await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        diesel::delete(revoked_sessions::table.filter(revoked_sessions::session_id.eq_any(ids))).execute(self).await
     }
 
     async fn revocation_rows_since(&mut self, since: i64) -> QueryResult<Vec<(Id, Id, i64, i64)>> {

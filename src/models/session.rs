@@ -5,11 +5,26 @@ use diesel::prelude::*;
 use diesel::result::QueryResult;
 use diesel_async::RunQueryDsl;
 
-use super::{for_each_backend, RevocationStore};
-use crate::db::schema::sessions;
+use super::user::fold_roles;
+use super::{for_each_backend, RevocationStore, User};
+use crate::db::schema::{sessions, user_roles, users};
 use crate::db::{Id, Reuse};
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+/// A session with its user and that user's role names.
+pub type SessionFamily = (Session, User, Vec<String>);
+
+/// The state an exchange moves a session to: the next generation, exchanged at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Advance {
+    /// The generation being exchanged: the update applies only while it is still current.
+    pub from: i64,
+    pub now: i64,
+    pub burst_generation: i64,
+    pub burst_at: i64,
+    pub last_used_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = sessions, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct Session {
     pub id: Id,
@@ -23,6 +38,14 @@ pub struct Session {
     pub ip: Option<String>,
     /// RFC 8176 authentication methods of the login, space-separated (`pwd`, `pwd otp mfa`).
     pub amr: String,
+    /// The generation of the one refresh token that may be exchanged next (see `auth::chain`).
+    pub generation: i64,
+    /// When `generation - 1` was exchanged; `None` before the first exchange.
+    pub rotated_at: Option<i64>,
+    /// The first generation of the current run of exchanges less than `reuse_grace` apart...
+    pub burst_generation: i64,
+    /// ...and when it was exchanged.
+    pub burst_at: Option<i64>,
 }
 
 impl Session {
@@ -56,20 +79,45 @@ pub struct Ending<'a> {
     pub revoke_until: i64,
 }
 
+/// Adds the ids of `more` not in `ids` yet, up to `limit` in all.
+fn merge_ids(ids: &mut Vec<Id>, more: Vec<Id>, limit: i64) {
+    let mut seen: std::collections::HashSet<Id> = ids.iter().copied().collect();
+    for id in more {
+        if ids.len() as i64 >= limit {
+            break;
+        }
+        if seen.insert(id) {
+            ids.push(id);
+        }
+    }
+}
+
 #[allow(async_fn_in_trait)]
 pub trait SessionStore {
     async fn insert_session(&mut self, session: &NewSession<'_>) -> QueryResult<()>;
     async fn find_session(&mut self, id: Id) -> QueryResult<Option<Session>>;
     async fn touch_session(&mut self, id: Id, now: i64) -> QueryResult<()>;
+    /// The session with its user and the user's role names, in one query.
+    async fn find_session_family(&mut self, id: Id) -> QueryResult<Option<SessionFamily>>;
+    /// Moves a live session from generation `from` to `from + 1`; `false` when another
+    /// exchange got there first (or the session ended): the caller re-reads the session.
+    async fn advance_session(&mut self, id: Id, step: Advance) -> QueryResult<bool>;
+    /// Ids of a user's sessions that live at `now`, least recently used first.
+    async fn live_sessions_lru(&mut self, user_id: Id, now: i64, refresh_ttl: i64) -> QueryResult<Vec<Id>>;
+    /// Takes the user's row lock (PostgreSQL; SQLite has one writer anyway) so that concurrent
+    /// logins of one user count its live sessions one after the other.
+    async fn lock_user_sessions(&mut self, user_id: Id) -> QueryResult<()>;
     /// Sessions of a user that still live at `now`, newest first.
     async fn live_sessions(&mut self, user_id: Id, now: i64, refresh_ttl: i64) -> QueryResult<Vec<Session>>;
     /// Ends one session if it has not ended yet; returns whether this call ended it.
     async fn end_session(&mut self, id: Id, ending: Ending<'_>) -> QueryResult<bool>;
     /// Ends every session of a user except `keep`; returns the ids it ended.
     async fn end_user_sessions(&mut self, user_id: Id, keep: Option<Id>, ending: Ending<'_>) -> QueryResult<Vec<Id>>;
-    /// Deletes sessions (and by cascade their tokens) that ended, or expired absolutely or by
-    /// inactivity, before `cutoff`.
-    async fn delete_old_sessions(&mut self, cutoff: i64, refresh_ttl: i64) -> QueryResult<usize>;
+    /// Deletes up to `limit` sessions (and by cascade their tokens) that ended, or reached their
+    /// absolute expiry, before `cutoff`. A session idle past `refresh_ttl` is dead at once but
+    /// kept until then: finding it earlier would need an index on `last_used_at`, which every
+    /// refresh would rewrite.
+    async fn delete_old_sessions(&mut self, cutoff: i64, limit: i64) -> QueryResult<usize>;
 }
 
 for_each_backend! {
@@ -84,6 +132,58 @@ impl SessionStore {
 
     async fn touch_session(&mut self, id: Id, now: i64) -> QueryResult<()> {
         Reuse(diesel::update(sessions::table.find(id)).set(sessions::last_used_at.eq(now))).execute(self).await.map(|_| ())
+    }
+
+    async fn find_session_family(&mut self, id: Id) -> QueryResult<Option<SessionFamily>> {
+        let rows: Vec<(Session, User, Option<String>)> = sessions::table
+            .inner_join(users::table.left_join(user_roles::table))
+            .filter(sessions::id.eq(id))
+            .select((Session::as_select(), User::as_select(), user_roles::role_name.nullable()))
+            .order(user_roles::role_name)
+            .load(self)
+            .await?;
+        let rows = rows.into_iter().map(|(session, user, role)| ((session, user), role));
+        Ok(fold_roles(rows).map(|((session, user), roles)| (session, user, roles)))
+    }
+
+    async fn advance_session(&mut self, id: Id, step: Advance) -> QueryResult<bool> {
+        Reuse(
+            diesel::update(
+                sessions::table
+                    .find(id)
+                    .filter(sessions::generation.eq(step.from))
+                    .filter(sessions::ended_at.is_null()),
+            )
+            .set((
+                sessions::generation.eq(step.from + 1),
+                sessions::rotated_at.eq(step.now),
+                sessions::burst_generation.eq(step.burst_generation),
+                sessions::burst_at.eq(step.burst_at),
+                sessions::last_used_at.eq(step.last_used_at),
+            )),
+        )
+        .execute(self)
+        .await
+        .map(|n| n == 1)
+    }
+
+    async fn live_sessions_lru(&mut self, user_id: Id, now: i64, refresh_ttl: i64) -> QueryResult<Vec<Id>> {
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::ended_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+            .filter(sessions::last_used_at.gt(now - refresh_ttl))
+            .order((sessions::last_used_at.asc(), sessions::created_at.asc(), sessions::id))
+            .select(sessions::id)
+            .load(self)
+            .await
+    }
+
+    async fn lock_user_sessions(&mut self, user_id: Id) -> QueryResult<()> {
+        Reuse(diesel::update(users::table.find(user_id)).set(users::updated_at.eq(users::updated_at)))
+            .execute(self)
+            .await
+            .map(|_| ())
     }
 
     async fn live_sessions(&mut self, user_id: Id, now: i64, refresh_ttl: i64) -> QueryResult<Vec<Session>> {
@@ -135,17 +235,24 @@ impl SessionStore {
         Ok(ended)
     }
 
-    async fn delete_old_sessions(&mut self, cutoff: i64, refresh_ttl: i64) -> QueryResult<usize> {
-        diesel::delete(
-            sessions::table.filter(
-                sessions::ended_at
-                    .lt(cutoff)
-                    .or(sessions::expires_at.lt(cutoff))
-                    .or(sessions::last_used_at.lt(cutoff - refresh_ttl)),
-            ),
-        )
-        .execute(self)
-        .await
+    async fn delete_old_sessions(&mut self, cutoff: i64, limit: i64) -> QueryResult<usize> {
+        // Two range scans, one per index, rather than one OR: SQLite plans the OR as a scan of
+        // every session, which at a million live sessions held the writer for a whole scan.
+        let mut ids: Vec<Id> = sessions::table
+            .filter(sessions::ended_at.lt(cutoff))
+            .select(sessions::id)
+            .limit(limit)
+            .load(self)
+            .await?;
+        if (ids.len() as i64) < limit {
+            let expired: Vec<Id> =
+                sessions::table.filter(sessions::expires_at.lt(cutoff)).select(sessions::id).limit(limit).load(self).await?;
+            merge_ids(&mut ids, expired, limit);
+        }
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        diesel::delete(sessions::table.filter(sessions::id.eq_any(ids))).execute(self).await
     }
 }
 }

@@ -2,6 +2,7 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
+use crate::session_storage::insert_legacy_token;
 use portcullis::auth::housekeeping::{run_once, Swept};
 use portcullis::auth::Auth;
 use rocket::http::Status;
@@ -41,11 +42,85 @@ on_both_backends! {
         assert_eq!(swept.throttles, 2, "the failure window is over (the account's counter from this address and from all)");
         assert_eq!(app.me_status(&live.access).await, Status::Ok);
 
-        // Refresh tokens past their expiry go too, without harming the live chain.
+        // Refresh tokens of the older format past their expiry go too, without harming the
+        // live chain.
+        insert_legacy_token(&app, &live.session_id, 100).await;
         app.clock.advance(900);
         let live = tokens(app.refresh_response(&live.refresh).await).await;
         let swept = sweep(&app).await;
-        assert!(swept.refresh_tokens >= 1, "{swept:?}");
+        assert_eq!(swept.refresh_tokens, 1, "{swept:?}");
         assert_eq!(app.refresh_response(&live.refresh).await.status(), Status::Ok);
+    }
+}
+
+/// Writes `sessions` sessions of `user` that expired long ago, and `audit` audit events older
+/// than the audit retention, in multi-row inserts (plain SQL: ids and numbers only).
+async fn seed_backlog(app: &TestApp, user: &str, sessions: usize, audit: usize, long_ago: i64) {
+    use diesel_async::SimpleAsyncConnection;
+    use rocket_db_pools::Pool;
+    let db = portcullis::db::Db::fetch(app.client.rocket()).unwrap();
+    let mut conn = db.get().await.unwrap();
+    let rows = |count: usize, row: &dyn Fn() -> String| -> Vec<String> {
+        let all: Vec<String> = (0..count).map(|_| row()).collect();
+        all.chunks(500).map(|chunk| chunk.join(",")).collect()
+    };
+    let mut sql = String::new();
+    for values in rows(sessions, &|| {
+        let id = uuid::Uuid::new_v4();
+        format!("('{id}','{user}',{},{},{long_ago})", long_ago - 100, long_ago - 100)
+    }) {
+        sql += &format!("INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at) VALUES {values};");
+    }
+    for values in rows(audit, &|| {
+        let id = uuid::Uuid::new_v4();
+        format!("('{id}',{long_ago},'login_succeeded','{user}','{{}}')")
+    }) {
+        sql += &format!("INSERT INTO audit_events (id, at, event, user_id, detail) VALUES {values};");
+    }
+    portcullis::with_conn!(conn, |c| c.batch_execute(&sql).await).expect("seed");
+}
+
+on_both_backends! {
+    async fn a_large_backlog_is_deleted_in_several_batches_while_writes_keep_succeeding(backend) {
+        let app = TestApp::builder(backend)
+            .with_config("housekeeping_batch", 500)
+            .with_config("retention", 1000)
+            .with_config("audit_retention", 86_400)
+            .build()
+            .await;
+        let user = app.with_user().await;
+        let now = app.clock.now();
+        seed_backlog(&app, &user.id, 3000, 12_000, now - 100_000).await;
+        let live = app.login(&user).await;
+
+        let sweeping = std::sync::atomic::AtomicBool::new(true);
+        let pass = async {
+            let swept = sweep(&app).await;
+            sweeping.store(false, std::sync::atomic::Ordering::SeqCst);
+            swept
+        };
+        let writes = async {
+            // Refreshes and logins are write transactions; they interleave with the pass.
+            let (mut current, mut during) = (live.clone(), 0);
+            while sweeping.load(std::sync::atomic::Ordering::SeqCst) {
+                let response = app.refresh_response(&current.refresh).await;
+                assert_eq!(response.status(), Status::Ok, "a write during housekeeping");
+                current = tokens(response).await;
+                during += 1;
+            }
+            (current, during)
+        };
+        let (swept, (current, during)) = tokio::join!(pass, writes);
+        assert_eq!(swept.sessions, 3000, "{swept:?}");
+        assert_eq!(swept.audit_events, 12_000, "{swept:?}");
+        assert!(swept.batches >= 30, "500 rows per write transaction: {swept:?}");
+        assert!(during >= 1, "writes went on while the pass ran");
+        assert_eq!(app.me_status(&current.access).await, Status::Ok);
+        // Recent audit events are kept; a second pass finds nothing left.
+        let (_, admin) = crate::admin_support::with_admin(&app).await;
+        let audit = crate::admin_support::get_json(&app, &format!("/admin/audit?user_id={}", user.id), &admin.access).await;
+        assert!(!audit["events"].as_array().unwrap().is_empty(), "{audit}");
+        let again = sweep(&app).await;
+        assert_eq!((again.sessions, again.audit_events), (0, 0), "{again:?}");
     }
 }

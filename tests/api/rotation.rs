@@ -1,5 +1,6 @@
 //! Refresh-token rotation: the contract's rules 1–5, reuse detection and the grace interval,
-//! concurrent exchanges, and idle and absolute session expiry.
+//! concurrent exchanges, and idle and absolute session expiry. Storage per session (rule 6) and
+//! tokens of the older format are in `session_storage`.
 
 use crate::helpers::*;
 use crate::on_both_backends;
@@ -72,7 +73,7 @@ on_both_backends! {
         assert_eq!(app.me_status(&other.access).await, Status::Ok);
     }
 
-    async fn reuse_within_the_grace_interval_succeeds_in_the_same_family(backend) {
+    async fn reuse_within_the_grace_interval_succeeds_with_the_same_successor(backend) {
         let app = TestApp::builder(backend).with_config("reuse_grace", 10).build().await;
         let user = app.with_user().await;
         let first = app.login(&user).await;
@@ -80,10 +81,29 @@ on_both_backends! {
         app.clock.advance(10);
         let b = refresh_ok(&app, &first.refresh).await;
         assert_eq!(a.session_id, b.session_id);
-        assert_ne!(a.refresh, b.refresh);
-        // Both branches stay usable.
-        refresh_ok(&app, &a.refresh).await;
-        refresh_ok(&app, &b.refresh).await;
+        assert_eq!(a.refresh, b.refresh, "a replay receives the successor the first exchange produced");
+        assert_ne!(a.access, b.access);
+        // One chain continues from it.
+        let c = refresh_ok(&app, &a.refresh).await;
+        refresh_ok(&app, &c.refresh).await;
+    }
+
+    async fn a_replay_within_the_grace_interval_starts_no_second_chain(backend) {
+        let app = TestApp::builder(backend).with_config("reuse_grace", 10).build().await;
+        let user = app.with_user().await;
+        let first = app.login(&user).await;
+        let victim = refresh_ok(&app, &first.refresh).await;
+        app.clock.advance(5);
+        // A thief replays the copied token inside the grace interval...
+        let thief = refresh_ok(&app, &first.refresh).await;
+        // ...the victim keeps refreshing...
+        app.clock.advance(60);
+        let victim = refresh_ok(&app, &victim.refresh).await;
+        // ...and the thief's next exchange is reuse: the whole session ends.
+        app.clock.advance(60);
+        assert_invalid_grant(&app, &thief.refresh, "the thief's copy is caught at its next exchange").await;
+        assert_invalid_grant(&app, &victim.refresh, "the family ended").await;
+        assert_eq!(app.me_status(&victim.access).await, Status::Unauthorized);
     }
 
     async fn with_zero_grace_any_reuse_ends_the_session(backend) {
@@ -107,17 +127,26 @@ on_both_backends! {
         assert!(statuses.iter().all(|s| *s == Status::Ok || *s == Status::Unauthorized), "{statuses:?}");
     }
 
-    async fn with_a_grace_interval_concurrent_exchanges_all_succeed_in_one_family(backend) {
+    async fn with_a_grace_interval_concurrent_exchanges_all_succeed_in_one_chain(backend) {
         let app = TestApp::builder(backend).with_config("reuse_grace", 10).build().await;
         let user = app.with_user().await;
         let first = app.login(&user).await;
         let responses = join_all((0..8).map(|_| app.refresh_response(&first.refresh))).await;
-        let mut sessions = vec![];
+        let mut successors = vec![];
         for response in responses {
             assert_eq!(response.status(), Status::Ok);
-            sessions.push(tokens(response).await.session_id);
+            let tokens = tokens(response).await;
+            assert_eq!(tokens.session_id, first.session_id);
+            successors.push(tokens.refresh);
         }
-        assert!(sessions.iter().all(|s| *s == first.session_id), "{sessions:?}");
+        successors.dedup();
+        assert_eq!(successors.len(), 1, "every concurrent exchange received the same successor");
+        // Afterwards one chain continues; the spent generations are reuse after the interval.
+        let next = refresh_ok(&app, &successors[0]).await;
+        app.clock.advance(11);
+        let newest = refresh_ok(&app, &next.refresh).await;
+        assert_invalid_grant(&app, &successors[0], "an older generation after the grace interval").await;
+        assert_invalid_grant(&app, &newest.refresh, "the family ended").await;
     }
 
     async fn a_session_ends_after_refresh_ttl_of_inactivity(backend) {

@@ -1,0 +1,1 @@
+DROP TRIGGER role_changes_feed_notify ON role_changes;

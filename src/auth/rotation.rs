@@ -1,0 +1,319 @@
+//! Refresh-token rotation (contract rules 1–6) over constant storage per session.
+//!
+//! A refresh token names its session and generation under a MAC ([`super::chain`]); the session
+//! row keeps the current generation and when the previous ones were exchanged. Presenting
+//! generation `p` of a session at generation `g`:
+//! - `p == g`: the exchange. The row moves to `g + 1` with a conditional UPDATE, so of several
+//!   concurrent exchanges exactly one moves it (PostgreSQL: the others wait on the row lock and
+//!   match nothing; SQLite: one writer). The answer is the token of `g + 1`.
+//! - `p < g`, exchanged within `reuse_grace`: a replay (concurrent tabs). It is answered with the
+//!   token of `g` — for `p = g - 1` exactly the successor the first exchange produced, for an
+//!   older `p` the newest token of the one chain — never a new chain (rule 2, v2).
+//! - `p < g` otherwise: reuse. The session ends, whatever `p` is (the very first token included).
+//!
+//! When `p` was exchanged is known exactly for `g - 1` (`rotated_at`) and for the start of the
+//! current run of exchanges less than `reuse_grace` apart (`burst_*`); a generation in between
+//! whose exchange time is not known to be within the grace interval counts as reuse. A replay
+//! writes nothing.
+//!
+//! On PostgreSQL the plain exchange is first tried as one statement (`models::session_pg`); only
+//! what it does not cover runs the transaction below.
+//!
+//! Tokens of the older format (random, hashed in `refresh_tokens`) are exchanged once more by
+//! their row and answered with the session's current token of the new format.
+
+use serde_json::json;
+
+use super::chain::ChainToken;
+use super::guards::ClientInfo;
+use super::opaque::hash_token;
+use super::sessions::{audit_event, TokenResponse};
+use super::Auth;
+use crate::db::{DbConn, Id};
+use crate::error::{ApiError, ApiResult};
+use crate::models::session_pg;
+use crate::models::{Advance, AuditStore, Ending, RefreshTokenStore, Session, SessionStore, User};
+
+/// What a presented generation means for its session at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Exchange(Advance),
+    Replay,
+    Reuse,
+    /// A generation the server never minted: impossible without the key, answered as unknown.
+    Unknown,
+}
+
+fn judge(session: &Session, presented: i64, now: i64, grace: i64) -> Verdict {
+    let current = session.generation;
+    if presented > current {
+        return Verdict::Unknown;
+    }
+    if presented == current {
+        // A run of exchanges continues while each follows the previous one within the grace
+        // interval; otherwise this exchange starts a new one.
+        let (burst_generation, burst_at) = match (session.rotated_at, session.burst_at) {
+            (Some(rotated), Some(at)) if now - rotated <= grace => (session.burst_generation, at),
+            _ => (current, now),
+        };
+        return Verdict::Exchange(Advance {
+            from: current,
+            now,
+            burst_generation,
+            burst_at,
+            last_used_at: session.last_used_at.max(now),
+        });
+    }
+    let within = |at: Option<i64>| at.is_some_and(|at| now - at <= grace);
+    let replay = grace > 0
+        && ((presented == current - 1 && within(session.rotated_at))
+            || (presented >= session.burst_generation && within(session.burst_at)));
+    if replay {
+        Verdict::Replay
+    } else {
+        Verdict::Reuse
+    }
+}
+
+/// The outcome of an exchange's transaction. Not boxed: one lives per request, briefly.
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    /// Answer with the token of `generation`.
+    Issue { session: Session, roles: Vec<String>, generation: i64 },
+    /// Reuse ended this session.
+    Reused(Id),
+}
+
+fn unknown() -> ApiError {
+    ApiError::invalid_grant("The refresh token is unknown, used, expired or revoked.")
+}
+
+/// Ends the session for reuse and audits it, in the caller's transaction.
+async fn end_for_reuse<C: SessionStore + AuditStore>(
+    c: &mut C,
+    session: &Session,
+    ending: Ending<'_>,
+    client: &ClientInfo,
+) -> Result<Step, ApiError> {
+    c.end_session(session.id, ending).await?;
+    let event = audit_event(
+        "refresh_reuse_detected",
+        ending.now,
+        Some(session.user_id),
+        client,
+        json!({"session_id": session.id}),
+    );
+    c.insert_audit(&event).await?;
+    Ok(Step::Reused(session.id))
+}
+
+/// Rules 1–6 for a token of the current format, in one write transaction.
+async fn exchange<C: SessionStore + AuditStore>(
+    c: &mut C,
+    token: ChainToken,
+    grace: i64,
+    refresh_ttl: i64,
+    ending: Ending<'_>,
+    client: &ClientInfo,
+) -> Result<Step, ApiError> {
+    let now = ending.now;
+    let (mut session, user, roles): (Session, User, Vec<String>) =
+        c.find_session_family(token.session).await?.ok_or_else(unknown)?;
+    if user.disabled {
+        return Err(ApiError::account_disabled());
+    }
+    loop {
+        if !session.is_live(now, refresh_ttl) {
+            return Err(unknown());
+        }
+        match judge(&session, token.generation, now, grace) {
+            Verdict::Exchange(step) => {
+                if c.advance_session(session.id, step).await? {
+                    session.generation = step.from + 1;
+                    session.last_used_at = step.last_used_at;
+                    let generation = session.generation;
+                    return Ok(Step::Issue { session, roles, generation });
+                }
+                // A concurrent exchange of the same token committed first: judge again
+                // against what it wrote (a replay or reuse now).
+                session = c.find_session(session.id).await?.ok_or_else(unknown)?;
+                if session.generation == token.generation {
+                    return Err(unknown());
+                }
+            }
+            Verdict::Replay => {
+                let generation = session.generation;
+                return Ok(Step::Issue { session, roles, generation });
+            }
+            Verdict::Reuse => return end_for_reuse(c, &session, ending, client).await,
+            Verdict::Unknown => return Err(unknown()),
+        }
+    }
+}
+
+/// Rules 1–5 for a token of the older random format: its row is spent as before, and the
+/// answer is the session's current token of the new format.
+async fn exchange_legacy<C: SessionStore + AuditStore + RefreshTokenStore>(
+    c: &mut C,
+    hash: &str,
+    grace: i64,
+    refresh_ttl: i64,
+    ending: Ending<'_>,
+    client: &ClientInfo,
+) -> Result<Step, ApiError> {
+    let now = ending.now;
+    let (token, session, user, roles) = c.find_refresh_family(hash).await?.ok_or_else(unknown)?;
+    if user.disabled {
+        return Err(ApiError::account_disabled());
+    }
+    if !session.is_live(now, refresh_ttl) || token.expires_at <= now {
+        return Err(unknown());
+    }
+    let spent_at = match token.spent_at {
+        None if c.spend_refresh_token(token.id, now).await? => None,
+        // Lost a race to a concurrent exchange that has just committed.
+        None => Some(now),
+        Some(at) => Some(at),
+    };
+    match spent_at {
+        Some(at) if grace == 0 || now - at > grace => end_for_reuse(c, &session, ending, client).await,
+        Some(_) => {
+            let generation = session.generation;
+            Ok(Step::Issue { session, roles, generation })
+        }
+        None => {
+            let mut session = session;
+            if now > session.last_used_at {
+                c.touch_session(session.id, now).await?;
+                session.last_used_at = now;
+            }
+            let generation = session.generation;
+            Ok(Step::Issue { session, roles, generation })
+        }
+    }
+}
+
+impl Auth {
+    /// `POST /auth/refresh`: exchanges a refresh token once (rules 1–6 of the contract).
+    pub async fn refresh(&self, conn: &mut DbConn, presented: &str, client: &ClientInfo) -> ApiResult<TokenResponse> {
+        let grace = self.config.reuse_grace as i64;
+        let refresh_ttl = self.config.refresh_ttl as i64;
+        let ending = self.ending("refresh_reuse");
+        let step = match self.chain.open(presented) {
+            Some(token) => {
+                // PostgreSQL: the plain case in one round trip; everything else in a transaction.
+                let moved = match conn {
+                    DbConn::Pg(pg) => {
+                        let (id, from, now) = (token.session, token.generation, ending.now);
+                        session_pg::advance_in_one_statement(pg, id, from, now, grace, refresh_ttl).await?
+                    }
+                    DbConn::Sqlite(_) => None,
+                };
+                match moved {
+                    Some((session, roles)) => {
+                        let generation = session.generation;
+                        Step::Issue { session, roles, generation }
+                    }
+                    None => crate::write_tx!(conn, |c| exchange(c, token, grace, refresh_ttl, ending, client).await)?,
+                }
+            }
+            None => {
+                let hash = hash_token(presented);
+                crate::write_tx!(conn, |c| exchange_legacy(c, &hash, grace, refresh_ttl, ending, client).await)?
+            }
+        };
+        match step {
+            Step::Issue { session, roles, generation } => {
+                let refresh = self.chain.mint(session.id, generation);
+                let expires = (session.last_used_at + refresh_ttl).min(session.expires_at);
+                self.token_response(&session, session.user_id, roles, refresh, expires, ending.now)
+            }
+            Step::Reused(session) => {
+                self.revoke_locally(&[session], &ending);
+                Err(ApiError::invalid_grant("The refresh token was already used; the session has ended."))
+            }
+        }
+    }
+
+    /// The session of a refresh token that an exchange would accept now (the current generation,
+    /// or a replay within the grace interval), for introspection; `None` otherwise. Reads only:
+    /// unlike an exchange, presenting a spent token here ends nothing.
+    pub async fn live_refresh_session(&self, conn: &mut DbConn, token: &str) -> ApiResult<Option<Session>> {
+        let (now, grace, refresh_ttl) =
+            (self.clock.now(), self.config.reuse_grace as i64, self.config.refresh_ttl as i64);
+        let live = |s: &Session, user: &User| s.is_live(now, refresh_ttl) && !user.disabled;
+        if let Some(token) = self.chain.open(token) {
+            let found = crate::with_conn!(conn, |c| c.find_session_family(token.session).await)?;
+            return Ok(found
+                .filter(|(s, user, _)| {
+                    live(s, user)
+                        && matches!(judge(s, token.generation, now, grace), Verdict::Exchange(_) | Verdict::Replay)
+                })
+                .map(|(s, _, _)| s));
+        }
+        let hash = hash_token(token);
+        let found = crate::with_conn!(conn, |c| c.find_refresh_family(&hash).await)?;
+        Ok(found
+            .filter(|(t, s, user, _)| {
+                live(s, user) && t.expires_at > now && t.spent_at.is_none_or(|at| grace > 0 && now - at <= grace)
+            })
+            .map(|(_, s, _, _)| s))
+    }
+
+    /// The session a presented refresh token (of either format, spent or not) belongs to, for
+    /// revocation and introspection; `None` for anything that is not one of ours.
+    pub async fn refresh_token_session(&self, conn: &mut DbConn, token: &str) -> ApiResult<Option<Id>> {
+        if let Some(token) = self.chain.open(token) {
+            return Ok(Some(token.session));
+        }
+        let hash = hash_token(token);
+        Ok(crate::with_conn!(conn, |c| c.find_refresh_token(&hash).await)?.map(|t| t.session_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(generation: i64, rotated_at: Option<i64>, burst: (i64, Option<i64>)) -> Session {
+        Session {
+            id: Id::new(),
+            user_id: Id::new(),
+            created_at: 0,
+            last_used_at: rotated_at.unwrap_or(0),
+            expires_at: 1_000_000,
+            ended_at: None,
+            end_reason: None,
+            user_agent: None,
+            ip: None,
+            amr: "pwd".into(),
+            generation,
+            rotated_at,
+            burst_generation: burst.0,
+            burst_at: burst.1,
+        }
+    }
+
+    #[test]
+    fn the_current_generation_is_exchanged_and_a_run_of_quick_exchanges_keeps_its_start() {
+        let first = judge(&session(0, None, (0, None)), 0, 100, 10);
+        assert!(matches!(first, Verdict::Exchange(Advance { from: 0, burst_generation: 0, burst_at: 100, .. })));
+        let quick = judge(&session(3, Some(95), (1, Some(90))), 3, 100, 10);
+        assert!(matches!(quick, Verdict::Exchange(Advance { burst_generation: 1, burst_at: 90, .. })));
+        let later = judge(&session(3, Some(80), (1, Some(70))), 3, 100, 10);
+        assert!(matches!(later, Verdict::Exchange(Advance { burst_generation: 3, burst_at: 100, .. })));
+    }
+
+    #[test]
+    fn earlier_generations_are_replays_only_when_known_to_be_within_the_grace_interval() {
+        let s = session(5, Some(95), (3, Some(92)));
+        assert_eq!(judge(&s, 4, 100, 10), Verdict::Replay);
+        assert_eq!(judge(&s, 3, 100, 10), Verdict::Replay);
+        assert_eq!(judge(&s, 2, 100, 10), Verdict::Reuse, "exchanged before the run began");
+        assert_eq!(judge(&s, 0, 100, 10), Verdict::Reuse);
+        assert_eq!(judge(&s, 4, 104, 10), Verdict::Replay, "the previous one, 12 s after the run began");
+        assert_eq!(judge(&s, 3, 104, 10), Verdict::Reuse, "its exchange time is not known to be recent");
+        assert_eq!(judge(&s, 4, 100, 0), Verdict::Reuse, "no grace at all");
+        assert_eq!(judge(&s, 6, 100, 10), Verdict::Unknown);
+    }
+}

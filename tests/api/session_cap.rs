@@ -1,0 +1,93 @@
+//! The live-session cap (contract v2): a login beyond `max_sessions_per_user` ends the user's
+//! least recently used session, the way a logout does.
+
+use std::time::Duration;
+
+use crate::admin_support::{get_json, with_admin};
+use crate::helpers::*;
+use crate::on_both_backends;
+use futures::future::join_all;
+use rocket::http::Status;
+use serde_json::Value;
+
+async fn live_sessions(app: &TestApp, access: &str) -> Vec<String> {
+    let body: Value = app.get_authed("/auth/sessions", access).await.into_json().await.unwrap();
+    body["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect()
+}
+
+on_both_backends! {
+    async fn a_login_beyond_the_cap_ends_the_least_recently_used_session(backend) {
+        let app = TestApp::builder(backend).with_config("max_sessions_per_user", 3).build().await;
+        let other = app.second_instance(|b| b.with_config("max_sessions_per_user", 3)).await;
+        let user = app.with_user().await;
+        let first = app.login(&user).await;
+        app.clock.advance(10);
+        let second = app.login(&user).await;
+        app.clock.advance(10);
+        let third = app.login(&user).await;
+        app.clock.advance(10);
+        // The first session is used again: now the second is the least recently used.
+        let first = tokens(app.refresh_response(&first.refresh).await).await;
+        assert_eq!(other.me_status(&second.access).await, Status::Ok);
+        app.clock.advance(10);
+        let fourth = app.login(&user).await;
+
+        assert_eq!(app.me_status(&second.access).await, Status::Unauthorized, "evicted at once here");
+        let (status, code) = error_of(app.refresh_response(&second.refresh).await).await;
+        assert_eq!((status, code.as_str()), (Status::Unauthorized, "invalid_grant"));
+        for live in [&first, &third, &fourth] {
+            assert_eq!(app.me_status(&live.access).await, Status::Ok);
+        }
+        let mut ids = live_sessions(&app, &fourth.access).await;
+        ids.sort();
+        let mut expected = vec![first.session_id.clone(), third.session_id.clone(), fourth.session_id.clone()];
+        expected.sort();
+        assert_eq!(ids, expected);
+
+        // Through the revocation feed like a logout: another instance rejects it too.
+        let mut rejected = false;
+        for _ in 0..100 {
+            if other.me_status(&second.access).await == Status::Unauthorized {
+                rejected = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(rejected, "the evicted session's access token was still accepted on another instance");
+
+        let (_, admin) = with_admin(&app).await;
+        let audit = get_json(&app, "/admin/audit?event=session_evicted", &admin.access).await;
+        let events = audit["events"].as_array().unwrap();
+        assert_eq!(events.len(), 1, "{audit}");
+        assert_eq!(events[0]["user_id"], user.id.as_str());
+    }
+
+    async fn concurrent_logins_never_leave_more_live_sessions_than_the_cap(backend) {
+        let app = TestApp::builder(backend).with_config("max_sessions_per_user", 2).build().await;
+        let user = app.with_user().await;
+        let responses = join_all((0..6).map(|_| app.login_response(&user.email, &user.password))).await;
+        let mut logins = vec![];
+        for response in responses {
+            assert_eq!(response.status(), Status::Ok);
+            logins.push(tokens(response).await);
+        }
+        let alive = join_all(logins.iter().map(|t| app.me_status(&t.access))).await;
+        assert_eq!(alive.iter().filter(|s| **s == Status::Ok).count(), 2, "{alive:?}");
+        let latest = app.login(&user).await;
+        assert_eq!(live_sessions(&app, &latest.access).await.len(), 2);
+    }
+
+    async fn deleting_a_session_that_has_already_ended_records_nothing_new(backend) {
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        let ended = app.login(&user).await;
+        let current = app.login(&user).await;
+        let path = format!("/auth/sessions/{}", ended.session_id);
+        assert_eq!(app.delete_authed(&path, &current.access).await.status(), Status::NoContent);
+        let again = app.delete_authed(&path, &current.access).await.status();
+        assert!(again == Status::NoContent || again == Status::NotFound, "{again}");
+        let (_, admin) = with_admin(&app).await;
+        let audit = get_json(&app, &format!("/admin/audit?event=logout&user_id={}", user.id), &admin.access).await;
+        assert_eq!(audit["events"].as_array().unwrap().len(), 1, "{audit}");
+    }
+}
