@@ -2,6 +2,7 @@
 //! `kid`, rate-limited, keeping the last good keys when a fetch fails) and the change feed client
 //! (long-poll with a cursor; a reconnect resumes where it left off).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -11,6 +12,9 @@ use serde_json::Value;
 
 use crate::changes::{Changes, FeedAnswer};
 use crate::core::{self, AccessClaims, Expected, KeySet, VerifyError};
+
+/// Verified tokens kept at most.
+const VERIFIED_CAPACITY: usize = 4096;
 
 /// `[default.portcullis]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -63,6 +67,8 @@ pub(crate) struct Inner {
     token_endpoint: String,
     feed_url: String,
     keys: RwLock<Arc<KeySet>>,
+    /// Tokens whose signature and claims verified with the current keys (see [`Trust::verify`]).
+    verified: RwLock<HashMap<Box<str>, AccessClaims>>,
     last_jwks_fetch: tokio::sync::Mutex<Instant>,
     pub(crate) changes: Changes,
     last_feed_answer: Mutex<Instant>,
@@ -109,6 +115,7 @@ impl Trust {
             feed_url: format!("{base}/feed/changes"),
             http,
             keys: RwLock::new(Arc::new(KeySet::new())),
+            verified: RwLock::default(),
             last_jwks_fetch: tokio::sync::Mutex::new(Instant::now()),
             changes: Changes::default(),
             last_feed_answer: Mutex::new(Instant::now()),
@@ -125,15 +132,31 @@ impl Trust {
     }
 
     /// Verifies a token's signature and claims, refetching the JWKS once on an unknown `kid`.
+    ///
+    /// A client presents the same token on every request for its lifetime, and the Ed25519 check
+    /// is most of a guard's cost; so a verified token's claims are kept (bounded, emptied when the
+    /// keys change) and only its time is checked again. The feed's checks run on every request.
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+        let cached = self.0.verified.read().ok().and_then(|v| v.get(token).cloned());
+        if let Some(claims) = cached {
+            core::check_time(&claims, &self.0.expected, now())?;
+            return Ok(claims);
+        }
         let keys = self.keys();
-        match core::verify(token, &keys, &self.0.expected, now()) {
+        let claims = match core::verify(token, &keys, &self.0.expected, now()) {
             Err(VerifyError::UnknownKey) => {
                 self.refresh_keys(&keys).await;
                 core::verify(token, &self.keys(), &self.0.expected, now())
             }
             outcome => outcome,
+        }?;
+        if let Ok(mut verified) = self.0.verified.write() {
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+            verified.insert(token.into(), claims.clone());
         }
+        Ok(claims)
     }
 
     fn keys(&self) -> Arc<KeySet> {
@@ -164,6 +187,10 @@ impl Trust {
         let keys = core::parse_jwks(&document);
         if let Ok(mut current) = self.0.keys.write() {
             *current = Arc::new(keys);
+        }
+        // A key may have left the set: verify every token again.
+        if let Ok(mut verified) = self.0.verified.write() {
+            verified.clear();
         }
         Ok(())
     }
