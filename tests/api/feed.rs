@@ -110,4 +110,22 @@ on_both_backends! {
         assert_eq!(changes["cursor"].as_i64().unwrap(), cursor, "the test clock is frozen and nothing changed");
         assert_eq!(changes["snapshot"], false);
     }
+
+    async fn a_waiting_request_on_one_instance_answers_with_a_logout_on_another(backend) {
+        let app = TestApp::new(backend).await;
+        let other = app.second_instance(|b| b).await;
+        let (_, admin) = with_admin(&app).await;
+        let (_, reader) = client_with_token(&app, &admin, &[]).await;
+        let (_, tokens) = user_with_roles(&app, "bob@example.com", &["user"]).await;
+        let cursor = feed(&app, &reader, "").await["cursor"].as_i64().unwrap();
+        let query = format!("?cursor={cursor}&wait=30");
+        let waiting = feed(&app, &reader, &query);
+        let logout = async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            other.post_authed("/auth/logout", &tokens.access, json!({})).await.status()
+        };
+        let (changes, status) = futures::join!(waiting, logout);
+        assert_eq!(status, Status::NoContent);
+        assert_eq!(ids(&changes["ended_sessions"], "sid"), vec![tokens.session_id]);
+    }
 }
