@@ -49,13 +49,14 @@ fn create(
 }
 
 /// Rocket's configuration with `[default.portcullis]` taken from `PORTCULLIS_URL`,
-/// `PORTCULLIS_CLIENT_ID` and `PORTCULLIS_CLIENT_SECRET` when they are set.
+/// `PORTCULLIS_CLIENT_ID`, `PORTCULLIS_CLIENT_SECRET` and `PORTCULLIS_AUDIENCE` when they are set.
 pub fn figment() -> Figment {
     let mut figment = rocket::Config::figment();
     for (key, var) in [
         ("url", "PORTCULLIS_URL"),
         ("client_id", "PORTCULLIS_CLIENT_ID"),
         ("client_secret", "PORTCULLIS_CLIENT_SECRET"),
+        ("audience", "PORTCULLIS_AUDIENCE"),
     ] {
         if let Ok(value) = std::env::var(var) {
             figment = figment.merge((format!("portcullis.{key}"), value));

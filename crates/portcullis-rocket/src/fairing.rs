@@ -1,5 +1,5 @@
 //! The fairing: reads `[default.portcullis]`, connects at ignite (metadata, JWKS, the feed's
-//! snapshot; the app does not start without them), follows the feed from liftoff to shutdown,
+//! snapshot, retried for `connect_timeout` seconds; the app does not start without them), follows the feed from liftoff to shutdown,
 //! and registers the JSON catchers.
 
 use rocket::fairing::{self, Fairing, Info, Kind};
@@ -33,7 +33,18 @@ impl Fairing for Portcullis {
                 return Err(rocket);
             }
         };
-        match Trust::connect(settings).await {
+        // Portcullis may be starting at the same time: retry for `connect_timeout` seconds.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(settings.connect_timeout);
+        let connected = loop {
+            match Trust::connect(settings.clone()).await {
+                Err(e) if std::time::Instant::now() < deadline => {
+                    rocket::warn!("{e}; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                outcome => break outcome,
+            }
+        };
+        match connected {
             Ok((trust, cursor)) => {
                 if let Ok(mut slot) = self.cursor.lock() {
                     *slot = Some(cursor);

@@ -38,6 +38,13 @@ pub struct Settings {
     /// unknown `kid` waits at most this long for the next fetch).
     #[serde(default = "default_jwks_interval")]
     pub jwks_min_interval_ms: u64,
+    /// Seconds to keep trying to reach Portcullis at start-up before the app gives up.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: u64,
+}
+
+fn default_connect_timeout() -> u64 {
+    30
 }
 
 fn default_audience() -> String {
