@@ -74,7 +74,9 @@ impl Auth {
 
     /// Reloads this instance's role table at once after a change it made.
     async fn reload_roles(&self, conn: &mut DbConn) -> ApiResult<()> {
-        self.roles.refresh_on(conn, true).await.map(|_| ()).map_err(ApiError::internal)
+        self.roles.refresh_on(conn, true).await.map_err(ApiError::internal)?;
+        self.feed_wake.wake();
+        Ok(())
     }
 
     pub async fn create_role(

@@ -109,7 +109,10 @@ impl Auth {
             Err((grant, denial)) => {
                 return Err(self.refuse_grant(conn, Some(actor.id()), Some(target), client, &grant, denial).await)
             }
-            Ok(Some(change)) => self.role_changes.record(&change),
+            Ok(Some(change)) => {
+                self.role_changes.record(&change);
+                self.feed_wake.wake();
+            }
             Ok(None) => {}
         }
         self.user_view(conn, target).await

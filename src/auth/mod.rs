@@ -9,6 +9,7 @@ pub mod chain;
 pub mod client_auth;
 pub mod common_passwords;
 pub mod delegation;
+pub mod feed;
 pub mod guards;
 pub mod housekeeping;
 pub mod introspect;
@@ -100,6 +101,10 @@ impl Auth {
         crate::ops::metrics::sessions_ended(ending.reason, sessions.len());
         for id in sessions {
             self.revoked.insert(*id, ending.revoke_until);
+        }
+        if !sessions.is_empty() {
+            // Long polls of the change feed answer at once.
+            self.feed_wake.wake();
         }
     }
 

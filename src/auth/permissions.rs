@@ -14,11 +14,9 @@ use rocket_db_pools::Pool;
 use crate::db::{DbConn, DbPool};
 use crate::models::{Role, RoleStore};
 
-/// A permission a route can require, as a type.
-pub trait Permission: Send + Sync + 'static {
-    /// `resource:action`.
-    const NAME: &'static str;
-}
+/// A permission a route can require, as a type (`resource:action`): the trait of the
+/// `portcullis-rocket` crate, so that permission types work with its guards and these alike.
+pub use portcullis_rocket::Permission;
 
 macro_rules! permissions {
     ($($(#[$doc:meta])* $marker:ident => $name:literal,)*) => {

@@ -39,7 +39,10 @@ impl RoleChanges {
     /// Fails closed if the lock is poisoned.
     pub fn is_stale(&self, user: Id, token_roles: &[String]) -> bool {
         let Ok(entries) = self.entries.read() else { return true };
-        entries.get(&user).is_some_and(|current| token_roles.iter().any(|r| !current.roles.contains(r)))
+        // The rule is the verification core's, shared with resource servers (portcullis-rocket).
+        entries
+            .get(&user)
+            .is_some_and(|current| portcullis_rocket::core::names_removed_role(&current.roles, token_roles))
     }
 
     /// Takes in a feed row unless a newer change of the same user is already known.

@@ -20,7 +20,7 @@ use crate::db::Id;
 const MAX_IAT_SKEW: i64 = 60;
 
 /// The `typ` header of access tokens (RFC 9068 §2.1).
-pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+pub use portcullis_rocket::core::ACCESS_TOKEN_TYP;
 
 /// The claims of an access token. A user's token carries `sid` and `roles`; a client's
 /// (client-credentials grant) carries `client_id` (= `sub`) and `scope`, and neither of the

@@ -16,6 +16,9 @@ pub trait RevocationStore {
     async fn revocations_since(&mut self, since: i64) -> QueryResult<Vec<(Id, i64)>>;
     /// Deletes up to `limit` rows whose sessions' access tokens have all expired.
     async fn delete_expired_revocations(&mut self, now: i64, limit: i64) -> QueryResult<usize>;
+    /// The change feed's view: `(session id, user id, revoked_at, expires_at)` of revocations made
+    /// at or after `since` (a deleted client's row has its id in both id columns).
+    async fn revocation_rows_since(&mut self, since: i64) -> QueryResult<Vec<(Id, Id, i64, i64)>>;
 }
 
 for_each_backend! {
@@ -54,6 +57,19 @@ impl RevocationStore {
             return Ok(0);
         }
         diesel::delete(revoked_sessions::table.filter(revoked_sessions::session_id.eq_any(ids))).execute(self).await
+    }
+
+    async fn revocation_rows_since(&mut self, since: i64) -> QueryResult<Vec<(Id, Id, i64, i64)>> {
+        revoked_sessions::table
+            .filter(revoked_sessions::revoked_at.ge(since))
+            .select((
+                revoked_sessions::session_id,
+                revoked_sessions::user_id,
+                revoked_sessions::revoked_at,
+                revoked_sessions::expires_at,
+            ))
+            .load(self)
+            .await
     }
 }
 }

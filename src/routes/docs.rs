@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::Config;
 
 use super::responses::{ErrorObject, ERROR_RESPONSES};
-use super::{admin, auth, health, metrics, mfa, oauth, users};
+use super::{admin, auth, feed, health, metrics, mfa, oauth, users};
 use crate::error::ApiError;
 
 /// The OpenAPI document. Every handler of `routes::all()` is listed in `paths`, except the
@@ -53,6 +53,7 @@ use crate::error::ApiError;
         admin::clients::list, admin::clients::create, admin::clients::rotate_secret, admin::clients::delete,
         oauth::token, oauth::revoke, oauth::introspect, oauth::metadata, oauth::jwks,
         metrics::exposition,
+        feed::changes,
     ),
     components(schemas(ErrorObject)),
     modifiers(&Components),
@@ -64,6 +65,8 @@ use crate::error::ApiError;
         (name = "admin", description = "Administration; every route needs the permission it names."),
         (name = "oauth", description = "OAuth 2.0 token and revocation endpoints (RFC 6749, RFC 7009), \
             metadata (RFC 8414) and signing keys (RFC 7517)."),
+        (name = "feed", description = "The change feed for resource servers that verify tokens themselves \
+            (ended sessions, deleted clients, role changes, the role table)."),
         (name = "health", description = "Liveness and readiness."),
         (name = "operations", description = "Prometheus metrics."),
     )

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod docs;
+pub mod feed;
 pub mod health;
 pub mod metrics;
 pub mod mfa;
@@ -63,6 +64,7 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(admin::routes());
     routes.extend(oauth::routes());
     routes.extend(metrics::routes());
+    routes.extend(feed::routes());
     routes.extend(docs::routes());
     routes
 }

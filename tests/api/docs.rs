@@ -211,6 +211,9 @@ async fn the_document_is_openapi_3_with_the_security_schemes() {
         if path == "/oauth/introspect" {
             assert_eq!(security, [serde_json::json!({"client_basic": []})], "{method} {path}: client authentication");
             assert!(statuses.contains(&&"401".to_owned()), "{method} {path} documents 401");
+        } else if path == "/feed/changes" {
+            assert_eq!(security, [serde_json::json!({"client_credentials": []})], "{method} {path}: client tokens");
+            assert!(statuses.contains(&&"401".to_owned()) && statuses.contains(&&"403".to_owned()), "{method} {path}");
         } else if needs_token(&path) {
             assert!(declares("bearer"), "{method} {path} declares bearer security");
             let admin = path.starts_with("/admin/");

@@ -12,6 +12,7 @@ mod clients;
 mod config;
 mod delegation;
 mod docs;
+mod feed;
 mod feed_notify;
 mod foundation;
 mod generated_keys;

@@ -1,0 +1,82 @@
+//! An example resource server behind Portcullis.
+//!
+//! ```sh
+//! PORTCULLIS_URL=http://127.0.0.1:8000 PORTCULLIS_CLIENT_ID=… PORTCULLIS_CLIENT_SECRET=… \
+//!     ROCKET_PORT=8001 cargo run --release -p portcullis-rocket --example reports_api
+//! ```
+//!
+//! `GET /whoami` (any user token), `GET /reports` (`reports:read`), `POST /reports`
+//! (`reports:write`), `GET /ready` (the change feed's state). Portcullis needs
+//! `auth.permissions = ["reports:read", "reports:write"]` and a service client for this app.
+
+use std::sync::Mutex;
+
+use portcullis_rocket::{permission, readiness_routes, Authorized, Portcullis, User};
+use rocket::figment::Figment;
+use rocket::http::Status;
+use rocket::serde::json::{json, Json, Value};
+use rocket::{get, post, routes, Build, Rocket, State};
+
+permission!(ReportsRead = "reports:read");
+permission!(ReportsWrite = "reports:write");
+
+/// The reports, in memory.
+#[derive(Default)]
+struct Reports(Mutex<Vec<Value>>);
+
+#[get("/whoami")]
+fn whoami(user: User) -> Json<Value> {
+    Json(json!({"sub": user.sub, "sid": user.sid, "roles": user.roles, "amr": user.amr}))
+}
+
+#[get("/reports")]
+fn list(_caller: Authorized<ReportsRead>, reports: &State<Reports>) -> Json<Value> {
+    let reports = reports.0.lock().map(|r| r.clone()).unwrap_or_default();
+    Json(json!({ "reports": reports }))
+}
+
+#[post("/reports", data = "<body>")]
+fn create(
+    caller: Authorized<ReportsWrite>,
+    reports: &State<Reports>,
+    body: Option<Json<Value>>,
+) -> (Status, Json<Value>) {
+    let title = body.as_ref().and_then(|b| b["title"].as_str()).unwrap_or("untitled").to_owned();
+    let mut reports = reports.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let report = json!({"id": reports.len() + 1, "title": title, "author": caller.id()});
+    reports.push(report.clone());
+    (Status::Created, Json(report))
+}
+
+/// Rocket's configuration with `[default.portcullis]` taken from `PORTCULLIS_URL`,
+/// `PORTCULLIS_CLIENT_ID`, `PORTCULLIS_CLIENT_SECRET` and `PORTCULLIS_AUDIENCE` when they are set.
+pub fn figment() -> Figment {
+    let mut figment = rocket::Config::figment();
+    for (key, var) in [
+        ("url", "PORTCULLIS_URL"),
+        ("client_id", "PORTCULLIS_CLIENT_ID"),
+        ("client_secret", "PORTCULLIS_CLIENT_SECRET"),
+        ("audience", "PORTCULLIS_AUDIENCE"),
+    ] {
+        if let Ok(value) = std::env::var(var) {
+            figment = figment.merge((format!("portcullis.{key}"), value));
+        }
+    }
+    figment
+}
+
+/// The app, for `main` and for tests.
+pub fn app(figment: Figment) -> Rocket<Build> {
+    rocket::custom(figment)
+        .attach(Portcullis::fairing())
+        .manage(Reports::default())
+        .mount("/", routes![whoami, list, create])
+        .mount("/", readiness_routes())
+}
+
+#[rocket::main]
+#[allow(dead_code)]
+async fn main() -> Result<(), Box<rocket::Error>> {
+    app(figment()).launch().await.map_err(Box::new)?;
+    Ok(())
+}

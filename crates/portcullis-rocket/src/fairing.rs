@@ -1,0 +1,87 @@
+//! The fairing: reads `[default.portcullis]`, connects at ignite (metadata, JWKS, the feed's
+//! snapshot, retried for `connect_timeout` seconds; the app does not start without them), follows the feed from liftoff to shutdown,
+//! and registers the JSON catchers.
+
+use rocket::fairing::{self, Fairing, Info, Kind};
+use rocket::{Build, Orbit, Rocket};
+
+use crate::trust::{Settings, Trust};
+
+/// Attach it: `rocket::build().attach(portcullis_rocket::Portcullis::fairing())`.
+#[derive(Debug, Default)]
+pub struct Portcullis {
+    cursor: std::sync::Mutex<Option<i64>>,
+}
+
+impl Portcullis {
+    pub fn fairing() -> Portcullis {
+        Portcullis::default()
+    }
+}
+
+#[rocket::async_trait]
+impl Fairing for Portcullis {
+    fn info(&self) -> Info {
+        Info { name: "Portcullis", kind: Kind::Ignite | Kind::Liftoff }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        let settings: Settings = match rocket.figment().extract_inner("portcullis") {
+            Ok(settings) => settings,
+            Err(e) => {
+                rocket::error!("portcullis: configuration [default.portcullis]: {e}");
+                return Err(rocket);
+            }
+        };
+        // Portcullis may be starting at the same time: retry for `connect_timeout` seconds.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(settings.connect_timeout);
+        let connected = loop {
+            match Trust::connect(settings.clone()).await {
+                Err(e) if std::time::Instant::now() < deadline => {
+                    rocket::warn!("{e}; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                outcome => break outcome,
+            }
+        };
+        match connected {
+            Ok((trust, cursor)) => {
+                if let Ok(mut slot) = self.cursor.lock() {
+                    *slot = Some(cursor);
+                }
+                Ok(rocket.manage(trust).register("/", crate::error::catchers()))
+            }
+            Err(e) => {
+                rocket::error!("{e}");
+                Err(rocket)
+            }
+        }
+    }
+
+    async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
+        let (Some(trust), Some(cursor)) = (rocket.state::<Trust>(), self.cursor.lock().ok().and_then(|c| *c)) else {
+            return;
+        };
+        tokio::spawn(trust.clone().follow(cursor, rocket.shutdown()));
+    }
+}
+
+/// `GET /ready`: 200 `{"status":"ok"|"degraded",...}` while tokens are trusted (degraded: the
+/// feed is down and the guards serve from what they know), 503 `{"status":"unavailable",...}`
+/// once the feed has been silent longer than `max_staleness`. Mount it with
+/// `.mount("/", portcullis_rocket::readiness_routes())`.
+#[rocket::get("/ready")]
+fn ready(trust: &rocket::State<Trust>) -> (rocket::http::Status, rocket::serde::json::Json<crate::Readiness>) {
+    let readiness = trust.readiness();
+    let status = if readiness.status == "unavailable" {
+        rocket::http::Status::ServiceUnavailable
+    } else {
+        rocket::http::Status::Ok
+    };
+    (status, rocket::serde::json::Json(readiness))
+}
+
+/// The readiness route, [`ready`](fn@ready).
+pub fn readiness_routes() -> Vec<rocket::Route> {
+    rocket::routes![ready]
+}

@@ -1,0 +1,208 @@
+//! A real Portcullis, in process on a free port and a fresh SQLite file, as the issuer of the
+//! tokens the app under test trusts; and the HTTP calls an operator would make to it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portcullis::auth::kek::AtRest;
+use portcullis::auth::key_ring::KeyRing;
+use portcullis::db::DbPool;
+use rocket::fairing::AdHoc;
+use rocket::figment::Figment;
+use rocket_db_pools::Database;
+use serde_json::{json, Value};
+
+pub const ADMIN: &str = "admin@example.com";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running Portcullis.
+pub struct Issuer {
+    pub base: String,
+    pub port: u16,
+    /// The service's keys: to sign tokens a client could not get (expired ones).
+    pub keys: Arc<KeyRing>,
+    pub pool: DbPool,
+    pub at_rest: AtRest,
+    shutdown: rocket::Shutdown,
+    task: tokio::task::JoinHandle<()>,
+    http: reqwest::Client,
+}
+
+fn figment(db: &Path, port: u16) -> Figment {
+    portcullis::defaults()
+        .merge(("log_level", "off"))
+        .merge(("address", "127.0.0.1"))
+        .merge(("port", port))
+        .merge(("shutdown", json!({"grace": 0, "mercy": 0, "ctrlc": false})))
+        .merge(("databases.main", json!({"url": db.to_string_lossy(), "max_connections": 4})))
+        .merge(("auth.argon2_memory_kib", 256))
+        .merge(("auth.argon2_iterations", 1))
+        .merge(("auth.revocation_poll_ms", poll_ms()))
+        .merge(("auth.permissions", ["reports:read", "reports:write"]))
+}
+
+/// Portcullis's `revocation_poll_ms` in these tests: 50, or `PORTCULLIS_TEST_POLL_MS`.
+pub fn poll_ms() -> u64 {
+    std::env::var("PORTCULLIS_TEST_POLL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(50)
+}
+
+/// A fresh database with an admin and the app's service client; returns the client's
+/// `(client_id, client_secret)`.
+pub async fn prepare(db: &Path) -> (String, String) {
+    let rocket = portcullis::rocket(figment(db, 0)).ignite().await.expect("Portcullis ignites");
+    let auth = rocket.state::<portcullis::auth::Auth>().expect("auth");
+    let pool = portcullis::db::Db::fetch(&rocket).expect("db");
+    portcullis::auth::accounts::create_user(auth, pool, ADMIN, PASSWORD, &["admin".into()]).await.expect("admin");
+    let client =
+        portcullis::admin::clients::create_client_unchecked(auth, pool, "reports-api", &[]).await.expect("client");
+    (client.client.client_id.to_string(), client.client_secret)
+}
+
+impl Issuer {
+    /// Starts Portcullis on `db`, on `port` (0: any free port).
+    pub async fn start(db: &Path, port: u16) -> Issuer {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let tx = std::sync::Mutex::new(Some(tx));
+        let rocket = portcullis::rocket(figment(db, port)).attach(AdHoc::on_liftoff("test handles", move |rocket| {
+            Box::pin(async move {
+                let auth = rocket.state::<portcullis::auth::Auth>().expect("auth");
+                let pool = portcullis::db::Db::fetch(rocket).expect("db");
+                let handles = (
+                    rocket.config().port,
+                    auth.keys.clone(),
+                    (**pool).clone(),
+                    auth.at_rest.clone(),
+                    rocket.shutdown(),
+                );
+                if let Some(tx) = tx.lock().unwrap().take() {
+                    let _ = tx.send(handles);
+                }
+            })
+        }));
+        let task = tokio::spawn(async move {
+            let _ = rocket.launch().await;
+        });
+        let (port, keys, pool, at_rest, shutdown) = rx.await.expect("Portcullis lifts off");
+        Issuer {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            keys,
+            pool,
+            at_rest,
+            shutdown,
+            task,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Stops it and waits until it has let go of its port.
+    pub async fn stop(self) {
+        self.shutdown.notify();
+        let _ = self.task.await;
+    }
+
+    pub async fn login(&self, email: &str) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/auth/login", self.base))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "login {email}");
+        response.json().await.unwrap()
+    }
+
+    /// An access token of `email`.
+    pub async fn token(&self, email: &str) -> String {
+        self.login(email).await["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends `method path` with `body` as `token`; returns the status and the body.
+    pub async fn call(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A user `email` with `roles`, created by the admin; returns the user id.
+    pub async fn user_with_roles(&self, admin: &str, email: &str, roles: &[&str]) -> String {
+        let response = self
+            .http
+            .post(format!("{}/auth/register", self.base))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "register {email}");
+        let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        let (status, _) = self
+            .call(reqwest::Method::PUT, &format!("/admin/users/{id}/roles"), admin, Some(json!({"roles": roles})))
+            .await;
+        assert_eq!(status, 200, "roles of {email}");
+        id
+    }
+
+    pub async fn role(&self, admin: &str, name: &str, permissions: &[&str]) {
+        let body = json!({"name": name, "description": name, "permissions": permissions});
+        let (status, _) = self.call(reqwest::Method::POST, "/admin/roles", admin, Some(body.clone())).await;
+        if status == 409 {
+            let (status, _) = self.call(reqwest::Method::PUT, &format!("/admin/roles/{name}"), admin, Some(body)).await;
+            assert_eq!(status, 200, "update role {name}");
+        } else {
+            assert_eq!(status, 201, "create role {name}");
+        }
+    }
+}
+
+/// A fresh directory with a prepared database.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl World {
+    pub async fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let (client_id, client_secret) = prepare(&dir.path().join("portcullis.db")).await;
+        World { dir, client_id, client_secret }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("portcullis.db")
+    }
+
+    /// The app's configuration against `issuer`.
+    pub fn app_figment(&self, issuer: &Issuer, max_staleness: u64) -> Figment {
+        rocket::Config::figment().merge(("log_level", "off")).merge((
+            "portcullis",
+            json!({
+                "url": issuer.base, "client_id": self.client_id, "client_secret": self.client_secret,
+                "max_staleness": max_staleness, "jwks_min_interval_ms": 200,
+            }),
+        ))
+    }
+}
+
+/// Polls `check` every 10 ms until it holds; panics after `limit`. Returns the time it took.
+pub async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
