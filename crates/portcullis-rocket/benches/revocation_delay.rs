@@ -1,7 +1,8 @@
 //! The end-to-end revocation delay Portcullis → app: logout at Portcullis until the app refuses
-//! the token, over 200 trials (`cargo test --release -p portcullis-rocket --test revocation_delay
-//! -- --ignored --nocapture`). A measurement, not a check: ignored by default.
+//! the token, over 200 trials (`cargo bench -p portcullis-rocket --bench revocation_delay`). A measurement, not a
+//! check.
 
+#[path = "../tests/common/mod.rs"]
 mod common;
 
 #[path = "../examples/reports_api.rs"]
@@ -16,9 +17,8 @@ use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
 use serde_json::json;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "a measurement; run with --ignored --nocapture"]
-async fn revocation_delay_over_200_logouts() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() {
     let world = World::new().await;
     let issuer = Issuer::start(&world.db(), 0).await;
     let admin = issuer.token(ADMIN).await;

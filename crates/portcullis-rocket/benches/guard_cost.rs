@@ -1,8 +1,8 @@
 //! The guard's cost: the example's `GET /reports` (verification, change-feed checks, permission)
 //! against a bare Rocket route that only verifies the Ed25519 JWT with `jsonwebtoken`, both
-//! through the local client in one process (`cargo test --release -p portcullis-rocket --test
-//! guard_cost -- --ignored --nocapture`). A measurement, not a check: ignored by default.
+//! through the local client in one process (`cargo bench -p portcullis-rocket --bench guard_cost`). A measurement, not a check.
 
+#[path = "../tests/common/mod.rs"]
 mod common;
 
 #[path = "../examples/reports_api.rs"]
@@ -48,9 +48,8 @@ async fn rate(app: &Client, path: &str, token: &str, n: u32) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement; run with --ignored --nocapture"]
-async fn reports_against_a_bare_jsonwebtoken_route() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let world = World::new().await;
     let issuer = Issuer::start(&world.db(), 0).await;
     let admin = issuer.token(ADMIN).await;
