@@ -209,16 +209,10 @@ pub fn stage() -> AdHoc {
                         role_changes: auth.role_changes.clone(),
                         roles: auth.roles.clone(),
                         wake: auth.feed_wake.clone(),
+                        signing: auth.signing.clone(),
                     };
                     tokio::spawn(revocation::poll_feed(
                         feeds,
-                        (**db).clone(),
-                        auth.clock.clone(),
-                        interval,
-                        rocket.shutdown(),
-                    ));
-                    tokio::spawn(signing::poll_keys(
-                        auth.signing.clone(),
                         (**db).clone(),
                         auth.clock.clone(),
                         interval,

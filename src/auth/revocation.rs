@@ -116,6 +116,8 @@ pub struct Feeds {
     pub role_changes: std::sync::Arc<RoleChanges>,
     pub roles: std::sync::Arc<RoleTable>,
     pub wake: std::sync::Arc<FeedWake>,
+    /// Reloaded each round too, so rotations and expiries of retired keys reach this instance.
+    pub signing: std::sync::Arc<super::signing::Signing>,
 }
 
 /// Polls the feed until `shutdown` resolves, every `interval` and whenever `wake` is signalled.
@@ -129,7 +131,7 @@ pub async fn poll_feed(
     interval: Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let Feeds { revoked: set, role_changes, roles, wake } = feeds;
+    let Feeds { revoked: set, role_changes, roles, wake, signing } = feeds;
     tokio::pin!(shutdown);
     let mut since = i64::MIN;
     let mut ticker = tokio::time::interval(interval);
@@ -156,6 +158,9 @@ pub async fn poll_feed(
         role_changes.prune(started);
         if let Err(e) = roles.refresh(&pool, false).await {
             rocket::warn!("role table refresh failed: {e}");
+        }
+        if let Err(e) = signing.reload(&pool, clock.now()).await {
+            rocket::warn!("signing key reload failed: {e}");
         }
     }
 }

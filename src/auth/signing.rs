@@ -6,14 +6,13 @@
 //!   instance. The newest generation signs; `portcullis keys rotate` adds a generation and retires
 //!   the previous key, which keeps verifying and stays in the JWKS until every token it signed
 //!   has expired ([`retired_key_until`]). Instances reload the table every poll interval
-//!   ([`poll_keys`]), so a rotation reaches them without a restart.
+//!   (in the feed poller, [`crate::auth::revocation::poll_feed`]), so a rotation reaches them without a restart.
 //!
 //! A database from version 1 holds a generated HS256 key (setting `hs256_secret`). It keeps
 //! verifying, unpublished, until the tokens signed before the upgrade have expired; the upgrade
 //! time is recorded once (setting `hs256_retired_at`) so every instance agrees on it.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -225,27 +224,4 @@ pub async fn rotate(pool: &DbPool, at_rest: &AtRest, now: i64) -> Result<String,
         return Err("another rotation ran at the same time; the key it generated is active".into());
     }
     Ok(key.kid)
-}
-
-/// Reloads the keys every `interval` until `shutdown`, so rotations and expiries of retired keys
-/// reach this instance.
-pub async fn poll_keys(
-    signing: Arc<Signing>,
-    pool: DbPool,
-    clock: crate::clock::Clock,
-    interval: Duration,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    tokio::pin!(shutdown);
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return,
-            _ = ticker.tick() => {}
-        }
-        if let Err(e) = signing.reload(&pool, clock.now()).await {
-            rocket::warn!("signing key reload failed: {e}");
-        }
-    }
 }
