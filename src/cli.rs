@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::auth::{accounts::create_user, Auth};
 use crate::clock::Clock;
 use crate::config::AuthConfig;
-use crate::db::{run_migrations, DbPool, PoolSettings};
+use crate::db::{run_migrations_for, DbPool, PoolSettings};
 
 #[derive(Debug, Parser)]
 #[command(name = "portcullis", version, about = "Authentication and authorization service")]
@@ -123,7 +123,7 @@ fn serve() -> Result<(), String> {
 
 async fn migrate() -> Result<(), String> {
     let (pool, _) = settings()?;
-    let applied = run_migrations(&pool.url).await?;
+    let applied = run_migrations_for(&pool).await?;
     if applied.is_empty() {
         println!("database is up to date");
     }
@@ -152,7 +152,7 @@ fn read_password(from_stdin: bool) -> Result<String, String> {
 
 async fn create(email: String, roles: Vec<String>, password: String) -> Result<(), String> {
     let (settings, config) = settings()?;
-    run_migrations(&settings.url).await?;
+    run_migrations_for(&settings).await?;
     let pool = DbPool::build(&settings).map_err(|e| e.to_string())?;
     let auth = Auth::build(config, Clock::new(), &pool).await?;
     let user = create_user(&auth, &pool, &email, &password, &roles).await.map_err(|e| e.description.to_string())?;
@@ -172,7 +172,7 @@ fn generate_keys(kid: Option<String>, dir: &std::path::Path) -> Result<(), Strin
 
 async fn rotate() -> Result<(), String> {
     let (settings, config) = settings()?;
-    run_migrations(&settings.url).await?;
+    run_migrations_for(&settings).await?;
     let kid = rotate_keys(&settings, &config, Clock::new().now()).await?;
     println!("the active signing key is now {kid}; the previous key verifies until its tokens have expired");
     println!("running instances pick up the new key within auth.revocation_poll_ms");
@@ -191,7 +191,7 @@ pub async fn rotate_keys(settings: &PoolSettings, config: &AuthConfig, now: i64)
 
 async fn create_client(name: String, permissions: Vec<String>) -> Result<(), String> {
     let (settings, config) = settings()?;
-    run_migrations(&settings.url).await?;
+    run_migrations_for(&settings).await?;
     let pool = DbPool::build(&settings).map_err(|e| e.to_string())?;
     let auth = Auth::build(config, Clock::new(), &pool).await?;
     let created = crate::admin::clients::create_client_unchecked(&auth, &pool, &name, &permissions)

@@ -169,6 +169,16 @@ impl ApiError {
     }
 }
 
+/// Whether a database error message says the database cannot be reached right now: SQLite's
+/// busy lock, a lost connection, or PgBouncer failing to reach its server (its own errors:
+/// `server_login_retry`, `query_wait_timeout`, "pgbouncer cannot connect to server", "server conn
+/// crashed?"). diesel reports these with an unknown kind, so the message is all there is.
+fn means_unavailable(message: &str) -> bool {
+    const SIGNS: [&str; 6] =
+        ["locked", "connection", "server_login_retry", "query_wait_timeout", "cannot connect", "server conn crashed"];
+    SIGNS.iter().any(|sign| message.contains(sign))
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
@@ -177,9 +187,7 @@ impl From<diesel::result::Error> for ApiError {
             // database is unavailable, not the request at fault.
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
             | Error::BrokenTransactionManager => ApiError::unavailable(e),
-            Error::DatabaseError(DatabaseErrorKind::Unknown, ref info)
-                if info.message().contains("locked") || info.message().contains("connection") =>
-            {
+            Error::DatabaseError(DatabaseErrorKind::Unknown, ref info) if means_unavailable(info.message()) => {
                 ApiError::unavailable(e)
             }
             // PostgreSQL cannot store a NUL character in text (SQLSTATE 22021); the request is at

@@ -192,15 +192,20 @@ pub fn stage() -> AdHoc {
                     let (Some(auth), Some(db)) = (rocket.state::<Auth>(), Db::fetch(rocket)) else { return };
                     let interval = Duration::from_millis(auth.config.revocation_poll_ms);
                     if let crate::db::DbPool::Pg(_) = &**db {
-                        match rocket.figment().extract_inner::<crate::db::PoolSettings>("databases.main") {
-                            Ok(settings) => {
+                        let settings = rocket.figment().extract_inner::<crate::db::PoolSettings>("databases.main");
+                        match settings.as_ref().map(|s| s.session_url()) {
+                            Ok(Some(url)) => {
                                 let wake = auth.feed_wake.clone();
                                 tokio::spawn(crate::db::notify::listen(
-                                    settings.url,
+                                    url.to_owned(),
                                     move || wake.wake(),
                                     rocket.shutdown(),
                                 ));
                             }
+                            Ok(None) => rocket::warn!(
+                                "feed notifications off, polling only: LISTEN needs databases.main.direct_url \
+                                 behind a transaction pooler"
+                            ),
                             Err(e) => rocket::warn!("feed notifications off, polling only: {e}"),
                         }
                     }

@@ -1,8 +1,12 @@
 //! Embedded migrations, one folder per backend with the same version names.
 
+use diesel::connection::CacheSize;
 use diesel::SqliteConnection;
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::{
+    AnsiTransactionManager, AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
+    TransactionManager,
+};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use rocket::fairing::AdHoc;
 
@@ -42,6 +46,45 @@ pub async fn run_migrations(url: &str) -> Result<Vec<String>, String> {
     }
 }
 
+/// Applies pending migrations to the `databases.main` of `settings`: on PostgreSQL over its
+/// [`session_url`](PoolSettings::session_url), or, behind a transaction pooler without a
+/// `direct_url`, in one transaction through the pooler.
+pub async fn run_migrations_for(settings: &PoolSettings) -> Result<Vec<String>, String> {
+    match (Backend::from_url(&settings.url), settings.session_url()) {
+        (Backend::Postgres(_), Some(session_url)) => run_migrations(session_url).await,
+        (Backend::Postgres(url), None) => run_in_one_transaction(&url).await,
+        (Backend::Sqlite(_), _) => run_migrations(&settings.url).await,
+    }
+}
+
+/// Behind a transaction pooler a session lock would stay on whichever server took it, and a
+/// statement would reach servers that never prepared it: so the lock is transaction-scoped and
+/// every migration runs, uncached, inside one transaction (PostgreSQL's DDL is transactional).
+async fn run_in_one_transaction(url: &str) -> Result<Vec<String>, String> {
+    let mut conn = AsyncPgConnection::establish(url).await.map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+    AnsiTransactionManager::begin_transaction(&mut conn).await.map_err(|e| e.to_string())?;
+    conn.batch_execute(&format!("SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let (applied, mut conn) = tokio::task::spawn_blocking(move || {
+        let mut harness = AsyncMigrationHarness::new(conn);
+        let applied = harness.run_pending_migrations(POSTGRES).map(|done| done.iter().map(|v| v.to_string()).collect());
+        (applied.map_err(|e| format!("migration failed: {e}")), harness.into_inner())
+    })
+    .await
+    .map_err(|e| format!("migration task failed: {e}"))?;
+    match applied {
+        Ok(applied) => {
+            AnsiTransactionManager::commit_transaction(&mut conn).await.map(|()| applied).map_err(|e| e.to_string())
+        }
+        Err(e) => {
+            let _ = AnsiTransactionManager::rollback_transaction(&mut conn).await;
+            Err(e)
+        }
+    }
+}
+
 async fn apply<C>(conn: C, migrations: EmbeddedMigrations) -> Result<Vec<String>, String>
 where
     C: AsyncConnection + 'static,
@@ -68,7 +111,7 @@ pub fn migrations_fairing() -> AdHoc {
                 return Err(rocket);
             }
         };
-        match run_migrations(&settings.url).await {
+        match run_migrations_for(&settings).await {
             Ok(applied) => {
                 for version in applied {
                     rocket::info!("applied migration {version}");

@@ -8,6 +8,7 @@ mod checkpoint;
 mod id;
 mod migrate;
 pub mod notify;
+mod pg;
 mod pool;
 mod reuse;
 pub mod schema;
@@ -15,7 +16,8 @@ mod sqlite;
 mod writer;
 
 pub use id::{DbUuid, Id};
-pub use migrate::{migrations_fairing, run_migrations};
+pub use migrate::{migrations_fairing, run_migrations, run_migrations_for};
+pub use pg::{PgConn, PoolMode};
 pub use pool::{Backend, DbConn, DbPool, PoolError, PoolSettings, SqliteObject};
 pub use reuse::Reuse;
 pub use sqlite::{Inline, SqliteConn, SQLITE_PRAGMAS};
@@ -41,7 +43,7 @@ macro_rules! with_conn {
                 $body
             }
             $crate::db::DbConn::Pg(ref mut __obj) => {
-                let $c: &mut ::diesel_async::AsyncPgConnection = &mut *__obj;
+                let $c: &mut $crate::db::PgConn = &mut *__obj;
                 $body
             }
         }
@@ -61,7 +63,7 @@ macro_rules! write_tx {
         match $conn {
             $crate::db::DbConn::Sqlite(ref mut __obj) => __obj.writer().run(async |$c| $body).await,
             $crate::db::DbConn::Pg(ref mut __obj) => {
-                let __w: &mut ::diesel_async::AsyncPgConnection = &mut *__obj;
+                let __w: &mut $crate::db::PgConn = &mut *__obj;
                 ::diesel_async::AsyncConnection::transaction(__w, async |$c| $body).await
             }
         }

@@ -5,10 +5,10 @@ use std::time::Duration;
 use deadpool::Runtime;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
-use diesel_async::AsyncPgConnection;
 use rocket::figment::Figment;
 use serde::Deserialize;
 
+use super::pg::{PgConn, PoolMode};
 use super::sqlite::{open_sqlite, SqliteConn};
 use super::writer::WriterLock;
 
@@ -42,6 +42,26 @@ pub struct PoolSettings {
     pub max_connections: usize,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: u64,
+    /// PostgreSQL only: `transaction` when `url` is a pooler in transaction mode (PgBouncer's
+    /// `pool_mode = transaction`); `session` (the default) otherwise. See [`PoolMode`].
+    #[serde(default)]
+    pub pool_mode: PoolMode,
+    /// PostgreSQL only: a direct connection (not through a transaction pooler) for what needs a
+    /// session of its own: `LISTEN` for the change feed, and the migration lock.
+    #[serde(default)]
+    pub direct_url: Option<String>,
+}
+
+impl PoolSettings {
+    /// The URL for session-level work (`LISTEN`, session locks): `direct_url`, else `url`
+    /// unless that is a transaction pooler, where a session does not survive a transaction.
+    pub fn session_url(&self) -> Option<&str> {
+        match (&self.direct_url, self.pool_mode) {
+            (Some(direct), _) => Some(direct),
+            (None, PoolMode::Session) => Some(&self.url),
+            (None, PoolMode::Transaction) => None,
+        }
+    }
 }
 
 fn default_max_connections() -> usize {
@@ -56,7 +76,7 @@ fn default_connect_timeout() -> u64 {
 #[derive(Clone)]
 pub enum DbPool {
     Sqlite(Pool<SqliteConn>, WriterLock),
-    Pg(Pool<AsyncPgConnection>),
+    Pg(Pool<PgConn>),
 }
 
 /// A pooled SQLite connection and the writer of its pool.
@@ -90,7 +110,7 @@ impl std::ops::DerefMut for SqliteObject {
 #[allow(clippy::large_enum_variant)]
 pub enum DbConn {
     Sqlite(SqliteObject),
-    Pg(Object<AsyncPgConnection>),
+    Pg(Object<PgConn>),
 }
 
 /// Why the pool could not be built or could not hand out a connection.
@@ -124,8 +144,13 @@ impl DbPool {
         }
         match Backend::from_url(&settings.url) {
             Backend::Postgres(url) => {
-                let mut config = ManagerConfig::default();
+                let mut config = ManagerConfig::<PgConn>::default();
                 config.recycling_method = RecyclingMethod::Fast;
+                let mode = settings.pool_mode;
+                config.custom_setup = Box::new(move |url| {
+                    let url = url.to_owned();
+                    Box::pin(async move { PgConn::connect(&url, mode).await })
+                });
                 build!(DbPool::Pg, AsyncDieselConnectionManager::new_with_config(url, config))
             }
             Backend::Sqlite(path) => {
@@ -196,4 +221,28 @@ impl rocket_db_pools::Pool for DbPool {
     /// still need connections (they would answer 503). The pool is closed after the server has
     /// stopped, by [`DbPool::shutdown`] (see `ops::shutdown`).
     async fn close(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pool_mode: PoolMode, direct_url: Option<&str>) -> PoolSettings {
+        PoolSettings {
+            url: "postgres://pooler/db".into(),
+            max_connections: 1,
+            connect_timeout: 1,
+            pool_mode,
+            direct_url: direct_url.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn session_work_goes_to_the_direct_url_and_never_through_a_transaction_pooler() {
+        assert_eq!(settings(PoolMode::Session, None).session_url(), Some("postgres://pooler/db"));
+        assert_eq!(settings(PoolMode::Transaction, None).session_url(), None);
+        let direct = Some("postgres://server/db");
+        assert_eq!(settings(PoolMode::Transaction, direct).session_url(), direct);
+        assert_eq!(settings(PoolMode::Session, direct).session_url(), direct);
+    }
 }

@@ -40,7 +40,7 @@ pub use user::{AdminLock, NewUser, User, UserStore};
 pub type SqliteConn =
     diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection, crate::db::Inline>;
 /// The PostgreSQL connection type the stores are implemented for.
-pub type PgConn = diesel_async::AsyncPgConnection;
+pub type PgConn = crate::db::PgConn;
 
 /// Implements a store trait for both connection types with one body.
 macro_rules! for_each_backend {

@@ -26,6 +26,41 @@ pub fn postgres_admin_url() -> Option<String> {
     std::env::var("PORTCULLIS_TEST_POSTGRES_URL").ok().filter(|u| !u.trim().is_empty())
 }
 
+/// The PgBouncer (transaction pooling) the service reaches PostgreSQL through in tests, if
+/// configured: `PORTCULLIS_TEST_PGBOUNCER_URL` is its URL for the server of
+/// `PORTCULLIS_TEST_POSTGRES_URL` (`postgres://postgres@127.0.0.1:6432/postgres`). The tests
+/// themselves still create, inspect and drop databases directly. `.ci/run` runs the PostgreSQL
+/// tests once more through a PgBouncer it starts.
+pub fn pgbouncer_url() -> Option<String> {
+    std::env::var("PORTCULLIS_TEST_PGBOUNCER_URL").ok().filter(|u| !u.trim().is_empty())
+}
+
+/// `url` (a test database) as reached through the pooler of `pooler_url`.
+pub fn through_pooler(pooler_url: &str, url: &str) -> String {
+    let name = url.rsplit_once('/').map(|(_, name)| name).unwrap_or(url);
+    format!("{}/{name}", server_of(pooler_url))
+}
+
+/// The part of a PostgreSQL URL before the database name.
+fn server_of(url: &str) -> &str {
+    url.rsplit_once('/').map(|(base, _)| base).unwrap_or(url)
+}
+
+/// `databases.main` for a test database at `url`: behind the test PgBouncer when there is one
+/// and `url` is on its server (with the direct URL for `LISTEN`), else directly.
+fn main_database(url: &str) -> Value {
+    let on_test_server = postgres_admin_url().is_some_and(|admin| url.starts_with(&format!("{}/", server_of(&admin))));
+    match pgbouncer_url() {
+        Some(pooler) if on_test_server => json!({
+            "url": through_pooler(&pooler, url),
+            "max_connections": 4,
+            "pool_mode": "transaction",
+            "direct_url": url,
+        }),
+        _ => json!({"url": url, "max_connections": 4}),
+    }
+}
+
 /// A fresh database, removed when dropped.
 pub enum TestDb {
     Sqlite { _dir: tempfile::TempDir, url: String },
@@ -86,9 +121,14 @@ pub fn test_figment(url: &str) -> Figment {
 
 /// [`test_figment`] over `base` instead of `Rocket.toml` and the environment.
 pub fn test_figment_on(base: Figment, url: &str) -> Figment {
+    test_figment_with(base, main_database(url))
+}
+
+/// [`test_figment_on`] with `database` as the whole `databases.main` table.
+pub fn test_figment_with(base: Figment, database: Value) -> Figment {
     base.merge(("log_level", "off"))
         .merge(("access_log", false))
-        .merge(("databases.main", json!({"url": url, "max_connections": 4})))
+        .merge(("databases.main", database))
         .merge(("auth.argon2_memory_kib", 256))
         .merge(("auth.argon2_iterations", 1))
         .merge(("auth.revocation_poll_ms", 50))
@@ -100,6 +140,7 @@ pub struct TestAppBuilder {
     config: Vec<(String, Value)>,
     db: Option<TestDb>,
     without_config_file: bool,
+    database: Option<Value>,
 }
 
 impl TestAppBuilder {
@@ -123,6 +164,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Uses `database` as the whole `databases.main` table (its `url` naming the test
+    /// database's server some other way, such as through a pooler).
+    pub fn with_database(mut self, database: Value) -> Self {
+        self.database = Some(database);
+        self
+    }
+
     /// Runs the app on `db` (e.g. one prepared by the command line) instead of a fresh one.
     pub fn with_db(mut self, db: TestDb) -> Self {
         self.db = Some(db);
@@ -136,7 +184,8 @@ impl TestAppBuilder {
         };
         let clock = Clock::frozen();
         let base = if self.without_config_file { portcullis::defaults() } else { portcullis::figment() };
-        let mut figment = test_figment_on(base, db.url());
+        let database = self.database.unwrap_or_else(|| main_database(db.url()));
+        let mut figment = test_figment_with(base, database);
         for (key, value) in self.config {
             figment = figment.merge((key, value));
         }
@@ -173,7 +222,7 @@ pub struct Tokens {
 
 impl TestApp {
     pub fn builder(backend: Backend) -> TestAppBuilder {
-        TestAppBuilder { backend, config: vec![], db: None, without_config_file: false }
+        TestAppBuilder { backend, config: vec![], db: None, without_config_file: false, database: None }
     }
 
     pub async fn new(backend: Backend) -> TestApp {
@@ -183,8 +232,13 @@ impl TestApp {
     /// A second instance of the service on the same database (its own memory, the same clock).
     pub async fn second_instance(&self, configure: impl FnOnce(TestAppBuilder) -> TestAppBuilder) -> TestApp {
         let url = self.db_url().to_owned();
-        let builder =
-            configure(TestAppBuilder { backend: self.backend, config: vec![], db: None, without_config_file: false });
+        let builder = configure(TestAppBuilder {
+            backend: self.backend,
+            config: vec![],
+            db: None,
+            without_config_file: false,
+            database: None,
+        });
         // Instances share time, as machines synchronised by NTP do.
         let clock = self.clock.clone();
         let mut figment = test_figment(&url);

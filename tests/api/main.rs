@@ -26,6 +26,7 @@ mod mfa_support;
 mod oauth;
 mod operations;
 mod outage;
+mod pooler;
 mod revocation;
 mod rotation;
 mod session_cap;
