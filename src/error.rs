@@ -1,11 +1,12 @@
 //! The one error type of the HTTP surface and the JSON catchers.
 //!
 //! Every failure is an [`ApiError`]: a status, a contract error code and a sentence for humans.
-//! 5xx causes are logged here and never shown. Guards that fail record their `ApiError` in
+//! 5xx causes are logged (with the request they answered) and never shown. Guards that fail record their `ApiError` in
 //! request-local state ([`reject`]) so that the catcher answers with it instead of a generic body.
 
 use std::borrow::Cow;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rocket::http::{Header, Status};
 use rocket::request::Request;
@@ -24,6 +25,45 @@ pub struct ApiError {
     retry_after: Option<u64>,
     /// The second step of a login (403 `mfa_required` at login); `Secret` keeps it out of logs.
     mfa_token: Option<crate::config::Secret>,
+    /// Why a 5xx happened, for the log only.
+    cause: Option<Arc<Cause>>,
+}
+
+/// The logged cause of a 5xx. It is logged once: when the error answers a request, with that
+/// request's id, method and route (so a JSON log line can be joined with the access log's); an
+/// error that never answers one (a background task's) is logged when its last copy is dropped.
+#[derive(Debug)]
+struct Cause {
+    level: log::Level,
+    message: String,
+    logged: AtomicBool,
+}
+
+impl Cause {
+    fn new(level: log::Level, message: String) -> Arc<Cause> {
+        Arc::new(Cause { level, message, logged: AtomicBool::new(false) })
+    }
+
+    /// Logs the cause for `req`, unless a copy of this error logged it already.
+    fn log_for(&self, req: &Request<'_>) {
+        if self.logged.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let request_id = crate::ops::request_id::meta(req).id.as_str();
+        let method = req.method().as_str();
+        let route = req.route().map(|r| r.uri.as_str()).unwrap_or("");
+        log::log!(target: "portcullis", self.level,
+            request_id = request_id, method = method, route = route;
+            "{} (request {request_id})", self.message);
+    }
+}
+
+impl Drop for Cause {
+    fn drop(&mut self) {
+        if !self.logged.load(Ordering::Relaxed) {
+            log::log!(target: "portcullis", self.level, "{}", self.message);
+        }
+    }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -48,6 +88,7 @@ impl ApiError {
             www_authenticate: None,
             retry_after: None,
             mfa_token: None,
+            cause: None,
         }
     }
 
@@ -131,16 +172,20 @@ impl ApiError {
         }
     }
 
-    /// 500: logs the cause, shows nothing of it.
+    /// 500: logs the cause (see [`Cause`]), shows nothing of it.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        rocket::error!("internal error: {cause}");
-        Self::new(Status::InternalServerError, "server_error", "The server failed to handle the request.")
+        ApiError {
+            cause: Some(Cause::new(log::Level::Error, format!("internal error: {cause}"))),
+            ..Self::new(Status::InternalServerError, "server_error", "The server failed to handle the request.")
+        }
     }
 
-    /// 503 with `Retry-After`: logs the cause, shows nothing of it.
+    /// 503 with `Retry-After`: logs the cause (see [`Cause`]), shows nothing of it.
     pub fn unavailable(cause: impl std::fmt::Display) -> Self {
-        rocket::warn!("service unavailable: {cause}");
-        Self::service_unavailable()
+        ApiError {
+            cause: Some(Cause::new(log::Level::Warn, format!("service unavailable: {cause}"))),
+            ..Self::service_unavailable()
+        }
     }
 
     /// 503 `unavailable` with `Retry-After` ([`RETRY_UNAVAILABLE_AFTER`]): the database does
@@ -208,6 +253,9 @@ impl From<crate::db::PoolError> for ApiError {
 
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        if let Some(cause) = &self.cause {
+            cause.log_for(req);
+        }
         let body = ErrorBody {
             error: self.code,
             error_description: &self.description,

@@ -7,6 +7,7 @@
 //! Records never carry a secret: the service's messages name causes, not values
 //! (`config::Secret` has no Debug or Display that shows its content).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use serde::Serialize;
@@ -39,10 +40,44 @@ struct Record<'a> {
     level: &'a str,
     target: &'a str,
     message: String,
+    /// The record's key-values: for a request's failure, `request_id`, `method` and `route`
+    /// (see `error::Cause`), the same fields as the request's access-log line.
+    #[serde(flatten)]
+    fields: BTreeMap<String, String>,
+}
+
+/// Collects a record's key-values as strings.
+struct Fields(BTreeMap<String, String>);
+
+impl<'kvs> log::kv::VisitSource<'kvs> for Fields {
+    fn visit_pair(&mut self, key: log::kv::Key<'kvs>, value: log::kv::Value<'kvs>) -> Result<(), log::kv::Error> {
+        self.0.insert(key.to_string(), value.to_string());
+        Ok(())
+    }
 }
 
 /// One record as a JSON line (with its newline).
+pub fn record_line(record: &log::Record<'_>) -> Vec<u8> {
+    let mut fields = Fields(BTreeMap::new());
+    let _ = record.key_values().visit(&mut fields);
+    line_with(record.level(), record.target(), record.args(), fields.0)
+}
+
+/// A record without key-values as a JSON line (with its newline).
 pub fn line(level: log::Level, target: &str, message: &std::fmt::Arguments<'_>) -> Vec<u8> {
+    line_with(level, target, message, BTreeMap::new())
+}
+
+fn line_with(
+    level: log::Level,
+    target: &str,
+    message: &std::fmt::Arguments<'_>,
+    mut fields: BTreeMap<String, String>,
+) -> Vec<u8> {
+    // The fixed fields win over a key-value of the same name.
+    for fixed in ["time", "level", "target", "message"] {
+        fields.remove(fixed);
+    }
     let record = Record {
         time: crate::clock::rfc3339(crate::clock::Clock::new().now()),
         level: match level {
@@ -54,6 +89,7 @@ pub fn line(level: log::Level, target: &str, message: &std::fmt::Arguments<'_>) 
         },
         target,
         message: message.to_string(),
+        fields,
     };
     let mut out = serde_json::to_vec(&record).unwrap_or_default();
     out.push(b'\n');
@@ -69,7 +105,7 @@ impl log::Log for JsonLogger {
 
     fn log(&self, record: &log::Record<'_>) {
         if self.enabled(record.metadata()) {
-            let _ = std::io::stderr().lock().write_all(&line(record.level(), record.target(), record.args()));
+            let _ = std::io::stderr().lock().write_all(&record_line(record));
         }
     }
 
@@ -100,5 +136,17 @@ mod tests {
         assert_eq!(value["level"], "warn");
         assert_eq!(value["message"], "service unavailable: \"db\"\ndown");
         assert!(value["time"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn a_records_key_values_become_fields_of_its_object() {
+        let kvs = [("request_id", "req-1"), ("route", "/health/ready"), ("level", "forged")];
+        let args = format_args!("service unavailable: down");
+        let record =
+            log::Record::builder().level(log::Level::Warn).target("portcullis").args(args).key_values(&kvs).build();
+        let value: serde_json::Value = serde_json::from_slice(&record_line(&record)).unwrap();
+        assert_eq!(value["request_id"], "req-1");
+        assert_eq!(value["route"], "/health/ready");
+        assert_eq!(value["level"], "warn", "a key-value cannot replace a fixed field");
     }
 }

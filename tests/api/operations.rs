@@ -119,3 +119,49 @@ on_both_backends! {
         }
     }
 }
+
+/// A 5xx's cause is logged as a JSON warning that names the request (id, method, route), so it
+/// can be joined with the request's access-log line. PostgreSQL only: the real binary's database
+/// is dropped under it.
+#[rocket::async_test]
+async fn a_failed_requests_json_warning_names_its_request_id_method_and_route() {
+    use crate::shutdown::{free_port, start_server, terminate};
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    use std::io::{Read, Write};
+
+    let Some(admin_url) = postgres_admin_url() else { return };
+    let db = TestDb::create(Backend::Postgres).await;
+    let (url, name) = (db.url().to_owned(), db.url().rsplit_once('/').unwrap().1.to_owned());
+    let port = free_port();
+    let extra = [("ROCKET_LOG_FORMAT", "json"), ("ROCKET_LOG_LEVEL", "normal")];
+    let (mut server, logs) = tokio::task::spawn_blocking(move || start_server(&url, port, &extra)).await.unwrap();
+
+    let mut admin = AsyncPgConnection::establish(&admin_url).await.expect("admin connection");
+    admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.expect("drop the database");
+    let response = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            stream,
+            "GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Request-Id: ready-probe-7\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    })
+    .await
+    .unwrap();
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    assert_eq!(terminate(&mut server, Duration::from_secs(10)), Some(0));
+
+    let stderr = logs.stderr();
+    let warning = stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|r| r["request_id"] == "ready-probe-7")
+        .unwrap_or_else(|| panic!("no JSON record names the request id: {stderr}"));
+    assert_eq!(warning["level"], "warn");
+    assert_eq!(warning["method"], "GET");
+    assert_eq!(warning["route"], "/health/ready");
+    assert!(warning["message"].as_str().unwrap().starts_with("service unavailable"), "{warning}");
+}
