@@ -5,7 +5,6 @@
 //! server in the JWKS it fetched — both through [`KeyLookup`].
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -44,33 +43,6 @@ pub trait KeyLookup {
     /// `kid` is looked up, so it cannot make a resource server refetch its keys.
     fn accepts(&self, _alg: &str) -> bool {
         true
-    }
-}
-
-/// Ed25519 public keys by `kid`: a resource server's keys, from the JWKS.
-pub type KeySet = HashMap<String, ed25519_dalek::VerifyingKey>;
-
-impl SignatureKey for ed25519_dalek::VerifyingKey {
-    fn alg(&self) -> &str {
-        "EdDSA"
-    }
-
-    fn verifies(&self, message: &[u8], signature: &str) -> Result<bool, Undecodable> {
-        let bytes = URL_SAFE_NO_PAD.decode(signature).map_err(|_| Undecodable)?;
-        let signature = ed25519_dalek::Signature::from_slice(&bytes).map_err(|_| Undecodable)?;
-        Ok(ed25519_dalek::Verifier::verify(self, message, &signature).is_ok())
-    }
-}
-
-impl KeyLookup for KeySet {
-    type Key = ed25519_dalek::VerifyingKey;
-
-    fn key(&self, kid: &str) -> Option<&Self::Key> {
-        self.get(kid)
-    }
-
-    fn accepts(&self, alg: &str) -> bool {
-        alg == "EdDSA"
     }
 }
 
@@ -205,7 +177,7 @@ pub fn check_time<I>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::Subject;
+    use crate::core::{KeySet, Subject};
     use ed25519_dalek::{Signer, SigningKey};
     use serde_json::json;
 
