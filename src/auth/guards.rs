@@ -8,6 +8,7 @@
 //! Failures are recorded for the catcher, which answers 401 with the RFC 6750 challenge in the
 //! contract's JSON shape.
 
+use portcullis_rocket::core;
 use rocket::outcome::Outcome;
 use rocket::request::{self, FromRequest, Request};
 
@@ -92,24 +93,19 @@ fn authenticate(req: &Request<'_>) -> Result<Actor, ApiError> {
     let token = bearer_token(req)?;
     let auth = req.rocket().state::<Auth>().ok_or_else(|| ApiError::internal("auth state is not managed"))?;
     let claims = auth.keys.verify(token, auth.clock.now()).map_err(ApiError::invalid_token)?;
+    // The refusal rule is the verification core's, shared with resource servers.
+    if let Some(reason) = core::refusal(&claims, auth) {
+        return Err(ApiError::invalid_token(reason));
+    }
     match claims.subject() {
         Some(Subject::User { user_id, session_id, .. }) => {
-            if auth.revoked.contains(session_id) {
-                return Err(ApiError::invalid_token("The session of this access token has ended."));
-            }
+            let (user_id, session_id) = (*user_id, *session_id);
             let roles = claims.roles.unwrap_or_default();
-            if auth.role_changes.is_stale(user_id, &roles) {
-                return Err(ApiError::invalid_token("A role of this access token was taken away; refresh it."));
-            }
             Ok(Actor::User(Principal { user_id, session_id, roles, expires_at: claims.exp, amr: claims.amr }))
         }
         Some(Subject::Client { client_id, scope }) => {
-            // A deleted client is in the same set as ended sessions (its id as the key).
-            if auth.revoked.contains(client_id) {
-                return Err(ApiError::invalid_token("The client of this access token has been deleted."));
-            }
             let scope = scope.split_ascii_whitespace().map(str::to_owned).collect();
-            Ok(Actor::Client(ClientPrincipal { client_id, scope, expires_at: claims.exp }))
+            Ok(Actor::Client(ClientPrincipal { client_id: *client_id, scope, expires_at: claims.exp }))
         }
         None => Err(ApiError::invalid_token("The access token is invalid.")),
     }

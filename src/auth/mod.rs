@@ -20,6 +20,7 @@ pub mod mfa;
 pub mod opaque;
 pub mod password;
 pub mod permissions;
+mod refusal;
 pub mod revocation;
 pub mod role_changes;
 pub mod rotation;

@@ -35,14 +35,18 @@ pub struct RoleChanges {
 }
 
 impl RoleChanges {
-    /// Whether a token of `user` naming `token_roles` names a role the user no longer holds.
-    /// Fails closed if the lock is poisoned.
+    /// Whether a token of `user` naming `token_roles` names a role the user no longer holds
+    /// (the verification core's rule, shared with resource servers). Fails closed.
     pub fn is_stale(&self, user: Id, token_roles: &[String]) -> bool {
-        let Ok(entries) = self.entries.read() else { return true };
-        // The rule is the verification core's, shared with resource servers (portcullis-rocket).
-        entries
-            .get(&user)
-            .is_some_and(|current| portcullis_rocket::core::names_removed_role(&current.roles, token_roles))
+        self.with_current_roles(user, &|current| portcullis_rocket::core::names_removed_role(current, token_roles))
+            == Some(true)
+    }
+
+    /// `check` applied to `user`'s roles since their last change, if they changed within an
+    /// access-token lifetime. Fails closed (`Some(true)`) if the lock is poisoned.
+    pub fn with_current_roles(&self, user: Id, check: &dyn Fn(&BTreeSet<String>) -> bool) -> Option<bool> {
+        let Ok(entries) = self.entries.read() else { return Some(true) };
+        entries.get(&user).map(|current| check(&current.roles))
     }
 
     /// Takes in a feed row unless a newer change of the same user is already known.

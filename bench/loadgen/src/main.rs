@@ -8,12 +8,18 @@
 //! portcullis-loadgen run --url URL --scenario NAME --state FILE --label LABEL
 //!                        [--duration 10] [--warmup 1] [--pid PID] [--connections N] [--threads 1]
 //! portcullis-loadgen report --results FILE --meta FILE --out FILE [--criterion DIR]
+//! portcullis-loadgen app-seed --url URL --admin-email E --admin-password P --out FILE [--sessions 64]
+//! portcullis-loadgen revocation --url URL --app APP_URL --state FILE --admin-email E
+//!                        --admin-password P --change logout|role --label LABEL [--trials 200]
 //! ```
 //!
-//! Scenarios: ceiling, guard-only, me, login, login+me, refresh, register. `run` prints one JSON
+//! Scenarios: ceiling, guard-only, me, login, login+me, refresh, register, and `reports`
+//! (`GET /reports` of the example resource server, with the tokens `app-seed` leaves; `--url` is
+//! the app's). `wait-ready` takes `--path` (default `/health/ready`). `run` prints one JSON
 //! line per group of connections (login+me has two) on standard output and a summary on
 //! standard error.
 
+mod app;
 mod http;
 mod load;
 mod procstat;
@@ -27,7 +33,7 @@ use std::time::{Duration, Instant};
 use http::{Call, Client, Target};
 use load::{Group, State, User, Work};
 
-const SCENARIOS: &[&str] = &["ceiling", "guard-only", "me", "login", "login+me", "refresh", "register"];
+const SCENARIOS: &[&str] = &["ceiling", "guard-only", "me", "login", "login+me", "refresh", "register", "reports"];
 
 struct Args {
     command: String,
@@ -93,7 +99,8 @@ fn dispatch(args: Args) -> Result<(), String> {
         "wait-ready" => {
             let target = Target::parse(args.get("url")?)?;
             let timeout = Duration::from_secs(args.num("timeout", 60)?);
-            runtime(1)?.block_on(wait_ready(target, args.pid()?, timeout))
+            let path: &'static str = Box::leak(args.get("path").unwrap_or("/health/ready").to_owned().into_boxed_str());
+            runtime(1)?.block_on(wait_ready(target, path, args.pid()?, timeout))
         }
         "idle" => {
             let pid = args.pid()?.ok_or("--pid is required")?;
@@ -109,6 +116,16 @@ fn dispatch(args: Args) -> Result<(), String> {
             std::fs::write(args.get("out")?, json).map_err(|e| format!("{}: {e}", args.get("out").unwrap_or("")))
         }
         "run" => run(&args),
+        "app-seed" => {
+            let target = Target::parse(args.get("url")?)?;
+            let admin = User { email: args.get("admin-email")?.into(), password: args.get("admin-password")?.into() };
+            let (state, user_id) = runtime(1)?.block_on(app::seed(target, admin, args.num("sessions", 64)?))?;
+            let mut json = serde_json::to_value(&state).map_err(|e| e.to_string())?;
+            json["user_id"] = user_id.into();
+            let out = args.get("out")?;
+            std::fs::write(out, json.to_string()).map_err(|e| format!("{out}: {e}"))
+        }
+        "revocation" => revocation(&args),
         "report" => report::write(
             args.get("results")?,
             args.get("meta")?,
@@ -119,7 +136,7 @@ fn dispatch(args: Args) -> Result<(), String> {
     }
 }
 
-async fn wait_ready(target: Target, pid: Option<u32>, timeout: Duration) -> Result<(), String> {
+async fn wait_ready(target: Target, path: &'static str, pid: Option<u32>, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(pid) = pid {
@@ -128,13 +145,13 @@ async fn wait_ready(target: Target, pid: Option<u32>, timeout: Duration) -> Resu
             }
         }
         let mut client = Client::new(target.clone());
-        let last = match client.send(&Call::get("/health/ready", None)).await {
+        let last = match client.send(&Call::get(path, None)).await {
             Ok((status, _)) if status.is_success() => return Ok(()),
             Ok((status, body)) => format!("{status}: {}", String::from_utf8_lossy(&body)),
             Err(e) => e,
         };
         if Instant::now() > deadline {
-            return Err(format!("/health/ready did not answer 200 within {timeout:?} (last: {last})"));
+            return Err(format!("{path} did not answer 200 within {timeout:?} (last: {last})"));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -217,6 +234,11 @@ fn groups(scenario: &str, state: &State, connections: Option<usize>) -> Result<V
             work: Work::Get { path: "/users/me/token", tokens: tokens.clone() },
         }],
         "me" => vec![me(c(64))],
+        "reports" => vec![Group {
+            name: "reports",
+            connections: c(64),
+            work: Work::Get { path: "/reports", tokens: tokens.clone() },
+        }],
         "login" => vec![login(c(8))],
         "login+me" => vec![login(8), me(64)],
         "refresh" => vec![Group { name: "refresh", connections: c(16), work: Work::Refresh { users: users.clone() } }],
@@ -267,5 +289,28 @@ fn run(args: &Args) -> Result<(), String> {
         }
         println!("{}", serde_json::to_string(&line).map_err(|e| e.to_string())?);
     }
+    Ok(())
+}
+
+/// `revocation`: the delays of `--trials` changes at Portcullis until the app refuses the token.
+fn revocation(args: &Args) -> Result<(), String> {
+    let state_path = args.get("state")?;
+    let text = std::fs::read_to_string(state_path).map_err(|e| format!("{state_path}: {e}"))?;
+    let state: State = serde_json::from_str(&text).map_err(|e| format!("{state_path}: {e}"))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{state_path}: {e}"))?;
+    let user_id = value["user_id"].as_str().ok_or_else(|| format!("{state_path}: no user_id (from app-seed)"))?;
+    let admin = User { email: args.get("admin-email")?.into(), password: args.get("admin-password")?.into() };
+    let (change, label, trials) = (args.get("change")?, args.get("label")?, args.num("trials", 200)?);
+    let (portcullis, app) = (Target::parse(args.get("url")?)?, Target::parse(args.get("app")?)?);
+    let delays = runtime(1)?.block_on(app::revocation(portcullis, app, &state, user_id, admin, change, trials))?;
+    let (p50, p99, max) =
+        (app::quantile_ms(&delays, 0.5), app::quantile_ms(&delays, 0.99), app::quantile_ms(&delays, 1.0));
+    eprintln!(
+        "  {label:<8} revocation {change:<6} {} trials  p50 {p50:.1} ms  p99 {p99:.1} ms  max {max:.1} ms",
+        delays.len()
+    );
+    let line = serde_json::json!({"kind": "revocation", "label": label, "change": change, "trials": delays.len(),
+        "p50_ms": p50, "p99_ms": p99, "max_ms": max});
+    println!("{line}");
     Ok(())
 }

@@ -30,6 +30,11 @@ struct Line {
     /// `housekeeping` lines: expired sessions left when `refresh` started and ended.
     remaining_before: u64,
     remaining: u64,
+    /// `revocation` lines: what changed at Portcullis, how often, and the delays until the app
+    /// refused the token.
+    change: String,
+    trials: u64,
+    max_ms: f64,
 }
 
 /// Criterion's mean estimate for one benchmark, in nanoseconds.
@@ -79,11 +84,18 @@ fn mb(kib: u64) -> f64 {
     kib as f64 * 1024.0 / 1e6
 }
 
-fn backend_name(label: &str) -> &str {
-    match label {
-        "sqlite" => "SQLite",
-        "postgres" => "PostgreSQL",
-        other => other,
+fn backend_name(label: &str) -> String {
+    let backend = |b: &str| match b {
+        "sqlite" => "SQLite".to_string(),
+        "postgres" => "PostgreSQL".to_string(),
+        other => other.to_string(),
+    };
+    if let Some(b) = label.strip_suffix("-app") {
+        format!("{}, `examples/reports_api`", backend(b))
+    } else if let Some(b) = label.strip_suffix("-bare") {
+        format!("{}, `examples/bare_jwt`", backend(b))
+    } else {
+        backend(label)
     }
 }
 
@@ -147,7 +159,29 @@ pub fn write(results: &str, meta: &str, criterion: Option<&str>, out: &str) -> R
 
     let mut targets = Vec::new();
     for label in &labels {
-        let backend = backend_name(label).to_string();
+        let backend = backend_name(label);
+        // The example resource server against the bare jsonwebtoken route, within this run.
+        if label.ends_with("-bare") {
+            continue;
+        }
+        if let Some(base) = label.strip_suffix("-app") {
+            let bare = format!("{base}-bare");
+            let app = find(label, "reports", "reports");
+            let r =
+                app.zip(find(&bare, "reports", "reports")).map(|(a, b)| (a.rps / b.rps.max(f64::MIN_POSITIVE), a, b));
+            targets.push(Target {
+                what: "example app `GET /reports` (portcullis-rocket guards) ÷ bare Rocket route verifying the Ed25519 JWT with `jsonwebtoken`, requests/s".into(),
+                backend: backend_name(base),
+                measured: r
+                    .map(|(r, a, b)| {
+                        format!("{:.0} % ({:.0} ÷ {:.0}), {} + {} errors", r * 100.0, a.rps, b.rps, a.errors, b.errors)
+                    })
+                    .unwrap_or("—".into()),
+                goal: "≥ 90 %".into(),
+                met: r.map(|(r, a, b)| r >= 0.90 && a.errors == 0 && b.errors == 0),
+            });
+            continue;
+        }
         if label.ends_with("-housekeeping") {
             let pass = others.iter().find(|o| o.kind == "housekeeping" && &o.label == label);
             let s = find(label, "refresh", "refresh");
@@ -178,9 +212,9 @@ pub fn write(results: &str, meta: &str, criterion: Option<&str>, out: &str) -> R
             let scale = others.iter().find(|o| o.kind == "scale" && &o.label == label);
             let n = scale.map(|s| s.sessions).unwrap_or(0);
             for scenario in ["refresh", "me"] {
-                let r = find(label, scenario, scenario).zip(find(base, scenario, scenario)).map(|(s, e)| {
-                    (s.rps / e.rps.max(f64::MIN_POSITIVE), s.rps, e.rps, s.errors)
-                });
+                let r = find(label, scenario, scenario)
+                    .zip(find(base, scenario, scenario))
+                    .map(|(s, e)| (s.rps / e.rps.max(f64::MIN_POSITIVE), s.rps, e.rps, s.errors));
                 targets.push(Target {
                     what: format!("`{scenario}` at {n} sessions ÷ on the empty database"),
                     backend: backend.clone(),
@@ -292,6 +326,22 @@ pub fn write(results: &str, meta: &str, criterion: Option<&str>, out: &str) -> R
             "< 150 MB",
             flood_rss.map(|k| mb(k) < 150.0),
         ));
+    }
+
+    for o in others.iter().filter(|o| o.kind == "revocation") {
+        let what = match o.change.as_str() {
+            "logout" => "revocation delay Portcullis → app: logout until the app answers 401",
+            "role" => "revocation delay Portcullis → app: role removed until the app answers 401",
+            _ => "revocation delay Portcullis → app",
+        };
+        let notify = if o.label == "postgres" { " (LISTEN/NOTIFY)" } else { "" };
+        targets.push(Target {
+            what: format!("{what}, p99 over {} trials", o.trials),
+            backend: format!("{}{notify}", backend_name(&o.label)),
+            measured: format!("p99 {:.0} ms (p50 {:.0} ms, max {:.0} ms)", o.p99_ms, o.p50_ms, o.max_ms),
+            goal: "< 1 s".into(),
+            met: Some(o.trials > 0 && o.p99_ms < 1000.0),
+        });
     }
 
     let mut md = String::new();
@@ -462,6 +512,7 @@ pub fn write(results: &str, meta: &str, criterion: Option<&str>, out: &str) -> R
 
     let _ = writeln!(w, "## Reading the table\n");
     let _ = writeln!(w, "- `ceiling` is `GET /health/live`, an unauthenticated constant JSON answer from the same build: the most this server, machine and generator can do; the other scenarios are compared with it.");
+    let _ = writeln!(w, "- `reports` is `GET /reports` of `crates/portcullis-rocket/examples/reports_api.rs` (a release build: the crate's guards, the permission `reports:read`, the change feed followed from this Portcullis) with the tokens of 64 sessions of a user holding it, and the same load on `examples/bare_jwt.rs`, a Rocket route that only verifies the Ed25519 JWT with `jsonwebtoken`; the server columns of those rows are the app's. The example checks each token's signature once and keeps the outcome (expiry, the feed and the permission are checked on every request), the bare route checks the signature every time, so the ratio can exceed 100 %. The revocation delay is measured from Portcullis's answer to a logout (or to the admin's `PUT /admin/users/{{id}}/roles` without the role) to the app's first 401, polling the app every millisecond, one trial after another with a fresh login each.");
     let _ = writeln!(w, "- `guard-only` is `GET /users/me/token`: the bearer guard (JWT check and the in-memory ended-session set) and no database.");
     let _ = writeln!(w, "- `me` is `GET /users/me` with the access tokens of 64 sessions; `login` has 8 connections, each logging its own account in again and again; `login+me` runs both at once (8 + 64 connections) and reports each; `refresh` runs 16 rotation chains, each exchanging the refresh token it got last; `register` creates a new account per request.");
     let _ = writeln!(w, "- requests/s and latencies count requests completed in the measured window; errors are non-2xx answers and transport failures over warm-up and window.");

@@ -6,7 +6,7 @@ use std::sync::RwLock;
 
 use serde::Deserialize;
 
-use crate::core::{names_removed_role, roles_grant, AccessClaims, Subject};
+use crate::core::{self, roles_grant, AccessClaims, ChangeState};
 
 /// One answer of `GET /feed/changes` (see the Portcullis README, "The change feed").
 #[derive(Debug, Clone, Deserialize)]
@@ -78,27 +78,30 @@ impl Changes {
         known.role_changes.retain(|_, change| change.until >= now);
     }
 
-    /// Why a verified token must still be refused: its session ended, its client was deleted, or
-    /// it names a role its user no longer holds. Fails closed if the lock is poisoned.
+    /// Why a verified token must still be refused ([`core::refusal`], the rule Portcullis's own
+    /// guards apply). Fails closed if the lock is poisoned.
     pub fn refusal(&self, claims: &AccessClaims) -> Option<&'static str> {
         let Ok(known) = self.known.read() else { return Some("The authorization state is unavailable.") };
-        match claims.subject()? {
-            Subject::User { user_id, session_id, roles } => {
-                if known.ended.contains_key(session_id) {
-                    return Some("The session of this access token has ended.");
-                }
-                let stale = known.role_changes.get(user_id).is_some_and(|c| names_removed_role(&c.roles, roles));
-                stale.then_some("A role of this access token was taken away; refresh it.")
-            }
-            Subject::Client { client_id, .. } => known
-                .deleted_clients
-                .contains_key(client_id)
-                .then_some("The client of this access token has been deleted."),
-        }
+        core::refusal(claims, &*known)
     }
 
     /// Whether any of a user's `roles` grants `permission` now.
     pub fn roles_grant(&self, roles: &[String], permission: &str) -> bool {
         self.known.read().is_ok_and(|known| roles_grant(&known.roles, roles, permission))
+    }
+}
+
+/// The feed's answers to the refusal rule's questions, read under one lock.
+impl ChangeState<String> for Known {
+    fn session_ended(&self, session: &String) -> bool {
+        self.ended.contains_key(session)
+    }
+
+    fn client_deleted(&self, client: &String) -> bool {
+        self.deleted_clients.contains_key(client)
+    }
+
+    fn with_current_roles(&self, user: &String, check: &dyn Fn(&BTreeSet<String>) -> bool) -> Option<bool> {
+        self.role_changes.get(user).map(|change| check(&change.roles))
     }
 }

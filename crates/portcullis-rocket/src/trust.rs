@@ -146,14 +146,14 @@ impl Trust {
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
         let cached = self.0.verified.read().ok().and_then(|v| v.get(token).cloned());
         if let Some(claims) = cached {
-            core::check_time(&claims, &self.0.expected, now())?;
+            core::check_time(&claims, None, &self.0.expected, now())?;
             return Ok(claims);
         }
         let keys = self.keys();
-        let claims = match core::verify(token, &keys, &self.0.expected, now()) {
+        let claims = match core::verify(token, &*keys, &self.0.expected, now()) {
             Err(VerifyError::UnknownKey) => {
                 self.refresh_keys(&keys).await;
-                core::verify(token, &self.keys(), &self.0.expected, now())
+                core::verify(token, &*self.keys(), &self.0.expected, now())
             }
             outcome => outcome,
         }?;

@@ -1,0 +1,58 @@
+//! The claims of a Portcullis access token, one type for both sides: generic over the id type,
+//! so Portcullis reads `sub`, `sid`, `jti` and `client_id` as its UUIDs (a token whose ids are not
+//! UUIDs is refused as it is parsed) and a resource server as strings.
+
+use serde::{Deserialize, Serialize};
+
+/// The claims of a Portcullis access token. A user's token carries `sid` and `roles` (and `amr`
+/// once Portcullis records how the user authenticated); a client's carries `client_id` (= `sub`)
+/// and `scope`, and neither of the user's. [`AccessClaims::subject`] checks that a token is exactly
+/// one of the two. Claims this type does not know are ignored, so that Portcullis can add claims
+/// without breaking resource servers built against an older crate. A missing `Option` claim is
+/// `None` (serde's rule for `Option` fields).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims<I = String> {
+    pub iss: String,
+    pub aud: String,
+    pub sub: I,
+    pub jti: I,
+    pub iat: i64,
+    pub exp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<I>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<I>,
+    /// Space-separated permissions (RFC 9068 §2.2.3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// RFC 8176 authentication methods of a user's login: `["pwd"]`, or `["pwd","otp","mfa"]`
+    /// after MFA; none in a client's token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+}
+
+/// Whom an access token speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject<'a, I = String> {
+    /// A user in a session, with the roles in the token.
+    User { user_id: &'a I, session_id: &'a I, roles: &'a [String] },
+    /// A service client, with the permissions in the token's scope.
+    Client { client_id: &'a I, scope: &'a str },
+}
+
+impl<I: PartialEq> AccessClaims<I> {
+    /// The token's subject, or `None` when its claims mix the two kinds or lack one's claims.
+    pub fn subject(&self) -> Option<Subject<'_, I>> {
+        match (&self.sid, &self.roles, &self.client_id, &self.scope) {
+            (Some(session_id), Some(roles), None, None) => {
+                Some(Subject::User { user_id: &self.sub, session_id, roles })
+            }
+            (None, None, Some(client_id), Some(scope)) if *client_id == self.sub => {
+                Some(Subject::Client { client_id, scope })
+            }
+            _ => None,
+        }
+    }
+}
