@@ -48,6 +48,7 @@ enum Table {
     Sessions,
     Revocations,
     AuditEvents,
+    Throttles,
 }
 
 /// Deletes up to `limit` rows from `table` in its own write transaction; returns the rows
@@ -62,6 +63,7 @@ async fn delete_batch(
     let limit = limit as i64;
     let retention = config.retention as i64;
     let audit_cutoff = now - config.audit_retention as i64;
+    let throttle_window = config.throttle_account_window.max(config.throttle_address_window) as i64;
     crate::write_tx!(conn, |c| {
         let started = Instant::now();
         let deleted = match table {
@@ -69,6 +71,7 @@ async fn delete_batch(
             Table::Sessions => c.delete_old_sessions(now - retention, limit).await,
             Table::Revocations => c.delete_expired_revocations(now, limit).await,
             Table::AuditEvents => c.delete_old_audit(audit_cutoff, limit).await,
+            Table::Throttles => c.delete_stale_throttles(now - throttle_window, now, limit).await,
         }?;
         Ok::<_, diesel::result::Error>((deleted, started.elapsed()))
     })
@@ -78,13 +81,12 @@ async fn delete_batch(
 /// One pass of housekeeping at the clock's current time.
 pub async fn run_once(pool: &DbPool, clock: &Clock, config: &AuthConfig) -> Result<Swept, String> {
     let now = clock.now();
-    let throttle_window = config.throttle_account_window.max(config.throttle_address_window) as i64;
     let mut conn = pool.get().await.map_err(|e| e.to_string())?;
     let mut swept = Swept::default();
     // Tokens before sessions, so a session's cascade rarely has tokens left to take with it.
     let most = (config.housekeeping_batch as usize).max(1);
     let mut limit = most;
-    for table in [Table::RefreshTokens, Table::Sessions, Table::Revocations, Table::AuditEvents] {
+    for table in [Table::RefreshTokens, Table::Sessions, Table::Revocations, Table::AuditEvents, Table::Throttles] {
         loop {
             let (deleted, took) = delete_batch(&mut conn, table, now, limit, config).await?;
             if deleted == 0 {
@@ -96,6 +98,7 @@ pub async fn run_once(pool: &DbPool, clock: &Clock, config: &AuthConfig) -> Resu
                 Table::Sessions => &mut swept.sessions,
                 Table::Revocations => &mut swept.revocations,
                 Table::AuditEvents => &mut swept.audit_events,
+                Table::Throttles => &mut swept.throttles,
             } += deleted;
             if deleted < limit {
                 break;
@@ -112,8 +115,6 @@ pub async fn run_once(pool: &DbPool, clock: &Clock, config: &AuthConfig) -> Resu
             tokio::time::sleep(took).await;
         }
     }
-    swept.throttles = crate::write_tx!(conn, |c| c.delete_stale_throttles(now - throttle_window, now).await)
-        .map_err(|e| e.to_string())?;
     // At most one row per user whose roles changed within an access-token lifetime: one batch.
     swept.revocations +=
         crate::write_tx!(conn, |c| c.delete_expired_role_changes(now).await).map_err(|e| e.to_string())?;
