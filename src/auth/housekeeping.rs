@@ -10,10 +10,12 @@
 //! Deletions run in batches, each its own write transaction, and the task yields between them:
 //! on SQLite the one writer is never held for a whole backlog, so logins, refreshes and logouts
 //! interleave with a large pass. A batch holds at most `housekeeping_batch` rows, and fewer when
-//! deleting them takes longer than [`BATCH_BUDGET`] (rows of a large table with several indexes
-//! cost far more than rows of a small one): the size halves while a batch's statements run
-//! over the budget and grows back while they run well under it. After each batch the task waits
-//! as long as the batch ran, so a pass never takes more than half of the writer's time.
+//! its write transaction, commit included, takes longer than [`BATCH_BUDGET`] (rows of a large
+//! table with several indexes cost far more than rows of a small one): the size halves while
+//! batches run over the budget and grows back while they run well under it. On SQLite each
+//! batch's pages are then copied back from the WAL before the next batch (see
+//! [`WriterLock::settle`](crate::db::WriterLock::settle)), and the writer stays free for at
+//! least as long as the batch held it, so a pass never takes more than half of the writer's time.
 
 use std::time::{Duration, Instant};
 
@@ -36,7 +38,8 @@ pub struct Swept {
     pub batches: usize,
 }
 
-/// How long one batch's statements should run (on SQLite: hold the one writer).
+/// How long one batch's write transaction should take, commit included (on SQLite: how long it
+/// holds the one writer).
 pub const BATCH_BUDGET: Duration = Duration::from_millis(15);
 /// The smallest batch the size adapts down to.
 const MIN_BATCH: usize = 16;
@@ -48,29 +51,28 @@ enum Table {
     Sessions,
     Revocations,
     AuditEvents,
+    Throttles,
 }
 
 /// Deletes up to `limit` rows from `table` in its own write transaction; returns the rows
-/// deleted and how long the statements ran (not counting the wait for the writer).
+/// deleted.
 async fn delete_batch(
     conn: &mut DbConn,
     table: Table,
     now: i64,
     limit: usize,
     config: &AuthConfig,
-) -> Result<(usize, Duration), String> {
+) -> Result<usize, String> {
     let limit = limit as i64;
     let retention = config.retention as i64;
     let audit_cutoff = now - config.audit_retention as i64;
-    crate::write_tx!(conn, |c| {
-        let started = Instant::now();
-        let deleted = match table {
-            Table::RefreshTokens => c.delete_dead_refresh_tokens(now, limit).await,
-            Table::Sessions => c.delete_old_sessions(now - retention, limit).await,
-            Table::Revocations => c.delete_expired_revocations(now, limit).await,
-            Table::AuditEvents => c.delete_old_audit(audit_cutoff, limit).await,
-        }?;
-        Ok::<_, diesel::result::Error>((deleted, started.elapsed()))
+    let throttle_window = config.throttle_account_window.max(config.throttle_address_window) as i64;
+    crate::write_tx!(conn, |c| match table {
+        Table::RefreshTokens => c.delete_dead_refresh_tokens(now, limit).await,
+        Table::Sessions => c.delete_old_sessions(now - retention, limit).await,
+        Table::Revocations => c.delete_expired_revocations(now, limit).await,
+        Table::AuditEvents => c.delete_old_audit(audit_cutoff, limit).await,
+        Table::Throttles => c.delete_stale_throttles(now - throttle_window, now, limit).await,
     })
     .map_err(|e| e.to_string())
 }
@@ -78,15 +80,18 @@ async fn delete_batch(
 /// One pass of housekeeping at the clock's current time.
 pub async fn run_once(pool: &DbPool, clock: &Clock, config: &AuthConfig) -> Result<Swept, String> {
     let now = clock.now();
-    let throttle_window = config.throttle_account_window.max(config.throttle_address_window) as i64;
     let mut conn = pool.get().await.map_err(|e| e.to_string())?;
     let mut swept = Swept::default();
     // Tokens before sessions, so a session's cascade rarely has tokens left to take with it.
     let most = (config.housekeeping_batch as usize).max(1);
     let mut limit = most;
-    for table in [Table::RefreshTokens, Table::Sessions, Table::Revocations, Table::AuditEvents] {
+    for table in [Table::RefreshTokens, Table::Sessions, Table::Revocations, Table::AuditEvents, Table::Throttles] {
         loop {
-            let (deleted, took) = delete_batch(&mut conn, table, now, limit, config).await?;
+            let started = Instant::now();
+            let deleted = delete_batch(&mut conn, table, now, limit, config).await?;
+            // The whole write transaction, its commit included (under load another writer's body
+            // may run the commit of the batch this one joined; it is part of this batch's cost).
+            let took = started.elapsed();
             if deleted == 0 {
                 break;
             }
@@ -96,6 +101,7 @@ pub async fn run_once(pool: &DbPool, clock: &Clock, config: &AuthConfig) -> Resu
                 Table::Sessions => &mut swept.sessions,
                 Table::Revocations => &mut swept.revocations,
                 Table::AuditEvents => &mut swept.audit_events,
+                Table::Throttles => &mut swept.throttles,
             } += deleted;
             if deleted < limit {
                 break;
@@ -105,15 +111,21 @@ pub async fn run_once(pool: &DbPool, clock: &Clock, config: &AuthConfig) -> Resu
             } else if took < BATCH_BUDGET / 3 {
                 limit = (limit + limit / 2 + 1).min(most);
             }
-            // Let queued writers take their turn, and leave the writer idle for as long as the
-            // batch held it: at most half of the writer's time goes to housekeeping, and the
-            // background checkpointer keeps up with the pages it rewrites (a WAL that outgrows
-            // it makes the checkpointer take the writer's turn, a stall for every request).
-            tokio::time::sleep(took).await;
+            // On SQLite every deleted session rewrites about two pages at random places of its
+            // two UUID-keyed indexes, so a batch leaves hundreds of pages in the WAL. Copy them
+            // back now, off the writer: left to the background checkpointer they piled up faster
+            // than it copied them and were copied back under the writer's turn when the WAL
+            // restarted (stalls of 50-400 ms, the refresh p99 of a large pass).
+            let settling = Instant::now();
+            if let DbConn::Sqlite(sqlite) = &conn {
+                sqlite.writer().settle().await;
+            }
+            // Let queued writers take their turn, and leave the writer free for at least as long
+            // as the batch held it (the copy-back counts): at most half of the writer's time goes
+            // to housekeeping.
+            tokio::time::sleep(took.saturating_sub(settling.elapsed())).await;
         }
     }
-    swept.throttles = crate::write_tx!(conn, |c| c.delete_stale_throttles(now - throttle_window, now).await)
-        .map_err(|e| e.to_string())?;
     // At most one row per user whose roles changed within an access-token lifetime: one batch.
     swept.revocations +=
         crate::write_tx!(conn, |c| c.delete_expired_role_changes(now).await).map_err(|e| e.to_string())?;

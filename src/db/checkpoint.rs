@@ -62,6 +62,12 @@ pub(super) fn spawn(path: Arc<str>, writer: Weak<Mutex<Option<Writer>>>, dirty: 
     });
 }
 
+/// Copies what the WAL holds back into the database file now, on a connection of its own in the
+/// blocking pool and without the writer's turn (writers go on meanwhile).
+pub(super) async fn catch_up(path: Arc<str>) {
+    let _ = passive(None, path).await;
+}
+
 /// One passive checkpoint in the blocking pool; returns the connection (none after a failure,
 /// so the next round opens a new one) and the WAL's length in frames.
 async fn passive(conn: Option<SqliteConnection>, path: Arc<str>) -> (Option<SqliteConnection>, i64) {

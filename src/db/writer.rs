@@ -212,6 +212,15 @@ impl WriterLock {
 }
 
 impl WriterLock {
+    /// Waits until the pages committed so far have been copied from the WAL back into the
+    /// database file: a passive checkpoint off the writer, while other writers go on. For a
+    /// caller that has just rewritten many pages and should not write more before they are back
+    /// (housekeeping): left to the background checkpointer, they would be copied back under the
+    /// writer's turn when the WAL next restarts, a stall for every writer.
+    pub async fn settle(&self) {
+        super::checkpoint::catch_up(self.path.clone()).await;
+    }
+
     /// At shutdown, after the last request: undoes a body an abandoned request left half-way,
     /// commits the open batch (bodies that finished but whose commit nobody had run yet) and
     /// closes the writer connection.

@@ -28,8 +28,9 @@ pub trait ThrottleStore {
     async fn uncount_throttle(&mut self, key: &str) -> QueryResult<()>;
     /// Puts the lock back to `before` if it is still the one set at `set`.
     async fn restore_throttle_lock(&mut self, key: &str, set: i64, before: i64) -> QueryResult<()>;
-    /// Deletes counters whose window started before `cutoff` and that are not locked at `now`.
-    async fn delete_stale_throttles(&mut self, cutoff: i64, now: i64) -> QueryResult<usize>;
+    /// Deletes up to `limit` counters whose window started before `cutoff` and that are not
+    /// locked at `now`.
+    async fn delete_stale_throttles(&mut self, cutoff: i64, now: i64, limit: i64) -> QueryResult<usize>;
 }
 
 for_each_backend! {
@@ -98,9 +99,23 @@ impl ThrottleStore {
             .map(|_| ())
     }
 
-    async fn delete_stale_throttles(&mut self, cutoff: i64, now: i64) -> QueryResult<usize> {
+    async fn delete_stale_throttles(&mut self, cutoff: i64, now: i64, limit: i64) -> QueryResult<usize> {
+        // Keys first (through login_throttle_window_idx), then delete them: diesel cannot delete
+        // from a table filtered by a limited subquery on itself, and the limit bounds the batch.
+        let keys: Vec<String> = login_throttle::table
+            .filter(login_throttle::window_start.lt(cutoff))
+            .filter(login_throttle::locked_until.lt(now))
+            .select(login_throttle::key)
+            .limit(limit)
+            .load(self)
+            .await?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        // The conditions again: a counter a login touched since the read stays.
         diesel::delete(
             login_throttle::table
+                .filter(login_throttle::key.eq_any(keys))
                 .filter(login_throttle::window_start.lt(cutoff))
                 .filter(login_throttle::locked_until.lt(now)),
         )

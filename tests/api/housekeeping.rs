@@ -124,3 +124,66 @@ on_both_backends! {
         assert_eq!((again.sessions, again.audit_events), (0, 0), "{again:?}");
     }
 }
+
+/// Writes `count` failure counters whose window started at `long_ago` and that lock nothing,
+/// and one that started as long ago but is still locked at `locked_until`.
+async fn seed_stale_throttles(app: &TestApp, count: usize, long_ago: i64, locked_until: i64) {
+    use diesel_async::SimpleAsyncConnection;
+    use rocket_db_pools::Pool;
+    let db = portcullis::db::Db::fetch(app.client.rocket()).unwrap();
+    let mut conn = db.get().await.unwrap();
+    let rows: Vec<String> = (0..count).map(|i| format!("('backlog:{i}',1,{long_ago},0)")).collect();
+    let mut sql = String::new();
+    for values in rows.chunks(500).map(|chunk| chunk.join(",")) {
+        sql += &format!("INSERT INTO login_throttle (key, failures, window_start, locked_until) VALUES {values};");
+    }
+    sql += &format!(
+        "INSERT INTO login_throttle (key, failures, window_start, locked_until) VALUES ('locked',9,{long_ago},{locked_until});"
+    );
+    portcullis::with_conn!(conn, |c| c.batch_execute(&sql).await).expect("seed");
+}
+
+on_both_backends! {
+    async fn a_large_backlog_of_throttle_counters_is_deleted_in_several_batches_while_writes_keep_succeeding(backend) {
+        let app = TestApp::builder(backend)
+            .with_config("housekeeping_batch", 500)
+            .with_config("throttle_account_window", 300)
+            .build()
+            .await;
+        let user = app.with_user().await;
+        let now = app.clock.now();
+        seed_stale_throttles(&app, 4000, now - 100_000, now + 100_000).await;
+        let live = app.login(&user).await;
+
+        let sweeping = std::sync::atomic::AtomicBool::new(true);
+        let pass = async {
+            let swept = sweep(&app).await;
+            sweeping.store(false, std::sync::atomic::Ordering::SeqCst);
+            swept
+        };
+        let writes = async {
+            let (mut current, mut during) = (live.clone(), 0);
+            while sweeping.load(std::sync::atomic::Ordering::SeqCst) {
+                let response = app.refresh_response(&current.refresh).await;
+                assert_eq!(response.status(), Status::Ok, "a write during housekeeping");
+                current = tokens(response).await;
+                during += 1;
+            }
+            during
+        };
+        let (swept, during) = tokio::join!(pass, writes);
+        assert_eq!(swept.throttles, 4000, "every stale counter, not the locked one: {swept:?}");
+        assert!(swept.batches >= 8, "500 rows per write transaction: {swept:?}");
+        assert!(during >= 1, "writes went on while the pass ran");
+
+        // The counter that still locks its key stays; a second pass finds nothing left.
+        use portcullis::models::ThrottleStore;
+        use rocket_db_pools::Pool;
+        let db = portcullis::db::Db::fetch(app.client.rocket()).unwrap();
+        let mut conn = db.get().await.unwrap();
+        let keys = ["locked".to_owned(), "backlog:0".to_owned()];
+        let left = portcullis::with_conn!(conn, |c| c.find_throttles(&keys).await).expect("read");
+        assert_eq!(left.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), ["locked"]);
+        assert_eq!(sweep(&app).await.throttles, 0);
+    }
+}

@@ -15,6 +15,7 @@ use hyper::header::HeaderValue;
 use serde::{Deserialize, Serialize};
 
 use crate::http::{bearer, Call, Client, Target};
+use crate::logout::Sessions;
 use crate::procstat;
 
 const WARMUP: u8 = 0;
@@ -48,6 +49,9 @@ pub enum Work {
     Refresh { users: Arc<Vec<User>> },
     /// POST /auth/register with a new email each time.
     Register { prefix: String },
+    /// POST /auth/logout with the access token of a session no request has ended yet; the
+    /// measured window ends early when every session has been logged out.
+    Logout { sessions: Arc<Sessions> },
 }
 
 /// A named set of connections doing one kind of work.
@@ -178,7 +182,7 @@ impl Connection {
             Work::Get { tokens: Some(tokens), .. } => {
                 conn.bearer = Some(bearer(&tokens[index % tokens.len()]));
             }
-            Work::Get { tokens: None, .. } | Work::Register { .. } => {}
+            Work::Get { tokens: None, .. } | Work::Register { .. } | Work::Logout { .. } => {}
             Work::Login { users } => conn.body = Some(login_body(&users[index % users.len()])),
             Work::Refresh { users } => {
                 let (_, refresh) = login(client, &users[index % users.len()]).await?;
@@ -188,9 +192,10 @@ impl Connection {
         Ok(conn)
     }
 
-    fn next_call(&mut self) -> Call {
+    /// The next request; `None` when the work is used up (every session logged out).
+    fn next_call(&mut self) -> Option<Call> {
         self.counter += 1;
-        match &self.work {
+        Some(match &self.work {
             Work::Get { path, .. } => Call::get(path, self.bearer.clone()),
             Work::Login { .. } => Call::post_json("/auth/login", self.body.clone().unwrap_or_default()),
             Work::Refresh { .. } => Call::post_json(
@@ -204,7 +209,10 @@ impl Connection {
                     json_body(serde_json::json!({"email": email, "password": "bench-password-123"})),
                 )
             }
-        }
+            Work::Logout { sessions } => {
+                Call { bearer: Some(sessions.take()?), ..Call::post_json("/auth/logout", Bytes::from_static(b"{}")) }
+            }
+        })
     }
 
     /// Takes what the response carries forward; `Err` when the connection cannot go on.
@@ -242,7 +250,14 @@ async fn drive(target: Target, work: Work, index: usize, phase: Arc<AtomicU8>, r
         if phase.load(Ordering::Acquire) == STOP {
             break;
         }
-        let call = conn.next_call();
+        let Some(call) = conn.next_call() else {
+            // Out of work: the window ends now for every connection, so the rate counts only
+            // time in which all of them had requests to send.
+            if phase.swap(STOP, Ordering::AcqRel) == WARMUP {
+                tally.error("the seeded sessions ran out during the warm-up; seed more".into());
+            }
+            break;
+        };
         let started = Instant::now();
         let result = client.send(&call).await;
         let elapsed = started.elapsed();
@@ -326,8 +341,11 @@ pub async fn run(
     let switches0 = pid.and_then(procstat::context_switches);
     let postgres0 = procstat::postgres_cpu_seconds();
     let started = Instant::now();
-    phase.store(MEASURE, Ordering::Release);
-    tokio::time::sleep(duration).await;
+    // Unless the work ran out during the warm-up already.
+    let _ = phase.compare_exchange(WARMUP, MEASURE, Ordering::AcqRel, Ordering::Acquire);
+    while phase.load(Ordering::Acquire) == MEASURE && started.elapsed() < duration {
+        tokio::time::sleep((duration - started.elapsed()).min(Duration::from_millis(5))).await;
+    }
     phase.store(STOP, Ordering::Release);
     let elapsed = started.elapsed().as_secs_f64();
     let self_cpu = procstat::self_cpu_seconds() - self_cpu0;

@@ -7,13 +7,14 @@
 //! portcullis-loadgen seed --url URL --out FILE [--users 16] [--sessions 64]
 //! portcullis-loadgen run --url URL --scenario NAME --state FILE --label LABEL
 //!                        [--duration 10] [--warmup 1] [--pid PID] [--connections N] [--threads 1]
+//!                        [--sessions FILE --chain-key FILE]   (logout: see src/logout.rs)
 //! portcullis-loadgen report --results FILE --meta FILE --out FILE [--criterion DIR]
 //! portcullis-loadgen app-seed --url URL --admin-email E --admin-password P --out FILE [--sessions 64]
 //! portcullis-loadgen revocation --url URL --app APP_URL --state FILE --admin-email E
 //!                        --admin-password P --change logout|role --label LABEL [--trials 200]
 //! ```
 //!
-//! Scenarios: ceiling, guard-only, me, login, login+me, refresh, register, and `reports`
+//! Scenarios: ceiling, guard-only, me, login, login+me, refresh, register, logout, and `reports`
 //! (`GET /reports` of the example resource server, with the tokens `app-seed` leaves; `--url` is
 //! the app's). `wait-ready` takes `--path` (default `/health/ready`). `run` prints one JSON
 //! line per group of connections (login+me has two) on standard output and a summary on
@@ -22,6 +23,7 @@
 mod app;
 mod http;
 mod load;
+mod logout;
 mod procstat;
 mod report;
 
@@ -33,7 +35,8 @@ use std::time::{Duration, Instant};
 use http::{Call, Client, Target};
 use load::{Group, State, User, Work};
 
-const SCENARIOS: &[&str] = &["ceiling", "guard-only", "me", "login", "login+me", "refresh", "register", "reports"];
+const SCENARIOS: &[&str] =
+    &["ceiling", "guard-only", "me", "login", "login+me", "refresh", "register", "logout", "reports"];
 
 struct Args {
     command: String,
@@ -218,7 +221,12 @@ async fn seed(target: Target, users: usize, sessions: usize) -> Result<State, St
     Ok(State { users: accounts.to_vec(), access_tokens })
 }
 
-fn groups(scenario: &str, state: &State, connections: Option<usize>) -> Result<Vec<Group>, String> {
+fn groups(
+    scenario: &str,
+    state: &State,
+    connections: Option<usize>,
+    sessions: Option<Arc<logout::Sessions>>,
+) -> Result<Vec<Group>, String> {
     let tokens = Some(Arc::new(state.access_tokens.clone()));
     let users = Arc::new(state.users.clone());
     let me = |c| Group { name: "me", connections: c, work: Work::Get { path: "/users/me", tokens: tokens.clone() } };
@@ -248,6 +256,10 @@ fn groups(scenario: &str, state: &State, connections: Option<usize>) -> Result<V
             let prefix = format!("reg-{}-{millis}", std::process::id());
             vec![Group { name: "register", connections: c(8), work: Work::Register { prefix } }]
         }
+        "logout" => {
+            let sessions = sessions.ok_or("logout needs --sessions FILE and --chain-key FILE")?;
+            vec![Group { name: "logout", connections: c(16), work: Work::Logout { sessions } }]
+        }
         other => return Err(format!("unknown scenario {other:?}; one of {}", SCENARIOS.join(", "))),
     })
 }
@@ -265,9 +277,22 @@ fn run(args: &Args) -> Result<(), String> {
     let threads: usize = args.num("threads", 1)?;
     let duration = Duration::from_secs_f64(args.num("duration", 10.0)?);
     let warmup = Duration::from_secs_f64(args.num("warmup", 1.0)?);
-    let groups = groups(scenario, &state, connections)?;
     let pid = args.pid()?;
-    let results = runtime(threads)?.block_on(load::run(&target, groups, warmup, duration, pid));
+    let runtime = runtime(threads)?;
+    let sessions = match scenario {
+        "logout" => {
+            let (ids, key) = (args.get("sessions")?, args.get("chain-key")?);
+            let sessions = runtime.block_on(logout::prepare(target.clone(), ids, key))?;
+            eprintln!(
+                "  {label:<8} logout     {} seeded sessions, each exchanged once for an access token",
+                sessions.len()
+            );
+            Some(sessions)
+        }
+        _ => None,
+    };
+    let groups = groups(scenario, &state, connections, sessions)?;
+    let results = runtime.block_on(load::run(&target, groups, warmup, duration, pid));
     for (group, connections, tally, measured) in results {
         let line = load::report(label, scenario, &group, connections, &tally, &measured, threads);
         eprintln!(
