@@ -17,6 +17,8 @@
 //! [`WriterLock::settle`](crate::db::WriterLock::settle)), and the writer stays free for at
 //! least as long as the batch held it, so a pass never takes more than half of the writer's time.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rocket_db_pools::Pool;
@@ -132,11 +134,13 @@ pub async fn run_once(pool: &DbPool, clock: &Clock, config: &AuthConfig) -> Resu
     Ok(swept)
 }
 
-/// Runs [`run_once`] every `housekeeping_interval` seconds until `shutdown` resolves.
+/// Runs [`run_once`] every `housekeeping_interval` seconds until `shutdown` resolves, counting
+/// finished passes in `passes`.
 pub async fn run_periodically(
     pool: DbPool,
     clock: Clock,
     config: AuthConfig,
+    passes: Arc<AtomicU64>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -151,5 +155,6 @@ pub async fn run_periodically(
             Ok(swept) => rocket::debug!("housekeeping: {swept:?}"),
             Err(e) => rocket::warn!("housekeeping failed: {e}"),
         }
+        passes.fetch_add(1, Ordering::Release);
     }
 }

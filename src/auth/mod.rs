@@ -70,6 +70,9 @@ pub struct Auth {
     /// Wakes the feed poller early (PostgreSQL notifications).
     pub feed_wake: Arc<FeedWake>,
     pub roles: Arc<RoleTable>,
+    /// Housekeeping passes the background task has finished (the first runs at start-up): lets
+    /// a test start once that pass is over rather than race it.
+    pub housekeeping_passes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Auth {
@@ -133,6 +136,7 @@ impl Auth {
             revoked,
             role_changes,
             feed_wake: Arc::default(),
+            housekeeping_passes: Arc::default(),
             roles,
         })
     }
@@ -228,6 +232,7 @@ pub fn stage() -> AdHoc {
                         (**db).clone(),
                         auth.clock.clone(),
                         auth.config.clone(),
+                        auth.housekeeping_passes.clone(),
                         rocket.shutdown(),
                     ));
                 })
