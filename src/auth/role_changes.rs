@@ -36,7 +36,9 @@ pub struct RoleChanges {
 
 impl RoleChanges {
     /// Whether a token of `user` naming `token_roles` names a role the user no longer holds
-    /// (the verification core's rule, shared with resource servers). Fails closed.
+    /// (the verification core's rule, shared with resource servers). Fails closed. The guards
+    /// ask through `core::refusal`; this is the same question for the tests below.
+    #[cfg(test)]
     pub fn is_stale(&self, user: Id, token_roles: &[String]) -> bool {
         self.with_current_roles(user, &|current| portcullis_rocket::core::names_removed_role(current, token_roles))
             == Some(true)

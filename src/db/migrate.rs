@@ -1,6 +1,5 @@
 //! Embedded migrations, one folder per backend with the same version names.
 
-use diesel::connection::CacheSize;
 use diesel::SqliteConnection;
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{
@@ -61,19 +60,14 @@ pub async fn run_migrations_for(settings: &PoolSettings) -> Result<Vec<String>, 
 /// statement would reach servers that never prepared it: so the lock is transaction-scoped and
 /// every migration runs, uncached, inside one transaction (PostgreSQL's DDL is transactional).
 async fn run_in_one_transaction(url: &str) -> Result<Vec<String>, String> {
-    let mut conn = AsyncPgConnection::establish(url).await.map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
-    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+    // Connected as the pool connects through the pooler: uncached, its set-up in a transaction.
+    let mut conn =
+        super::pg::connect_through_pooler(url).await.map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
     AnsiTransactionManager::begin_transaction(&mut conn).await.map_err(|e| e.to_string())?;
     conn.batch_execute(&format!("SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})"))
         .await
         .map_err(|e| e.to_string())?;
-    let (applied, mut conn) = tokio::task::spawn_blocking(move || {
-        let mut harness = AsyncMigrationHarness::new(conn);
-        let applied = harness.run_pending_migrations(POSTGRES).map(|done| done.iter().map(|v| v.to_string()).collect());
-        (applied.map_err(|e| format!("migration failed: {e}")), harness.into_inner())
-    })
-    .await
-    .map_err(|e| format!("migration task failed: {e}"))?;
+    let (applied, mut conn) = apply_keeping(conn, POSTGRES).await?;
     match applied {
         Ok(applied) => {
             AnsiTransactionManager::commit_transaction(&mut conn).await.map(|()| applied).map_err(|e| e.to_string())
@@ -90,15 +84,27 @@ where
     C: AsyncConnection + 'static,
     AsyncMigrationHarness<C>: MigrationHarness<C::Backend>,
 {
+    apply_keeping(conn, migrations).await?.0
+}
+
+/// Runs the pending `migrations` on `conn` (the harness is synchronous: in the blocking pool)
+/// and gives the connection back with the outcome, for a caller that must still end a
+/// transaction on it.
+async fn apply_keeping<C>(conn: C, migrations: EmbeddedMigrations) -> Result<(Result<Vec<String>, String>, C), String>
+where
+    C: AsyncConnection + 'static,
+    AsyncMigrationHarness<C>: MigrationHarness<C::Backend>,
+{
     tokio::task::spawn_blocking(move || {
         let mut harness = AsyncMigrationHarness::new(conn);
-        harness
+        let applied = harness
             .run_pending_migrations(migrations)
             .map(|done| done.iter().map(|v| v.to_string()).collect())
-            .map_err(|e| format!("migration failed: {e}"))
+            .map_err(|e| format!("migration failed: {e}"));
+        (applied, harness.into_inner())
     })
     .await
-    .map_err(|e| format!("migration task failed: {e}"))?
+    .map_err(|e| format!("migration task failed: {e}"))
 }
 
 /// Applies pending migrations when the Rocket ignites; a failure stops start-up.

@@ -75,7 +75,7 @@ impl PgConn {
 /// The pooler carries the two settings over to whichever server the connection gets later
 /// (it tracks them as parameters). The tokio-postgres connection is driven by a task of its own
 /// so the transaction can begin before diesel-async takes the client.
-async fn connect_through_pooler(url: &str) -> diesel::ConnectionResult<AsyncPgConnection> {
+pub(super) async fn connect_through_pooler(url: &str) -> diesel::ConnectionResult<AsyncPgConnection> {
     let failed = |e: tokio_postgres::Error| diesel::ConnectionError::BadConnection(e.to_string());
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(failed)?;
     tokio::spawn(async move {

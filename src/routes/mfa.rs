@@ -18,8 +18,8 @@ use crate::auth::mfa::enrol::{RecoveryCodes, TotpEnrolment};
 use crate::auth::permissions::UsersWrite;
 use crate::auth::sessions::TokenResponse;
 use crate::auth::Auth;
-use crate::db::{Db, Id};
-use crate::error::{ApiError, ApiResult};
+use crate::db::Db;
+use crate::error::ApiResult;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct PasswordBody {
@@ -167,7 +167,7 @@ async fn reset(
     client: ClientInfo,
     id: &str,
 ) -> ApiResult<Status> {
-    let id: Id = id.parse().map_err(|_| ApiError::not_found("No such user."))?;
+    let id = super::admin::path_id(id, "user")?;
     auth.reset_mfa(&mut db, &who, id, &client).await?;
     Ok(Status::NoContent)
 }

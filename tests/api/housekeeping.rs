@@ -21,6 +21,31 @@ async fn after_the_start_up_pass(app: &TestApp) {
     panic!("the start-up housekeeping pass did not finish within ten seconds");
 }
 
+/// One housekeeping pass while `live`'s session keeps refreshing (each refresh a write
+/// transaction interleaving with the pass's batches); every refresh must succeed. Returns what
+/// the pass swept, the session's newest tokens and how many refreshes ran during the pass.
+async fn sweep_while_refreshing(app: &TestApp, live: &Tokens) -> (Swept, Tokens, usize) {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let sweeping = AtomicBool::new(true);
+    let pass = async {
+        let swept = sweep(app).await;
+        sweeping.store(false, SeqCst);
+        swept
+    };
+    let writes = async {
+        let (mut current, mut during) = (live.clone(), 0);
+        while sweeping.load(SeqCst) {
+            let response = app.refresh_response(&current.refresh).await;
+            assert_eq!(response.status(), Status::Ok, "a write during housekeeping");
+            current = tokens(response).await;
+            during += 1;
+        }
+        (current, during)
+    };
+    let (swept, (current, during)) = tokio::join!(pass, writes);
+    (swept, current, during)
+}
+
 async fn sweep(app: &TestApp) -> Swept {
     let auth = app.client.rocket().state::<Auth>().unwrap();
     let db = portcullis::db::Db::fetch(app.client.rocket()).unwrap();
@@ -107,24 +132,7 @@ on_both_backends! {
         seed_backlog(&app, &user.id, 3000, 12_000, now - 100_000).await;
         let live = app.login(&user).await;
 
-        let sweeping = std::sync::atomic::AtomicBool::new(true);
-        let pass = async {
-            let swept = sweep(&app).await;
-            sweeping.store(false, std::sync::atomic::Ordering::SeqCst);
-            swept
-        };
-        let writes = async {
-            // Refreshes and logins are write transactions; they interleave with the pass.
-            let (mut current, mut during) = (live.clone(), 0);
-            while sweeping.load(std::sync::atomic::Ordering::SeqCst) {
-                let response = app.refresh_response(&current.refresh).await;
-                assert_eq!(response.status(), Status::Ok, "a write during housekeeping");
-                current = tokens(response).await;
-                during += 1;
-            }
-            (current, during)
-        };
-        let (swept, (current, during)) = tokio::join!(pass, writes);
+        let (swept, current, during) = sweep_while_refreshing(&app, &live).await;
         assert_eq!(swept.sessions, 3000, "{swept:?}");
         assert_eq!(swept.audit_events, 12_000, "{swept:?}");
         assert!(swept.batches >= 30, "500 rows per write transaction: {swept:?}");
@@ -170,23 +178,7 @@ on_both_backends! {
         seed_stale_throttles(&app, 4000, now - 100_000, now + 100_000).await;
         let live = app.login(&user).await;
 
-        let sweeping = std::sync::atomic::AtomicBool::new(true);
-        let pass = async {
-            let swept = sweep(&app).await;
-            sweeping.store(false, std::sync::atomic::Ordering::SeqCst);
-            swept
-        };
-        let writes = async {
-            let (mut current, mut during) = (live.clone(), 0);
-            while sweeping.load(std::sync::atomic::Ordering::SeqCst) {
-                let response = app.refresh_response(&current.refresh).await;
-                assert_eq!(response.status(), Status::Ok, "a write during housekeeping");
-                current = tokens(response).await;
-                during += 1;
-            }
-            during
-        };
-        let (swept, during) = tokio::join!(pass, writes);
+        let (swept, _, during) = sweep_while_refreshing(&app, &live).await;
         assert_eq!(swept.throttles, 4000, "every stale counter, not the locked one: {swept:?}");
         assert!(swept.batches >= 8, "500 rows per write transaction: {swept:?}");
         assert!(during >= 1, "writes went on while the pass ran");

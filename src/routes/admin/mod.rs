@@ -10,7 +10,7 @@ use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
 
 /// Parses a path id; anything that is not a UUID cannot name an existing thing: 404.
-fn path_id(id: &str, what: &'static str) -> ApiResult<Id> {
+pub(super) fn path_id(id: &str, what: &'static str) -> ApiResult<Id> {
     id.parse().map_err(|_| ApiError::not_found(format!("No such {what}.")))
 }
 
