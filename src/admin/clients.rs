@@ -95,7 +95,7 @@ async fn check_delegation(
     let grantor = auth.grantor_of(conn, actor).await?;
     match delegation::check(&grantor, &grant) {
         Ok(()) => Ok(()),
-        Err(denial) => Err(auth.refuse_grant(conn, Some(actor.id()), None, client, &grant, denial).await),
+        Err(denial) => Err(auth.refuse_grant(conn, Some(*actor.id()), None, client, &grant, denial).await),
     }
 }
 
@@ -180,7 +180,7 @@ impl Auth {
         let permissions = check_permissions(self, permissions)?;
         let attempt = json!({"action": "create_client", "name": name, "permissions": permissions});
         check_delegation(self, conn, actor, &permissions, attempt, client).await?;
-        insert(self, conn, Some(actor.id()), name, &permissions, client).await
+        insert(self, conn, Some(*actor.id()), name, &permissions, client).await
     }
 
     pub async fn list_clients(&self, conn: &mut DbConn, page: Page) -> ApiResult<ClientList> {
@@ -204,7 +204,7 @@ impl Auth {
             "client_secret_rotated",
             self.clock.now(),
             None,
-            Some(actor.id()),
+            Some(*actor.id()),
             client,
             json!({"client_id": client_id}),
         );
@@ -237,7 +237,7 @@ impl Auth {
             "client_deleted",
             ending.now,
             None,
-            Some(actor.id()),
+            Some(*actor.id()),
             client,
             json!({"client_id": client_id, "name": found.name}),
         );

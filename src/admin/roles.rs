@@ -100,14 +100,14 @@ impl Auth {
         let grant = Grant::permissions(&role.permissions, attempt);
         let grantor = self.grantor_of(conn, actor).await?;
         if let Err(denial) = delegation::check(&grantor, &grant) {
-            return Err(self.refuse_grant(conn, Some(actor.id()), None, client, &grant, denial).await);
+            return Err(self.refuse_grant(conn, Some(*actor.id()), None, client, &grant, denial).await);
         }
         let now = self.clock.now();
         let audit = audit_by(
             "role_created",
             now,
             None,
-            Some(actor.id()),
+            Some(*actor.id()),
             client,
             json!({"role": name, "permissions": role.permissions}),
         );
@@ -161,13 +161,13 @@ impl Auth {
             };
             c.update_role(&role).await?;
             let detail = json!({"role": name, "permissions": role.permissions});
-            c.insert_audit(&audit_by("role_updated", now, None, Some(actor.id()), client, detail)).await?;
+            c.insert_audit(&audit_by("role_updated", now, None, Some(*actor.id()), client, detail)).await?;
             Ok::<_, ApiError>(Ok(role))
         })?;
         let role = match outcome {
             Ok(role) => role,
             Err((grant, denial)) => {
-                return Err(self.refuse_grant(conn, Some(actor.id()), None, client, &grant, denial).await)
+                return Err(self.refuse_grant(conn, Some(*actor.id()), None, client, &grant, denial).await)
             }
         };
         self.reload_roles(conn).await?;
@@ -199,12 +199,12 @@ impl Auth {
                 return Err(ApiError::conflict(format!("The role is still assigned to {holders} user(s).")));
             }
             c.delete_role(name).await?;
-            c.insert_audit(&audit_by("role_deleted", now, None, Some(actor.id()), client, json!({"role": name})))
+            c.insert_audit(&audit_by("role_deleted", now, None, Some(*actor.id()), client, json!({"role": name})))
                 .await?;
             Ok::<_, ApiError>(Ok(()))
         })?;
         if let Err((grant, denial)) = outcome {
-            return Err(self.refuse_grant(conn, Some(actor.id()), None, client, &grant, denial).await);
+            return Err(self.refuse_grant(conn, Some(*actor.id()), None, client, &grant, denial).await);
         }
         self.reload_roles(conn).await
     }

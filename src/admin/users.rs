@@ -102,12 +102,12 @@ impl Auth {
                 false => Some(c.record_role_change(target, &json!(roles).to_string(), now, until).await?),
             };
             let detail = json!({"before": before, "after": roles});
-            c.insert_audit(&audit_by("roles_changed", now, Some(target), Some(actor.id()), client, detail)).await?;
+            c.insert_audit(&audit_by("roles_changed", now, Some(target), Some(*actor.id()), client, detail)).await?;
             Ok::<_, ApiError>(Ok(change))
         })?;
         match outcome {
             Err((grant, denial)) => {
-                return Err(self.refuse_grant(conn, Some(actor.id()), Some(target), client, &grant, denial).await)
+                return Err(self.refuse_grant(conn, Some(*actor.id()), Some(target), client, &grant, denial).await)
             }
             Ok(Some(change)) => {
                 self.role_changes.record(&change);
@@ -142,7 +142,7 @@ impl Auth {
                 event,
                 ending.now,
                 Some(target),
-                Some(actor.id()),
+                Some(*actor.id()),
                 client,
                 json!({"sessions_ended": ended.len()}),
             );
@@ -174,7 +174,7 @@ impl Auth {
                 "user_deleted",
                 ending.now,
                 Some(target),
-                Some(actor.id()),
+                Some(*actor.id()),
                 client,
                 json!({"email": user.email}),
             );
@@ -188,7 +188,7 @@ impl Auth {
     /// A user's live sessions; 404 for an unknown user.
     pub async fn user_sessions(&self, conn: &mut DbConn, actor: &Actor, target: Id) -> ApiResult<Vec<SessionView>> {
         self.user_view(conn, target).await?;
-        self.list_sessions(conn, target, actor.session_id()).await
+        self.list_sessions(conn, target, actor.session_id().copied()).await
     }
 
     /// Ends every session of a user; 404 for an unknown user.
@@ -200,6 +200,6 @@ impl Auth {
         client: &ClientInfo,
     ) -> ApiResult<()> {
         self.user_view(conn, target).await?;
-        self.end_all_sessions(conn, target, actor.id(), "sessions_revoked", client).await.map(|_| ())
+        self.end_all_sessions(conn, target, *actor.id(), "sessions_revoked", client).await.map(|_| ())
     }
 }

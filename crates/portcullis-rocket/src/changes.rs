@@ -78,7 +78,7 @@ impl Changes {
         known.role_changes.retain(|_, change| change.until >= now);
     }
 
-    /// Why a verified token must still be refused ([`core::refusal`], the rule Portcullis's own
+    /// Why a verified token must still be refused ([`core::refusal`](fn@core::refusal), the rule Portcullis's own
     /// guards apply). Fails closed if the lock is poisoned.
     pub fn refusal(&self, claims: &AccessClaims) -> Option<&'static str> {
         let Ok(known) = self.known.read() else { return Some("The authorization state is unavailable.") };

@@ -3,6 +3,7 @@
 //! `unavailable`. Guards record theirs in request-local state; the catchers the fairing
 //! registers answer with it.
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 
 use rocket::http::{Header, Status};
@@ -88,6 +89,21 @@ impl<'r> Responder<'r, 'static> for AuthError {
             response.header(Header::new("WWW-Authenticate", challenge));
         }
         response.ok()
+    }
+}
+
+impl crate::guards::GuardError for AuthError {
+    fn missing_token() -> Self {
+        AuthError::missing_token()
+    }
+    fn invalid_token(description: Cow<'static, str>) -> Self {
+        AuthError::invalid_token(description)
+    }
+    fn forbidden(description: Cow<'static, str>) -> Self {
+        AuthError::forbidden(description)
+    }
+    fn record(&self, req: &Request<'_>) -> Status {
+        reject(req, self.clone())
     }
 }
 

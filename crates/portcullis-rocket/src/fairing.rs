@@ -81,7 +81,7 @@ fn ready(trust: &rocket::State<Trust>) -> (rocket::http::Status, rocket::serde::
     (status, rocket::serde::json::Json(readiness))
 }
 
-/// The readiness route, [`ready`](fn@ready).
+/// The readiness route (`GET /ready`).
 pub fn readiness_routes() -> Vec<rocket::Route> {
     rocket::routes![ready]
 }

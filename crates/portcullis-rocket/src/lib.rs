@@ -10,7 +10,7 @@
 //!
 //! #[rocket::get("/whoami")]
 //! fn whoami(user: User) -> String {
-//!     user.sub
+//!     user.user_id
 //! }
 //!
 //! #[rocket::get("/reports")]
@@ -34,7 +34,6 @@ pub mod core;
 pub mod error;
 #[cfg(feature = "remote")]
 mod fairing;
-#[cfg(feature = "remote")]
 pub mod guards;
 #[cfg(feature = "remote")]
 pub mod trust;
@@ -43,7 +42,6 @@ pub use crate::core::Permission;
 pub use error::AuthError;
 #[cfg(feature = "remote")]
 pub use fairing::{readiness_routes, Portcullis};
-#[cfg(feature = "remote")]
 pub use guards::{Authorized, Caller, Client, User};
 #[cfg(feature = "remote")]
 pub use trust::{Readiness, Settings, Trust};

@@ -127,6 +127,38 @@ async fn expired_forged_and_foreign_tokens_are_refused() {
     issuer.stop().await;
 }
 
+/// Portcullis's own `GET /users/me` and the app's `GET /whoami` take the same guard type (`User`,
+/// fed by two sources): whatever a client sends, both refuse it with the same status, body and
+/// challenge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portcullis_and_the_app_refuse_a_bad_credential_with_the_same_status_body_and_challenge() {
+    let world = World::new().await;
+    let (issuer, app, _, _, token) = setup(&world, 60).await;
+    let (message, _) = token.rsplit_once('.').unwrap();
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let signature = ed25519_dalek::Signer::sign(&stranger, message.as_bytes());
+    let forged = format!("Bearer {message}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+    let ended = issuer.token("ann@example.com").await;
+    assert_eq!(issuer.call(Method::POST, "/auth/logout", &ended, Some(json!({}))).await.0, 204);
+    within(Duration::from_secs(1), "logout", || async { get(&app, "/whoami", &ended).await.0 != Status::Ok }).await;
+    let ended = format!("Bearer {ended}");
+
+    let cases = [None, Some("Basic YTpi"), Some("Bearer "), Some("Bearer not.a.jwt"), Some(&*forged), Some(&*ended)];
+    for authorization in cases {
+        let from_portcullis = issuer.get_raw("/users/me", authorization).await;
+        let mut request = app.get("/whoami");
+        if let Some(value) = authorization {
+            request = request.header(Header::new("Authorization", value.to_owned()));
+        }
+        let response = request.dispatch().await;
+        let challenge = response.headers().get_one("WWW-Authenticate").map(str::to_owned);
+        let from_app = (response.status().code, challenge, response.into_json::<Value>().await.unwrap());
+        assert_eq!(from_app, from_portcullis, "{authorization:?}");
+        assert_eq!(from_app.0, 401, "{authorization:?}");
+    }
+    issuer.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_reaches_the_app_within_a_second() {
     let world = World::new().await;

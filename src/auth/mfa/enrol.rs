@@ -206,7 +206,7 @@ impl Auth {
             c.delete_mfa(target).await?;
             let ended = c.end_user_sessions(target, None, ending).await?;
             let detail = json!({"sessions_ended": ended.len()});
-            c.insert_audit(&audit_by("mfa_reset", ending.now, Some(target), Some(actor.id()), client, detail)).await?;
+            c.insert_audit(&audit_by("mfa_reset", ending.now, Some(target), Some(*actor.id()), client, detail)).await?;
             Ok::<_, ApiError>(ended)
         })?;
         self.revoke_locally(&ended, &ending);

@@ -1,6 +1,6 @@
 //! The verification core, shared with Portcullis's own guards: the claims of an access token
-//! ([`claims`]), their verification ([`verify`]), the refusal rule for ended sessions, deleted
-//! clients and removed roles ([`refusal`]), and permissions. Nothing here knows where keys or
+//! ([`claims`]), their verification ([`verify`](mod@verify)), the refusal rule for ended sessions, deleted
+//! clients and removed roles ([`refusal`](mod@refusal)), and permissions. Nothing here knows where keys or
 //! changes come from: Portcullis feeds it from its database and in-process state, the fairing
 //! of this crate from the JWKS and the change feed.
 

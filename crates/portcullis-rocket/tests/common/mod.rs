@@ -137,6 +137,17 @@ impl Issuer {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// `GET path` with `authorization` as the header, if any: status, `WWW-Authenticate`, body.
+    pub async fn get_raw(&self, path: &str, authorization: Option<&str>) -> (u16, Option<String>, Value) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        let response = request.send().await.unwrap();
+        let challenge = response.headers().get("WWW-Authenticate").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        (response.status().as_u16(), challenge, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// A user `email` with `roles`, created by the admin; returns the user id.
     pub async fn user_with_roles(&self, admin: &str, email: &str, roles: &[&str]) -> String {
         let response = self
