@@ -13,16 +13,15 @@
 //! hands the turn back; the next transaction writes the WAL from its start again. Writers wait
 //! for that one checkpoint, of pages mostly copied already.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use diesel::sql_types::BigInt;
 use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
-use tokio::sync::Mutex;
 
 use super::sqlite::SQLITE_PRAGMAS;
-use super::writer::{between_batches, Writer};
 
 /// How often the checkpointer looks for commits to copy back.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
@@ -36,8 +35,15 @@ struct Progress {
     log: i64,
 }
 
-/// Runs the checkpointer until the writer is gone.
-pub(super) fn spawn(path: Arc<str>, writer: Weak<Mutex<Option<Writer>>>, dirty: Weak<AtomicBool>) {
+/// Runs the checkpointer until the writer is gone (`dirty` dropped, or `writers_turn` answering
+/// `None`). `writers_turn` waits for the writer's turn between two batches and holds it as long
+/// as its output lives (the writer passes it in, so this module need not know the writer).
+pub(super) fn spawn<F, Turn, Held>(path: Arc<str>, dirty: Weak<AtomicBool>, writers_turn: F)
+where
+    F: Fn() -> Option<Turn> + Send + 'static,
+    Turn: Future<Output = Held> + Send,
+    Held: Send,
+{
     tokio::spawn(async move {
         let mut conn = None;
         let mut ticker = tokio::time::interval(CHECKPOINT_EVERY);
@@ -54,8 +60,8 @@ pub(super) fn spawn(path: Arc<str>, writer: Weak<Mutex<Option<Writer>>>, dirty: 
             if log < RESTART_AT {
                 continue;
             }
-            let Some(writer) = writer.upgrade() else { break };
-            let turn = between_batches(writer).await;
+            let Some(turn) = writers_turn() else { break };
+            let turn = turn.await;
             (conn, _) = passive(conn, path.clone()).await;
             drop(turn);
         }

@@ -204,7 +204,9 @@ impl WriterLock {
             conn.batch_execute(WRITER_PRAGMAS).await?;
             *slot = Some(Writer { conn, in_body: false, batch: None, dirty: self.dirty.clone() });
             if !self.checkpointer.swap(true, Ordering::Relaxed) {
-                super::checkpoint::spawn(self.path.clone(), Arc::downgrade(&self.writer), Arc::downgrade(&self.dirty));
+                let writer = Arc::downgrade(&self.writer);
+                let writers_turn = move || writer.upgrade().map(between_batches);
+                super::checkpoint::spawn(self.path.clone(), Arc::downgrade(&self.dirty), writers_turn);
             }
         }
         OwnedMutexGuard::try_map(slot, Option::as_mut).map_err(|_| Error::BrokenTransactionManager)
@@ -243,7 +245,7 @@ impl WriterLock {
 
 /// Takes the writer's turn and commits its open batch: for a checkpoint that must run between
 /// two write transactions.
-pub(super) async fn between_batches(writer: Arc<Mutex<Option<Writer>>>) -> OwnedMutexGuard<Option<Writer>> {
+async fn between_batches(writer: Arc<Mutex<Option<Writer>>>) -> OwnedMutexGuard<Option<Writer>> {
     let mut slot = writer.lock_owned().await;
     if let Some(writer) = slot.as_mut().filter(|w| !w.in_body) {
         let _ = writer.commit().await;
