@@ -172,7 +172,7 @@ impl ApiError {
         }
     }
 
-    /// 500: logs the cause (see [`Cause`]), shows nothing of it.
+    /// 500: logs the cause (see `Cause`), shows nothing of it.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         ApiError {
             cause: Some(Cause::new(log::Level::Error, format!("internal error: {cause}"))),
@@ -180,7 +180,7 @@ impl ApiError {
         }
     }
 
-    /// 503 with `Retry-After`: logs the cause (see [`Cause`]), shows nothing of it.
+    /// 503 with `Retry-After`: logs the cause (see `Cause`), shows nothing of it.
     pub fn unavailable(cause: impl std::fmt::Display) -> Self {
         ApiError {
             cause: Some(Cause::new(log::Level::Warn, format!("service unavailable: {cause}"))),

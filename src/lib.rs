@@ -1,6 +1,6 @@
 //! Portcullis: an authentication and authorization service on Rocket.
 //!
-//! [`rocket`] assembles the whole service from a figment, so `main.rs`, the CLI and the tests
+//! [`rocket`](fn@rocket) assembles the whole service from a figment, so `main.rs`, the CLI and the tests
 //! build the same app. Data enters at a route (`routes`), passes a guard (`auth::guards`),
 //! reaches one function in `auth`, which talks to storage (`models`, `db`).
 

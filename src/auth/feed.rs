@@ -5,7 +5,7 @@
 //! Design: the feed reads the same tables every instance polls (`revoked_sessions`,
 //! `role_changes`, the roles version), so it works behind any instance. Their rows carry whole
 //! seconds and a late commit can land a row stamped a little in the past, so a cursor cannot be
-//! "rows after time t" alone: it is the time of the read (seconds, times [`FP_SPAN`]) plus a
+//! "rows after time t" alone: it is the time of the read (seconds, times `FP_SPAN`) plus a
 //! fingerprint of everything in the window `[read - OVERLAP, now]`. The next request re-reads
 //! that window; the answer is held (long-poll) while the fingerprint is unchanged, and once it
 //! changes, every row of the window is sent again. Applying a row twice is harmless (sets keyed by

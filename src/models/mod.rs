@@ -1,7 +1,7 @@
 //! Tables and their queries: the only place diesel DSL lives.
 //!
 //! Each file defines a store trait (`UserStore`, `SessionStore`, ...) whose methods are written
-//! once inside [`for_each_backend!`] and implemented for both concrete connection types, so a
+//! once inside `for_each_backend!` and implemented for both concrete connection types, so a
 //! transaction body can compose them on whichever backend it runs. Outside code reaches them
 //! through [`with_conn!`](crate::with_conn) / [`write_tx!`](crate::write_tx).
 //!
