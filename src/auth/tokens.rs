@@ -198,7 +198,7 @@ impl TokenKeys {
     }
 
     /// Checks signature, `typ`, `kid`, issuer, audience, claims and expiry at `now`
-    /// ([`core::verify`]). The error is a short reason suitable for `error_description`.
+    /// ([`core::verify`](fn@core::verify)). The error is a short reason suitable for `error_description`.
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, &'static str> {
         core::verify(token, self, &self.expected, now).map_err(|e| e.description())
     }
