@@ -11,10 +11,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::Page;
+use crate::auth::audit::audit_by;
 use crate::auth::delegation::{self, Grant};
 use crate::auth::guards::{Actor, ClientInfo};
 use crate::auth::opaque::OpaqueToken;
-use crate::auth::sessions::audit_by;
 use crate::auth::Auth;
 use crate::clock::rfc3339;
 use crate::db::{DbConn, DbPool, Id};

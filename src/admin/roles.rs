@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::auth::audit::audit_by;
 use crate::auth::delegation::{self, Grant};
 use crate::auth::guards::{Actor, ClientInfo};
 use crate::auth::permissions::{RoleTable, ADMIN_ROLE};
-use crate::auth::sessions::audit_by;
 use crate::auth::Auth;
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};

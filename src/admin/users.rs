@@ -6,10 +6,11 @@ use serde_json::json;
 
 use super::Page;
 use crate::auth::accounts::UserView;
+use crate::auth::audit::audit_by;
 use crate::auth::delegation::{self, Grant};
 use crate::auth::guards::{Actor, ClientInfo};
 use crate::auth::permissions::ADMIN_ROLE;
-use crate::auth::sessions::{audit_by, SessionView};
+use crate::auth::views::SessionView;
 use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};

@@ -12,9 +12,9 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
+use super::audit::audit_by;
 use super::guards::{Actor, ClientInfo, Principal};
 use super::permissions::{RoleTable, ADMIN_ROLE};
-use super::sessions::audit_by;
 use super::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};

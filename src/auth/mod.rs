@@ -5,6 +5,7 @@
 //! the database and its migrations) and starts the background tasks at liftoff.
 
 pub mod accounts;
+pub mod audit;
 pub mod chain;
 pub mod client_auth;
 pub mod common_passwords;
@@ -25,10 +26,12 @@ pub mod revocation;
 pub mod role_changes;
 pub mod rotation;
 pub mod session_cap;
+pub mod session_end;
 pub mod sessions;
 pub mod signing;
 pub mod throttle;
 pub mod tokens;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;

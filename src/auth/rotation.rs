@@ -24,10 +24,11 @@
 
 use serde_json::json;
 
+use super::audit::audit_event;
 use super::chain::ChainToken;
 use super::guards::ClientInfo;
 use super::opaque::hash_token;
-use super::sessions::{audit_event, TokenResponse};
+use super::views::TokenResponse;
 use super::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};

@@ -6,8 +6,8 @@
 use diesel::result::QueryResult;
 use serde_json::json;
 
+use super::audit::audit_event;
 use super::guards::ClientInfo;
-use super::sessions::audit_event;
 use super::Auth;
 use crate::db::Id;
 use crate::models::{AuditStore, Ending, SessionStore};

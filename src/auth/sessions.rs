@@ -1,111 +1,23 @@
-//! Sessions and their token families: login, logout, listing and password change. The JSON
-//! endpoints and the OAuth token endpoint share these functions. Rotation lives in
-//! [`super::rotation`], the live-session cap in [`super::session_cap`].
+//! Sessions and their token families: login, listing and password change. The JSON endpoints
+//! and the OAuth token endpoint share these functions. Rotation lives in [`super::rotation`],
+//! ending sessions in [`super::session_end`], the live-session cap in [`super::session_cap`].
 
-use serde::Serialize;
 use serde_json::json;
 
 use super::accounts::{check_password, normalize_email};
+use super::audit::audit_event;
 use super::guards::{ClientInfo, Principal};
 use super::password::Verdict;
 use super::throttle::{self, Reservation, ThrottleKeys};
 use super::tokens::AccessClaims;
+use super::views::{SessionView, TokenResponse};
 use super::Auth;
-use crate::clock::rfc3339;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AuditStore, NewAuditEvent, NewSession, Session, SessionStore, UserStore};
+use crate::models::{AuditStore, NewSession, Session, SessionStore, UserStore};
 
 /// `amr` of a session started by a password alone (RFC 8176).
 pub const AMR_PASSWORD: &str = "pwd";
-
-/// The token response of the contract. `Debug` leaves the tokens out.
-#[derive(Clone, Serialize, utoipa::ToSchema)]
-#[schema(description = "The token response of the contract.")]
-pub struct TokenResponse {
-    pub access_token: String,
-    #[schema(example = "Bearer")]
-    pub token_type: &'static str,
-    #[schema(example = 900)]
-    pub expires_in: i64,
-    pub refresh_token: String,
-    #[schema(example = 1209600)]
-    pub refresh_expires_in: i64,
-    pub session_id: Id,
-}
-
-impl std::fmt::Debug for TokenResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenResponse").field("session_id", &self.session_id).finish_non_exhaustive()
-    }
-}
-
-/// One entry of `GET /auth/sessions`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[schema(as = Session)]
-pub struct SessionView {
-    pub id: Id,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub last_used_at: String,
-    #[schema(format = DateTime)]
-    pub expires_at: String,
-    pub user_agent: Option<String>,
-    pub ip: Option<String>,
-    pub current: bool,
-}
-
-impl SessionView {
-    pub fn new(session: &Session, current: Option<Id>) -> Self {
-        SessionView {
-            id: session.id,
-            created_at: rfc3339(session.created_at),
-            last_used_at: rfc3339(session.last_used_at),
-            expires_at: rfc3339(session.expires_at),
-            user_agent: session.user_agent.clone(),
-            ip: session.ip.clone(),
-            current: Some(session.id) == current,
-        }
-    }
-}
-
-/// The body of `GET /auth/sessions` and `GET /admin/users/<id>/sessions`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct SessionList {
-    pub sessions: Vec<SessionView>,
-}
-
-/// An audit row at `now` about `user`, done by `user` themselves, from `client`.
-pub fn audit_event<'a>(
-    event: &'a str,
-    now: i64,
-    user: Option<Id>,
-    client: &'a ClientInfo,
-    detail: serde_json::Value,
-) -> NewAuditEvent<'a> {
-    audit_by(event, now, user, user, client, detail)
-}
-
-/// An audit row at `now` about `user`, done by `actor`, from `client`.
-pub fn audit_by<'a>(
-    event: &'a str,
-    now: i64,
-    user: Option<Id>,
-    actor: Option<Id>,
-    client: &'a ClientInfo,
-    detail: serde_json::Value,
-) -> NewAuditEvent<'a> {
-    NewAuditEvent {
-        id: Id::new(),
-        at: now,
-        event,
-        user_id: user,
-        actor_id: actor,
-        ip: client.ip.as_deref(),
-        detail: detail.to_string(),
-    }
-}
 
 impl Auth {
     /// Issues the token pair for a session whose new refresh token is `refresh`.
@@ -275,60 +187,6 @@ impl Auth {
         self.token_response(&session, user_id, roles, refresh, refresh_expires, now)
     }
 
-    /// Ends one session of the caller (`reason` recorded) and audits it as `event`.
-    pub async fn end_own_session(
-        &self,
-        conn: &mut DbConn,
-        principal: &Principal,
-        session: Id,
-        event: &str,
-        client: &ClientInfo,
-    ) -> ApiResult<bool> {
-        let ending = self.ending(event);
-        let audit = audit_event(event, ending.now, Some(principal.user_id), client, json!({"session_id": session}));
-        let ended = crate::write_tx!(conn, |c| {
-            match c.find_session(session).await? {
-                Some(s) if s.user_id == principal.user_id => {}
-                _ => return Ok(None),
-            }
-            // A session that has already ended answers as found, and records nothing new.
-            let ended = c.end_session(session, ending).await?;
-            if ended {
-                c.insert_audit(&audit).await?;
-            }
-            Ok::<_, diesel::result::Error>(Some(ended))
-        })?;
-        match ended {
-            Some(ended) => {
-                if ended {
-                    self.revoke_locally(&[session], &ending);
-                }
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
-
-    /// Ends every session of `user` (on behalf of `actor`); audits `event` with the count.
-    pub async fn end_all_sessions(
-        &self,
-        conn: &mut DbConn,
-        user: Id,
-        actor: Id,
-        event: &str,
-        client: &ClientInfo,
-    ) -> ApiResult<Vec<Id>> {
-        let ending = self.ending(event);
-        let ended = crate::write_tx!(conn, |c| {
-            let ended = c.end_user_sessions(user, None, ending).await?;
-            let audit = audit_by(event, ending.now, Some(user), Some(actor), client, json!({"sessions": ended.len()}));
-            c.insert_audit(&audit).await?;
-            Ok::<_, diesel::result::Error>(ended)
-        })?;
-        self.revoke_locally(&ended, &ending);
-        Ok(ended)
-    }
-
     /// The caller's live sessions, the current one marked.
     pub async fn list_sessions(&self, conn: &mut DbConn, user: Id, current: Option<Id>) -> ApiResult<Vec<SessionView>> {
         let now = self.clock.now();
@@ -372,37 +230,6 @@ impl Auth {
             Ok::<_, diesel::result::Error>(ended)
         })?;
         self.revoke_locally(&ended, &ending);
-        Ok(())
-    }
-
-    /// RFC 7009: ends the session of a presented access or refresh token. Unknown, malformed
-    /// and foreign tokens are not an error: the caller learns nothing.
-    pub async fn revoke_token(&self, conn: &mut DbConn, token: &str, client: &ClientInfo) -> ApiResult<()> {
-        let session = match self.keys.verify_signed(token) {
-            // A client's token has no session: clients end with their deletion.
-            Ok(claims) => claims.sid,
-            Err(_) => self.refresh_token_session(conn, token).await?,
-        };
-        let Some(session) = session else { return Ok(()) };
-        let ending = self.ending("logout");
-        let ended = crate::write_tx!(conn, |c| {
-            let Some(found) = c.find_session(session).await? else { return Ok(false) };
-            let ended = c.end_session(session, ending).await?;
-            if ended {
-                let audit = audit_event(
-                    "logout",
-                    ending.now,
-                    Some(found.user_id),
-                    client,
-                    json!({"session_id": session, "via": "oauth_revoke"}),
-                );
-                c.insert_audit(&audit).await?;
-            }
-            Ok::<_, diesel::result::Error>(ended)
-        })?;
-        if ended {
-            self.revoke_locally(&[session], &ending);
-        }
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ use super::responses::{
 use super::NoStore;
 use crate::auth::accounts::{create_user, UserView};
 use crate::auth::guards::{ClientInfo, Principal};
-use crate::auth::sessions::{SessionList, TokenResponse};
+use crate::auth::views::{SessionList, TokenResponse};
 use crate::auth::Auth;
 use crate::config::Registration;
 use crate::db::{Db, Id};

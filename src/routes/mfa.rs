@@ -16,7 +16,7 @@ use super::NoStore;
 use crate::auth::guards::{Authorized, ClientInfo, Principal};
 use crate::auth::mfa::enrol::{RecoveryCodes, TotpEnrolment};
 use crate::auth::permissions::UsersWrite;
-use crate::auth::sessions::TokenResponse;
+use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;

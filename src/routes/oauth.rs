@@ -17,7 +17,7 @@ use super::responses::{ErrorObject, LoginForbidden, OAuthError, PayloadTooLarge,
 use super::NoStore;
 use crate::auth::client_auth::{ClientTokenResponse, PresentedClient};
 use crate::auth::guards::ClientInfo;
-use crate::auth::sessions::TokenResponse;
+use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};

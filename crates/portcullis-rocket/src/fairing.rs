@@ -5,7 +5,8 @@
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Orbit, Rocket};
 
-use crate::trust::{Settings, Trust};
+use crate::settings::Settings;
+use crate::trust::Trust;
 
 /// Attach it: `rocket::build().attach(portcullis_rocket::Portcullis::fairing())`.
 #[derive(Debug, Default)]

@@ -36,6 +36,8 @@ pub mod error;
 mod fairing;
 pub mod guards;
 #[cfg(feature = "remote")]
+pub mod settings;
+#[cfg(feature = "remote")]
 pub mod trust;
 
 pub use crate::core::Permission;
@@ -44,7 +46,9 @@ pub use error::AuthError;
 pub use fairing::{readiness_routes, Portcullis};
 pub use guards::{Authorized, Caller, Client, User};
 #[cfg(feature = "remote")]
-pub use trust::{Readiness, Settings, Trust};
+pub use settings::Settings;
+#[cfg(feature = "remote")]
+pub use trust::{Readiness, Trust};
 
 /// The README's quick start, compiled as a doctest.
 #[doc = include_str!("../README.md")]

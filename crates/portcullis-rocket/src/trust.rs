@@ -7,55 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::changes::{Changes, FeedAnswer};
 use crate::core::{self, AccessClaims, Expected, KeySet, VerifyError};
+use crate::settings::Settings;
 
 /// Verified tokens kept at most.
 const VERIFIED_CAPACITY: usize = 4096;
-
-/// `[default.portcullis]`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Settings {
-    /// Portcullis's base URL, e.g. `http://127.0.0.1:8000`.
-    pub url: String,
-    /// The `aud` tokens must carry (Portcullis's `auth.audience`).
-    #[serde(default = "default_audience")]
-    pub audience: String,
-    /// This service's client credentials (a Portcullis service client; no permission needed).
-    pub client_id: String,
-    pub client_secret: String,
-    /// Seconds of clock skew tolerated on `exp`.
-    #[serde(default)]
-    pub leeway: i64,
-    /// Seconds the guards keep serving from what they know while the feed is unreachable; then
-    /// they answer 503 `unavailable`.
-    #[serde(default = "default_max_staleness")]
-    pub max_staleness: u64,
-    /// Least milliseconds between two JWKS fetches caused by unknown `kid`s (a request with an
-    /// unknown `kid` waits at most this long for the next fetch).
-    #[serde(default = "default_jwks_interval")]
-    pub jwks_min_interval_ms: u64,
-    /// Seconds to keep trying to reach Portcullis at start-up before the app gives up.
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout: u64,
-}
-
-fn default_connect_timeout() -> u64 {
-    30
-}
-
-fn default_audience() -> String {
-    "portcullis".into()
-}
-fn default_max_staleness() -> u64 {
-    60
-}
-fn default_jwks_interval() -> u64 {
-    1000
-}
 
 /// Seconds since the epoch.
 pub fn now() -> i64 {

@@ -10,9 +10,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{claim, recovery, secret, totp, wrong_code, Factor};
+use crate::auth::audit::{audit_by, audit_event};
 use crate::auth::guards::{Actor, ClientInfo, Principal};
 use crate::auth::permissions::ADMIN_ROLE;
-use crate::auth::sessions::{audit_by, audit_event};
 use crate::auth::Auth;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};

@@ -9,10 +9,11 @@
 use serde_json::json;
 
 use super::{claim, wrong_code, Factor, AMR_MFA};
+use crate::auth::audit::audit_event;
 use crate::auth::guards::ClientInfo;
 use crate::auth::opaque::{hash_token, OpaqueToken};
-use crate::auth::sessions::{audit_event, TokenResponse};
 use crate::auth::throttle::{self, ThrottleKeys};
+use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
 use crate::db::{DbConn, DbPool};
 use crate::error::{ApiError, ApiResult};

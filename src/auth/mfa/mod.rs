@@ -14,9 +14,9 @@ use diesel::result::QueryResult;
 use rocket::http::Status;
 use serde_json::json;
 
+use super::audit::audit_event;
 use super::guards::ClientInfo;
 use super::password::Verdict;
-use super::sessions::audit_event;
 use super::throttle::{self, ThrottleKeys};
 use super::Auth;
 use crate::db::{DbConn, DbPool, Id};

@@ -12,7 +12,7 @@ use crate::admin::Page;
 use crate::auth::accounts::UserView;
 use crate::auth::guards::{Authorized, ClientInfo};
 use crate::auth::permissions::{SessionsRead, SessionsRevoke, UsersRead, UsersWrite};
-use crate::auth::sessions::SessionList;
+use crate::auth::views::SessionList;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;
