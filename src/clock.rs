@@ -1,4 +1,5 @@
-//! The service's notion of "now", in Unix seconds.
+//! The service's notion of "now", in Unix seconds (and milliseconds where a second is too coarse:
+//! the refresh-token grace interval).
 //!
 //! Everything that expires (tokens, sessions, throttling) asks this clock, never the system
 //! directly, so tests can move time forward instead of sleeping.
@@ -11,12 +12,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// only when advanced. Cloning shares the offset.
 #[derive(Debug, Clone, Default)]
 pub struct Clock {
+    /// Milliseconds.
     offset: Arc<AtomicI64>,
     frozen: bool,
 }
 
-fn system_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+fn system_now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl Clock {
@@ -26,18 +28,28 @@ impl Clock {
 
     /// A clock stopped at the current time: `now` changes only through [`advance`](Self::advance).
     pub fn frozen() -> Self {
-        Clock { offset: Arc::new(AtomicI64::new(system_now())), frozen: true }
+        Clock { offset: Arc::new(AtomicI64::new(system_now_ms())), frozen: true }
     }
 
     /// Seconds since the Unix epoch.
     pub fn now(&self) -> i64 {
-        let base = if self.frozen { 0 } else { system_now() };
+        self.now_ms().div_euclid(1000)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> i64 {
+        let base = if self.frozen { 0 } else { system_now_ms() };
         base + self.offset.load(Ordering::Relaxed)
     }
 
     /// Moves this clock (and every clone of it) forward.
     pub fn advance(&self, seconds: i64) {
-        self.offset.fetch_add(seconds, Ordering::Relaxed);
+        self.advance_ms(seconds * 1000);
+    }
+
+    /// Moves this clock (and every clone of it) forward by `ms` milliseconds.
+    pub fn advance_ms(&self, ms: i64) {
+        self.offset.fetch_add(ms, Ordering::Relaxed);
     }
 }
 

@@ -121,6 +121,28 @@ impl Auth {
         }
     }
 
+    /// Client credentials presented with a user's grant (password, refresh token). The grant
+    /// needs none, and a public client may send its `client_id` alone; but credentials that name
+    /// one of Portcullis's clients are authenticated (RFC 6749 §4.3.2: "authenticate the client if
+    /// client authentication is included"): a wrong secret or a disabled client is 401
+    /// `invalid_client`, throttled as at the client-credentials grant. Credentials naming no client
+    /// of Portcullis's (an id the app chose itself, as with version 1) are ignored.
+    pub async fn check_included_client(
+        &self,
+        conn: &mut DbConn,
+        presented: &PresentedClient,
+        from: &ClientInfo,
+    ) -> ApiResult<()> {
+        let known = match presented.client_id.parse::<Id>() {
+            Ok(id) => crate::with_conn!(conn, |c| c.find_client(id).await)?.is_some(),
+            Err(_) => false,
+        };
+        if known {
+            self.authenticate_client(conn, presented, from).await?;
+        }
+        Ok(())
+    }
+
     /// The client-credentials grant: a token for `scope` (space-separated permissions, all of
     /// the client's when absent); a permission the client lacks is 400 `invalid_scope`.
     pub fn client_token(&self, client: &Client, scope: Option<&str>) -> ApiResult<ClientTokenResponse> {

@@ -70,7 +70,7 @@ impl Auth {
                     return Ok(None);
                 }
                 let exp = (session.last_used_at + refresh_ttl).min(session.expires_at);
-                let iat = session.rotated_at.unwrap_or(session.created_at);
+                let iat = session.rotated_at.map_or(session.created_at, |ms| ms.div_euclid(1000));
                 (session, exp, iat)
             }
             None => {

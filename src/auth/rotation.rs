@@ -14,7 +14,8 @@
 //! When `p` was exchanged is known exactly for `g - 1` (`rotated_at`) and for the start of the
 //! current run of exchanges less than `reuse_grace` apart (`burst_*`); a generation in between
 //! whose exchange time is not known to be within the grace interval counts as reuse. A replay
-//! writes nothing.
+//! writes nothing. Exchange times are kept in milliseconds: in whole seconds, a replay up to a
+//! second after the grace interval ended could still pass.
 //!
 //! On PostgreSQL the plain exchange is first tried as one statement (`models::session_pg`); only
 //! what it does not cover runs the transaction below.
@@ -45,7 +46,8 @@ enum Verdict {
     Unknown,
 }
 
-fn judge(session: &Session, presented: i64, now: i64, grace: i64) -> Verdict {
+/// `now_ms` and `grace_ms` in milliseconds, like the session's `rotated_at` and `burst_at`.
+fn judge(session: &Session, presented: i64, now_ms: i64, grace_ms: i64) -> Verdict {
     let current = session.generation;
     if presented > current {
         return Verdict::Unknown;
@@ -54,19 +56,19 @@ fn judge(session: &Session, presented: i64, now: i64, grace: i64) -> Verdict {
         // A run of exchanges continues while each follows the previous one within the grace
         // interval; otherwise this exchange starts a new one.
         let (burst_generation, burst_at) = match (session.rotated_at, session.burst_at) {
-            (Some(rotated), Some(at)) if now - rotated <= grace => (session.burst_generation, at),
-            _ => (current, now),
+            (Some(rotated), Some(at)) if now_ms - rotated <= grace_ms => (session.burst_generation, at),
+            _ => (current, now_ms),
         };
         return Verdict::Exchange(Advance {
             from: current,
-            now,
+            at_ms: now_ms,
             burst_generation,
             burst_at,
-            last_used_at: session.last_used_at.max(now),
+            last_used_at: session.last_used_at.max(now_ms.div_euclid(1000)),
         });
     }
-    let within = |at: Option<i64>| at.is_some_and(|at| now - at <= grace);
-    let replay = grace > 0
+    let within = |at: Option<i64>| at.is_some_and(|at| now_ms - at <= grace_ms);
+    let replay = grace_ms > 0
         && ((presented == current - 1 && within(session.rotated_at))
             || (presented >= session.burst_generation && within(session.burst_at)));
     if replay {
@@ -112,7 +114,7 @@ async fn end_for_reuse<C: SessionStore + AuditStore>(
 async fn exchange<C: SessionStore + AuditStore>(
     c: &mut C,
     token: ChainToken,
-    grace: i64,
+    (now_ms, grace_ms): (i64, i64),
     refresh_ttl: i64,
     ending: Ending<'_>,
     client: &ClientInfo,
@@ -127,7 +129,7 @@ async fn exchange<C: SessionStore + AuditStore>(
         if !session.is_live(now, refresh_ttl) {
             return Err(unknown());
         }
-        match judge(&session, token.generation, now, grace) {
+        match judge(&session, token.generation, now_ms, grace_ms) {
             Verdict::Exchange(step) => {
                 if c.advance_session(session.id, step).await? {
                     session.generation = step.from + 1;
@@ -200,13 +202,14 @@ impl Auth {
         let grace = self.config.reuse_grace as i64;
         let refresh_ttl = self.config.refresh_ttl as i64;
         let ending = self.ending("refresh_reuse");
+        let timing = (self.clock.now_ms(), grace * 1000);
         let step = match self.chain.open(presented) {
             Some(token) => {
                 // PostgreSQL: the plain case in one round trip; everything else in a transaction.
                 let moved = match conn {
                     DbConn::Pg(pg) => {
                         let (id, from, now) = (token.session, token.generation, ending.now);
-                        session_pg::advance_in_one_statement(pg, id, from, now, grace, refresh_ttl).await?
+                        session_pg::advance_in_one_statement(pg, id, from, now, timing, refresh_ttl).await?
                     }
                     DbConn::Sqlite(_) => None,
                 };
@@ -215,7 +218,7 @@ impl Auth {
                         let generation = session.generation;
                         Step::Issue { session, roles, generation }
                     }
-                    None => crate::write_tx!(conn, |c| exchange(c, token, grace, refresh_ttl, ending, client).await)?,
+                    None => crate::write_tx!(conn, |c| exchange(c, token, timing, refresh_ttl, ending, client).await)?,
                 }
             }
             None => {
@@ -241,15 +244,18 @@ impl Auth {
     /// or a replay within the grace interval), for introspection; `None` otherwise. Reads only:
     /// unlike an exchange, presenting a spent token here ends nothing.
     pub async fn live_refresh_session(&self, conn: &mut DbConn, token: &str) -> ApiResult<Option<Session>> {
-        let (now, grace, refresh_ttl) =
-            (self.clock.now(), self.config.reuse_grace as i64, self.config.refresh_ttl as i64);
+        let (now, now_ms, grace, refresh_ttl) =
+            (self.clock.now(), self.clock.now_ms(), self.config.reuse_grace as i64, self.config.refresh_ttl as i64);
         let live = |s: &Session, user: &User| s.is_live(now, refresh_ttl) && !user.disabled;
         if let Some(token) = self.chain.open(token) {
             let found = crate::with_conn!(conn, |c| c.find_session_family(token.session).await)?;
             return Ok(found
                 .filter(|(s, user, _)| {
                     live(s, user)
-                        && matches!(judge(s, token.generation, now, grace), Verdict::Exchange(_) | Verdict::Replay)
+                        && matches!(
+                            judge(s, token.generation, now_ms, grace * 1000),
+                            Verdict::Exchange(_) | Verdict::Replay
+                        )
                 })
                 .map(|(s, _, _)| s));
         }

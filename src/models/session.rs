@@ -13,14 +13,17 @@ use crate::db::{Id, Reuse};
 /// A session with its user and that user's role names.
 pub type SessionFamily = (Session, User, Vec<String>);
 
-/// The state an exchange moves a session to: the next generation, exchanged at `now`.
+/// The state an exchange moves a session to: the next generation, exchanged at `at_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Advance {
     /// The generation being exchanged: the update applies only while it is still current.
     pub from: i64,
-    pub now: i64,
+    /// When, in milliseconds (`rotated_at`).
+    pub at_ms: i64,
     pub burst_generation: i64,
+    /// Milliseconds.
     pub burst_at: i64,
+    /// Seconds.
     pub last_used_at: i64,
 }
 
@@ -40,11 +43,12 @@ pub struct Session {
     pub amr: String,
     /// The generation of the one refresh token that may be exchanged next (see `auth::chain`).
     pub generation: i64,
-    /// When `generation - 1` was exchanged; `None` before the first exchange.
+    /// When `generation - 1` was exchanged, in Unix **milliseconds** (the grace interval is
+    /// judged to the millisecond); `None` before the first exchange.
     pub rotated_at: Option<i64>,
     /// The first generation of the current run of exchanges less than `reuse_grace` apart...
     pub burst_generation: i64,
-    /// ...and when it was exchanged.
+    /// ...and when it was exchanged (milliseconds).
     pub burst_at: Option<i64>,
 }
 
@@ -156,7 +160,7 @@ impl SessionStore {
             )
             .set((
                 sessions::generation.eq(step.from + 1),
-                sessions::rotated_at.eq(step.now),
+                sessions::rotated_at.eq(step.at_ms),
                 sessions::burst_generation.eq(step.burst_generation),
                 sessions::burst_at.eq(step.burst_at),
                 sessions::last_used_at.eq(step.last_used_at),

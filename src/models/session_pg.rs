@@ -22,25 +22,26 @@ struct MovedRow {
     role_name: Option<String>,
 }
 
-/// The exchange of generation `from` of session `id` at `now`, or `None` when it is not the
-/// plain case (the caller falls back to the transaction).
+/// The exchange of generation `from` of session `id` at `now` (seconds; `now_ms` and `grace_ms`
+/// in milliseconds), or `None` when it is not the plain case (the caller falls back to the
+/// transaction).
 pub async fn advance_in_one_statement(
     conn: &mut PgConn,
     id: Id,
     from: i64,
     now: i64,
-    grace: i64,
+    (now_ms, grace_ms): (i64, i64),
     refresh_ttl: i64,
 ) -> diesel::QueryResult<Option<(Session, Vec<String>)>> {
     // The run-of-quick-exchanges columns follow `judge` in auth::rotation.
     const SQL: &str = "WITH moved AS ( \
         UPDATE sessions s SET \
             generation = s.generation + 1, \
-            rotated_at = $2, \
+            rotated_at = $6, \
             burst_generation = CASE WHEN s.rotated_at IS NOT NULL AND s.burst_at IS NOT NULL \
-                AND $2 - s.rotated_at <= $4 THEN s.burst_generation ELSE s.generation END, \
+                AND $6 - s.rotated_at <= $4 THEN s.burst_generation ELSE s.generation END, \
             burst_at = CASE WHEN s.rotated_at IS NOT NULL AND s.burst_at IS NOT NULL \
-                AND $2 - s.rotated_at <= $4 THEN s.burst_at ELSE $2 END, \
+                AND $6 - s.rotated_at <= $4 THEN s.burst_at ELSE $6 END, \
             last_used_at = GREATEST(s.last_used_at, $2) \
         FROM users u \
         WHERE s.id = $1 AND s.generation = $3 AND s.ended_at IS NULL AND s.expires_at > $2 \
@@ -53,8 +54,9 @@ pub async fn advance_in_one_statement(
         .bind::<DbUuid, _>(id)
         .bind::<BigInt, _>(now)
         .bind::<BigInt, _>(from)
-        .bind::<BigInt, _>(grace)
-        .bind::<BigInt, _>(refresh_ttl);
+        .bind::<BigInt, _>(grace_ms)
+        .bind::<BigInt, _>(refresh_ttl)
+        .bind::<BigInt, _>(now_ms);
     let rows: Vec<MovedRow> = Reuse(query).load(conn).await?;
     Ok(fold_roles(rows.into_iter().map(|row| (row.session, row.role_name))))
 }

@@ -57,6 +57,28 @@ fn presented_client(authorization: &Authorization, form: &FormBody) -> ApiResult
     presented.ok_or_else(|| ApiError::invalid_client(authorization.0.is_none()))
 }
 
+/// Client credentials included with a user's grant, checked when they name one of Portcullis's
+/// clients ([`Auth::check_included_client`]). Only a secret (Basic, or `client_secret`) makes
+/// them credentials: a `client_id` alone is a public client's.
+async fn check_included_client(
+    auth: &Auth,
+    db: &Db,
+    client: &ClientInfo,
+    authorization: &Authorization,
+    form: &FormBody,
+) -> ApiResult<()> {
+    let basic = authorization.0.as_deref().is_some_and(|h| h.trim().to_ascii_lowercase().starts_with("basic "));
+    if !basic && form.get("client_secret").is_none() {
+        return Ok(());
+    }
+    let presented =
+        PresentedClient::from_request(authorization.0.as_deref(), form.get("client_id"), form.get("client_secret"))?;
+    match presented {
+        Some(presented) => auth.check_included_client(&mut db.conn().await?, &presented, client).await,
+        None => Ok(()),
+    }
+}
+
 /// What the token endpoint answers: a user's token pair or a client's access token.
 #[derive(rocket::Responder)]
 enum Granted {
@@ -126,10 +148,12 @@ async fn token(
         }
         "password" if auth.config.password_grant => {
             let (username, password) = (required(&form, "username")?, required(&form, "password")?);
+            check_included_client(auth, db, &client, &authorization, &form).await?;
             counted_login(auth.login(db, username, password, &client).await)
         }
         "refresh_token" => {
             let presented = required(&form, "refresh_token")?;
+            check_included_client(auth, db, &client, &authorization, &form).await?;
             counted_refresh(auth.refresh(&mut db.conn().await?, presented, &client).await)
         }
         _ => {

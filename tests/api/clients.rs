@@ -155,6 +155,35 @@ on_both_backends! {
         client_token(&app, &id, &secret, None).await;
     }
 
+    async fn a_users_grant_checks_client_credentials_that_name_one_of_our_clients_and_ignores_the_rest(backend) {
+        let app = TestApp::new(backend).await;
+        let (_, admin) = with_admin(&app).await;
+        let (id, secret) = create_client(&app, &admin.access, &[]).await;
+        let user = app.with_user().await;
+        let password = [("grant_type", "password"), ("username", user.email.as_str()), ("password", user.password.as_str())];
+        // A wrong secret of a real client, by Basic and by the form: 401 invalid_client, no tokens.
+        let response = post_basic(&app, "/oauth/token", &id, "wrong", &password).await;
+        assert_eq!(response.headers().get_one("WWW-Authenticate").map(|h| h.starts_with("Basic")), Some(true));
+        assert_eq!(error_of(response).await, (Status::Unauthorized, "invalid_client".into()));
+        let mut form = password.to_vec();
+        form.extend([("client_id", id.as_str()), ("client_secret", "wrong")]);
+        assert_eq!(error_of(post_form(&app, "/oauth/token", &form).await).await, (Status::Unauthorized, "invalid_client".into()));
+        // The right secret, a public client's id alone, or an id of the app's own choosing: tokens.
+        let granted = post_basic(&app, "/oauth/token", &id, &secret, &password).await;
+        assert_eq!(granted.status(), Status::Ok);
+        let refresh: Value = granted.into_json().await.unwrap();
+        let refresh = refresh["refresh_token"].as_str().unwrap().to_owned();
+        let mut public = password.to_vec();
+        public.push(("client_id", id.as_str()));
+        assert_eq!(post_form(&app, "/oauth/token", &public).await.status(), Status::Ok);
+        assert_eq!(post_basic(&app, "/oauth/token", "my-app", "anything", &password).await.status(), Status::Ok);
+        // The refresh grant checks them the same way.
+        let rotate = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+        let response = post_basic(&app, "/oauth/token", &id, "wrong", &rotate).await;
+        assert_eq!(error_of(response).await, (Status::Unauthorized, "invalid_client".into()));
+        assert_eq!(post_basic(&app, "/oauth/token", &id, &secret, &rotate).await.status(), Status::Ok);
+    }
+
     async fn client_tokens_work_on_admin_routes_in_their_scope_and_never_on_my_account_routes(backend) {
         let app = TestApp::new(backend).await;
         let (_, admin) = with_admin(&app).await;

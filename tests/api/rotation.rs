@@ -73,6 +73,26 @@ on_both_backends! {
         assert_eq!(app.me_status(&other.access).await, Status::Ok);
     }
 
+    async fn the_grace_interval_is_judged_to_the_millisecond_not_the_second(backend) {
+        let app = TestApp::builder(backend).with_config("reuse_grace", 1).build().await;
+        let user = app.with_user().await;
+        // Each case: where in its second the exchange happens, and how long after it the replay
+        // comes. In whole seconds, the late replays below would look 1 s old and pass.
+        for (fraction, after, within) in [(100, 1500, false), (900, 1050, false), (900, 950, true), (100, 1000, true)] {
+            let first = app.login(&user).await;
+            app.clock.advance_ms((1000 + fraction - app.clock.now_ms() % 1000) % 1000);
+            let second = refresh_ok(&app, &first.refresh).await;
+            app.clock.advance_ms(after);
+            if within {
+                assert_eq!(refresh_ok(&app, &first.refresh).await.refresh, second.refresh, "{after} ms after");
+            } else {
+                assert_invalid_grant(&app, &first.refresh, &format!("{after} ms after, exchanged at .{fraction}"))
+                    .await;
+                assert_invalid_grant(&app, &second.refresh, "the session has ended").await;
+            }
+        }
+    }
+
     async fn reuse_within_the_grace_interval_succeeds_with_the_same_successor(backend) {
         let app = TestApp::builder(backend).with_config("reuse_grace", 10).build().await;
         let user = app.with_user().await;
