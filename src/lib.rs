@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod models;
 pub mod ops;
+pub mod page;
 pub mod routes;
 
 use rocket::figment::Figment;

@@ -187,9 +187,15 @@ impl Auth {
     }
 
     /// A user's live sessions; 404 for an unknown user.
-    pub async fn user_sessions(&self, conn: &mut DbConn, actor: &Actor, target: Id) -> ApiResult<Vec<SessionView>> {
+    pub async fn user_sessions(
+        &self,
+        conn: &mut DbConn,
+        actor: &Actor,
+        target: Id,
+        page: Page,
+    ) -> ApiResult<Vec<SessionView>> {
         self.user_view(conn, target).await?;
-        self.list_sessions(conn, target, actor.session_id().copied()).await
+        self.list_sessions(conn, target, actor.session_id().copied(), page).await
     }
 
     /// Ends every session of a user; 404 for an unknown user.

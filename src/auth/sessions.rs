@@ -15,6 +15,7 @@ use super::Auth;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{AuditStore, NewSession, Session, SessionStore, UserStore};
+use crate::page::Page;
 
 /// `amr` of a session started by a password alone (RFC 8176).
 pub const AMR_PASSWORD: &str = "pwd";
@@ -187,11 +188,18 @@ impl Auth {
         self.token_response(&session, user_id, roles, refresh, refresh_expires, now)
     }
 
-    /// The caller's live sessions, the current one marked.
-    pub async fn list_sessions(&self, conn: &mut DbConn, user: Id, current: Option<Id>) -> ApiResult<Vec<SessionView>> {
+    /// One page of the user's live sessions, newest first, the caller's `current` one marked.
+    pub async fn list_sessions(
+        &self,
+        conn: &mut DbConn,
+        user: Id,
+        current: Option<Id>,
+        page: Page,
+    ) -> ApiResult<Vec<SessionView>> {
         let now = self.clock.now();
         let refresh_ttl = self.config.refresh_ttl as i64;
-        let sessions = crate::with_conn!(conn, |c| c.live_sessions(user, now, refresh_ttl).await)?;
+        let window = (page.limit, page.offset);
+        let sessions = crate::with_conn!(conn, |c| c.live_sessions(user, now, refresh_ttl, window).await)?;
         Ok(sessions.iter().map(|s| SessionView::new(s, current)).collect())
     }
 

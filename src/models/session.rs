@@ -111,8 +111,14 @@ pub trait SessionStore {
     /// Takes the user's row lock (PostgreSQL; SQLite has one writer anyway) so that concurrent
     /// logins of one user count its live sessions one after the other.
     async fn lock_user_sessions(&mut self, user_id: Id) -> QueryResult<()>;
-    /// Sessions of a user that still live at `now`, newest first.
-    async fn live_sessions(&mut self, user_id: Id, now: i64, refresh_ttl: i64) -> QueryResult<Vec<Session>>;
+    /// Sessions of a user that still live at `now`, newest first: `limit` of them after `offset`.
+    async fn live_sessions(
+        &mut self,
+        user_id: Id,
+        now: i64,
+        refresh_ttl: i64,
+        window: (i64, i64),
+    ) -> QueryResult<Vec<Session>>;
     /// Ends one session if it has not ended yet; returns whether this call ended it.
     async fn end_session(&mut self, id: Id, ending: Ending<'_>) -> QueryResult<bool>;
     /// Ends every session of a user except `keep`; returns the ids it ended.
@@ -190,13 +196,21 @@ impl SessionStore {
             .map(|_| ())
     }
 
-    async fn live_sessions(&mut self, user_id: Id, now: i64, refresh_ttl: i64) -> QueryResult<Vec<Session>> {
+    async fn live_sessions(
+        &mut self,
+        user_id: Id,
+        now: i64,
+        refresh_ttl: i64,
+        (limit, offset): (i64, i64),
+    ) -> QueryResult<Vec<Session>> {
         sessions::table
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::ended_at.is_null())
             .filter(sessions::expires_at.gt(now))
             .filter(sessions::last_used_at.gt(now - refresh_ttl))
             .order((sessions::created_at.desc(), sessions::id))
+            .limit(limit)
+            .offset(offset)
             .select(Session::as_select())
             .load(self)
             .await

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use super::body::{JsonBody, OptionalJson};
 use super::metrics::{counted_login, counted_refresh};
 use super::responses::{
-    AccountDisabled, BadCredentials, BadRequest, Conflict, ErrorObject, InvalidGrant, LoginForbidden, PayloadTooLarge,
-    TooManyRequests, Unauthorized, Unavailable, Unprocessable,
+    AccountDisabled, BadCredentials, BadRequest, Conflict, ErrorObject, Forbidden, InvalidGrant, LoginForbidden,
+    PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
 use super::NoStore;
 use crate::auth::accounts::{create_user, UserView};
@@ -20,6 +20,7 @@ use crate::auth::Auth;
 use crate::config::Registration;
 use crate::db::{Db, Id};
 use crate::error::{ApiError, ApiResult};
+use crate::page::Page;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct Credentials {
@@ -120,12 +121,22 @@ async fn logout_all(
     Ok(Status::NoContent)
 }
 
-/// The caller's live sessions; `current` marks the one of this access token.
+/// The caller's live sessions, newest first; `current` marks the one of this access token.
 #[utoipa::path(tag = "auth", security(("bearer" = []), ("oauth2" = [])),
-    responses((status = 200, description = "The live sessions.", body = SessionList), Unauthorized, Unavailable))]
-#[get("/auth/sessions")]
-async fn sessions(auth: &State<Auth>, me: Principal, mut db: Connection<Db>) -> ApiResult<Json<SessionList>> {
-    let sessions = auth.list_sessions(&mut db, me.user_id, Some(me.session_id)).await?;
+    params(("limit" = Option<u32>, Query, description = "Page size: default 50; more than 200 counts as 200."),
+        ("offset" = Option<u32>, Query, description = "How many to skip; default 0.")),
+    responses((status = 200, description = "One page of the live sessions.", body = SessionList), Unauthorized,
+        Forbidden, Unprocessable, Unavailable))]
+#[get("/auth/sessions?<limit>&<offset>")]
+async fn sessions(
+    auth: &State<Auth>,
+    me: Principal,
+    mut db: Connection<Db>,
+    limit: Option<&str>,
+    offset: Option<&str>,
+) -> ApiResult<Json<SessionList>> {
+    let page = Page::parse(limit, offset)?;
+    let sessions = auth.list_sessions(&mut db, me.user_id, Some(me.session_id), page).await?;
     Ok(Json(SessionList { sessions }))
 }
 

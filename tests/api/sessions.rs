@@ -35,6 +35,43 @@ on_both_backends! {
         assert!(on_phone["created_at"].as_str().unwrap().ends_with('Z'));
     }
 
+    async fn session_lists_come_in_pages_of_fifty_by_default_and_take_limit_and_offset(backend) {
+        let app = TestApp::new(backend).await;
+        let (_, admin) = crate::admin_support::with_admin(&app).await;
+        let user = app.with_user().await;
+        let mut logins = Vec::new();
+        for _ in 0..52 {
+            logins.push(app.login(&user).await);
+        }
+        let me = &logins[0].access;
+        let ids = |body: Value| -> Vec<String> {
+            body["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect()
+        };
+        let list = |path: String, token: String| {
+            let app = &app;
+            async move {
+                let response = app.get_authed(&path, &token).await;
+                assert_eq!(response.status(), Status::Ok, "{path}");
+                ids(response.into_json().await.unwrap())
+            }
+        };
+        assert_eq!(list("/auth/sessions".into(), me.clone()).await.len(), 50, "the default page");
+        let all = list("/auth/sessions?limit=200".into(), me.clone()).await;
+        assert_eq!(all.len(), 52);
+        assert_eq!(list("/auth/sessions?limit=1".into(), me.clone()).await, all[..1]);
+        assert_eq!(list("/auth/sessions?limit=2&offset=1".into(), me.clone()).await, all[1..3]);
+        assert_eq!(list("/auth/sessions?offset=50".into(), me.clone()).await, all[50..]);
+        assert!(list("/auth/sessions?limit=0".into(), me.clone()).await.is_empty());
+        let (status, code) = error_of(app.get_authed("/auth/sessions?limit=-1", me).await).await;
+        assert_eq!((status, code.as_str()), (Status::UnprocessableEntity, "invalid_request"));
+        let admin_path = |query: &str| format!("/admin/users/{}/sessions{query}", user.id);
+        assert_eq!(list(admin_path(""), admin.access.clone()).await.len(), 50);
+        assert_eq!(list(admin_path("?limit=2&offset=1"), admin.access.clone()).await, all[1..3]);
+        let response = app.get_authed("/admin/roles?limit=1&offset=1", &admin.access).await;
+        let roles: Value = response.into_json().await.unwrap();
+        assert_eq!(roles["roles"].as_array().map(Vec::len), Some(1));
+    }
+
     async fn last_used_at_moves_with_each_exchange_and_never_back(backend) {
         let app = TestApp::new(backend).await;
         let user = app.with_user().await;

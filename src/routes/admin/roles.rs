@@ -12,6 +12,7 @@ use crate::auth::permissions::{RolesRead, RolesWrite};
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;
+use crate::page::Page;
 use crate::routes::body::JsonBody;
 use crate::routes::responses::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
@@ -40,12 +41,25 @@ struct RoleList {
     roles: Vec<RoleView>,
 }
 
-/// Every role with its permissions. Needs `roles:read`.
+/// The roles with their permissions, by name. Needs `roles:read`.
 #[utoipa::path(tag = "admin", operation_id = "list_roles", security(("bearer" = []), ("oauth2" = []), ("client_credentials" = [])),
-    responses((status = 200, description = "The roles.", body = RoleList), Unauthorized, Forbidden, Unavailable))]
-#[get("/admin/roles")]
-async fn list(auth: &State<Auth>, _who: Authorized<RolesRead>, mut db: Connection<Db>) -> ApiResult<Json<RoleList>> {
-    Ok(Json(RoleList { roles: auth.list_roles(&mut db).await? }))
+    params(("limit" = Option<u32>, Query, description = "Page size: default 50; more than 200 counts as 200."),
+        ("offset" = Option<u32>, Query, description = "How many to skip; default 0.")),
+    responses((status = 200, description = "One page of the roles.", body = RoleList), Unauthorized, Forbidden,
+        Unprocessable, Unavailable))]
+#[get("/admin/roles?<limit>&<offset>")]
+async fn list(
+    auth: &State<Auth>,
+    _who: Authorized<RolesRead>,
+    mut db: Connection<Db>,
+    limit: Option<&str>,
+    offset: Option<&str>,
+) -> ApiResult<Json<RoleList>> {
+    let page = Page::parse(limit, offset)?;
+    let roles = auth.list_roles(&mut db).await?;
+    // Few enough to page in memory.
+    let roles = roles.into_iter().skip(page.offset as usize).take(page.limit as usize).collect();
+    Ok(Json(RoleList { roles }))
 }
 
 /// Creates a role. Needs `roles:write`.

@@ -120,17 +120,22 @@ async fn delete(
 
 /// A user's live sessions. Needs `sessions:read`.
 #[utoipa::path(tag = "admin", operation_id = "list_user_sessions", security(("bearer" = []), ("oauth2" = []), ("client_credentials" = [])),
-    params(("id" = uuid::Uuid, Path, description = "A user id.")),
-    responses((status = 200, description = "The live sessions.", body = SessionList), Unauthorized, Forbidden, NotFound,
-        Unavailable))]
-#[get("/admin/users/<id>/sessions")]
+    params(("id" = uuid::Uuid, Path, description = "A user id."),
+        ("limit" = Option<u32>, Query, description = "Page size: default 50; more than 200 counts as 200."),
+        ("offset" = Option<u32>, Query, description = "How many to skip; default 0.")),
+    responses((status = 200, description = "One page of the live sessions, newest first.", body = SessionList),
+        Unauthorized, Forbidden, NotFound, Unprocessable, Unavailable))]
+#[get("/admin/users/<id>/sessions?<limit>&<offset>")]
 async fn sessions(
     auth: &State<Auth>,
     who: Authorized<SessionsRead>,
     mut db: Connection<Db>,
     id: &str,
+    limit: Option<&str>,
+    offset: Option<&str>,
 ) -> ApiResult<Json<SessionList>> {
-    let sessions = auth.user_sessions(&mut db, &who, path_id(id, "user")?).await?;
+    let (target, page) = (path_id(id, "user")?, Page::parse(limit, offset)?);
+    let sessions = auth.user_sessions(&mut db, &who, target, page).await?;
     Ok(Json(SessionList { sessions }))
 }
 
