@@ -24,12 +24,13 @@ pub struct RoleView {
     pub builtin: bool,
 }
 
-impl From<&Role> for RoleView {
-    fn from(role: &Role) -> Self {
+impl RoleView {
+    /// `role` as shown, with the permissions it holds (`everything` for `admin`).
+    pub fn new(role: &Role, everything: &[String]) -> Self {
         RoleView {
             name: role.name.clone(),
             description: role.description.clone(),
-            permissions: RoleTable::effective_permissions(role).into_iter().collect(),
+            permissions: RoleTable::effective_permissions(role, everything).into_iter().collect(),
             builtin: role.builtin,
         }
     }
@@ -69,7 +70,8 @@ fn not_found() -> ApiError {
 impl Auth {
     pub async fn list_roles(&self, conn: &mut DbConn) -> ApiResult<Vec<RoleView>> {
         let roles = crate::with_conn!(conn, |c| c.all_roles().await)?;
-        Ok(roles.iter().map(RoleView::from).collect())
+        let everything = self.scopes_supported();
+        Ok(roles.iter().map(|role| RoleView::new(role, &everything)).collect())
     }
 
     /// Reloads this instance's role table at once after a change it made.
@@ -123,7 +125,7 @@ impl Auth {
             return Err(ApiError::conflict("name: a role with this name exists"));
         }
         self.reload_roles(conn).await?;
-        Ok(RoleView::from(&role))
+        Ok(RoleView::new(&role, &self.scopes_supported()))
     }
 
     /// Replaces a role's description and/or permissions (an absent one is kept); `admin` keeps
@@ -140,10 +142,10 @@ impl Auth {
         description.map(check_description).transpose()?;
         let permissions = permissions.map(|p| check_permissions(self, p)).transpose()?;
         let grantor = self.grantor_of(conn, actor).await?;
-        let now = self.clock.now();
+        let (now, everything) = (self.clock.now(), self.scopes_supported());
         let outcome = crate::write_tx!(conn, |c| {
             let existing = c.find_role(name).await?.ok_or_else(not_found)?;
-            let effective = RoleTable::effective_permissions(&existing);
+            let effective = RoleTable::effective_permissions(&existing, &everything);
             if name == ADMIN_ROLE && permissions.as_ref().is_some_and(|p| *p != effective) {
                 return Err(ApiError::conflict("The admin role always holds every permission."));
             }
@@ -160,7 +162,8 @@ impl Auth {
                 ..existing
             };
             c.update_role(&role).await?;
-            let detail = json!({"role": name, "permissions": role.permissions});
+            let held = RoleTable::effective_permissions(&role, &everything);
+            let detail = json!({"role": name, "permissions": held});
             c.insert_audit(&audit_by("role_updated", now, None, Some(*actor.id()), client, detail)).await?;
             Ok::<_, ApiError>(Ok(role))
         })?;
@@ -171,7 +174,7 @@ impl Auth {
             }
         };
         self.reload_roles(conn).await?;
-        Ok(RoleView::from(&role))
+        Ok(RoleView::new(&role, &self.scopes_supported()))
     }
 
     /// Deletes a role: 404 unknown, 409 built-in or still assigned.

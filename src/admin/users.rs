@@ -82,6 +82,7 @@ impl Auth {
         let grantor = self.grantor_of(conn, actor).await?;
         let now = self.clock.now();
         let until = self.revoke_until(now);
+        let everything = self.scopes_supported();
         let after: BTreeSet<&String> = roles.iter().collect();
         let outcome = crate::write_tx!(conn, |c| {
             c.lock_admin_set().await?;
@@ -89,7 +90,9 @@ impl Auth {
             let before = c.user_role_names(target).await?;
             let before_set: BTreeSet<&String> = before.iter().collect();
             let attempt = json!({"action": "set_roles", "before": before, "after": roles});
-            let grant = Grant::roles(before_set.symmetric_difference(&after).copied(), &c.all_roles().await?, attempt);
+            let defined = c.all_roles().await?;
+            let changed = before_set.symmetric_difference(&after).copied();
+            let grant = Grant::roles(changed, (&defined, &everything), attempt);
             if let Err(denial) = delegation::check(&grantor, &grant) {
                 return Ok(Err((grant, denial)));
             }

@@ -42,14 +42,14 @@ impl Grant {
     /// Assigning or removing `roles` (looked up in `defined`, the stored roles).
     pub fn roles<'a>(
         roles: impl IntoIterator<Item = &'a String>,
-        defined: &[Role],
+        (defined, everything): (&[Role], &[String]),
         attempt: serde_json::Value,
     ) -> Self {
         let mut grant = Grant { permissions: BTreeSet::new(), admin_role: false, attempt };
         for name in roles {
             grant.admin_role |= name == ADMIN_ROLE;
             if let Some(role) = defined.iter().find(|r| &r.name == name) {
-                grant.permissions.extend(RoleTable::effective_permissions(role));
+                grant.permissions.extend(RoleTable::effective_permissions(role, everything));
             }
         }
         grant
@@ -103,9 +103,10 @@ impl Auth {
         })?;
         let roles: Vec<&String> = held.iter().filter(|r| actor.roles.contains(r)).collect();
         let mut grantor = Grantor { admin: false, permissions: BTreeSet::new() };
+        let everything = self.scopes_supported();
         for role in defined.iter().filter(|d| roles.contains(&&d.name)) {
             grantor.admin |= role.name == ADMIN_ROLE;
-            grantor.permissions.extend(RoleTable::effective_permissions(role));
+            grantor.permissions.extend(RoleTable::effective_permissions(role, &everything));
         }
         Ok(grantor)
     }

@@ -90,10 +90,12 @@ impl RoleTable {
         roles.iter().any(|r| state.permissions.get(r).is_some_and(|perms| perms.contains(permission)))
     }
 
-    /// The permissions a role holds (the whole catalogue for `admin`).
-    pub fn effective_permissions(role: &Role) -> BTreeSet<String> {
+    /// The permissions a role holds: as stored, or for `admin` every permission there is
+    /// (`everything`: [`Auth::scopes_supported`](super::Auth::scopes_supported), the catalogue and
+    /// the application permissions of `auth.permissions`).
+    pub fn effective_permissions(role: &Role, everything: &[String]) -> BTreeSet<String> {
         if role.name == ADMIN_ROLE {
-            CATALOGUE.iter().map(|p| p.to_string()).collect()
+            everything.iter().cloned().collect()
         } else {
             role.permissions.clone()
         }

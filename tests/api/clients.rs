@@ -277,6 +277,16 @@ on_both_backends! {
         let (_, analyst) = user_with_roles(&app, "analyst@example.com", &["analyst"]).await;
         let introspected = introspect(&app, &id, &secret, &analyst.access).await;
         assert_eq!(introspected["roles"], json!(["analyst"]));
+        // The admin role holds them too, and says so wherever it shows its permissions.
+        let roles: Value = app.get_authed("/admin/roles", &admin.access).await.into_json().await.unwrap();
+        let shown = roles["roles"].as_array().unwrap().iter().find(|r| r["name"] == "admin").unwrap()["permissions"].clone();
+        for permission in ["reports:read", "reports:write", "users:write", "metrics:read"] {
+            assert!(shown.as_array().unwrap().contains(&json!(permission)), "{permission} in {shown}");
+        }
+        let response = app.put_authed("/admin/roles/admin", &admin.access, json!({"permissions": shown})).await;
+        assert_eq!(response.status(), Status::Ok, "setting admin's permissions to what it holds is no change");
+        let audit: Value = app.get_authed("/admin/audit?event=role_updated", &admin.access).await.into_json().await.unwrap();
+        assert_eq!(audit["events"][0]["detail"]["permissions"], shown);
     }
 
     async fn the_oauth2_crate_drives_the_client_credentials_grant(backend) {
