@@ -251,6 +251,18 @@ impl From<crate::db::PoolError> for ApiError {
     }
 }
 
+/// The challenge of a 401 that is not about the token, to a request that presented a bearer
+/// token (a wrong current password or MFA code on a bearer-protected route): every 401 carries
+/// a challenge (RFC 9110 §15.5.2), and the contract's for bearer-protected endpoints is Bearer.
+/// The token itself was fine, so the challenge names no error.
+fn bearer_challenge(status: Status, req: &Request<'_>) -> Option<String> {
+    let bearer = req
+        .headers()
+        .get_one("Authorization")
+        .is_some_and(|h| h.trim_start().get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer ")));
+    (status == Status::Unauthorized && bearer).then(|| "Bearer".to_owned())
+}
+
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         if let Some(cause) = &self.cause {
@@ -263,7 +275,7 @@ impl<'r> Responder<'r, 'static> for ApiError {
         };
         let mut response = Response::build_from(Json(body).respond_to(req)?);
         response.status(self.status).header(Header::new("Cache-Control", "no-store"));
-        if let Some(challenge) = self.www_authenticate {
+        if let Some(challenge) = self.www_authenticate.or_else(|| bearer_challenge(self.status, req)) {
             response.header(Header::new("WWW-Authenticate", challenge));
         }
         if let Some(seconds) = self.retry_after {

@@ -178,6 +178,8 @@ on_both_backends! {
         let change = |current_password: &str, new_password: &str| json!({"current_password": current_password, "new_password": new_password});
 
         let wrong = app.put_authed("/users/me/password", &current.access, change("wrong password", "new password 123")).await;
+        // Every 401 carries a challenge; the token was fine, so this one names no error.
+        assert_eq!(wrong.headers().get_one("WWW-Authenticate"), Some("Bearer"));
         assert_eq!(error_of(wrong).await, (Status::Unauthorized, "invalid_credentials".to_string()));
         let short = app.put_authed("/users/me/password", &current.access, change(&user.password, "short")).await;
         assert_eq!(error_of(short).await, (Status::UnprocessableEntity, "invalid_request".to_string()));
