@@ -93,7 +93,7 @@ async fn refresh(
 /// Ends the session of the access token.
 #[utoipa::path(tag = "auth", security(("bearer" = []), ("oauth2" = [])),
     request_body(content = Option<LogoutBody>, description = "`{}`, a refresh token, or no body."),
-    responses((status = 204, description = "The session has ended."), BadRequest, Unauthorized, PayloadTooLarge,
+    responses((status = 204, description = "The session has ended."), BadRequest, Unauthorized, Forbidden, PayloadTooLarge,
         Unavailable))]
 #[post("/auth/logout", data = "<_body>")]
 async fn logout(
@@ -109,7 +109,7 @@ async fn logout(
 
 /// Ends every session of the caller.
 #[utoipa::path(tag = "auth", security(("bearer" = []), ("oauth2" = [])),
-    responses((status = 204, description = "Every session has ended."), Unauthorized, Unavailable))]
+    responses((status = 204, description = "Every session has ended."), Unauthorized, Forbidden, Unavailable))]
 #[post("/auth/logout-all")]
 async fn logout_all(
     auth: &State<Auth>,
@@ -143,7 +143,7 @@ async fn sessions(
 /// Ends one of the caller's sessions.
 #[utoipa::path(tag = "auth", security(("bearer" = []), ("oauth2" = [])),
     params(("id" = uuid::Uuid, Path, description = "A session id.")),
-    responses((status = 204, description = "The session has ended."), Unauthorized,
+    responses((status = 204, description = "The session has ended."), Unauthorized, Forbidden,
         (status = 404, description = "`not_found`: no such session of the caller.", body = ErrorObject), Unavailable))]
 #[delete("/auth/sessions/<id>")]
 async fn end_session(

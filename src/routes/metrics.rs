@@ -12,7 +12,7 @@ use crate::error::ApiResult;
 use crate::ops::metrics as recorded;
 
 /// The Prometheus text exposition (format 0.0.4) of the service's metrics. Needs `metrics:read`.
-#[utoipa::path(tag = "operations", security(("bearer" = []), ("oauth2" = [])),
+#[utoipa::path(tag = "operations", security(("bearer" = []), ("oauth2" = []), ("client_credentials" = [])),
     responses((status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String),
         Unauthorized, Forbidden))]
 #[get("/metrics")]

@@ -67,7 +67,7 @@ enum WrongSecret {
 #[utoipa::path(tag = "mfa", security(("bearer" = []), ("oauth2" = [])), request_body = PasswordBody, responses(
     (status = 201, description = "The pending secret and its `otpauth://` URI (what a QR code encodes).",
         body = TotpEnrolment),
-    BadRequest, WrongSecret, (status = 409, description = "`conflict`: MFA is already on.", body = ErrorObject),
+    BadRequest, WrongSecret, Forbidden, (status = 409, description = "`conflict`: MFA is already on.", body = ErrorObject),
     PayloadTooLarge, TooManyRequests, Unavailable))]
 #[post("/auth/mfa/totp", data = "<body>")]
 async fn enrol(
@@ -85,7 +85,7 @@ async fn enrol(
 /// ten recovery codes are shown, this once.
 #[utoipa::path(tag = "mfa", security(("bearer" = []), ("oauth2" = [])), request_body = CodeBody, responses(
     (status = 200, description = "MFA is on; the recovery codes.", body = RecoveryCodes),
-    BadRequest, WrongSecret,
+    BadRequest, WrongSecret, Forbidden,
     (status = 409, description = "`conflict`: MFA is already on, or no enrolment is pending.", body = ErrorObject),
     PayloadTooLarge, Unavailable))]
 #[post("/auth/mfa/totp/confirm", data = "<body>")]
@@ -101,7 +101,7 @@ async fn confirm(
 
 /// Turns MFA off, with the password and a code (or a recovery code).
 #[utoipa::path(tag = "mfa", security(("bearer" = []), ("oauth2" = [])), request_body = PasswordAndCode, responses(
-    (status = 204, description = "MFA is off."), BadRequest, WrongSecret,
+    (status = 204, description = "MFA is off."), BadRequest, WrongSecret, Forbidden,
     (status = 409, description = "`conflict`: MFA is not on.", body = ErrorObject),
     PayloadTooLarge, TooManyRequests, Unavailable))]
 #[delete("/auth/mfa/totp", data = "<body>")]
@@ -119,7 +119,7 @@ async fn disable(
 /// Replaces the recovery codes, with the password and a code (or a recovery code).
 #[utoipa::path(tag = "mfa", security(("bearer" = []), ("oauth2" = [])), request_body = PasswordAndCode, responses(
     (status = 200, description = "The new set; the old one no longer works.", body = RecoveryCodes),
-    BadRequest, WrongSecret, (status = 409, description = "`conflict`: MFA is not on.", body = ErrorObject),
+    BadRequest, WrongSecret, Forbidden, (status = 409, description = "`conflict`: MFA is not on.", body = ErrorObject),
     PayloadTooLarge, TooManyRequests, Unavailable))]
 #[post("/auth/mfa/recovery-codes", data = "<body>")]
 async fn recovery_codes(

@@ -79,6 +79,16 @@ async fn check_included_client(
     }
 }
 
+/// The token endpoint's 200 body, for the OpenAPI document: a user's grants answer the token
+/// pair, the client-credentials grant an access token with its `scope`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum GrantedBody {
+    User(TokenResponse),
+    Client(ClientTokenResponse),
+}
+
 /// What the token endpoint answers: a user's token pair or a client's access token.
 #[derive(rocket::Responder)]
 enum Granted {
@@ -126,7 +136,7 @@ struct RevokeRequest {
 /// `/auth/refresh`, and the client-credentials grant (an access token only).
 #[utoipa::path(tag = "oauth", request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Tokens: the token pair for a user, an access token and its `scope` \
-        for a client.", body = TokenResponse), (status = 200, body = ClientTokenResponse), OAuthError, LoginForbidden,
+        for a client.", body = GrantedBody), OAuthError, LoginForbidden,
         (status = 401, description = "`invalid_client`: client authentication failed (with `WWW-Authenticate: \
         Basic` when HTTP Basic was used).", body = ErrorObject),
         PayloadTooLarge, TooManyRequests, Unavailable))]

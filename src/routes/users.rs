@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::body::JsonBody;
 use super::responses::{
-    BadRequest, ErrorObject, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
+    BadRequest, ErrorObject, Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
 use crate::auth::accounts::UserView;
 use crate::auth::guards::{ClientInfo, Principal};
@@ -26,7 +26,7 @@ struct PasswordChange {
 
 /// The caller's account.
 #[utoipa::path(tag = "users", security(("bearer" = []), ("oauth2" = [])),
-    responses((status = 200, description = "The caller's account.", body = UserView), Unauthorized, Unavailable))]
+    responses((status = 200, description = "The caller's account.", body = UserView), Unauthorized, Forbidden, Unavailable))]
 #[get("/users/me")]
 async fn me(me: Principal, mut db: Connection<Db>) -> ApiResult<Json<UserView>> {
     let conn = &mut *db;
@@ -47,7 +47,7 @@ struct TokenInfo {
 
 /// What the caller's access token says, checked but without a database round-trip.
 #[utoipa::path(tag = "users", security(("bearer" = []), ("oauth2" = [])),
-    responses((status = 200, description = "The token's claims.", body = TokenInfo), Unauthorized))]
+    responses((status = 200, description = "The token's claims.", body = TokenInfo), Unauthorized, Forbidden))]
 #[get("/users/me/token")]
 fn token_info(me: Principal) -> Json<TokenInfo> {
     Json(TokenInfo {
@@ -63,7 +63,7 @@ fn token_info(me: Principal) -> Json<TokenInfo> {
     (status = 204, description = "Changed."), BadRequest,
     (status = 401, description = "`invalid_token` (see the other routes), or `invalid_credentials`: \
         `current_password` is wrong (failures count against the login throttle).", body = ErrorObject),
-    PayloadTooLarge, Unprocessable, TooManyRequests, Unavailable))]
+    Forbidden, PayloadTooLarge, Unprocessable, TooManyRequests, Unavailable))]
 #[put("/users/me/password", data = "<body>")]
 async fn change_password(
     auth: &State<Auth>,

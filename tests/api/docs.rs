@@ -216,14 +216,16 @@ async fn the_document_is_openapi_3_with_the_security_schemes() {
             assert!(statuses.contains(&&"401".to_owned()) && statuses.contains(&&"403".to_owned()), "{method} {path}");
         } else if needs_token(&path) {
             assert!(declares("bearer"), "{method} {path} declares bearer security");
-            let admin = path.starts_with("/admin/");
-            assert_eq!(declares("client_credentials"), admin, "{method} {path}: client tokens only on /admin");
+            // Client tokens: on /admin, and on /metrics (a Prometheus scraper is a client).
+            let for_clients = path.starts_with("/admin/") || path == "/metrics";
+            assert_eq!(declares("client_credentials"), for_clients, "{method} {path}: client tokens where they work");
             assert!(declares("oauth2"), "{method} {path} declares oauth2 security (for Swagger UI's Authorize)");
             assert!(statuses.contains(&&"401".to_owned()), "{method} {path} documents 401");
         } else {
             assert!(security.is_empty(), "{method} {path} needs no token: {security:?}");
         }
-        if path.starts_with("/admin/") {
+        // 403: a missing permission on /admin, a client token on "my account" routes.
+        if path.starts_with("/admin/") || (needs_token(&path) && path != "/metrics") {
             assert!(statuses.contains(&&"403".to_owned()), "{method} {path} documents 403");
         }
         assert!(statuses.iter().any(|s| s.starts_with('2')), "{method} {path} documents its success");
