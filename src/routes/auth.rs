@@ -21,6 +21,7 @@ use crate::config::Registration;
 use crate::db::{Db, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::page::Page;
+use crate::routes::query::SingleValued;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct Credentials {
@@ -131,6 +132,7 @@ async fn logout_all(
 async fn sessions(
     auth: &State<Auth>,
     me: Principal,
+    _single: SingleValued,
     mut db: Connection<Db>,
     limit: Option<&str>,
     offset: Option<&str>,

@@ -11,6 +11,7 @@ use crate::auth::guards::ClientPrincipal;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;
+use crate::routes::query::SingleValued;
 
 /// What a resource server needs to refuse tokens as Portcullis does: ended sessions, deleted
 /// clients, per-user role changes and the role → permission table. Any live service client may
@@ -30,6 +31,7 @@ use crate::error::ApiResult;
 #[get("/feed/changes?<cursor>&<wait>")]
 pub async fn changes(
     _client: ClientPrincipal,
+    _single: SingleValued,
     auth: &State<Auth>,
     db: &State<Db>,
     cursor: Option<i64>,

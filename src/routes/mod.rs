@@ -9,6 +9,7 @@ pub mod health;
 pub mod metrics;
 pub mod mfa;
 pub mod oauth;
+pub mod query;
 pub mod responses;
 pub mod users;
 

@@ -67,6 +67,13 @@ on_both_backends! {
         let admin_path = |query: &str| format!("/admin/users/{}/sessions{query}", user.id);
         assert_eq!(list(admin_path(""), admin.access.clone()).await.len(), 50);
         assert_eq!(list(admin_path("?limit=2&offset=1"), admin.access.clone()).await, all[1..3]);
+        // A repeated parameter is refused rather than read as absent (which would drop a filter).
+        for path in ["/auth/sessions?limit=1&limit=2", &format!("/admin/audit?user_id={}&user_id=x", user.id)] {
+            let (status, code) = error_of(app.get_authed(path, &admin.access).await).await;
+            assert_eq!((status, code.as_str()), (Status::BadRequest, "invalid_request"), "{path}");
+        }
+        let anonymous = app.client.get("/admin/audit?event=a&event=b").dispatch().await;
+        assert_eq!(anonymous.status(), Status::Unauthorized, "authentication comes first");
         let response = app.get_authed("/admin/roles?limit=1&offset=1", &admin.access).await;
         let roles: Value = response.into_json().await.unwrap();
         assert_eq!(roles["roles"].as_array().map(Vec::len), Some(1));

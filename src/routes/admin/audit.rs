@@ -12,6 +12,7 @@ use crate::auth::permissions::AuditRead;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::query::SingleValued;
 use crate::routes::responses::{Forbidden, Unauthorized, Unavailable, Unprocessable};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -31,6 +32,7 @@ struct EventList {
 async fn list(
     auth: &State<Auth>,
     _who: Authorized<AuditRead>,
+    _single: SingleValued,
     mut db: Connection<Db>,
     user_id: Option<&str>,
     event: Option<String>,

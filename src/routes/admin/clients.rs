@@ -15,6 +15,7 @@ use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;
 use crate::routes::body::JsonBody;
+use crate::routes::query::SingleValued;
 use crate::routes::responses::{
     BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
 };
@@ -40,6 +41,7 @@ struct NewClientBody {
 async fn list(
     auth: &State<Auth>,
     _who: Authorized<ClientsRead>,
+    _single: SingleValued,
     mut db: Connection<Db>,
     limit: Option<&str>,
     offset: Option<&str>,

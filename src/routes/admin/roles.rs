@@ -14,6 +14,7 @@ use crate::db::Db;
 use crate::error::ApiResult;
 use crate::page::Page;
 use crate::routes::body::JsonBody;
+use crate::routes::query::SingleValued;
 use crate::routes::responses::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
 };
@@ -51,6 +52,7 @@ struct RoleList {
 async fn list(
     auth: &State<Auth>,
     _who: Authorized<RolesRead>,
+    _single: SingleValued,
     mut db: Connection<Db>,
     limit: Option<&str>,
     offset: Option<&str>,

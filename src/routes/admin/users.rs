@@ -17,6 +17,7 @@ use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;
 use crate::routes::body::JsonBody;
+use crate::routes::query::SingleValued;
 use crate::routes::responses::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
 };
@@ -43,6 +44,7 @@ struct PatchBody {
 async fn list(
     auth: &State<Auth>,
     _who: Authorized<UsersRead>,
+    _single: SingleValued,
     mut db: Connection<Db>,
     limit: Option<&str>,
     offset: Option<&str>,
@@ -129,6 +131,7 @@ async fn delete(
 async fn sessions(
     auth: &State<Auth>,
     who: Authorized<SessionsRead>,
+    _single: SingleValued,
     mut db: Connection<Db>,
     id: &str,
     limit: Option<&str>,
