@@ -29,6 +29,8 @@ struct EventList {
     responses((status = 200, description = "The events.", body = EventList), Unauthorized, Forbidden, Unprocessable,
         Unavailable))]
 #[get("/admin/audit?<user_id>&<event>&<limit>&<offset>")]
+// A Rocket handler takes each guard and query parameter as an argument.
+#[allow(clippy::too_many_arguments)]
 async fn list(
     auth: &State<Auth>,
     _who: Authorized<AuditRead>,
