@@ -121,7 +121,12 @@ where
             "The access token names critical header parameters this server does not understand.",
         ));
     }
-    if !header.typ.is_some_and(|typ| typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)) {
+    // RFC 9068 §4: "at+jwt" or its media type "application/at+jwt" (RFC 7515 §4.1.9).
+    let access_typ = |typ: &str| {
+        let typ = typ.get(..12).filter(|p| p.eq_ignore_ascii_case("application/")).map_or(typ, |_| &typ[12..]);
+        typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)
+    };
+    if !header.typ.is_some_and(|typ| access_typ(&typ)) {
         return Err(VerifyError::Invalid("The token is not an access token."));
     }
     const UNEXPECTED_ALG: VerifyError = VerifyError::Invalid("The access token uses an unexpected algorithm.");
@@ -221,6 +226,10 @@ mod tests {
         let crit = json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "k1", "crit": ["exp"]});
         assert!(matches!(refused(crit, 150), Err(VerifyError::Invalid(_))));
         assert!(refused(json!({"alg": "EdDSA", "typ": "JWT", "kid": "k1"}), 150).is_err());
+        assert!(refused(json!({"alg": "EdDSA", "typ": "application/JWT", "kid": "k1"}), 150).is_err());
+        let media_type =
+            sign(&key, json!({"alg": "EdDSA", "typ": "application/at+jwt", "kid": "k1"}), user_claims(200));
+        assert!(verify::<String, _>(&media_type, &keys, &expected(), 150).is_ok(), "RFC 9068 §4: the media type");
         let hs256 = refused(json!({"alg": "HS256", "typ": "at+jwt", "kid": "k2"}), 150);
         assert_eq!(hs256, Err(VerifyError::Invalid("The access token uses an unexpected algorithm.")));
         assert_eq!(refused(json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "k2"}), 150), Err(VerifyError::UnknownKey));
