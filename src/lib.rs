@@ -33,12 +33,17 @@ pub fn figment() -> Figment {
 }
 
 /// Rocket's defaults with Portcullis's beneath any configuration file: an SQLite file
-/// `portcullis.db` in the working directory, and the client address taken from the TCP peer.
-/// Rocket's own default `ip_header` is `X-Real-IP`, which lets any client choose the address
-/// recorded in audit rows and used by per-address throttling; it is applied only when the
-/// operator names a proxy header, with or without a `Rocket.toml` on disk.
+/// `portcullis.db` in the working directory, the client address taken from the TCP peer, and
+/// JSON and form bodies limited to 64 KiB. Rocket's own default `ip_header` is `X-Real-IP`, which
+/// lets any client choose the address recorded in audit rows and used by per-address throttling;
+/// it is applied only when the operator names a proxy header, with or without a `Rocket.toml` on
+/// disk. Rocket's own body limits (1 MiB of JSON) are far beyond any request of the contract.
 pub fn defaults() -> Figment {
-    Figment::from(rocket::Config::default()).merge(("ip_header", false)).merge(("databases.main.url", "portcullis.db"))
+    Figment::from(rocket::Config::default())
+        .merge(("ip_header", false))
+        .merge(("databases.main.url", "portcullis.db"))
+        .merge(("limits.json", "64 KiB"))
+        .merge(("limits.form", "64 KiB"))
 }
 
 /// The whole service, ready to launch or to hand to a local test client.

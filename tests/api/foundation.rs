@@ -100,6 +100,10 @@ on_both_backends! {
         let response = app.register("alice@example.com", &huge).await;
         let (status, code) = error_of(response).await;
         assert_eq!((status, code.as_str()), (Status::PayloadTooLarge, "payload_too_large"));
+        // The limit is the service's default, not only the shipped Rocket.toml's.
+        let bare = TestApp::builder(backend).without_config_file().build().await;
+        let (status, _) = error_of(bare.register("alice@example.com", &huge).await).await;
+        assert_eq!(status, Status::PayloadTooLarge, "without a Rocket.toml");
 
         // Just under the limit the body is read, and the password is rejected on its merits.
         let big = "x".repeat(JSON_LIMIT - 100);
