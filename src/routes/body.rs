@@ -124,7 +124,8 @@ impl<'r, T: DeserializeOwned + Send + 'static> FromData<'r> for OptionalJson<T> 
         if data.peek(1).await.is_empty() {
             return data::Outcome::Success(OptionalJson(None));
         }
-        outcome(req, parse_json(req, data).await.map(|v| OptionalJson(Some(v))))
+        // JSON `null` is no body too (the OpenAPI document's `oneOf [body, null]`).
+        outcome(req, parse_json::<Option<T>>(req, data).await.map(OptionalJson))
     }
 }
 

@@ -107,7 +107,7 @@ on_both_backends! {
     async fn logout_ends_the_session_of_the_access_token_at_once(backend) {
         let app = TestApp::new(backend).await;
         let user = app.with_user().await;
-        for body in [Some(json!({})), None, Some(json!({"refresh_token": "whatever"}))] {
+        for body in [Some(json!({})), None, Some(json!(null)), Some(json!({"refresh_token": "whatever"}))] {
             let tokens = app.login(&user).await;
             let other = app.login(&user).await;
             let request = app.authed(app.client.post("/auth/logout"), &tokens.access);
