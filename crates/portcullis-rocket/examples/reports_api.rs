@@ -11,10 +11,11 @@
 
 use std::sync::Mutex;
 
-use portcullis_rocket::{permission, readiness_routes, Authorized, Portcullis, User};
+use portcullis_rocket::{permission, readiness_routes, AuthError, Authorized, Portcullis, User};
+use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
 use rocket::http::Status;
-use rocket::serde::json::{json, Json, Value};
+use rocket::serde::json::{self, json, Json, Value};
 use rocket::{get, post, routes, Build, Rocket, State};
 
 permission!(ReportsRead = "reports:read");
@@ -35,17 +36,29 @@ fn list(_caller: Authorized<ReportsRead>, reports: &State<Reports>) -> Json<Valu
     Json(json!({ "reports": reports }))
 }
 
+/// Creates a report from `{"title"}` (an empty body makes an untitled one); malformed JSON is
+/// 400 and a body over Rocket's JSON limit 413, in the contract's error shape.
 #[post("/reports", data = "<body>")]
 fn create(
     caller: Authorized<ReportsWrite>,
     reports: &State<Reports>,
-    body: Option<Json<Value>>,
-) -> (Status, Json<Value>) {
+    body: Result<Json<Value>, json::Error<'_>>,
+) -> Result<(Status, Json<Value>), AuthError> {
+    let body = match body {
+        Ok(body) => Some(body),
+        Err(json::Error::Parse(raw, _)) if raw.trim().is_empty() => None,
+        Err(json::Error::Parse(_, e)) => {
+            return Err(AuthError::new(Status::BadRequest, "invalid_request", format!("The body is not JSON: {e}")))
+        }
+        Err(json::Error::Io(_)) => {
+            return Err(AuthError::new(Status::PayloadTooLarge, "payload_too_large", "The body is too large."))
+        }
+    };
     let title = body.as_ref().and_then(|b| b["title"].as_str()).unwrap_or("untitled").to_owned();
     let mut reports = reports.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let report = json!({"id": reports.len() + 1, "title": title, "author": caller.id()});
     reports.push(report.clone());
-    (Status::Created, Json(report))
+    Ok((Status::Created, Json(report)))
 }
 
 /// Rocket's configuration with `[default.portcullis]` taken from `PORTCULLIS_URL`,
@@ -69,6 +82,14 @@ pub fn figment() -> Figment {
 pub fn app(figment: Figment) -> Rocket<Build> {
     rocket::custom(figment)
         .attach(Portcullis::fairing())
+        // Answers to a bearer token carry the caller's data: no cache may keep them.
+        .attach(AdHoc::on_response("Cache-Control: no-store", |req, res| {
+            Box::pin(async move {
+                if req.headers().contains("Authorization") {
+                    res.set_raw_header("Cache-Control", "no-store");
+                }
+            })
+        }))
         .manage(Reports::default())
         .mount("/", routes![whoami, list, create])
         .mount("/", readiness_routes())

@@ -57,6 +57,11 @@ impl AuthError {
         }
     }
 
+    /// Any other refusal in the contract's shape, e.g. 400 `invalid_request` for a handler's body.
+    pub fn new(status: Status, code: &'static str, description: impl Into<String>) -> Self {
+        AuthError { status, code, description: description.into(), challenge: None }
+    }
+
     /// 503 `unavailable`: the guard cannot vouch for tokens now (the change feed is too stale).
     pub fn unavailable(description: impl Into<String>) -> Self {
         AuthError {
@@ -72,6 +77,7 @@ impl AuthError {
             401 => "invalid_token",
             403 => "insufficient_permissions",
             404 => "not_found",
+            413 => "payload_too_large",
             503 => "unavailable",
             400..=499 => "invalid_request",
             _ => "internal_error",

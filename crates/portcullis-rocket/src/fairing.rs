@@ -6,7 +6,7 @@ use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Orbit, Rocket};
 
 use crate::settings::Settings;
-use crate::trust::Trust;
+use crate::trust::{ConnectError, Trust};
 
 /// Attach it: `rocket::build().attach(portcullis_rocket::Portcullis::fairing())`.
 #[derive(Debug, Default)]
@@ -36,9 +36,10 @@ impl Fairing for Portcullis {
         };
         // Portcullis may be starting at the same time: retry for `connect_timeout` seconds.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(settings.connect_timeout);
+        // A refused secret is not retried: that would only get the client throttled.
         let connected = loop {
             match Trust::connect(settings.clone()).await {
-                Err(e) if std::time::Instant::now() < deadline => {
+                Err(e @ ConnectError::Unreachable(_)) if std::time::Instant::now() < deadline => {
                     rocket::warn!("{e}; retrying");
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                 }
@@ -68,18 +69,23 @@ impl Fairing for Portcullis {
 }
 
 /// `GET /ready`: 200 `{"status":"ok"|"degraded",...}` while tokens are trusted (degraded: the
-/// feed is down and the guards serve from what they know), 503 `{"status":"unavailable",...}`
-/// once the feed has been silent longer than `max_staleness`. Mount it with
+/// feed is down and the guards serve from what they know), 503 once the feed has been silent
+/// longer than `max_staleness`: `{"error":"unavailable","error_description",...}` (the contract's
+/// error shape) with the same fields. Mount it with
 /// `.mount("/", portcullis_rocket::readiness_routes())`.
 #[rocket::get("/ready")]
-fn ready(trust: &rocket::State<Trust>) -> (rocket::http::Status, rocket::serde::json::Json<crate::Readiness>) {
+fn ready(
+    trust: &rocket::State<Trust>,
+) -> (rocket::http::Status, rocket::serde::json::Json<rocket::serde::json::Value>) {
     let readiness = trust.readiness();
-    let status = if readiness.status == "unavailable" {
-        rocket::http::Status::ServiceUnavailable
-    } else {
-        rocket::http::Status::Ok
-    };
-    (status, rocket::serde::json::Json(readiness))
+    let mut body = rocket::serde::json::json!(readiness);
+    if readiness.status != "unavailable" {
+        return (rocket::http::Status::Ok, rocket::serde::json::Json(body));
+    }
+    body["error"] = "unavailable".into();
+    body["error_description"] =
+        "The change feed has not answered for longer than max_staleness; tokens are refused until it does.".into();
+    (rocket::http::Status::ServiceUnavailable, rocket::serde::json::Json(body))
 }
 
 /// The readiness route (`GET /ready`).

@@ -48,7 +48,7 @@ pub use guards::{Authorized, Caller, Client, User};
 #[cfg(feature = "remote")]
 pub use settings::Settings;
 #[cfg(feature = "remote")]
-pub use trust::{Readiness, Trust};
+pub use trust::{ConnectError, Readiness, Trust};
 
 /// The README's quick start, compiled as a doctest.
 #[doc = include_str!("../README.md")]

@@ -39,8 +39,37 @@ pub(crate) struct Inner {
     pub(crate) changes: Changes,
     last_feed_answer: Mutex<Instant>,
     feed_up: AtomicBool,
+    /// Whether the last JWKS fetch failed: a token with an unknown `kid` cannot be judged then.
+    keys_unreachable: AtomicBool,
     token: Mutex<Option<(String, Instant)>>,
 }
+
+/// Why [`Trust::connect`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectError {
+    /// Portcullis could not be reached or answered with an error that may pass: worth retrying.
+    Unreachable(String),
+    /// Portcullis refused this service's client credentials: retrying would only get the client
+    /// throttled (and its correctly configured replicas with it).
+    Refused(String),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::Unreachable(e) | ConnectError::Refused(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<String> for ConnectError {
+    fn from(e: String) -> Self {
+        ConnectError::Unreachable(e)
+    }
+}
+
+/// Extra seconds a long poll may take beyond its `wait` before the feed counts as not answering.
+const POLL_SLACK: u64 = 3;
 
 impl std::fmt::Debug for Trust {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -54,7 +83,7 @@ pub struct Readiness {
     /// `ok`, `degraded` (the feed is down; serving from what is known) or `unavailable` (down for
     /// longer than `max_staleness`: tokens are refused).
     pub status: &'static str,
-    /// Whether the last feed request succeeded.
+    /// Whether the feed answers: its last request succeeded and no long poll is overdue.
     pub feed_connected: bool,
     /// Milliseconds since the feed last answered.
     pub staleness_ms: u64,
@@ -62,7 +91,7 @@ pub struct Readiness {
 
 impl Trust {
     /// Loads the metadata, the JWKS and the feed's snapshot; errors name what failed.
-    pub async fn connect(settings: Settings) -> Result<(Trust, i64), String> {
+    pub async fn connect(settings: Settings) -> Result<(Trust, i64), ConnectError> {
         let base = settings.url.trim_end_matches('/').to_owned();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -86,11 +115,13 @@ impl Trust {
             changes: Changes::default(),
             last_feed_answer: Mutex::new(Instant::now()),
             feed_up: AtomicBool::new(false),
+            keys_unreachable: AtomicBool::new(false),
             token: Mutex::new(None),
             settings,
         };
         let trust = Trust(Arc::new(inner));
         trust.fetch_keys().await?;
+        trust.client_token().await?;
         let answer = trust.fetch_changes(None, 0).await?;
         let cursor = answer.cursor;
         trust.took(answer);
@@ -143,7 +174,9 @@ impl Trust {
             tokio::time::sleep(early).await;
         }
         *last = Instant::now();
-        if let Err(e) = self.fetch_keys().await {
+        let fetched = self.fetch_keys().await;
+        self.0.keys_unreachable.store(fetched.is_err(), Ordering::Relaxed);
+        if let Err(e) = fetched {
             rocket::warn!("portcullis: JWKS refresh failed, keeping the last good keys: {e}");
         }
     }
@@ -161,6 +194,18 @@ impl Trust {
         Ok(())
     }
 
+    /// Whether the last JWKS refetch failed, so that a token signed with a key not seen yet
+    /// cannot be judged (rather than be called invalid).
+    pub fn keys_unreachable(&self) -> bool {
+        self.0.keys_unreachable.load(Ordering::Relaxed)
+    }
+
+    /// The seconds a feed request waits for changes: a third of `max_staleness` (so a healthy
+    /// feed never looks stale), 1 to 25.
+    fn poll_wait(&self) -> u64 {
+        (self.0.settings.max_staleness / 3).clamp(1, 25)
+    }
+
     /// Whether tokens may be trusted now: the feed answered within `max_staleness`.
     pub fn fresh_enough(&self) -> bool {
         self.staleness() <= Duration::from_secs(self.0.settings.max_staleness)
@@ -170,15 +215,19 @@ impl Trust {
         self.0.last_feed_answer.lock().map(|t| t.elapsed()).unwrap_or(Duration::MAX)
     }
 
-    /// The feed's state now.
+    /// The feed's state now. The feed counts as connected while its last request succeeded and a
+    /// long poll has answered within its wait (plus a little): a Portcullis that hangs shows as
+    /// `degraded` once its poll is overdue, not only when the request finally fails.
     pub fn readiness(&self) -> Readiness {
-        let feed_connected = self.0.feed_up.load(Ordering::Relaxed);
+        let staleness = self.staleness();
+        let overdue = staleness > Duration::from_secs(self.poll_wait() + POLL_SLACK);
+        let feed_connected = self.0.feed_up.load(Ordering::Relaxed) && !overdue;
         let status = match (feed_connected, self.fresh_enough()) {
             (_, false) => "unavailable",
             (false, true) => "degraded",
             (true, true) => "ok",
         };
-        Readiness { status, feed_connected, staleness_ms: self.staleness().as_millis() as u64 }
+        Readiness { status, feed_connected, staleness_ms: staleness.as_millis() as u64 }
     }
 
     /// The in-memory view of the feed.
@@ -194,8 +243,9 @@ impl Trust {
         self.0.feed_up.store(true, Ordering::Relaxed);
     }
 
-    /// A client-credentials token for the feed, reused until a minute before it expires.
-    async fn client_token(&self) -> Result<String, String> {
+    /// A client-credentials token for the feed, reused until a minute before it expires. A
+    /// 400 or 401 answer (unknown client, wrong secret) is [`ConnectError::Refused`].
+    async fn client_token(&self) -> Result<String, ConnectError> {
         let cached = self.0.token.lock().ok().and_then(|t| t.clone());
         if let Some((token, _)) = cached.filter(|(_, until)| Instant::now() < *until) {
             return Ok(token);
@@ -211,10 +261,12 @@ impl Trust {
             .await
             .map_err(|e| format!("portcullis: token endpoint: {e}"))?;
         if !response.status().is_success() {
-            return Err(format!("portcullis: the client-credentials grant answered {}", response.status()));
+            let e = format!("portcullis: the client-credentials grant answered {}", response.status());
+            let refused = matches!(response.status().as_u16(), 400 | 401);
+            return Err(if refused { ConnectError::Refused(e) } else { ConnectError::Unreachable(e) });
         }
         let body: Value = response.json().await.map_err(|e| format!("portcullis: token endpoint: {e}"))?;
-        let token = body["access_token"].as_str().ok_or("portcullis: no access_token")?.to_owned();
+        let token = body["access_token"].as_str().ok_or_else(|| "portcullis: no access_token".to_owned())?.to_owned();
         let lifetime = body["expires_in"].as_u64().unwrap_or(60).saturating_sub(60).max(1);
         if let Ok(mut slot) = self.0.token.lock() {
             *slot = Some((token.clone(), Instant::now() + Duration::from_secs(lifetime)));
@@ -222,9 +274,12 @@ impl Trust {
         Ok(token)
     }
 
-    async fn fetch_changes(&self, cursor: Option<i64>, wait: u64) -> Result<FeedAnswer, String> {
+    async fn fetch_changes(&self, cursor: Option<i64>, wait: u64) -> Result<FeedAnswer, ConnectError> {
         let token = self.client_token().await?;
-        let mut request = self.0.http.get(&self.0.feed_url).bearer_auth(token).query(&[("wait", wait)]);
+        // A Portcullis that hangs fails the request soon after the poll should have answered.
+        let timeout = Duration::from_secs(wait + POLL_SLACK);
+        let mut request =
+            self.0.http.get(&self.0.feed_url).bearer_auth(token).query(&[("wait", wait)]).timeout(timeout);
         if let Some(cursor) = cursor {
             request = request.query(&[("cursor", cursor)]);
         }
@@ -235,16 +290,22 @@ impl Trust {
             }
         }
         if !response.status().is_success() {
-            return Err(format!("portcullis: the change feed answered {}", response.status()));
+            return Err(format!("portcullis: the change feed answered {}", response.status()).into());
         }
-        response.json().await.map_err(|e| format!("portcullis: change feed: {e}"))
+        Ok(response.json().await.map_err(|e| format!("portcullis: change feed: {e}"))?)
     }
 
-    /// Follows the feed from `cursor` until `shutdown`: long-polls of at most a third of
-    /// `max_staleness` (so a healthy feed never looks stale), retrying every 250 ms when down.
+    /// Follows the feed from `cursor` until `shutdown`, with long polls of [`poll_wait`]
+    /// seconds. After a failure the next request asks for an immediate answer, so the feed is up
+    /// again as soon as Portcullis answers (not at the end of a long poll); failures are retried
+    /// after 250 ms, backing off to 5 s while they last (a refused secret must not get the client
+    /// throttled).
+    ///
+    /// [`poll_wait`]: Self::poll_wait
     pub async fn follow(self, mut cursor: i64, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let wait = (self.0.settings.max_staleness / 3).clamp(1, 25);
+        let mut wait = self.poll_wait();
+        let mut pause = Duration::from_millis(250);
         loop {
             let outcome = tokio::select! {
                 _ = &mut shutdown => return,
@@ -254,6 +315,7 @@ impl Trust {
                 Ok(answer) => {
                     cursor = answer.cursor;
                     self.took(answer);
+                    (wait, pause) = (self.poll_wait(), Duration::from_millis(250));
                 }
                 Err(e) => {
                     if self.0.feed_up.swap(false, Ordering::Relaxed) {
@@ -261,8 +323,9 @@ impl Trust {
                     }
                     tokio::select! {
                         _ = &mut shutdown => return,
-                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        _ = tokio::time::sleep(pause) => {}
                     }
+                    (wait, pause) = (0, (pause * 2).min(Duration::from_secs(5)));
                 }
             }
         }
