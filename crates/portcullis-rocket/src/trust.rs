@@ -298,7 +298,7 @@ impl Trust {
     /// Follows the feed from `cursor` until `shutdown`, with long polls of [`poll_wait`]
     /// seconds. After a failure the next request asks for an immediate answer, so the feed is up
     /// again as soon as Portcullis answers (not at the end of a long poll); failures are retried
-    /// after 250 ms, backing off to 5 s while they last (a refused secret must not get the client
+    /// after 250 ms, and a refused client secret backs off to 5 s (it must not get the client
     /// throttled).
     ///
     /// [`poll_wait`]: Self::poll_wait
@@ -325,7 +325,13 @@ impl Trust {
                         _ = &mut shutdown => return,
                         _ = tokio::time::sleep(pause) => {}
                     }
-                    (wait, pause) = (0, (pause * 2).min(Duration::from_secs(5)));
+                    // A refused secret backs off; an unreachable Portcullis is tried again soon, so
+                    // the feed is back within 250 ms of Portcullis.
+                    pause = match e {
+                        ConnectError::Refused(_) => (pause * 2).min(Duration::from_secs(5)),
+                        ConnectError::Unreachable(_) => Duration::from_millis(250),
+                    };
+                    wait = 0;
                 }
             }
         }
