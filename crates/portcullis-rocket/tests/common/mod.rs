@@ -61,8 +61,21 @@ pub async fn prepare(db: &Path) -> (String, String) {
 }
 
 impl Issuer {
-    /// Starts Portcullis on `db`, on `port` (0: any free port).
+    /// Starts Portcullis on `db`, on `port` (0: any free port). Restarting on the port of an
+    /// issuer just stopped may find it still held for a moment (connections it closed itself):
+    /// that is retried for up to 10 s.
     pub async fn start(db: &Path, port: u16) -> Issuer {
+        for _ in 0..100 {
+            if let Some(issuer) = Issuer::try_start(db, port).await {
+                return issuer;
+            }
+            assert_ne!(port, 0, "Portcullis lifts off");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("Portcullis could not listen on port {port} again");
+    }
+
+    async fn try_start(db: &Path, port: u16) -> Option<Issuer> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let tx = std::sync::Mutex::new(Some(tx));
         let rocket = portcullis::rocket(figment(db, port)).attach(AdHoc::on_liftoff("test handles", move |rocket| {
@@ -90,8 +103,8 @@ impl Issuer {
                 let _ = e.kind();
             }
         });
-        let (port, keys, pool, at_rest, shutdown) = rx.await.expect("Portcullis lifts off");
-        Issuer {
+        let (port, keys, pool, at_rest, shutdown) = rx.await.ok()?;
+        Some(Issuer {
             base: format!("http://127.0.0.1:{port}"),
             port,
             keys,
@@ -100,7 +113,7 @@ impl Issuer {
             shutdown,
             task,
             http: reqwest::Client::new(),
-        }
+        })
     }
 
     /// Stops it and waits until it has let go of its port.
