@@ -277,6 +277,28 @@ async fn after_portcullis_restarts_the_feed_is_up_again_at_once_not_after_a_long
     issuer.stop().await;
 }
 
+/// A Portcullis that hangs (accepts, answers nothing) shows as `degraded` once the feed's long
+/// poll is overdue, well before `max_staleness`: not `ok` until the request finally times out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portcullis_that_hangs_shows_as_degraded_before_max_staleness() {
+    let world = World::new().await;
+    let issuer = Issuer::start(&world.db(), 0).await;
+    let proxy = proxy::Proxy::start(issuer.port).await;
+    // Long polls of 5 s (a third of 15): overdue 3 s later.
+    let figment = world.app_figment(&issuer, 15).merge(("portcullis.url", proxy.base.clone()));
+    let app = Client::untracked(reports_api::app(figment)).await.expect("the app ignites");
+    let token = issuer.token(ADMIN).await;
+    assert_eq!(ready(&app).await.1["status"], "ok");
+    proxy.freeze();
+    within(Duration::from_secs(12), "degraded while hung", || async {
+        let (status, body) = ready(&app).await;
+        status == Status::Ok && body["status"] == "degraded" && body["feed_connected"] == false
+    })
+    .await;
+    assert_eq!(get(&app, "/whoami", &token).await.0, Status::Ok, "serving from what it knows");
+    issuer.stop().await;
+}
+
 /// A wrong client secret is not retried for the whole `connect_timeout`: retries would get the
 /// client throttled, and its correctly configured replicas locked out with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,8 @@
 //! tokens the app under test trusts; and the HTTP calls an operator would make to it.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
