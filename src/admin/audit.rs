@@ -2,12 +2,12 @@
 
 use serde::Serialize;
 
-use super::Page;
 use crate::auth::Auth;
 use crate::clock::rfc3339;
 use crate::db::{DbConn, Id};
 use crate::error::ApiResult;
 use crate::models::{AuditEvent, AuditFilter, AuditStore};
+use crate::page::Page;
 
 /// An audit event as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

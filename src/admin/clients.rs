@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::json;
 
-use super::Page;
 use crate::auth::audit::audit_by;
 use crate::auth::delegation::{self, Grant};
 use crate::auth::guards::{Actor, ClientInfo};
@@ -20,6 +19,7 @@ use crate::clock::rfc3339;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{AuditStore, Client, ClientStore, NewClient, RevocationStore};
+use crate::page::Page;
 
 /// A client as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -8,6 +8,3 @@ pub mod audit;
 pub mod clients;
 pub mod roles;
 pub mod users;
-
-/// List endpoints' paging, shared with `auth` (which must not import `admin`).
-pub use crate::page::Page;

@@ -4,7 +4,6 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::json;
 
-use super::Page;
 use crate::auth::accounts::UserView;
 use crate::auth::audit::audit_by;
 use crate::auth::delegation::{self, Grant};
@@ -15,6 +14,7 @@ use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{AdminLock, AuditStore, RoleChangeStore, RoleStore, SessionStore, User, UserStore};
+use crate::page::Page;
 
 /// One page of users and how many match in all.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -92,7 +92,7 @@ impl Auth {
             let attempt = json!({"action": "set_roles", "before": before, "after": roles});
             let defined = c.all_roles().await?;
             let changed = before_set.symmetric_difference(&after).copied();
-            let grant = Grant::roles(changed, (&defined, &everything), attempt);
+            let grant = Grant::roles(changed, &defined, &everything, attempt);
             if let Err(denial) = delegation::check(&grantor, &grant) {
                 return Ok(Err((grant, denial)));
             }

@@ -36,6 +36,12 @@ fn form_decode(part: &str) -> String {
     form_urlencoded::parse(format!("x={part}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
 }
 
+/// The encoded credentials of an `Authorization: Basic …` header, if that is what it is.
+pub fn basic_credentials(authorization: Option<&str>) -> Option<&str> {
+    let (scheme, value) = authorization?.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("basic").then(|| value.trim())
+}
+
 impl PresentedClient {
     /// From an `Authorization: Basic` header value and/or the form's `client_id` and
     /// `client_secret`. `Ok(None)` when neither is there; using both is `invalid_request`.
@@ -44,11 +50,7 @@ impl PresentedClient {
         form_id: Option<&str>,
         form_secret: Option<&str>,
     ) -> ApiResult<Option<PresentedClient>> {
-        let basic = authorization.and_then(|h| {
-            let (scheme, value) = h.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("basic").then(|| value.trim().to_owned())
-        });
-        match (basic, form_id, form_secret) {
+        match (basic_credentials(authorization), form_id, form_secret) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 Err(ApiError::bad_request("Use one client authentication method, not both."))
             }
@@ -68,6 +70,14 @@ impl PresentedClient {
             (None, Some(_), None) => Err(ApiError::invalid_client(false)),
             (None, None, _) => Ok(None),
         }
+    }
+}
+
+/// The stored client a presented `client_id` names, with its secret digest.
+async fn find_presented(conn: &mut DbConn, presented: &PresentedClient) -> ApiResult<Option<(Client, String)>> {
+    match presented.client_id.parse::<Id>() {
+        Ok(id) => Ok(crate::with_conn!(conn, |c| c.find_client(id).await)?),
+        Err(_) => Ok(None),
     }
 }
 
@@ -100,25 +110,8 @@ impl Auth {
         presented: &PresentedClient,
         from: &ClientInfo,
     ) -> ApiResult<Client> {
-        // Throttled like a login: the attempt is counted before the secret is checked (atomic
-        // under concurrency), per client and address, per client, and per address.
-        let keys = ThrottleKeys::new(&format!("client:{}", presented.client_id), from.ip.as_deref());
-        let reservation = throttle::reserve(conn, &keys, &self.config, self.clock.now()).await?;
-        let found = match presented.client_id.parse::<Id>() {
-            Ok(id) => crate::with_conn!(conn, |c| c.find_client(id).await)?,
-            Err(_) => None,
-        };
-        let presented_hash = hash_token(&presented.secret);
-        // Compare against a digest even for an unknown client, so the time taken says nothing.
-        let stored = found.as_ref().map_or("0".repeat(64), |(_, hash)| hash.clone());
-        let matches: bool = presented_hash.as_bytes().ct_eq(stored.as_bytes()).into();
-        match found {
-            Some((client, _)) if matches && !client.disabled => {
-                crate::write_tx!(conn, |c| throttle::release(c, &reservation).await)?;
-                Ok(client)
-            }
-            _ => Err(ApiError::invalid_client(presented.basic)),
-        }
+        let found = find_presented(conn, presented).await?;
+        self.check_secret(conn, presented, found, from).await
     }
 
     /// Client credentials presented with a user's grant (password, refresh token). The grant
@@ -133,14 +126,35 @@ impl Auth {
         presented: &PresentedClient,
         from: &ClientInfo,
     ) -> ApiResult<()> {
-        let known = match presented.client_id.parse::<Id>() {
-            Ok(id) => crate::with_conn!(conn, |c| c.find_client(id).await)?.is_some(),
-            Err(_) => false,
-        };
-        if known {
-            self.authenticate_client(conn, presented, from).await?;
+        match find_presented(conn, presented).await? {
+            Some(found) => self.check_secret(conn, presented, Some(found), from).await.map(drop),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The secret check of `presented` against `found` (its stored client and secret digest, if
+    /// any), throttled like a login: the attempt is counted before the secret is checked (atomic
+    /// under concurrency), per client and address, per client, and per address.
+    async fn check_secret(
+        &self,
+        conn: &mut DbConn,
+        presented: &PresentedClient,
+        found: Option<(Client, String)>,
+        from: &ClientInfo,
+    ) -> ApiResult<Client> {
+        let keys = ThrottleKeys::new(&format!("client:{}", presented.client_id), from.ip.as_deref());
+        let reservation = throttle::reserve(conn, &keys, &self.config, self.clock.now()).await?;
+        let presented_hash = hash_token(&presented.secret);
+        // Compare against a digest even for an unknown client, so the time taken says nothing.
+        let stored = found.as_ref().map_or("0".repeat(64), |(_, hash)| hash.clone());
+        let matches: bool = presented_hash.as_bytes().ct_eq(stored.as_bytes()).into();
+        match found {
+            Some((client, _)) if matches && !client.disabled => {
+                crate::write_tx!(conn, |c| throttle::release(c, &reservation).await)?;
+                Ok(client)
+            }
+            _ => Err(ApiError::invalid_client(presented.basic)),
+        }
     }
 
     /// The client-credentials grant: a token for `scope` (space-separated permissions, all of

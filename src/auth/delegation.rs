@@ -39,10 +39,12 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// Assigning or removing `roles` (looked up in `defined`, the stored roles).
+    /// Assigning or removing `roles` (looked up in `defined`, the stored roles; `admin` holds
+    /// `everything`).
     pub fn roles<'a>(
         roles: impl IntoIterator<Item = &'a String>,
-        (defined, everything): (&[Role], &[String]),
+        defined: &[Role],
+        everything: &[String],
         attempt: serde_json::Value,
     ) -> Self {
         let mut grant = Grant { permissions: BTreeSet::new(), admin_role: false, attempt };

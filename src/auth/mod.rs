@@ -82,7 +82,11 @@ impl Auth {
     /// How a session ended now for `reason` is recorded: its revocation lasts until every
     /// access token it may have been issued has expired.
     pub fn ending<'a>(&self, reason: &'a str) -> Ending<'a> {
-        let now = self.clock.now();
+        self.ending_at(reason, self.clock.now())
+    }
+
+    /// [`ending`](Self::ending) at `now`, for a caller that has read the clock already.
+    pub fn ending_at<'a>(&self, reason: &'a str, now: i64) -> Ending<'a> {
         Ending { now, reason, revoke_until: self.revoke_until(now) }
     }
 

@@ -201,8 +201,10 @@ impl Auth {
     pub async fn refresh(&self, conn: &mut DbConn, presented: &str, client: &ClientInfo) -> ApiResult<TokenResponse> {
         let grace = self.config.reuse_grace as i64;
         let refresh_ttl = self.config.refresh_ttl as i64;
-        let ending = self.ending("refresh_reuse");
-        let timing = (self.clock.now_ms(), grace * 1000);
+        // One reading of the clock: seconds for the session's lifetimes, milliseconds for the grace.
+        let now_ms = self.clock.now_ms();
+        let ending = self.ending_at("refresh_reuse", now_ms.div_euclid(1000));
+        let timing = (now_ms, grace * 1000);
         let step = match self.chain.open(presented) {
             Some(token) => {
                 // PostgreSQL: the plain case in one round trip; everything else in a transaction.
@@ -244,8 +246,9 @@ impl Auth {
     /// or a replay within the grace interval), for introspection; `None` otherwise. Reads only:
     /// unlike an exchange, presenting a spent token here ends nothing.
     pub async fn live_refresh_session(&self, conn: &mut DbConn, token: &str) -> ApiResult<Option<Session>> {
-        let (now, now_ms, grace, refresh_ttl) =
-            (self.clock.now(), self.clock.now_ms(), self.config.reuse_grace as i64, self.config.refresh_ttl as i64);
+        let now_ms = self.clock.now_ms();
+        let (now, grace, refresh_ttl) =
+            (now_ms.div_euclid(1000), self.config.reuse_grace as i64, self.config.refresh_ttl as i64);
         let live = |s: &Session, user: &User| s.is_live(now, refresh_ttl) && !user.disabled;
         if let Some(token) = self.chain.open(token) {
             let found = crate::with_conn!(conn, |c| c.find_session_family(token.session).await)?;

@@ -15,7 +15,7 @@ use super::body::FormBody;
 use super::metrics::{counted_login, counted_refresh};
 use super::responses::{ErrorObject, LoginForbidden, OAuthError, PayloadTooLarge, TooManyRequests, Unavailable};
 use super::NoStore;
-use crate::auth::client_auth::{ClientTokenResponse, PresentedClient};
+use crate::auth::client_auth::{basic_credentials, ClientTokenResponse, PresentedClient};
 use crate::auth::guards::ClientInfo;
 use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
@@ -67,8 +67,7 @@ async fn check_included_client(
     authorization: &Authorization,
     form: &FormBody,
 ) -> ApiResult<()> {
-    let basic = authorization.0.as_deref().is_some_and(|h| h.trim().to_ascii_lowercase().starts_with("basic "));
-    if !basic && form.get("client_secret").is_none() {
+    if basic_credentials(authorization.0.as_deref()).is_none() && form.get("client_secret").is_none() {
         return Ok(());
     }
     let presented =

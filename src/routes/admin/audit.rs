@@ -6,12 +6,12 @@ use rocket_db_pools::Connection;
 use serde::Serialize;
 
 use crate::admin::audit::AuditView;
-use crate::admin::Page;
 use crate::auth::guards::Authorized;
 use crate::auth::permissions::AuditRead;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
+use crate::page::Page;
 use crate::routes::query::SingleValued;
 use crate::routes::responses::{Forbidden, Unauthorized, Unavailable, Unprocessable};
 

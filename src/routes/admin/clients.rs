@@ -8,12 +8,12 @@ use serde::Deserialize;
 
 use super::path_id;
 use crate::admin::clients::{ClientList, CreatedClient, NewSecret};
-use crate::admin::Page;
 use crate::auth::guards::{Authorized, ClientInfo};
 use crate::auth::permissions::{ClientsRead, ClientsWrite};
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;
+use crate::page::Page;
 use crate::routes::body::JsonBody;
 use crate::routes::query::SingleValued;
 use crate::routes::responses::{

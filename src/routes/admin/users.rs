@@ -8,7 +8,6 @@ use serde::Deserialize;
 
 use super::path_id;
 use crate::admin::users::UserPage;
-use crate::admin::Page;
 use crate::auth::accounts::UserView;
 use crate::auth::guards::{Authorized, ClientInfo};
 use crate::auth::permissions::{SessionsRead, SessionsRevoke, UsersRead, UsersWrite};
@@ -16,6 +15,7 @@ use crate::auth::views::SessionList;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;
+use crate::page::Page;
 use crate::routes::body::JsonBody;
 use crate::routes::query::SingleValued;
 use crate::routes::responses::{
