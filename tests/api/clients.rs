@@ -184,6 +184,34 @@ on_both_backends! {
         assert_eq!(post_basic(&app, "/oauth/token", &id, &secret, &rotate).await.status(), Status::Ok);
     }
 
+    async fn simultaneous_wrong_secrets_on_a_users_grant_are_throttled_like_the_client_grant(backend) {
+        let app = TestApp::builder(backend).with_config("throttle_account_failures", 3).build().await;
+        let (_, admin) = with_admin(&app).await;
+        let (id, _) = create_client(&app, &admin.access, &[]).await;
+        let user = app.with_user().await;
+        let mut form = vec![("grant_type", "password"), ("username", user.email.as_str()), ("password", user.password.as_str())];
+        form.extend([("client_id", id.as_str()), ("client_secret", "wrong")]);
+        let attempts = (0..12).map(|_| post_form(&app, "/oauth/token", &form));
+        let statuses: Vec<Status> = futures::future::join_all(attempts).await.iter().map(|r| r.status()).collect();
+        let checked = statuses.iter().filter(|s| **s == Status::Unauthorized).count();
+        let throttled = statuses.iter().filter(|s| **s == Status::TooManyRequests).count();
+        assert!(checked <= 3 && checked + throttled == 12, "no tokens, at most 3 secrets checked: {statuses:?}");
+        // Hostile values: a NUL byte and a 60 KB secret are just wrong secrets; over the form
+        // limit the body is refused before anything is checked.
+        let other = app.with_user_email("other@example.com").await;
+        let mut hostile = vec![("grant_type", "password"), ("username", other.email.as_str()), ("password", other.password.as_str())];
+        let long = "x".repeat(60 * 1024);
+        for bad in ["a\0b", long.as_str()] {
+            let mut form = hostile.clone();
+            form.extend([("client_id", "my-app"), ("client_secret", bad)]);
+            assert_eq!(post_form(&app, "/oauth/token", &form).await.status(), Status::Ok, "not one of our clients");
+        }
+        let huge = "x".repeat(70 * 1024);
+        hostile.extend([("client_id", id.as_str()), ("client_secret", huge.as_str())]);
+        let (status, code) = error_of(post_form(&app, "/oauth/token", &hostile).await).await;
+        assert_eq!((status, code.as_str()), (Status::PayloadTooLarge, "payload_too_large"));
+    }
+
     async fn client_tokens_work_on_admin_routes_in_their_scope_and_never_on_my_account_routes(backend) {
         let app = TestApp::new(backend).await;
         let (_, admin) = with_admin(&app).await;

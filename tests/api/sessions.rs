@@ -72,6 +72,13 @@ on_both_backends! {
             let (status, code) = error_of(app.get_authed(path, &admin.access).await).await;
             assert_eq!((status, code.as_str()), (Status::BadRequest, "invalid_request"), "{path}");
         }
+        // Out-of-range and hostile paging values: 422, or an empty page past the end.
+        for query in ["limit=99999999999999999999", "offset=-1", "limit=%00", "limit=1%002"] {
+            let (status, _) = error_of(app.get_authed(&format!("/auth/sessions?{query}"), me).await).await;
+            assert_eq!(status, Status::UnprocessableEntity, "{query}");
+        }
+        assert!(list("/auth/sessions?offset=9223372036854775807".into(), me.clone()).await.is_empty());
+        assert!(list(admin_path("?offset=9223372036854775807"), admin.access.clone()).await.is_empty());
         let anonymous = app.client.get("/admin/audit?event=a&event=b").dispatch().await;
         assert_eq!(anonymous.status(), Status::Unauthorized, "authentication comes first");
         let response = app.get_authed("/admin/roles?limit=1&offset=1", &admin.access).await;
