@@ -9,10 +9,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use portcullis::auth::opaque::{hash_token, OpaqueToken};
+use portcullis::auth::keys::tokens::{AccessClaims, TokenKeys};
 use portcullis::auth::password::PasswordHasherPool;
-use portcullis::auth::revocation::RevokedSessions;
-use portcullis::auth::tokens::{AccessClaims, TokenKeys};
+use portcullis::auth::secrets::{hash_token, OpaqueToken};
+use portcullis::auth::sync::revocation::RevokedSessions;
 use portcullis::clock::Clock;
 use portcullis::config::AuthConfig;
 use portcullis::db::Id;
@@ -54,11 +54,14 @@ fn tokens(c: &mut Criterion) {
 /// The same with the default algorithm since version 2: EdDSA (Ed25519).
 fn tokens_eddsa(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (private_key, _) = portcullis::auth::keys::generate(dir.path(), "bench").expect("key pair");
-    let key =
-        portcullis::auth::keys::EdKeyConfig { kid: "bench".into(), private_key: Some(private_key), public_key: None };
+    let (private_key, _) = portcullis::auth::keys::files::generate(dir.path(), "bench").expect("key pair");
+    let key = portcullis::auth::keys::files::EdKeyConfig {
+        kid: "bench".into(),
+        private_key: Some(private_key),
+        public_key: None,
+    };
     let config = AuthConfig { eddsa_keys: vec![key], ..AuthConfig::default() };
-    let keys = portcullis::auth::keys::token_keys(&config).expect("EdDSA keys");
+    let keys = portcullis::auth::keys::files::token_keys(&config).expect("EdDSA keys");
     let now = Clock::new().now();
     let claims = claims(now, &config);
     let token = keys.sign(&claims).expect("signs");
@@ -67,7 +70,8 @@ fn tokens_eddsa(c: &mut Criterion) {
     group.bench_function("sign", |b| b.iter(|| keys.sign(black_box(&claims)).expect("signs")));
     group.bench_function("verify", |b| b.iter(|| keys.verify(black_box(&token), now).expect("verifies")));
     // What the guard does: a token presented again is not verified again.
-    let ring = portcullis::auth::key_ring::KeyRing::new(portcullis::auth::keys::token_keys(&config).expect("keys"));
+    let ring =
+        portcullis::auth::keys::ring::KeyRing::new(portcullis::auth::keys::files::token_keys(&config).expect("keys"));
     group.bench_function("verify_again_through_the_key_ring", |b| {
         b.iter(|| ring.verify(black_box(&token), now).expect("verifies"))
     });

@@ -162,7 +162,7 @@ async fn create(email: String, roles: Vec<String>, password: String) -> Result<(
 
 fn generate_keys(kid: Option<String>, dir: &std::path::Path) -> Result<(), String> {
     let kid = kid.unwrap_or_else(|| format!("ed25519-{}", Clock::new().now()));
-    let (private, public) = crate::auth::keys::generate(dir, &kid)?;
+    let (private, public) = crate::auth::keys::files::generate(dir, &kid)?;
     println!("wrote {private} (private, keep it secret) and {public}");
     println!("add it to the [default.auth] table of Rocket.toml; list older keys after it so their tokens stay valid:");
     println!("eddsa_keys = [{{ kid = \"{kid}\", private_key = \"{private}\" }}]");
@@ -185,8 +185,8 @@ pub async fn rotate_keys(settings: &PoolSettings, config: &AuthConfig, now: i64)
         return Err("keys rotate manages generated keys; auth.secret or auth.eddsa_keys is configured".into());
     }
     let pool = DbPool::build(settings).map_err(|e| e.to_string())?;
-    let at_rest = crate::auth::kek::AtRest::new(config.key_encryption_key.as_ref());
-    crate::auth::signing::rotate(&pool, &at_rest, now).await
+    let at_rest = crate::auth::keys::kek::AtRest::new(config.key_encryption_key.as_ref());
+    crate::auth::keys::signing::rotate(&pool, &at_rest, now).await
 }
 
 async fn create_client(name: String, permissions: Vec<String>) -> Result<(), String> {

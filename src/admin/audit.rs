@@ -47,7 +47,7 @@ impl Auth {
         page: Page,
     ) -> ApiResult<Vec<AuditView>> {
         let filter = AuditFilter { user_id, event, limit: page.limit, offset: page.offset };
-        let events = crate::with_conn!(conn, |c| c.list_audit(&filter).await)?;
+        let events = crate::db::with_conn!(conn, |c| c.list_audit(&filter).await)?;
         Ok(events.into_iter().map(AuditView::from).collect())
     }
 }

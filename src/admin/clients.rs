@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::auth::audit::audit_by;
 use crate::auth::delegation::{self, Grant};
 use crate::auth::guards::{Actor, ClientInfo};
-use crate::auth::opaque::OpaqueToken;
+use crate::auth::secrets::OpaqueToken;
 use crate::auth::Auth;
 use crate::clock::rfc3339;
 use crate::db::{DbConn, DbPool, Id};
@@ -139,7 +139,7 @@ async fn insert(
     };
     let detail = json!({"client_id": new.client_id, "name": new.name, "permissions": permissions});
     let audit = audit_by("client_created", now, None, actor, client, detail);
-    crate::write_tx!(conn, |c| {
+    crate::db::write_tx!(conn, |c| {
         c.insert_client(&new).await?;
         c.insert_audit(&audit).await
     })?;
@@ -184,7 +184,7 @@ impl Auth {
     }
 
     pub async fn list_clients(&self, conn: &mut DbConn, page: Page) -> ApiResult<ClientList> {
-        let (clients, total) = crate::with_conn!(conn, |c| c.list_clients(page.limit, page.offset).await)?;
+        let (clients, total) = crate::db::with_conn!(conn, |c| c.list_clients(page.limit, page.offset).await)?;
         Ok(ClientList { clients: clients.iter().map(ClientView::from).collect(), total })
     }
 
@@ -196,7 +196,7 @@ impl Auth {
         client_id: Id,
         client: &ClientInfo,
     ) -> ApiResult<NewSecret> {
-        let (found, _) = crate::with_conn!(conn, |c| c.find_client(client_id).await)?.ok_or_else(not_found)?;
+        let (found, _) = crate::db::with_conn!(conn, |c| c.find_client(client_id).await)?.ok_or_else(not_found)?;
         let attempt = json!({"action": "rotate_client_secret", "client_id": client_id});
         check_delegation(self, conn, actor, &found.permissions, attempt, client).await?;
         let secret = OpaqueToken::generate();
@@ -208,7 +208,7 @@ impl Auth {
             client,
             json!({"client_id": client_id}),
         );
-        let updated = crate::write_tx!(conn, |c| {
+        let updated = crate::db::write_tx!(conn, |c| {
             let updated = c.set_client_secret(client_id, secret.hash()).await?;
             if updated {
                 c.insert_audit(&audit).await?;
@@ -229,7 +229,7 @@ impl Auth {
         client_id: Id,
         client: &ClientInfo,
     ) -> ApiResult<()> {
-        let (found, _) = crate::with_conn!(conn, |c| c.find_client(client_id).await)?.ok_or_else(not_found)?;
+        let (found, _) = crate::db::with_conn!(conn, |c| c.find_client(client_id).await)?.ok_or_else(not_found)?;
         let attempt = json!({"action": "delete_client", "client_id": client_id});
         check_delegation(self, conn, actor, &found.permissions, attempt, client).await?;
         let ending = self.ending("client_deleted");
@@ -241,7 +241,7 @@ impl Auth {
             client,
             json!({"client_id": client_id, "name": found.name}),
         );
-        let deleted = crate::write_tx!(conn, |c| {
+        let deleted = crate::db::write_tx!(conn, |c| {
             let deleted = c.delete_client(client_id).await?;
             if deleted {
                 // The feed is keyed by session id; a client id cannot collide with one.

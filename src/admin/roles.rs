@@ -69,7 +69,7 @@ fn not_found() -> ApiError {
 
 impl Auth {
     pub async fn list_roles(&self, conn: &mut DbConn) -> ApiResult<Vec<RoleView>> {
-        let roles = crate::with_conn!(conn, |c| c.all_roles().await)?;
+        let roles = crate::db::with_conn!(conn, |c| c.all_roles().await)?;
         let everything = self.scopes_supported();
         Ok(roles.iter().map(|role| RoleView::new(role, &everything)).collect())
     }
@@ -77,7 +77,7 @@ impl Auth {
     /// Reloads this instance's role table at once after a change it made.
     async fn reload_roles(&self, conn: &mut DbConn) -> ApiResult<()> {
         self.roles.refresh_on(conn, true).await.map_err(ApiError::internal)?;
-        self.feed_wake.wake();
+        self.sync_wake.wake();
         Ok(())
     }
 
@@ -113,7 +113,7 @@ impl Auth {
             client,
             json!({"role": name, "permissions": role.permissions}),
         );
-        let created = crate::write_tx!(conn, |c| {
+        let created = crate::db::write_tx!(conn, |c| {
             if c.find_role(name).await?.is_some() {
                 return Ok(false);
             }
@@ -143,7 +143,7 @@ impl Auth {
         let permissions = permissions.map(|p| check_permissions(self, p)).transpose()?;
         let grantor = self.grantor_of(conn, actor).await?;
         let (now, everything) = (self.clock.now(), self.scopes_supported());
-        let outcome = crate::write_tx!(conn, |c| {
+        let outcome = crate::db::write_tx!(conn, |c| {
             let existing = c.find_role(name).await?.ok_or_else(not_found)?;
             let effective = RoleTable::effective_permissions(&existing, &everything);
             if name == ADMIN_ROLE && permissions.as_ref().is_some_and(|p| *p != effective) {
@@ -187,7 +187,7 @@ impl Auth {
     ) -> ApiResult<()> {
         let grantor = self.grantor_of(conn, actor).await?;
         let now = self.clock.now();
-        let outcome = crate::write_tx!(conn, |c| {
+        let outcome = crate::db::write_tx!(conn, |c| {
             let role = c.find_role(name).await?.ok_or_else(not_found)?;
             if role.builtin {
                 return Err(ApiError::conflict("Built-in roles cannot be deleted."));

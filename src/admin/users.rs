@@ -40,13 +40,13 @@ fn would_remove_last_admin(user: &User, roles: &[String], admins: &[Id]) -> bool
 impl Auth {
     /// The user object of `id`, or 404.
     pub async fn user_view(&self, conn: &mut DbConn, id: Id) -> ApiResult<UserView> {
-        let (user, roles) = crate::with_conn!(conn, |c| c.find_user_with_roles(id).await)?.ok_or_else(not_found)?;
+        let (user, roles) = crate::db::with_conn!(conn, |c| c.find_user_with_roles(id).await)?.ok_or_else(not_found)?;
         Ok(UserView::new(&user, roles))
     }
 
     pub async fn list_users(&self, conn: &mut DbConn, email: Option<&str>, page: Page) -> ApiResult<UserPage> {
         let email = email.map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty());
-        let (users, total, roles) = crate::with_conn!(conn, |c| {
+        let (users, total, roles) = crate::db::with_conn!(conn, |c| {
             let (users, total) = c.list_users(email.as_deref(), page.limit, page.offset).await?;
             let ids: Vec<Id> = users.iter().map(|u| u.id).collect();
             let roles = c.roles_of_users(&ids).await?;
@@ -75,7 +75,7 @@ impl Auth {
         let mut roles = roles;
         roles.sort();
         roles.dedup();
-        let known = crate::with_conn!(conn, |c| c.existing_role_names(&roles).await)?;
+        let known = crate::db::with_conn!(conn, |c| c.existing_role_names(&roles).await)?;
         if let Some(unknown) = roles.iter().find(|r| !known.contains(r)) {
             return Err(ApiError::invalid_field(format!("roles: unknown role {unknown:?}")));
         }
@@ -84,7 +84,7 @@ impl Auth {
         let until = self.revoke_until(now);
         let everything = self.scopes_supported();
         let after: BTreeSet<&String> = roles.iter().collect();
-        let outcome = crate::write_tx!(conn, |c| {
+        let outcome = crate::db::write_tx!(conn, |c| {
             c.lock_admin_set().await?;
             let user = c.find_user(target).await?.ok_or_else(not_found)?;
             let before = c.user_role_names(target).await?;
@@ -115,7 +115,7 @@ impl Auth {
             }
             Ok(Some(change)) => {
                 self.role_changes.record(&change);
-                self.feed_wake.wake();
+                self.sync_wake.wake();
             }
             Ok(None) => {}
         }
@@ -132,7 +132,7 @@ impl Auth {
         client: &ClientInfo,
     ) -> ApiResult<UserView> {
         let ending = self.ending("user_disabled");
-        let ended = crate::write_tx!(conn, |c| {
+        let ended = crate::db::write_tx!(conn, |c| {
             c.lock_admin_set().await?;
             let user = c.find_user(target).await?.ok_or_else(not_found)?;
             if disabled && would_remove_last_admin(&user, &c.user_role_names(target).await?, &c.active_admins().await?)
@@ -166,7 +166,7 @@ impl Auth {
         client: &ClientInfo,
     ) -> ApiResult<()> {
         let ending = self.ending("user_deleted");
-        let ended = crate::write_tx!(conn, |c| {
+        let ended = crate::db::write_tx!(conn, |c| {
             c.lock_admin_set().await?;
             let user = c.find_user(target).await?.ok_or_else(not_found)?;
             if would_remove_last_admin(&user, &c.user_role_names(target).await?, &c.active_admins().await?) {

@@ -8,7 +8,7 @@ use crate::db::{DbPool, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{NewUser, RoleStore, User, UserStore};
 
-use super::Auth;
+use crate::auth::Auth;
 
 /// The role every new account gets unless told otherwise.
 pub const DEFAULT_ROLE: &str = "user";
@@ -66,7 +66,7 @@ pub fn check_password(field: &str, password: &str) -> ApiResult<()> {
     if length > 128 {
         return Err(ApiError::invalid_field(format!("{field}: must be at most 128 characters")));
     }
-    if super::common_passwords::is_common(password) {
+    if crate::auth::common_passwords::is_common(password) {
         return Err(ApiError::invalid_field(format!(
             "{field}: is a commonly used password (found in public breach lists); choose another"
         )));
@@ -92,7 +92,7 @@ pub async fn create_user(
     let mut roles: Vec<String> = if roles.is_empty() { vec![DEFAULT_ROLE.into()] } else { roles.to_vec() };
     roles.sort();
     roles.dedup();
-    let known = crate::with_conn!(pool.conn().await?, |c| c.existing_role_names(&roles).await)?;
+    let known = crate::db::with_conn!(pool.conn().await?, |c| c.existing_role_names(&roles).await)?;
     if let Some(unknown) = roles.iter().find(|r| !known.contains(r)) {
         return Err(ApiError::invalid_field(format!("roles: unknown role {unknown:?}")));
     }
@@ -108,7 +108,7 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
     };
-    let inserted = crate::write_tx!(&mut conn, |c| c.insert_user(&new, &roles).await);
+    let inserted = crate::db::write_tx!(&mut conn, |c| c.insert_user(&new, &roles).await);
     match inserted {
         Ok(()) => {}
         Err(e) if is_unique_violation(&e) => return Err(ApiError::conflict("email: already registered")),

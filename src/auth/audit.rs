@@ -1,6 +1,6 @@
 //! Audit rows as the auth and admin functions write them: who did what to whom, from where.
 
-use super::guards::ClientInfo;
+use crate::auth::guards::ClientInfo;
 use crate::db::Id;
 use crate::models::NewAuditEvent;
 

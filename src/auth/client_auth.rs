@@ -7,11 +7,11 @@
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
-use super::guards::ClientInfo;
-use super::opaque::hash_token;
-use super::throttle::{self, ThrottleKeys};
-use super::tokens::AccessClaims;
-use super::Auth;
+use crate::auth::guards::ClientInfo;
+use crate::auth::keys::tokens::AccessClaims;
+use crate::auth::secrets::hash_token;
+use crate::auth::throttle::{self, ThrottleKeys};
+use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{Client, ClientStore};
@@ -76,7 +76,7 @@ impl PresentedClient {
 /// The stored client a presented `client_id` names, with its secret digest.
 async fn find_presented(conn: &mut DbConn, presented: &PresentedClient) -> ApiResult<Option<(Client, String)>> {
     match presented.client_id.parse::<Id>() {
-        Ok(id) => Ok(crate::with_conn!(conn, |c| c.find_client(id).await)?),
+        Ok(id) => Ok(crate::db::with_conn!(conn, |c| c.find_client(id).await)?),
         Err(_) => Ok(None),
     }
 }
@@ -150,7 +150,7 @@ impl Auth {
         let matches: bool = presented_hash.as_bytes().ct_eq(stored.as_bytes()).into();
         match found {
             Some((client, _)) if matches && !client.disabled => {
-                crate::write_tx!(conn, |c| throttle::release(c, &reservation).await)?;
+                crate::db::write_tx!(conn, |c| throttle::release(c, &reservation).await)?;
                 Ok(client)
             }
             _ => Err(ApiError::invalid_client(presented.basic)),

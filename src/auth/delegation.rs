@@ -12,10 +12,10 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use super::audit::audit_by;
-use super::guards::{Actor, ClientInfo, Principal};
-use super::permissions::{RoleTable, ADMIN_ROLE};
-use super::Auth;
+use crate::auth::audit::audit_by;
+use crate::auth::guards::{Actor, ClientInfo, Principal};
+use crate::auth::permissions::{RoleTable, ADMIN_ROLE};
+use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{AuditStore, Role, RoleStore, UserStore};
@@ -99,7 +99,7 @@ impl Auth {
     /// A user's grantor: the roles of its token that it still holds in storage, resolved through
     /// the stored role definitions (so a grant never relies on a stale token or role table).
     pub async fn user_grantor(&self, conn: &mut DbConn, actor: &Principal) -> ApiResult<Grantor> {
-        let (held, defined) = crate::with_conn!(conn, |c| {
+        let (held, defined) = crate::db::with_conn!(conn, |c| {
             let held = c.user_role_names(actor.user_id).await?;
             Ok::<_, diesel::result::Error>((held, c.all_roles().await?))
         })?;
@@ -126,7 +126,7 @@ impl Auth {
     ) -> ApiError {
         let detail = json!({"attempt": grant.attempt, "missing": denial.missing});
         let audit = audit_by("grant_denied", self.clock.now(), subject, actor, client, detail);
-        if let Err(e) = crate::write_tx!(conn, |c| c.insert_audit(&audit).await) {
+        if let Err(e) = crate::db::write_tx!(conn, |c| c.insert_audit(&audit).await) {
             rocket::warn!("cannot audit a refused grant: {e}");
         }
         let lacking = denial.missing.join(", ");

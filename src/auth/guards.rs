@@ -19,7 +19,7 @@ use rocket::outcome::Outcome;
 use rocket::request::{self, FromRequest, Request};
 use rocket::{Orbit, Rocket};
 
-use super::Auth;
+use crate::auth::Auth;
 use crate::db::Id;
 use crate::error::{reject, ApiError};
 

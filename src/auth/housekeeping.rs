@@ -69,7 +69,7 @@ async fn delete_batch(
     let retention = config.retention as i64;
     let audit_cutoff = now - config.audit_retention as i64;
     let throttle_window = config.throttle_account_window.max(config.throttle_address_window) as i64;
-    crate::write_tx!(conn, |c| match table {
+    crate::db::write_tx!(conn, |c| match table {
         Table::RefreshTokens => c.delete_dead_refresh_tokens(now, limit).await,
         Table::Sessions => c.delete_old_sessions(now - retention, limit).await,
         Table::Revocations => c.delete_expired_revocations(now, limit).await,
@@ -130,7 +130,7 @@ pub async fn run_once(pool: &DbPool, clock: &Clock, config: &AuthConfig) -> Resu
     }
     // At most one row per user whose roles changed within an access-token lifetime: one batch.
     swept.revocations +=
-        crate::write_tx!(conn, |c| c.delete_expired_role_changes(now).await).map_err(|e| e.to_string())?;
+        crate::db::write_tx!(conn, |c| c.delete_expired_role_changes(now).await).map_err(|e| e.to_string())?;
     Ok(swept)
 }
 

@@ -4,9 +4,9 @@
 
 use serde_json::{json, Value};
 
-use super::opaque::hash_token;
-use super::tokens::Subject;
-use super::Auth;
+use crate::auth::keys::tokens::Subject;
+use crate::auth::secrets::hash_token;
+use crate::auth::Auth;
 use crate::db::DbConn;
 use crate::error::ApiResult;
 use crate::models::{RefreshTokenStore, SessionStore, UserStore};
@@ -63,7 +63,7 @@ impl Auth {
         let refresh_ttl = self.config.refresh_ttl as i64;
         let (session, exp, iat) = match self.chain.open(token) {
             Some(chained) => {
-                let Some(session) = crate::with_conn!(conn, |c| c.find_session(chained.session).await)? else {
+                let Some(session) = crate::db::with_conn!(conn, |c| c.find_session(chained.session).await)? else {
                     return Ok(None);
                 };
                 if session.generation != chained.generation {
@@ -75,7 +75,8 @@ impl Auth {
             }
             None => {
                 let hash = hash_token(token);
-                let Some((refresh, session, _, _)) = crate::with_conn!(conn, |c| c.find_refresh_family(&hash).await)?
+                let Some((refresh, session, _, _)) =
+                    crate::db::with_conn!(conn, |c| c.find_refresh_family(&hash).await)?
                 else {
                     return Ok(None);
                 };
@@ -85,7 +86,7 @@ impl Auth {
                 (session, refresh.expires_at, refresh.created_at)
             }
         };
-        let user = crate::with_conn!(conn, |c| c.find_user(session.user_id).await)?;
+        let user = crate::db::with_conn!(conn, |c| c.find_user(session.user_id).await)?;
         let live = exp > now
             && user.as_ref().is_some_and(|u| !u.disabled)
             && session.is_live(now, refresh_ttl)

@@ -6,35 +6,24 @@
 
 pub mod accounts;
 pub mod audit;
-pub mod chain;
 pub mod client_auth;
 pub mod common_passwords;
 pub mod delegation;
-pub mod feed;
 pub mod guards;
 pub mod housekeeping;
 pub mod introspect;
-pub mod kek;
-pub mod key_ring;
 pub mod keys;
+mod liftoff;
 pub mod mfa;
-pub mod opaque;
 pub mod password;
 pub mod permissions;
-mod refusal;
-pub mod revocation;
-pub mod role_changes;
-pub mod rotation;
-pub mod session_cap;
-pub mod session_end;
-pub mod sessions;
-pub mod signing;
+pub mod secrets;
+pub mod session;
+pub mod sync;
 pub mod throttle;
-pub mod tokens;
 pub mod views;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rocket::fairing::AdHoc;
 use rocket::{Build, Rocket};
@@ -44,13 +33,15 @@ use crate::clock::Clock;
 use crate::config::AuthConfig;
 use crate::db::{Db, DbPool, Id};
 use crate::models::{Ending, SettingStore};
-use kek::AtRest;
-use key_ring::KeyRing;
+use keys::kek::AtRest;
+use keys::ring::KeyRing;
+use keys::signing::Signing;
 use password::PasswordHasherPool;
 use permissions::RoleTable;
-use revocation::{FeedWake, RevokedSessions};
-use role_changes::RoleChanges;
-use signing::Signing;
+use session::chain;
+use sync::revocation::RevokedSessions;
+use sync::role_changes::RoleChanges;
+use sync::wake::SyncWake;
 
 /// Name of the setting that holds the MAC key of refresh tokens (see [`chain`]).
 const REFRESH_MAC_KEY: &str = "refresh_mac_key";
@@ -71,7 +62,7 @@ pub struct Auth {
     /// Users whose roles changed within the last access-token lifetime (see [`role_changes`]).
     pub role_changes: Arc<RoleChanges>,
     /// Wakes the feed poller early (PostgreSQL notifications).
-    pub feed_wake: Arc<FeedWake>,
+    pub sync_wake: Arc<SyncWake>,
     pub roles: Arc<RoleTable>,
     /// Housekeeping passes the background task has finished (the first runs at start-up): lets
     /// a test start once that pass is over rather than race it.
@@ -115,7 +106,7 @@ impl Auth {
         }
         if !sessions.is_empty() {
             // Long polls of the change feed answer at once.
-            self.feed_wake.wake();
+            self.sync_wake.wake();
         }
     }
 
@@ -142,7 +133,7 @@ impl Auth {
             hasher,
             revoked,
             role_changes,
-            feed_wake: Arc::default(),
+            sync_wake: Arc::default(),
             housekeeping_passes: Arc::default(),
             roles,
         })
@@ -155,8 +146,8 @@ impl Auth {
 /// session's refresh tokens. A value without a format prefix is a clear key from before sealing.
 async fn chain_key(at_rest: &AtRest, pool: &DbPool) -> Result<chain::ChainKey, String> {
     let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
-    let candidate = at_rest.encrypt_at_rest(opaque::random_key().as_bytes());
-    let stored = crate::write_tx!(conn, |c| c.setting_or_insert(REFRESH_MAC_KEY, &candidate).await)
+    let candidate = at_rest.encrypt_at_rest(secrets::random_key().as_bytes());
+    let stored = crate::db::write_tx!(conn, |c| c.setting_or_insert(REFRESH_MAC_KEY, &candidate).await)
         .map_err(|e| format!("cannot load the refresh-token key: {e}"))?;
     let legacy = !AtRest::is_plain(&stored) && !AtRest::is_sealed(&stored);
     let key = if legacy {
@@ -166,7 +157,7 @@ async fn chain_key(at_rest: &AtRest, pool: &DbPool) -> Result<chain::ChainKey, S
     };
     if at_rest.is_encrypting() && !AtRest::is_sealed(&stored) {
         let sealed = at_rest.encrypt_at_rest(&key);
-        crate::write_tx!(conn, |c| c.replace_setting(REFRESH_MAC_KEY, &stored, &sealed).await)
+        crate::db::write_tx!(conn, |c| c.replace_setting(REFRESH_MAC_KEY, &stored, &sealed).await)
             .map_err(|e| format!("cannot seal the refresh-token key: {e}"))?;
     }
     Ok(chain::ChainKey::new(&key))
@@ -194,56 +185,12 @@ async fn ignite(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
     }
 }
 
-/// Builds [`Auth`] at ignite; at liftoff starts the revocation poller and housekeeping.
+/// Builds [`Auth`] at ignite; at liftoff starts the storage poller and housekeeping
+/// ([`liftoff`]).
 pub fn stage() -> AdHoc {
     AdHoc::on_ignite("Authentication", |rocket| async {
-        rocket.attach(AdHoc::try_on_ignite("Auth state", ignite)).attach(AdHoc::on_liftoff(
-            "Auth background tasks",
-            |rocket| {
-                Box::pin(async move {
-                    let (Some(auth), Some(db)) = (rocket.state::<Auth>(), Db::fetch(rocket)) else { return };
-                    let interval = Duration::from_millis(auth.config.revocation_poll_ms);
-                    if let crate::db::DbPool::Pg(_) = &**db {
-                        let settings = rocket.figment().extract_inner::<crate::db::PoolSettings>("databases.main");
-                        match settings.as_ref().map(|s| s.session_url()) {
-                            Ok(Some(url)) => {
-                                let wake = auth.feed_wake.clone();
-                                tokio::spawn(crate::db::notify::listen(
-                                    url.to_owned(),
-                                    move || wake.wake(),
-                                    rocket.shutdown(),
-                                ));
-                            }
-                            Ok(None) => rocket::warn!(
-                                "feed notifications off, polling only: LISTEN needs databases.main.direct_url \
-                                 behind a transaction pooler"
-                            ),
-                            Err(e) => rocket::warn!("feed notifications off, polling only: {e}"),
-                        }
-                    }
-                    let feeds = revocation::Feeds {
-                        revoked: auth.revoked.clone(),
-                        role_changes: auth.role_changes.clone(),
-                        roles: auth.roles.clone(),
-                        wake: auth.feed_wake.clone(),
-                        signing: auth.signing.clone(),
-                    };
-                    tokio::spawn(revocation::poll_feed(
-                        feeds,
-                        (**db).clone(),
-                        auth.clock.clone(),
-                        interval,
-                        rocket.shutdown(),
-                    ));
-                    tokio::spawn(housekeeping::run_periodically(
-                        (**db).clone(),
-                        auth.clock.clone(),
-                        auth.config.clone(),
-                        auth.housekeeping_passes.clone(),
-                        rocket.shutdown(),
-                    ));
-                })
-            },
-        ))
+        rocket
+            .attach(AdHoc::try_on_ignite("Auth state", ignite))
+            .attach(AdHoc::on_liftoff("Auth background tasks", |rocket| Box::pin(liftoff::start(rocket))))
     })
 }

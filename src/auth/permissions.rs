@@ -1,7 +1,7 @@
 //! The permission catalogue and the in-memory role table that resolves roles to permissions.
 //!
 //! Every permission a route can require is declared once here, as a marker type for the
-//! [`Authorized`](super::guards::Authorized) guard and as an entry of [`CATALOGUE`]; an
+//! [`Authorized`](crate::auth::guards::Authorized) guard and as an entry of [`CATALOGUE`]; an
 //! unknown permission in a role definition is therefore refused. The `admin` role holds every
 //! permission of the catalogue, including ones added later.
 
@@ -91,7 +91,7 @@ impl RoleTable {
     }
 
     /// The permissions a role holds: as stored, or for `admin` every permission there is
-    /// (`everything`: [`Auth::scopes_supported`](super::Auth::scopes_supported), the catalogue and
+    /// (`everything`: [`Auth::scopes_supported`](crate::auth::Auth::scopes_supported), the catalogue and
     /// the application permissions of `auth.permissions`).
     pub fn effective_permissions(role: &Role, everything: &[String]) -> BTreeSet<String> {
         if role.name == ADMIN_ROLE {
@@ -116,12 +116,12 @@ impl RoleTable {
     /// table from before a local change whose own reload had already finished.)
     pub async fn refresh_on(&self, conn: &mut DbConn, force: bool) -> Result<bool, String> {
         let ticket = self.tickets.fetch_add(1, Ordering::SeqCst) + 1;
-        let version = crate::with_conn!(conn, |c| c.roles_version().await).map_err(|e| e.to_string())?;
+        let version = crate::db::with_conn!(conn, |c| c.roles_version().await).map_err(|e| e.to_string())?;
         let loaded = self.state.read().map(|s| s.version.clone()).unwrap_or_default();
         if !force && loaded.is_some() && loaded == version {
             return Ok(false);
         }
-        let roles = crate::with_conn!(conn, |c| c.all_roles().await).map_err(|e| e.to_string())?;
+        let roles = crate::db::with_conn!(conn, |c| c.all_roles().await).map_err(|e| e.to_string())?;
         let permissions = roles.into_iter().map(|r| (r.name, r.permissions)).collect();
         match self.state.write() {
             Ok(mut state) if state.ticket < ticket => {

@@ -114,7 +114,7 @@ async fn count(
 ) -> ApiResult<Reservation> {
     let all = keys.all();
     let max_backoff = config.throttle_max_backoff as i64;
-    crate::write_tx!(conn, |c| {
+    crate::db::write_tx!(conn, |c| {
         for key in &all {
             c.lock_throttle(key, now).await?;
         }
@@ -144,7 +144,7 @@ async fn count(
 /// 429 with `Retry-After` while any of the keys is locked at `now`; counts nothing. For a second
 /// factor, whose attempts are bounded by its `mfa_token` and counted by [`record_failure`].
 pub async fn check(conn: &mut DbConn, keys: &ThrottleKeys, now: i64) -> ApiResult<()> {
-    let rows = crate::with_conn!(conn, |c| c.find_throttles(&keys.all()).await)?;
+    let rows = crate::db::with_conn!(conn, |c| c.find_throttles(&keys.all()).await)?;
     match rows.iter().map(|t| t.locked_until).max() {
         Some(until) if until > now => Err(ApiError::too_many_requests((until - now) as u64)),
         _ => Ok(()),
@@ -154,7 +154,7 @@ pub async fn check(conn: &mut DbConn, keys: &ThrottleKeys, now: i64) -> ApiResul
 /// Clears the account's counters after a completed second factor: the owner proved both.
 pub async fn clear_account(conn: &mut DbConn, keys: &ThrottleKeys) -> ApiResult<()> {
     // `account:` sorts before `pair:`: the order reservations lock them in.
-    Ok(crate::write_tx!(conn, |c| {
+    Ok(crate::db::write_tx!(conn, |c| {
         c.clear_throttle(&keys.account).await?;
         c.clear_throttle(&keys.pair).await
     })?)

@@ -1,8 +1,9 @@
 //! Storage: the `main` database behind rocket_db_pools, for both backends.
 //!
 //! Queries are written once against diesel's DSL and compiled for each backend by the
-//! [`with_conn!`](crate::with_conn) and [`write_tx!`](crate::write_tx) macros, which match on
-//! [`DbConn`] and run the same body with the concrete connection type.
+//! [`with_conn!`] and [`write_tx!`] macros, which match on [`DbConn`] and run the same body with
+//! the concrete connection type. Callers name them `crate::db::with_conn!`: `#[macro_export]`
+//! also places them at the crate root, hidden there, since storage is no business of `lib.rs`.
 
 mod checkpoint;
 mod id;
@@ -15,13 +16,15 @@ pub mod schema;
 mod sqlite;
 mod writer;
 
+#[doc(inline)]
+pub use crate::{with_conn, write_tx};
 pub use id::{DbUuid, Id};
 pub use migrate::{migrations_fairing, run_migrations, run_migrations_for};
 pub use pg::{PgConn, PoolMode};
 pub use pool::{Backend, DbConn, DbPool, PoolError, PoolSettings, SqliteObject};
 pub use reuse::Reuse;
 pub use sqlite::{Inline, SqliteConn, SQLITE_PRAGMAS};
-pub use writer::WriterLock;
+pub use writer::{observe_batches, WriterLock};
 
 use rocket_db_pools::Database;
 
@@ -31,6 +34,7 @@ use rocket_db_pools::Database;
 pub struct Db(DbPool);
 
 /// Runs `$body` with `$c` bound to the concrete `&mut` connection of either backend.
+#[doc(hidden)]
 #[macro_export]
 macro_rules! with_conn {
     ($conn:expr, |$c:ident| $body:expr) => {
@@ -57,6 +61,7 @@ macro_rules! with_conn {
 ///
 /// The body is an expression evaluating to `Result<T, E>` with `E: From<diesel::result::Error>`;
 /// `$c` is the transaction's connection.
+#[doc(hidden)]
 #[macro_export]
 macro_rules! write_tx {
     ($conn:expr, |$c:ident| $body:expr) => {

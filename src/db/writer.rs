@@ -18,6 +18,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Told the number of bodies of every committed batch. Storage reports through this hook, which
+/// `ops` installs at start-up ([`observe_batches`]), so `db` never imports the layer above it.
+static BATCH_OBSERVER: std::sync::OnceLock<fn(usize)> = std::sync::OnceLock::new();
+
+/// Installs the observer of committed batches (the first call wins).
+pub fn observe_batches(observer: fn(usize)) {
+    let _ = BATCH_OBSERVER.set(observer);
+}
+
 use diesel::result::{DatabaseErrorKind, Error};
 use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 use tokio::sync::{watch, Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
@@ -71,7 +80,9 @@ impl Writer {
         let result = match self.conn.batch_execute("COMMIT").await {
             Ok(()) => {
                 self.dirty.store(true, Ordering::Relaxed);
-                crate::ops::metrics::write_batch(batch.bodies);
+                if let Some(observe) = BATCH_OBSERVER.get() {
+                    observe(batch.bodies);
+                }
                 Ok(())
             }
             Err(e) => {

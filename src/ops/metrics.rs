@@ -148,7 +148,12 @@ impl Metrics {
     }
 }
 
-static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+// Built at start-up (`crate::rocket` calls `get`), which is also when storage's batch hook is
+// installed: `db` reports through it rather than importing this module.
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    crate::db::observe_batches(write_batch);
+    Metrics::new()
+});
 
 /// The registry; forced at start-up so the uptime counts from there.
 pub fn get() -> &'static Metrics {

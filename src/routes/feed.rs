@@ -6,8 +6,8 @@ use rocket::serde::json::Json;
 use rocket::{get, State};
 
 use super::responses::{Forbidden, Unauthorized, Unavailable};
-use crate::auth::feed::{Changes, MAX_WAIT};
 use crate::auth::guards::ClientPrincipal;
+use crate::auth::sync::feed::{Changes, MAX_WAIT};
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;

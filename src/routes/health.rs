@@ -24,7 +24,7 @@ fn live() -> Json<Value> {
 #[get("/health/ready")]
 async fn ready(db: &State<Db>) -> ApiResult<Json<Value>> {
     let mut conn = db.get().await.map_err(ApiError::unavailable)?;
-    crate::with_conn!(conn, |c| diesel::sql_query("SELECT 1").execute(c).await).map_err(ApiError::unavailable)?;
+    crate::db::with_conn!(conn, |c| diesel::sql_query("SELECT 1").execute(c).await).map_err(ApiError::unavailable)?;
     Ok(Json(json!({"status": "ok"})))
 }
 

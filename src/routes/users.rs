@@ -30,7 +30,7 @@ struct PasswordChange {
 #[get("/users/me")]
 async fn me(me: Principal, mut db: Connection<Db>) -> ApiResult<Json<UserView>> {
     let conn = &mut *db;
-    let (user, roles) = crate::with_conn!(conn, |c| c.find_user_with_roles(me.user_id).await)?
+    let (user, roles) = crate::db::with_conn!(conn, |c| c.find_user_with_roles(me.user_id).await)?
         .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
     Ok(Json(UserView::new(&user, roles)))
 }

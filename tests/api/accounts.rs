@@ -102,7 +102,7 @@ async fn stored_hash(app: &TestApp, email: &str) -> String {
     use rocket_db_pools::{Database, Pool};
     let db = portcullis::db::Db::fetch(app.client.rocket()).expect("db");
     let mut conn = db.get().await.expect("connection");
-    let user = portcullis::with_conn!(conn, |c| portcullis::models::UserStore::find_user_by_email(c, email).await)
+    let user = portcullis::db::with_conn!(conn, |c| portcullis::models::UserStore::find_user_by_email(c, email).await)
         .expect("query")
         .expect("user");
     user.password_hash

@@ -23,7 +23,7 @@ async fn eventually<F: Future<Output = bool>>(what: &str, mut check: impl FnMut(
 }
 
 fn signals(app: &TestApp) -> u64 {
-    app.client.rocket().state::<Auth>().unwrap().feed_wake.signals()
+    app.client.rocket().state::<Auth>().unwrap().sync_wake.signals()
 }
 
 async fn logout(app: &TestApp, tokens: &Tokens) {
@@ -95,5 +95,5 @@ async fn kill_listeners(app: &TestApp) {
          WHERE application_name = '{}' AND datname = current_database()",
         portcullis::db::notify::LISTENER_NAME
     );
-    portcullis::with_conn!(conn, |c| c.batch_execute(&sql).await).expect("terminate the listeners");
+    portcullis::db::with_conn!(conn, |c| c.batch_execute(&sql).await).expect("terminate the listeners");
 }

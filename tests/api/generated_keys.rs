@@ -204,7 +204,7 @@ on_both_backends! {
         let now = app.clock.now();
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("at+jwt".into());
-        header.kid = Some(portcullis::auth::tokens::hs256_kid(secret.as_bytes()));
+        header.kid = Some(portcullis::auth::keys::tokens::hs256_kid(secret.as_bytes()));
         let claims = json!({"iss": "portcullis", "aud": "portcullis", "sub": user.id, "sid": current.session_id,
             "jti": uuid::Uuid::new_v4(), "iat": now - 100, "exp": now + 800, "roles": ["user"]});
         let v1_token = encode(&header, &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap();

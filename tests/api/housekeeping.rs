@@ -115,7 +115,7 @@ async fn seed_backlog(app: &TestApp, user: &str, sessions: usize, audit: usize, 
     }) {
         sql += &format!("INSERT INTO audit_events (id, at, event, user_id, detail) VALUES {values};");
     }
-    portcullis::with_conn!(conn, |c| c.batch_execute(&sql).await).expect("seed");
+    portcullis::db::with_conn!(conn, |c| c.batch_execute(&sql).await).expect("seed");
 }
 
 on_both_backends! {
@@ -162,7 +162,7 @@ async fn seed_stale_throttles(app: &TestApp, count: usize, long_ago: i64, locked
     sql += &format!(
         "INSERT INTO login_throttle (key, failures, window_start, locked_until) VALUES ('locked',9,{long_ago},{locked_until});"
     );
-    portcullis::with_conn!(conn, |c| c.batch_execute(&sql).await).expect("seed");
+    portcullis::db::with_conn!(conn, |c| c.batch_execute(&sql).await).expect("seed");
 }
 
 on_both_backends! {
@@ -189,7 +189,7 @@ on_both_backends! {
         let db = portcullis::db::Db::fetch(app.client.rocket()).unwrap();
         let mut conn = db.get().await.unwrap();
         let keys = ["locked".to_owned(), "backlog:0".to_owned()];
-        let left = portcullis::with_conn!(conn, |c| c.find_throttles(&keys).await).expect("read");
+        let left = portcullis::db::with_conn!(conn, |c| c.find_throttles(&keys).await).expect("read");
         assert_eq!(left.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), ["locked"]);
         assert_eq!(sweep(&app).await.throttles, 0);
     }

@@ -14,7 +14,7 @@ pub async fn disable_in_storage(app: &TestApp, user_id: &str) {
     let db = portcullis::db::Db::fetch(app.client.rocket()).expect("db");
     let mut conn = db.get().await.expect("connection");
     let id: portcullis::db::Id = user_id.parse().expect("uuid");
-    portcullis::with_conn!(conn, |c| portcullis::models::UserStore::set_disabled(c, id, true, 0).await)
+    portcullis::db::with_conn!(conn, |c| portcullis::models::UserStore::set_disabled(c, id, true, 0).await)
         .expect("update");
 }
 

@@ -34,7 +34,7 @@ pub async fn database_rows(app: &TestApp) -> i64 {
             "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = 'public'"
         }
     };
-    portcullis::with_conn!(conn, |c| {
+    portcullis::db::with_conn!(conn, |c| {
         let tables: Vec<Name> = diesel::sql_query(catalog).load(c).await.expect("catalog");
         let mut total = 0;
         for table in tables.iter().filter(|t| t.name != "__diesel_schema_migrations") {
@@ -95,7 +95,7 @@ on_both_backends! {
         let user = app.with_user().await;
         let first = app.login(&user).await;
         // The same session and generation under another key.
-        let forged = portcullis::auth::chain::ChainKey::new(b"not the key of this server at all")
+        let forged = portcullis::auth::session::chain::ChainKey::new(b"not the key of this server at all")
             .mint(first.session_id.parse::<Id>().unwrap(), 1);
         let (status, code) = error_of(app.refresh_response(&forged).await).await;
         assert_eq!((status, code.as_str()), (Status::Unauthorized, "invalid_grant"));
@@ -137,7 +137,7 @@ on_both_backends! {
 /// Writes a refresh token as the service did before the new format (a random token whose
 /// SHA-256 is kept in `refresh_tokens`) for `session`, expiring in `ttl` seconds; returns it.
 pub async fn insert_legacy_token(app: &TestApp, session: &str, ttl: i64) -> String {
-    use portcullis::auth::opaque::OpaqueToken;
+    use portcullis::auth::secrets::OpaqueToken;
     use portcullis::models::{NewRefreshToken, RefreshTokenStore};
     let db = portcullis::db::Db::fetch(app.client.rocket()).expect("db");
     let mut conn = db.get().await.expect("connection");
@@ -150,7 +150,7 @@ pub async fn insert_legacy_token(app: &TestApp, session: &str, ttl: i64) -> Stri
         created_at: now,
         expires_at: now + ttl,
     };
-    portcullis::with_conn!(conn, |c| c.insert_refresh_token(&row).await).expect("insert");
+    portcullis::db::with_conn!(conn, |c| c.insert_refresh_token(&row).await).expect("insert");
     token.into_plaintext()
 }
 

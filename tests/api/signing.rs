@@ -9,7 +9,7 @@ use rocket::http::{Header, Status};
 use serde_json::{json, Value};
 
 fn key_pair(dir: &std::path::Path, kid: &str) -> Value {
-    let (private, _) = portcullis::auth::keys::generate(dir, kid).expect("generate key");
+    let (private, _) = portcullis::auth::keys::files::generate(dir, kid).expect("generate key");
     json!({"kid": kid, "private_key": private})
 }
 
@@ -59,7 +59,7 @@ on_both_backends! {
 
     async fn a_verify_only_key_cannot_be_the_active_one(backend) {
         let dir = tempfile::tempdir().unwrap();
-        portcullis::auth::keys::generate(dir.path(), "pub").unwrap();
+        portcullis::auth::keys::files::generate(dir.path(), "pub").unwrap();
         let public = dir.path().join("pub.pub.pem");
         let db = TestDb::create(backend).await;
         let figment = test_figment(db.url()).merge(("auth.eddsa_keys", json!([{"kid": "pub", "public_key": public}])));

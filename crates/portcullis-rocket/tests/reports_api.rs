@@ -99,7 +99,7 @@ async fn expired_forged_and_foreign_tokens_are_refused() {
     let (issuer, app, _, _, token) = setup(&world, 60).await;
     let claims: Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
-    let mut expired: portcullis::auth::tokens::AccessClaims = serde_json::from_value(claims.clone()).unwrap();
+    let mut expired: portcullis::auth::keys::tokens::AccessClaims = serde_json::from_value(claims.clone()).unwrap();
     expired.iat -= 3600;
     expired.exp = expired.iat + 900;
     let expired = issuer.keys.sign(&expired).unwrap();
@@ -120,7 +120,7 @@ async fn expired_forged_and_foreign_tokens_are_refused() {
         (Status::Unauthorized, Some("The access token signature is invalid."))
     );
 
-    let mut foreign: portcullis::auth::tokens::AccessClaims = serde_json::from_value(claims).unwrap();
+    let mut foreign: portcullis::auth::keys::tokens::AccessClaims = serde_json::from_value(claims).unwrap();
     foreign.aud = "another-api".into();
     let (status, _) = get(&app, "/reports", &issuer.keys.sign(&foreign).unwrap()).await;
     assert_eq!(status, Status::Unauthorized);
@@ -231,7 +231,7 @@ async fn after_a_key_rotation_new_tokens_and_old_ones_are_accepted() {
     let world = World::new().await;
     let (issuer, app, _, _, old) = setup(&world, 60).await;
     let new_kid =
-        portcullis::auth::signing::rotate(&issuer.pool, &issuer.at_rest, portcullis::clock::Clock::new().now())
+        portcullis::auth::keys::signing::rotate(&issuer.pool, &issuer.at_rest, portcullis::clock::Clock::new().now())
             .await
             .unwrap();
     // The issuer picks up the rotation within its poll interval.

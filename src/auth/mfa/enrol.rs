@@ -66,7 +66,7 @@ impl Auth {
         let raw = totp::generate_secret();
         let sealed = secret::seal(&self.at_rest, &raw);
         let now = self.clock.now();
-        crate::write_tx!(&mut pool.conn().await?, |c| {
+        crate::db::write_tx!(&mut pool.conn().await?, |c| {
             // Locks the account row while MFA stays off: an active secret is never replaced.
             if !c.switch_mfa(user.id, false, false, now).await? {
                 return Err(already_on());
@@ -87,7 +87,7 @@ impl Auth {
         code: &str,
         client: &ClientInfo,
     ) -> ApiResult<RecoveryCodes> {
-        let (user, row) = crate::with_conn!(conn, |c| {
+        let (user, row) = crate::db::with_conn!(conn, |c| {
             let user = c.find_user(me.user_id).await?;
             Ok::<_, diesel::result::Error>((user, c.find_totp(me.user_id).await?))
         })?;
@@ -101,7 +101,7 @@ impl Auth {
         let step = totp::matching_step(&raw, code.trim(), self.clock.now()).ok_or_else(wrong_code)?;
         let (codes, hashes) = recovery::generate();
         let ending = self.ending("mfa_enabled");
-        let ended = crate::write_tx!(conn, |c| {
+        let ended = crate::db::write_tx!(conn, |c| {
             if !c.switch_mfa(user.id, false, true, ending.now).await? {
                 return Err(already_on());
             }
@@ -140,9 +140,9 @@ impl Auth {
         let audit = audit_event(change.event(), now, Some(user.id), client, json!({}));
         let accepted = match Factor::parse(&raw, code, now) {
             None => false,
-            Some(factor) => crate::write_tx!(conn, |c| {
+            Some(factor) => crate::db::write_tx!(conn, |c| {
                 if !c.switch_mfa(user.id, true, true, now).await? {
-                    return Err(super::not_on());
+                    return Err(crate::auth::mfa::not_on());
                 }
                 if !claim(c, &row, &factor, &recovery_used).await? {
                     return Ok(false);
@@ -197,7 +197,7 @@ impl Auth {
         let ending = self.ending("mfa_reset");
         // A client holds no roles: it never resets an admin's MFA.
         let actor_is_admin = matches!(actor, Actor::User(user) if user.roles.iter().any(|r| r == ADMIN_ROLE));
-        let ended = crate::write_tx!(conn, |c| {
+        let ended = crate::db::write_tx!(conn, |c| {
             c.find_user(target).await?.ok_or_else(|| ApiError::not_found("No such user."))?;
             if !actor_is_admin && c.user_role_names(target).await?.iter().any(|r| r == ADMIN_ROLE) {
                 return Err(ApiError::forbidden("Only an admin may reset the MFA of an admin."));

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{claim, wrong_code, Factor, AMR_MFA};
 use crate::auth::audit::audit_event;
 use crate::auth::guards::ClientInfo;
-use crate::auth::opaque::{hash_token, OpaqueToken};
+use crate::auth::secrets::{hash_token, OpaqueToken};
 use crate::auth::throttle::{self, ThrottleKeys};
 use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
@@ -49,7 +49,7 @@ impl Auth {
             expires_at: now + CHALLENGE_TTL,
         };
         let event = audit_event("mfa_challenged", now, Some(user.id), client, json!({}));
-        crate::write_tx!(conn, |c| {
+        crate::db::write_tx!(conn, |c| {
             c.insert_challenge(&challenge, now).await?;
             c.insert_audit(&event).await
         })?;
@@ -72,10 +72,10 @@ impl Auth {
         let now = self.clock.now();
         let mut owned = pool.conn().await?;
         let conn = &mut owned;
-        let challenge = crate::with_conn!(conn, |c| c.find_challenge(&hash).await)?
+        let challenge = crate::db::with_conn!(conn, |c| c.find_challenge(&hash).await)?
             .filter(|ch| ch.expires_at > now && ch.attempts < MAX_ATTEMPTS)
             .ok_or_else(dead)?;
-        let user = crate::with_conn!(conn, |c| c.find_user(challenge.user_id).await)?.ok_or_else(dead)?;
+        let user = crate::db::with_conn!(conn, |c| c.find_user(challenge.user_id).await)?.ok_or_else(dead)?;
         if user.disabled {
             return Err(ApiError::account_disabled());
         }
@@ -84,7 +84,7 @@ impl Auth {
         let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
         throttle::check(conn, &keys, now).await?;
         // Reserve one of the token's attempts first, so concurrent guesses cannot exceed them.
-        if !crate::write_tx!(conn, |c| c.take_challenge_attempt(&hash, MAX_ATTEMPTS, now).await)? {
+        if !crate::db::write_tx!(conn, |c| c.take_challenge_attempt(&hash, MAX_ATTEMPTS, now).await)? {
             return Err(dead());
         }
         let recovery_used = audit_event("recovery_code_used", now, Some(user.id), client, json!({"for": "login"}));
@@ -92,7 +92,7 @@ impl Auth {
             None => Err(wrong_code()),
             // Rows are taken in the order every MFA change takes them (secret or recovery code,
             // then challenge), so concurrent transactions on PostgreSQL wait instead of deadlocking.
-            Some(factor) => crate::write_tx!(conn, |c| {
+            Some(factor) => crate::db::write_tx!(conn, |c| {
                 if !claim(c, &row, &factor, &recovery_used).await? {
                     return Err(wrong_code());
                 }

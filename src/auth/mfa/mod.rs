@@ -14,11 +14,11 @@ use diesel::result::QueryResult;
 use rocket::http::Status;
 use serde_json::json;
 
-use super::audit::audit_event;
-use super::guards::ClientInfo;
-use super::password::Verdict;
-use super::throttle::{self, ThrottleKeys};
-use super::Auth;
+use crate::auth::audit::audit_event;
+use crate::auth::guards::ClientInfo;
+use crate::auth::password::Verdict;
+use crate::auth::throttle::{self, ThrottleKeys};
+use crate::auth::Auth;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{AuditStore, MfaStore, NewAuditEvent, TotpRow, User, UserStore};
@@ -88,7 +88,7 @@ impl Auth {
     ) -> ApiResult<(User, ThrottleKeys)> {
         let user_keys = {
             let mut conn = pool.conn().await?;
-            let user = crate::with_conn!(conn, |c| c.find_user(user_id).await)?
+            let user = crate::db::with_conn!(conn, |c| c.find_user(user_id).await)?
                 .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
             let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
             let reservation = throttle::reserve(&mut conn, &keys, &self.config, self.clock.now()).await?;
@@ -98,7 +98,7 @@ impl Auth {
         if self.hasher.verify(password, Some(&user.password_hash)).await == Verdict::Mismatch {
             return Err(ApiError::invalid_credentials());
         }
-        crate::write_tx!(pool.conn().await?, |c| throttle::release(c, &reservation).await)?;
+        crate::db::write_tx!(pool.conn().await?, |c| throttle::release(c, &reservation).await)?;
         Ok((user, keys))
     }
 
@@ -107,7 +107,7 @@ impl Auth {
         if !user.mfa_enabled {
             return Err(not_on());
         }
-        let row = crate::with_conn!(conn, |c| c.find_totp(user.id).await)?.ok_or_else(not_on)?;
+        let row = crate::db::with_conn!(conn, |c| c.find_totp(user.id).await)?.ok_or_else(not_on)?;
         let secret = secret::open(&self.at_rest, &row.secret).map_err(ApiError::internal)?;
         Ok((row, secret))
     }
@@ -125,7 +125,7 @@ impl Auth {
         let now = self.clock.now();
         throttle::record_failure(conn, keys, &self.config, now).await?;
         let event = audit_event("mfa_failed", now, Some(user.id), client, json!({"during": during}));
-        crate::write_tx!(conn, |c| c.insert_audit(&event).await)?;
+        crate::db::write_tx!(conn, |c| c.insert_audit(&event).await)?;
         Ok(wrong_code())
     }
 }

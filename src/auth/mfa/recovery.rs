@@ -3,7 +3,7 @@
 
 use rand::Rng;
 
-use crate::auth::opaque::hash_token;
+use crate::auth::secrets::hash_token;
 
 pub const COUNT: usize = 10;
 /// Base32 characters per code: 16 × 5 = 80 bits.

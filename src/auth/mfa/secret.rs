@@ -4,8 +4,8 @@
 //! signing keys); without one it is stored tagged `plain:` (base32). [`open`] reads both, so rows
 //! written before a KEK was configured keep working.
 
-use super::totp;
-use crate::auth::kek::AtRest;
+use crate::auth::keys::kek::AtRest;
+use crate::auth::mfa::totp;
 
 const PLAIN: &str = "plain:";
 
@@ -27,11 +27,11 @@ pub fn open(at_rest: &AtRest, stored: &str) -> Result<Vec<u8>, String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::auth::kek::AtRest;
+    use crate::auth::keys::kek::AtRest;
 
     #[test]
     fn a_sealed_secret_opens_to_itself() {
-        let secret = super::totp::generate_secret();
+        let secret = crate::auth::mfa::totp::generate_secret();
         let clear = AtRest::new(None);
         assert_eq!(super::open(&clear, &super::seal(&clear, &secret)).unwrap(), secret);
         assert!(super::open(&clear, "aead:xyz").is_err());

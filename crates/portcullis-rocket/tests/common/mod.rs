@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portcullis::auth::kek::AtRest;
-use portcullis::auth::key_ring::KeyRing;
+use portcullis::auth::keys::kek::AtRest;
+use portcullis::auth::keys::ring::KeyRing;
 use portcullis::db::DbPool;
 use rocket::fairing::AdHoc;
 use rocket::figment::Figment;

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use super::tokens::{AccessClaims, TokenKeys};
+use crate::auth::keys::tokens::{AccessClaims, TokenKeys};
 
 /// The current [`TokenKeys`], replaced when keys rotate (see `auth::signing`). Readers take a
 /// cheap `Arc` clone under a read lock; the guard's hot path holds the lock only for that.

@@ -6,7 +6,7 @@
 //!   instance. The newest generation signs; `portcullis keys rotate` adds a generation and retires
 //!   the previous key, which keeps verifying and stays in the JWKS until every token it signed
 //!   has expired ([`retired_key_until`]). Instances reload the table every poll interval
-//!   (in the feed poller, [`crate::auth::revocation::poll_feed`]), so a rotation reaches them without a restart.
+//!   (in the feed poller, [`crate::auth::sync::poller::run`]), so a rotation reaches them without a restart.
 //!
 //! A database from version 1 holds a generated HS256 key (setting `hs256_secret`). It keeps
 //! verifying, unpublished, until the tokens signed before the upgrade have expired; the upgrade
@@ -20,10 +20,10 @@ use ed25519_dalek::SigningKey as EdSigningKey;
 use rand::RngCore;
 use rocket_db_pools::Pool;
 
-use super::kek::AtRest;
-use super::key_ring::KeyRing;
-use super::keys::{jwk, token_keys};
-use super::tokens::{hs256_kid, SigningKey, TokenKeys, VerifyingKey};
+use crate::auth::keys::files::{jwk, token_keys};
+use crate::auth::keys::kek::AtRest;
+use crate::auth::keys::ring::KeyRing;
+use crate::auth::keys::tokens::{hs256_kid, SigningKey, TokenKeys, VerifyingKey};
 use crate::config::AuthConfig;
 use crate::db::DbPool;
 use crate::models::{SettingStore, SigningKeyStore, StoredKey};
@@ -72,11 +72,11 @@ impl Signing {
     /// Loads (and, by default, first generates) the signing keys. Errors stop start-up.
     pub async fn start(config: &AuthConfig, at_rest: &AtRest, pool: &DbPool, now: i64) -> Result<Signing, String> {
         let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
-        let secret = crate::with_conn!(conn, |c| c.setting(LEGACY_SECRET).await).map_err(|e| e.to_string())?;
+        let secret = crate::db::with_conn!(conn, |c| c.setting(LEGACY_SECRET).await).map_err(|e| e.to_string())?;
         let legacy = match (secret, &config.secret) {
             (Some(secret), None) => {
                 let now = now.to_string();
-                let retired = crate::write_tx!(conn, |c| c.setting_or_insert(LEGACY_RETIRED_AT, &now).await)
+                let retired = crate::db::write_tx!(conn, |c| c.setting_or_insert(LEGACY_RETIRED_AT, &now).await)
                     .map_err(|e| e.to_string())?;
                 let retired_at =
                     retired.parse::<i64>().map_err(|_| format!("setting {LEGACY_RETIRED_AT} is corrupt"))?;
@@ -108,7 +108,7 @@ impl Signing {
     pub async fn reload(&self, pool: &DbPool, now: i64) -> Result<bool, String> {
         let rows = if generated(&self.config) {
             let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-            crate::with_conn!(conn, |c| c.signing_keys().await).map_err(|e| e.to_string())?
+            crate::db::with_conn!(conn, |c| c.signing_keys().await).map_err(|e| e.to_string())?
         } else {
             vec![]
         };
@@ -188,17 +188,17 @@ fn new_key(at_rest: &AtRest, generation: i64, now: i64) -> StoredKey {
 /// unique), and encrypts keys stored in clear once a KEK is configured.
 async fn ensure_generated(pool: &DbPool, at_rest: &AtRest, now: i64) -> Result<(), String> {
     let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
-    let rows = crate::with_conn!(conn, |c| c.signing_keys().await).map_err(|e| e.to_string())?;
+    let rows = crate::db::with_conn!(conn, |c| c.signing_keys().await).map_err(|e| e.to_string())?;
     if rows.is_empty() {
         let key = new_key(at_rest, 1, now);
-        crate::write_tx!(conn, |c| c.insert_signing_key(&key).await)
+        crate::db::write_tx!(conn, |c| c.insert_signing_key(&key).await)
             .map_err(|e| format!("cannot store the signing key: {e}"))?;
     }
     if at_rest.is_encrypting() {
         for row in rows.iter().filter(|r| AtRest::is_plain(&r.private_key)) {
             let seed = at_rest.decrypt_at_rest(&row.private_key)?;
             let sealed = at_rest.encrypt_at_rest(&seed);
-            crate::write_tx!(conn, |c| c.update_private_key(&row.kid, &sealed).await).map_err(|e| e.to_string())?;
+            crate::db::write_tx!(conn, |c| c.update_private_key(&row.kid, &sealed).await).map_err(|e| e.to_string())?;
         }
     }
     Ok(())
@@ -209,10 +209,10 @@ async fn ensure_generated(pool: &DbPool, at_rest: &AtRest, now: i64) -> Result<(
 pub async fn rotate(pool: &DbPool, at_rest: &AtRest, now: i64) -> Result<String, String> {
     ensure_generated(pool, at_rest, now).await?;
     let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
-    let rows = crate::with_conn!(conn, |c| c.signing_keys().await).map_err(|e| e.to_string())?;
+    let rows = crate::db::with_conn!(conn, |c| c.signing_keys().await).map_err(|e| e.to_string())?;
     let generation = rows.first().map_or(1, |k| k.generation + 1);
     let key = new_key(at_rest, generation, now);
-    let inserted = crate::write_tx!(conn, |c| {
+    let inserted = crate::db::write_tx!(conn, |c| {
         let inserted = c.insert_signing_key(&key).await?;
         if inserted {
             c.retire_signing_keys_before(generation, now).await?;

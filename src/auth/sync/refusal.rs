@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use portcullis_rocket::core::ChangeState;
 
-use super::Auth;
+use crate::auth::Auth;
 use crate::db::Id;
 
 impl ChangeState<Id> for Auth {

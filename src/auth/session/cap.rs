@@ -6,9 +6,9 @@
 use diesel::result::QueryResult;
 use serde_json::json;
 
-use super::audit::audit_event;
-use super::guards::ClientInfo;
-use super::Auth;
+use crate::auth::audit::audit_event;
+use crate::auth::guards::ClientInfo;
+use crate::auth::Auth;
 use crate::db::Id;
 use crate::models::{AuditStore, Ending, SessionStore};
 
@@ -23,7 +23,7 @@ pub struct SessionCap<'a> {
 
 impl Auth {
     /// The cap for a login from `client` now.
-    pub(super) fn session_cap<'a>(&self, client: &'a ClientInfo) -> SessionCap<'a> {
+    pub(crate) fn session_cap<'a>(&self, client: &'a ClientInfo) -> SessionCap<'a> {
         SessionCap {
             ending: self.ending("session_evicted"),
             max: self.config.max_sessions_per_user as usize,

@@ -1,17 +1,17 @@
 //! Sessions and their token families: login, listing and password change. The JSON endpoints
-//! and the OAuth token endpoint share these functions. Rotation lives in [`super::rotation`],
-//! ending sessions in [`super::session_end`], the live-session cap in [`super::session_cap`].
+//! and the OAuth token endpoint share these functions. Rotation lives in [`crate::auth::session::rotation`],
+//! ending sessions in [`crate::auth::session::end`], the live-session cap in [`crate::auth::session::cap`].
 
 use serde_json::json;
 
-use super::accounts::{check_password, normalize_email};
-use super::audit::audit_event;
-use super::guards::{ClientInfo, Principal};
-use super::password::Verdict;
-use super::throttle::{self, Reservation, ThrottleKeys};
-use super::tokens::AccessClaims;
-use super::views::{SessionView, TokenResponse};
-use super::Auth;
+use crate::auth::accounts::{check_password, normalize_email};
+use crate::auth::audit::audit_event;
+use crate::auth::guards::{ClientInfo, Principal};
+use crate::auth::keys::tokens::AccessClaims;
+use crate::auth::password::Verdict;
+use crate::auth::throttle::{self, Reservation, ThrottleKeys};
+use crate::auth::views::{SessionView, TokenResponse};
+use crate::auth::Auth;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{AuditStore, NewSession, Session, SessionStore, UserStore};
@@ -22,7 +22,7 @@ pub const AMR_PASSWORD: &str = "pwd";
 
 impl Auth {
     /// Issues the token pair for a session whose new refresh token is `refresh`.
-    pub(super) fn token_response(
+    pub(crate) fn token_response(
         &self,
         session: &Session,
         user_id: Id,
@@ -77,7 +77,7 @@ impl Auth {
             let mut conn = pool.conn().await?;
             let reservation = throttle::reserve(&mut conn, &keys, &self.config, self.clock.now()).await?;
             let user = match &normalized {
-                Some(email) => crate::with_conn!(conn, |c| c.find_user_by_email(email).await)?,
+                Some(email) => crate::db::with_conn!(conn, |c| c.find_user_by_email(email).await)?,
                 None => None,
             };
             (reservation, user)
@@ -106,14 +106,14 @@ impl Auth {
                     None => None,
                 };
                 if let Some(event) = event {
-                    crate::write_tx!(conn, |c| c.insert_audit(&event).await)?;
+                    crate::db::write_tx!(conn, |c| c.insert_audit(&event).await)?;
                 }
                 return Err(ApiError::invalid_credentials());
             }
         };
         if user.disabled {
             let event = audit_event("login_failed", now, Some(user.id), client, json!({"reason": "account_disabled"}));
-            crate::write_tx!(conn, |c| {
+            crate::db::write_tx!(conn, |c| {
                 throttle::release(c, &reservation).await?;
                 c.insert_audit(&event).await
             })?;
@@ -121,12 +121,12 @@ impl Auth {
         }
         if verdict == Verdict::MatchNeedsRehash {
             let hash = self.hasher.hash(password).await.map_err(ApiError::internal)?;
-            crate::write_tx!(conn, |c| c.set_password_hash(user.id, &hash, now).await)?;
+            crate::db::write_tx!(conn, |c| c.set_password_hash(user.id, &hash, now).await)?;
         }
         // With MFA on, the password was only the first step: answer 403 with an `mfa_token`.
         // The account's failure counter stays until the second step succeeds.
         if let Some(second_step) = self.mfa_gate(conn, &user, client, now).await? {
-            crate::write_tx!(conn, |c| throttle::give_back(c, &reservation).await)?;
+            crate::db::write_tx!(conn, |c| throttle::give_back(c, &reservation).await)?;
             return Err(second_step);
         }
         self.start_session(conn, user.id, AMR_PASSWORD, Some(&reservation), client, now).await
@@ -134,7 +134,7 @@ impl Auth {
 
     /// Starts a session of `user` whose login used the methods `amr` (RFC 8176, space-separated),
     /// and issues its first token pair. Every completed login ends here.
-    pub(super) async fn start_session(
+    pub(crate) async fn start_session(
         &self,
         conn: &mut DbConn,
         user_id: Id,
@@ -174,7 +174,7 @@ impl Auth {
         let event =
             audit_event("login_succeeded", now, Some(user_id), client, json!({"session_id": session.id, "amr": amr}));
         let cap = self.session_cap(client);
-        let evicted = crate::write_tx!(conn, |c| {
+        let evicted = crate::db::write_tx!(conn, |c| {
             if let Some(reservation) = reservation {
                 throttle::release(c, reservation).await?;
             }
@@ -184,7 +184,7 @@ impl Auth {
             Ok::<_, diesel::result::Error>(evicted)
         })?;
         self.revoke_locally(&evicted, &cap.ending);
-        let roles = crate::with_conn!(conn, |c| c.user_role_names(user_id).await)?;
+        let roles = crate::db::with_conn!(conn, |c| c.user_role_names(user_id).await)?;
         self.token_response(&session, user_id, roles, refresh, refresh_expires, now)
     }
 
@@ -199,7 +199,7 @@ impl Auth {
         let now = self.clock.now();
         let refresh_ttl = self.config.refresh_ttl as i64;
         let window = (page.limit, page.offset);
-        let sessions = crate::with_conn!(conn, |c| c.live_sessions(user, now, refresh_ttl, window).await)?;
+        let sessions = crate::db::with_conn!(conn, |c| c.live_sessions(user, now, refresh_ttl, window).await)?;
         Ok(sessions.iter().map(|s| SessionView::new(s, current)).collect())
     }
 
@@ -216,7 +216,7 @@ impl Auth {
         check_password("new_password", new)?;
         let (user, reservation) = {
             let mut conn = pool.conn().await?;
-            let user = crate::with_conn!(conn, |c| c.find_user(principal.user_id).await)?
+            let user = crate::db::with_conn!(conn, |c| c.find_user(principal.user_id).await)?
                 .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
             // Guessing the current password with a stolen access token is throttled like logins.
             let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
@@ -230,7 +230,7 @@ impl Auth {
         let conn = &mut owned;
         let ending = self.ending("password_changed");
         let audit = audit_event("password_changed", ending.now, Some(user.id), client, json!({}));
-        let ended = crate::write_tx!(conn, |c| {
+        let ended = crate::db::write_tx!(conn, |c| {
             throttle::release(c, &reservation).await?;
             c.set_password_hash(user.id, &hash, ending.now).await?;
             let ended = c.end_user_sessions(user.id, Some(principal.session_id), ending).await?;

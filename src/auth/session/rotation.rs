@@ -1,6 +1,6 @@
 //! Refresh-token rotation (contract rules 1–6) over constant storage per session.
 //!
-//! A refresh token names its session and generation under a MAC ([`super::chain`]); the session
+//! A refresh token names its session and generation under a MAC ([`crate::auth::session::chain`]); the session
 //! row keeps the current generation and when the previous ones were exchanged. Presenting
 //! generation `p` of a session at generation `g`:
 //! - `p == g`: the exchange. The row moves to `g + 1` with a conditional UPDATE, so of several
@@ -25,12 +25,12 @@
 
 use serde_json::json;
 
-use super::audit::audit_event;
-use super::chain::ChainToken;
-use super::guards::ClientInfo;
-use super::opaque::hash_token;
-use super::views::TokenResponse;
-use super::Auth;
+use crate::auth::audit::audit_event;
+use crate::auth::guards::ClientInfo;
+use crate::auth::secrets::hash_token;
+use crate::auth::session::chain::ChainToken;
+use crate::auth::views::TokenResponse;
+use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::session_pg;
@@ -220,12 +220,14 @@ impl Auth {
                         let generation = session.generation;
                         Step::Issue { session, roles, generation }
                     }
-                    None => crate::write_tx!(conn, |c| exchange(c, token, timing, refresh_ttl, ending, client).await)?,
+                    None => {
+                        crate::db::write_tx!(conn, |c| exchange(c, token, timing, refresh_ttl, ending, client).await)?
+                    }
                 }
             }
             None => {
                 let hash = hash_token(presented);
-                crate::write_tx!(conn, |c| exchange_legacy(c, &hash, grace, refresh_ttl, ending, client).await)?
+                crate::db::write_tx!(conn, |c| exchange_legacy(c, &hash, grace, refresh_ttl, ending, client).await)?
             }
         };
         match step {
@@ -251,7 +253,7 @@ impl Auth {
             (now_ms.div_euclid(1000), self.config.reuse_grace as i64, self.config.refresh_ttl as i64);
         let live = |s: &Session, user: &User| s.is_live(now, refresh_ttl) && !user.disabled;
         if let Some(token) = self.chain.open(token) {
-            let found = crate::with_conn!(conn, |c| c.find_session_family(token.session).await)?;
+            let found = crate::db::with_conn!(conn, |c| c.find_session_family(token.session).await)?;
             return Ok(found
                 .filter(|(s, user, _)| {
                     live(s, user)
@@ -263,7 +265,7 @@ impl Auth {
                 .map(|(s, _, _)| s));
         }
         let hash = hash_token(token);
-        let found = crate::with_conn!(conn, |c| c.find_refresh_family(&hash).await)?;
+        let found = crate::db::with_conn!(conn, |c| c.find_refresh_family(&hash).await)?;
         Ok(found
             .filter(|(t, s, user, _)| {
                 live(s, user) && t.expires_at > now && t.spent_at.is_none_or(|at| grace > 0 && now - at <= grace)
@@ -278,7 +280,7 @@ impl Auth {
             return Ok(Some(token.session));
         }
         let hash = hash_token(token);
-        Ok(crate::with_conn!(conn, |c| c.find_refresh_token(&hash).await)?.map(|t| t.session_id))
+        Ok(crate::db::with_conn!(conn, |c| c.find_refresh_token(&hash).await)?.map(|t| t.session_id))
     }
 }
 

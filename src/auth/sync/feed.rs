@@ -18,7 +18,7 @@ use rocket_db_pools::Pool;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::Auth;
+use crate::auth::Auth;
 use crate::db::{DbPool, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{RevocationStore, RoleChange, RoleChangeStore, RoleStore};
@@ -83,10 +83,10 @@ impl Read {
     async fn load(pool: &DbPool, since: i64, now: i64) -> Result<Read, String> {
         let mut conn = pool.get().await.map_err(|e| e.to_string())?;
         let mut revocations =
-            crate::with_conn!(conn, |c| c.revocation_rows_since(since).await).map_err(|e| e.to_string())?;
+            crate::db::with_conn!(conn, |c| c.revocation_rows_since(since).await).map_err(|e| e.to_string())?;
         let mut role_changes =
-            crate::with_conn!(conn, |c| c.role_changes_since(since).await).map_err(|e| e.to_string())?;
-        let version = crate::with_conn!(conn, |c| c.roles_version().await).map_err(|e| e.to_string())?;
+            crate::db::with_conn!(conn, |c| c.role_changes_since(since).await).map_err(|e| e.to_string())?;
+        let version = crate::db::with_conn!(conn, |c| c.roles_version().await).map_err(|e| e.to_string())?;
         revocations.retain(|row| row.3 >= now);
         role_changes.retain(|row| row.expires_at >= now);
         revocations.sort_unstable_by_key(|row| row.0);
@@ -120,7 +120,7 @@ impl Auth {
         let poll = Duration::from_millis(self.config.revocation_poll_ms);
         // Woken by a change on this instance, or on PostgreSQL by another's notification; the poll
         // interval stays the fallback.
-        let mut woken = self.feed_wake.subscribe();
+        let mut woken = self.sync_wake.subscribe();
         let (mut read, mut read_at) = (Read::load(pool, since, now).await.map_err(ApiError::unavailable)?, now);
         if let Some(cursor) = given {
             while read.fingerprint(since) == cursor % FP_SPAN && tokio::time::Instant::now() < deadline {
@@ -162,10 +162,10 @@ impl Auth {
     /// Role name → permissions as stored; `admin` with every permission there is.
     async fn role_table(&self, pool: &DbPool) -> ApiResult<BTreeMap<String, Vec<String>>> {
         let mut conn = pool.get().await.map_err(ApiError::unavailable)?;
-        let roles = crate::with_conn!(conn, |c| c.all_roles().await).map_err(ApiError::unavailable)?;
+        let roles = crate::db::with_conn!(conn, |c| c.all_roles().await).map_err(ApiError::unavailable)?;
         let mut table: BTreeMap<String, Vec<String>> =
             roles.into_iter().map(|r| (r.name, r.permissions.into_iter().collect())).collect();
-        table.insert(super::permissions::ADMIN_ROLE.into(), self.scopes_supported());
+        table.insert(crate::auth::permissions::ADMIN_ROLE.into(), self.scopes_supported());
         Ok(table)
     }
 }

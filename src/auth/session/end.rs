@@ -4,9 +4,9 @@
 
 use serde_json::json;
 
-use super::audit::{audit_by, audit_event};
-use super::guards::{ClientInfo, Principal};
-use super::Auth;
+use crate::auth::audit::{audit_by, audit_event};
+use crate::auth::guards::{ClientInfo, Principal};
+use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::ApiResult;
 use crate::models::{AuditStore, SessionStore};
@@ -23,7 +23,7 @@ impl Auth {
     ) -> ApiResult<bool> {
         let ending = self.ending(event);
         let audit = audit_event(event, ending.now, Some(principal.user_id), client, json!({"session_id": session}));
-        let ended = crate::write_tx!(conn, |c| {
+        let ended = crate::db::write_tx!(conn, |c| {
             match c.find_session(session).await? {
                 Some(s) if s.user_id == principal.user_id => {}
                 _ => return Ok(None),
@@ -56,7 +56,7 @@ impl Auth {
         client: &ClientInfo,
     ) -> ApiResult<Vec<Id>> {
         let ending = self.ending(event);
-        let ended = crate::write_tx!(conn, |c| {
+        let ended = crate::db::write_tx!(conn, |c| {
             let ended = c.end_user_sessions(user, None, ending).await?;
             let audit = audit_by(event, ending.now, Some(user), Some(actor), client, json!({"sessions": ended.len()}));
             c.insert_audit(&audit).await?;
@@ -76,7 +76,7 @@ impl Auth {
         };
         let Some(session) = session else { return Ok(()) };
         let ending = self.ending("logout");
-        let ended = crate::write_tx!(conn, |c| {
+        let ended = crate::db::write_tx!(conn, |c| {
             let Some(found) = c.find_session(session).await? else { return Ok(false) };
             let ended = c.end_session(session, ending).await?;
             if ended {

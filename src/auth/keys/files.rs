@@ -15,7 +15,7 @@ use ed25519_dalek::{SigningKey as EdSigningKey, VerifyingKey as EdVerifyingKey};
 use rand::RngCore;
 use serde_json::{json, Value};
 
-use super::tokens::{hs256_kid, SigningKey, TokenKeys, VerifyingKey};
+use crate::auth::keys::tokens::{hs256_kid, SigningKey, TokenKeys, VerifyingKey};
 use crate::config::AuthConfig;
 
 pub use crate::config::EdKeyConfig;

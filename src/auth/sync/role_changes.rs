@@ -86,7 +86,7 @@ impl RoleChanges {
     /// Reads the changes recorded since `since`; returns how many rows it read.
     pub async fn load_since(&self, pool: &DbPool, since: i64) -> Result<usize, String> {
         let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-        let rows = crate::with_conn!(conn, |c| c.role_changes_since(since).await).map_err(|e| e.to_string())?;
+        let rows = crate::db::with_conn!(conn, |c| c.role_changes_since(since).await).map_err(|e| e.to_string())?;
         for row in &rows {
             self.record(row);
         }

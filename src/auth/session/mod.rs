@@ -1,0 +1,9 @@
+//! Sessions: one per sign-in, each with its chain of refresh tokens.
+//! `login` starts them (and lists them, and changes passwords); `chain` is the refresh-token
+//! format; `rotation` exchanges tokens; `end` and `cap` end sessions.
+
+pub mod cap;
+pub mod chain;
+pub mod end;
+pub mod login;
+pub mod rotation;
