@@ -14,8 +14,8 @@ async function accepted(response) {
   try {
     return await oauth.processDiscoveryResponse(issuer, response);
   } catch (err) {
-    const named = await copy.json().then((doc) => JSON.stringify(doc.issuer), () => `no JSON (status ${copy.status})`);
-    throw new Error(`oauth4webapi refused ${copy.url}: ${err.message}; the document's issuer: ${named}`, { cause: err });
+    const named = await copy.json().then((doc) => JSON.stringify(doc.issuer), () => 'no JSON');
+    throw new Error(`oauth4webapi refused ${copy.url} (status ${copy.status}, issuer ${named}): ${err.message}`);
   }
 }
 
