@@ -9,24 +9,40 @@ use crate::settings::Settings;
 use crate::trust::{ConnectError, Trust};
 
 /// Attach it: `rocket::build().attach(portcullis_rocket::Portcullis::fairing())`.
+///
+/// A singleton fairing (Rocket's `Kind::Singleton`): of several attached, the last one runs. So
+/// a test can attach the test kit's (`testing::Issuer::fairing`, with the `testing` feature) to
+/// an app whose builder already attached this one, and the app then trusts the test issuer.
 #[derive(Debug, Default)]
 pub struct Portcullis {
     cursor: std::sync::Mutex<Option<i64>>,
+    /// A trust fed in process (the test kit's): managed as is, with no connection or feed.
+    preset: Option<Trust>,
 }
 
 impl Portcullis {
+    /// The fairing that connects to the Portcullis of `[default.portcullis]`.
     pub fn fairing() -> Portcullis {
         Portcullis::default()
+    }
+
+    /// The fairing of an in-process issuer: it manages `trust` instead of connecting.
+    #[cfg(feature = "testing")]
+    pub(crate) fn preset(trust: Trust) -> Portcullis {
+        Portcullis { cursor: Default::default(), preset: Some(trust) }
     }
 }
 
 #[rocket::async_trait]
 impl Fairing for Portcullis {
     fn info(&self) -> Info {
-        Info { name: "Portcullis", kind: Kind::Ignite | Kind::Liftoff }
+        Info { name: "Portcullis", kind: Kind::Ignite | Kind::Liftoff | Kind::Singleton }
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        if let Some(trust) = &self.preset {
+            return Ok(rocket.manage(trust.clone()).register("/", crate::error::catchers()));
+        }
         let settings: Settings = match rocket.figment().extract_inner("portcullis") {
             Ok(settings) => settings,
             Err(e) => {

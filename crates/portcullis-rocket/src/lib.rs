@@ -37,6 +37,8 @@ mod fairing;
 pub mod guards;
 #[cfg(feature = "remote")]
 pub mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
 #[cfg(feature = "remote")]
 pub mod trust;
 
