@@ -92,7 +92,7 @@ fn guard(c: &mut Criterion) {
     revoked.insert(ended, now + 900);
 
     let mut group = c.benchmark_group("guard");
-    // What `Principal` does per request: verify at the clock's now, then the ended-session check.
+    // What `guards::User` does per request: verify at the clock's now, then the ended-session check.
     group.bench_function(format!("verify_and_check_{REVOKED}_ended"), |b| {
         b.iter(|| {
             let claims = keys.verify(black_box(&token), clock.now()).expect("verifies");

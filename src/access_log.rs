@@ -12,7 +12,7 @@
 //! load many lines share one `write` (a `write` per line cost about a tenth of the server's CPU
 //! on the cheapest routes), and no request wakes a thread. Shutdown writes what is left.
 
-use crate::auth::guards::Actor;
+use crate::auth::guards;
 use std::io::Write;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -118,11 +118,11 @@ impl AccessLog {
                     latency_ms: (latency_ms * 1000.0).round() / 1000.0,
                     ip,
                     user_id: match &actor {
-                        Some(Actor::User(user)) => Some(user.user_id.to_string()),
+                        Some(guards::Caller::User(user)) => Some(user.user_id.to_string()),
                         _ => None,
                     },
                     client_id: match &actor {
-                        Some(Actor::Client(client)) => Some(client.client_id.to_string()),
+                        Some(guards::Caller::Client(client)) => Some(client.client_id.to_string()),
                         _ => None,
                     },
                 };

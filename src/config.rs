@@ -85,7 +85,8 @@ pub struct AuthConfig {
     pub hash_concurrency: usize,
     /// Failed logins for one account from one client address within `throttle_account_window`
     /// before backoff starts for that address.
-    pub throttle_account_failures: u32,
+    #[serde(alias = "throttle_account_failures")]
+    pub throttle_pair_failures: u32,
     /// Failed logins for one account from all addresses together within `throttle_account_window`
     /// before backoff starts for the account everywhere.
     pub throttle_account_total_failures: u32,
@@ -134,7 +135,7 @@ impl Default for AuthConfig {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             hash_concurrency: 0,
-            throttle_account_failures: 5,
+            throttle_pair_failures: 5,
             throttle_account_total_failures: 50,
             throttle_account_window: 900,
             throttle_address_failures: 100,
@@ -222,7 +223,7 @@ impl AuthConfig {
             ("auth.access_ttl", self.access_ttl),
             ("auth.refresh_ttl", self.refresh_ttl),
             ("auth.session_max_age", self.session_max_age),
-            ("auth.throttle_account_failures", self.throttle_account_failures.into()),
+            ("auth.throttle_pair_failures", self.throttle_pair_failures.into()),
             ("auth.throttle_account_total_failures", self.throttle_account_total_failures.into()),
             ("auth.throttle_account_window", self.throttle_account_window),
             ("auth.throttle_address_failures", self.throttle_address_failures.into()),

@@ -11,8 +11,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::audit::audit_by;
-use crate::auth::delegation::{self, Grant};
-use crate::auth::guards::{Actor, ClientInfo};
+use crate::auth::delegation::{self, Delegated};
+use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::secrets::OpaqueToken;
 use crate::auth::Auth;
 use crate::clock::rfc3339;
@@ -86,12 +86,12 @@ pub struct ClientList {
 async fn check_delegation(
     auth: &Auth,
     conn: &mut DbConn,
-    actor: &Actor,
+    actor: &guards::Caller,
     permissions: &BTreeSet<String>,
     attempt: serde_json::Value,
-    client: &ClientInfo,
+    client: &RequestOrigin,
 ) -> ApiResult<()> {
-    let grant = Grant::permissions(permissions, attempt);
+    let grant = Delegated::permissions(permissions, attempt);
     let grantor = auth.grantor_of(conn, actor).await?;
     match delegation::check(&grantor, &grant) {
         Ok(()) => Ok(()),
@@ -125,7 +125,7 @@ async fn insert(
     actor: Option<Id>,
     name: &str,
     permissions: &BTreeSet<String>,
-    client: &ClientInfo,
+    client: &RequestOrigin,
 ) -> ApiResult<CreatedClient> {
     let secret = OpaqueToken::generate();
     let now = auth.clock.now();
@@ -163,7 +163,7 @@ pub async fn create_client_unchecked(
     check_name(name)?;
     let permissions = check_permissions(auth, permissions)?;
     let mut conn = rocket_db_pools::Pool::get(pool).await.map_err(ApiError::unavailable)?;
-    insert(auth, &mut conn, None, name, &permissions, &ClientInfo::default()).await
+    insert(auth, &mut conn, None, name, &permissions, &RequestOrigin::default()).await
 }
 
 impl Auth {
@@ -171,10 +171,10 @@ impl Auth {
     pub async fn create_client(
         &self,
         conn: &mut DbConn,
-        actor: &Actor,
+        actor: &guards::Caller,
         name: &str,
         permissions: &[String],
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<CreatedClient> {
         check_name(name)?;
         let permissions = check_permissions(self, permissions)?;
@@ -192,9 +192,9 @@ impl Auth {
     pub async fn rotate_client_secret(
         &self,
         conn: &mut DbConn,
-        actor: &Actor,
+        actor: &guards::Caller,
         client_id: Id,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<NewSecret> {
         let (found, _) = crate::db::with_conn!(conn, |c| c.find_client(client_id).await)?.ok_or_else(not_found)?;
         let attempt = json!({"action": "rotate_client_secret", "client_id": client_id});
@@ -225,9 +225,9 @@ impl Auth {
     pub async fn delete_client(
         &self,
         conn: &mut DbConn,
-        actor: &Actor,
+        actor: &guards::Caller,
         client_id: Id,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<()> {
         let (found, _) = crate::db::with_conn!(conn, |c| c.find_client(client_id).await)?.ok_or_else(not_found)?;
         let attempt = json!({"action": "delete_client", "client_id": client_id});

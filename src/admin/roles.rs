@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::audit::audit_by;
-use crate::auth::delegation::{self, Grant};
-use crate::auth::guards::{Actor, ClientInfo};
+use crate::auth::delegation::{self, Delegated};
+use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::permissions::{RoleTable, ADMIN_ROLE};
 use crate::auth::Auth;
 use crate::db::DbConn;
@@ -84,11 +84,11 @@ impl Auth {
     pub async fn create_role(
         &self,
         conn: &mut DbConn,
-        actor: &Actor,
+        actor: &guards::Caller,
         name: &str,
         description: &str,
         permissions: &[String],
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<RoleView> {
         check_name(name)?;
         check_description(description)?;
@@ -99,7 +99,7 @@ impl Auth {
             permissions: check_permissions(self, permissions)?,
         };
         let attempt = json!({"action": "create_role", "role": name, "permissions": role.permissions});
-        let grant = Grant::permissions(&role.permissions, attempt);
+        let grant = Delegated::permissions(&role.permissions, attempt);
         let grantor = self.grantor_of(conn, actor).await?;
         if let Err(denial) = delegation::check(&grantor, &grant) {
             return Err(self.refuse_grant(conn, Some(*actor.id()), None, client, &grant, denial).await);
@@ -133,11 +133,11 @@ impl Auth {
     pub async fn update_role(
         &self,
         conn: &mut DbConn,
-        actor: &Actor,
+        actor: &guards::Caller,
         name: &str,
         description: Option<&str>,
         permissions: Option<&[String]>,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<RoleView> {
         description.map(check_description).transpose()?;
         let permissions = permissions.map(|p| check_permissions(self, p)).transpose()?;
@@ -152,7 +152,7 @@ impl Auth {
             // Changing a role touches every permission it holds now and will hold.
             let touched = effective.iter().chain(permissions.iter().flatten());
             let attempt = json!({"action": "update_role", "role": name, "permissions": permissions});
-            let grant = Grant::permissions(touched, attempt);
+            let grant = Delegated::permissions(touched, attempt);
             if let Err(denial) = delegation::check(&grantor, &grant) {
                 return Ok(Err((grant, denial)));
             }
@@ -181,9 +181,9 @@ impl Auth {
     pub async fn delete_role(
         &self,
         conn: &mut DbConn,
-        actor: &Actor,
+        actor: &guards::Caller,
         name: &str,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<()> {
         let grantor = self.grantor_of(conn, actor).await?;
         let now = self.clock.now();
@@ -193,7 +193,7 @@ impl Auth {
                 return Err(ApiError::conflict("Built-in roles cannot be deleted."));
             }
             let attempt = json!({"action": "delete_role", "role": name});
-            let grant = Grant::permissions(&role.permissions, attempt);
+            let grant = Delegated::permissions(&role.permissions, attempt);
             if let Err(denial) = delegation::check(&grantor, &grant) {
                 return Ok(Err((grant, denial)));
             }

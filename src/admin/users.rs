@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::auth::accounts::UserView;
 use crate::auth::audit::audit_by;
-use crate::auth::delegation::{self, Grant};
-use crate::auth::guards::{Actor, ClientInfo};
+use crate::auth::delegation::{self, Delegated};
+use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::permissions::ADMIN_ROLE;
 use crate::auth::views::SessionView;
 use crate::auth::Auth;
@@ -67,10 +67,10 @@ impl Auth {
     pub async fn set_roles(
         &self,
         conn: &mut DbConn,
-        actor: &Actor,
+        actor: &guards::Caller,
         target: Id,
         roles: Vec<String>,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<UserView> {
         let mut roles = roles;
         roles.sort();
@@ -92,7 +92,7 @@ impl Auth {
             let attempt = json!({"action": "set_roles", "before": before, "after": roles});
             let defined = c.all_roles().await?;
             let changed = before_set.symmetric_difference(&after).copied();
-            let grant = Grant::roles(changed, &defined, &everything, attempt);
+            let grant = Delegated::roles(changed, &defined, &everything, attempt);
             if let Err(denial) = delegation::check(&grantor, &grant) {
                 return Ok(Err((grant, denial)));
             }
@@ -126,10 +126,10 @@ impl Auth {
     pub async fn set_disabled(
         &self,
         conn: &mut DbConn,
-        actor: &Actor,
+        actor: &guards::Caller,
         target: Id,
         disabled: bool,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<UserView> {
         let ending = self.ending("user_disabled");
         let ended = crate::db::write_tx!(conn, |c| {
@@ -161,9 +161,9 @@ impl Auth {
     pub async fn delete_user(
         &self,
         conn: &mut DbConn,
-        actor: &Actor,
+        actor: &guards::Caller,
         target: Id,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<()> {
         let ending = self.ending("user_deleted");
         let ended = crate::db::write_tx!(conn, |c| {
@@ -193,7 +193,7 @@ impl Auth {
     pub async fn user_sessions(
         &self,
         conn: &mut DbConn,
-        actor: &Actor,
+        actor: &guards::Caller,
         target: Id,
         page: Page,
     ) -> ApiResult<Vec<SessionView>> {
@@ -205,9 +205,9 @@ impl Auth {
     pub async fn revoke_user_sessions(
         &self,
         conn: &mut DbConn,
-        actor: &Actor,
+        actor: &guards::Caller,
         target: Id,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<()> {
         self.user_view(conn, target).await?;
         self.end_all_sessions(conn, target, *actor.id(), "sessions_revoked", client).await.map(|_| ())

@@ -1,6 +1,6 @@
 //! Audit rows as the auth and admin functions write them: who did what to whom, from where.
 
-use crate::auth::guards::ClientInfo;
+use crate::auth::guards::RequestOrigin;
 use crate::db::Id;
 use crate::models::NewAuditEvent;
 
@@ -9,7 +9,7 @@ pub fn audit_event<'a>(
     event: &'a str,
     now: i64,
     user: Option<Id>,
-    client: &'a ClientInfo,
+    client: &'a RequestOrigin,
     detail: serde_json::Value,
 ) -> NewAuditEvent<'a> {
     audit_by(event, now, user, user, client, detail)
@@ -21,7 +21,7 @@ pub fn audit_by<'a>(
     now: i64,
     user: Option<Id>,
     actor: Option<Id>,
-    client: &'a ClientInfo,
+    client: &'a RequestOrigin,
     detail: serde_json::Value,
 ) -> NewAuditEvent<'a> {
     NewAuditEvent {

@@ -7,7 +7,7 @@
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
-use crate::auth::guards::ClientInfo;
+use crate::auth::guards::RequestOrigin;
 use crate::auth::keys::tokens::AccessClaims;
 use crate::auth::secrets::hash_token;
 use crate::auth::throttle::{self, ThrottleKeys};
@@ -108,7 +108,7 @@ impl Auth {
         &self,
         conn: &mut DbConn,
         presented: &PresentedClient,
-        from: &ClientInfo,
+        from: &RequestOrigin,
     ) -> ApiResult<Client> {
         let found = find_presented(conn, presented).await?;
         self.check_secret(conn, presented, found, from).await
@@ -124,7 +124,7 @@ impl Auth {
         &self,
         conn: &mut DbConn,
         presented: &PresentedClient,
-        from: &ClientInfo,
+        from: &RequestOrigin,
     ) -> ApiResult<()> {
         match find_presented(conn, presented).await? {
             Some(found) => self.check_secret(conn, presented, Some(found), from).await.map(drop),
@@ -140,7 +140,7 @@ impl Auth {
         conn: &mut DbConn,
         presented: &PresentedClient,
         found: Option<(Client, String)>,
-        from: &ClientInfo,
+        from: &RequestOrigin,
     ) -> ApiResult<Client> {
         let keys = ThrottleKeys::new(&format!("client:{}", presented.client_id), from.ip.as_deref());
         let reservation = throttle::reserve(conn, &keys, &self.config, self.clock.now()).await?;

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use serde_json::json;
 
 use crate::auth::audit::audit_by;
-use crate::auth::guards::{Actor, ClientInfo, Principal};
+use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::permissions::{RoleTable, ADMIN_ROLE};
 use crate::auth::Auth;
 use crate::db::{DbConn, Id};
@@ -29,7 +29,7 @@ pub struct Grantor {
 
 /// What an actor is about to grant or take away, described for the audit log.
 #[derive(Debug, Clone)]
-pub struct Grant {
+pub struct Delegated {
     /// Every permission the grant confers or removes.
     pub permissions: BTreeSet<String>,
     /// Whether the `admin` role is assigned or removed.
@@ -38,7 +38,7 @@ pub struct Grant {
     pub attempt: serde_json::Value,
 }
 
-impl Grant {
+impl Delegated {
     /// Assigning or removing `roles` (looked up in `defined`, the stored roles; `admin` holds
     /// `everything`).
     pub fn roles<'a>(
@@ -47,7 +47,7 @@ impl Grant {
         everything: &[String],
         attempt: serde_json::Value,
     ) -> Self {
-        let mut grant = Grant { permissions: BTreeSet::new(), admin_role: false, attempt };
+        let mut grant = Delegated { permissions: BTreeSet::new(), admin_role: false, attempt };
         for name in roles {
             grant.admin_role |= name == ADMIN_ROLE;
             if let Some(role) = defined.iter().find(|r| &r.name == name) {
@@ -59,7 +59,7 @@ impl Grant {
 
     /// Conferring `permissions` directly (a role definition or a client).
     pub fn permissions<'a>(permissions: impl IntoIterator<Item = &'a String>, attempt: serde_json::Value) -> Self {
-        Grant { permissions: permissions.into_iter().cloned().collect(), admin_role: false, attempt }
+        Delegated { permissions: permissions.into_iter().cloned().collect(), admin_role: false, attempt }
     }
 }
 
@@ -70,7 +70,7 @@ pub struct Denial {
 }
 
 /// The one delegation rule: `Ok` when `grantor` holds everything `grant` confers or removes.
-pub fn check(grantor: &Grantor, grant: &Grant) -> Result<(), Denial> {
+pub fn check(grantor: &Grantor, grant: &Delegated) -> Result<(), Denial> {
     let mut missing: Vec<String> = if grantor.admin {
         vec![]
     } else {
@@ -89,16 +89,18 @@ pub fn check(grantor: &Grantor, grant: &Grant) -> Result<(), Denial> {
 impl Auth {
     /// An actor's grantor: for a client, the permissions of its token's scope (never `admin`);
     /// for a user, see [`user_grantor`](Self::user_grantor).
-    pub async fn grantor_of(&self, conn: &mut DbConn, actor: &Actor) -> ApiResult<Grantor> {
+    pub async fn grantor_of(&self, conn: &mut DbConn, actor: &guards::Caller) -> ApiResult<Grantor> {
         match actor {
-            Actor::User(user) => self.user_grantor(conn, user).await,
-            Actor::Client(client) => Ok(Grantor { admin: false, permissions: client.scope.iter().cloned().collect() }),
+            guards::Caller::User(user) => self.user_grantor(conn, user).await,
+            guards::Caller::Client(client) => {
+                Ok(Grantor { admin: false, permissions: client.scope.iter().cloned().collect() })
+            }
         }
     }
 
     /// A user's grantor: the roles of its token that it still holds in storage, resolved through
     /// the stored role definitions (so a grant never relies on a stale token or role table).
-    pub async fn user_grantor(&self, conn: &mut DbConn, actor: &Principal) -> ApiResult<Grantor> {
+    pub async fn user_grantor(&self, conn: &mut DbConn, actor: &guards::User) -> ApiResult<Grantor> {
         let (held, defined) = crate::db::with_conn!(conn, |c| {
             let held = c.user_role_names(actor.user_id).await?;
             Ok::<_, diesel::result::Error>((held, c.all_roles().await?))
@@ -120,8 +122,8 @@ impl Auth {
         conn: &mut DbConn,
         actor: Option<Id>,
         subject: Option<Id>,
-        client: &ClientInfo,
-        grant: &Grant,
+        client: &RequestOrigin,
+        grant: &Delegated,
         denial: Denial,
     ) -> ApiError {
         let detail = json!({"attempt": grant.attempt, "missing": denial.missing});
@@ -142,8 +144,8 @@ mod tests {
         Grantor { admin, permissions: permissions.iter().map(|p| p.to_string()).collect() }
     }
 
-    fn grant(permissions: &[&str], admin_role: bool) -> Grant {
-        Grant { permissions: permissions.iter().map(|p| p.to_string()).collect(), admin_role, attempt: json!({}) }
+    fn grant(permissions: &[&str], admin_role: bool) -> Delegated {
+        Delegated { permissions: permissions.iter().map(|p| p.to_string()).collect(), admin_role, attempt: json!({}) }
     }
 
     #[test]

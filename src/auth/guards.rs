@@ -4,8 +4,8 @@
 //! with Portcullis's UUID [`Id`]s: this module makes [`Auth`] their [`Source`] — tokens verified
 //! with the service's keys, refused through the in-memory revocation and role-change sets (no
 //! database round trip), roles resolved through the in-memory role table. A token is verified once
-//! per request and yields an [`Actor`]: a user in a session ([`Principal`]) or a service client
-//! ([`ClientPrincipal`]). [`Principal`] is for "my account" handlers and answers a client token
+//! per request and yields an [`Caller`]: a user in a session ([`User`]) or a service client
+//! ([`Client`]). [`User`] is for "my account" handlers and answers a client token
 //! 403 `insufficient_permissions`; [`Authorized<P>`] accepts either, when it holds permission `P`.
 //! Failures are recorded for the catcher, which answers 401 with the RFC 6750 challenge in the
 //! contract's JSON shape.
@@ -24,17 +24,17 @@ use crate::db::Id;
 use crate::error::{reject, ApiError};
 
 /// The authenticated user: who, in which session, with which roles and `amr` (from the token).
-pub type Principal = guards::User<Id>;
+pub type User = guards::User<Id>;
 
 /// An authenticated service client (a client-credentials token): which, with which permissions.
-pub type ClientPrincipal = guards::Client<Id>;
+pub type Client = guards::Client<Id>;
 
 /// Whoever presented a valid access token; its `id()` is the actor of audit events.
-pub type Actor = guards::Caller<Id>;
+pub type Caller = guards::Caller<Id>;
 
 /// Proof that the caller holds permission `P`: a user through one of the roles in their token
 /// (resolved through the in-memory role table), a client through its token's scope. Without a
-/// valid token: 401 as for [`Principal`]; with one but without `P`: 403
+/// valid token: 401 as for [`User`]; with one but without `P`: 403
 /// `insufficient_permissions`.
 ///
 /// This is also where `auth.mfa_required_roles` is enforced, once for every permission-guarded
@@ -81,9 +81,9 @@ impl Source<Id> for Auth {
 
     /// `auth.mfa_required_roles`. A client has no second factor to use and no roles: the rule
     /// concerns users.
-    fn admits(&self, caller: &Actor) -> Result<(), ApiError> {
+    fn admits(&self, caller: &Caller) -> Result<(), ApiError> {
         match caller {
-            Actor::User(principal) if needs_mfa(&self.config.mfa_required_roles, principal) => {
+            Caller::User(principal) if needs_mfa(&self.config.mfa_required_roles, principal) => {
                 Err(ApiError::mfa_required(
                     "Your role requires multi-factor authentication: enrol at /auth/mfa/totp, then log in again.",
                     None,
@@ -95,7 +95,7 @@ impl Source<Id> for Auth {
 }
 
 /// Whether `principal` holds one of `required_roles` without having used a second factor.
-fn needs_mfa(required_roles: &[String], principal: &Principal) -> bool {
+fn needs_mfa(required_roles: &[String], principal: &User) -> bool {
     principal.roles.iter().any(|r| required_roles.contains(r)) && !principal.amr.iter().any(|m| m == "otp")
 }
 
@@ -115,23 +115,23 @@ impl GuardError for ApiError {
 }
 
 /// Who a guard verified for this request, if anyone (for the access log): a user or a client.
-pub fn verified_actor(req: &Request<'_>) -> Option<Actor> {
+pub fn verified_actor(req: &Request<'_>) -> Option<Caller> {
     guards::verified_caller::<Id>(req)
 }
 
 /// Where a request came from, recorded on sessions and audit events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientInfo {
+pub struct RequestOrigin {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }
 
 #[rocket::async_trait]
-impl<'r> FromRequest<'r> for ClientInfo {
+impl<'r> FromRequest<'r> for RequestOrigin {
     type Error = ();
 
     async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, ()> {
         let user_agent = req.headers().get_one("User-Agent").map(|ua| ua.chars().take(256).collect());
-        Outcome::Success(ClientInfo { ip: req.client_ip().map(|ip| ip.to_string()), user_agent })
+        Outcome::Success(RequestOrigin { ip: req.client_ip().map(|ip| ip.to_string()), user_agent })
     }
 }

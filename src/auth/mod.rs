@@ -146,7 +146,7 @@ impl Auth {
 /// session's refresh tokens. A value without a format prefix is a clear key from before sealing.
 async fn chain_key(at_rest: &AtRest, pool: &DbPool) -> Result<chain::ChainKey, String> {
     let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
-    let candidate = at_rest.encrypt_at_rest(secrets::random_key().as_bytes());
+    let candidate = at_rest.encrypt_at_rest(secrets::random_mac_key().as_bytes());
     let stored = crate::db::write_tx!(conn, |c| c.setting_or_insert(REFRESH_MAC_KEY, &candidate).await)
         .map_err(|e| format!("cannot load the refresh-token key: {e}"))?;
     let legacy = !AtRest::is_plain(&stored) && !AtRest::is_sealed(&stored);

@@ -49,8 +49,8 @@ pub fn hash_token(token: &str) -> String {
     hex
 }
 
-/// 256 random bits for a generated HS256 key, URL-safe base64.
-pub fn random_key() -> String {
+/// 256 random bits, URL-safe base64: the refresh-token MAC key ([`crate::auth::session::chain`]).
+pub fn random_mac_key() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)

@@ -59,7 +59,7 @@ impl ThrottleKeys {
 
     fn limits(&self, key: &str, config: &AuthConfig) -> (i32, i64) {
         if key == self.pair {
-            (config.throttle_account_failures as i32, config.throttle_account_window as i64)
+            (config.throttle_pair_failures as i32, config.throttle_account_window as i64)
         } else if key == self.account {
             (config.throttle_account_total_failures as i32, config.throttle_account_window as i64)
         } else {

@@ -11,9 +11,9 @@ mod migrate;
 pub mod notify;
 mod pg;
 mod pool;
-mod reuse;
 pub mod schema;
 mod sqlite;
+mod statement_cache;
 mod writer;
 
 #[doc(inline)]
@@ -22,8 +22,8 @@ pub use id::{DbUuid, Id};
 pub use migrate::{migrations_fairing, run_migrations, run_migrations_for};
 pub use pg::{PgConn, PoolMode};
 pub use pool::{Backend, DbConn, DbPool, PoolError, PoolSettings, SqliteObject};
-pub use reuse::Reuse;
 pub use sqlite::{Inline, SqliteConn, SQLITE_PRAGMAS};
+pub use statement_cache::StatementCache;
 pub use writer::{observe_batches, WriterLock};
 
 use rocket_db_pools::Database;

@@ -6,7 +6,7 @@ use diesel_async::RunQueryDsl;
 
 use super::for_each_backend;
 use crate::db::schema::audit_events;
-use crate::db::{Id, Reuse};
+use crate::db::{Id, StatementCache};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = audit_events, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -53,7 +53,7 @@ pub trait AuditStore {
 for_each_backend! {
 impl AuditStore {
     async fn insert_audit(&mut self, event: &NewAuditEvent<'_>) -> QueryResult<()> {
-        Reuse(diesel::insert_into(audit_events::table).values(event)).execute(self).await.map(|_| ())
+        StatementCache(diesel::insert_into(audit_events::table).values(event)).execute(self).await.map(|_| ())
     }
 
     async fn list_audit(&mut self, filter: &AuditFilter) -> QueryResult<Vec<AuditEvent>> {

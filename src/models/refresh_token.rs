@@ -10,7 +10,7 @@ use super::for_each_backend;
 use super::user::fold_roles;
 use super::{Session, User};
 use crate::db::schema::{refresh_tokens, sessions, user_roles, users};
-use crate::db::{Id, Reuse};
+use crate::db::{Id, StatementCache};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = refresh_tokens, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -51,7 +51,7 @@ pub trait RefreshTokenStore {
 for_each_backend! {
 impl RefreshTokenStore {
     async fn insert_refresh_token(&mut self, token: &NewRefreshToken<'_>) -> QueryResult<()> {
-        Reuse(diesel::insert_into(refresh_tokens::table).values(token)).execute(self).await.map(|_| ())
+        StatementCache(diesel::insert_into(refresh_tokens::table).values(token)).execute(self).await.map(|_| ())
     }
 
     async fn find_refresh_token(&mut self, hash: &str) -> QueryResult<Option<RefreshToken>> {
@@ -81,7 +81,7 @@ impl RefreshTokenStore {
     }
 
     async fn spend_refresh_token(&mut self, id: Id, now: i64) -> QueryResult<bool> {
-        Reuse(
+        StatementCache(
             diesel::update(refresh_tokens::table.find(id).filter(refresh_tokens::spent_at.is_null()))
                 .set(refresh_tokens::spent_at.eq(now)),
         )

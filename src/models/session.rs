@@ -8,10 +8,15 @@ use diesel_async::RunQueryDsl;
 use super::user::fold_roles;
 use super::{for_each_backend, RevocationStore, User};
 use crate::db::schema::{sessions, user_roles, users};
-use crate::db::{Id, Reuse};
+use crate::db::{Id, StatementCache};
 
-/// A session with its user and that user's role names.
-pub type SessionFamily = (Session, User, Vec<String>);
+/// A session with its user and that user's role names, read in one query.
+#[derive(Debug)]
+pub struct SessionFamily {
+    pub session: Session,
+    pub user: User,
+    pub roles: Vec<String>,
+}
 
 /// The state an exchange moves a session to: the next generation, exchanged at `at_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +138,7 @@ pub trait SessionStore {
 for_each_backend! {
 impl SessionStore {
     async fn insert_session(&mut self, session: &NewSession<'_>) -> QueryResult<()> {
-        Reuse(diesel::insert_into(sessions::table).values(session)).execute(self).await.map(|_| ())
+        StatementCache(diesel::insert_into(sessions::table).values(session)).execute(self).await.map(|_| ())
     }
 
     async fn find_session(&mut self, id: Id) -> QueryResult<Option<Session>> {
@@ -141,7 +146,7 @@ impl SessionStore {
     }
 
     async fn touch_session(&mut self, id: Id, now: i64) -> QueryResult<()> {
-        Reuse(diesel::update(sessions::table.find(id)).set(sessions::last_used_at.eq(now))).execute(self).await.map(|_| ())
+        StatementCache(diesel::update(sessions::table.find(id)).set(sessions::last_used_at.eq(now))).execute(self).await.map(|_| ())
     }
 
     async fn find_session_family(&mut self, id: Id) -> QueryResult<Option<SessionFamily>> {
@@ -153,11 +158,11 @@ impl SessionStore {
             .load(self)
             .await?;
         let rows = rows.into_iter().map(|(session, user, role)| ((session, user), role));
-        Ok(fold_roles(rows).map(|((session, user), roles)| (session, user, roles)))
+        Ok(fold_roles(rows).map(|((session, user), roles)| SessionFamily { session, user, roles }))
     }
 
     async fn advance_session(&mut self, id: Id, step: Advance) -> QueryResult<bool> {
-        Reuse(
+        StatementCache(
             diesel::update(
                 sessions::table
                     .find(id)
@@ -190,7 +195,7 @@ impl SessionStore {
     }
 
     async fn lock_user_sessions(&mut self, user_id: Id) -> QueryResult<()> {
-        Reuse(diesel::update(users::table.find(user_id)).set(users::updated_at.eq(users::updated_at)))
+        StatementCache(diesel::update(users::table.find(user_id)).set(users::updated_at.eq(users::updated_at)))
             .execute(self)
             .await
             .map(|_| ())
@@ -217,7 +222,7 @@ impl SessionStore {
     }
 
     async fn end_session(&mut self, id: Id, ending: Ending<'_>) -> QueryResult<bool> {
-        let ended: Option<Id> = Reuse(
+        let ended: Option<Id> = StatementCache(
             diesel::update(sessions::table.find(id).filter(sessions::ended_at.is_null()))
                 .set((sessions::ended_at.eq(ending.now), sessions::end_reason.eq(ending.reason)))
                 .returning(sessions::user_id),

@@ -12,7 +12,7 @@ use diesel_async::RunQueryDsl;
 
 use super::user::fold_roles;
 use super::{PgConn, Session};
-use crate::db::{DbUuid, Id, Reuse};
+use crate::db::{DbUuid, Id, StatementCache};
 
 #[derive(QueryableByName)]
 struct MovedRow {
@@ -57,6 +57,6 @@ pub async fn advance_in_one_statement(
         .bind::<BigInt, _>(grace_ms)
         .bind::<BigInt, _>(refresh_ttl)
         .bind::<BigInt, _>(now_ms);
-    let rows: Vec<MovedRow> = Reuse(query).load(conn).await?;
+    let rows: Vec<MovedRow> = StatementCache(query).load(conn).await?;
     Ok(fold_roles(rows.into_iter().map(|row| (row.session, row.role_name))))
 }

@@ -14,7 +14,7 @@ use super::responses::{
 };
 use super::NoStore;
 use crate::auth::accounts::{create_user, UserView};
-use crate::auth::guards::{ClientInfo, Principal};
+use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::views::{SessionList, TokenResponse};
 use crate::auth::Auth;
 use crate::config::Registration;
@@ -69,7 +69,7 @@ async fn register(
 async fn login(
     auth: &State<Auth>,
     db: &State<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     body: JsonBody<Credentials>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
     let tokens = counted_login(auth.login(db, &body.0.email, &body.0.password, &client).await)?;
@@ -84,7 +84,7 @@ async fn login(
 async fn refresh(
     auth: &State<Auth>,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     body: JsonBody<RefreshBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
     let tokens = counted_refresh(auth.refresh(&mut db, &body.0.refresh_token, &client).await)?;
@@ -99,9 +99,9 @@ async fn refresh(
 #[post("/auth/logout", data = "<_body>")]
 async fn logout(
     auth: &State<Auth>,
-    me: Principal,
+    me: guards::User,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     _body: OptionalJson<LogoutBody>,
 ) -> ApiResult<Status> {
     auth.end_own_session(&mut db, &me, me.session_id, "logout", &client).await?;
@@ -114,9 +114,9 @@ async fn logout(
 #[post("/auth/logout-all")]
 async fn logout_all(
     auth: &State<Auth>,
-    me: Principal,
+    me: guards::User,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
 ) -> ApiResult<Status> {
     auth.end_all_sessions(&mut db, me.user_id, me.user_id, "sessions_revoked", &client).await?;
     Ok(Status::NoContent)
@@ -131,7 +131,7 @@ async fn logout_all(
 #[get("/auth/sessions?<limit>&<offset>")]
 async fn sessions(
     auth: &State<Auth>,
-    me: Principal,
+    me: guards::User,
     _single: SingleValued,
     mut db: Connection<Db>,
     limit: Option<&str>,
@@ -150,9 +150,9 @@ async fn sessions(
 #[delete("/auth/sessions/<id>")]
 async fn end_session(
     auth: &State<Auth>,
-    me: Principal,
+    me: guards::User,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     id: &str,
 ) -> ApiResult<Status> {
     let not_found = || ApiError::not_found("No such session.");

@@ -6,7 +6,7 @@ use rocket::serde::json::Json;
 use rocket::{get, State};
 
 use super::responses::{Forbidden, Unauthorized, Unavailable};
-use crate::auth::guards::ClientPrincipal;
+use crate::auth::guards;
 use crate::auth::sync::feed::{Changes, MAX_WAIT};
 use crate::auth::Auth;
 use crate::db::Db;
@@ -30,7 +30,7 @@ use crate::routes::query::SingleValued;
         Unauthorized, Forbidden, Unavailable))]
 #[get("/feed/changes?<cursor>&<wait>")]
 pub async fn changes(
-    _client: ClientPrincipal,
+    _client: guards::Client,
     _single: SingleValued,
     auth: &State<Auth>,
     db: &State<Db>,

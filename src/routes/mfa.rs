@@ -13,7 +13,7 @@ use super::responses::{
     Unavailable,
 };
 use super::NoStore;
-use crate::auth::guards::{Authorized, ClientInfo, Principal};
+use crate::auth::guards::{self, Authorized, RequestOrigin};
 use crate::auth::mfa::enrol::{RecoveryCodes, TotpEnrolment};
 use crate::auth::permissions::UsersWrite;
 use crate::auth::views::TokenResponse;
@@ -72,9 +72,9 @@ enum WrongSecret {
 #[post("/auth/mfa/totp", data = "<body>")]
 async fn enrol(
     auth: &State<Auth>,
-    me: Principal,
+    me: guards::User,
     db: &State<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     body: JsonBody<PasswordBody>,
 ) -> ApiResult<(Status, NoStore<Json<TotpEnrolment>>)> {
     let enrolment = auth.enrol_totp(db, &me, &body.0.password, &client).await?;
@@ -91,9 +91,9 @@ async fn enrol(
 #[post("/auth/mfa/totp/confirm", data = "<body>")]
 async fn confirm(
     auth: &State<Auth>,
-    me: Principal,
+    me: guards::User,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     body: JsonBody<CodeBody>,
 ) -> ApiResult<NoStore<Json<RecoveryCodes>>> {
     Ok(NoStore::new(Json(auth.confirm_totp(&mut db, &me, &body.0.code, &client).await?)))
@@ -107,9 +107,9 @@ async fn confirm(
 #[delete("/auth/mfa/totp", data = "<body>")]
 async fn disable(
     auth: &State<Auth>,
-    me: Principal,
+    me: guards::User,
     db: &State<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     body: JsonBody<PasswordAndCode>,
 ) -> ApiResult<Status> {
     auth.disable_totp(db, &me, &body.0.password, &body.0.code, &client).await?;
@@ -124,9 +124,9 @@ async fn disable(
 #[post("/auth/mfa/recovery-codes", data = "<body>")]
 async fn recovery_codes(
     auth: &State<Auth>,
-    me: Principal,
+    me: guards::User,
     db: &State<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     body: JsonBody<PasswordAndCode>,
 ) -> ApiResult<NoStore<Json<RecoveryCodes>>> {
     Ok(NoStore::new(Json(auth.new_recovery_codes(db, &me, &body.0.password, &body.0.code, &client).await?)))
@@ -145,7 +145,7 @@ async fn recovery_codes(
 async fn verify(
     auth: &State<Auth>,
     db: &State<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     body: JsonBody<VerifyBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
     Ok(NoStore::new(Json(super::metrics::counted_login(
@@ -164,7 +164,7 @@ async fn reset(
     auth: &State<Auth>,
     who: Authorized<UsersWrite>,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     id: &str,
 ) -> ApiResult<Status> {
     let id = super::admin::path_id(id, "user")?;

@@ -16,7 +16,7 @@ use super::metrics::{counted_login, counted_refresh};
 use super::responses::{ErrorObject, LoginForbidden, OAuthError, PayloadTooLarge, TooManyRequests, Unavailable};
 use super::NoStore;
 use crate::auth::client_auth::{basic_credentials, ClientTokenResponse, PresentedClient};
-use crate::auth::guards::ClientInfo;
+use crate::auth::guards::RequestOrigin;
 use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
 use crate::db::Db;
@@ -63,7 +63,7 @@ fn presented_client(authorization: &Authorization, form: &FormBody) -> ApiResult
 async fn check_included_client(
     auth: &Auth,
     db: &Db,
-    client: &ClientInfo,
+    client: &RequestOrigin,
     authorization: &Authorization,
     form: &FormBody,
 ) -> ApiResult<()> {
@@ -143,7 +143,7 @@ struct RevokeRequest {
 async fn token(
     auth: &State<Auth>,
     db: &State<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     authorization: Authorization,
     form: FormBody,
 ) -> ApiResult<Granted> {
@@ -181,7 +181,12 @@ async fn token(
     responses((status = 200, description = "The token's session, if any, has ended."), OAuthError, PayloadTooLarge,
         Unavailable))]
 #[post("/oauth/revoke", data = "<form>")]
-async fn revoke(auth: &State<Auth>, mut db: Connection<Db>, client: ClientInfo, form: FormBody) -> ApiResult<Status> {
+async fn revoke(
+    auth: &State<Auth>,
+    mut db: Connection<Db>,
+    client: RequestOrigin,
+    form: FormBody,
+) -> ApiResult<Status> {
     auth.revoke_token(&mut db, required(&form, "token")?, &client).await?;
     Ok(Status::Ok)
 }
@@ -213,7 +218,7 @@ struct IntrospectRequest {
 async fn introspect(
     auth: &State<Auth>,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     authorization: Authorization,
     form: FormBody,
 ) -> ApiResult<NoStore<Json<Value>>> {

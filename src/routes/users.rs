@@ -11,7 +11,7 @@ use super::responses::{
     BadRequest, ErrorObject, Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
 use crate::auth::accounts::UserView;
-use crate::auth::guards::{ClientInfo, Principal};
+use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
@@ -28,7 +28,7 @@ struct PasswordChange {
 #[utoipa::path(tag = "users", security(("bearer" = []), ("oauth2" = [])),
     responses((status = 200, description = "The caller's account.", body = UserView), Unauthorized, Forbidden, Unavailable))]
 #[get("/users/me")]
-async fn me(me: Principal, mut db: Connection<Db>) -> ApiResult<Json<UserView>> {
+async fn me(me: guards::User, mut db: Connection<Db>) -> ApiResult<Json<UserView>> {
     let conn = &mut *db;
     let (user, roles) = crate::db::with_conn!(conn, |c| c.find_user_with_roles(me.user_id).await)?
         .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
@@ -49,7 +49,7 @@ struct TokenInfo {
 #[utoipa::path(tag = "users", security(("bearer" = []), ("oauth2" = [])),
     responses((status = 200, description = "The token's claims.", body = TokenInfo), Unauthorized, Forbidden))]
 #[get("/users/me/token")]
-fn token_info(me: Principal) -> Json<TokenInfo> {
+fn token_info(me: guards::User) -> Json<TokenInfo> {
     Json(TokenInfo {
         user_id: me.user_id,
         session_id: me.session_id,
@@ -67,9 +67,9 @@ fn token_info(me: Principal) -> Json<TokenInfo> {
 #[put("/users/me/password", data = "<body>")]
 async fn change_password(
     auth: &State<Auth>,
-    me: Principal,
+    me: guards::User,
     db: &State<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     body: JsonBody<PasswordChange>,
 ) -> ApiResult<Status> {
     auth.change_password(db, &me, &body.0.current_password, &body.0.new_password, &client).await?;

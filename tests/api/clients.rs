@@ -133,7 +133,7 @@ on_both_backends! {
     }
 
     async fn failed_client_authentication_is_401_invalid_client_with_a_basic_challenge_and_is_throttled(backend) {
-        let app = TestApp::builder(backend).with_config("throttle_account_failures", 3).build().await;
+        let app = TestApp::builder(backend).with_config("throttle_pair_failures", 3).build().await;
         let (_, admin) = with_admin(&app).await;
         let (id, secret) = create_client(&app, &admin.access, &["users:read"]).await;
         let response = post_basic(&app, "/oauth/token", &id, "wrong", &[("grant_type", "client_credentials")]).await;
@@ -185,7 +185,7 @@ on_both_backends! {
     }
 
     async fn simultaneous_wrong_secrets_on_a_users_grant_are_throttled_like_the_client_grant(backend) {
-        let app = TestApp::builder(backend).with_config("throttle_account_failures", 3).build().await;
+        let app = TestApp::builder(backend).with_config("throttle_pair_failures", 3).build().await;
         let (_, admin) = with_admin(&app).await;
         let (id, _) = create_client(&app, &admin.access, &[]).await;
         let user = app.with_user().await;

@@ -92,7 +92,7 @@ on_both_backends! {
     }
 
     async fn new_recovery_codes_replace_the_old_set_and_each_works_once(backend) {
-        let app = TestApp::builder(backend).with_config("throttle_account_failures", 50).build().await;
+        let app = TestApp::builder(backend).with_config("throttle_pair_failures", 50).build().await;
         let user = app.with_user().await;
         let tokens = app.login(&user).await;
         let authenticator = enrol(&app, &tokens).await;

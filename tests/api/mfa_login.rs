@@ -54,7 +54,7 @@ on_both_backends! {
     }
 
     async fn the_adjacent_steps_are_accepted_and_a_code_two_steps_away_is_refused(backend) {
-        let app = TestApp::builder(backend).with_config("throttle_account_failures", 50).build().await;
+        let app = TestApp::builder(backend).with_config("throttle_pair_failures", 50).build().await;
         let (user, authenticator) = enrolled(&app).await;
         app.clock.advance(300);
         for offset in [-2, 2] {
@@ -112,7 +112,7 @@ on_both_backends! {
     }
 
     async fn five_wrong_codes_kill_the_mfa_token(backend) {
-        let app = TestApp::builder(backend).with_config("throttle_account_failures", 50).build().await;
+        let app = TestApp::builder(backend).with_config("throttle_pair_failures", 50).build().await;
         let (user, authenticator) = enrolled(&app).await;
         let token = mfa_token(&app, &user).await;
         let right = authenticator.code(&app, 0);
@@ -125,7 +125,7 @@ on_both_backends! {
     }
 
     async fn simultaneous_wrong_codes_cannot_exceed_the_five_attempts_of_an_mfa_token(backend) {
-        let app = TestApp::builder(backend).with_config("throttle_account_failures", 50).build().await;
+        let app = TestApp::builder(backend).with_config("throttle_pair_failures", 50).build().await;
         let (user, authenticator) = enrolled(&app).await;
         let token = mfa_token(&app, &user).await;
         let right = authenticator.code(&app, 0);
@@ -141,7 +141,7 @@ on_both_backends! {
     }
 
     async fn wrong_codes_count_toward_the_login_throttling_of_the_account(backend) {
-        let app = TestApp::builder(backend).with_config("throttle_account_failures", 3).build().await;
+        let app = TestApp::builder(backend).with_config("throttle_pair_failures", 3).build().await;
         let (user, authenticator) = enrolled(&app).await;
         for _ in 0..3 {
             let response = verify(&app, &mfa_token(&app, &user).await, "not-a-code").await;

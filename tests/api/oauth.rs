@@ -92,7 +92,7 @@ on_both_backends! {
     }
 
     async fn the_token_endpoint_is_throttled_like_login(backend) {
-        let app = TestApp::builder(backend).with_config("throttle_account_failures", 2).build().await;
+        let app = TestApp::builder(backend).with_config("throttle_pair_failures", 2).build().await;
         let user = app.with_user().await;
         let bad = [("grant_type", "password"), ("username", user.email.as_str()), ("password", "wrong password!")];
         post_form(&app, "/oauth/token", &bad).await;

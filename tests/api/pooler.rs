@@ -33,7 +33,7 @@ async fn behind_a_transaction_pooler_without_a_direct_url_the_service_migrates_a
         assert_eq!(response.status(), Status::Ok);
         refresh = crate::helpers::tokens(response).await.refresh;
     }
-    // Reuse of a spent token (past the grace interval) is detected through the pooler as
+    // StatementCache of a spent token (past the grace interval) is detected through the pooler as
     // directly, and ends the session.
     assert_eq!(app.refresh_response(&tokens.refresh).await.status(), Status::Unauthorized);
     assert_eq!(app.refresh_response(&refresh).await.status(), Status::Unauthorized);

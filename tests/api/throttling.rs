@@ -22,7 +22,7 @@ async fn login_from<'a>(app: &'a TestApp, email: &str, password: &str, ip: &str)
 on_both_backends! {
     async fn repeated_failures_for_one_account_get_429_with_a_growing_bounded_backoff(backend) {
         let app = TestApp::builder(backend)
-            .with_config("throttle_account_failures", 3)
+            .with_config("throttle_pair_failures", 3)
             .with_config("throttle_max_backoff", 8)
             .build()
             .await;
@@ -46,7 +46,7 @@ on_both_backends! {
     }
 
     async fn a_successful_login_resets_the_account_counter(backend) {
-        let app = TestApp::builder(backend).with_config("throttle_account_failures", 3).build().await;
+        let app = TestApp::builder(backend).with_config("throttle_pair_failures", 3).build().await;
         let user = app.with_user().await;
         for _ in 0..2 {
             app.login_response(&user.email, WRONG).await;
@@ -59,7 +59,7 @@ on_both_backends! {
     }
 
     async fn unknown_emails_are_throttled_exactly_like_real_ones(backend) {
-        let app = TestApp::builder(backend).with_config("throttle_account_failures", 2).build().await;
+        let app = TestApp::builder(backend).with_config("throttle_pair_failures", 2).build().await;
         app.with_user().await;
         for email in ["alice@example.com", "nobody@example.com"] {
             assert_eq!(app.login_response(email, WRONG).await.status(), Status::Unauthorized);
@@ -92,9 +92,9 @@ on_both_backends! {
     }
 
     async fn throttling_is_shared_by_instances_on_one_database(backend) {
-        let a = TestApp::builder(backend).with_config("throttle_account_failures", 2).build().await;
+        let a = TestApp::builder(backend).with_config("throttle_pair_failures", 2).build().await;
         let user = a.with_user().await;
-        let b = a.second_instance(|b| b.with_config("throttle_account_failures", 2)).await;
+        let b = a.second_instance(|b| b.with_config("throttle_pair_failures", 2)).await;
         assert_eq!(a.login_response(&user.email, WRONG).await.status(), Status::Unauthorized);
         assert_eq!(b.login_response(&user.email, WRONG).await.status(), Status::Unauthorized);
         assert_eq!(a.login_response(&user.email, &user.password).await.status(), Status::TooManyRequests);
@@ -104,7 +104,7 @@ on_both_backends! {
 
 on_both_backends! {
     async fn guessing_the_current_password_with_a_token_is_throttled(backend) {
-        let app = TestApp::builder(backend).with_config("throttle_account_failures", 2).build().await;
+        let app = TestApp::builder(backend).with_config("throttle_pair_failures", 2).build().await;
         let user = app.with_user().await;
         let tokens = app.login(&user).await;
         let guess = json!({"current_password": WRONG, "new_password": "a new password"});

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{claim, recovery, secret, totp, wrong_code, Factor};
 use crate::auth::audit::{audit_by, audit_event};
-use crate::auth::guards::{Actor, ClientInfo, Principal};
+use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::permissions::ADMIN_ROLE;
 use crate::auth::Auth;
 use crate::db::{DbConn, DbPool, Id};
@@ -58,9 +58,9 @@ impl Auth {
     pub async fn enrol_totp(
         &self,
         pool: &DbPool,
-        me: &Principal,
+        me: &guards::User,
         password: &str,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<TotpEnrolment> {
         let (user, _) = self.reauthenticate(pool, me.user_id, password, client).await?;
         let raw = totp::generate_secret();
@@ -83,9 +83,9 @@ impl Auth {
     pub async fn confirm_totp(
         &self,
         conn: &mut DbConn,
-        me: &Principal,
+        me: &guards::User,
         code: &str,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<RecoveryCodes> {
         let (user, row) = crate::db::with_conn!(conn, |c| {
             let user = c.find_user(me.user_id).await?;
@@ -124,10 +124,10 @@ impl Auth {
     async fn with_second_factor(
         &self,
         pool: &DbPool,
-        me: &Principal,
+        me: &guards::User,
         password: &str,
         code: &str,
-        client: &ClientInfo,
+        client: &RequestOrigin,
         change: Change<'_>,
     ) -> ApiResult<()> {
         let (user, keys) = self.reauthenticate(pool, me.user_id, password, client).await?;
@@ -168,10 +168,10 @@ impl Auth {
     pub async fn disable_totp(
         &self,
         pool: &DbPool,
-        me: &Principal,
+        me: &guards::User,
         password: &str,
         code: &str,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<()> {
         self.with_second_factor(pool, me, password, code, client, Change::Disable).await
     }
@@ -180,10 +180,10 @@ impl Auth {
     pub async fn new_recovery_codes(
         &self,
         pool: &DbPool,
-        me: &Principal,
+        me: &guards::User,
         password: &str,
         code: &str,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<RecoveryCodes> {
         let (codes, hashes) = recovery::generate();
         self.with_second_factor(pool, me, password, code, client, Change::NewRecoveryCodes(&hashes)).await?;
@@ -193,10 +193,16 @@ impl Auth {
     /// `DELETE /admin/users/<id>/mfa`: MFA off for `target` and every session of it ended;
     /// 404 for an unknown user. Only an admin may take an admin's second factor away, as only an
     /// admin may take the `admin` role away.
-    pub async fn reset_mfa(&self, conn: &mut DbConn, actor: &Actor, target: Id, client: &ClientInfo) -> ApiResult<()> {
+    pub async fn reset_mfa(
+        &self,
+        conn: &mut DbConn,
+        actor: &guards::Caller,
+        target: Id,
+        client: &RequestOrigin,
+    ) -> ApiResult<()> {
         let ending = self.ending("mfa_reset");
         // A client holds no roles: it never resets an admin's MFA.
-        let actor_is_admin = matches!(actor, Actor::User(user) if user.roles.iter().any(|r| r == ADMIN_ROLE));
+        let actor_is_admin = matches!(actor, guards::Caller::User(user) if user.roles.iter().any(|r| r == ADMIN_ROLE));
         let ended = crate::db::write_tx!(conn, |c| {
             c.find_user(target).await?.ok_or_else(|| ApiError::not_found("No such user."))?;
             if !actor_is_admin && c.user_role_names(target).await?.iter().any(|r| r == ADMIN_ROLE) {

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{claim, wrong_code, Factor, AMR_MFA};
 use crate::auth::audit::audit_event;
-use crate::auth::guards::ClientInfo;
+use crate::auth::guards::RequestOrigin;
 use crate::auth::secrets::{hash_token, OpaqueToken};
 use crate::auth::throttle::{self, ThrottleKeys};
 use crate::auth::views::TokenResponse;
@@ -35,7 +35,7 @@ impl Auth {
         &self,
         conn: &mut DbConn,
         user: &User,
-        client: &ClientInfo,
+        client: &RequestOrigin,
         now: i64,
     ) -> ApiResult<Option<ApiError>> {
         if !user.mfa_enabled {
@@ -66,7 +66,7 @@ impl Auth {
         pool: &DbPool,
         mfa_token: &str,
         code: &str,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<TokenResponse> {
         let hash = hash_token(mfa_token);
         let now = self.clock.now();

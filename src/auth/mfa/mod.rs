@@ -15,7 +15,7 @@ use rocket::http::Status;
 use serde_json::json;
 
 use crate::auth::audit::audit_event;
-use crate::auth::guards::ClientInfo;
+use crate::auth::guards::RequestOrigin;
 use crate::auth::password::Verdict;
 use crate::auth::throttle::{self, ThrottleKeys};
 use crate::auth::Auth;
@@ -84,7 +84,7 @@ impl Auth {
         pool: &DbPool,
         user_id: Id,
         password: &str,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<(User, ThrottleKeys)> {
         let user_keys = {
             let mut conn = pool.conn().await?;
@@ -119,7 +119,7 @@ impl Auth {
         conn: &mut DbConn,
         user: &User,
         keys: &ThrottleKeys,
-        client: &ClientInfo,
+        client: &RequestOrigin,
         during: &str,
     ) -> ApiResult<ApiError> {
         let now = self.clock.now();

@@ -7,7 +7,7 @@ use diesel::result::QueryResult;
 use serde_json::json;
 
 use crate::auth::audit::audit_event;
-use crate::auth::guards::ClientInfo;
+use crate::auth::guards::RequestOrigin;
 use crate::auth::Auth;
 use crate::db::Id;
 use crate::models::{AuditStore, Ending, SessionStore};
@@ -18,12 +18,12 @@ pub struct SessionCap<'a> {
     pub ending: Ending<'a>,
     max: usize,
     refresh_ttl: i64,
-    client: &'a ClientInfo,
+    client: &'a RequestOrigin,
 }
 
 impl Auth {
     /// The cap for a login from `client` now.
-    pub(crate) fn session_cap<'a>(&self, client: &'a ClientInfo) -> SessionCap<'a> {
+    pub(crate) fn session_cap<'a>(&self, client: &'a RequestOrigin) -> SessionCap<'a> {
         SessionCap {
             ending: self.ending("session_evicted"),
             max: self.config.max_sessions_per_user as usize,

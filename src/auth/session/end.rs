@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::auth::audit::{audit_by, audit_event};
-use crate::auth::guards::{ClientInfo, Principal};
+use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::ApiResult;
@@ -16,10 +16,10 @@ impl Auth {
     pub async fn end_own_session(
         &self,
         conn: &mut DbConn,
-        principal: &Principal,
+        principal: &guards::User,
         session: Id,
         event: &str,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<bool> {
         let ending = self.ending(event);
         let audit = audit_event(event, ending.now, Some(principal.user_id), client, json!({"session_id": session}));
@@ -53,7 +53,7 @@ impl Auth {
         user: Id,
         actor: Id,
         event: &str,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<Vec<Id>> {
         let ending = self.ending(event);
         let ended = crate::db::write_tx!(conn, |c| {
@@ -68,7 +68,7 @@ impl Auth {
 
     /// RFC 7009: ends the session of a presented access or refresh token. Unknown, malformed
     /// and foreign tokens are not an error: the caller learns nothing.
-    pub async fn revoke_token(&self, conn: &mut DbConn, token: &str, client: &ClientInfo) -> ApiResult<()> {
+    pub async fn revoke_token(&self, conn: &mut DbConn, token: &str, client: &RequestOrigin) -> ApiResult<()> {
         let session = match self.keys.verify_signed(token) {
             // A client's token has no session: clients end with their deletion.
             Ok(claims) => claims.sid,

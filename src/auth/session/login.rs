@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::auth::accounts::{check_password, normalize_email};
 use crate::auth::audit::audit_event;
-use crate::auth::guards::{ClientInfo, Principal};
+use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::keys::tokens::AccessClaims;
 use crate::auth::password::Verdict;
 use crate::auth::throttle::{self, Reservation, ThrottleKeys};
@@ -67,7 +67,7 @@ impl Auth {
         pool: &DbPool,
         email: &str,
         password: &str,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<TokenResponse> {
         // A malformed email (too long, NUL, ...) cannot match an account: it is answered exactly
         // as an unknown one, and never reaches storage except as a bounded throttle digest.
@@ -140,7 +140,7 @@ impl Auth {
         user_id: Id,
         amr: &str,
         reservation: Option<&Reservation>,
-        client: &ClientInfo,
+        client: &RequestOrigin,
         now: i64,
     ) -> ApiResult<TokenResponse> {
         let session = Session {
@@ -208,10 +208,10 @@ impl Auth {
     pub async fn change_password(
         &self,
         pool: &DbPool,
-        principal: &Principal,
+        principal: &guards::User,
         current: &str,
         new: &str,
-        client: &ClientInfo,
+        client: &RequestOrigin,
     ) -> ApiResult<()> {
         check_password("new_password", new)?;
         let (user, reservation) = {

@@ -26,7 +26,7 @@
 use serde_json::json;
 
 use crate::auth::audit::audit_event;
-use crate::auth::guards::ClientInfo;
+use crate::auth::guards::RequestOrigin;
 use crate::auth::secrets::hash_token;
 use crate::auth::session::chain::ChainToken;
 use crate::auth::views::TokenResponse;
@@ -34,14 +34,14 @@ use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::session_pg;
-use crate::models::{Advance, AuditStore, Ending, RefreshTokenStore, Session, SessionStore, User};
+use crate::models::{Advance, AuditStore, Ending, RefreshTokenStore, Session, SessionFamily, SessionStore, User};
 
 /// What a presented generation means for its session at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
     Exchange(Advance),
     Replay,
-    Reuse,
+    StatementCache,
     /// A generation the server never minted: impossible without the key, answered as unknown.
     Unknown,
 }
@@ -74,7 +74,7 @@ fn judge(session: &Session, presented: i64, now_ms: i64, grace_ms: i64) -> Verdi
     if replay {
         Verdict::Replay
     } else {
-        Verdict::Reuse
+        Verdict::StatementCache
     }
 }
 
@@ -83,7 +83,7 @@ fn judge(session: &Session, presented: i64, now_ms: i64, grace_ms: i64) -> Verdi
 enum Step {
     /// Answer with the token of `generation`.
     Issue { session: Session, roles: Vec<String>, generation: i64 },
-    /// Reuse ended this session.
+    /// StatementCache ended this session.
     Reused(Id),
 }
 
@@ -96,7 +96,7 @@ async fn end_for_reuse<C: SessionStore + AuditStore>(
     c: &mut C,
     session: &Session,
     ending: Ending<'_>,
-    client: &ClientInfo,
+    client: &RequestOrigin,
 ) -> Result<Step, ApiError> {
     c.end_session(session.id, ending).await?;
     let event = audit_event(
@@ -117,11 +117,10 @@ async fn exchange<C: SessionStore + AuditStore>(
     (now_ms, grace_ms): (i64, i64),
     refresh_ttl: i64,
     ending: Ending<'_>,
-    client: &ClientInfo,
+    client: &RequestOrigin,
 ) -> Result<Step, ApiError> {
     let now = ending.now;
-    let (mut session, user, roles): (Session, User, Vec<String>) =
-        c.find_session_family(token.session).await?.ok_or_else(unknown)?;
+    let SessionFamily { mut session, user, roles } = c.find_session_family(token.session).await?.ok_or_else(unknown)?;
     if user.disabled {
         return Err(ApiError::account_disabled());
     }
@@ -148,7 +147,7 @@ async fn exchange<C: SessionStore + AuditStore>(
                 let generation = session.generation;
                 return Ok(Step::Issue { session, roles, generation });
             }
-            Verdict::Reuse => return end_for_reuse(c, &session, ending, client).await,
+            Verdict::StatementCache => return end_for_reuse(c, &session, ending, client).await,
             Verdict::Unknown => return Err(unknown()),
         }
     }
@@ -162,7 +161,7 @@ async fn exchange_legacy<C: SessionStore + AuditStore + RefreshTokenStore>(
     grace: i64,
     refresh_ttl: i64,
     ending: Ending<'_>,
-    client: &ClientInfo,
+    client: &RequestOrigin,
 ) -> Result<Step, ApiError> {
     let now = ending.now;
     let (token, session, user, roles) = c.find_refresh_family(hash).await?.ok_or_else(unknown)?;
@@ -198,7 +197,12 @@ async fn exchange_legacy<C: SessionStore + AuditStore + RefreshTokenStore>(
 
 impl Auth {
     /// `POST /auth/refresh`: exchanges a refresh token once (rules 1–6 of the contract).
-    pub async fn refresh(&self, conn: &mut DbConn, presented: &str, client: &ClientInfo) -> ApiResult<TokenResponse> {
+    pub async fn refresh(
+        &self,
+        conn: &mut DbConn,
+        presented: &str,
+        client: &RequestOrigin,
+    ) -> ApiResult<TokenResponse> {
         let grace = self.config.reuse_grace as i64;
         let refresh_ttl = self.config.refresh_ttl as i64;
         // One reading of the clock: seconds for the session's lifetimes, milliseconds for the grace.
@@ -255,14 +259,14 @@ impl Auth {
         if let Some(token) = self.chain.open(token) {
             let found = crate::db::with_conn!(conn, |c| c.find_session_family(token.session).await)?;
             return Ok(found
-                .filter(|(s, user, _)| {
+                .filter(|SessionFamily { session: s, user, .. }| {
                     live(s, user)
                         && matches!(
                             judge(s, token.generation, now_ms, grace * 1000),
                             Verdict::Exchange(_) | Verdict::Replay
                         )
                 })
-                .map(|(s, _, _)| s));
+                .map(|family| family.session));
         }
         let hash = hash_token(token);
         let found = crate::db::with_conn!(conn, |c| c.find_refresh_family(&hash).await)?;
@@ -322,11 +326,11 @@ mod tests {
         let s = session(5, Some(95), (3, Some(92)));
         assert_eq!(judge(&s, 4, 100, 10), Verdict::Replay);
         assert_eq!(judge(&s, 3, 100, 10), Verdict::Replay);
-        assert_eq!(judge(&s, 2, 100, 10), Verdict::Reuse, "exchanged before the run began");
-        assert_eq!(judge(&s, 0, 100, 10), Verdict::Reuse);
+        assert_eq!(judge(&s, 2, 100, 10), Verdict::StatementCache, "exchanged before the run began");
+        assert_eq!(judge(&s, 0, 100, 10), Verdict::StatementCache);
         assert_eq!(judge(&s, 4, 104, 10), Verdict::Replay, "the previous one, 12 s after the run began");
-        assert_eq!(judge(&s, 3, 104, 10), Verdict::Reuse, "its exchange time is not known to be recent");
-        assert_eq!(judge(&s, 4, 100, 0), Verdict::Reuse, "no grace at all");
+        assert_eq!(judge(&s, 3, 104, 10), Verdict::StatementCache, "its exchange time is not known to be recent");
+        assert_eq!(judge(&s, 4, 100, 0), Verdict::StatementCache, "no grace at all");
         assert_eq!(judge(&s, 6, 100, 10), Verdict::Unknown);
     }
 }

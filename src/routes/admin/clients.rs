@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::path_id;
 use crate::admin::clients::{ClientList, CreatedClient, NewSecret};
-use crate::auth::guards::{Authorized, ClientInfo};
+use crate::auth::guards::{Authorized, RequestOrigin};
 use crate::auth::permissions::{ClientsRead, ClientsWrite};
 use crate::auth::Auth;
 use crate::db::Db;
@@ -60,7 +60,7 @@ async fn create(
     auth: &State<Auth>,
     who: Authorized<ClientsWrite>,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     body: JsonBody<NewClientBody>,
 ) -> ApiResult<(Status, NoStore<Json<CreatedClient>>)> {
     let created = auth.create_client(&mut db, &who, &body.0.name, &body.0.permissions, &client).await?;
@@ -77,7 +77,7 @@ async fn rotate_secret(
     auth: &State<Auth>,
     who: Authorized<ClientsWrite>,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     client_id: &str,
 ) -> ApiResult<NoStore<Json<NewSecret>>> {
     let secret = auth.rotate_client_secret(&mut db, &who, path_id(client_id, "client")?, &client).await?;
@@ -93,7 +93,7 @@ async fn delete(
     auth: &State<Auth>,
     who: Authorized<ClientsWrite>,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     client_id: &str,
 ) -> ApiResult<Status> {
     auth.delete_client(&mut db, &who, path_id(client_id, "client")?, &client).await?;

@@ -7,7 +7,7 @@ use rocket_db_pools::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::admin::roles::RoleView;
-use crate::auth::guards::{Authorized, ClientInfo};
+use crate::auth::guards::{Authorized, RequestOrigin};
 use crate::auth::permissions::{RolesRead, RolesWrite};
 use crate::auth::Auth;
 use crate::db::Db;
@@ -74,7 +74,7 @@ async fn create(
     auth: &State<Auth>,
     who: Authorized<RolesWrite>,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     body: JsonBody<NewRole>,
 ) -> ApiResult<(Status, Json<RoleView>)> {
     let NewRole { name, description, permissions } = body.0;
@@ -93,7 +93,7 @@ async fn update(
     auth: &State<Auth>,
     who: Authorized<RolesWrite>,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     name: &str,
     body: JsonBody<RoleChange>,
 ) -> ApiResult<Json<RoleView>> {
@@ -110,7 +110,7 @@ async fn delete(
     auth: &State<Auth>,
     who: Authorized<RolesWrite>,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     name: &str,
 ) -> ApiResult<Status> {
     auth.delete_role(&mut db, &who, name, &client).await?;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::path_id;
 use crate::admin::users::UserPage;
 use crate::auth::accounts::UserView;
-use crate::auth::guards::{Authorized, ClientInfo};
+use crate::auth::guards::{Authorized, RequestOrigin};
 use crate::auth::permissions::{SessionsRead, SessionsRevoke, UsersRead, UsersWrite};
 use crate::auth::views::SessionList;
 use crate::auth::Auth;
@@ -79,7 +79,7 @@ async fn set_roles(
     auth: &State<Auth>,
     who: Authorized<UsersWrite>,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     id: &str,
     body: JsonBody<RolesBody>,
 ) -> ApiResult<Json<UserView>> {
@@ -97,7 +97,7 @@ async fn patch(
     auth: &State<Auth>,
     who: Authorized<UsersWrite>,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     id: &str,
     body: JsonBody<PatchBody>,
 ) -> ApiResult<Json<UserView>> {
@@ -113,7 +113,7 @@ async fn delete(
     auth: &State<Auth>,
     who: Authorized<UsersWrite>,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     id: &str,
 ) -> ApiResult<Status> {
     auth.delete_user(&mut db, &who, path_id(id, "user")?, &client).await?;
@@ -152,7 +152,7 @@ async fn revoke_sessions(
     auth: &State<Auth>,
     who: Authorized<SessionsRevoke>,
     mut db: Connection<Db>,
-    client: ClientInfo,
+    client: RequestOrigin,
     id: &str,
 ) -> ApiResult<Status> {
     auth.revoke_user_sessions(&mut db, &who, path_id(id, "user")?, &client).await?;
