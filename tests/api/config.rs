@@ -122,7 +122,7 @@ async fn secrets_never_appear_in_debug_output() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_configuration_stops_ignition() {
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::migrated(Backend::Sqlite).await;
     for (key, value) in [
         ("auth.secret", json!("changeme")),
         ("auth.access_ttl", json!(0)),

@@ -1,8 +1,6 @@
 //! Contract v2, delegation and taking power away: nobody grants what they do not hold, and a
 //! removed role stops working for tokens already issued — at once here, within a second elsewhere.
 
-use std::time::Duration;
-
 use crate::admin_support::*;
 use crate::helpers::*;
 use crate::on_both_backends;
@@ -27,16 +25,10 @@ async fn denied_grants(app: &TestApp, admin: &Tokens) -> usize {
     audit["events"].as_array().unwrap().len()
 }
 
-/// Polls `GET path` on `app` until it answers `status`; panics after a generous bound (the bound
-/// only keeps a broken build from hanging the suite).
-async fn eventually(app: &TestApp, path: &str, token: &str, status: Status) {
-    for _ in 0..100 {
-        if app.get_authed(path, token).await.status() == status {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("GET {path} never answered {status}");
+/// Waits until `GET path` on `app` answers `status` (see [`eventually`]).
+async fn eventually_answers(app: &TestApp, path: &str, token: &str, status: Status) {
+    eventually(&format!("GET {path} answers {status}"), async || app.get_authed(path, token).await.status() == status)
+        .await;
 }
 
 on_both_backends! {
@@ -142,7 +134,7 @@ on_both_backends! {
         let (demoted, old) = user_with_roles(&a, "demoted@example.com", &["admin"]).await;
         assert_eq!(b.get_authed("/admin/users", &old.access).await.status(), Status::Ok);
         assert_eq!(set_roles(&a, &admin.access, &demoted, json!(["user"])).await.status(), Status::Ok);
-        eventually(&b, "/admin/users", &old.access, Status::Unauthorized).await;
+        eventually_answers(&b, "/admin/users", &old.access, Status::Unauthorized).await;
         let late = a.second_instance(|b| b).await;
         assert_eq!(late.get_authed("/admin/users", &old.access).await.status(), Status::Unauthorized, "an instance started later knows");
     }

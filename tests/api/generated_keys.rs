@@ -30,17 +30,18 @@ async fn rotate(app: &TestApp, kek: Option<&str>) -> String {
     portcullis::cli::rotate_keys(&settings, &config, app.clock.now()).await.expect("rotation")
 }
 
-/// Waits (up to ten seconds) until `app` signs with `kid`: running instances reload keys on
-/// their poll interval.
+/// Waits until `app` signs with `kid` (running instances reload keys on their poll interval),
+/// and returns the tokens of the login that did.
 async fn until_signing_with(app: &TestApp, user: &TestUser, kid: &str) -> Tokens {
-    for _ in 0..200 {
+    let mut last = None;
+    eventually(&format!("the instance signs with key {kid}"), async || {
         let tokens = app.login(user).await;
-        if header_of(&tokens.access)["kid"] == kid {
-            return tokens;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the instance never picked up key {kid}");
+        let signed_with_kid = header_of(&tokens.access)["kid"] == kid;
+        last = Some(tokens);
+        signed_with_kid
+    })
+    .await;
+    last.expect("a login")
 }
 
 /// Every text cell of the tables that could hold key material, on either backend.
@@ -183,8 +184,7 @@ on_both_backends! {
 
     async fn a_version_1_database_keeps_accepting_its_hs256_tokens_until_they_expire(backend) {
         use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-        let db = TestDb::create(backend).await;
-        portcullis::db::run_migrations(db.url()).await.unwrap();
+        let db = TestDb::migrated(backend).await;
         // What version 1 left: a generated HS256 key in `settings`.
         let secret = "v1-generated-hs256-key-0123456789abcdef";
         let insert = format!("INSERT INTO settings (name, value) VALUES ('hs256_secret', '{secret}')");

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every HTTP and storage test, on SQLite and PostgreSQL.
 
 mod helpers;
+mod test_db;
 
 mod accounts;
 mod admin_matrix;
