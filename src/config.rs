@@ -55,6 +55,9 @@ pub struct EdKeyConfig {
 pub struct AuthConfig {
     pub issuer: String,
     pub audience: String,
+    /// Identifiers (absolute URIs) of resource servers a token may be requested for with
+    /// `resource` (RFC 8707); such a token's `aud` is the resource, never `audience`.
+    pub resources: Vec<String>,
     pub access_ttl: u64,
     pub refresh_ttl: u64,
     pub session_max_age: u64,
@@ -118,6 +121,7 @@ impl Default for AuthConfig {
         AuthConfig {
             issuer: "portcullis".into(),
             audience: "portcullis".into(),
+            resources: vec![],
             access_ttl: 900,
             refresh_ttl: 1_209_600,
             session_max_age: 2_592_000,
@@ -242,6 +246,15 @@ impl AuthConfig {
         }
         if self.audience.trim().is_empty() {
             return Err(problem("auth.audience", "must not be empty"));
+        }
+        for (i, resource) in self.resources.iter().enumerate() {
+            // RFC 8707 §2: an absolute URI (RFC 3986 §4.3, so no fragment) naming the resource.
+            if rocket::http::uri::Absolute::parse(resource).is_err() || *resource == self.audience {
+                return Err(problem(
+                    &format!("auth.resources[{i}]"),
+                    format!("{resource:?} must be an absolute URI without a fragment, other than auth.audience"),
+                ));
+            }
         }
         if !(10..=1000).contains(&self.revocation_poll_ms) {
             return Err(problem("auth.revocation_poll_ms", "must be between 10 and 1000"));

@@ -135,6 +135,12 @@ impl ApiError {
         Self::new(Status::Unauthorized, "invalid_grant", description)
     }
 
+    /// 400 `invalid_target` (RFC 8707 §2): a `resource` that is not one of `auth.resources`,
+    /// or not the one a session is bound to.
+    pub fn invalid_target(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Status::BadRequest, "invalid_target", description)
+    }
+
     pub fn forbidden(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(Status::Forbidden, "insufficient_permissions", description)
     }

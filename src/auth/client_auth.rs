@@ -158,8 +158,14 @@ impl Auth {
     }
 
     /// The client-credentials grant: a token for `scope` (space-separated permissions, all of
-    /// the client's when absent); a permission the client lacks is 400 `invalid_scope`.
-    pub fn client_token(&self, client: &Client, scope: Option<&str>) -> ApiResult<ClientTokenResponse> {
+    /// the client's when absent); a permission the client lacks is 400 `invalid_scope`. With
+    /// `resource` (already checked, [`Auth::check_resource`]) the token's `aud` is that resource.
+    pub fn client_token(
+        &self,
+        client: &Client,
+        scope: Option<&str>,
+        resource: Option<&str>,
+    ) -> ApiResult<ClientTokenResponse> {
         let granted: Vec<&str> = match scope {
             Some(scope) => {
                 let mut requested: Vec<&str> = scope.split_ascii_whitespace().collect();
@@ -181,7 +187,7 @@ impl Auth {
         let scope = granted.join(" ");
         let claims = AccessClaims {
             iss: self.config.issuer.clone(),
-            aud: self.config.audience.clone(),
+            aud: self.audience(resource),
             sub: client.client_id,
             jti: Id::new(),
             iat: now,

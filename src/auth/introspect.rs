@@ -28,7 +28,8 @@ impl Auth {
 
     /// A live access token: verified as the bearer guard does, against the ended-session set.
     fn introspect_access(&self, token: &str) -> Option<Value> {
-        let claims = self.keys.verify(token, self.clock.now()).ok()?;
+        let (claims, until) = self.verify_issued(token).ok()?;
+        self.keys.current().check_time(&claims, until, self.clock.now()).ok()?;
         let mut answer = json!({
             "active": true,
             "token_type": "access_token",
@@ -101,7 +102,7 @@ impl Auth {
             "exp": exp,
             "iat": iat,
             "iss": self.config.issuer,
-            "aud": self.config.audience,
+            "aud": self.audience(session.resource.as_deref()),
             "sid": session.id,
         })))
     }

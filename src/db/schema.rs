@@ -61,6 +61,7 @@ diesel::table! {
         rotated_at -> Nullable<BigInt>,
         burst_generation -> BigInt,
         burst_at -> Nullable<BigInt>,
+        resource -> Nullable<Text>,
     }
 }
 

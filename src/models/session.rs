@@ -55,6 +55,9 @@ pub struct Session {
     pub burst_generation: i64,
     /// ...and when it was exchanged (milliseconds).
     pub burst_at: Option<i64>,
+    /// The resource server (one of `auth.resources`, RFC 8707) the session was started for:
+    /// every access token of the session is for it alone. `None`: Portcullis's own audience.
+    pub resource: Option<String>,
 }
 
 impl Session {
@@ -76,6 +79,7 @@ pub struct NewSession<'a> {
     pub user_agent: Option<&'a str>,
     pub ip: Option<&'a str>,
     pub amr: &'a str,
+    pub resource: Option<&'a str>,
 }
 
 /// When ended sessions stop mattering to the revocation set: once every access token issued

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use super::body::{JsonBody, OptionalJson};
 use super::metrics::{counted_login, counted_refresh};
 use super::responses::{
-    AccountDisabled, BadCredentials, BadRequest, Conflict, ErrorObject, Forbidden, InvalidGrant, LoginForbidden,
-    PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
+    AccountDisabled, BadCredentials, BadRequest, BadTokenRequest, Conflict, ErrorObject, Forbidden, InvalidGrant,
+    LoginForbidden, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
 use super::NoStore;
 use crate::auth::accounts::{create_user, UserView};
@@ -31,9 +31,25 @@ struct Credentials {
     password: String,
 }
 
+/// Login: the credentials, and optionally the resource server the tokens are for.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct LoginBody {
+    #[schema(example = "alice@example.com")]
+    email: String,
+    #[schema(example = "correct horse battery")]
+    password: String,
+    /// One of `auth.resources` (RFC 8707): the access tokens of the session are for it alone
+    /// (`aud`), and Portcullis's own endpoints refuse them. Another is 400 `invalid_target`.
+    #[schema(example = "https://reports.example")]
+    resource: Option<String>,
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 struct RefreshBody {
     refresh_token: String,
+    /// As at login; a session started for a resource may repeat it or leave it out.
+    #[schema(example = "https://reports.example")]
+    resource: Option<String>,
 }
 
 /// Optional: the session ends whether or not the refresh token is given.
@@ -62,24 +78,25 @@ async fn register(
 }
 
 /// Starts a session.
-#[utoipa::path(tag = "auth", request_body = Credentials, responses(
+#[utoipa::path(tag = "auth", request_body = LoginBody, responses(
     (status = 200, description = "Tokens of the new session.", body = TokenResponse),
-    BadRequest, BadCredentials, LoginForbidden, PayloadTooLarge, TooManyRequests, Unavailable))]
+    BadTokenRequest, BadCredentials, LoginForbidden, PayloadTooLarge, TooManyRequests, Unavailable))]
 #[post("/auth/login", data = "<body>")]
 async fn login(
     auth: &State<Auth>,
     db: &State<Db>,
     client: RequestOrigin,
-    body: JsonBody<Credentials>,
+    body: JsonBody<LoginBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    let tokens = counted_login(auth.login(db, &body.0.email, &body.0.password, &client).await)?;
+    let LoginBody { email, password, resource } = &body.0;
+    let tokens = counted_login(auth.login(db, email, password, resource.as_deref(), &client).await)?;
     Ok(NoStore::new(Json(tokens)))
 }
 
 /// Exchanges a refresh token (once) for new tokens of the same session.
 #[utoipa::path(tag = "auth", request_body = RefreshBody, responses(
     (status = 200, description = "New tokens; the presented refresh token is spent.", body = TokenResponse),
-    BadRequest, InvalidGrant, AccountDisabled, PayloadTooLarge, Unavailable))]
+    BadTokenRequest, InvalidGrant, AccountDisabled, PayloadTooLarge, Unavailable))]
 #[post("/auth/refresh", data = "<body>")]
 async fn refresh(
     auth: &State<Auth>,
@@ -87,7 +104,8 @@ async fn refresh(
     client: RequestOrigin,
     body: JsonBody<RefreshBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    let tokens = counted_refresh(auth.refresh(&mut db, &body.0.refresh_token, &client).await)?;
+    let RefreshBody { refresh_token, resource } = &body.0;
+    let tokens = counted_refresh(auth.refresh(&mut db, refresh_token, resource.as_deref(), &client).await)?;
     Ok(NoStore::new(Json(tokens)))
 }
 

@@ -119,6 +119,10 @@ struct TokenRequest {
     password: Option<String>,
     /// For `grant_type=refresh_token`.
     refresh_token: Option<String>,
+    /// Any grant: the resource server (one of `auth.resources`, RFC 8707) the access token is
+    /// for; its `aud` is then this alone. Another is 400 `invalid_target`.
+    #[schema(example = "https://reports.example")]
+    resource: Option<String>,
 }
 
 /// The form of `POST /oauth/revoke`.
@@ -147,23 +151,27 @@ async fn token(
     authorization: Authorization,
     form: FormBody,
 ) -> ApiResult<Granted> {
+    let resource = form.get("resource");
     let tokens = match required(&form, "grant_type")? {
         "client_credentials" => {
             let presented = presented_client(&authorization, &form)?;
+            auth.check_resource(resource)?;
             let mut conn = db.conn().await?;
             let found = auth.authenticate_client(&mut conn, &presented, &client).await?;
-            let granted = auth.client_token(&found, form.get("scope"))?;
+            let granted = auth.client_token(&found, form.get("scope"), resource)?;
             return Ok(Granted::Client(NoStore::new(Json(granted))));
         }
         "password" if auth.config.password_grant => {
             let (username, password) = (required(&form, "username")?, required(&form, "password")?);
+            auth.check_resource(resource)?;
             check_included_client(auth, db, &client, &authorization, &form).await?;
-            counted_login(auth.login(db, username, password, &client).await)
+            counted_login(auth.login(db, username, password, resource, &client).await)
         }
         "refresh_token" => {
             let presented = required(&form, "refresh_token")?;
+            auth.check_resource(resource)?;
             check_included_client(auth, db, &client, &authorization, &form).await?;
-            counted_refresh(auth.refresh(&mut db.conn().await?, presented, &client).await)
+            counted_refresh(auth.refresh(&mut db.conn().await?, presented, resource, &client).await)
         }
         _ => {
             return Err(ApiError::new(

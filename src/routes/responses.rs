@@ -54,13 +54,17 @@ macro_rules! error_responses {
 error_responses! {
     /// 400 of the JSON endpoints.
     BadRequest = 400, "`invalid_request`: malformed body, missing field or wrong content type.";
+    /// 400 of the JSON token requests (`POST /auth/login`, `POST /auth/refresh`).
+    BadTokenRequest = 400, "`invalid_request`: malformed body, missing field or wrong content type; or \
+        `invalid_target`: the `resource` is not one of `auth.resources`, or not the one the session is bound to.";
     /// 400 of the OAuth endpoints (RFC 6749 §5.2).
     OAuthError = 400, "`invalid_request` (malformed request, missing parameter, wrong content type), \
         `invalid_grant` (wrong username or password, refresh token unknown, used, expired or revoked, \
-        account disabled), `unsupported_grant_type` or `invalid_scope` (a permission the client does not hold).";
+        account disabled), `unsupported_grant_type`, `invalid_scope` (a permission the client does not hold) or `invalid_target` \
+        (a `resource` that is not one of `auth.resources`, or not the one the session is bound to).";
     /// 401 of the bearer-protected endpoints, with the RFC 6750 challenge.
     Unauthorized = 401, "`invalid_token`: the access token is missing, malformed, expired or revoked, \
-        or its session has ended.", "WWW-Authenticate";
+        is for another audience (a resource server's), or its session has ended.", "WWW-Authenticate";
     /// 401 of `POST /auth/login`.
     BadCredentials = 401, "`invalid_credentials`: the email or password is incorrect (the same answer for both).";
     /// 401 of `POST /auth/refresh`.

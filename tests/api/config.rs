@@ -172,6 +172,19 @@ async fn application_permissions_must_be_resource_colon_action() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_identifiers_must_be_absolute_uris_other_than_the_audience() {
+    assert!(AuthConfig::from_figment(&Figment::new()).unwrap().resources.is_empty(), "none by default");
+    for bad in ["reports", "/reports", "https://reports.example#frag", "https://reports example", "", "portcullis"] {
+        let e = rejected("resources", json!(["https://ok.example", bad]));
+        assert_eq!(e.key, "auth.resources[1]", "{bad:?}");
+    }
+    let config =
+        AuthConfig::from_figment(&figment_with("resources", json!(["https://reports.example", "urn:example:billing"])))
+            .expect("absolute URIs");
+    assert_eq!(config.resources, ["https://reports.example", "urn:example:billing"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_old_name_of_the_per_account_and_address_threshold_is_still_read() {
     // `throttle_account_failures` was renamed `throttle_pair_failures` (it counts one account
     // from one address); configurations written for the old name keep working.

@@ -8,6 +8,7 @@ mod admin_matrix;
 mod admin_roles;
 mod admin_support;
 mod admin_users;
+mod audiences;
 mod cli;
 mod clients;
 mod config;

@@ -218,6 +218,14 @@ impl TokenKeys {
     pub fn verify_signed_with(&self, token: &str) -> Result<(AccessClaims, Option<i64>), &'static str> {
         core::verify_signed(token, self, &self.expected).map_err(|e| e.description())
     }
+
+    /// [`verify_signed_with`](Self::verify_signed_with) for a token whose `aud` is `audience`
+    /// (a resource server's, RFC 8707) instead of Portcullis's own: for revocation and
+    /// introspection, never for access to Portcullis.
+    pub fn verify_signed_for(&self, token: &str, audience: &str) -> Result<(AccessClaims, Option<i64>), &'static str> {
+        let expected = Expected { audience: audience.to_owned(), ..self.expected.clone() };
+        core::verify_signed(token, self, &expected).map_err(|e| e.description())
+    }
 }
 
 /// The keys the verification core looks a token's `kid` up in.

@@ -12,6 +12,7 @@ use super::{claim, wrong_code, Factor, AMR_MFA};
 use crate::auth::audit::audit_event;
 use crate::auth::guards::RequestOrigin;
 use crate::auth::secrets::{hash_token, OpaqueToken};
+use crate::auth::session::login::Started;
 use crate::auth::throttle::{self, ThrottleKeys};
 use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
@@ -112,6 +113,7 @@ impl Auth {
             Err(e) => return Err(e),
         }
         throttle::clear_account(conn, &keys).await?;
-        self.start_session(conn, user.id, AMR_MFA, None, client, now).await
+        let started = Started { amr: AMR_MFA, resource: None, reservation: None };
+        self.start_session(conn, user.id, started, client, now).await
     }
 }

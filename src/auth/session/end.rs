@@ -69,9 +69,9 @@ impl Auth {
     /// RFC 7009: ends the session of a presented access or refresh token. Unknown, malformed
     /// and foreign tokens are not an error: the caller learns nothing.
     pub async fn revoke_token(&self, conn: &mut DbConn, token: &str, client: &RequestOrigin) -> ApiResult<()> {
-        let session = match self.keys.verify_signed(token) {
+        let session = match self.verify_issued(token) {
             // A client's token has no session: clients end with their deletion.
-            Ok(claims) => claims.sid,
+            Ok((claims, _)) => claims.sid,
             Err(_) => self.refresh_token_session(conn, token).await?,
         };
         let Some(session) = session else { return Ok(()) };

@@ -20,6 +20,14 @@ use crate::page::Page;
 /// `amr` of a session started by a password alone (RFC 8176).
 pub const AMR_PASSWORD: &str = "pwd";
 
+/// How a session starts: the login's methods (`amr`, RFC 8176, space-separated), the resource
+/// server its tokens are for (RFC 8707), and the throttle reservation the login made, if any.
+pub(crate) struct Started<'a> {
+    pub amr: &'a str,
+    pub resource: Option<&'a str>,
+    pub reservation: Option<&'a Reservation>,
+}
+
 impl Auth {
     /// Issues the token pair for a session whose new refresh token is `refresh`.
     pub(crate) fn token_response(
@@ -34,7 +42,7 @@ impl Auth {
         let exp = (now + self.keys.ttl()).min(session.expires_at);
         let claims = AccessClaims {
             iss: self.config.issuer.clone(),
-            aud: self.config.audience.clone(),
+            aud: self.audience(session.resource.as_deref()),
             sub: user_id,
             jti: Id::new(),
             iat: now,
@@ -60,15 +68,18 @@ impl Auth {
         (now + self.config.refresh_ttl as i64).min(session_expires)
     }
 
-    /// `POST /auth/login`: checks throttling and the password, then starts a session. Takes
-    /// the pool, not a connection: no connection is held while the password hash is computed.
+    /// `POST /auth/login`: checks the `resource`, throttling and the password, then starts a
+    /// session (bound to `resource` when given). Takes the pool, not a connection: no connection
+    /// is held while the password hash is computed.
     pub async fn login(
         &self,
         pool: &DbPool,
         email: &str,
         password: &str,
+        resource: Option<&str>,
         client: &RequestOrigin,
     ) -> ApiResult<TokenResponse> {
+        self.check_resource(resource)?;
         // A malformed email (too long, NUL, ...) cannot match an account: it is answered exactly
         // as an unknown one, and never reaches storage except as a bounded throttle digest.
         let normalized = normalize_email(email).ok();
@@ -129,20 +140,21 @@ impl Auth {
             crate::db::write_tx!(conn, |c| throttle::give_back(c, &reservation).await)?;
             return Err(second_step);
         }
-        self.start_session(conn, user.id, AMR_PASSWORD, Some(&reservation), client, now).await
+        let started = Started { amr: AMR_PASSWORD, resource, reservation: Some(&reservation) };
+        self.start_session(conn, user.id, started, client, now).await
     }
 
-    /// Starts a session of `user` whose login used the methods `amr` (RFC 8176, space-separated),
-    /// and issues its first token pair. Every completed login ends here.
+    /// Starts a session of `user` as `started` says, and issues its first token pair. Every
+    /// completed login ends here.
     pub(crate) async fn start_session(
         &self,
         conn: &mut DbConn,
         user_id: Id,
-        amr: &str,
-        reservation: Option<&Reservation>,
+        started: Started<'_>,
         client: &RequestOrigin,
         now: i64,
     ) -> ApiResult<TokenResponse> {
+        let Started { amr, resource, reservation } = started;
         let session = Session {
             id: Id::new(),
             user_id,
@@ -158,6 +170,7 @@ impl Auth {
             rotated_at: None,
             burst_generation: 0,
             burst_at: None,
+            resource: resource.map(str::to_owned),
         };
         let refresh = self.chain.mint(session.id, session.generation);
         let refresh_expires = self.refresh_expiry(session.expires_at, now);
@@ -170,6 +183,7 @@ impl Auth {
             user_agent: session.user_agent.as_deref(),
             ip: session.ip.as_deref(),
             amr,
+            resource,
         };
         let event =
             audit_event("login_succeeded", now, Some(user_id), client, json!({"session_id": session.id, "amr": amr}));

@@ -1,7 +1,9 @@
 //! Sessions: one per sign-in, each with its chain of refresh tokens.
 //! `login` starts them (and lists them, and changes passwords); `chain` is the refresh-token
-//! format; `rotation` exchanges tokens; `end` and `cap` end sessions.
+//! format; `rotation` exchanges tokens; `end` and `cap` end sessions; `audience` says whom
+//! their access tokens are for (RFC 8707).
 
+pub mod audience;
 pub mod cap;
 pub mod chain;
 pub mod end;

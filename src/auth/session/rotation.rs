@@ -196,13 +196,17 @@ async fn exchange_legacy<C: SessionStore + AuditStore + RefreshTokenStore>(
 }
 
 impl Auth {
-    /// `POST /auth/refresh`: exchanges a refresh token once (rules 1–6 of the contract).
+    /// `POST /auth/refresh`: exchanges a refresh token once (rules 1–6 of the contract), its
+    /// access token for `resource` when given ([`crate::auth::session::audience`]).
     pub async fn refresh(
         &self,
         conn: &mut DbConn,
         presented: &str,
+        resource: Option<&str>,
         client: &RequestOrigin,
     ) -> ApiResult<TokenResponse> {
+        self.check_resource(resource)?;
+        self.check_binding(conn, presented, resource).await?;
         let grace = self.config.reuse_grace as i64;
         let refresh_ttl = self.config.refresh_ttl as i64;
         // One reading of the clock: seconds for the session's lifetimes, milliseconds for the grace.
@@ -235,7 +239,9 @@ impl Auth {
             }
         };
         match step {
-            Step::Issue { session, roles, generation } => {
+            Step::Issue { mut session, roles, generation } => {
+                // An unbound session may name a resource at a refresh: for this access token only.
+                session.resource = session.resource.or_else(|| resource.map(str::to_owned));
                 let refresh = self.chain.mint(session.id, generation);
                 let expires = (session.last_used_at + refresh_ttl).min(session.expires_at);
                 self.token_response(&session, session.user_id, roles, refresh, expires, ending.now)
@@ -308,6 +314,7 @@ mod tests {
             rotated_at,
             burst_generation: burst.0,
             burst_at: burst.1,
+            resource: None,
         }
     }
 
