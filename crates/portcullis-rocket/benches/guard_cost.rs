@@ -52,7 +52,7 @@ async fn rate(app: &Client, path: &str, token: &str, n: u32) -> f64 {
 async fn main() {
     let world = World::new().await;
     let issuer = Issuer::start(&world.db(), 0).await;
-    let admin = issuer.token(ADMIN).await;
+    let admin = issuer.portcullis_token(ADMIN).await;
     issuer.role(&admin, "analyst", &["reports:read"]).await;
     issuer.user_with_roles(&admin, "ann@example.com", &["analyst"]).await;
     let token = issuer.token("ann@example.com").await;
@@ -60,7 +60,7 @@ async fn main() {
         reqwest::get(format!("{}/.well-known/jwks.json", issuer.base)).await.unwrap().json().await.unwrap();
     let key = DecodingKey::from_ed_components(jwks["keys"][0]["x"].as_str().unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::EdDSA);
-    validation.set_audience(&["portcullis"]);
+    validation.set_audience(&[APP_AUDIENCE]);
     validation.set_issuer(&["portcullis"]);
     let app =
         reports_api::app(world.app_figment(&issuer, 60)).manage((key, validation)).mount("/", rocket::routes![bare]);

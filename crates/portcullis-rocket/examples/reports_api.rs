@@ -7,7 +7,10 @@
 //!
 //! `GET /whoami` (any user token), `GET /reports` (`reports:read`), `POST /reports`
 //! (`reports:write`), `GET /ready` (the change feed's state). Portcullis needs
-//! `auth.permissions = ["reports:read", "reports:write"]` and a service client for this app.
+//! `auth.permissions = ["reports:read", "reports:write"]`, `auth.resources = ["https://reports.example"]`
+//! and a service client for this app. The app accepts only tokens for its own audience,
+//! [`AUDIENCE`]: clients request them with `resource=https://reports.example` (RFC 8707), and
+//! Portcullis refuses them, so the app cannot replay a token it receives.
 
 use std::sync::Mutex;
 
@@ -17,6 +20,10 @@ use rocket::figment::Figment;
 use rocket::http::Status;
 use rocket::serde::json::{self, json, Json, Value};
 use rocket::{get, post, routes, Build, Rocket, State};
+
+/// This app's resource identifier: the `aud` of the tokens it accepts (`PORTCULLIS_AUDIENCE`
+/// overrides it).
+pub const AUDIENCE: &str = "https://reports.example";
 
 permission!(ReportsRead = "reports:read");
 permission!(ReportsWrite = "reports:write");
@@ -62,9 +69,10 @@ fn create(
 }
 
 /// Rocket's configuration with `[default.portcullis]` taken from `PORTCULLIS_URL`,
-/// `PORTCULLIS_CLIENT_ID`, `PORTCULLIS_CLIENT_SECRET` and `PORTCULLIS_AUDIENCE` when they are set.
+/// `PORTCULLIS_CLIENT_ID`, `PORTCULLIS_CLIENT_SECRET` and `PORTCULLIS_AUDIENCE` when they are set,
+/// and [`AUDIENCE`] unless an audience is configured.
 pub fn figment() -> Figment {
-    let mut figment = rocket::Config::figment();
+    let mut figment = rocket::Config::figment().join(("portcullis.audience", AUDIENCE));
     for (key, var) in [
         ("url", "PORTCULLIS_URL"),
         ("client_id", "PORTCULLIS_CLIENT_ID"),

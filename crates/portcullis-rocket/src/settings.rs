@@ -8,7 +8,12 @@ use serde::Deserialize;
 pub struct Settings {
     /// Portcullis's base URL, e.g. `http://127.0.0.1:8000`.
     pub url: String,
-    /// The `aud` tokens must carry (Portcullis's `auth.audience`).
+    /// The `aud` tokens must carry: this service's own resource identifier, an absolute URI such
+    /// as `https://reports.example`, one per service. List it in Portcullis's `auth.resources`
+    /// and have clients request tokens with `resource=<it>` (RFC 8707); Portcullis then refuses
+    /// those tokens, so this service cannot replay what it receives. The default, `portcullis`
+    /// (Portcullis's `auth.audience`), accepts the very tokens Portcullis accepts: any service
+    /// configured so can replay them against Portcullis and every other such service.
     #[serde(default = "default_audience")]
     pub audience: String,
     /// This service's client credentials (a Portcullis service client; no permission needed).

@@ -32,7 +32,7 @@ async fn get(app: &Client, path: &str, token: &str) -> (Status, Value) {
 /// The issuer, the app, the admin's token and an analyst (`reports:read`) with their token.
 async fn setup(world: &World, max_staleness: u64) -> (Issuer, Client, String, String, String) {
     let issuer = Issuer::start(&world.db(), 0).await;
-    let admin = issuer.token(ADMIN).await;
+    let admin = issuer.portcullis_token(ADMIN).await;
     issuer.role(&admin, "analyst", &["reports:read"]).await;
     let id = issuer.user_with_roles(&admin, "ann@example.com", &["analyst"]).await;
     let token = issuer.token("ann@example.com").await;
@@ -129,23 +129,42 @@ async fn expired_forged_and_foreign_tokens_are_refused() {
 
 /// Portcullis's own `GET /users/me` and the app's `GET /whoami` take the same guard type (`User`,
 /// fed by two sources): whatever a client sends, both refuse it with the same status, body and
-/// challenge.
+/// challenge. Each is sent the credential meant for it (a token for its own audience).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn portcullis_and_the_app_refuse_a_bad_credential_with_the_same_status_body_and_challenge() {
     let world = World::new().await;
-    let (issuer, app, _, _, token) = setup(&world, 60).await;
-    let (message, _) = token.rsplit_once('.').unwrap();
-    let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
-    let signature = ed25519_dalek::Signer::sign(&stranger, message.as_bytes());
-    let forged = format!("Bearer {message}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()));
-    let ended = issuer.token("ann@example.com").await;
-    assert_eq!(issuer.call(Method::POST, "/auth/logout", &ended, Some(json!({}))).await.0, 204);
-    within(Duration::from_secs(1), "logout", || async { get(&app, "/whoami", &ended).await.0 != Status::Ok }).await;
-    let ended = format!("Bearer {ended}");
+    let (issuer, app, _, _, _) = setup(&world, 60).await;
+    // One session, two tokens: Portcullis's own, and the app's from a refresh that names it.
+    let login = issuer.login_for("ann@example.com", None).await;
+    let own = login["access_token"].as_str().unwrap().to_owned();
+    let for_app = issuer.refresh_for(login["refresh_token"].as_str().unwrap(), Some(APP_AUDIENCE)).await
+        ["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forge = |token: &str| {
+        let (message, _) = token.rsplit_once('.').unwrap();
+        let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let signature = ed25519_dalek::Signer::sign(&stranger, message.as_bytes());
+        format!("Bearer {message}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    };
+    let forged = (forge(&own), forge(&for_app));
+    assert_eq!(get(&app, "/whoami", &for_app).await.0, Status::Ok);
+    assert_eq!(issuer.call(Method::POST, "/auth/logout", &own, Some(json!({}))).await.0, 204);
+    within(Duration::from_secs(1), "logout", || async { get(&app, "/whoami", &for_app).await.0 != Status::Ok }).await;
+    let ended = (format!("Bearer {own}"), format!("Bearer {for_app}"));
 
-    let cases = [None, Some("Basic YTpi"), Some("Bearer "), Some("Bearer not.a.jwt"), Some(&*forged), Some(&*ended)];
-    for authorization in cases {
-        let from_portcullis = issuer.get_raw("/users/me", authorization).await;
+    let same = |value: &'static str| (Some(value), Some(value));
+    let cases = [
+        (None, None),
+        same("Basic YTpi"),
+        same("Bearer "),
+        same("Bearer not.a.jwt"),
+        (Some(&*forged.0), Some(&*forged.1)),
+        (Some(&*ended.0), Some(&*ended.1)),
+    ];
+    for (to_portcullis, authorization) in cases {
+        let from_portcullis = issuer.get_raw("/users/me", to_portcullis).await;
         let mut request = app.get("/whoami");
         if let Some(value) = authorization {
             request = request.header(Header::new("Authorization", value.to_owned()));
@@ -164,7 +183,9 @@ async fn logout_reaches_the_app_within_a_second() {
     let world = World::new().await;
     let (issuer, app, _, _, token) = setup(&world, 60).await;
     assert_eq!(get(&app, "/reports", &token).await.0, Status::Ok);
-    assert_eq!(issuer.call(Method::POST, "/auth/logout", &token, Some(json!({}))).await.0, 204);
+    // The app's token is refused by Portcullis's `POST /auth/logout`: its client ends the
+    // session with RFC 7009 revocation instead.
+    issuer.revoke(&token).await;
     let took = within(Duration::from_secs(1), "logout", || async {
         get(&app, "/reports", &token).await.0 == Status::Unauthorized
     })
@@ -211,7 +232,7 @@ async fn a_deleted_client_is_refused_within_a_second_and_a_client_token_is_not_a
     let response = reqwest::Client::new()
         .post(format!("{}/oauth/token", issuer.base))
         .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
+        .form(&[("grant_type", "client_credentials"), ("resource", APP_AUDIENCE)])
         .send()
         .await
         .unwrap();
@@ -366,7 +387,7 @@ async fn when_the_feed_goes_away_the_app_serves_then_refuses_and_recovers_when_i
     let issuer = Issuer::start(&world.db(), port).await;
     within(Duration::from_secs(5), "back", || async { ready(&app).await.1["status"] == "ok" }).await;
     assert_eq!(get(&app, "/reports", &token).await.0, Status::Ok);
-    assert_eq!(issuer.call(Method::POST, "/auth/logout", &token, Some(json!({}))).await.0, 204);
+    issuer.revoke(&token).await;
     within(Duration::from_secs(1), "logout after the feed came back", || async {
         get(&app, "/reports", &token).await.0 == Status::Unauthorized
     })

@@ -238,6 +238,21 @@ mod tests {
     }
 
     #[test]
+    fn only_the_expected_audience_is_accepted_as_a_single_string() {
+        let (key, keys) = setup();
+        let header = json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "k1"});
+        let with_aud = |aud: serde_json::Value| {
+            let mut claims = user_claims(200);
+            claims["aud"] = aud;
+            verify::<String, _>(&sign(&key, header.clone(), claims), &keys, &expected(), 150)
+        };
+        let wrong = Err(VerifyError::Invalid("The access token has the wrong audience."));
+        assert_eq!(with_aud(json!("https://reports.example")), wrong, "a resource server's token");
+        assert!(with_aud(json!(["portcullis", "https://reports.example"])).is_err(), "aud is one string");
+        assert!(with_aud(json!("portcullis")).is_ok());
+    }
+
+    #[test]
     fn a_retired_key_verifies_only_before_its_end() {
         let claims: AccessClaims = serde_json::from_value(user_claims(200)).unwrap();
         assert_eq!(check_time(&claims, Some(160), &expected(), 150), Ok(()));

@@ -18,6 +18,9 @@ use serde_json::{json, Value};
 
 pub const ADMIN: &str = "admin@example.com";
 pub const PASSWORD: &str = "correct horse battery";
+/// The app's own audience (`reports_api::AUDIENCE`): listed in Portcullis's `auth.resources`,
+/// requested by [`Issuer::login`], configured as the app's `audience`.
+pub const APP_AUDIENCE: &str = "https://reports.example";
 
 /// A running Portcullis.
 pub struct Issuer {
@@ -43,6 +46,7 @@ fn figment(db: &Path, port: u16) -> Figment {
         .merge(("auth.argon2_iterations", 1))
         .merge(("auth.revocation_poll_ms", poll_ms()))
         .merge(("auth.permissions", ["reports:read", "reports:write"]))
+        .merge(("auth.resources", [APP_AUDIENCE]))
 }
 
 /// Portcullis's `revocation_poll_ms` in these tests: 50, or `PORTCULLIS_TEST_POLL_MS`.
@@ -124,21 +128,49 @@ impl Issuer {
         let _ = self.task.await;
     }
 
+    /// Signs `email` in for the app: a session whose tokens are for [`APP_AUDIENCE`].
     pub async fn login(&self, email: &str) -> Value {
-        let response = self
-            .http
-            .post(format!("{}/auth/login", self.base))
-            .json(&json!({"email": email, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
+        self.login_for(email, Some(APP_AUDIENCE)).await
+    }
+
+    /// Signs `email` in for `resource`, or for Portcullis itself without one.
+    pub async fn login_for(&self, email: &str, resource: Option<&str>) -> Value {
+        let mut body = json!({"email": email, "password": PASSWORD});
+        if let Some(resource) = resource {
+            body["resource"] = json!(resource);
+        }
+        let response = self.http.post(format!("{}/auth/login", self.base)).json(&body).send().await.unwrap();
         assert_eq!(response.status(), 200, "login {email}");
         response.json().await.unwrap()
     }
 
-    /// An access token of `email`.
+    /// Exchanges `refresh_token`, naming `resource` when given.
+    pub async fn refresh_for(&self, refresh_token: &str, resource: Option<&str>) -> Value {
+        let mut body = json!({"refresh_token": refresh_token});
+        if let Some(resource) = resource {
+            body["resource"] = json!(resource);
+        }
+        let response = self.http.post(format!("{}/auth/refresh", self.base)).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200, "refresh");
+        response.json().await.unwrap()
+    }
+
+    /// An access token of `email` for the app.
     pub async fn token(&self, email: &str) -> String {
         self.login(email).await["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// An access token of `email` for Portcullis itself (its `/admin` API, its own account).
+    pub async fn portcullis_token(&self, email: &str) -> String {
+        self.login_for(email, None).await["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Ends the session of `token` (access or refresh) as its client would: RFC 7009 revocation,
+    /// which works for tokens of any audience.
+    pub async fn revoke(&self, token: &str) {
+        let response =
+            self.http.post(format!("{}/oauth/revoke", self.base)).form(&[("token", token)]).send().await.unwrap();
+        assert_eq!(response.status(), 200, "revoke");
     }
 
     /// Sends `method path` with `body` as `token`; returns the status and the body.
@@ -217,7 +249,7 @@ impl World {
             "portcullis",
             json!({
                 "url": issuer.base, "client_id": self.client_id, "client_secret": self.client_secret,
-                "max_staleness": max_staleness, "jwks_min_interval_ms": 200,
+                "max_staleness": max_staleness, "jwks_min_interval_ms": 200, "audience": APP_AUDIENCE,
             }),
         ))
     }
