@@ -17,6 +17,7 @@ use super::responses::{ErrorObject, LoginForbidden, OAuthError, PayloadTooLarge,
 use super::NoStore;
 use crate::auth::client_auth::{basic_credentials, ClientTokenResponse, PresentedClient};
 use crate::auth::guards::RequestOrigin;
+use crate::auth::permissions::{Permission, TokensIntrospect};
 use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
 use crate::db::Db;
@@ -205,14 +206,16 @@ struct IntrospectRequest {
     client_secret: Option<String>,
 }
 
-/// Token introspection (RFC 7662) for service clients: `{"active": true, ...}` for a live access
-/// or refresh token, `{"active": false}` for anything else.
+/// Token introspection (RFC 7662) for service clients holding `tokens:introspect` (others: 403
+/// `insufficient_permissions` once authenticated): `{"active": true, ...}` for a live access or
+/// refresh token, `{"active": false}` for anything else.
 #[utoipa::path(tag = "oauth", security(("client_basic" = [])), request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "The token's state.", body = serde_json::Value,
         example = json!({"active": true, "token_type": "access_token", "sub": "0192f0c4-5b1e-7cc2-9a52-3b0d0f4f8c11",
             "exp": 1764500000, "iat": 1764499100, "iss": "portcullis", "aud": "portcullis",
             "sid": "0192f0c4-5b1e-7cc2-9a52-3b0d0f4f8c12", "roles": ["user"]})), OAuthError,
         (status = 401, description = "`invalid_client`: client authentication failed.", body = ErrorObject),
+        (status = 403, description = "`insufficient_permissions`: the client lacks `tokens:introspect`.", body = ErrorObject),
         PayloadTooLarge, TooManyRequests, Unavailable))]
 #[post("/oauth/introspect", data = "<form>")]
 async fn introspect(
@@ -223,7 +226,10 @@ async fn introspect(
     form: FormBody,
 ) -> ApiResult<NoStore<Json<Value>>> {
     let presented = presented_client(&authorization, &form)?;
-    auth.authenticate_client(&mut db, &presented, &client).await?;
+    let asker = auth.authenticate_client(&mut db, &presented, &client).await?;
+    if !asker.permissions.contains(TokensIntrospect::NAME) {
+        return Err(ApiError::forbidden("Introspection needs the tokens:introspect permission."));
+    }
     let answer = auth.introspect(&mut db, required(&form, "token")?, form.get("token_type_hint")).await?;
     Ok(NoStore::new(Json(answer)))
 }

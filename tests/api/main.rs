@@ -9,6 +9,7 @@ mod admin_roles;
 mod admin_support;
 mod admin_users;
 mod cli;
+mod client_powers;
 mod clients;
 mod config;
 mod delegation;

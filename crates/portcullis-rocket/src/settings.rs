@@ -11,7 +11,7 @@ pub struct Settings {
     /// The `aud` tokens must carry (Portcullis's `auth.audience`).
     #[serde(default = "default_audience")]
     pub audience: String,
-    /// This service's client credentials (a Portcullis service client; no permission needed).
+    /// This service's client credentials (a Portcullis service client holding `feed:read`).
     pub client_id: String,
     pub client_secret: String,
     /// Seconds of clock skew tolerated on `exp`.
