@@ -4,6 +4,8 @@
 //! hash is right for a secret with that much entropy; see `auth::client_auth` for the check).
 //! Deleting a client rejects its access tokens at once here and, through the revocation feed
 //! (the client id in place of a session id), within a poll interval on other instances.
+//! Rotating a secret rejects the access tokens issued under the old one the same way, through a
+//! cutoff by `iat` (`auth::sync::client_cutoffs`).
 
 use std::collections::BTreeSet;
 
@@ -18,7 +20,7 @@ use crate::auth::Auth;
 use crate::clock::rfc3339;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AuditStore, Client, ClientStore, NewClient, RevocationStore};
+use crate::models::{AuditStore, Client, ClientCutoff, ClientCutoffStore, ClientStore, NewClient, RevocationStore};
 use crate::page::Page;
 
 /// A client as the API shows it.
@@ -188,7 +190,9 @@ impl Auth {
         Ok(ClientList { clients: clients.iter().map(ClientView::from).collect(), total })
     }
 
-    /// `POST /admin/clients/<id>/secret`: a new secret; the old one stops working at once.
+    /// `POST /admin/clients/<id>/secret`: a new secret; the old one stops working at once, and so
+    /// do the access tokens issued under it (every one issued up to this second: tokens issued
+    /// later in the second carry the next one as `iat`, see `auth::sync::client_cutoffs`).
     pub async fn rotate_client_secret(
         &self,
         conn: &mut DbConn,
@@ -200,9 +204,11 @@ impl Auth {
         let attempt = json!({"action": "rotate_client_secret", "client_id": client_id});
         check_delegation(self, conn, actor, &found.permissions, attempt, client).await?;
         let secret = OpaqueToken::generate();
+        let now = self.clock.now();
+        let cutoff = ClientCutoff { client_id, revoked_through: now, expires_at: self.revoke_until(now) };
         let audit = audit_by(
             "client_secret_rotated",
-            self.clock.now(),
+            now,
             None,
             Some(*actor.id()),
             client,
@@ -211,6 +217,7 @@ impl Auth {
         let updated = crate::db::write_tx!(conn, |c| {
             let updated = c.set_client_secret(client_id, secret.hash()).await?;
             if updated {
+                c.raise_client_cutoff(cutoff, now).await?;
                 c.insert_audit(&audit).await?;
             }
             Ok::<_, diesel::result::Error>(updated)
@@ -218,6 +225,7 @@ impl Auth {
         if !updated {
             return Err(not_found());
         }
+        self.cut_off_locally(cutoff);
         Ok(NewSecret { client_id, client_secret: secret.into_plaintext() })
     }
 

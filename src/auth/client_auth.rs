@@ -125,10 +125,10 @@ impl Auth {
         conn: &mut DbConn,
         presented: &PresentedClient,
         from: &RequestOrigin,
-    ) -> ApiResult<()> {
+    ) -> ApiResult<Option<Client>> {
         match find_presented(conn, presented).await? {
-            Some(found) => self.check_secret(conn, presented, Some(found), from).await.map(drop),
-            None => Ok(()),
+            Some(found) => self.check_secret(conn, presented, Some(found), from).await.map(Some),
+            None => Ok(None),
         }
     }
 
@@ -179,12 +179,14 @@ impl Auth {
         let now = self.clock.now();
         let exp = now + self.keys.ttl();
         let scope = granted.join(" ");
+        // Past the client's cutoff: a token issued in the second of a rotation is not refused.
+        let iat = self.client_cutoffs.issued_at(client.client_id, now);
         let claims = AccessClaims {
             iss: self.config.issuer.clone(),
             aud: self.config.audience.clone(),
             sub: client.client_id,
             jti: Id::new(),
-            iat: now,
+            iat,
             exp,
             sid: None,
             roles: None,

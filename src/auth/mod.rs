@@ -39,6 +39,7 @@ use keys::signing::Signing;
 use password::PasswordHasherPool;
 use permissions::RoleTable;
 use session::chain;
+use sync::client_cutoffs::ClientCutoffs;
 use sync::revocation::RevokedSessions;
 use sync::role_changes::RoleChanges;
 use sync::wake::SyncWake;
@@ -59,6 +60,8 @@ pub struct Auth {
     pub chain: chain::ChainKey,
     pub hasher: PasswordHasherPool,
     pub revoked: Arc<RevokedSessions>,
+    /// Client access tokens refused by `iat` (secret rotations, RFC 7009 revocations).
+    pub client_cutoffs: Arc<ClientCutoffs>,
     /// Users whose roles changed within the last access-token lifetime (see [`role_changes`]).
     pub role_changes: Arc<RoleChanges>,
     /// Wakes the feed poller early (PostgreSQL notifications).
@@ -119,6 +122,8 @@ impl Auth {
         let hasher = PasswordHasherPool::new(&config).await?;
         let revoked = Arc::new(RevokedSessions::new());
         revoked.load_since(pool, i64::MIN).await?;
+        let client_cutoffs = Arc::new(ClientCutoffs::default());
+        client_cutoffs.load_since(pool, i64::MIN).await?;
         let role_changes = Arc::new(RoleChanges::default());
         role_changes.load_since(pool, i64::MIN).await?;
         let roles = Arc::new(RoleTable::default());
@@ -132,6 +137,7 @@ impl Auth {
             chain,
             hasher,
             revoked,
+            client_cutoffs,
             role_changes,
             sync_wake: Arc::default(),
             housekeeping_passes: Arc::default(),

@@ -63,19 +63,19 @@ fn presented_client(authorization: &Authorization, form: &FormBody) -> ApiResult
 /// them credentials: a `client_id` alone is a public client's.
 async fn check_included_client(
     auth: &Auth,
-    db: &Db,
+    conn: &mut crate::db::DbConn,
     client: &RequestOrigin,
     authorization: &Authorization,
     form: &FormBody,
-) -> ApiResult<()> {
+) -> ApiResult<Option<crate::models::Client>> {
     if basic_credentials(authorization.0.as_deref()).is_none() && form.get("client_secret").is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let presented =
         PresentedClient::from_request(authorization.0.as_deref(), form.get("client_id"), form.get("client_secret"))?;
     match presented {
-        Some(presented) => auth.check_included_client(&mut db.conn().await?, &presented, client).await,
-        None => Ok(()),
+        Some(presented) => auth.check_included_client(conn, &presented, client).await,
+        None => Ok(None),
     }
 }
 
@@ -153,17 +153,18 @@ async fn token(
             let presented = presented_client(&authorization, &form)?;
             let mut conn = db.conn().await?;
             let found = auth.authenticate_client(&mut conn, &presented, &client).await?;
+            auth.learn_client_cutoff(&mut conn, found.client_id).await?;
             let granted = auth.client_token(&found, form.get("scope"))?;
             return Ok(Granted::Client(NoStore::new(Json(granted))));
         }
         "password" if auth.config.password_grant => {
             let (username, password) = (required(&form, "username")?, required(&form, "password")?);
-            check_included_client(auth, db, &client, &authorization, &form).await?;
+            check_included_client(auth, &mut db.conn().await?, &client, &authorization, &form).await?;
             counted_login(auth.login(db, username, password, &client).await)
         }
         "refresh_token" => {
             let presented = required(&form, "refresh_token")?;
-            check_included_client(auth, db, &client, &authorization, &form).await?;
+            check_included_client(auth, &mut db.conn().await?, &client, &authorization, &form).await?;
             counted_refresh(auth.refresh(&mut db.conn().await?, presented, &client).await)
         }
         _ => {
@@ -178,17 +179,27 @@ async fn token(
 }
 
 /// Token revocation (RFC 7009): ends the session of the token; 200 for unknown tokens too.
+/// Credentials naming one of our clients are authenticated first (401 `invalid_client` when
+/// wrong); a client's access token is revoked only by that client, authenticated.
 #[utoipa::path(tag = "oauth", request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "The token's session, if any, has ended."), OAuthError, PayloadTooLarge,
-        Unavailable))]
+    responses((status = 200, description = "The token's session, if any, has ended."), OAuthError,
+        (status = 401, description = "`invalid_client`: credentials naming a client were wrong.", body = ErrorObject),
+        PayloadTooLarge, Unavailable))]
 #[post("/oauth/revoke", data = "<form>")]
 async fn revoke(
     auth: &State<Auth>,
     mut db: Connection<Db>,
     client: RequestOrigin,
+    authorization: Authorization,
     form: FormBody,
 ) -> ApiResult<Status> {
-    auth.revoke_token(&mut db, required(&form, "token")?, &client).await?;
+    let token = required(&form, "token")?;
+    if let Some(revoker) = check_included_client(auth, &mut db, &client, &authorization, &form).await? {
+        if auth.revoke_client_token(&mut db, revoker.client_id, token).await? {
+            return Ok(Status::Ok);
+        }
+    }
+    auth.revoke_token(&mut db, token, &client).await?;
     Ok(Status::Ok)
 }
 
@@ -280,7 +291,8 @@ fn metadata(auth: &State<Auth>, base: BaseUrl) -> Json<Value> {
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": auth.scopes_supported(),
-        "revocation_endpoint_auth_methods_supported": ["none"],
+        // `none` for users' tokens; a client authenticates to revoke its own access tokens.
+        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "service_documentation": format!("{base}/docs"),
     }))
 }

@@ -10,6 +10,7 @@ mod admin_support;
 mod admin_users;
 mod cli;
 mod client_powers;
+mod client_revocation;
 mod clients;
 mod config;
 mod delegation;

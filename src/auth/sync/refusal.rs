@@ -20,6 +20,11 @@ impl ChangeState<Id> for Auth {
         self.revoked.contains(*client)
     }
 
+    /// Secret rotations and RFC 7009 revocations, from the in-memory cutoffs.
+    fn client_tokens_revoked(&self, client: &Id, iat: i64) -> bool {
+        self.client_cutoffs.refuses(*client, iat)
+    }
+
     fn with_current_roles(&self, user: &Id, check: &dyn Fn(&BTreeSet<String>) -> bool) -> Option<bool> {
         self.role_changes.with_current_roles(*user, check)
     }
