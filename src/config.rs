@@ -96,6 +96,9 @@ pub struct AuthConfig {
     pub throttle_address_window: u64,
     /// The longest a throttled account or address has to wait (backoff doubles up to it).
     pub throttle_max_backoff: u64,
+    /// Registration attempts accepted from one client address in an hour (429 beyond); 0 turns
+    /// the limit off (see `auth::registration_limit`).
+    pub registrations_per_address_per_hour: u32,
     /// How often other instances' revocations are read from the database, in milliseconds.
     pub revocation_poll_ms: u64,
     /// How often housekeeping deletes dead tokens and old sessions.
@@ -141,6 +144,7 @@ impl Default for AuthConfig {
             throttle_address_failures: 100,
             throttle_address_window: 60,
             throttle_max_backoff: 60,
+            registrations_per_address_per_hour: 10,
             revocation_poll_ms: 250,
             housekeeping_interval: 3600,
             retention: 604_800,

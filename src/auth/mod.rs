@@ -17,6 +17,7 @@ mod liftoff;
 pub mod mfa;
 pub mod password;
 pub mod permissions;
+pub mod registration_limit;
 pub mod secrets;
 pub mod session;
 pub mod sync;

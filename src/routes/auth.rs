@@ -14,6 +14,7 @@ use super::responses::{
 };
 use super::NoStore;
 use crate::auth::accounts::{create_user, UserView};
+use crate::auth::registration_limit::count_registration;
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::views::{SessionList, TokenResponse};
 use crate::auth::Auth;
@@ -47,16 +48,19 @@ struct LogoutBody {
 #[utoipa::path(tag = "auth", request_body = Credentials, responses(
     (status = 201, description = "The new account.", body = UserView), BadRequest,
     (status = 403, description = "`insufficient_permissions`: registration is closed.", body = ErrorObject),
-    Conflict, PayloadTooLarge, Unprocessable, Unavailable))]
+    Conflict, PayloadTooLarge, Unprocessable, TooManyRequests, Unavailable))]
 #[post("/auth/register", data = "<body>")]
 async fn register(
     auth: &State<Auth>,
     db: &State<Db>,
+    client: RequestOrigin,
     body: JsonBody<Credentials>,
 ) -> ApiResult<(Status, Json<UserView>)> {
     if auth.config.registration == Registration::Closed {
         return Err(ApiError::forbidden("Registration is closed; an administrator creates accounts."));
     }
+    let now = auth.clock.now();
+    count_registration(&mut db.conn().await?, &auth.config, client.ip.as_deref(), now).await?;
     let user = create_user(auth, db, &body.0.email, &body.0.password, &[]).await?;
     Ok((Status::Created, Json(user)))
 }

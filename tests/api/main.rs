@@ -28,6 +28,7 @@ mod mfa_policy;
 mod mfa_support;
 mod oauth;
 mod operations;
+mod registration_limit;
 mod outage;
 mod pooler;
 mod revocation;
