@@ -206,14 +206,8 @@ impl Auth {
         let secret = OpaqueToken::generate();
         let now = self.clock.now();
         let cutoff = ClientCutoff { client_id, revoked_through: now, expires_at: self.revoke_until(now) };
-        let audit = audit_by(
-            "client_secret_rotated",
-            now,
-            None,
-            Some(*actor.id()),
-            client,
-            json!({"client_id": client_id}),
-        );
+        let audit =
+            audit_by("client_secret_rotated", now, None, Some(*actor.id()), client, json!({"client_id": client_id}));
         let updated = crate::db::write_tx!(conn, |c| {
             let updated = c.set_client_secret(client_id, secret.hash()).await?;
             if updated {

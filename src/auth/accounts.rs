@@ -157,9 +157,18 @@ mod tests {
 
     #[test]
     fn look_alikes_normalise_to_the_plain_address_and_invisible_characters_are_refused() {
-        assert_eq!(normalize_email("\u{FF41}\u{FF44}\u{FF4D}\u{FF49}\u{FF4E}@example.com").unwrap(), "admin@example.com");
+        assert_eq!(
+            normalize_email("\u{FF41}\u{FF44}\u{FF4D}\u{FF49}\u{FF4E}@example.com").unwrap(),
+            "admin@example.com"
+        );
         assert_eq!(normalize_email("ADMIN\u{FF20}EXAMPLE.COM").unwrap(), "admin@example.com");
-        for bad in ["ad\u{200B}min@example.com", "admin@exa\u{200B}mple.com", "admin\u{202E}@example.com", "\u{FEFF}admin@example.com", "admin@example.com\u{2066}"] {
+        for bad in [
+            "ad\u{200B}min@example.com",
+            "admin@exa\u{200B}mple.com",
+            "admin\u{202E}@example.com",
+            "\u{FEFF}admin@example.com",
+            "admin@example.com\u{2066}",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad:?} was accepted");
         }
     }

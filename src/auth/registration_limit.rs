@@ -18,7 +18,12 @@ const HOUR: i64 = 3600;
 
 /// Counts one registration attempt from `address` at `now`: 429 (counting nothing) when the
 /// address has used up its hour.
-pub async fn count_registration(conn: &mut DbConn, config: &AuthConfig, address: Option<&str>, now: i64) -> ApiResult<()> {
+pub async fn count_registration(
+    conn: &mut DbConn,
+    config: &AuthConfig,
+    address: Option<&str>,
+    now: i64,
+) -> ApiResult<()> {
     let limit = config.registrations_per_address_per_hour as i32;
     let Some(address) = address.filter(|_| limit > 0) else { return Ok(()) };
     let key = format!("register:{}", address.chars().take(64).collect::<String>());

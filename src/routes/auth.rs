@@ -14,8 +14,8 @@ use super::responses::{
 };
 use super::NoStore;
 use crate::auth::accounts::{create_user, UserView};
-use crate::auth::registration_limit::count_registration;
 use crate::auth::guards::{self, RequestOrigin};
+use crate::auth::registration_limit::count_registration;
 use crate::auth::views::{SessionList, TokenResponse};
 use crate::auth::Auth;
 use crate::config::Registration;

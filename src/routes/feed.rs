@@ -7,10 +7,10 @@ use rocket::{get, State};
 
 use super::responses::{Forbidden, Unauthorized, Unavailable};
 use crate::auth::guards;
+use crate::auth::permissions::{FeedRead, Permission};
 use crate::auth::sync::feed::{Changes, MAX_WAIT};
 use crate::auth::Auth;
 use crate::db::Db;
-use crate::auth::permissions::{FeedRead, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::query::SingleValued;
 

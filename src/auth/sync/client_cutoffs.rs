@@ -60,8 +60,7 @@ impl ClientCutoffs {
     /// Reads cutoffs changed since `since`; returns how many rows it read.
     pub async fn load_since(&self, pool: &DbPool, since: i64) -> Result<usize, String> {
         let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-        let rows =
-            crate::db::with_conn!(conn, |c| c.client_cutoffs_since(since).await).map_err(|e| e.to_string())?;
+        let rows = crate::db::with_conn!(conn, |c| c.client_cutoffs_since(since).await).map_err(|e| e.to_string())?;
         for cutoff in &rows {
             self.raise(*cutoff);
         }
@@ -105,7 +104,8 @@ impl crate::auth::Auth {
         if *client_id != revoker {
             return Ok(true);
         }
-        let cutoff = ClientCutoff { client_id: revoker, revoked_through: claims.iat, expires_at: self.revoke_until(now) };
+        let cutoff =
+            ClientCutoff { client_id: revoker, revoked_through: claims.iat, expires_at: self.revoke_until(now) };
         let stored = crate::db::write_tx!(conn, |c| c.raise_client_cutoff(cutoff, now).await)?;
         self.cut_off_locally(stored);
         Ok(true)
