@@ -30,6 +30,7 @@ fn claims(now: i64, config: &AuthConfig) -> AccessClaims {
         jti: Id::new(),
         iat: now,
         exp: now + config.access_ttl as i64,
+        nbf: None,
         sid: Some(Id::new()),
         roles: Some(vec!["user".into()]),
         client_id: None,

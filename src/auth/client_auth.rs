@@ -186,6 +186,7 @@ impl Auth {
             jti: Id::new(),
             iat: now,
             exp,
+            nbf: None,
             sid: None,
             roles: None,
             client_id: Some(client.client_id),

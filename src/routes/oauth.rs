@@ -1,14 +1,14 @@
 //! OAuth 2.0 interoperability: the token endpoint (RFC 6749 §4.3 password, §6 refresh and §4.4
-//! client-credentials grants), revocation (RFC 7009), introspection (RFC 7662), and the metadata
-//! and JWKS documents (RFC 8414, RFC 7517).
+//! client-credentials grants), revocation (RFC 7009) and introspection (RFC 7662). What clients
+//! discover these by is `discovery.rs`.
 //!
 //! The grants run the same code as `/auth/login` and `/auth/refresh`; only the error mapping
 //! differs: RFC 6749 §5.2 answers failed grants with 400 `invalid_grant`.
 
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
-use rocket::serde::json::{json, Json, Value};
-use rocket::{get, post, State};
+use rocket::serde::json::{Json, Value};
+use rocket::{post, State};
 use rocket_db_pools::Connection;
 
 use super::body::FormBody;
@@ -209,8 +209,9 @@ struct IntrospectRequest {
 /// or refresh token, `{"active": false}` for anything else.
 #[utoipa::path(tag = "oauth", security(("client_basic" = [])), request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "The token's state.", body = serde_json::Value,
-        example = json!({"active": true, "token_type": "access_token", "sub": "0192f0c4-5b1e-7cc2-9a52-3b0d0f4f8c11",
-            "exp": 1764500000, "iat": 1764499100, "iss": "portcullis", "aud": "portcullis",
+        example = json!({"active": true, "token_type": "Bearer", "token_use": "access_token",
+            "sub": "0192f0c4-5b1e-7cc2-9a52-3b0d0f4f8c11", "exp": 1764500000, "iat": 1764499100,
+            "iss": "https://auth.example.com", "aud": "portcullis",
             "sid": "0192f0c4-5b1e-7cc2-9a52-3b0d0f4f8c12", "roles": ["user"]})), OAuthError,
         (status = 401, description = "`invalid_client`: client authentication failed.", body = ErrorObject),
         PayloadTooLarge, TooManyRequests, Unavailable))]
@@ -228,66 +229,6 @@ async fn introspect(
     Ok(NoStore::new(Json(answer)))
 }
 
-/// The service's base URL: `auth.public_url`, else the scheme and host the request came to.
-struct BaseUrl(String);
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for BaseUrl {
-    type Error = ();
-
-    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        let configured = req.rocket().state::<Auth>().and_then(|a| a.config.public_url.clone());
-        let base = configured.unwrap_or_else(|| {
-            let scheme = req.headers().get_one("X-Forwarded-Proto").filter(|p| *p == "https").unwrap_or("http");
-            let host = req.host().map(|h| h.to_string()).unwrap_or_else(|| "localhost".into());
-            format!("{scheme}://{host}")
-        });
-        Outcome::Success(BaseUrl(base.trim_end_matches('/').to_owned()))
-    }
-}
-
-/// Authorization server metadata (RFC 8414).
-#[utoipa::path(tag = "oauth", responses((status = 200, description = "The metadata.", body = serde_json::Value,
-    example = json!({"issuer": "portcullis", "token_endpoint": "http://localhost:8000/oauth/token",
-        "revocation_endpoint": "http://localhost:8000/oauth/revoke",
-        "jwks_uri": "http://localhost:8000/.well-known/jwks.json",
-        "introspection_endpoint": "http://localhost:8000/oauth/introspect",
-        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"]}))))]
-#[get("/.well-known/oauth-authorization-server")]
-fn metadata(auth: &State<Auth>, base: BaseUrl) -> Json<Value> {
-    let base = base.0;
-    let grants: Vec<&str> = if auth.config.password_grant {
-        vec!["password", "refresh_token", "client_credentials"]
-    } else {
-        vec!["refresh_token", "client_credentials"]
-    };
-    Json(json!({
-        "issuer": auth.config.issuer,
-        "token_endpoint": format!("{base}/oauth/token"),
-        "revocation_endpoint": format!("{base}/oauth/revoke"),
-        "introspection_endpoint": format!("{base}/oauth/introspect"),
-        "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "grant_types_supported": grants,
-        "response_types_supported": [],
-        // `none` for the password and refresh grants (public clients), the others for service clients.
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": auth.scopes_supported(),
-        "revocation_endpoint_auth_methods_supported": ["none"],
-        "service_documentation": format!("{base}/docs"),
-    }))
-}
-
-/// The public signing keys (RFC 7517/8037); `{"keys": []}` when tokens are signed with HS256.
-#[utoipa::path(tag = "oauth", responses((status = 200, description = "The JWK set.", body = serde_json::Value,
-    example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "2026-01", "x": "...", "use": "sig",
-        "alg": "EdDSA"}]}))))]
-#[get("/.well-known/jwks.json")]
-fn jwks(auth: &State<Auth>) -> Json<Value> {
-    Json(auth.keys.jwks(auth.clock.now()))
-}
-
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![token, revoke, introspect, metadata, jwks]
+    rocket::routes![token, revoke, introspect]
 }

@@ -85,7 +85,7 @@ on_both_backends! {
         let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
         let key = Ed25519PublicKey::from_bytes(&x).unwrap().with_key_id(jwk["kid"].as_str().unwrap());
         let options = VerificationOptions {
-            allowed_issuers: Some(HashSet::from(["portcullis".to_string()])),
+            allowed_issuers: Some(HashSet::from([crate::issuer::issuer_of(&app)])),
             allowed_audiences: Some(HashSet::from(["portcullis".to_string()])),
             ..Default::default()
         };
@@ -205,7 +205,7 @@ on_both_backends! {
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("at+jwt".into());
         header.kid = Some(portcullis::auth::keys::tokens::hs256_kid(secret.as_bytes()));
-        let claims = json!({"iss": "portcullis", "aud": "portcullis", "sub": user.id, "sid": current.session_id,
+        let claims = json!({"iss": crate::issuer::issuer_of(&app), "aud": "portcullis", "sub": user.id, "sid": current.session_id,
             "jti": uuid::Uuid::new_v4(), "iat": now - 100, "exp": now + 800, "roles": ["user"]});
         let v1_token = encode(&header, &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap();
         assert_eq!(app.me_status(&v1_token).await, Status::Ok, "a v1 token still works");
@@ -214,7 +214,7 @@ on_both_backends! {
         // A token minted with the old key after its tokens have all expired is refused.
         app.clock.advance(900 + 61);
         let now = app.clock.now();
-        let late = json!({"iss": "portcullis", "aud": "portcullis", "sub": user.id, "sid": current.session_id,
+        let late = json!({"iss": crate::issuer::issuer_of(&app), "aud": "portcullis", "sub": user.id, "sid": current.session_id,
             "jti": uuid::Uuid::new_v4(), "iat": now, "exp": now + 800, "roles": ["user"]});
         let late = encode(&header, &late, &EncodingKey::from_secret(secret.as_bytes())).unwrap();
         assert_eq!(app.me_status(&late).await, Status::Unauthorized);

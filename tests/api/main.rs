@@ -18,6 +18,7 @@ mod foundation;
 mod generated_keys;
 mod hardening;
 mod housekeeping;
+mod issuer;
 mod metrics;
 mod mfa_enrolment;
 mod mfa_login;

@@ -25,8 +25,8 @@ pub struct TotpEnrolment {
     /// RFC 4648 base32, no padding.
     #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
     pub secret: String,
-    #[schema(example = "otpauth://totp/portcullis:alice@example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\
-        &issuer=portcullis&algorithm=SHA1&digits=6&period=30")]
+    #[schema(example = "otpauth://totp/auth.example.com:alice@example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\
+        &issuer=auth.example.com&algorithm=SHA1&digits=6&period=30")]
     pub otpauth_uri: String,
 }
 
@@ -74,7 +74,7 @@ impl Auth {
             c.replace_totp(user.id, &sealed, now).await?;
             Ok::<_, ApiError>(())
         })?;
-        let otpauth_uri = totp::otpauth_uri(&self.config.issuer, &user.email, &raw);
+        let otpauth_uri = totp::otpauth_uri(&self.config.display_name(), &user.email, &raw);
         Ok(TotpEnrolment { secret: totp::base32(&raw), otpauth_uri })
     }
 

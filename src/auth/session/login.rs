@@ -39,6 +39,7 @@ impl Auth {
             jti: Id::new(),
             iat: now,
             exp,
+            nbf: None,
             sid: Some(session.id),
             roles: Some(roles),
             client_id: None,

@@ -99,11 +99,19 @@ impl Trust {
         let field = |name: &str| {
             metadata[name].as_str().map(str::to_owned).ok_or(format!("portcullis: the metadata has no {name}"))
         };
-        let expected =
-            Expected { issuer: field("issuer")?, audience: settings.audience.clone(), leeway: settings.leeway };
+        let issuer = field("issuer")?;
+        // The metadata names its endpoints under the issuer, the URL clients use; this service
+        // may reach Portcullis at another (`url`, e.g. an internal address), so endpoints under
+        // the issuer are reached under `url`.
+        let reachable = |endpoint: String| match endpoint.strip_prefix(issuer.as_str()) {
+            Some(path) if path.starts_with('/') => format!("{base}{path}"),
+            _ => endpoint,
+        };
+        let (jwks_uri, token_endpoint) = (reachable(field("jwks_uri")?), reachable(field("token_endpoint")?));
+        let expected = Expected { issuer, audience: settings.audience.clone(), leeway: settings.leeway };
         let remote = Remote {
-            jwks_uri: field("jwks_uri")?,
-            token_endpoint: field("token_endpoint")?,
+            jwks_uri,
+            token_endpoint,
             feed_url: format!("{base}/feed/changes"),
             http,
             last_jwks_fetch: tokio::sync::Mutex::new(Instant::now()),
