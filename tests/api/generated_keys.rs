@@ -229,6 +229,15 @@ on_both_backends! {
             "jti": uuid::Uuid::new_v4(), "iat": now, "exp": now + 800, "roles": ["user"]});
         let late = encode(&header, &late, &EncodingKey::from_secret(secret.as_bytes())).unwrap();
         assert_eq!(app.me_status(&late).await, Status::Unauthorized);
+        // And the key itself is deleted: no copy of the database made from now on holds it.
+        let stored = "SELECT value FROM settings WHERE name = 'hs256_secret'";
+        for _ in 0..200 {
+            if cells(&app, stored).await.is_empty() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the expired HS256 key is still stored");
     }
 }
 

@@ -5,13 +5,16 @@
 //! - Neither (the default): Ed25519 keys generated into the `signing_keys` table, shared by every
 //!   instance. The newest generation signs; `portcullis keys rotate` adds a generation and retires
 //!   the previous key, which keeps verifying and stays in the JWKS until every token it signed
-//!   has expired ([`retired_key_until`]); then its row, private half included, is deleted. Instances reload the table every poll interval
-//!   (in the feed poller, [`crate::auth::sync::poller::run`]), so a rotation reaches them without a restart.
+//!   has expired ([`retired_key_until`]); then its row, private half included, is deleted.
+//!   Instances reload the table every poll interval (in the feed poller,
+//!   [`crate::auth::sync::poller::run`]), so a rotation reaches them without a restart.
 //!
 //! A database from version 1 holds a generated HS256 key (setting `hs256_secret`). It keeps
 //! verifying, unpublished, until the tokens signed before the upgrade have expired; the upgrade
-//! time is recorded once (setting `hs256_retired_at`) so every instance agrees on it.
+//! time is recorded once (setting `hs256_retired_at`) so every instance agrees on it; once those
+//! tokens have expired the key itself is deleted.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -58,6 +61,8 @@ pub struct Signing {
     config: AuthConfig,
     at_rest: AtRest,
     legacy: Option<Legacy>,
+    /// Whether this instance deleted the expired [`LEGACY_SECRET`] (it stays in memory, unused).
+    legacy_deleted: AtomicBool,
     /// What the ring was built from, to rebuild only on a change.
     loaded: Mutex<String>,
 }
@@ -97,6 +102,7 @@ impl Signing {
             config: config.clone(),
             at_rest: at_rest.clone(),
             legacy,
+            legacy_deleted: AtomicBool::new(false),
             loaded: Mutex::new(String::new()),
         };
         signing.reload(pool, now).await?;
@@ -124,6 +130,11 @@ impl Signing {
         let live: Vec<&StoredKey> =
             rows.iter().filter(|k| k.retired_at.is_none_or(|r| now < retired_key_until(&self.config, r))).collect();
         let legacy = self.legacy.as_ref().filter(|l| now < retired_key_until(&self.config, l.retired_at));
+        if self.legacy.is_some() && legacy.is_none() && !self.legacy_deleted.swap(true, Ordering::Relaxed) {
+            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+            crate::db::write_tx!(conn, |c| c.delete_setting(LEGACY_SECRET).await)
+                .map_err(|e| format!("cannot delete the expired HS256 key: {e}"))?;
+        }
         let fingerprint =
             format!("{}|{:?}", legacy.is_some(), live.iter().map(|k| (&k.kid, k.retired_at)).collect::<Vec<_>>());
         if self.loaded.lock().map(|l| *l == fingerprint).unwrap_or(false) {
