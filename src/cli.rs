@@ -185,7 +185,7 @@ pub async fn rotate_keys(settings: &PoolSettings, config: &AuthConfig, now: i64)
         return Err("keys rotate manages generated keys; auth.secret or auth.eddsa_keys is configured".into());
     }
     let pool = DbPool::build(settings).map_err(|e| e.to_string())?;
-    let at_rest = crate::auth::keys::kek::AtRest::new(config.key_encryption_key.as_ref());
+    let at_rest = crate::auth::keys::sealing::prepare(config, &pool).await?;
     crate::auth::keys::signing::rotate(&pool, &at_rest, now).await
 }
 

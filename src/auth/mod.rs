@@ -44,7 +44,7 @@ use sync::role_changes::RoleChanges;
 use sync::wake::SyncWake;
 
 /// Name of the setting that holds the MAC key of refresh tokens (see [`chain`]).
-const REFRESH_MAC_KEY: &str = "refresh_mac_key";
+pub(crate) const REFRESH_MAC_KEY: &str = "refresh_mac_key";
 
 /// Everything the auth flows and guards share.
 #[derive(Debug)]
@@ -110,9 +110,11 @@ impl Auth {
         }
     }
 
-    /// Builds the state from configuration, loading or creating the signing key.
+    /// Builds the state from configuration, loading or creating the signing key. The
+    /// key-encryption key is chosen and checked first, and values in clear sealed under it
+    /// ([`keys::sealing`]).
     pub async fn build(config: AuthConfig, clock: Clock, pool: &DbPool) -> Result<Auth, String> {
-        let at_rest = AtRest::new(config.key_encryption_key.as_ref());
+        let at_rest = keys::sealing::prepare(&config, pool).await?;
         let signing = Arc::new(Signing::start(&config, &at_rest, pool, clock.now()).await?);
         let keys = signing.ring.clone();
         let chain = chain_key(&at_rest, pool).await?;
@@ -141,8 +143,8 @@ impl Auth {
 }
 
 /// The refresh-token MAC key, generated once and kept in the database like the signing keys:
-/// sealed under the key-encryption key when one is configured (a key stored in clear is sealed
-/// at the first start with one), since with the key and a session row one could mint that
+/// sealed under the key-encryption key when there is one (one found in clear was sealed by
+/// [`keys::sealing::prepare`]), since with the key and a session row one could mint that
 /// session's refresh tokens. A value without a format prefix is a clear key from before sealing.
 async fn chain_key(at_rest: &AtRest, pool: &DbPool) -> Result<chain::ChainKey, String> {
     let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
@@ -155,11 +157,6 @@ async fn chain_key(at_rest: &AtRest, pool: &DbPool) -> Result<chain::ChainKey, S
     } else {
         at_rest.decrypt_at_rest(&stored).map_err(|e| format!("the refresh-token key: {e}"))?
     };
-    if at_rest.is_encrypting() && !AtRest::is_sealed(&stored) {
-        let sealed = at_rest.encrypt_at_rest(&key);
-        crate::db::write_tx!(conn, |c| c.replace_setting(REFRESH_MAC_KEY, &stored, &sealed).await)
-            .map_err(|e| format!("cannot seal the refresh-token key: {e}"))?;
-    }
     Ok(chain::ChainKey::new(&key))
 }
 

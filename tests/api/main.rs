@@ -19,6 +19,7 @@ mod foundation;
 mod generated_keys;
 mod hardening;
 mod housekeeping;
+mod keys_at_rest;
 mod metrics;
 mod mfa_enrolment;
 mod mfa_login;

@@ -5,13 +5,16 @@
 //! - Neither (the default): Ed25519 keys generated into the `signing_keys` table, shared by every
 //!   instance. The newest generation signs; `portcullis keys rotate` adds a generation and retires
 //!   the previous key, which keeps verifying and stays in the JWKS until every token it signed
-//!   has expired ([`retired_key_until`]). Instances reload the table every poll interval
-//!   (in the feed poller, [`crate::auth::sync::poller::run`]), so a rotation reaches them without a restart.
+//!   has expired ([`retired_key_until`]); then its row, private half included, is deleted.
+//!   Instances reload the table every poll interval (in the feed poller,
+//!   [`crate::auth::sync::poller::run`]), so a rotation reaches them without a restart.
 //!
 //! A database from version 1 holds a generated HS256 key (setting `hs256_secret`). It keeps
 //! verifying, unpublished, until the tokens signed before the upgrade have expired; the upgrade
-//! time is recorded once (setting `hs256_retired_at`) so every instance agrees on it.
+//! time is recorded once (setting `hs256_retired_at`) so every instance agrees on it; once those
+//! tokens have expired the key itself is deleted.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -58,6 +61,8 @@ pub struct Signing {
     config: AuthConfig,
     at_rest: AtRest,
     legacy: Option<Legacy>,
+    /// Whether this instance deleted the expired [`LEGACY_SECRET`] (it stays in memory, unused).
+    legacy_deleted: AtomicBool,
     /// What the ring was built from, to rebuild only on a change.
     loaded: Mutex<String>,
 }
@@ -97,6 +102,7 @@ impl Signing {
             config: config.clone(),
             at_rest: at_rest.clone(),
             legacy,
+            legacy_deleted: AtomicBool::new(false),
             loaded: Mutex::new(String::new()),
         };
         signing.reload(pool, now).await?;
@@ -108,13 +114,27 @@ impl Signing {
     pub async fn reload(&self, pool: &DbPool, now: i64) -> Result<bool, String> {
         let rows = if generated(&self.config) {
             let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-            crate::db::with_conn!(conn, |c| c.signing_keys().await).map_err(|e| e.to_string())?
+            let rows = crate::db::with_conn!(conn, |c| c.signing_keys().await).map_err(|e| e.to_string())?;
+            // A retired key whose tokens have all expired is needed neither to verify nor in
+            // the JWKS: its private half goes (with the row), so no copy of the database made
+            // from now on holds it.
+            let span = retired_key_until(&self.config, 0);
+            if rows.iter().any(|k| k.retired_at.is_some_and(|r| now >= r + span)) {
+                crate::db::write_tx!(conn, |c| c.delete_signing_keys_retired_before(now - span + 1).await)
+                    .map_err(|e| format!("cannot delete expired signing keys: {e}"))?;
+            }
+            rows
         } else {
             vec![]
         };
         let live: Vec<&StoredKey> =
             rows.iter().filter(|k| k.retired_at.is_none_or(|r| now < retired_key_until(&self.config, r))).collect();
         let legacy = self.legacy.as_ref().filter(|l| now < retired_key_until(&self.config, l.retired_at));
+        if self.legacy.is_some() && legacy.is_none() && !self.legacy_deleted.swap(true, Ordering::Relaxed) {
+            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+            crate::db::write_tx!(conn, |c| c.delete_setting(LEGACY_SECRET).await)
+                .map_err(|e| format!("cannot delete the expired HS256 key: {e}"))?;
+        }
         let fingerprint =
             format!("{}|{:?}", legacy.is_some(), live.iter().map(|k| (&k.kid, k.retired_at)).collect::<Vec<_>>());
         if self.loaded.lock().map(|l| *l == fingerprint).unwrap_or(false) {
@@ -185,7 +205,7 @@ fn new_key(at_rest: &AtRest, generation: i64, now: i64) -> StoredKey {
 }
 
 /// Generates the first key unless there is one (concurrent first starts agree: generation 1 is
-/// unique), and encrypts keys stored in clear once a KEK is configured.
+/// unique). Keys found in clear were sealed before ([`crate::auth::keys::sealing`]).
 async fn ensure_generated(pool: &DbPool, at_rest: &AtRest, now: i64) -> Result<(), String> {
     let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
     let rows = crate::db::with_conn!(conn, |c| c.signing_keys().await).map_err(|e| e.to_string())?;
@@ -194,18 +214,13 @@ async fn ensure_generated(pool: &DbPool, at_rest: &AtRest, now: i64) -> Result<(
         crate::db::write_tx!(conn, |c| c.insert_signing_key(&key).await)
             .map_err(|e| format!("cannot store the signing key: {e}"))?;
     }
-    if at_rest.is_encrypting() {
-        for row in rows.iter().filter(|r| AtRest::is_plain(&r.private_key)) {
-            let seed = at_rest.decrypt_at_rest(&row.private_key)?;
-            let sealed = at_rest.encrypt_at_rest(&seed);
-            crate::db::write_tx!(conn, |c| c.update_private_key(&row.kid, &sealed).await).map_err(|e| e.to_string())?;
-        }
-    }
     Ok(())
 }
 
 /// Makes a newly generated key the active one (`portcullis keys rotate`); the previous key is
-/// retired now. Returns the new key's kid.
+/// retired now. Returns the new key's kid. `at_rest` comes from
+/// [`crate::auth::keys::sealing::prepare`], which refuses to go on without the key that opens
+/// the sealed keys: a rotation never writes a key in clear beside sealed ones.
 pub async fn rotate(pool: &DbPool, at_rest: &AtRest, now: i64) -> Result<String, String> {
     ensure_generated(pool, at_rest, now).await?;
     let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
