@@ -1,5 +1,9 @@
 //! Service clients at the OAuth endpoints: client authentication (RFC 6749 §2.3.1, Basic or
-//! form fields), throttled like logins, and the client-credentials grant (§4.4).
+//! form fields), throttled per client address, and the client-credentials grant (§4.4).
+//!
+//! A `client_id` is no secret, so failed client authentication is counted per (address, client)
+//! and per address only, in counters no user login can touch ([`ThrottleKeys::client`]): a
+//! stranger guessing secrets locks out only their own address, never the client itself.
 //!
 //! Secrets have 256 bits of entropy, so the stored SHA-256 digest is enough (no slow hash), and
 //! the comparison of digests runs in constant time.
@@ -102,8 +106,8 @@ impl std::fmt::Debug for ClientTokenResponse {
 
 impl Auth {
     /// Authenticates a client: 401 `invalid_client` for an unknown id, a wrong secret or a
-    /// disabled client, and 429 once its failures from one address (or in all) pass the login
-    /// throttle's thresholds.
+    /// disabled client, and 429 once the failures from this address (for this client, or in all)
+    /// pass the throttle's thresholds.
     pub async fn authenticate_client(
         &self,
         conn: &mut DbConn,
@@ -134,7 +138,7 @@ impl Auth {
 
     /// The secret check of `presented` against `found` (its stored client and secret digest, if
     /// any), throttled like a login: the attempt is counted before the secret is checked (atomic
-    /// under concurrency), per client and address, per client, and per address.
+    /// under concurrency), per client and address and per address; never per client alone.
     async fn check_secret(
         &self,
         conn: &mut DbConn,
@@ -142,7 +146,7 @@ impl Auth {
         found: Option<(Client, String)>,
         from: &RequestOrigin,
     ) -> ApiResult<Client> {
-        let keys = ThrottleKeys::new(&format!("client:{}", presented.client_id), from.ip.as_deref());
+        let keys = ThrottleKeys::client(&presented.client_id, from.ip.as_deref());
         let reservation = throttle::reserve(conn, &keys, &self.config, self.clock.now()).await?;
         let presented_hash = hash_token(&presented.secret);
         // Compare against a digest even for an unknown client, so the time taken says nothing.

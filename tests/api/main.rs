@@ -8,6 +8,7 @@ mod admin_roles;
 mod admin_support;
 mod admin_users;
 mod cli;
+mod client_lockout;
 mod clients;
 mod config;
 mod delegation;
