@@ -107,7 +107,8 @@ impl std::fmt::Debug for ClientTokenResponse {
 impl Auth {
     /// Authenticates a client: 401 `invalid_client` for an unknown id, a wrong secret or a
     /// disabled client, and 429 once the failures from this address (for this client, or in all)
-    /// pass the throttle's thresholds.
+    /// pass the throttle's thresholds. The client's permissions come back bounded by what its
+    /// creator holds now (`Auth::creator_bound`), so a demoted creator's clients are demoted too.
     pub async fn authenticate_client(
         &self,
         conn: &mut DbConn,
@@ -115,7 +116,11 @@ impl Auth {
         from: &RequestOrigin,
     ) -> ApiResult<Client> {
         let found = find_presented(conn, presented).await?;
-        self.check_secret(conn, presented, found, from).await
+        let mut client = self.check_secret(conn, presented, found, from).await?;
+        if let Some(bound) = self.creator_bound(conn, client.client_id).await? {
+            client.permissions.retain(|p| bound.contains(p));
+        }
+        Ok(client)
     }
 
     /// Client credentials presented with a user's grant (password, refresh token). The grant

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod account_actions;
 mod accounts;
 mod admin_matrix;
 mod admin_roles;
