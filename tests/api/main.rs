@@ -3,12 +3,14 @@
 mod helpers;
 mod test_db;
 
+mod account_actions;
 mod accounts;
 mod admin_matrix;
 mod admin_roles;
 mod admin_support;
 mod admin_users;
 mod cli;
+mod client_lockout;
 mod clients;
 mod config;
 mod delegation;

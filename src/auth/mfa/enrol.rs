@@ -11,8 +11,9 @@ use serde_json::json;
 
 use super::{claim, recovery, secret, totp, wrong_code, Factor};
 use crate::auth::audit::{audit_by, audit_event};
+use crate::auth::delegation;
 use crate::auth::guards::{self, RequestOrigin};
-use crate::auth::permissions::ADMIN_ROLE;
+use crate::auth::permissions::{Permission, UsersWrite};
 use crate::auth::Auth;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
@@ -191,8 +192,8 @@ impl Auth {
     }
 
     /// `DELETE /admin/users/<id>/mfa`: MFA off for `target` and every session of it ended;
-    /// 404 for an unknown user. Only an admin may take an admin's second factor away, as only an
-    /// admin may take the `admin` role away.
+    /// 404 for an unknown user. Like every action on an account it needs every permission the
+    /// account holds, and `admin` for an admin's (`auth::delegation::account_action`).
     pub async fn reset_mfa(
         &self,
         conn: &mut DbConn,
@@ -200,21 +201,28 @@ impl Auth {
         target: Id,
         client: &RequestOrigin,
     ) -> ApiResult<()> {
+        let grantor = self.grantor_of(conn, actor).await?;
+        let everything = self.scopes_supported();
         let ending = self.ending("mfa_reset");
-        // A client holds no roles: it never resets an admin's MFA.
-        let actor_is_admin = matches!(actor, guards::Caller::User(user) if user.roles.iter().any(|r| r == ADMIN_ROLE));
-        let ended = crate::db::write_tx!(conn, |c| {
+        let outcome = crate::db::write_tx!(conn, |c| {
             c.find_user(target).await?.ok_or_else(|| ApiError::not_found("No such user."))?;
-            if !actor_is_admin && c.user_role_names(target).await?.iter().any(|r| r == ADMIN_ROLE) {
-                return Err(ApiError::forbidden("Only an admin may reset the MFA of an admin."));
+            let attempt = json!({"action": "reset_mfa"});
+            if let Err(refused) =
+                delegation::account_action(c, &grantor, target, UsersWrite::NAME, &[], &everything, attempt).await?
+            {
+                return Ok(Err(refused));
             }
             c.switch_mfa(target, true, false, ending.now).await?;
             c.delete_mfa(target).await?;
             let ended = c.end_user_sessions(target, None, ending).await?;
             let detail = json!({"sessions_ended": ended.len()});
             c.insert_audit(&audit_by("mfa_reset", ending.now, Some(target), Some(*actor.id()), client, detail)).await?;
-            Ok::<_, ApiError>(ended)
+            Ok::<_, ApiError>(Ok(ended))
         })?;
+        let ended = match outcome {
+            Ok(ended) => ended,
+            Err(refused) => return Err(self.refuse_account_action(conn, actor, target, client, refused).await),
+        };
         self.revoke_locally(&ended, &ending);
         Ok(())
     }
