@@ -68,7 +68,9 @@ async fn delete_batch(
     let limit = limit as i64;
     let retention = config.retention as i64;
     let audit_cutoff = now - config.audit_retention as i64;
-    let throttle_window = config.throttle_account_window.max(config.throttle_address_window) as i64;
+    // The second-factor counter lives in the same table with its own window.
+    let throttle_window = (config.throttle_account_window.max(config.throttle_address_window) as i64)
+        .max(crate::auth::mfa::counter::WINDOW);
     crate::db::write_tx!(conn, |c| match table {
         Table::RefreshTokens => c.delete_dead_refresh_tokens(now, limit).await,
         Table::Sessions => c.delete_old_sessions(now - retention, limit).await,
