@@ -24,8 +24,11 @@ pub const LIMIT: i32 = 5;
 /// Seconds over which wrong codes are counted, and how long the lock lasts after the last one.
 pub const WINDOW: i64 = 900;
 
+/// What the counters' keys in `login_throttle` start with (housekeeping gives them [`WINDOW`]).
+pub const KEY_PREFIX: &str = "second_factor:";
+
 fn key(user_id: Id) -> String {
-    format!("second_factor:{user_id}")
+    format!("{KEY_PREFIX}{user_id}")
 }
 
 /// 429 with `Retry-After` when `row` is locked at `now`.
