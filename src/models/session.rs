@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 
 use super::user::fold_roles;
 use super::{for_each_backend, RevocationStore, User};
-use crate::db::schema::{sessions, user_roles, users};
+use crate::db::schema::{mfa_challenges, sessions, user_roles, users};
 use crate::db::{Id, StatementCache};
 
 /// A session with its user and that user's role names, read in one query.
@@ -126,7 +126,9 @@ pub trait SessionStore {
     ) -> QueryResult<Vec<Session>>;
     /// Ends one session if it has not ended yet; returns whether this call ended it.
     async fn end_session(&mut self, id: Id, ending: Ending<'_>) -> QueryResult<bool>;
-    /// Ends every session of a user except `keep`; returns the ids it ended.
+    /// Ends every session of a user except `keep`, and the user's pending `mfa_token`s (a login
+    /// started before a password change, disabling or logout-all must not complete); returns the
+    /// ids of the sessions it ended.
     async fn end_user_sessions(&mut self, user_id: Id, keep: Option<Id>, ending: Ending<'_>) -> QueryResult<Vec<Id>>;
     /// Deletes up to `limit` sessions (and by cascade their tokens) that ended, or reached their
     /// absolute expiry, before `cutoff`. A session idle past `refresh_ttl` is dead at once but
@@ -255,6 +257,7 @@ impl SessionStore {
         for id in &ended {
             self.insert_revocation(*id, user_id, ending.now, ending.revoke_until).await?;
         }
+        diesel::delete(mfa_challenges::table.filter(mfa_challenges::user_id.eq(user_id))).execute(self).await?;
         Ok(ended)
     }
 

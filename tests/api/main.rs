@@ -33,6 +33,7 @@ mod outage;
 mod pooler;
 mod revocation;
 mod rotation;
+mod second_factor_counter;
 mod session_cap;
 mod session_storage;
 mod sessions;

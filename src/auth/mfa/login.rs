@@ -3,12 +3,13 @@
 //! and `POST /auth/mfa/verify` trades it and a code for the session.
 //!
 //! The `mfa_token` is opaque and lives in its own table: it is never an access or refresh token.
-//! Wrong codes count toward the account's login throttling, whose counter a correct password
-//! alone does not clear, so new `mfa_token`s do not buy an attacker new guesses.
+//! Wrong codes count in the account's second-factor counter (see [`super::counter`]), which a
+//! correct password does not clear, so new `mfa_token`s do not buy an attacker new guesses; they
+//! count toward the account's login throttling too.
 
 use serde_json::json;
 
-use super::{claim, wrong_code, Factor, AMR_MFA};
+use super::{claim, counter, Factor, AMR_MFA};
 use crate::auth::audit::audit_event;
 use crate::auth::guards::RequestOrigin;
 use crate::auth::secrets::{hash_token, OpaqueToken};
@@ -72,10 +73,13 @@ impl Auth {
         let now = self.clock.now();
         let mut owned = pool.conn().await?;
         let conn = &mut owned;
-        let challenge = crate::db::with_conn!(conn, |c| c.find_challenge(&hash).await)?
-            .filter(|ch| ch.expires_at > now && ch.attempts < MAX_ATTEMPTS)
-            .ok_or_else(dead)?;
+        let challenge = crate::db::with_conn!(conn, |c| c.find_challenge(&hash).await)?.ok_or_else(dead)?;
         let user = crate::db::with_conn!(conn, |c| c.find_user(challenge.user_id).await)?.ok_or_else(dead)?;
+        // A locked second factor answers 429 before anything else the token could tell.
+        counter::check(conn, user.id, now).await?;
+        if challenge.expires_at <= now || challenge.attempts >= MAX_ATTEMPTS {
+            return Err(dead());
+        }
         if user.disabled {
             return Err(ApiError::account_disabled());
         }
@@ -83,33 +87,37 @@ impl Auth {
         let (row, raw) = self.active_totp(conn, &user).await.map_err(|_| dead())?;
         let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
         throttle::check(conn, &keys, now).await?;
-        // Reserve one of the token's attempts first, so concurrent guesses cannot exceed them.
+        let attempt = counter::reserve(conn, user.id, now).await?;
+        // One of the token's attempts too, so concurrent guesses cannot exceed them either.
         if !crate::db::write_tx!(conn, |c| c.take_challenge_attempt(&hash, MAX_ATTEMPTS, now).await)? {
+            attempt.give_back(conn).await?;
             return Err(dead());
         }
         let recovery_used = audit_event("recovery_code_used", now, Some(user.id), client, json!({"for": "login"}));
-        let outcome = match Factor::parse(&raw, code, now) {
-            None => Err(wrong_code()),
+        let accepted = match Factor::parse(&raw, code, now) {
+            None => Ok(false),
             // Rows are taken in the order every MFA change takes them (secret or recovery code,
             // then challenge), so concurrent transactions on PostgreSQL wait instead of deadlocking.
             Some(factor) => crate::db::write_tx!(conn, |c| {
                 if !claim(c, &row, &factor, &recovery_used).await? {
-                    return Err(wrong_code());
+                    return Ok(false);
                 }
                 // Single use: of concurrent verifies of one token, one deletes it; the others
                 // roll their claim of the code back.
                 if !c.consume_challenge(&hash).await? {
                     return Err(dead());
                 }
-                Ok::<_, ApiError>(())
+                attempt.clear(c).await?;
+                Ok::<_, ApiError>(true)
             }),
         };
-        match outcome {
-            Ok(()) => {}
-            Err(e) if e.code == "invalid_credentials" => {
-                return Err(self.second_factor_failed(conn, &user, &keys, client, "login").await?);
+        match accepted {
+            Ok(true) => {}
+            Ok(false) => return Err(self.second_factor_failed(conn, &user, &keys, client, "login").await?),
+            Err(e) => {
+                attempt.give_back(conn).await?;
+                return Err(e);
             }
-            Err(e) => return Err(e),
         }
         throttle::clear_account(conn, &keys).await?;
         self.start_session(conn, user.id, AMR_MFA, None, client, now).await

@@ -1,9 +1,11 @@
 //! Multi-factor authentication with TOTP (RFC 6238) and recovery codes: enrolment
-//! ([`enrol`]), the second step of a login ([`login`]), and what they share here.
+//! ([`enrol`]), the second step of a login ([`login`]), and what they share here. Every check of
+//! a code is counted first by the account's second-factor counter ([`counter`]).
 //!
 //! A code is accepted only by a conditional write in the transaction that acts on it (see
 //! `models::mfa`): of two requests presenting one code, on either backend, exactly one wins.
 
+pub mod counter;
 pub mod enrol;
 pub mod login;
 pub mod recovery;
@@ -64,6 +66,19 @@ async fn claim<C: MfaStore + AuditStore>(
             }
             Ok(used)
         }
+    }
+}
+
+/// Why a transaction that judges a code rolled back: the code (counted as a wrong guess), or
+/// something else (its attempt is given back to the second-factor counter).
+enum Rejected {
+    WrongCode,
+    Other(ApiError),
+}
+
+impl From<diesel::result::Error> for Rejected {
+    fn from(e: diesel::result::Error) -> Self {
+        Rejected::Other(e.into())
     }
 }
 
