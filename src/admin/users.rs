@@ -114,7 +114,7 @@ impl Auth {
                 return Err(self.refuse_grant(conn, Some(*actor.id()), Some(target), client, &grant, denial).await)
             }
             Ok(Some(change)) => {
-                self.role_changes.record(&change);
+                crate::auth::sync::role_changes::record(&self.role_changes, &change);
                 self.sync_wake.wake();
             }
             Ok(None) => {}
