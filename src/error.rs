@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use portcullis_rocket::core::Challenge;
 use rocket::http::{Header, Status};
 use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
@@ -21,6 +22,9 @@ pub struct ApiError {
     pub status: Status,
     pub code: &'static str,
     pub description: Cow<'static, str>,
+    /// What the RFC 6750 challenge says (the crate's one builder, shared with resource servers).
+    challenge: Challenge,
+    /// A challenge of another scheme (Basic, for client authentication), which wins.
     www_authenticate: Option<String>,
     retry_after: Option<u64>,
     /// The second step of a login (403 `mfa_required` at login); `Secret` keeps it out of logs.
@@ -85,6 +89,7 @@ impl ApiError {
             status,
             code,
             description: description.into(),
+            challenge: Challenge::ByStatus,
             www_authenticate: None,
             retry_after: None,
             mfa_token: None,
@@ -104,10 +109,7 @@ impl ApiError {
 
     /// 401 `invalid_token` with the RFC 6750 challenge.
     pub fn invalid_token(description: impl Into<Cow<'static, str>>) -> Self {
-        let description = description.into();
-        let challenge =
-            format!("Bearer error=\"invalid_token\", error_description=\"{}\"", description.replace(['"', '\\'], "'"));
-        ApiError { www_authenticate: Some(challenge), ..Self::new(Status::Unauthorized, "invalid_token", description) }
+        ApiError { challenge: Challenge::InvalidToken, ..Self::new(Status::Unauthorized, "invalid_token", description) }
     }
 
     /// 401 `invalid_client` (RFC 6749 §5.2): client authentication failed. With the
@@ -119,10 +121,13 @@ impl ApiError {
 
     /// 401 for a request that carried no credentials at all: a bare `Bearer` challenge.
     pub fn missing_token() -> Self {
-        ApiError {
-            www_authenticate: Some("Bearer".into()),
-            ..Self::new(Status::Unauthorized, "invalid_token", "An access token is required.")
-        }
+        Self::other_scheme("An access token is required.")
+    }
+
+    /// 401 `invalid_token` for credentials of another scheme than Bearer at a bearer endpoint: a
+    /// bare `Bearer` challenge, as for none (RFC 6750 §3.1: no bearer token to judge).
+    pub fn other_scheme(description: impl Into<Cow<'static, str>>) -> Self {
+        ApiError { challenge: Challenge::Bare, ..Self::new(Status::Unauthorized, "invalid_token", description) }
     }
 
     /// 401 `invalid_credentials`: the same answer for an unknown email and a wrong password.
@@ -135,14 +140,18 @@ impl ApiError {
         Self::new(Status::Unauthorized, "invalid_grant", description)
     }
 
+    /// 403 `insufficient_permissions`; to a bearer-authenticated request with
+    /// `WWW-Authenticate: Bearer error="insufficient_scope", ...` (as every 403 to one).
     pub fn forbidden(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(Status::Forbidden, "insufficient_permissions", description)
     }
 
     /// 403 `mfa_required`: at login with the `mfa_token` of the second step; at `/admin`
-    /// without one (the token's login did not use a second factor).
+    /// without one (the token's login did not use a second factor), where the challenge says
+    /// `error="insufficient_user_authentication"` (RFC 9470 §3).
     pub fn mfa_required(description: impl Into<Cow<'static, str>>, mfa_token: Option<String>) -> Self {
         ApiError {
+            challenge: Challenge::InsufficientUserAuthentication,
             mfa_token: mfa_token.map(crate::config::Secret::new),
             ..Self::new(Status::Forbidden, "mfa_required", description)
         }
@@ -251,18 +260,6 @@ impl From<crate::db::PoolError> for ApiError {
     }
 }
 
-/// The challenge of a 401 that is not about the token, to a request that presented a bearer
-/// token (a wrong current password or MFA code on a bearer-protected route): every 401 carries
-/// a challenge (RFC 9110 §15.5.2), and the contract's for bearer-protected endpoints is Bearer.
-/// The token itself was fine, so the challenge names no error.
-fn bearer_challenge(status: Status, req: &Request<'_>) -> Option<String> {
-    let bearer = req
-        .headers()
-        .get_one("Authorization")
-        .is_some_and(|h| h.trim_start().get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer ")));
-    (status == Status::Unauthorized && bearer).then(|| "Bearer".to_owned())
-}
-
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         if let Some(cause) = &self.cause {
@@ -275,7 +272,11 @@ impl<'r> Responder<'r, 'static> for ApiError {
         };
         let mut response = Response::build_from(Json(body).respond_to(req)?);
         response.status(self.status).header(Header::new("Cache-Control", "no-store"));
-        if let Some(challenge) = self.www_authenticate.or_else(|| bearer_challenge(self.status, req)) {
+        // A 401 or 403 to a bearer-authenticated request names what was wrong with its token
+        // (the rules are in `portcullis_rocket::core::challenge`).
+        let authorization = req.headers().get_one("Authorization");
+        let bearer = || self.challenge.header(self.status.code, &self.description, authorization);
+        if let Some(challenge) = self.www_authenticate.or_else(bearer) {
             response.header(Header::new("WWW-Authenticate", challenge));
         }
         if let Some(seconds) = self.retry_after {

@@ -113,7 +113,7 @@ impl Auth {
         match outcome {
             Err(refused) => return Err(self.refuse_account_action(conn, actor, target, client, refused).await),
             Ok(Some(change)) => {
-                self.role_changes.record(&change);
+                crate::auth::sync::role_changes::record(&self.role_changes, &change);
                 self.sync_wake.wake();
             }
             Ok(None) => {}

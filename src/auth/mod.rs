@@ -120,9 +120,9 @@ impl Auth {
         let chain = chain_key(&at_rest, pool).await?;
         let hasher = PasswordHasherPool::new(&config).await?;
         let revoked = Arc::new(RevokedSessions::new());
-        revoked.load_since(pool, i64::MIN).await?;
+        sync::revocation::load_since(&revoked, pool, i64::MIN).await?;
         let role_changes = Arc::new(RoleChanges::default());
-        role_changes.load_since(pool, i64::MIN).await?;
+        sync::role_changes::load_since(&role_changes, pool, i64::MIN).await?;
         let roles = Arc::new(RoleTable::default());
         roles.refresh(pool, true).await?;
         Ok(Auth {

@@ -9,6 +9,7 @@ mod admin_matrix;
 mod admin_roles;
 mod admin_support;
 mod admin_users;
+mod challenges;
 mod cli;
 mod client_lockout;
 mod clients;
