@@ -122,7 +122,7 @@ impl ApiError {
     /// 401 `invalid_token` with the RFC 6750 challenge.
     pub fn invalid_token(description: impl Into<Cow<'static, str>>) -> Self {
         let error = Self::new(Status::Unauthorized, ErrorCode::InvalidToken, description);
-        let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{}\"", error.description);
+        let challenge = format!("Bearer error=\"{}\", error_description=\"{}\"", error.code, error.description);
         ApiError { www_authenticate: Some(challenge), ..error }
     }
 
