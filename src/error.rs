@@ -88,15 +88,7 @@ impl ApiError {
     /// Every error is made here: the description is brought into the RFC 6749 §5.2 character set.
     pub fn new(status: Status, code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
         let description = description_charset(description.into());
-        ApiError {
-            status,
-            code,
-            description,
-            www_authenticate: None,
-            retry_after: None,
-            mfa_token: None,
-            cause: None,
-        }
+        ApiError { status, code, description, www_authenticate: None, retry_after: None, mfa_token: None, cause: None }
     }
 
     /// The human-readable sentence of the body (already within the RFC 6749 §5.2 characters).
@@ -158,10 +150,7 @@ impl ApiError {
     /// 403 `mfa_required`: at login with the `mfa_token` of the second step; at `/admin`
     /// without one (the token's login did not use a second factor).
     pub fn mfa_required(description: impl Into<Cow<'static, str>>, mfa_token: Option<crate::config::Secret>) -> Self {
-        ApiError {
-            mfa_token,
-            ..Self::new(Status::Forbidden, ErrorCode::MfaRequired, description)
-        }
+        ApiError { mfa_token, ..Self::new(Status::Forbidden, ErrorCode::MfaRequired, description) }
     }
 
     pub fn account_disabled() -> Self {

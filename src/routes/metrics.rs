@@ -6,9 +6,9 @@ use rocket::{get, State};
 use super::responses::{Forbidden, Unauthorized};
 use crate::auth::guards::Authorized;
 use crate::auth::permissions::MetricsRead;
+use crate::auth::session::login::LoginOutcome;
 use crate::auth::Auth;
 use crate::db::Db;
-use crate::auth::session::login::LoginOutcome;
 use crate::error::{ApiResult, ErrorCode};
 use crate::ops::metrics as recorded;
 

@@ -15,8 +15,8 @@ use super::responses::{
 use super::NoStore;
 use crate::auth::guards::{self, Authorized, RequestOrigin};
 use crate::auth::mfa::enrol::{RecoveryCodes, TotpEnrolment};
-use crate::auth::session::login::LoginOutcome;
 use crate::auth::permissions::UsersWrite;
+use crate::auth::session::login::LoginOutcome;
 use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
 use crate::db::Db;

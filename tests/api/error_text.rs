@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use crate::admin_support::with_admin;
 use crate::helpers::*;
+use crate::on_both_backends;
 use rocket::http::{ContentType, Header};
 use rocket::local::asynchronous::LocalResponse;
 use serde_json::{json, Value};
@@ -138,10 +139,25 @@ on_both_backends! {
 
 /// The contract's codes ("Errors: one shape everywhere"), in its order.
 const CONTRACT_CODES: [&str; 19] = [
-    "invalid_request", "invalid_grant", "unsupported_grant_type", "invalid_scope", "invalid_target",
-    "unauthorized_client", "invalid_token", "invalid_credentials", "invalid_client", "insufficient_permissions",
-    "account_disabled", "mfa_required", "email_unverified", "not_found", "conflict", "payload_too_large",
-    "too_many_requests", "server_error", "unavailable",
+    "invalid_request",
+    "invalid_grant",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "invalid_target",
+    "unauthorized_client",
+    "invalid_token",
+    "invalid_credentials",
+    "invalid_client",
+    "insufficient_permissions",
+    "account_disabled",
+    "mfa_required",
+    "email_unverified",
+    "not_found",
+    "conflict",
+    "payload_too_large",
+    "too_many_requests",
+    "server_error",
+    "unavailable",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

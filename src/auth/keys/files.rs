@@ -31,13 +31,15 @@ struct EdKey {
 fn load(index: usize, entry: &EdKeyConfig) -> Result<EdKey, StartupError> {
     let key = |field: &str| format!("auth.eddsa_keys[{index}].{field}");
     let read = |field: &str, path: &str| {
-        std::fs::read_to_string(path).map_err(|e| StartupError::config(key(field), format!("cannot read {path:?}: {e}")))
+        std::fs::read_to_string(path)
+            .map_err(|e| StartupError::config(key(field), format!("cannot read {path:?}: {e}")))
     };
     match (&entry.private_key, &entry.public_key) {
         (Some(path), _) => {
             let pem = read("private_key", path)?;
-            let signing = EdSigningKey::from_pkcs8_pem(&pem)
-                .map_err(|e| StartupError::config(key("private_key"), format!("not a PKCS#8 Ed25519 private key: {e}")))?;
+            let signing = EdSigningKey::from_pkcs8_pem(&pem).map_err(|e| {
+                StartupError::config(key("private_key"), format!("not a PKCS#8 Ed25519 private key: {e}"))
+            })?;
             Ok(EdKey { kid: entry.kid.clone(), public: signing.verifying_key(), private: Some(signing) })
         }
         (None, Some(path)) => {
@@ -60,18 +62,12 @@ pub(crate) fn jwk(kid: &str, public: &EdVerifyingKey) -> Value {
 pub fn token_keys(config: &AuthConfig) -> Result<TokenKeys, StartupError> {
     let keys = config.eddsa_keys.iter().enumerate().map(|(i, e)| load(i, e)).collect::<Result<Vec<_>, _>>()?;
     let active_kid = config.active_kid.clone().unwrap_or_else(|| keys[0].kid.clone());
-    let active = keys
-        .iter()
-        .find(|k| k.kid == active_kid)
-        .ok_or_else(|| {
-            StartupError::config("auth.active_kid", format!("no key with kid {active_kid:?} in auth.eddsa_keys"))
-        })?;
-    let private = active
-        .private
-        .clone()
-        .ok_or_else(|| {
-            StartupError::config("auth.active_kid", format!("key {active_kid:?} has no private_key to sign with"))
-        })?;
+    let active = keys.iter().find(|k| k.kid == active_kid).ok_or_else(|| {
+        StartupError::config("auth.active_kid", format!("no key with kid {active_kid:?} in auth.eddsa_keys"))
+    })?;
+    let private = active.private.clone().ok_or_else(|| {
+        StartupError::config("auth.active_kid", format!("key {active_kid:?} has no private_key to sign with"))
+    })?;
     let signer = SigningKey::ed25519(active_kid, private);
     let mut verifiers: Vec<(String, VerifyingKey)> =
         keys.iter().map(|k| (k.kid.clone(), VerifyingKey::ed25519(k.public, None))).collect();

@@ -116,10 +116,10 @@ impl Signing {
     /// Its errors are start-up's (the first load is); the poller logs later ones.
     pub async fn reload(&self, pool: &DbPool, now: i64) -> Result<bool, StartupError> {
         let rows = if generated(&self.config) {
-            let mut conn = pool.get().await.map_err(|e| StartupError::Storage {
-                step: StorageStep::ReadSigningKeys,
-                cause: e.to_string(),
-            })?;
+            let mut conn = pool
+                .get()
+                .await
+                .map_err(|e| StartupError::Storage { step: StorageStep::ReadSigningKeys, cause: e.to_string() })?;
             crate::db::with_conn!(conn, |c| c.signing_keys().await)
                 .map_err(StartupError::storage(StorageStep::ReadSigningKeys))?
         } else {

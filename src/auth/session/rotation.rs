@@ -316,7 +316,10 @@ mod tests {
     #[test]
     fn the_current_generation_is_exchanged_and_a_run_of_quick_exchanges_keeps_its_start() {
         let first = judge(&session(0, None, (0, None)), 0, UnixMillis(100), 10);
-        assert!(matches!(first, Verdict::Exchange(Advance { from: 0, burst_generation: 0, burst_at: UnixMillis(100), .. })));
+        assert!(matches!(
+            first,
+            Verdict::Exchange(Advance { from: 0, burst_generation: 0, burst_at: UnixMillis(100), .. })
+        ));
         let quick = judge(&session(3, Some(95), (1, Some(90))), 3, UnixMillis(100), 10);
         assert!(matches!(quick, Verdict::Exchange(Advance { burst_generation: 1, burst_at: UnixMillis(90), .. })));
         let later = judge(&session(3, Some(80), (1, Some(70))), 3, UnixMillis(100), 10);
