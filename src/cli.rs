@@ -155,7 +155,8 @@ async fn create(email: String, roles: Vec<String>, password: String) -> Result<(
     run_migrations_for(&settings).await?;
     let pool = DbPool::build(&settings).map_err(|e| e.to_string())?;
     let auth = Auth::build(config, Clock::new(), &pool).await?;
-    let user = create_user(&auth, &pool, &email, &password, &roles).await.map_err(|e| e.description.to_string())?;
+    let user =
+        create_user(&auth, &pool, &email, &password, &roles).await.map_err(|e| e.into_description().into_owned())?;
     println!("created user {} <{}> with roles {}", user.id, user.email, user.roles.join(", "));
     Ok(())
 }
@@ -196,7 +197,7 @@ async fn create_client(name: String, permissions: Vec<String>) -> Result<(), Str
     let auth = Auth::build(config, Clock::new(), &pool).await?;
     let created = crate::admin::clients::create_client_unchecked(&auth, &pool, &name, &permissions)
         .await
-        .map_err(|e| e.description.to_string())?;
+        .map_err(|e| e.into_description().into_owned())?;
     println!("client_id: {}", created.client.client_id);
     println!("client_secret: {}", created.client_secret);
     Ok(())

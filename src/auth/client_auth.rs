@@ -17,7 +17,7 @@ use crate::auth::secrets::hash_token;
 use crate::auth::throttle::{self, ThrottleKeys};
 use crate::auth::Auth;
 use crate::db::{DbConn, Id};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::models::{Client, ClientStore};
 
 /// Client credentials as presented. `Debug` leaves the secret out.
@@ -173,11 +173,8 @@ impl Auth {
             Some(scope) => {
                 let mut requested: Vec<&str> = scope.split_ascii_whitespace().collect();
                 if let Some(missing) = requested.iter().find(|p| !client.permissions.contains(**p)) {
-                    return Err(ApiError::new(
-                        rocket::http::Status::BadRequest,
-                        "invalid_scope",
-                        format!("The client does not hold {missing:?}."),
-                    ));
+                    let description = format!("The client does not hold '{missing}'.");
+                    return Err(ApiError::new(rocket::http::Status::BadRequest, ErrorCode::InvalidScope, description));
                 }
                 requested.sort_unstable();
                 requested.dedup();

@@ -7,6 +7,7 @@ use diesel_async::RunQueryDsl;
 
 use super::user::fold_roles;
 use super::{for_each_backend, RevocationStore, User};
+use crate::clock::{UnixMillis, UnixSeconds};
 use crate::db::schema::{mfa_challenges, sessions, user_roles, users};
 use crate::db::{Id, StatementCache};
 
@@ -18,18 +19,17 @@ pub struct SessionFamily {
     pub roles: Vec<String>,
 }
 
-/// The state an exchange moves a session to: the next generation, exchanged at `at_ms`.
+/// The state an exchange moves a session to: the next generation, exchanged at `at`. The
+/// exchange times are milliseconds, the session's lifetimes seconds: the types keep them apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Advance {
     /// The generation being exchanged: the update applies only while it is still current.
     pub from: i64,
-    /// When, in milliseconds (`rotated_at`).
-    pub at_ms: i64,
+    /// When (`rotated_at`).
+    pub at: UnixMillis,
     pub burst_generation: i64,
-    /// Milliseconds.
-    pub burst_at: i64,
-    /// Seconds.
-    pub last_used_at: i64,
+    pub burst_at: UnixMillis,
+    pub last_used_at: UnixSeconds,
 }
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
@@ -173,10 +173,10 @@ impl SessionStore {
             )
             .set((
                 sessions::generation.eq(step.from + 1),
-                sessions::rotated_at.eq(step.at_ms),
+                sessions::rotated_at.eq(step.at.0),
                 sessions::burst_generation.eq(step.burst_generation),
-                sessions::burst_at.eq(step.burst_at),
-                sessions::last_used_at.eq(step.last_used_at),
+                sessions::burst_at.eq(step.burst_at.0),
+                sessions::last_used_at.eq(step.last_used_at.0),
             )),
         )
         .execute(self)

@@ -208,7 +208,7 @@ on_both_backends! {
     }
 
     async fn serve_warns_that_a_database_reader_can_mint_tokens_on_postgresql_without_a_key(backend) {
-        let db = TestDb::create(backend).await;
+        let db = TestDb::empty(backend).await;
         // The port is taken, so the server stops right after start-up (and its log) instead of serving.
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = taken.local_addr().unwrap().port().to_string();

@@ -160,7 +160,7 @@ on_both_backends! {
             let settings: PoolSettings = figment.extract_inner("databases.main").unwrap();
             let pool = portcullis::db::DbPool::build(&settings).unwrap();
             let error = portcullis::auth::Auth::build(config, app.clock.clone(), &pool).await.expect_err("cannot start");
-            assert!(error.contains("auth.key_encryption_key"), "{error}");
+            assert!(error.to_string().contains("auth.key_encryption_key"), "{error}");
         }
     }
 

@@ -78,7 +78,7 @@ async fn start(app: &TestApp, url: &str, kek: Option<&str>) -> Result<(), String
     let config = AuthConfig::from_figment(&figment).unwrap();
     let settings: PoolSettings = figment.extract_inner("databases.main").unwrap();
     let pool = DbPool::build(&settings).unwrap();
-    portcullis::auth::Auth::build(config, app.clock.clone(), &pool).await.map(|_| ())
+    portcullis::auth::Auth::build(config, app.clock.clone(), &pool).await.map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// An app with a user who logged in and enrolled TOTP, so every kind of secret is stored.

@@ -16,6 +16,7 @@ mod clients;
 mod config;
 mod delegation;
 mod docs;
+mod error_text;
 mod feed;
 mod feed_notify;
 mod foundation;

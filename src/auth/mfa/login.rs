@@ -16,6 +16,7 @@ use crate::auth::secrets::{hash_token, OpaqueToken};
 use crate::auth::throttle::{self, ThrottleKeys};
 use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
+use crate::config::Secret;
 use crate::db::{DbConn, DbPool};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{AuditStore, MfaChallenge, MfaStore, User, UserStore};
@@ -25,20 +26,28 @@ const CHALLENGE_TTL: i64 = 300;
 /// Codes one `mfa_token` may be tried with.
 const MAX_ATTEMPTS: i32 = 5;
 
+/// What the code of a second step turned out to be. A wrong code is not an error of the
+/// transaction that checks it: nothing was claimed, and the caller counts the failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CodeCheck {
+    Accepted,
+    Wrong,
+}
+
 fn dead() -> ApiError {
     ApiError::invalid_grant("The mfa_token is unknown, used, expired, or has had too many wrong codes; log in again.")
 }
 
 impl Auth {
-    /// After a correct password: `None` when the account has no MFA; otherwise the 403
-    /// `mfa_required` answer carrying a new `mfa_token`.
+    /// After a correct password: `None` when the account has no MFA; otherwise the new
+    /// `mfa_token` of the second step.
     pub(in crate::auth) async fn mfa_gate(
         &self,
         conn: &mut DbConn,
         user: &User,
         client: &RequestOrigin,
         now: i64,
-    ) -> ApiResult<Option<ApiError>> {
+    ) -> ApiResult<Option<Secret>> {
         if !user.mfa_enabled {
             return Ok(None);
         }
@@ -54,10 +63,7 @@ impl Auth {
             c.insert_challenge(&challenge, now).await?;
             c.insert_audit(&event).await
         })?;
-        Ok(Some(ApiError::mfa_required(
-            "The password is correct; complete the login with a code at POST /auth/mfa/verify.",
-            Some(token.into_plaintext()),
-        )))
+        Ok(Some(Secret::new(token.into_plaintext())))
     }
 
     /// `POST /auth/mfa/verify`: the `mfa_token` and a TOTP or recovery code start the session,
@@ -94,13 +100,13 @@ impl Auth {
             return Err(dead());
         }
         let recovery_used = audit_event("recovery_code_used", now, Some(user.id), client, json!({"for": "login"}));
-        let accepted = match Factor::parse(&raw, code, now) {
-            None => Ok(false),
+        let checked = match Factor::parse(&raw, code, now) {
+            None => Ok(CodeCheck::Wrong),
             // Rows are taken in the order every MFA change takes them (secret or recovery code,
             // then challenge), so concurrent transactions on PostgreSQL wait instead of deadlocking.
             Some(factor) => crate::db::write_tx!(conn, |c| {
                 if !claim(c, &row, &factor, &recovery_used).await? {
-                    return Ok(false);
+                    return Ok(CodeCheck::Wrong);
                 }
                 // Single use: of concurrent verifies of one token, one deletes it; the others
                 // roll their claim of the code back.
@@ -108,12 +114,12 @@ impl Auth {
                     return Err(dead());
                 }
                 attempt.clear(c).await?;
-                Ok::<_, ApiError>(true)
+                Ok::<_, ApiError>(CodeCheck::Accepted)
             }),
         };
-        match accepted {
-            Ok(true) => {}
-            Ok(false) => return Err(self.second_factor_failed(conn, &user, &keys, client, "login").await?),
+        match checked {
+            Ok(CodeCheck::Accepted) => {}
+            Ok(CodeCheck::Wrong) => return Err(self.second_factor_failed(conn, &user, &keys, client, "login").await?),
             Err(e) => {
                 attempt.give_back(conn).await?;
                 return Err(e);

@@ -22,7 +22,7 @@ use crate::auth::password::Verdict;
 use crate::auth::throttle::{self, ThrottleKeys};
 use crate::auth::Auth;
 use crate::db::{DbConn, DbPool, Id};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::models::{AuditStore, MfaStore, NewAuditEvent, TotpRow, User, UserStore};
 
 /// `amr` of a session whose login used a password and a TOTP or recovery code (RFC 8176).
@@ -84,7 +84,7 @@ impl From<diesel::result::Error> for Rejected {
 
 /// 401 `invalid_credentials` for a wrong, replayed or malformed code.
 fn wrong_code() -> ApiError {
-    ApiError::new(Status::Unauthorized, "invalid_credentials", "The code is incorrect or was already used.")
+    ApiError::new(Status::Unauthorized, ErrorCode::InvalidCredentials, "The code is incorrect or was already used.")
 }
 
 fn not_on() -> ApiError {
