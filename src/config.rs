@@ -70,8 +70,10 @@ pub struct AuthConfig {
     pub secret: Option<Secret>,
     /// Ed25519 key files; when set, access tokens are signed with EdDSA (see `auth::keys`).
     pub eddsa_keys: Vec<EdKeyConfig>,
-    /// Key-encryption key: generated private keys (and other secrets read back) are stored
-    /// encrypted with it (`auth::kek`). At least 32 bytes; without it they are stored in clear.
+    /// Key-encryption key: generated private keys, the refresh-token key and TOTP secrets are
+    /// sealed under it (`auth::keys::kek`). At least 32 bytes. Without it, SQLite uses a key
+    /// generated into a file beside the database (`auth::keys::kek_file`); PostgreSQL stores
+    /// them in clear and warns at start-up.
     pub key_encryption_key: Option<Secret>,
     /// Application permissions (`resource:action`) roles and clients may hold beyond the
     /// built-in catalogue.

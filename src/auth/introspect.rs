@@ -96,7 +96,7 @@ impl Auth {
         let live = exp > now
             && user.as_ref().is_some_and(|u| !u.disabled)
             && session.is_live(now, refresh_ttl)
-            && !self.revoked.contains(session.id);
+            && !self.revoked.contains(&session.id);
         if !live {
             return Ok(None);
         }

@@ -20,20 +20,22 @@ use crate::auth::guards::RequestOrigin;
 use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
 use crate::db::Db;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// Maps the JSON endpoints' errors to RFC 6749 §5.2: every failed grant is 400 `invalid_grant`.
 /// The contract keeps 403 `mfa_required` (with its `mfa_token`) for the password grant.
 fn as_oauth_error(e: ApiError) -> ApiError {
     match (e.status.code, e.code) {
-        (401, _) | (403, "account_disabled") => ApiError::new(Status::BadRequest, "invalid_grant", e.description),
-        (422, _) => ApiError::bad_request(e.description),
+        (401, _) | (403, ErrorCode::AccountDisabled) => {
+            ApiError::new(Status::BadRequest, ErrorCode::InvalidGrant, e.into_description())
+        }
+        (422, _) => ApiError::bad_request(e.into_description()),
         _ => e,
     }
 }
 
 fn required<'a>(form: &'a FormBody, name: &str) -> ApiResult<&'a str> {
-    form.get(name).ok_or_else(|| ApiError::bad_request(format!("The parameter {name:?} is required.")))
+    form.get(name).ok_or_else(|| ApiError::bad_request(format!("The parameter '{name}' is required.")))
 }
 
 // The forms of the OAuth endpoints, for the OpenAPI document only: the handlers read a `FormBody`.
@@ -158,7 +160,7 @@ async fn token(
         "password" if auth.config.password_grant => {
             let (username, password) = (required(&form, "username")?, required(&form, "password")?);
             check_included_client(auth, db, &client, &authorization, &form).await?;
-            counted_login(auth.login(db, username, password, &client).await)
+            super::auth::login_answer(counted_login(auth.login(db, username, password, &client).await))
         }
         "refresh_token" => {
             let presented = required(&form, "refresh_token")?;
@@ -168,7 +170,7 @@ async fn token(
         _ => {
             return Err(ApiError::new(
                 Status::BadRequest,
-                "unsupported_grant_type",
+                ErrorCode::UnsupportedGrantType,
                 "Supported grant types: password, refresh_token, client_credentials.",
             ))
         }

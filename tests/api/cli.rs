@@ -18,11 +18,18 @@ struct Run<'a> {
     url: &'a str,
     auth: &'a str,
     stdin: Option<&'a str>,
+    env: Vec<(&'a str, String)>,
 }
 
 impl<'a> Run<'a> {
     fn on(url: &'a str) -> Self {
-        Run { url, auth: FAST_AUTH, stdin: None }
+        Run { url, auth: FAST_AUTH, stdin: None, env: vec![] }
+    }
+
+    /// Sets an environment variable (after the defaults, so it may override one).
+    fn env(mut self, name: &'a str, value: impl Into<String>) -> Self {
+        self.env.push((name, value.into()));
+        self
     }
 
     fn auth(mut self, auth: &'a str) -> Self {
@@ -51,6 +58,7 @@ impl<'a> Run<'a> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        command.envs(self.env.iter().map(|(name, value)| (name, value)));
         let mut child = command.spawn().expect("the portcullis binary starts");
         if let Some(input) = self.stdin {
             let mut pipe = child.stdin.take().expect("stdin pipe");
@@ -99,7 +107,7 @@ fn assert_failure(output: &Output, what: &str) {
 
 on_both_backends! {
     async fn migrate_applies_the_migrations_once_then_reports_up_to_date(backend) {
-        let db = TestDb::create(backend).await;
+        let db = TestDb::empty(backend).await;
         let first = run(Run::on(db.url()), &["migrate"]).await;
         assert_success(&first, "first migrate");
         assert!(stdout(&first).contains("applied"), "{}", stdout(&first));
@@ -111,7 +119,7 @@ on_both_backends! {
     }
 
     async fn user_create_makes_an_admin_who_can_log_in(backend) {
-        let db = TestDb::create(backend).await;
+        let db = TestDb::empty(backend).await;
         let email = "root@example.com";
         let output = user_create(db.url(), PASSWORD, &["--email", email, "--role", "admin"]).await;
         assert_success(&output, "user create");
@@ -130,7 +138,7 @@ on_both_backends! {
     }
 
     async fn user_create_refuses_a_taken_email(backend) {
-        let db = TestDb::create(backend).await;
+        let db = TestDb::empty(backend).await;
         let first = user_create(db.url(), PASSWORD, &["--email", "root@example.com"]).await;
         assert_success(&first, "first user create");
         let again = user_create(db.url(), PASSWORD, &["--email", "ROOT@example.com"]).await;
@@ -139,28 +147,28 @@ on_both_backends! {
     }
 
     async fn user_create_refuses_an_unknown_role(backend) {
-        let db = TestDb::create(backend).await;
+        let db = TestDb::empty(backend).await;
         let output = user_create(db.url(), PASSWORD, &["--email", "root@example.com", "--role", "wizard"]).await;
         assert_failure(&output, "user create with an unknown role");
         assert!(stderr(&output).contains("wizard"), "{}", stderr(&output));
     }
 
     async fn user_create_refuses_a_short_password(backend) {
-        let db = TestDb::create(backend).await;
+        let db = TestDb::empty(backend).await;
         let output = user_create(db.url(), "short", &["--email", "root@example.com"]).await;
         assert_failure(&output, "user create with a short password");
         assert!(stderr(&output).contains("password"), "{}", stderr(&output));
     }
 
     async fn user_create_without_a_terminal_asks_for_password_stdin(backend) {
-        let db = TestDb::create(backend).await;
+        let db = TestDb::empty(backend).await;
         let output = run(Run::on(db.url()), &["user", "create", "--email", "root@example.com"]).await;
         assert_failure(&output, "user create without a terminal");
         assert!(stderr(&output).contains("--password-stdin"), "{}", stderr(&output));
     }
 
     async fn client_create_prints_a_client_id_and_secret_that_get_a_token(backend) {
-        let db = TestDb::create(backend).await;
+        let db = TestDb::empty(backend).await;
         let output = run(Run::on(db.url()), &["client", "create", "--name", "prometheus", "--permission", "metrics:read"]).await;
         assert_success(&output, "client create");
         let printed = stdout(&output);
@@ -180,20 +188,17 @@ on_both_backends! {
     }
 
     async fn keys_rotate_makes_a_new_key_active_and_keeps_the_old_one_published(backend) {
-        let db = TestDb::create(backend).await;
+        let db = TestDb::empty(backend).await;
         assert_success(&run(Run::on(db.url()), &["migrate"]).await, "migrate");
         let app = TestApp::builder(backend).with_db(db).build().await;
         let user = app.with_user().await;
         let before = app.login(&user).await;
         let output = run(Run::on(app.db_url()), &["keys", "rotate"]).await;
         assert_success(&output, "keys rotate");
-        let jwks: Value = app.client.get("/.well-known/jwks.json").dispatch().await.into_json().await.unwrap();
-        let started = std::time::Instant::now();
-        let mut jwks = jwks;
-        while jwks["keys"].as_array().unwrap().len() < 2 && started.elapsed() < Duration::from_secs(10) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            jwks = app.client.get("/.well-known/jwks.json").dispatch().await.into_json().await.unwrap();
-        }
+        let jwks = async || -> Value { app.client.get("/.well-known/jwks.json").dispatch().await.into_json().await.unwrap() };
+        // The running app reloads its keys on its poll interval.
+        eventually("the app publishes the rotated key", async || jwks().await["keys"].as_array().unwrap().len() >= 2).await;
+        let jwks = jwks().await;
         let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
         assert_eq!(kids.len(), 2, "{jwks}");
         assert!(stdout(&output).contains(kids[0]), "the new kid is printed: {}", stdout(&output));
@@ -202,8 +207,24 @@ on_both_backends! {
         assert_failure(&refused, "keys rotate with a configured secret");
     }
 
+    async fn serve_warns_that_a_database_reader_can_mint_tokens_on_postgresql_without_a_key(backend) {
+        let db = TestDb::empty(backend).await;
+        // The port is taken, so the server stops right after start-up (and its log) instead of serving.
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port().to_string();
+        let serve = |auth| Run::on(db.url()).auth(auth).env("ROCKET_LOG_LEVEL", "normal").env("ROCKET_ADDRESS", "127.0.0.1").env("ROCKET_PORT", port.clone());
+        let output = run(serve(FAST_AUTH), &["serve"]).await;
+        assert_failure(&output, "serve on a taken port");
+        let log = format!("{}{}", stdout(&output), stderr(&output));
+        assert_eq!(log.contains("can mint tokens"), backend == Backend::Postgres, "{log}");
+        let with_key = "{argon2_memory_kib=256,argon2_iterations=1,key_encryption_key=\"a key-encryption key for the tests, 32+ bytes\"}";
+        let output = run(serve(with_key), &["serve"]).await;
+        let log = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(!log.contains("can mint tokens"), "{log}");
+    }
+
     async fn a_weak_secret_stops_migrate_and_serve_naming_auth_secret(backend) {
-        let db = TestDb::create(backend).await;
+        let db = TestDb::empty(backend).await;
         for command in ["migrate", "serve"] {
             let output = run(Run::on(db.url()).auth("{secret=\"changeme\"}"), &[command]).await;
             assert_failure(&output, command);

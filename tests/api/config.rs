@@ -123,7 +123,7 @@ async fn secrets_never_appear_in_debug_output() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_configuration_stops_ignition() {
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::migrated(Backend::Sqlite).await;
     for (key, value) in [
         ("auth.secret", json!("changeme")),
         ("auth.access_ttl", json!(0)),
@@ -170,4 +170,14 @@ async fn application_permissions_must_be_resource_colon_action() {
         AuthConfig::from_figment(&figment_with("permissions", json!(["reports:read", "billing.v2:export-csv"])))
             .expect("valid application permissions");
     assert_eq!(config.permissions, ["reports:read", "billing.v2:export-csv"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_old_name_of_the_per_account_and_address_threshold_is_still_read() {
+    // `throttle_account_failures` was renamed `throttle_pair_failures` (it counts one account
+    // from one address); configurations written for the old name keep working.
+    let old = AuthConfig::from_figment(&figment_with("throttle_account_failures", 7)).expect("the old key is accepted");
+    assert_eq!(old.throttle_pair_failures, 7);
+    let new = AuthConfig::from_figment(&figment_with("throttle_pair_failures", 8)).expect("the new key is accepted");
+    assert_eq!(new.throttle_pair_failures, 8);
 }

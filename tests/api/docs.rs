@@ -172,7 +172,7 @@ async fn a_route_mounted_without_documentation_is_caught() {
     fn reports(id: &str, limit: Option<u32>) -> String {
         format!("{id} {limit:?}")
     }
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::migrated(Backend::Sqlite).await;
     let rocket = portcullis::rocket(test_figment(db.url())).mount("/", rocket::routes![reports]);
     let client = Client::tracked(rocket).await.expect("the service starts");
     let (undocumented, unmounted) = drift(&client).await;

@@ -28,6 +28,11 @@ async fn feed(app: &TestApp, token: &str, query: &str) -> Value {
     response.into_json().await.unwrap()
 }
 
+/// How many change-feed requests wait on `app` now.
+fn long_polls(app: &TestApp) -> usize {
+    app.client.rocket().state::<portcullis::auth::Auth>().expect("Auth state").sync_wake.waiting()
+}
+
 fn ids(list: &Value, field: &str) -> Vec<String> {
     list.as_array().unwrap().iter().map(|e| e[field].as_str().unwrap().to_owned()).collect()
 }
@@ -77,8 +82,8 @@ on_both_backends! {
         let query = format!("?cursor={cursor}&wait=30");
         let waiting = feed(&app, &reader, &query);
         let logout = async {
-            // Lets the feed request start waiting first; the assertion does not depend on it.
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            // Once the feed request waits (the assertion does not depend on it).
+            eventually("the feed request waits", async || long_polls(&app) > 0).await;
             app.post_authed("/auth/logout", &tokens.access, json!({})).await.status()
         };
         let (changes, status) = futures::join!(waiting, logout);
@@ -121,7 +126,7 @@ on_both_backends! {
         let query = format!("?cursor={cursor}&wait=30");
         let waiting = feed(&app, &reader, &query);
         let logout = async {
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            eventually("the feed request waits", async || long_polls(&app) > 0).await;
             other.post_authed("/auth/logout", &tokens.access, json!({})).await.status()
         };
         let (changes, status) = futures::join!(waiting, logout);

@@ -2,25 +2,10 @@
 //! triggers wakes every instance's poller at once; the poll stays as the fallback, so killing the
 //! listening connection delays nothing beyond `revocation_poll_ms`. On SQLite only the poll runs.
 
-use std::future::Future;
-use std::time::Duration;
-
 use crate::helpers::*;
 use crate::on_both_backends;
 use portcullis::auth::Auth;
 use rocket::http::Status;
-
-/// Waits until `check` holds; panics after a generous bound that only keeps a broken build from
-/// hanging (the property is that it comes true, not how fast).
-async fn eventually<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
-    for _ in 0..500 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never happened: {what}");
-}
 
 fn signals(app: &TestApp) -> u64 {
     app.client.rocket().state::<Auth>().unwrap().sync_wake.signals()

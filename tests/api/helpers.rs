@@ -1,30 +1,17 @@
 //! `TestApp`: the whole service over Rocket's local asynchronous client, on a fresh database
-//! per test — a temporary SQLite file, or a new PostgreSQL database that is dropped afterwards.
-//!
-//! PostgreSQL runs when `PORTCULLIS_TEST_POSTGRES_URL` names a server (an admin URL such as
-//! `postgres://postgres@127.0.0.1:5432/postgres`); the `postgres` variant of each test passes
-//! without doing anything otherwise. `.ci/run` always sets it.
+//! per test (see [`crate::test_db`]); [`eventually`] for what comes true in the background.
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use std::time::Duration;
+
 use portcullis::clock::Clock;
 use rocket::figment::Figment;
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::{Client, LocalRequest, LocalResponse};
 use serde_json::{json, Value};
 
+pub use crate::test_db::{postgres_admin_url, postgres_or_skip, Backend, TestDb};
+
 pub const PASSWORD: &str = "correct horse battery";
-
-/// Which database a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// The admin URL of the PostgreSQL server for tests, if configured.
-pub fn postgres_admin_url() -> Option<String> {
-    std::env::var("PORTCULLIS_TEST_POSTGRES_URL").ok().filter(|u| !u.trim().is_empty())
-}
 
 /// The PgBouncer (transaction pooling) the service reaches PostgreSQL through in tests, if
 /// configured: `PORTCULLIS_TEST_PGBOUNCER_URL` is its URL for the server of
@@ -58,59 +45,6 @@ fn main_database(url: &str) -> Value {
             "direct_url": url,
         }),
         _ => json!({"url": url, "max_connections": 4}),
-    }
-}
-
-/// A fresh database, removed when dropped.
-pub enum TestDb {
-    Sqlite { _dir: tempfile::TempDir, url: String },
-    Postgres { admin_url: String, name: String, url: String },
-}
-
-impl TestDb {
-    pub async fn create(backend: Backend) -> TestDb {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = dir.path().join("test.db").to_string_lossy().into_owned();
-                TestDb::Sqlite { _dir: dir, url }
-            }
-            Backend::Postgres => {
-                let admin_url = postgres_admin_url().expect("PORTCULLIS_TEST_POSTGRES_URL");
-                let name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
-                let mut admin = AsyncPgConnection::establish(&admin_url)
-                    .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL at PORTCULLIS_TEST_POSTGRES_URL is unreachable: {e}"));
-                admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
-                let base = admin_url.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin_url);
-                let url = format!("{base}/{name}");
-                TestDb::Postgres { admin_url, name, url }
-            }
-        }
-    }
-
-    pub fn url(&self) -> &str {
-        match self {
-            TestDb::Sqlite { url, .. } | TestDb::Postgres { url, .. } => url,
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let TestDb::Postgres { admin_url, name, .. } = self {
-            let (admin_url, name) = (admin_url.clone(), name.clone());
-            // Drop runs inside the test's runtime: use a thread with a runtime of its own.
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-                runtime.block_on(async {
-                    if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url).await {
-                        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-                    }
-                });
-            })
-            .join();
-        }
     }
 }
 
@@ -180,7 +114,7 @@ impl TestAppBuilder {
     pub async fn build(self) -> TestApp {
         let db = match self.db {
             Some(db) => db,
-            None => TestDb::create(self.backend).await,
+            None => TestDb::migrated(self.backend).await,
         };
         let clock = Clock::frozen();
         let base = if self.without_config_file { portcullis::defaults() } else { portcullis::figment() };
@@ -349,6 +283,23 @@ pub async fn error_with_description(response: LocalResponse<'_>) -> (Status, Str
     (status, code, description.to_owned())
 }
 
+/// Polls `condition` until it holds, for at most ten seconds, then panics saying `what` never
+/// happened. The bound only keeps a broken build from hanging the suite: what a test asserts is
+/// that the condition comes true, not how fast.
+pub async fn eventually(what: &str, condition: impl AsyncFnMut() -> bool) {
+    eventually_within(Duration::from_secs(10), what, condition).await
+}
+
+/// [`eventually`] with another bound, for what waits on something slower than the service
+/// (a PostgreSQL server starting).
+pub async fn eventually_within(bound: Duration, what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + bound;
+    while !condition().await {
+        assert!(tokio::time::Instant::now() < deadline, "not within {bound:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Runs each test body on SQLite and on PostgreSQL, as `<name>::sqlite` and `<name>::postgres`.
 #[macro_export]
 macro_rules! on_both_backends {
@@ -366,7 +317,7 @@ macro_rules! on_both_backends {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if $crate::helpers::postgres_admin_url().is_some() {
+                if $crate::helpers::postgres_or_skip(module_path!()) {
                     __test_body($crate::helpers::Backend::Postgres).await
                 }
             }

@@ -8,17 +8,14 @@ use portcullis::auth::Auth;
 use rocket::http::Status;
 use rocket_db_pools::Database;
 
-/// Waits (up to ten seconds) until the app's start-up housekeeping pass is over, so a test's
-/// own pass does not share its backlog with it.
+/// Waits until the app's start-up housekeeping pass is over, so a test's own pass does not
+/// share its backlog with it.
 async fn after_the_start_up_pass(app: &TestApp) {
     let auth = app.client.rocket().state::<Auth>().unwrap();
-    for _ in 0..1000 {
-        if auth.housekeeping_passes.load(std::sync::atomic::Ordering::Acquire) > 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("the start-up housekeeping pass did not finish within ten seconds");
+    eventually("the start-up housekeeping pass finishes", async || {
+        auth.housekeeping_passes.load(std::sync::atomic::Ordering::Acquire) > 0
+    })
+    .await;
 }
 
 /// One housekeeping pass while `live`'s session keeps refreshing (each refresh a write

@@ -40,7 +40,7 @@ async fn the_default_issuer_is_the_http_url_of_rocket_s_address_and_port() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issuers_that_strict_clients_would_refuse_stop_start_up_naming_auth_issuer() {
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::migrated(Backend::Sqlite).await;
     for issuer in [
         "portcullis",
         "http://auth.example.com",

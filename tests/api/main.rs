@@ -1,17 +1,22 @@
 //! The one integration-test binary: every HTTP and storage test, on SQLite and PostgreSQL.
 
 mod helpers;
+mod test_db;
 
+mod account_actions;
 mod accounts;
 mod admin_matrix;
 mod admin_roles;
 mod admin_support;
 mod admin_users;
+mod challenges;
 mod cli;
+mod client_lockout;
 mod clients;
 mod config;
 mod delegation;
 mod docs;
+mod error_text;
 mod feed;
 mod feed_notify;
 mod foundation;
@@ -19,6 +24,7 @@ mod generated_keys;
 mod hardening;
 mod housekeeping;
 mod issuer;
+mod keys_at_rest;
 mod metrics;
 mod mfa_enrolment;
 mod mfa_login;
@@ -30,6 +36,7 @@ mod outage;
 mod pooler;
 mod revocation;
 mod rotation;
+mod second_factor_counter;
 mod session_cap;
 mod session_storage;
 mod sessions;

@@ -17,7 +17,7 @@ fn is_uuid_v4(id: &str) -> bool {
 
 /// The app with an access log in `format` whose output the test reads.
 async fn logged_app(backend: Backend, format: LogFormat) -> (Client, TestDb, Arc<Mutex<Vec<u8>>>) {
-    let db = TestDb::create(backend).await;
+    let db = TestDb::migrated(backend).await;
     let written = Arc::new(Mutex::new(Vec::new()));
     let sink = written.clone();
     let log = AccessLog::with_sink(format, Arc::new(move |bytes: &[u8]| sink.lock().unwrap().extend_from_slice(bytes)));
@@ -25,17 +25,12 @@ async fn logged_app(backend: Backend, format: LogFormat) -> (Client, TestDb, Arc
     (Client::tracked(rocket).await.expect("starts"), db, written)
 }
 
-/// The log's lines once `count` are written (the flusher writes every 100 ms; bounded wait).
+/// The log's lines once `count` are written (the flusher writes every 100 ms).
 async fn lines(written: &Mutex<Vec<u8>>, count: usize) -> Vec<String> {
-    for _ in 0..100 {
-        let text = String::from_utf8(written.lock().unwrap().clone()).unwrap();
-        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
-        if lines.len() >= count {
-            return lines;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the access log did not write {count} lines");
+    let lines =
+        || String::from_utf8(written.lock().unwrap().clone()).unwrap().lines().map(str::to_owned).collect::<Vec<_>>();
+    eventually(&format!("the access log writes {count} lines"), async || lines().len() >= count).await;
+    lines()
 }
 
 on_both_backends! {
@@ -109,7 +104,7 @@ on_both_backends! {
     async fn an_unknown_log_format_stops_start_up(backend) {
         let error = LogFormat::from_figment(&portcullis::figment().merge(("log_format", "xml"))).unwrap_err();
         assert!(error.contains("log_format"), "{error}");
-        let db = TestDb::create(backend).await;
+        let db = TestDb::migrated(backend).await;
         let rocket = portcullis::rocket(test_figment(db.url()).merge(("log_format", "xml")));
         let Err(error) = rocket.ignite().await else { panic!("log_format = xml ignited") };
         // Inspecting the error marks it handled (Rocket panics on dropping an unhandled one).
@@ -129,8 +124,11 @@ async fn a_failed_requests_json_warning_names_its_request_id_method_and_route() 
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
     use std::io::{Read, Write};
 
-    let Some(admin_url) = postgres_admin_url() else { return };
-    let db = TestDb::create(Backend::Postgres).await;
+    if !postgres_or_skip("a_failed_requests_json_warning_names_its_request_id_method_and_route") {
+        return;
+    }
+    let admin_url = postgres_admin_url().expect("PORTCULLIS_TEST_POSTGRES_URL");
+    let db = TestDb::migrated(Backend::Postgres).await;
     let (url, name) = (db.url().to_owned(), db.url().rsplit_once('/').unwrap().1.to_owned());
     let port = free_port();
     let extra = [("ROCKET_LOG_FORMAT", "json"), ("ROCKET_LOG_LEVEL", "normal")];

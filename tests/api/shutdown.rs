@@ -124,7 +124,7 @@ fn login(port: u16, email: &str) -> String {
 
 on_both_backends! {
     async fn sigterm_under_refresh_load_exits_0_and_loses_no_acknowledged_rotation(backend) {
-        let db = TestDb::create(backend).await;
+        let db = TestDb::migrated(backend).await;
         let url = db.url().to_owned();
         tokio::task::spawn_blocking(move || {
             let port = free_port();

@@ -61,7 +61,7 @@ on_both_backends! {
         let dir = tempfile::tempdir().unwrap();
         portcullis::auth::keys::files::generate(dir.path(), "pub").unwrap();
         let public = dir.path().join("pub.pub.pem");
-        let db = TestDb::create(backend).await;
+        let db = TestDb::migrated(backend).await;
         let figment = test_figment(db.url()).merge(("auth.eddsa_keys", json!([{"kid": "pub", "public_key": public}])));
         match portcullis::rocket(figment).ignite().await {
             Ok(_) => panic!("a public key cannot sign"),

@@ -190,7 +190,7 @@ on_both_backends! {
 /// processes on one SQLite file are not one) share the threshold: row locks order the checks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_wrong_passwords_on_two_postgres_instances_share_one_threshold() {
-    if postgres_admin_url().is_none() {
+    if !postgres_or_skip("simultaneous_wrong_passwords_on_two_postgres_instances_share_one_threshold") {
         return;
     }
     let a = TestApp::new(Backend::Postgres).await;

@@ -34,6 +34,11 @@ impl SyncWake {
         self.changes.subscribe()
     }
 
+    /// How many change-feed long polls are waiting now (for tests and diagnostics).
+    pub fn waiting(&self) -> usize {
+        self.changes.receiver_count()
+    }
+
     /// How many times the poller was woken early (for tests and diagnostics).
     pub fn signals(&self) -> u64 {
         self.signals.load(Ordering::Relaxed)
