@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::auth::audit::audit_by;
 use crate::auth::delegation::{self, Delegated};
 use crate::auth::guards::{self, RequestOrigin};
+use crate::auth::permissions::{ClientsWrite, Permission};
 use crate::auth::secrets::OpaqueToken;
 use crate::auth::Auth;
 use crate::clock::rfc3339;
@@ -84,7 +85,9 @@ pub struct ClientList {
 
 /// Delegation for clients, through the one rule of `auth::delegation`: an actor may create,
 /// re-key or delete only a client whose permissions it holds itself (whoever has a client's
-/// secret has its permissions). 403 `insufficient_permissions`, audited as `grant_denied`.
+/// secret has its permissions), and must still hold `clients:write` (a client's token outlives
+/// its creator's demotion; the bearer guard checked only the token). 403
+/// `insufficient_permissions`, audited as `grant_denied`.
 async fn check_delegation(
     auth: &Auth,
     conn: &mut DbConn,
@@ -93,7 +96,8 @@ async fn check_delegation(
     attempt: serde_json::Value,
     client: &RequestOrigin,
 ) -> ApiResult<()> {
-    let grant = Delegated::permissions(permissions, attempt);
+    let mut grant = Delegated::permissions(permissions, attempt);
+    grant.permissions.insert(ClientsWrite::NAME.to_owned());
     let grantor = auth.grantor_of(conn, actor).await?;
     match delegation::check(&grantor, &grant) {
         Ok(()) => Ok(()),

@@ -16,6 +16,7 @@ use super::NoStore;
 use crate::auth::accounts::{create_user, UserView};
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::registration_limit::count_registration;
+use crate::auth::session::login::LoginOutcome;
 use crate::auth::views::{SessionList, TokenResponse};
 use crate::auth::Auth;
 use crate::config::Registration;
@@ -76,8 +77,20 @@ async fn login(
     client: RequestOrigin,
     body: JsonBody<Credentials>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    let tokens = counted_login(auth.login(db, &body.0.email, &body.0.password, &client).await)?;
+    let tokens = login_answer(counted_login(auth.login(db, &body.0.email, &body.0.password, &client).await))?;
     Ok(NoStore::new(Json(tokens)))
+}
+
+/// A login's answer: its session's tokens, or when the account has MFA on the 403
+/// `mfa_required` answer carrying the `mfa_token` of the second step.
+pub(super) fn login_answer(outcome: ApiResult<LoginOutcome>) -> ApiResult<TokenResponse> {
+    match outcome? {
+        LoginOutcome::Session(tokens) => Ok(tokens),
+        LoginOutcome::SecondFactor { mfa_token } => Err(ApiError::mfa_required(
+            "The password is correct; complete the login with a code at POST /auth/mfa/verify.",
+            Some(mfa_token),
+        )),
+    }
 }
 
 /// Exchanges a refresh token (once) for new tokens of the same session.

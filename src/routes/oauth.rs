@@ -1,14 +1,14 @@
 //! OAuth 2.0 interoperability: the token endpoint (RFC 6749 §4.3 password, §6 refresh and §4.4
-//! client-credentials grants), revocation (RFC 7009), introspection (RFC 7662), and the metadata
-//! and JWKS documents (RFC 8414, RFC 7517).
+//! client-credentials grants), revocation (RFC 7009) and introspection (RFC 7662). What clients
+//! discover these by is `discovery.rs`.
 //!
 //! The grants run the same code as `/auth/login` and `/auth/refresh`; only the error mapping
 //! differs: RFC 6749 §5.2 answers failed grants with 400 `invalid_grant`.
 
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
-use rocket::serde::json::{json, Json, Value};
-use rocket::{get, post, State};
+use rocket::serde::json::{Json, Value};
+use rocket::{post, State};
 use rocket_db_pools::Connection;
 
 use super::body::FormBody;
@@ -21,20 +21,22 @@ use crate::auth::permissions::{Permission, TokensIntrospect};
 use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
 use crate::db::Db;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// Maps the JSON endpoints' errors to RFC 6749 §5.2: every failed grant is 400 `invalid_grant`.
 /// The contract keeps 403 `mfa_required` (with its `mfa_token`) for the password grant.
 fn as_oauth_error(e: ApiError) -> ApiError {
     match (e.status.code, e.code) {
-        (401, _) | (403, "account_disabled") => ApiError::new(Status::BadRequest, "invalid_grant", e.description),
-        (422, _) => ApiError::bad_request(e.description),
+        (401, _) | (403, ErrorCode::AccountDisabled) => {
+            ApiError::new(Status::BadRequest, ErrorCode::InvalidGrant, e.into_description())
+        }
+        (422, _) => ApiError::bad_request(e.into_description()),
         _ => e,
     }
 }
 
 fn required<'a>(form: &'a FormBody, name: &str) -> ApiResult<&'a str> {
-    form.get(name).ok_or_else(|| ApiError::bad_request(format!("The parameter {name:?} is required.")))
+    form.get(name).ok_or_else(|| ApiError::bad_request(format!("The parameter '{name}' is required.")))
 }
 
 // The forms of the OAuth endpoints, for the OpenAPI document only: the handlers read a `FormBody`.
@@ -160,7 +162,7 @@ async fn token(
         "password" if auth.config.password_grant => {
             let (username, password) = (required(&form, "username")?, required(&form, "password")?);
             check_included_client(auth, &mut db.conn().await?, &client, &authorization, &form).await?;
-            counted_login(auth.login(db, username, password, &client).await)
+            super::auth::login_answer(counted_login(auth.login(db, username, password, &client).await))
         }
         "refresh_token" => {
             let presented = required(&form, "refresh_token")?;
@@ -170,7 +172,7 @@ async fn token(
         _ => {
             return Err(ApiError::new(
                 Status::BadRequest,
-                "unsupported_grant_type",
+                ErrorCode::UnsupportedGrantType,
                 "Supported grant types: password, refresh_token, client_credentials.",
             ))
         }
@@ -222,8 +224,9 @@ struct IntrospectRequest {
 /// refresh token, `{"active": false}` for anything else.
 #[utoipa::path(tag = "oauth", security(("client_basic" = [])), request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "The token's state.", body = serde_json::Value,
-        example = json!({"active": true, "token_type": "access_token", "sub": "0192f0c4-5b1e-7cc2-9a52-3b0d0f4f8c11",
-            "exp": 1764500000, "iat": 1764499100, "iss": "portcullis", "aud": "portcullis",
+        example = json!({"active": true, "token_type": "Bearer", "token_use": "access_token",
+            "sub": "0192f0c4-5b1e-7cc2-9a52-3b0d0f4f8c11", "exp": 1764500000, "iat": 1764499100,
+            "iss": "https://auth.example.com", "aud": "portcullis",
             "sid": "0192f0c4-5b1e-7cc2-9a52-3b0d0f4f8c12", "roles": ["user"]})), OAuthError,
         (status = 401, description = "`invalid_client`: client authentication failed.", body = ErrorObject),
         (status = 403, description = "`insufficient_permissions`: the client lacks `tokens:introspect`.", body = ErrorObject),
@@ -245,67 +248,6 @@ async fn introspect(
     Ok(NoStore::new(Json(answer)))
 }
 
-/// The service's base URL: `auth.public_url`, else the scheme and host the request came to.
-struct BaseUrl(String);
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for BaseUrl {
-    type Error = ();
-
-    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        let configured = req.rocket().state::<Auth>().and_then(|a| a.config.public_url.clone());
-        let base = configured.unwrap_or_else(|| {
-            let scheme = req.headers().get_one("X-Forwarded-Proto").filter(|p| *p == "https").unwrap_or("http");
-            let host = req.host().map(|h| h.to_string()).unwrap_or_else(|| "localhost".into());
-            format!("{scheme}://{host}")
-        });
-        Outcome::Success(BaseUrl(base.trim_end_matches('/').to_owned()))
-    }
-}
-
-/// Authorization server metadata (RFC 8414).
-#[utoipa::path(tag = "oauth", responses((status = 200, description = "The metadata.", body = serde_json::Value,
-    example = json!({"issuer": "portcullis", "token_endpoint": "http://localhost:8000/oauth/token",
-        "revocation_endpoint": "http://localhost:8000/oauth/revoke",
-        "jwks_uri": "http://localhost:8000/.well-known/jwks.json",
-        "introspection_endpoint": "http://localhost:8000/oauth/introspect",
-        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"]}))))]
-#[get("/.well-known/oauth-authorization-server")]
-fn metadata(auth: &State<Auth>, base: BaseUrl) -> Json<Value> {
-    let base = base.0;
-    let grants: Vec<&str> = if auth.config.password_grant {
-        vec!["password", "refresh_token", "client_credentials"]
-    } else {
-        vec!["refresh_token", "client_credentials"]
-    };
-    Json(json!({
-        "issuer": auth.config.issuer,
-        "token_endpoint": format!("{base}/oauth/token"),
-        "revocation_endpoint": format!("{base}/oauth/revoke"),
-        "introspection_endpoint": format!("{base}/oauth/introspect"),
-        "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "grant_types_supported": grants,
-        "response_types_supported": [],
-        // `none` for the password and refresh grants (public clients), the others for service clients.
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": auth.scopes_supported(),
-        // `none` for users' tokens; a client authenticates to revoke its own access tokens.
-        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "service_documentation": format!("{base}/docs"),
-    }))
-}
-
-/// The public signing keys (RFC 7517/8037); `{"keys": []}` when tokens are signed with HS256.
-#[utoipa::path(tag = "oauth", responses((status = 200, description = "The JWK set.", body = serde_json::Value,
-    example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "2026-01", "x": "...", "use": "sig",
-        "alg": "EdDSA"}]}))))]
-#[get("/.well-known/jwks.json")]
-fn jwks(auth: &State<Auth>) -> Json<Value> {
-    Json(auth.keys.jwks(auth.clock.now()))
-}
-
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![token, revoke, introspect, metadata, jwks]
+    rocket::routes![token, revoke, introspect]
 }

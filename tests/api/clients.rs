@@ -269,15 +269,17 @@ on_both_backends! {
         let user = app.with_user().await;
         let tokens = app.login(&user).await;
         let access = introspect(&app, &id, &secret, &tokens.access).await;
-        assert_eq!((&access["active"], &access["token_type"], &access["sub"], &access["sid"], &access["roles"]), (&json!(true), &json!("access_token"), &json!(user.id), &json!(tokens.session_id), &json!(["user"])));
+        assert_eq!((&access["active"], &access["token_type"], &access["token_use"], &access["sub"], &access["sid"], &access["roles"]), (&json!(true), &json!("Bearer"), &json!("access_token"), &json!(user.id), &json!(tokens.session_id), &json!(["user"])));
+        assert_eq!(access["iss"], crate::issuer::issuer_of(&app).as_str());
         for claim in ["exp", "iat", "iss", "aud"] {
             assert!(access.get(claim).is_some(), "{claim}");
         }
         let refresh = introspect(&app, &id, &secret, &tokens.refresh).await;
-        assert_eq!((&refresh["active"], &refresh["token_type"], &refresh["sid"]), (&json!(true), &json!("refresh_token"), &json!(tokens.session_id)));
+        assert_eq!((&refresh["active"], &refresh["token_type"], &refresh["token_use"], &refresh["sid"]), (&json!(true), &json!("refresh_token"), &json!("refresh_token"), &json!(tokens.session_id)));
         let client = client_token(&app, &id, &secret, None).await["access_token"].as_str().unwrap().to_owned();
         let about_client = introspect(&app, &id, &secret, &client).await;
         assert_eq!((&about_client["client_id"], &about_client["scope"], about_client.get("sid")), (&json!(id), &json!("tokens:introspect users:read"), None));
+        assert_eq!((&about_client["token_type"], &about_client["token_use"]), (&json!("Bearer"), &json!("access_token")));
         assert_eq!(introspect(&app, &id, &secret, "garbage").await, json!({"active": false}));
         // Ended sessions: inactive at once.
         assert_eq!(app.post_authed("/auth/logout", &tokens.access, json!({})).await.status(), Status::NoContent);

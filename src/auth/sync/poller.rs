@@ -54,8 +54,8 @@ pub async fn run(
             _ = wake.notify.notified() => {}
         }
         let started = clock.now();
-        let read = match set.load_since(&pool, since).await {
-            Ok(_) => role_changes.load_since(&pool, since).await,
+        let read = match super::revocation::load_since(&set, &pool, since).await {
+            Ok(_) => super::role_changes::load_since(&role_changes, &pool, since).await,
             Err(e) => Err(e),
         };
         let read = match read {

@@ -12,12 +12,12 @@ use crate::db::Id;
 
 impl ChangeState<Id> for Auth {
     fn session_ended(&self, session: &Id) -> bool {
-        self.revoked.contains(*session)
+        self.revoked.contains(session)
     }
 
     /// A deleted client is in the same set as ended sessions (its id as the key).
     fn client_deleted(&self, client: &Id) -> bool {
-        self.revoked.contains(*client)
+        self.revoked.contains(client)
     }
 
     /// Secret rotations and RFC 7009 revocations, from the in-memory cutoffs.
@@ -26,6 +26,6 @@ impl ChangeState<Id> for Auth {
     }
 
     fn with_current_roles(&self, user: &Id, check: &dyn Fn(&BTreeSet<String>) -> bool) -> Option<bool> {
-        self.role_changes.with_current_roles(*user, check)
+        self.role_changes.with_current_roles(user, check)
     }
 }

@@ -86,6 +86,7 @@ mod tests {
             jti: "j".into(),
             iat: 0,
             exp: 1,
+            nbf: None,
             sid: Some("s1".into()),
             roles: Some(roles.iter().map(|r| r.to_string()).collect()),
             client_id: None,
