@@ -759,7 +759,7 @@ def sec_clients():
     m = metadata()
     tep = m["token_endpoint"]
     adm = admin_token()
-    cid, csec, out = cli_client(MAIN_DB, "cli-client", ["users:read", "metrics:read"])
+    cid, csec, out = cli_client(MAIN_DB, "cli-client", ["users:read", "metrics:read", "tokens:introspect"])
     check("portcullis client create prints client_id and client_secret", cid and csec, out)
     STATE["metrics_client"] = (cid, csec)
     for method in ("client_secret_basic", "client_secret_post"):
@@ -774,7 +774,7 @@ def sec_clients():
             c = decode(t["access_token"])
             check(f"client token claims ({method})", hdr.get("typ") == "at+jwt" and c.get("sub") == cid and
                   c.get("client_id") == cid and "sid" not in c and "roles" not in c and
-                  set(c.get("scope", "").split()) == {"users:read", "metrics:read"}, (hdr, c))
+                  set(c.get("scope", "").split()) == {"users:read", "metrics:read", "tokens:introspect"}, (hdr, c))
         except Exception as ex:
             check(f"authlib client_credentials ({method})", False, repr(ex))
     s = OAuth2Session(client_id=cid, client_secret=csec)
@@ -1701,7 +1701,7 @@ def sec_misc():
     r = call("POST", "/oauth/token", data={"grant_type": "password", "username": e, "password": p})
     note("password grant of disabled account (contract: 403 account_disabled at login; OAuth: 400 codes)", _short(r)[:200])
     # introspect spent refresh token (exchanged once)
-    cid, csec = STATE.get("metrics_client") or cli_client(MAIN_DB, "intro", ["users:read"])[:2]
+    cid, csec = STATE.get("metrics_client") or cli_client(MAIN_DB, "intro", ["users:read", "tokens:introspect"])[:2]
     e, p, u = register()
     b = login_ok(e, p)
     n = call("POST", "/auth/refresh", json={"refresh_token": b["refresh_token"]}).json()

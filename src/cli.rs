@@ -155,7 +155,8 @@ async fn create(email: String, roles: Vec<String>, password: String) -> Result<(
     run_migrations_for(&settings).await?;
     let pool = DbPool::build(&settings).map_err(|e| e.to_string())?;
     let auth = Auth::build(config, Clock::new(), &pool).await?;
-    let user = create_user(&auth, &pool, &email, &password, &roles).await.map_err(|e| e.description.to_string())?;
+    let user =
+        create_user(&auth, &pool, &email, &password, &roles).await.map_err(|e| e.into_description().into_owned())?;
     println!("created user {} <{}> with roles {}", user.id, user.email, user.roles.join(", "));
     Ok(())
 }
@@ -185,7 +186,7 @@ pub async fn rotate_keys(settings: &PoolSettings, config: &AuthConfig, now: i64)
         return Err("keys rotate manages generated keys; auth.secret or auth.eddsa_keys is configured".into());
     }
     let pool = DbPool::build(settings).map_err(|e| e.to_string())?;
-    let at_rest = crate::auth::keys::kek::AtRest::new(config.key_encryption_key.as_ref());
+    let at_rest = crate::auth::keys::sealing::prepare(config, &pool).await?;
     crate::auth::keys::signing::rotate(&pool, &at_rest, now).await
 }
 
@@ -196,7 +197,7 @@ async fn create_client(name: String, permissions: Vec<String>) -> Result<(), Str
     let auth = Auth::build(config, Clock::new(), &pool).await?;
     let created = crate::admin::clients::create_client_unchecked(&auth, &pool, &name, &permissions)
         .await
-        .map_err(|e| e.description.to_string())?;
+        .map_err(|e| e.into_description().into_owned())?;
     println!("client_id: {}", created.client.client_id);
     println!("client_secret: {}", created.client_secret);
     Ok(())

@@ -42,6 +42,11 @@ impl Clock {
         base + self.offset.load(Ordering::Relaxed)
     }
 
+    /// [`now_ms`](Self::now_ms) as a typed moment.
+    pub fn now_millis(&self) -> UnixMillis {
+        UnixMillis(self.now_ms())
+    }
+
     /// Moves this clock (and every clone of it) forward.
     pub fn advance(&self, seconds: i64) {
         self.advance_ms(seconds * 1000);
@@ -50,6 +55,34 @@ impl Clock {
     /// Moves this clock (and every clone of it) forward by `ms` milliseconds.
     pub fn advance_ms(&self, ms: i64) {
         self.offset.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
+/// A moment in whole seconds since the Unix epoch: what sessions, tokens and throttling keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnixSeconds(pub i64);
+
+/// A moment in milliseconds since the Unix epoch: the refresh-token exchange times (a session's
+/// `rotated_at` and `burst_at`), where a second is too coarse for the grace interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnixMillis(pub i64);
+
+impl UnixMillis {
+    /// The whole second this moment falls in.
+    pub fn seconds(self) -> UnixSeconds {
+        UnixSeconds(self.0.div_euclid(1000))
+    }
+
+    /// Whether `earlier` is at most `grace_ms` milliseconds before this moment.
+    pub fn within(self, earlier: UnixMillis, grace_ms: i64) -> bool {
+        self.0 - earlier.0 <= grace_ms
+    }
+}
+
+impl UnixSeconds {
+    /// The start of this second, in milliseconds.
+    pub fn millis(self) -> UnixMillis {
+        UnixMillis(self.0 * 1000)
     }
 }
 

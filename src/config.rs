@@ -3,6 +3,8 @@
 //! Read once at ignite ([`AuthConfig::from_figment`]) and handed down as managed state. Every
 //! error names the key it is about, and a weak HS256 secret stops start-up.
 
+pub mod issuer;
+
 use std::fmt;
 
 use rocket::figment::Figment;
@@ -53,7 +55,11 @@ pub struct EdKeyConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
+    /// The base URL clients reach the service at (see [`issuer`]); by default
+    /// `http://<address>:<port>` from Rocket's configuration.
     pub issuer: String,
+    /// The name people see (authenticator apps); the issuer's host when absent.
+    pub display_name: Option<String>,
     pub audience: String,
     /// Identifiers (absolute URIs) of resource servers a token may be requested for with
     /// `resource` (RFC 8707); such a token's `aud` is the resource, never `audience`.
@@ -67,8 +73,10 @@ pub struct AuthConfig {
     pub secret: Option<Secret>,
     /// Ed25519 key files; when set, access tokens are signed with EdDSA (see `auth::keys`).
     pub eddsa_keys: Vec<EdKeyConfig>,
-    /// Key-encryption key: generated private keys (and other secrets read back) are stored
-    /// encrypted with it (`auth::kek`). At least 32 bytes; without it they are stored in clear.
+    /// Key-encryption key: generated private keys, the refresh-token key and TOTP secrets are
+    /// sealed under it (`auth::keys::kek`). At least 32 bytes. Without it, SQLite uses a key
+    /// generated into a file beside the database (`auth::keys::kek_file`); PostgreSQL stores
+    /// them in clear and warns at start-up.
     pub key_encryption_key: Option<Secret>,
     /// Application permissions (`resource:action`) roles and clients may hold beyond the
     /// built-in catalogue.
@@ -77,7 +85,8 @@ pub struct AuthConfig {
     pub active_kid: Option<String>,
     /// Whether `POST /oauth/token` accepts `grant_type=password` (RFC 9700 §2.4 discourages it).
     pub password_grant: bool,
-    /// Base URL of the service for the OAuth metadata document; the request's host when absent.
+    /// Version 2's base URL for the metadata document, replaced by `issuer`: accepted only to
+    /// refuse it with a message saying so.
     pub public_url: Option<String>,
     /// Clock-skew tolerance when checking `exp` and `iat` of access tokens.
     pub leeway: u64,
@@ -99,6 +108,9 @@ pub struct AuthConfig {
     pub throttle_address_window: u64,
     /// The longest a throttled account or address has to wait (backoff doubles up to it).
     pub throttle_max_backoff: u64,
+    /// Registration attempts accepted from one client address in an hour (429 beyond); 0 turns
+    /// the limit off (see `auth::registration_limit`).
+    pub registrations_per_address_per_hour: u32,
     /// How often other instances' revocations are read from the database, in milliseconds.
     pub revocation_poll_ms: u64,
     /// How often housekeeping deletes dead tokens and old sessions.
@@ -119,7 +131,9 @@ pub struct AuthConfig {
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
-            issuer: "portcullis".into(),
+            // What `issuer::default_for` gives for Rocket's default address and port.
+            issuer: "http://127.0.0.1:8000".into(),
+            display_name: None,
             audience: "portcullis".into(),
             resources: vec![],
             access_ttl: 900,
@@ -145,6 +159,7 @@ impl Default for AuthConfig {
             throttle_address_failures: 100,
             throttle_address_window: 60,
             throttle_max_backoff: 60,
+            registrations_per_address_per_hour: 10,
             revocation_poll_ms: 250,
             housekeeping_interval: 3600,
             retention: 604_800,
@@ -213,10 +228,13 @@ pub fn is_permission_name(name: &str) -> bool {
 impl AuthConfig {
     /// Extracts `auth` from Rocket's figment (defaults for absent keys) and validates it.
     pub fn from_figment(figment: &Figment) -> Result<AuthConfig, ConfigError> {
-        let config: AuthConfig = figment.focus("auth").extract().map_err(|e| {
+        let mut config: AuthConfig = figment.focus("auth").extract().map_err(|e| {
             let key = std::iter::once("auth".to_string()).chain(e.path.iter().cloned());
             problem(&key.collect::<Vec<_>>().join("."), e.kind.to_string())
         })?;
+        if figment.find_value("auth.issuer").is_err() {
+            config.issuer = issuer::default_for(figment);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -241,8 +259,9 @@ impl AuthConfig {
         if let Some((key, _)) = nonzero.iter().find(|(_, v)| *v == 0) {
             return Err(problem(key, "must be at least 1"));
         }
-        if self.issuer.trim().is_empty() {
-            return Err(problem("auth.issuer", "must not be empty"));
+        issuer::check(&self.issuer).map_err(|e| problem("auth.issuer", e))?;
+        if self.display_name.as_ref().is_some_and(|n| n.trim().is_empty() || n.chars().any(char::is_control)) {
+            return Err(problem("auth.display_name", "must be a non-empty name without control characters"));
         }
         if self.audience.trim().is_empty() {
             return Err(problem("auth.audience", "must not be empty"));
@@ -278,10 +297,11 @@ impl AuthConfig {
                 return Err(problem("auth.active_kid", format!("no key with kid {kid:?} in auth.eddsa_keys")));
             }
         }
-        if let Some(url) = &self.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(problem("auth.public_url", "must start with http:// or https://"));
-            }
+        if self.public_url.is_some() {
+            return Err(problem(
+                "auth.public_url",
+                "was replaced by auth.issuer in version 3: set auth.issuer to this URL, without a trailing slash",
+            ));
         }
         if let Some(kek) = &self.key_encryption_key {
             if kek.expose().len() < 32 {
@@ -308,6 +328,16 @@ impl AuthConfig {
             }
         }
         Ok(())
+    }
+
+    /// The name people see: `display_name`, else the issuer's host.
+    pub fn display_name(&self) -> String {
+        self.display_name.clone().unwrap_or_else(|| issuer::host(&self.issuer))
+    }
+
+    /// The issuer's path (`""` or e.g. `/tenant`): metadata is also served under it.
+    pub fn issuer_path(&self) -> String {
+        issuer::path(&self.issuer)
     }
 
     /// Password hashes allowed in flight at once.

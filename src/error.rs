@@ -1,6 +1,8 @@
 //! The one error type of the HTTP surface and the JSON catchers.
 //!
 //! Every failure is an [`ApiError`]: a status, a contract error code and a sentence for humans.
+//! The code is an [`ErrorCode`] (`code.rs`), and the description keeps to the characters RFC 6749
+//! §5.2 allows ([`description_charset`], applied by the one constructor, [`ApiError::new`]).
 //! 5xx causes are logged (with the request they answered) and never shown. Guards that fail record their `ApiError` in
 //! request-local state ([`reject`]) so that the catcher answers with it instead of a generic body.
 
@@ -8,6 +10,7 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use portcullis_rocket::core::Challenge;
 use rocket::http::{Header, Status};
 use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
@@ -15,12 +18,18 @@ use rocket::serde::json::Json;
 use rocket::Catcher;
 use serde::Serialize;
 
+mod code;
+pub use code::{allowed_in_description, description_charset, ErrorCode};
+
 /// A failure with its status, contract code and human-readable description.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: Status,
-    pub code: &'static str,
-    pub description: Cow<'static, str>,
+    pub code: ErrorCode,
+    description: Cow<'static, str>,
+    /// What the RFC 6750 challenge says (the crate's one builder, shared with resource servers).
+    challenge: Challenge,
+    /// A challenge of another scheme (Basic, for client authentication), which wins.
     www_authenticate: Option<String>,
     retry_after: Option<u64>,
     /// The second step of a login (403 `mfa_required` at login); `Secret` keeps it out of logs.
@@ -73,18 +82,21 @@ pub const RETRY_UNAVAILABLE_AFTER: u64 = 5;
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
-    error: &'a str,
+    error: ErrorCode,
     error_description: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     mfa_token: Option<&'a str>,
 }
 
 impl ApiError {
-    pub fn new(status: Status, code: &'static str, description: impl Into<Cow<'static, str>>) -> Self {
+    /// Every error is made here: the description is brought into the RFC 6749 §5.2 character set.
+    pub fn new(status: Status, code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        let description = description_charset(description.into());
         ApiError {
             status,
             code,
-            description: description.into(),
+            description,
+            challenge: Challenge::ByStatus,
             www_authenticate: None,
             retry_after: None,
             mfa_token: None,
@@ -92,89 +104,106 @@ impl ApiError {
         }
     }
 
+    /// The human-readable sentence of the body (already within the RFC 6749 §5.2 characters).
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The sentence, for an error that answers in another shape (the OAuth mapping, the CLI).
+    pub fn into_description(self) -> Cow<'static, str> {
+        self.description
+    }
+
     /// 400 `invalid_request`: malformed body, missing field, wrong content type.
     pub fn bad_request(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(Status::BadRequest, "invalid_request", description)
+        Self::new(Status::BadRequest, ErrorCode::InvalidRequest, description)
     }
 
     /// 422 `invalid_request`: a well-formed body with an unacceptable value; names the field.
     pub fn invalid_field(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(Status::UnprocessableEntity, "invalid_request", description)
+        Self::new(Status::UnprocessableEntity, ErrorCode::InvalidRequest, description)
     }
 
     /// 401 `invalid_token` with the RFC 6750 challenge.
     pub fn invalid_token(description: impl Into<Cow<'static, str>>) -> Self {
-        let description = description.into();
-        let challenge =
-            format!("Bearer error=\"invalid_token\", error_description=\"{}\"", description.replace(['"', '\\'], "'"));
-        ApiError { www_authenticate: Some(challenge), ..Self::new(Status::Unauthorized, "invalid_token", description) }
+        ApiError {
+            challenge: Challenge::InvalidToken,
+            ..Self::new(Status::Unauthorized, ErrorCode::InvalidToken, description)
+        }
     }
 
     /// 401 `invalid_client` (RFC 6749 §5.2): client authentication failed. With the
     /// `WWW-Authenticate: Basic` challenge when the client used HTTP Basic.
     pub fn invalid_client(basic: bool) -> Self {
-        let error = Self::new(Status::Unauthorized, "invalid_client", "Client authentication failed.");
+        let error = Self::new(Status::Unauthorized, ErrorCode::InvalidClient, "Client authentication failed.");
         ApiError { www_authenticate: basic.then(|| "Basic realm=\"portcullis\"".to_owned()), ..error }
     }
 
     /// 401 for a request that carried no credentials at all: a bare `Bearer` challenge.
     pub fn missing_token() -> Self {
-        ApiError {
-            www_authenticate: Some("Bearer".into()),
-            ..Self::new(Status::Unauthorized, "invalid_token", "An access token is required.")
-        }
+        Self::other_scheme("An access token is required.")
+    }
+
+    /// 401 `invalid_token` for credentials of another scheme than Bearer at a bearer endpoint: a
+    /// bare `Bearer` challenge, as for none (RFC 6750 §3.1: no bearer token to judge).
+    pub fn other_scheme(description: impl Into<Cow<'static, str>>) -> Self {
+        ApiError { challenge: Challenge::Bare, ..Self::new(Status::Unauthorized, ErrorCode::InvalidToken, description) }
     }
 
     /// 401 `invalid_credentials`: the same answer for an unknown email and a wrong password.
     pub fn invalid_credentials() -> Self {
-        Self::new(Status::Unauthorized, "invalid_credentials", "The email or password is incorrect.")
+        Self::new(Status::Unauthorized, ErrorCode::InvalidCredentials, "The email or password is incorrect.")
     }
 
     /// 401 `invalid_grant`: refresh token unknown, used, expired or revoked.
     pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(Status::Unauthorized, "invalid_grant", description)
+        Self::new(Status::Unauthorized, ErrorCode::InvalidGrant, description)
     }
 
     /// 400 `invalid_target` (RFC 8707 §2): a `resource` that is not one of `auth.resources`,
     /// or not the one a session is bound to.
     pub fn invalid_target(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(Status::BadRequest, "invalid_target", description)
+        Self::new(Status::BadRequest, ErrorCode::InvalidTarget, description)
     }
 
+    /// 403 `insufficient_permissions`; to a bearer-authenticated request with
+    /// `WWW-Authenticate: Bearer error="insufficient_scope", ...` (as every 403 to one).
     pub fn forbidden(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(Status::Forbidden, "insufficient_permissions", description)
+        Self::new(Status::Forbidden, ErrorCode::InsufficientPermissions, description)
     }
 
     /// 403 `mfa_required`: at login with the `mfa_token` of the second step; at `/admin`
-    /// without one (the token's login did not use a second factor).
-    pub fn mfa_required(description: impl Into<Cow<'static, str>>, mfa_token: Option<String>) -> Self {
+    /// without one (the token's login did not use a second factor), where the challenge says
+    /// `error="insufficient_user_authentication"` (RFC 9470 §3).
+    pub fn mfa_required(description: impl Into<Cow<'static, str>>, mfa_token: Option<crate::config::Secret>) -> Self {
         ApiError {
-            mfa_token: mfa_token.map(crate::config::Secret::new),
-            ..Self::new(Status::Forbidden, "mfa_required", description)
+            challenge: Challenge::InsufficientUserAuthentication,
+            mfa_token,
+            ..Self::new(Status::Forbidden, ErrorCode::MfaRequired, description)
         }
     }
 
     pub fn account_disabled() -> Self {
-        Self::new(Status::Forbidden, "account_disabled", "This account is disabled.")
+        Self::new(Status::Forbidden, ErrorCode::AccountDisabled, "This account is disabled.")
     }
 
     pub fn not_found(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(Status::NotFound, "not_found", description)
+        Self::new(Status::NotFound, ErrorCode::NotFound, description)
     }
 
     pub fn conflict(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(Status::Conflict, "conflict", description)
+        Self::new(Status::Conflict, ErrorCode::Conflict, description)
     }
 
     pub fn payload_too_large() -> Self {
-        Self::new(Status::PayloadTooLarge, "payload_too_large", "The request body is too large.")
+        Self::new(Status::PayloadTooLarge, ErrorCode::PayloadTooLarge, "The request body is too large.")
     }
 
     /// 429 with `Retry-After` in whole seconds (at least 1).
     pub fn too_many_requests(retry_after: u64) -> Self {
         ApiError {
             retry_after: Some(retry_after.max(1)),
-            ..Self::new(Status::TooManyRequests, "too_many_requests", "Too many failed attempts; retry later.")
+            ..Self::new(Status::TooManyRequests, ErrorCode::TooManyRequests, "Too many failed attempts; retry later.")
         }
     }
 
@@ -182,7 +211,7 @@ impl ApiError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         ApiError {
             cause: Some(Cause::new(log::Level::Error, format!("internal error: {cause}"))),
-            ..Self::new(Status::InternalServerError, "server_error", "The server failed to handle the request.")
+            ..Self::new(Status::InternalServerError, ErrorCode::ServerError, "The server failed to handle the request.")
         }
     }
 
@@ -199,7 +228,7 @@ impl ApiError {
     fn service_unavailable() -> Self {
         ApiError {
             retry_after: Some(RETRY_UNAVAILABLE_AFTER),
-            ..Self::new(Status::ServiceUnavailable, "unavailable", "The service is temporarily unavailable.")
+            ..Self::new(Status::ServiceUnavailable, ErrorCode::Unavailable, "The service is temporarily unavailable.")
         }
     }
 
@@ -214,8 +243,8 @@ impl ApiError {
             422 => Self::invalid_field("The request body has an invalid value."),
             429 => Self::too_many_requests(1),
             503 => Self::service_unavailable(),
-            500..=599 => Self::new(status, "server_error", "The server failed to handle the request."),
-            _ => Self::new(status, "invalid_request", status.reason_lossy().to_string()),
+            500..=599 => Self::new(status, ErrorCode::ServerError, "The server failed to handle the request."),
+            _ => Self::new(status, ErrorCode::InvalidRequest, status.reason_lossy().to_string()),
         }
     }
 }
@@ -257,18 +286,6 @@ impl From<crate::db::PoolError> for ApiError {
     }
 }
 
-/// The challenge of a 401 that is not about the token, to a request that presented a bearer
-/// token (a wrong current password or MFA code on a bearer-protected route): every 401 carries
-/// a challenge (RFC 9110 §15.5.2), and the contract's for bearer-protected endpoints is Bearer.
-/// The token itself was fine, so the challenge names no error.
-fn bearer_challenge(status: Status, req: &Request<'_>) -> Option<String> {
-    let bearer = req
-        .headers()
-        .get_one("Authorization")
-        .is_some_and(|h| h.trim_start().get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer ")));
-    (status == Status::Unauthorized && bearer).then(|| "Bearer".to_owned())
-}
-
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         if let Some(cause) = &self.cause {
@@ -281,7 +298,11 @@ impl<'r> Responder<'r, 'static> for ApiError {
         };
         let mut response = Response::build_from(Json(body).respond_to(req)?);
         response.status(self.status).header(Header::new("Cache-Control", "no-store"));
-        if let Some(challenge) = self.www_authenticate.or_else(|| bearer_challenge(self.status, req)) {
+        // A 401 or 403 to a bearer-authenticated request names what was wrong with its token
+        // (the rules are in `portcullis_rocket::core::challenge`).
+        let authorization = req.headers().get_one("Authorization");
+        let bearer = || self.challenge.header(self.status.code, &self.description, authorization);
+        if let Some(challenge) = self.www_authenticate.or_else(bearer) {
             response.header(Header::new("WWW-Authenticate", challenge));
         }
         if let Some(seconds) = self.retry_after {

@@ -70,6 +70,7 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         .attach(auth::stage())
         .attach(routes::NoStoreForBearer)
         .attach(ops::http::Operations)
+        .attach(routes::discovery::under_issuer_path())
         .mount("/", routes::all())
         .register("/", error::catchers())
 }

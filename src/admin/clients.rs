@@ -4,6 +4,8 @@
 //! hash is right for a secret with that much entropy; see `auth::client_auth` for the check).
 //! Deleting a client rejects its access tokens at once here and, through the revocation feed
 //! (the client id in place of a session id), within a poll interval on other instances.
+//! Rotating a secret rejects the access tokens issued under the old one the same way, through a
+//! cutoff by `iat` (`auth::sync::client_cutoffs`).
 
 use std::collections::BTreeSet;
 
@@ -13,12 +15,13 @@ use serde_json::json;
 use crate::auth::audit::audit_by;
 use crate::auth::delegation::{self, Delegated};
 use crate::auth::guards::{self, RequestOrigin};
+use crate::auth::permissions::{ClientsWrite, Permission};
 use crate::auth::secrets::OpaqueToken;
 use crate::auth::Auth;
 use crate::clock::rfc3339;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AuditStore, Client, ClientStore, NewClient, RevocationStore};
+use crate::models::{AuditStore, Client, ClientCutoff, ClientCutoffStore, ClientStore, NewClient, RevocationStore};
 use crate::page::Page;
 
 /// A client as the API shows it.
@@ -82,7 +85,9 @@ pub struct ClientList {
 
 /// Delegation for clients, through the one rule of `auth::delegation`: an actor may create,
 /// re-key or delete only a client whose permissions it holds itself (whoever has a client's
-/// secret has its permissions). 403 `insufficient_permissions`, audited as `grant_denied`.
+/// secret has its permissions), and must still hold `clients:write` (a client's token outlives
+/// its creator's demotion; the bearer guard checked only the token). 403
+/// `insufficient_permissions`, audited as `grant_denied`.
 async fn check_delegation(
     auth: &Auth,
     conn: &mut DbConn,
@@ -91,7 +96,8 @@ async fn check_delegation(
     attempt: serde_json::Value,
     client: &RequestOrigin,
 ) -> ApiResult<()> {
-    let grant = Delegated::permissions(permissions, attempt);
+    let mut grant = Delegated::permissions(permissions, attempt);
+    grant.permissions.insert(ClientsWrite::NAME.to_owned());
     let grantor = auth.grantor_of(conn, actor).await?;
     match delegation::check(&grantor, &grant) {
         Ok(()) => Ok(()),
@@ -188,7 +194,9 @@ impl Auth {
         Ok(ClientList { clients: clients.iter().map(ClientView::from).collect(), total })
     }
 
-    /// `POST /admin/clients/<id>/secret`: a new secret; the old one stops working at once.
+    /// `POST /admin/clients/<id>/secret`: a new secret; the old one stops working at once, and so
+    /// do the access tokens issued under it (every one issued up to this second: tokens issued
+    /// later in the second carry the next one as `iat`, see `auth::sync::client_cutoffs`).
     pub async fn rotate_client_secret(
         &self,
         conn: &mut DbConn,
@@ -200,17 +208,14 @@ impl Auth {
         let attempt = json!({"action": "rotate_client_secret", "client_id": client_id});
         check_delegation(self, conn, actor, &found.permissions, attempt, client).await?;
         let secret = OpaqueToken::generate();
-        let audit = audit_by(
-            "client_secret_rotated",
-            self.clock.now(),
-            None,
-            Some(*actor.id()),
-            client,
-            json!({"client_id": client_id}),
-        );
+        let now = self.clock.now();
+        let cutoff = ClientCutoff { client_id, revoked_through: now, expires_at: self.revoke_until(now) };
+        let audit =
+            audit_by("client_secret_rotated", now, None, Some(*actor.id()), client, json!({"client_id": client_id}));
         let updated = crate::db::write_tx!(conn, |c| {
             let updated = c.set_client_secret(client_id, secret.hash()).await?;
             if updated {
+                c.raise_client_cutoff(cutoff, now).await?;
                 c.insert_audit(&audit).await?;
             }
             Ok::<_, diesel::result::Error>(updated)
@@ -218,6 +223,7 @@ impl Auth {
         if !updated {
             return Err(not_found());
         }
+        self.cut_off_locally(cutoff);
         Ok(NewSecret { client_id, client_secret: secret.into_plaintext() })
     }
 

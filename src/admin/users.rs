@@ -6,9 +6,9 @@ use serde_json::json;
 
 use crate::auth::accounts::UserView;
 use crate::auth::audit::audit_by;
-use crate::auth::delegation::{self, Delegated};
+use crate::auth::delegation::{self, Refused};
 use crate::auth::guards::{self, RequestOrigin};
-use crate::auth::permissions::ADMIN_ROLE;
+use crate::auth::permissions::{Permission, SessionsRevoke, UsersWrite, ADMIN_ROLE};
 use crate::auth::views::SessionView;
 use crate::auth::Auth;
 use crate::db::{DbConn, Id};
@@ -90,11 +90,12 @@ impl Auth {
             let before = c.user_role_names(target).await?;
             let before_set: BTreeSet<&String> = before.iter().collect();
             let attempt = json!({"action": "set_roles", "before": before, "after": roles});
-            let defined = c.all_roles().await?;
-            let changed = before_set.symmetric_difference(&after).copied();
-            let grant = Delegated::roles(changed, &defined, &everything, attempt);
-            if let Err(denial) = delegation::check(&grantor, &grant) {
-                return Ok(Err((grant, denial)));
+            // Every permission the account holds before and after: the account's own (an account
+            // action) and those of every role assigned or removed (a grant).
+            if let Err(refused) =
+                delegation::account_action(c, &grantor, target, UsersWrite::NAME, &roles, &everything, attempt).await?
+            {
+                return Ok(Err(refused));
             }
             let demoted = before_set.contains(&ADMIN_ROLE.to_string()) && !after.contains(&ADMIN_ROLE.to_string());
             if demoted && would_remove_last_admin(&user, &before, &c.active_admins().await?) {
@@ -110,11 +111,9 @@ impl Auth {
             Ok::<_, ApiError>(Ok(change))
         })?;
         match outcome {
-            Err((grant, denial)) => {
-                return Err(self.refuse_grant(conn, Some(*actor.id()), Some(target), client, &grant, denial).await)
-            }
+            Err(refused) => return Err(self.refuse_account_action(conn, actor, target, client, refused).await),
             Ok(Some(change)) => {
-                self.role_changes.record(&change);
+                crate::auth::sync::role_changes::record(&self.role_changes, &change);
                 self.sync_wake.wake();
             }
             Ok(None) => {}
@@ -131,10 +130,19 @@ impl Auth {
         disabled: bool,
         client: &RequestOrigin,
     ) -> ApiResult<UserView> {
+        let grantor = self.grantor_of(conn, actor).await?;
+        let everything = self.scopes_supported();
         let ending = self.ending("user_disabled");
-        let ended = crate::db::write_tx!(conn, |c| {
+        let action = if disabled { "disable_user" } else { "enable_user" };
+        let outcome = crate::db::write_tx!(conn, |c| {
             c.lock_admin_set().await?;
             let user = c.find_user(target).await?.ok_or_else(not_found)?;
+            let attempt = json!({"action": action});
+            if let Err(refused) =
+                delegation::account_action(c, &grantor, target, UsersWrite::NAME, &[], &everything, attempt).await?
+            {
+                return Ok(Err(refused));
+            }
             if disabled && would_remove_last_admin(&user, &c.user_role_names(target).await?, &c.active_admins().await?)
             {
                 return Err(last_admin());
@@ -151,8 +159,12 @@ impl Auth {
                 json!({"sessions_ended": ended.len()}),
             );
             c.insert_audit(&audit).await?;
-            Ok::<_, ApiError>(ended)
+            Ok::<_, ApiError>(Ok(ended))
         })?;
+        let ended = match outcome {
+            Ok(ended) => ended,
+            Err(refused) => return Err(self.refuse_account_action(conn, actor, target, client, refused).await),
+        };
         self.revoke_locally(&ended, &ending);
         self.user_view(conn, target).await
     }
@@ -165,10 +177,18 @@ impl Auth {
         target: Id,
         client: &RequestOrigin,
     ) -> ApiResult<()> {
+        let grantor = self.grantor_of(conn, actor).await?;
+        let everything = self.scopes_supported();
         let ending = self.ending("user_deleted");
-        let ended = crate::db::write_tx!(conn, |c| {
+        let outcome = crate::db::write_tx!(conn, |c| {
             c.lock_admin_set().await?;
             let user = c.find_user(target).await?.ok_or_else(not_found)?;
+            let attempt = json!({"action": "delete_user"});
+            if let Err(refused) =
+                delegation::account_action(c, &grantor, target, UsersWrite::NAME, &[], &everything, attempt).await?
+            {
+                return Ok(Err(refused));
+            }
             if would_remove_last_admin(&user, &c.user_role_names(target).await?, &c.active_admins().await?) {
                 return Err(last_admin());
             }
@@ -183,8 +203,12 @@ impl Auth {
                 json!({"email": user.email}),
             );
             c.insert_audit(&audit).await?;
-            Ok::<_, ApiError>(ended)
+            Ok::<_, ApiError>(Ok(ended))
         })?;
+        let ended = match outcome {
+            Ok(ended) => ended,
+            Err(refused) => return Err(self.refuse_account_action(conn, actor, target, client, refused).await),
+        };
         self.revoke_locally(&ended, &ending);
         Ok(())
     }
@@ -210,6 +234,42 @@ impl Auth {
         client: &RequestOrigin,
     ) -> ApiResult<()> {
         self.user_view(conn, target).await?;
+        self.check_account_action(conn, actor, target, SessionsRevoke::NAME, "revoke_user_sessions", client).await?;
         self.end_all_sessions(conn, target, *actor.id(), "sessions_revoked", client).await.map(|_| ())
+    }
+
+    /// [`delegation::account_action`] on its own, for an action whose write lives elsewhere
+    /// (ending sessions, resetting MFA): 403, audited, when `actor` may not act on `target`.
+    pub async fn check_account_action(
+        &self,
+        conn: &mut DbConn,
+        actor: &guards::Caller,
+        target: Id,
+        needs: &str,
+        action: &str,
+        client: &RequestOrigin,
+    ) -> ApiResult<()> {
+        let grantor = self.grantor_of(conn, actor).await?;
+        let everything = self.scopes_supported();
+        let attempt = json!({ "action": action });
+        let checked = crate::db::with_conn!(conn, |c| {
+            delegation::account_action(c, &grantor, target, needs, &[], &everything, attempt).await
+        })?;
+        match checked {
+            Ok(()) => Ok(()),
+            Err(refused) => Err(self.refuse_account_action(conn, actor, target, client, refused).await),
+        }
+    }
+
+    /// Audits a refused account action as `grant_denied` and returns the 403.
+    pub(crate) async fn refuse_account_action(
+        &self,
+        conn: &mut DbConn,
+        actor: &guards::Caller,
+        target: Id,
+        client: &RequestOrigin,
+        refused: Refused,
+    ) -> ApiError {
+        self.refuse_grant(conn, Some(*actor.id()), Some(target), client, &refused.grant, refused.denial).await
     }
 }

@@ -2,6 +2,7 @@
 //! the user object of the contract.
 
 use serde::Serialize;
+use unicode_normalization::UnicodeNormalization;
 
 use crate::clock::rfc3339;
 use crate::db::{DbPool, Id};
@@ -40,10 +41,29 @@ impl UserView {
     }
 }
 
-/// Trims and lower-cases `email` and checks its shape; 422 naming `email` otherwise.
+/// Whether `c` is invisible or changes the direction of text: zero-width characters, joiners,
+/// bidirectional controls (Unicode UAX #9), U+FEFF and the other default-ignorable code points of
+/// Unicode's `DerivedCoreProperties.txt`. An address holding one can display as another one.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// The one form of an email that is stored and looked up: trimmed, NFKC-normalised (Unicode
+/// UAX #15: fullwidth and other compatibility look-alikes become the plain letters), then
+/// lower-cased. Invisible and direction-changing characters ([`is_invisible`]) are refused, as
+/// is anything that is not shaped like an address: 422 naming `email`. Login applies the same,
+/// and answers a refused email like an unknown one.
 pub fn normalize_email(email: &str) -> ApiResult<String> {
-    let email = email.trim().to_lowercase();
     let invalid = || ApiError::invalid_field("email: must be a valid email address");
+    let email = email.trim().nfkc().collect::<String>().to_lowercase();
+    if email.chars().any(is_invisible) {
+        return Err(invalid());
+    }
     // Control characters (NUL among them) and U+FFFD (what a lone surrogate becomes) never name
     // a mailbox; PostgreSQL could not even store a NUL.
     if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\u{FFFD}') {
@@ -133,6 +153,24 @@ mod tests {
     #[test]
     fn emails_are_trimmed_and_lower_cased() {
         assert_eq!(normalize_email("  Alice@Example.COM ").unwrap(), "alice@example.com");
+    }
+
+    #[test]
+    fn look_alikes_normalise_to_the_plain_address_and_invisible_characters_are_refused() {
+        assert_eq!(
+            normalize_email("\u{FF41}\u{FF44}\u{FF4D}\u{FF49}\u{FF4E}@example.com").unwrap(),
+            "admin@example.com"
+        );
+        assert_eq!(normalize_email("ADMIN\u{FF20}EXAMPLE.COM").unwrap(), "admin@example.com");
+        for bad in [
+            "ad\u{200B}min@example.com",
+            "admin@exa\u{200B}mple.com",
+            "admin\u{202E}@example.com",
+            "\u{FEFF}admin@example.com",
+            "admin@example.com\u{2066}",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! Service clients at the OAuth endpoints: client authentication (RFC 6749 §2.3.1, Basic or
-//! form fields), throttled like logins, and the client-credentials grant (§4.4).
+//! form fields), throttled per client address, and the client-credentials grant (§4.4).
+//!
+//! A `client_id` is no secret, so failed client authentication is counted per (address, client)
+//! and per address only, in counters no user login can touch ([`ThrottleKeys::client`]): a
+//! stranger guessing secrets locks out only their own address, never the client itself.
 //!
 //! Secrets have 256 bits of entropy, so the stored SHA-256 digest is enough (no slow hash), and
 //! the comparison of digests runs in constant time.
@@ -13,7 +17,7 @@ use crate::auth::secrets::hash_token;
 use crate::auth::throttle::{self, ThrottleKeys};
 use crate::auth::Auth;
 use crate::db::{DbConn, Id};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::models::{Client, ClientStore};
 
 /// Client credentials as presented. `Debug` leaves the secret out.
@@ -102,8 +106,9 @@ impl std::fmt::Debug for ClientTokenResponse {
 
 impl Auth {
     /// Authenticates a client: 401 `invalid_client` for an unknown id, a wrong secret or a
-    /// disabled client, and 429 once its failures from one address (or in all) pass the login
-    /// throttle's thresholds.
+    /// disabled client, and 429 once the failures from this address (for this client, or in all)
+    /// pass the throttle's thresholds. The client's permissions come back bounded by what its
+    /// creator holds now (`Auth::creator_bound`), so a demoted creator's clients are demoted too.
     pub async fn authenticate_client(
         &self,
         conn: &mut DbConn,
@@ -111,7 +116,11 @@ impl Auth {
         from: &RequestOrigin,
     ) -> ApiResult<Client> {
         let found = find_presented(conn, presented).await?;
-        self.check_secret(conn, presented, found, from).await
+        let mut client = self.check_secret(conn, presented, found, from).await?;
+        if let Some(bound) = self.creator_bound(conn, client.client_id).await? {
+            client.permissions.retain(|p| bound.contains(p));
+        }
+        Ok(client)
     }
 
     /// Client credentials presented with a user's grant (password, refresh token). The grant
@@ -125,16 +134,16 @@ impl Auth {
         conn: &mut DbConn,
         presented: &PresentedClient,
         from: &RequestOrigin,
-    ) -> ApiResult<()> {
+    ) -> ApiResult<Option<Client>> {
         match find_presented(conn, presented).await? {
-            Some(found) => self.check_secret(conn, presented, Some(found), from).await.map(drop),
-            None => Ok(()),
+            Some(found) => self.check_secret(conn, presented, Some(found), from).await.map(Some),
+            None => Ok(None),
         }
     }
 
     /// The secret check of `presented` against `found` (its stored client and secret digest, if
     /// any), throttled like a login: the attempt is counted before the secret is checked (atomic
-    /// under concurrency), per client and address, per client, and per address.
+    /// under concurrency), per client and address and per address; never per client alone.
     async fn check_secret(
         &self,
         conn: &mut DbConn,
@@ -142,7 +151,7 @@ impl Auth {
         found: Option<(Client, String)>,
         from: &RequestOrigin,
     ) -> ApiResult<Client> {
-        let keys = ThrottleKeys::new(&format!("client:{}", presented.client_id), from.ip.as_deref());
+        let keys = ThrottleKeys::client(&presented.client_id, from.ip.as_deref());
         let reservation = throttle::reserve(conn, &keys, &self.config, self.clock.now()).await?;
         let presented_hash = hash_token(&presented.secret);
         // Compare against a digest even for an unknown client, so the time taken says nothing.
@@ -170,11 +179,8 @@ impl Auth {
             Some(scope) => {
                 let mut requested: Vec<&str> = scope.split_ascii_whitespace().collect();
                 if let Some(missing) = requested.iter().find(|p| !client.permissions.contains(**p)) {
-                    return Err(ApiError::new(
-                        rocket::http::Status::BadRequest,
-                        "invalid_scope",
-                        format!("The client does not hold {missing:?}."),
-                    ));
+                    let description = format!("The client does not hold '{missing}'.");
+                    return Err(ApiError::new(rocket::http::Status::BadRequest, ErrorCode::InvalidScope, description));
                 }
                 requested.sort_unstable();
                 requested.dedup();
@@ -185,13 +191,16 @@ impl Auth {
         let now = self.clock.now();
         let exp = now + self.keys.ttl();
         let scope = granted.join(" ");
+        // Past the client's cutoff: a token issued in the second of a rotation is not refused.
+        let iat = self.client_cutoffs.issued_at(client.client_id, now);
         let claims = AccessClaims {
             iss: self.config.issuer.clone(),
             aud: self.audience(resource),
             sub: client.client_id,
             jti: Id::new(),
-            iat: now,
+            iat,
             exp,
+            nbf: None,
             sid: None,
             roles: None,
             client_id: Some(client.client_id),

@@ -1,12 +1,21 @@
-//! Delegation (contract v2): nobody grants what they do not hold.
+//! Delegation: nobody grants what they do not hold, and nobody acts on an account above them.
 //!
 //! Every grant passes through [`check`]: assigning or removing roles, creating, changing or
-//! deleting a role, and creating a service client. The actor's effective permissions must include
-//! every permission of what it grants or takes away, and only a holder of the `admin` role may
-//! assign or remove `admin` (holding every permission through other roles is not enough: `admin`
-//! also carries permissions added to the catalogue later). A refused attempt is answered by
-//! [`Auth::refuse_grant`], which audits it as `grant_denied` and returns 403
-//! `insufficient_permissions`.
+//! deleting a role, and creating, re-keying or deleting a service client. The actor's effective
+//! permissions must include every permission of what it grants or takes away, and only a holder of
+//! the `admin` role may assign or remove `admin` (holding every permission through other roles is
+//! not enough: `admin` also carries permissions added to the catalogue later).
+//!
+//! Every action on an account (disable, enable, delete, end its sessions, reset its MFA, change
+//! its roles) passes through [`account_action`]: the actor must hold every permission the account
+//! holds, and only an `admin` acts on an account holding `admin` (README, "Delegation"). Otherwise
+//! a holder of `users:write` could lock an admin out, or re-enable one disabled after a leak.
+//!
+//! A client acts with its token's scope, bounded by what the account that created it holds now
+//! ([`Auth::creator_bound`]): demoting a user also demotes the clients it made.
+//!
+//! A refused attempt is answered by [`Auth::refuse_grant`], which audits it as `grant_denied` and
+//! returns 403 `insufficient_permissions`.
 
 use std::collections::BTreeSet;
 
@@ -18,7 +27,11 @@ use crate::auth::permissions::{RoleTable, ADMIN_ROLE};
 use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AuditStore, Role, RoleStore, UserStore};
+use crate::models::{AuditStore, ClientStore, Role, RoleStore, UserStore};
+
+/// How many creators [`Auth::creator_bound`] follows (a client made by a client made by ...);
+/// a longer chain is bounded to nothing rather than walked without end.
+const MAX_CREATOR_CHAIN: usize = 16;
 
 /// What an actor may grant: its effective permissions and whether it holds `admin`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +82,13 @@ pub struct Denial {
     pub missing: Vec<String>,
 }
 
+/// A refused grant or account action: what was attempted and what the actor lacks.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub grant: Delegated,
+    pub denial: Denial,
+}
+
 /// The one delegation rule: `Ok` when `grantor` holds everything `grant` confers or removes.
 pub fn check(grantor: &Grantor, grant: &Delegated) -> Result<(), Denial> {
     let mut missing: Vec<String> = if grantor.admin {
@@ -86,16 +106,84 @@ pub fn check(grantor: &Grantor, grant: &Delegated) -> Result<(), Denial> {
     }
 }
 
+/// The one rule for actions on an account: `grantor` must hold every permission `target` holds
+/// (and `admin` when it holds `admin`), plus those of `granted`, the roles a role change assigns
+/// or removes, plus `needs`, the action's own permission (which the bearer guard checked against
+/// the token; checked again here because a client's token outlives its creator's demotion). Call
+/// inside the action's transaction, so the roles checked are the roles acted on; answer a
+/// [`Refused`] with [`Auth::refuse_grant`] after the transaction.
+pub async fn account_action<C: RoleStore + UserStore>(
+    c: &mut C,
+    grantor: &Grantor,
+    target: Id,
+    needs: &str,
+    granted: &[String],
+    everything: &[String],
+    attempt: serde_json::Value,
+) -> diesel::QueryResult<Result<(), Refused>> {
+    let held = c.user_role_names(target).await?;
+    let defined = c.all_roles().await?;
+    let mut grant = Delegated::roles(held.iter().chain(granted), &defined, everything, attempt);
+    grant.permissions.insert(needs.to_owned());
+    Ok(check(grantor, &grant).map_err(|denial| Refused { grant, denial }))
+}
+
+/// What `client_id`'s creators hold now; `None` when it was made from the command line.
+async fn creator_bound<C: ClientStore + RoleStore + UserStore>(
+    c: &mut C,
+    client_id: Id,
+    everything: &[String],
+) -> diesel::QueryResult<Option<BTreeSet<String>>> {
+    let narrow = |bound: Option<BTreeSet<String>>, held: BTreeSet<String>| match bound {
+        Some(bound) => bound.intersection(&held).cloned().collect(),
+        None => held,
+    };
+    let (mut bound, mut current) = (None, client_id);
+    for _ in 0..MAX_CREATOR_CHAIN {
+        let Some(creator) = c.client_creator(current).await? else { return Ok(Some(BTreeSet::new())) };
+        let Some(creator) = creator else { return Ok(bound) };
+        if let Some(user) = c.find_user(creator).await? {
+            // A disabled account holds nothing: its clients must not outlive its lock-out.
+            let mut held = BTreeSet::new();
+            if !user.disabled {
+                let roles = c.user_role_names(creator).await?;
+                for role in c.all_roles().await?.iter().filter(|r| roles.contains(&r.name)) {
+                    held.extend(RoleTable::effective_permissions(role, everything));
+                }
+            }
+            return Ok(Some(narrow(bound, held)));
+        }
+        match c.find_client(creator).await? {
+            Some((parent, _)) => (bound, current) = (Some(narrow(bound, parent.permissions)), creator),
+            // A creator that is gone holds nothing.
+            None => return Ok(Some(BTreeSet::new())),
+        }
+    }
+    Ok(Some(BTreeSet::new()))
+}
+
 impl Auth {
-    /// An actor's grantor: for a client, the permissions of its token's scope (never `admin`);
-    /// for a user, see [`user_grantor`](Self::user_grantor).
+    /// An actor's grantor: for a client, the permissions of its token's scope within what its
+    /// creator holds now (never `admin`); for a user, see [`user_grantor`](Self::user_grantor).
     pub async fn grantor_of(&self, conn: &mut DbConn, actor: &guards::Caller) -> ApiResult<Grantor> {
         match actor {
             guards::Caller::User(user) => self.user_grantor(conn, user).await,
             guards::Caller::Client(client) => {
-                Ok(Grantor { admin: false, permissions: client.scope.iter().cloned().collect() })
+                let mut permissions: BTreeSet<String> = client.scope.iter().cloned().collect();
+                if let Some(bound) = self.creator_bound(conn, client.client_id).await? {
+                    permissions.retain(|p| bound.contains(p));
+                }
+                Ok(Grantor { admin: false, permissions })
             }
         }
+    }
+
+    /// The most a client may exercise: the permissions its creator holds now (through a chain of
+    /// clients creating clients, what every link holds). `None` for a client made from the
+    /// command line, which no account bounds. A deleted or disabled creator holds nothing.
+    pub async fn creator_bound(&self, conn: &mut DbConn, client_id: Id) -> ApiResult<Option<BTreeSet<String>>> {
+        let everything = self.scopes_supported();
+        Ok(crate::db::with_conn!(conn, |c| creator_bound(c, client_id, &everything).await)?)
     }
 
     /// A user's grantor: the roles of its token that it still holds in storage, resolved through

@@ -106,6 +106,9 @@ impl GuardError for ApiError {
     fn invalid_token(description: Cow<'static, str>) -> Self {
         ApiError::invalid_token(description)
     }
+    fn other_scheme(description: Cow<'static, str>) -> Self {
+        ApiError::other_scheme(description)
+    }
     fn forbidden(description: Cow<'static, str>) -> Self {
         ApiError::forbidden(description)
     }

@@ -69,12 +69,14 @@ async fn delete_batch(
     let retention = config.retention as i64;
     let audit_cutoff = now - config.audit_retention as i64;
     let throttle_window = config.throttle_account_window.max(config.throttle_address_window) as i64;
+    // The second-factor counters share the table but keep their own, fixed window.
+    let second_factor = (crate::auth::mfa::counter::KEY_PREFIX, now - crate::auth::mfa::counter::WINDOW);
     crate::db::write_tx!(conn, |c| match table {
         Table::RefreshTokens => c.delete_dead_refresh_tokens(now, limit).await,
         Table::Sessions => c.delete_old_sessions(now - retention, limit).await,
         Table::Revocations => c.delete_expired_revocations(now, limit).await,
         Table::AuditEvents => c.delete_old_audit(audit_cutoff, limit).await,
-        Table::Throttles => c.delete_stale_throttles(now - throttle_window, now, limit).await,
+        Table::Throttles => c.delete_stale_throttles(now - throttle_window, second_factor, now, limit).await,
     })
     .map_err(|e| e.to_string())
 }

@@ -1,6 +1,11 @@
 //! Token introspection (RFC 7662): whether a presented access or refresh token is live, and
 //! what it says. Anything else (garbage, expired, ended session, deleted client, spent refresh
 //! token) is `{"active": false}` — the caller learns nothing more.
+//!
+//! `token_use` says which kind a token is. `token_type` is the OAuth token type of RFC 7662 §2.2
+//! (RFC 6749 §7.1): `Bearer` for access tokens. A refresh token has no such type; its answer keeps
+//! version 2's `token_type: "refresh_token"`, so a client that asks "Bearer?" gets no, and clients
+//! written against version 2 keep working (README "Upgrading from version 2").
 
 use serde_json::{json, Value};
 
@@ -32,7 +37,8 @@ impl Auth {
         self.keys.current().check_time(&claims, until, self.clock.now()).ok()?;
         let mut answer = json!({
             "active": true,
-            "token_type": "access_token",
+            "token_type": "Bearer",
+            "token_use": "access_token",
             "sub": claims.sub,
             "exp": claims.exp,
             "iat": claims.iat,
@@ -91,13 +97,14 @@ impl Auth {
         let live = exp > now
             && user.as_ref().is_some_and(|u| !u.disabled)
             && session.is_live(now, refresh_ttl)
-            && !self.revoked.contains(session.id);
+            && !self.revoked.contains(&session.id);
         if !live {
             return Ok(None);
         }
         Ok(Some(json!({
             "active": true,
             "token_type": "refresh_token",
+            "token_use": "refresh_token",
             "sub": session.user_id,
             "exp": exp,
             "iat": iat,

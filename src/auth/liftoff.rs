@@ -30,6 +30,7 @@ pub(super) async fn start(rocket: &Rocket<Orbit>) {
     }
     let views = poller::Views {
         revoked: auth.revoked.clone(),
+        client_cutoffs: auth.client_cutoffs.clone(),
         role_changes: auth.role_changes.clone(),
         roles: auth.roles.clone(),
         wake: auth.sync_wake.clone(),

@@ -17,8 +17,10 @@ mod liftoff;
 pub mod mfa;
 pub mod password;
 pub mod permissions;
+pub mod registration_limit;
 pub mod secrets;
 pub mod session;
+pub mod startup;
 pub mod sync;
 pub mod throttle;
 pub mod views;
@@ -39,12 +41,14 @@ use keys::signing::Signing;
 use password::PasswordHasherPool;
 use permissions::RoleTable;
 use session::chain;
+use startup::{StartupError, StorageStep};
+use sync::client_cutoffs::ClientCutoffs;
 use sync::revocation::RevokedSessions;
 use sync::role_changes::RoleChanges;
 use sync::wake::SyncWake;
 
 /// Name of the setting that holds the MAC key of refresh tokens (see [`chain`]).
-const REFRESH_MAC_KEY: &str = "refresh_mac_key";
+pub(crate) const REFRESH_MAC_KEY: &str = "refresh_mac_key";
 
 /// Everything the auth flows and guards share.
 #[derive(Debug)]
@@ -59,6 +63,8 @@ pub struct Auth {
     pub chain: chain::ChainKey,
     pub hasher: PasswordHasherPool,
     pub revoked: Arc<RevokedSessions>,
+    /// Client access tokens refused by `iat` (secret rotations, RFC 7009 revocations).
+    pub client_cutoffs: Arc<ClientCutoffs>,
     /// Users whose roles changed within the last access-token lifetime (see [`role_changes`]).
     pub role_changes: Arc<RoleChanges>,
     /// Wakes the feed poller early (PostgreSQL notifications).
@@ -110,19 +116,25 @@ impl Auth {
         }
     }
 
-    /// Builds the state from configuration, loading or creating the signing key.
-    pub async fn build(config: AuthConfig, clock: Clock, pool: &DbPool) -> Result<Auth, String> {
-        let at_rest = AtRest::new(config.key_encryption_key.as_ref());
+    /// Builds the state from configuration, loading or creating the signing key. The
+    /// key-encryption key is chosen and checked first, and values in clear sealed under it
+    /// ([`keys::sealing`]).
+    pub async fn build(config: AuthConfig, clock: Clock, pool: &DbPool) -> Result<Auth, StartupError> {
+        let at_rest = keys::sealing::prepare(&config, pool).await.map_err(StartupError::Stored)?;
         let signing = Arc::new(Signing::start(&config, &at_rest, pool, clock.now()).await?);
         let keys = signing.ring.clone();
         let chain = chain_key(&at_rest, pool).await?;
         let hasher = PasswordHasherPool::new(&config).await?;
+        // The views the poller keeps current; their loaders report a storage error's text.
+        let loading = |cause: String| StartupError::Storage { step: StorageStep::LoadViews, cause };
         let revoked = Arc::new(RevokedSessions::new());
-        revoked.load_since(pool, i64::MIN).await?;
+        sync::revocation::load_since(&revoked, pool, i64::MIN).await.map_err(loading)?;
+        let client_cutoffs = Arc::new(ClientCutoffs::default());
+        client_cutoffs.load_since(pool, i64::MIN).await.map_err(loading)?;
         let role_changes = Arc::new(RoleChanges::default());
-        role_changes.load_since(pool, i64::MIN).await?;
+        sync::role_changes::load_since(&role_changes, pool, i64::MIN).await.map_err(loading)?;
         let roles = Arc::new(RoleTable::default());
-        roles.refresh(pool, true).await?;
+        roles.refresh(pool, true).await.map_err(loading)?;
         Ok(Auth {
             config,
             clock,
@@ -132,6 +144,7 @@ impl Auth {
             chain,
             hasher,
             revoked,
+            client_cutoffs,
             role_changes,
             sync_wake: Arc::default(),
             housekeeping_passes: Arc::default(),
@@ -141,25 +154,20 @@ impl Auth {
 }
 
 /// The refresh-token MAC key, generated once and kept in the database like the signing keys:
-/// sealed under the key-encryption key when one is configured (a key stored in clear is sealed
-/// at the first start with one), since with the key and a session row one could mint that
+/// sealed under the key-encryption key when there is one (one found in clear was sealed by
+/// [`keys::sealing::prepare`]), since with the key and a session row one could mint that
 /// session's refresh tokens. A value without a format prefix is a clear key from before sealing.
-async fn chain_key(at_rest: &AtRest, pool: &DbPool) -> Result<chain::ChainKey, String> {
-    let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
+async fn chain_key(at_rest: &AtRest, pool: &DbPool) -> Result<chain::ChainKey, StartupError> {
+    let mut conn = pool.get().await.map_err(StartupError::database)?;
     let candidate = at_rest.encrypt_at_rest(secrets::random_mac_key().as_bytes());
     let stored = crate::db::write_tx!(conn, |c| c.setting_or_insert(REFRESH_MAC_KEY, &candidate).await)
-        .map_err(|e| format!("cannot load the refresh-token key: {e}"))?;
+        .map_err(StartupError::storage(StorageStep::LoadRefreshKey))?;
     let legacy = !AtRest::is_plain(&stored) && !AtRest::is_sealed(&stored);
     let key = if legacy {
         stored.clone().into_bytes()
     } else {
-        at_rest.decrypt_at_rest(&stored).map_err(|e| format!("the refresh-token key: {e}"))?
+        at_rest.decrypt_at_rest(&stored).map_err(|e| StartupError::Stored(format!("the refresh-token key: {e}")))?
     };
-    if at_rest.is_encrypting() && !AtRest::is_sealed(&stored) {
-        let sealed = at_rest.encrypt_at_rest(&key);
-        crate::db::write_tx!(conn, |c| c.replace_setting(REFRESH_MAC_KEY, &stored, &sealed).await)
-            .map_err(|e| format!("cannot seal the refresh-token key: {e}"))?;
-    }
     Ok(chain::ChainKey::new(&key))
 }
 

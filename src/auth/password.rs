@@ -12,6 +12,7 @@ use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version, ARGON2ID_I
 use rand::RngCore;
 use tokio::sync::Semaphore;
 
+use crate::auth::startup::StartupError;
 use crate::config::AuthConfig;
 
 /// The outcome of checking a password.
@@ -137,16 +138,17 @@ fn verify_blocking(params: &Params, areas: &WorkAreas, password: &str, stored: &
 
 impl PasswordHasherPool {
     /// Builds the pool and computes its dummy hash (one hash of work, off the async workers).
-    pub async fn new(config: &AuthConfig) -> Result<Self, String> {
+    pub async fn new(config: &AuthConfig) -> Result<Self, StartupError> {
         let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism, None)
-            .map_err(|e| format!("auth.argon2_memory_kib: {e}"))?;
+            .map_err(|e| StartupError::config("auth.argon2_memory_kib", e))?;
         let areas = Arc::new(WorkAreas { blocks: params.block_count(), free: Mutex::new(vec![]) });
         let (for_dummy, areas_for_dummy) = (params.clone(), areas.clone());
         let dummy_hash = tokio::task::spawn_blocking(move || {
             hash_blocking(&for_dummy, &areas_for_dummy, "portcullis-dummy-password")
         })
         .await
-        .map_err(|e| e.to_string())??;
+        .map_err(|e| StartupError::Hasher(e.to_string()))?
+        .map_err(StartupError::Hasher)?;
         Ok(PasswordHasherPool {
             params,
             permits: Arc::new(Semaphore::new(config.hash_permits())),

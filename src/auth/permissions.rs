@@ -54,6 +54,11 @@ permissions! {
     ClientsWrite => "clients:write",
     /// Read the Prometheus metrics (`GET /metrics`).
     MetricsRead => "metrics:read",
+    /// Ask `POST /oauth/introspect` about any token (RFC 7662 §4: the endpoint must not answer
+    /// just anyone, since an answer tells whose token it is).
+    TokensIntrospect => "tokens:introspect",
+    /// Follow the change feed (`GET /feed/changes`) as a resource server does.
+    FeedRead => "feed:read",
 }
 
 /// The built-in role that holds every permission.

@@ -20,6 +20,11 @@
 //! out of the account, and the owner elsewhere still logs in until the account-wide threshold
 //! (50 by default) bounds guessing spread over many addresses. Keys are digests of the email,
 //! so their length is bounded whatever the input, and no email is stored here.
+//!
+//! Client authentication ([`ThrottleKeys::client`]) has counters of its own, under prefixes no
+//! login key has: per (address, client) and per address, and none per client alone, since a
+//! `client_id` is no secret and a client-wide counter would let anyone lock the client out.
+//! Guessing spread over many addresses needs no such bound: a client secret has 256 bits.
 
 use sha2::{Digest, Sha256};
 
@@ -32,27 +37,46 @@ use crate::models::{Throttle, ThrottleStore};
 #[derive(Debug, Clone)]
 pub struct ThrottleKeys {
     pair: String,
-    account: String,
+    account: Option<String>,
     address: Option<String>,
+}
+
+/// The first 128 bits of the SHA-256 of `name`, in hex: bounded whatever the input.
+fn digest(name: &str) -> String {
+    Sha256::digest(name.as_bytes())[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An address as a key part, bounded.
+fn bounded(address: Option<&str>) -> Option<String> {
+    address.map(|a| a.chars().take(64).collect())
 }
 
 impl ThrottleKeys {
     /// `email` as presented (normalised when it is valid); `address` the client IP when known.
     pub fn new(email: &str, address: Option<&str>) -> Self {
-        let digest = Sha256::digest(email.as_bytes());
-        let account: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        let address: Option<String> = address.map(|a| a.chars().take(64).collect());
+        let account = digest(email);
+        let address = bounded(address);
         ThrottleKeys {
             pair: format!("pair:{account}@{}", address.as_deref().unwrap_or("-")),
-            account: format!("account:{account}"),
+            account: Some(format!("account:{account}")),
             address: address.map(|a| format!("address:{a}")),
+        }
+    }
+
+    /// The counters of a client authentication: `client_id` as presented, from `address`.
+    pub fn client(client_id: &str, address: Option<&str>) -> Self {
+        let address = bounded(address);
+        ThrottleKeys {
+            pair: format!("client-pair:{}@{}", digest(client_id), address.as_deref().unwrap_or("-")),
+            account: None,
+            address: address.map(|a| format!("client-address:{a}")),
         }
     }
 
     /// Every key, sorted: rows are locked in this order, so concurrent checks cannot deadlock.
     fn all(&self) -> Vec<String> {
         let mut all: Vec<String> =
-            [&self.pair, &self.account].into_iter().cloned().chain(self.address.clone()).collect();
+            std::iter::once(self.pair.clone()).chain(self.account.clone()).chain(self.address.clone()).collect();
         all.sort();
         all
     }
@@ -60,7 +84,7 @@ impl ThrottleKeys {
     fn limits(&self, key: &str, config: &AuthConfig) -> (i32, i64) {
         if key == self.pair {
             (config.throttle_pair_failures as i32, config.throttle_account_window as i64)
-        } else if key == self.account {
+        } else if Some(key) == self.account.as_deref() {
             (config.throttle_account_total_failures as i32, config.throttle_account_window as i64)
         } else {
             (config.throttle_address_failures as i32, config.throttle_address_window as i64)
@@ -155,7 +179,9 @@ pub async fn check(conn: &mut DbConn, keys: &ThrottleKeys, now: i64) -> ApiResul
 pub async fn clear_account(conn: &mut DbConn, keys: &ThrottleKeys) -> ApiResult<()> {
     // `account:` sorts before `pair:`: the order reservations lock them in.
     Ok(crate::db::write_tx!(conn, |c| {
-        c.clear_throttle(&keys.account).await?;
+        if let Some(account) = &keys.account {
+            c.clear_throttle(account).await?;
+        }
         c.clear_throttle(&keys.pair).await
     })?)
 }
@@ -220,5 +246,16 @@ mod tests {
     fn keys_are_bounded_and_hold_no_email() {
         let keys = ThrottleKeys::new(&"a".repeat(10_000), Some("192.0.2.1"));
         assert!(keys.all().iter().all(|k| k.len() < 100 && !k.contains("aaaa")));
+    }
+
+    #[test]
+    fn no_login_shares_a_counter_with_a_client_authentication() {
+        let id = "9b2d4c1e-0000-4000-8000-000000000000";
+        let client = ThrottleKeys::client(id, Some("192.0.2.1")).all();
+        for email in [id.to_owned(), format!("client:{id}")] {
+            let login = ThrottleKeys::new(&email, Some("192.0.2.1")).all();
+            assert!(login.iter().all(|k| !client.contains(k)), "{login:?} and {client:?}");
+        }
+        assert!(client.iter().all(|k| k.starts_with("client-")));
     }
 }

@@ -172,6 +172,15 @@ impl DbPool {
         }
     }
 
+    /// The SQLite database file, `None` on PostgreSQL (the generated key-encryption key lives
+    /// beside it: `auth::keys::kek_file`).
+    pub fn sqlite_path(&self) -> Option<&str> {
+        match self {
+            DbPool::Sqlite(_, writer) => Some(writer.path()),
+            DbPool::Pg(_) => None,
+        }
+    }
+
     /// Connections open, idle and awaited, for the metrics.
     pub fn status(&self) -> deadpool::Status {
         match self {

@@ -205,6 +205,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    client_token_cutoffs (client_id) {
+        client_id -> DbUuid,
+        revoked_through -> BigInt,
+        changed_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(client_permissions -> clients (client_id));
 diesel::joinable!(role_permissions -> roles (role_name));
 diesel::joinable!(user_roles -> users (user_id));
@@ -231,4 +243,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     clients,
     client_permissions,
+    client_token_cutoffs,
 );

@@ -129,6 +129,11 @@ impl Drop for Queued<'_> {
 }
 
 impl WriterLock {
+    /// The database file this writer writes.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     pub fn new(path: &str) -> Self {
         WriterLock {
             path: path.into(),

@@ -49,6 +49,9 @@ pub trait ClientStore {
     async fn list_clients(&mut self, limit: i64, offset: i64) -> QueryResult<(Vec<Client>, i64)>;
     /// The client and its secret digest.
     async fn find_client(&mut self, client_id: Id) -> QueryResult<Option<(Client, String)>>;
+    /// Who created the client (a user or a client; `Some(None)` from the command line), `None`
+    /// when there is no such client.
+    async fn client_creator(&mut self, client_id: Id) -> QueryResult<Option<Option<Id>>>;
     /// Replaces the secret digest; `false` when there is no such client.
     async fn set_client_secret(&mut self, client_id: Id, secret_hash: &str) -> QueryResult<bool>;
     /// Deletes the client (its permissions cascade); `false` when there was none.
@@ -112,6 +115,10 @@ impl ClientStore {
             .await?;
         let client = with_permissions(vec![(id, name, disabled, created_at)], &grants).remove(0);
         Ok(Some((client, secret_hash)))
+    }
+
+    async fn client_creator(&mut self, client_id: Id) -> QueryResult<Option<Option<Id>>> {
+        clients::table.find(client_id).select(clients::created_by).get_result(self).await.optional()
     }
 
     async fn set_client_secret(&mut self, client_id: Id, secret_hash: &str) -> QueryResult<bool> {

@@ -44,6 +44,10 @@ pub struct MfaChallenge {
 #[allow(async_fn_in_trait)]
 pub trait MfaStore {
     async fn find_totp(&mut self, user_id: Id) -> QueryResult<Option<TotpRow>>;
+    /// Every stored TOTP secret, to check and seal them at start-up (`auth::keys::sealing`).
+    async fn totp_secrets(&mut self) -> QueryResult<Vec<(Id, String)>>;
+    /// Replaces `user_id`'s secret if it is still `expected`; returns whether it did.
+    async fn reseal_totp_secret(&mut self, user_id: Id, expected: &str, secret: &str) -> QueryResult<bool>;
     /// Stores a new pending secret, replacing any earlier row of the user.
     async fn replace_totp(&mut self, user_id: Id, secret: &str, now: i64) -> QueryResult<()>;
     /// Raises the user's last accepted step to `step` while the stored secret is still `secret`;
@@ -72,6 +76,18 @@ for_each_backend! {
 impl MfaStore {
     async fn find_totp(&mut self, user_id: Id) -> QueryResult<Option<TotpRow>> {
         mfa_totp::table.find(user_id).select(TotpRow::as_select()).get_result(self).await.optional()
+    }
+
+    async fn totp_secrets(&mut self) -> QueryResult<Vec<(Id, String)>> {
+        mfa_totp::table.select((mfa_totp::user_id, mfa_totp::secret)).load(self).await
+    }
+
+    async fn reseal_totp_secret(&mut self, user_id: Id, expected: &str, secret: &str) -> QueryResult<bool> {
+        diesel::update(mfa_totp::table.find(user_id).filter(mfa_totp::secret.eq(expected)))
+            .set(mfa_totp::secret.eq(secret))
+            .execute(self)
+            .await
+            .map(|n| n == 1)
     }
 
     async fn replace_totp(&mut self, user_id: Id, secret: &str, now: i64) -> QueryResult<()> {

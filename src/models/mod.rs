@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod client;
+pub mod client_cutoff;
 pub mod mfa;
 pub mod refresh_token;
 pub mod revocation;
@@ -24,6 +25,7 @@ pub mod user;
 
 pub use audit::{AuditEvent, AuditFilter, AuditStore, NewAuditEvent};
 pub use client::{Client, ClientStore, NewClient};
+pub use client_cutoff::{ClientCutoff, ClientCutoffStore};
 pub use mfa::{MfaChallenge, MfaStore, TotpRow};
 pub use refresh_token::{NewRefreshToken, RefreshFamily, RefreshToken, RefreshTokenStore};
 pub use revocation::RevocationStore;

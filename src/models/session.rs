@@ -7,7 +7,8 @@ use diesel_async::RunQueryDsl;
 
 use super::user::fold_roles;
 use super::{for_each_backend, RevocationStore, User};
-use crate::db::schema::{sessions, user_roles, users};
+use crate::clock::{UnixMillis, UnixSeconds};
+use crate::db::schema::{mfa_challenges, sessions, user_roles, users};
 use crate::db::{Id, StatementCache};
 
 /// A session with its user and that user's role names, read in one query.
@@ -18,18 +19,17 @@ pub struct SessionFamily {
     pub roles: Vec<String>,
 }
 
-/// The state an exchange moves a session to: the next generation, exchanged at `at_ms`.
+/// The state an exchange moves a session to: the next generation, exchanged at `at`. The
+/// exchange times are milliseconds, the session's lifetimes seconds: the types keep them apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Advance {
     /// The generation being exchanged: the update applies only while it is still current.
     pub from: i64,
-    /// When, in milliseconds (`rotated_at`).
-    pub at_ms: i64,
+    /// When (`rotated_at`).
+    pub at: UnixMillis,
     pub burst_generation: i64,
-    /// Milliseconds.
-    pub burst_at: i64,
-    /// Seconds.
-    pub last_used_at: i64,
+    pub burst_at: UnixMillis,
+    pub last_used_at: UnixSeconds,
 }
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
@@ -130,7 +130,9 @@ pub trait SessionStore {
     ) -> QueryResult<Vec<Session>>;
     /// Ends one session if it has not ended yet; returns whether this call ended it.
     async fn end_session(&mut self, id: Id, ending: Ending<'_>) -> QueryResult<bool>;
-    /// Ends every session of a user except `keep`; returns the ids it ended.
+    /// Ends every session of a user except `keep`, and the user's pending `mfa_token`s (a login
+    /// started before a password change, disabling or logout-all must not complete); returns the
+    /// ids of the sessions it ended.
     async fn end_user_sessions(&mut self, user_id: Id, keep: Option<Id>, ending: Ending<'_>) -> QueryResult<Vec<Id>>;
     /// Deletes up to `limit` sessions (and by cascade their tokens) that ended, or reached their
     /// absolute expiry, before `cutoff`. A session idle past `refresh_ttl` is dead at once but
@@ -175,10 +177,10 @@ impl SessionStore {
             )
             .set((
                 sessions::generation.eq(step.from + 1),
-                sessions::rotated_at.eq(step.at_ms),
+                sessions::rotated_at.eq(step.at.0),
                 sessions::burst_generation.eq(step.burst_generation),
-                sessions::burst_at.eq(step.burst_at),
-                sessions::last_used_at.eq(step.last_used_at),
+                sessions::burst_at.eq(step.burst_at.0),
+                sessions::last_used_at.eq(step.last_used_at.0),
             )),
         )
         .execute(self)
@@ -259,6 +261,7 @@ impl SessionStore {
         for id in &ended {
             self.insert_revocation(*id, user_id, ending.now, ending.revoke_until).await?;
         }
+        diesel::delete(mfa_challenges::table.filter(mfa_challenges::user_id.eq(user_id))).execute(self).await?;
         Ok(ended)
     }
 

@@ -12,6 +12,7 @@ use diesel_async::RunQueryDsl;
 
 use super::user::fold_roles;
 use super::{PgConn, Session};
+use crate::clock::UnixMillis;
 use crate::db::{DbUuid, Id, StatementCache};
 
 #[derive(QueryableByName)]
@@ -22,15 +23,14 @@ struct MovedRow {
     role_name: Option<String>,
 }
 
-/// The exchange of generation `from` of session `id` at `now` (seconds; `now_ms` and `grace_ms`
-/// in milliseconds), or `None` when it is not the plain case (the caller falls back to the
+/// The exchange of generation `from` of session `id` at `now_ms` (`grace_ms` in milliseconds),
+/// or `None` when it is not the plain case (the caller falls back to the
 /// transaction).
 pub async fn advance_in_one_statement(
     conn: &mut PgConn,
     id: Id,
     from: i64,
-    now: i64,
-    (now_ms, grace_ms): (i64, i64),
+    (now_ms, grace_ms): (UnixMillis, i64),
     refresh_ttl: i64,
 ) -> diesel::QueryResult<Option<(Session, Vec<String>)>> {
     // The run-of-quick-exchanges columns follow `judge` in auth::rotation.
@@ -52,11 +52,11 @@ pub async fn advance_in_one_statement(
     // Prepared once per connection (a raw query is otherwise parsed and planned every time).
     let query = diesel::sql_query(SQL)
         .bind::<DbUuid, _>(id)
-        .bind::<BigInt, _>(now)
+        .bind::<BigInt, _>(now_ms.seconds().0)
         .bind::<BigInt, _>(from)
         .bind::<BigInt, _>(grace_ms)
         .bind::<BigInt, _>(refresh_ttl)
-        .bind::<BigInt, _>(now_ms);
+        .bind::<BigInt, _>(now_ms.0);
     let rows: Vec<MovedRow> = StatementCache(query).load(conn).await?;
     Ok(fold_roles(rows.into_iter().map(|row| (row.session, row.role_name))))
 }

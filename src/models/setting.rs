@@ -14,6 +14,8 @@ pub trait SettingStore {
     async fn setting_or_insert(&mut self, name: &str, value: &str) -> QueryResult<String>;
     /// Replaces `name`'s value if it is still `expected` (another instance may have done it).
     async fn replace_setting(&mut self, name: &str, expected: &str, value: &str) -> QueryResult<()>;
+    /// Removes `name` (a secret no longer needed).
+    async fn delete_setting(&mut self, name: &str) -> QueryResult<()>;
 }
 
 for_each_backend! {
@@ -33,6 +35,10 @@ impl SettingStore {
             .execute(self)
             .await
             .map(|_| ())
+    }
+
+    async fn delete_setting(&mut self, name: &str) -> QueryResult<()> {
+        diesel::delete(settings::table.find(name)).execute(self).await.map(|_| ())
     }
 }
 }

@@ -42,8 +42,12 @@ pub trait SigningKeyStore {
     async fn insert_signing_key(&mut self, key: &StoredKey) -> QueryResult<bool>;
     /// Marks every key older than `generation` that is not retired yet as retired at `now`.
     async fn retire_signing_keys_before(&mut self, generation: i64, now: i64) -> QueryResult<usize>;
-    /// Replaces the stored private key of `kid` (re-encryption).
-    async fn update_private_key(&mut self, kid: &str, private_key: &str) -> QueryResult<()>;
+    /// Replaces the stored private key of `kid` if it is still `expected` (sealing a key found
+    /// in clear: another instance may have done it); returns whether it did.
+    async fn reseal_private_key(&mut self, kid: &str, expected: &str, private_key: &str) -> QueryResult<bool>;
+    /// Deletes the keys retired before `cutoff` (no token they signed can still be valid);
+    /// returns how many.
+    async fn delete_signing_keys_retired_before(&mut self, cutoff: i64) -> QueryResult<usize>;
     /// A setting's value, if set.
     async fn setting(&mut self, name: &str) -> QueryResult<Option<String>>;
 }
@@ -74,12 +78,16 @@ impl SigningKeyStore {
         .await
     }
 
-    async fn update_private_key(&mut self, kid: &str, private_key: &str) -> QueryResult<()> {
-        diesel::update(signing_keys::table.find(kid))
+    async fn reseal_private_key(&mut self, kid: &str, expected: &str, private_key: &str) -> QueryResult<bool> {
+        diesel::update(signing_keys::table.find(kid).filter(signing_keys::private_key.eq(expected)))
             .set(signing_keys::private_key.eq(private_key))
             .execute(self)
             .await
-            .map(|_| ())
+            .map(|n| n == 1)
+    }
+
+    async fn delete_signing_keys_retired_before(&mut self, cutoff: i64) -> QueryResult<usize> {
+        diesel::delete(signing_keys::table.filter(signing_keys::retired_at.lt(cutoff))).execute(self).await
     }
 
     async fn setting(&mut self, name: &str) -> QueryResult<Option<String>> {

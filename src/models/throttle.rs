@@ -28,9 +28,15 @@ pub trait ThrottleStore {
     async fn uncount_throttle(&mut self, key: &str) -> QueryResult<()>;
     /// Puts the lock back to `before` if it is still the one set at `set`.
     async fn restore_throttle_lock(&mut self, key: &str, set: i64, before: i64) -> QueryResult<()>;
-    /// Deletes up to `limit` counters whose window started before `cutoff` and that are not
-    /// locked at `now`.
-    async fn delete_stale_throttles(&mut self, cutoff: i64, now: i64, limit: i64) -> QueryResult<usize>;
+    /// Deletes up to `limit` counters whose window started before `cutoff` (for keys starting
+    /// with `other.0`: before `other.1`) and that are not locked at `now`.
+    async fn delete_stale_throttles(
+        &mut self,
+        cutoff: i64,
+        other: (&str, i64),
+        now: i64,
+        limit: i64,
+    ) -> QueryResult<usize>;
 }
 
 for_each_backend! {
@@ -99,11 +105,16 @@ impl ThrottleStore {
             .map(|_| ())
     }
 
-    async fn delete_stale_throttles(&mut self, cutoff: i64, now: i64, limit: i64) -> QueryResult<usize> {
+    async fn delete_stale_throttles(&mut self, cutoff: i64, other: (&str, i64), now: i64, limit: i64) -> QueryResult<usize> {
+        let pattern = format!("{}%", other.0);
         // Keys first (through login_throttle_window_idx), then delete them: diesel cannot delete
         // from a table filtered by a limited subquery on itself, and the limit bounds the batch.
         let keys: Vec<String> = login_throttle::table
-            .filter(login_throttle::window_start.lt(cutoff))
+            .filter(login_throttle::window_start.lt(cutoff.max(other.1)))
+            .filter(
+                login_throttle::key.not_like(&pattern).and(login_throttle::window_start.lt(cutoff))
+                    .or(login_throttle::key.like(&pattern).and(login_throttle::window_start.lt(other.1))),
+            )
             .filter(login_throttle::locked_until.lt(now))
             .select(login_throttle::key)
             .limit(limit)
@@ -116,7 +127,10 @@ impl ThrottleStore {
         diesel::delete(
             login_throttle::table
                 .filter(login_throttle::key.eq_any(keys))
-                .filter(login_throttle::window_start.lt(cutoff))
+                .filter(
+                    login_throttle::key.not_like(&pattern).and(login_throttle::window_start.lt(cutoff))
+                        .or(login_throttle::key.like(&pattern).and(login_throttle::window_start.lt(other.1))),
+                )
                 .filter(login_throttle::locked_until.lt(now)),
         )
         .execute(self)

@@ -15,6 +15,8 @@ use super::responses::{
 use super::NoStore;
 use crate::auth::accounts::{create_user, UserView};
 use crate::auth::guards::{self, RequestOrigin};
+use crate::auth::registration_limit::count_registration;
+use crate::auth::session::login::LoginOutcome;
 use crate::auth::views::{SessionList, TokenResponse};
 use crate::auth::Auth;
 use crate::config::Registration;
@@ -63,16 +65,19 @@ struct LogoutBody {
 #[utoipa::path(tag = "auth", request_body = Credentials, responses(
     (status = 201, description = "The new account.", body = UserView), BadRequest,
     (status = 403, description = "`insufficient_permissions`: registration is closed.", body = ErrorObject),
-    Conflict, PayloadTooLarge, Unprocessable, Unavailable))]
+    Conflict, PayloadTooLarge, Unprocessable, TooManyRequests, Unavailable))]
 #[post("/auth/register", data = "<body>")]
 async fn register(
     auth: &State<Auth>,
     db: &State<Db>,
+    client: RequestOrigin,
     body: JsonBody<Credentials>,
 ) -> ApiResult<(Status, Json<UserView>)> {
     if auth.config.registration == Registration::Closed {
         return Err(ApiError::forbidden("Registration is closed; an administrator creates accounts."));
     }
+    let now = auth.clock.now();
+    count_registration(&mut db.conn().await?, &auth.config, client.ip.as_deref(), now).await?;
     let user = create_user(auth, db, &body.0.email, &body.0.password, &[]).await?;
     Ok((Status::Created, Json(user)))
 }
@@ -89,8 +94,20 @@ async fn login(
     body: JsonBody<LoginBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
     let LoginBody { email, password, resource } = &body.0;
-    let tokens = counted_login(auth.login(db, email, password, resource.as_deref(), &client).await)?;
+    let tokens = login_answer(counted_login(auth.login(db, email, password, resource.as_deref(), &client).await))?;
     Ok(NoStore::new(Json(tokens)))
+}
+
+/// A login's answer: its session's tokens, or when the account has MFA on the 403
+/// `mfa_required` answer carrying the `mfa_token` of the second step.
+pub(super) fn login_answer(outcome: ApiResult<LoginOutcome>) -> ApiResult<TokenResponse> {
+    match outcome? {
+        LoginOutcome::Session(tokens) => Ok(tokens),
+        LoginOutcome::SecondFactor { mfa_token } => Err(ApiError::mfa_required(
+            "The password is correct; complete the login with a code at POST /auth/mfa/verify.",
+            Some(mfa_token),
+        )),
+    }
 }
 
 /// Exchanges a refresh token (once) for new tokens of the same session.

@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::Config;
 
 use super::responses::{ErrorObject, ERROR_RESPONSES};
-use super::{admin, auth, feed, health, metrics, mfa, oauth, users};
+use super::{admin, auth, discovery, feed, health, metrics, mfa, oauth, users};
 use crate::error::ApiError;
 
 /// The OpenAPI document. Every handler of `routes::all()` is listed in `paths`, except the
@@ -51,7 +51,8 @@ use crate::error::ApiError;
         admin::roles::list, admin::roles::create, admin::roles::update, admin::roles::delete,
         admin::audit::list,
         admin::clients::list, admin::clients::create, admin::clients::rotate_secret, admin::clients::delete,
-        oauth::token, oauth::revoke, oauth::introspect, oauth::metadata, oauth::jwks,
+        oauth::token, oauth::revoke, oauth::introspect,
+        discovery::metadata, discovery::openid_configuration, discovery::jwks,
         metrics::exposition,
         feed::changes,
     ),

@@ -7,15 +7,16 @@ use rocket::{get, State};
 
 use super::responses::{Forbidden, Unauthorized, Unavailable};
 use crate::auth::guards;
+use crate::auth::permissions::{FeedRead, Permission};
 use crate::auth::sync::feed::{Changes, MAX_WAIT};
 use crate::auth::Auth;
 use crate::db::Db;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::routes::query::SingleValued;
 
 /// What a resource server needs to refuse tokens as Portcullis does: ended sessions, deleted
-/// clients, per-user role changes and the role → permission table. Any live service client may
-/// read it (no permission needed: it reveals ids and role names, no account data).
+/// clients, per-user role changes and the role → permission table. A service client whose token's
+/// scope holds `feed:read` may read it; others get 403 `insufficient_permissions`.
 ///
 /// Without `cursor` (or with one this server cannot use): the snapshot, at once. With the
 /// `cursor` of the previous answer: held until something changed after it (or `wait` seconds,
@@ -30,13 +31,16 @@ use crate::routes::query::SingleValued;
         Unauthorized, Forbidden, Unavailable))]
 #[get("/feed/changes?<cursor>&<wait>")]
 pub async fn changes(
-    _client: guards::Client,
+    client: guards::Client,
     _single: SingleValued,
     auth: &State<Auth>,
     db: &State<Db>,
     cursor: Option<i64>,
     wait: Option<u64>,
 ) -> ApiResult<Json<Changes>> {
+    if !client.scope.iter().any(|p| p == FeedRead::NAME) {
+        return Err(ApiError::forbidden("Reading the change feed needs the feed:read permission."));
+    }
     let wait = Duration::from_secs(wait.unwrap_or(25).min(MAX_WAIT));
     Ok(Json(auth.change_feed(db, cursor, wait).await?))
 }

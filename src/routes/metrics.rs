@@ -6,9 +6,10 @@ use rocket::{get, State};
 use super::responses::{Forbidden, Unauthorized};
 use crate::auth::guards::Authorized;
 use crate::auth::permissions::MetricsRead;
+use crate::auth::session::login::LoginOutcome;
 use crate::auth::Auth;
 use crate::db::Db;
-use crate::error::ApiResult;
+use crate::error::{ApiResult, ErrorCode};
 use crate::ops::metrics as recorded;
 
 /// The Prometheus text exposition (format 0.0.4) of the service's metrics. Needs `metrics:read`.
@@ -29,14 +30,17 @@ fn exposition(_who: Authorized<MetricsRead>, db: &State<Db>, auth: &State<Auth>)
     (content_type, recorded::render(sample))
 }
 
-/// Counts a login attempt by its outcome (from the error code) and hands the result back.
-pub fn counted_login<T>(result: ApiResult<T>) -> ApiResult<T> {
+/// Counts a login attempt (a password, or the second step's code) by its outcome and hands the
+/// result back.
+pub fn counted_login(result: ApiResult<LoginOutcome>) -> ApiResult<LoginOutcome> {
     recorded::login(match &result {
-        Ok(_) => "succeeded",
-        Err(e) if e.code == "too_many_requests" => "throttled",
-        Err(e) if e.code == "mfa_required" => "mfa_required",
-        Err(e) if e.status.code < 500 => "failed",
-        Err(_) => "error",
+        Ok(LoginOutcome::Session(_)) => "succeeded",
+        Ok(LoginOutcome::SecondFactor { .. }) => "mfa_required",
+        Err(e) => match e.code {
+            ErrorCode::TooManyRequests => "throttled",
+            _ if e.status.code < 500 => "failed",
+            _ => "error",
+        },
     });
     result
 }

@@ -16,6 +16,7 @@ use super::NoStore;
 use crate::auth::guards::{self, Authorized, RequestOrigin};
 use crate::auth::mfa::enrol::{RecoveryCodes, TotpEnrolment};
 use crate::auth::permissions::UsersWrite;
+use crate::auth::session::login::LoginOutcome;
 use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
 use crate::db::Db;
@@ -148,9 +149,9 @@ async fn verify(
     client: RequestOrigin,
     body: JsonBody<VerifyBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    Ok(NoStore::new(Json(super::metrics::counted_login(
-        auth.verify_mfa(db, &body.0.mfa_token, &body.0.code, &client).await,
-    )?)))
+    let verified = auth.verify_mfa(db, &body.0.mfa_token, &body.0.code, &client).await;
+    let tokens = super::auth::login_answer(super::metrics::counted_login(verified.map(LoginOutcome::Session)))?;
+    Ok(NoStore::new(Json(tokens)))
 }
 
 /// Turns a user's MFA off (a lost authenticator) and ends every session of the user. Needs

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod discovery;
 pub mod docs;
 pub mod feed;
 pub mod health;
@@ -64,6 +65,7 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(mfa::routes());
     routes.extend(admin::routes());
     routes.extend(oauth::routes());
+    routes.extend(discovery::routes());
     routes.extend(metrics::routes());
     routes.extend(feed::routes());
     routes.extend(docs::routes());

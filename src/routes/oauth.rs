@@ -1,14 +1,14 @@
 //! OAuth 2.0 interoperability: the token endpoint (RFC 6749 §4.3 password, §6 refresh and §4.4
-//! client-credentials grants), revocation (RFC 7009), introspection (RFC 7662), and the metadata
-//! and JWKS documents (RFC 8414, RFC 7517).
+//! client-credentials grants), revocation (RFC 7009) and introspection (RFC 7662). What clients
+//! discover these by is `discovery.rs`.
 //!
 //! The grants run the same code as `/auth/login` and `/auth/refresh`; only the error mapping
 //! differs: RFC 6749 §5.2 answers failed grants with 400 `invalid_grant`.
 
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
-use rocket::serde::json::{json, Json, Value};
-use rocket::{get, post, State};
+use rocket::serde::json::{Json, Value};
+use rocket::{post, State};
 use rocket_db_pools::Connection;
 
 use super::body::FormBody;
@@ -17,23 +17,26 @@ use super::responses::{ErrorObject, LoginForbidden, OAuthError, PayloadTooLarge,
 use super::NoStore;
 use crate::auth::client_auth::{basic_credentials, ClientTokenResponse, PresentedClient};
 use crate::auth::guards::RequestOrigin;
+use crate::auth::permissions::{Permission, TokensIntrospect};
 use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
 use crate::db::Db;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// Maps the JSON endpoints' errors to RFC 6749 §5.2: every failed grant is 400 `invalid_grant`.
 /// The contract keeps 403 `mfa_required` (with its `mfa_token`) for the password grant.
 fn as_oauth_error(e: ApiError) -> ApiError {
     match (e.status.code, e.code) {
-        (401, _) | (403, "account_disabled") => ApiError::new(Status::BadRequest, "invalid_grant", e.description),
-        (422, _) => ApiError::bad_request(e.description),
+        (401, _) | (403, ErrorCode::AccountDisabled) => {
+            ApiError::new(Status::BadRequest, ErrorCode::InvalidGrant, e.into_description())
+        }
+        (422, _) => ApiError::bad_request(e.into_description()),
         _ => e,
     }
 }
 
 fn required<'a>(form: &'a FormBody, name: &str) -> ApiResult<&'a str> {
-    form.get(name).ok_or_else(|| ApiError::bad_request(format!("The parameter {name:?} is required.")))
+    form.get(name).ok_or_else(|| ApiError::bad_request(format!("The parameter '{name}' is required.")))
 }
 
 // The forms of the OAuth endpoints, for the OpenAPI document only: the handlers read a `FormBody`.
@@ -62,19 +65,19 @@ fn presented_client(authorization: &Authorization, form: &FormBody) -> ApiResult
 /// them credentials: a `client_id` alone is a public client's.
 async fn check_included_client(
     auth: &Auth,
-    db: &Db,
+    conn: &mut crate::db::DbConn,
     client: &RequestOrigin,
     authorization: &Authorization,
     form: &FormBody,
-) -> ApiResult<()> {
+) -> ApiResult<Option<crate::models::Client>> {
     if basic_credentials(authorization.0.as_deref()).is_none() && form.get("client_secret").is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let presented =
         PresentedClient::from_request(authorization.0.as_deref(), form.get("client_id"), form.get("client_secret"))?;
     match presented {
-        Some(presented) => auth.check_included_client(&mut db.conn().await?, &presented, client).await,
-        None => Ok(()),
+        Some(presented) => auth.check_included_client(conn, &presented, client).await,
+        None => Ok(None),
     }
 }
 
@@ -158,25 +161,26 @@ async fn token(
             auth.check_resource(resource)?;
             let mut conn = db.conn().await?;
             let found = auth.authenticate_client(&mut conn, &presented, &client).await?;
+            auth.learn_client_cutoff(&mut conn, found.client_id).await?;
             let granted = auth.client_token(&found, form.get("scope"), resource)?;
             return Ok(Granted::Client(NoStore::new(Json(granted))));
         }
         "password" if auth.config.password_grant => {
             let (username, password) = (required(&form, "username")?, required(&form, "password")?);
             auth.check_resource(resource)?;
-            check_included_client(auth, db, &client, &authorization, &form).await?;
-            counted_login(auth.login(db, username, password, resource, &client).await)
+            check_included_client(auth, &mut db.conn().await?, &client, &authorization, &form).await?;
+            super::auth::login_answer(counted_login(auth.login(db, username, password, resource, &client).await))
         }
         "refresh_token" => {
             let presented = required(&form, "refresh_token")?;
             auth.check_resource(resource)?;
-            check_included_client(auth, db, &client, &authorization, &form).await?;
+            check_included_client(auth, &mut db.conn().await?, &client, &authorization, &form).await?;
             counted_refresh(auth.refresh(&mut db.conn().await?, presented, resource, &client).await)
         }
         _ => {
             return Err(ApiError::new(
                 Status::BadRequest,
-                "unsupported_grant_type",
+                ErrorCode::UnsupportedGrantType,
                 "Supported grant types: password, refresh_token, client_credentials.",
             ))
         }
@@ -185,17 +189,27 @@ async fn token(
 }
 
 /// Token revocation (RFC 7009): ends the session of the token; 200 for unknown tokens too.
+/// Credentials naming one of our clients are authenticated first (401 `invalid_client` when
+/// wrong); a client's access token is revoked only by that client, authenticated.
 #[utoipa::path(tag = "oauth", request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "The token's session, if any, has ended."), OAuthError, PayloadTooLarge,
-        Unavailable))]
+    responses((status = 200, description = "The token's session, if any, has ended."), OAuthError,
+        (status = 401, description = "`invalid_client`: credentials naming a client were wrong.", body = ErrorObject),
+        PayloadTooLarge, Unavailable))]
 #[post("/oauth/revoke", data = "<form>")]
 async fn revoke(
     auth: &State<Auth>,
     mut db: Connection<Db>,
     client: RequestOrigin,
+    authorization: Authorization,
     form: FormBody,
 ) -> ApiResult<Status> {
-    auth.revoke_token(&mut db, required(&form, "token")?, &client).await?;
+    let token = required(&form, "token")?;
+    if let Some(revoker) = check_included_client(auth, &mut db, &client, &authorization, &form).await? {
+        if auth.revoke_client_token(&mut db, revoker.client_id, token).await? {
+            return Ok(Status::Ok);
+        }
+    }
+    auth.revoke_token(&mut db, token, &client).await?;
     Ok(Status::Ok)
 }
 
@@ -213,14 +227,17 @@ struct IntrospectRequest {
     client_secret: Option<String>,
 }
 
-/// Token introspection (RFC 7662) for service clients: `{"active": true, ...}` for a live access
-/// or refresh token, `{"active": false}` for anything else.
+/// Token introspection (RFC 7662) for service clients holding `tokens:introspect` (others: 403
+/// `insufficient_permissions` once authenticated): `{"active": true, ...}` for a live access or
+/// refresh token, `{"active": false}` for anything else.
 #[utoipa::path(tag = "oauth", security(("client_basic" = [])), request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "The token's state.", body = serde_json::Value,
-        example = json!({"active": true, "token_type": "access_token", "sub": "0192f0c4-5b1e-7cc2-9a52-3b0d0f4f8c11",
-            "exp": 1764500000, "iat": 1764499100, "iss": "portcullis", "aud": "portcullis",
+        example = json!({"active": true, "token_type": "Bearer", "token_use": "access_token",
+            "sub": "0192f0c4-5b1e-7cc2-9a52-3b0d0f4f8c11", "exp": 1764500000, "iat": 1764499100,
+            "iss": "https://auth.example.com", "aud": "portcullis",
             "sid": "0192f0c4-5b1e-7cc2-9a52-3b0d0f4f8c12", "roles": ["user"]})), OAuthError,
         (status = 401, description = "`invalid_client`: client authentication failed.", body = ErrorObject),
+        (status = 403, description = "`insufficient_permissions`: the client lacks `tokens:introspect`.", body = ErrorObject),
         PayloadTooLarge, TooManyRequests, Unavailable))]
 #[post("/oauth/introspect", data = "<form>")]
 async fn introspect(
@@ -231,71 +248,14 @@ async fn introspect(
     form: FormBody,
 ) -> ApiResult<NoStore<Json<Value>>> {
     let presented = presented_client(&authorization, &form)?;
-    auth.authenticate_client(&mut db, &presented, &client).await?;
+    let asker = auth.authenticate_client(&mut db, &presented, &client).await?;
+    if !asker.permissions.contains(TokensIntrospect::NAME) {
+        return Err(ApiError::forbidden("Introspection needs the tokens:introspect permission."));
+    }
     let answer = auth.introspect(&mut db, required(&form, "token")?, form.get("token_type_hint")).await?;
     Ok(NoStore::new(Json(answer)))
 }
 
-/// The service's base URL: `auth.public_url`, else the scheme and host the request came to.
-struct BaseUrl(String);
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for BaseUrl {
-    type Error = ();
-
-    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        let configured = req.rocket().state::<Auth>().and_then(|a| a.config.public_url.clone());
-        let base = configured.unwrap_or_else(|| {
-            let scheme = req.headers().get_one("X-Forwarded-Proto").filter(|p| *p == "https").unwrap_or("http");
-            let host = req.host().map(|h| h.to_string()).unwrap_or_else(|| "localhost".into());
-            format!("{scheme}://{host}")
-        });
-        Outcome::Success(BaseUrl(base.trim_end_matches('/').to_owned()))
-    }
-}
-
-/// Authorization server metadata (RFC 8414).
-#[utoipa::path(tag = "oauth", responses((status = 200, description = "The metadata.", body = serde_json::Value,
-    example = json!({"issuer": "portcullis", "token_endpoint": "http://localhost:8000/oauth/token",
-        "revocation_endpoint": "http://localhost:8000/oauth/revoke",
-        "jwks_uri": "http://localhost:8000/.well-known/jwks.json",
-        "introspection_endpoint": "http://localhost:8000/oauth/introspect",
-        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"]}))))]
-#[get("/.well-known/oauth-authorization-server")]
-fn metadata(auth: &State<Auth>, base: BaseUrl) -> Json<Value> {
-    let base = base.0;
-    let grants: Vec<&str> = if auth.config.password_grant {
-        vec!["password", "refresh_token", "client_credentials"]
-    } else {
-        vec!["refresh_token", "client_credentials"]
-    };
-    Json(json!({
-        "issuer": auth.config.issuer,
-        "token_endpoint": format!("{base}/oauth/token"),
-        "revocation_endpoint": format!("{base}/oauth/revoke"),
-        "introspection_endpoint": format!("{base}/oauth/introspect"),
-        "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "grant_types_supported": grants,
-        "response_types_supported": [],
-        // `none` for the password and refresh grants (public clients), the others for service clients.
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": auth.scopes_supported(),
-        "revocation_endpoint_auth_methods_supported": ["none"],
-        "service_documentation": format!("{base}/docs"),
-    }))
-}
-
-/// The public signing keys (RFC 7517/8037); `{"keys": []}` when tokens are signed with HS256.
-#[utoipa::path(tag = "oauth", responses((status = 200, description = "The JWK set.", body = serde_json::Value,
-    example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "2026-01", "x": "...", "use": "sig",
-        "alg": "EdDSA"}]}))))]
-#[get("/.well-known/jwks.json")]
-fn jwks(auth: &State<Auth>) -> Json<Value> {
-    Json(auth.keys.jwks(auth.clock.now()))
-}
-
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![token, revoke, introspect, metadata, jwks]
+    rocket::routes![token, revoke, introspect]
 }

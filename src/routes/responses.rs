@@ -5,27 +5,38 @@
 
 use std::collections::BTreeMap;
 
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::{Ref, RefOr, Response};
 use utoipa::{IntoResponses, PartialSchema, ToSchema};
+
+use crate::error::ErrorCode;
 
 /// The contract's error object: the body of every 4xx and 5xx response.
 #[derive(ToSchema)]
 #[schema(as = Error)]
 #[allow(dead_code)]
 pub struct ErrorObject {
-    /// A code of the contract: `invalid_request`, `invalid_token`, `invalid_credentials`,
-    /// `invalid_grant`, `unsupported_grant_type`, `insufficient_permissions`, `account_disabled`,
-    /// `not_found`, `conflict`, `payload_too_large`, `too_many_requests`, `server_error`, `unavailable`,
-    /// `mfa_required`.
-    #[schema(example = "invalid_request")]
+    /// A code of the contract; the `enum` lists every code the service sends.
+    #[schema(schema_with = error_code_schema)]
     error: String,
-    /// A sentence for humans; never internal detail.
+    /// A sentence for humans; never internal detail. Printable ASCII without double quotes and
+    /// backslashes (RFC 6749 §5.2), so it can travel in a `WWW-Authenticate` challenge unchanged.
     #[schema(example = "Invalid JSON body: EOF while parsing a value.")]
     error_description: String,
     /// Only with `mfa_required` at login: the single-use token of the second step
     /// (`POST /auth/mfa/verify`), valid for 5 minutes.
     mfa_token: Option<String>,
+}
+
+/// `Error.error`: a string, one of the codes the service emits. Generated from [`ErrorCode`], so
+/// the document lists exactly the codes the code can send.
+fn error_code_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("A code of the contract: what went wrong, for programs to branch on."))
+        .enum_values(Some(ErrorCode::ALL.iter().map(|code| code.as_str())))
+        .examples([ErrorCode::InvalidRequest.as_str()])
+        .build()
 }
 
 /// Declares, per error status, a type usable in `responses(...)` of `#[utoipa::path]` that

@@ -27,6 +27,29 @@ on_both_backends! {
         assert_eq!((status, code.as_str()), (Status::Conflict, "conflict"));
     }
 
+    async fn look_alike_and_invisible_character_emails_never_pass_for_an_existing_address(backend) {
+        let app = TestApp::new(backend).await;
+        let admin = app.with_user_email("admin@example.com").await;
+        // Zero-width (in the local part and the domain), bidi override, byte-order mark: 422.
+        for email in ["ad\u{200B}min@example.com", "admin@exa\u{200B}mple.com", "\u{202E}admin@example.com", "admin@example.com\u{FEFF}"] {
+            let (status, code) = error_of(app.register(email, PASSWORD).await).await;
+            assert_eq!((status, code.as_str()), (Status::UnprocessableEntity, "invalid_request"), "{email:?}");
+            // At login, such an email is answered like an unknown one.
+            let (status, code) = error_of(app.login_response(email, &admin.password).await).await;
+            assert_eq!((status, code.as_str()), (Status::Unauthorized, "invalid_credentials"), "{email:?}");
+        }
+        // Fullwidth letters are the same address after NFKC: taken.
+        let fullwidth = "\u{FF41}\u{FF44}\u{FF4D}\u{FF49}\u{FF4E}@example.com";
+        let (status, code) = error_of(app.register(fullwidth, PASSWORD).await).await;
+        assert_eq!((status, code.as_str()), (Status::Conflict, "conflict"));
+        // Stored normalised, and every lookup normalises the same way.
+        let response = app.register("\u{FF22}ob@\u{FF25}XAMPLE.com", PASSWORD).await;
+        assert_eq!(response.status(), Status::Created);
+        assert_eq!(response.into_json::<Value>().await.unwrap()["email"], "bob@example.com");
+        assert_eq!(app.login_response(fullwidth, &admin.password).await.status(), Status::Ok);
+        assert_eq!(app.login_response("bob@example.com", PASSWORD).await.status(), Status::Ok);
+    }
+
     async fn bad_emails_and_passwords_are_422_naming_the_field(backend) {
         let app = TestApp::new(backend).await;
         for (email, password, field) in [

@@ -18,11 +18,18 @@ struct Run<'a> {
     url: &'a str,
     auth: &'a str,
     stdin: Option<&'a str>,
+    env: Vec<(&'a str, String)>,
 }
 
 impl<'a> Run<'a> {
     fn on(url: &'a str) -> Self {
-        Run { url, auth: FAST_AUTH, stdin: None }
+        Run { url, auth: FAST_AUTH, stdin: None, env: vec![] }
+    }
+
+    /// Sets an environment variable (after the defaults, so it may override one).
+    fn env(mut self, name: &'a str, value: impl Into<String>) -> Self {
+        self.env.push((name, value.into()));
+        self
     }
 
     fn auth(mut self, auth: &'a str) -> Self {
@@ -51,6 +58,7 @@ impl<'a> Run<'a> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        command.envs(self.env.iter().map(|(name, value)| (name, value)));
         let mut child = command.spawn().expect("the portcullis binary starts");
         if let Some(input) = self.stdin {
             let mut pipe = child.stdin.take().expect("stdin pipe");
@@ -197,6 +205,22 @@ on_both_backends! {
         assert_eq!(app.me_status(&before.access).await, Status::Ok);
         let refused = run(Run::on(app.db_url()).auth("{secret=\"a-configured-hs256-key-of-at-least-32-bytes\"}"), &["keys", "rotate"]).await;
         assert_failure(&refused, "keys rotate with a configured secret");
+    }
+
+    async fn serve_warns_that_a_database_reader_can_mint_tokens_on_postgresql_without_a_key(backend) {
+        let db = TestDb::empty(backend).await;
+        // The port is taken, so the server stops right after start-up (and its log) instead of serving.
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port().to_string();
+        let serve = |auth| Run::on(db.url()).auth(auth).env("ROCKET_LOG_LEVEL", "normal").env("ROCKET_ADDRESS", "127.0.0.1").env("ROCKET_PORT", port.clone());
+        let output = run(serve(FAST_AUTH), &["serve"]).await;
+        assert_failure(&output, "serve on a taken port");
+        let log = format!("{}{}", stdout(&output), stderr(&output));
+        assert_eq!(log.contains("can mint tokens"), backend == Backend::Postgres, "{log}");
+        let with_key = "{argon2_memory_kib=256,argon2_iterations=1,key_encryption_key=\"a key-encryption key for the tests, 32+ bytes\"}";
+        let output = run(serve(with_key), &["serve"]).await;
+        let log = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(!log.contains("can mint tokens"), "{log}");
     }
 
     async fn a_weak_secret_stops_migrate_and_serve_naming_auth_secret(backend) {

@@ -14,7 +14,7 @@ use rocket::local::asynchronous::LocalResponse;
 use serde_json::{json, Value};
 
 /// A client created through the API by `token`: `(client_id, client_secret)`.
-async fn create_client(app: &TestApp, token: &str, permissions: &[&str]) -> (String, String) {
+pub async fn create_client(app: &TestApp, token: &str, permissions: &[&str]) -> (String, String) {
     let response =
         app.post_authed("/admin/clients", token, json!({"name": "reports", "permissions": permissions})).await;
     assert_eq!(response.status(), Status::Created);
@@ -24,7 +24,7 @@ async fn create_client(app: &TestApp, token: &str, permissions: &[&str]) -> (Str
 }
 
 /// `POST path` with a form and HTTP Basic client credentials.
-async fn post_basic<'a>(
+pub async fn post_basic<'a>(
     app: &'a TestApp,
     path: &str,
     id: &str,
@@ -42,7 +42,7 @@ async fn post_basic<'a>(
 }
 
 /// A client-credentials token by `client_secret_post`.
-async fn client_token(app: &TestApp, id: &str, secret: &str, scope: Option<&str>) -> Value {
+pub async fn client_token(app: &TestApp, id: &str, secret: &str, scope: Option<&str>) -> Value {
     let mut form = vec![("grant_type", "client_credentials"), ("client_id", id), ("client_secret", secret)];
     if let Some(scope) = scope {
         form.push(("scope", scope));
@@ -256,7 +256,7 @@ on_both_backends! {
         })
         .await;
         // Introspection on the other instance agrees.
-        let (asker, asker_secret) = create_client(&app, &admin.access, &[]).await;
+        let (asker, asker_secret) = create_client(&app, &admin.access, &["tokens:introspect"]).await;
         assert_eq!(introspect(&other, &asker, &asker_secret, &token).await, json!({"active": false}));
         let gone = post_form(&app, "/oauth/token", &[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)]).await;
         assert_eq!(error_of(gone).await, (Status::Unauthorized, "invalid_client".into()));
@@ -265,19 +265,21 @@ on_both_backends! {
     async fn introspection_reports_live_tokens_and_nothing_about_the_rest(backend) {
         let app = TestApp::new(backend).await;
         let (_, admin) = with_admin(&app).await;
-        let (id, secret) = create_client(&app, &admin.access, &["users:read"]).await;
+        let (id, secret) = create_client(&app, &admin.access, &["tokens:introspect", "users:read"]).await;
         let user = app.with_user().await;
         let tokens = app.login(&user).await;
         let access = introspect(&app, &id, &secret, &tokens.access).await;
-        assert_eq!((&access["active"], &access["token_type"], &access["sub"], &access["sid"], &access["roles"]), (&json!(true), &json!("access_token"), &json!(user.id), &json!(tokens.session_id), &json!(["user"])));
+        assert_eq!((&access["active"], &access["token_type"], &access["token_use"], &access["sub"], &access["sid"], &access["roles"]), (&json!(true), &json!("Bearer"), &json!("access_token"), &json!(user.id), &json!(tokens.session_id), &json!(["user"])));
+        assert_eq!(access["iss"], crate::issuer::issuer_of(&app).as_str());
         for claim in ["exp", "iat", "iss", "aud"] {
             assert!(access.get(claim).is_some(), "{claim}");
         }
         let refresh = introspect(&app, &id, &secret, &tokens.refresh).await;
-        assert_eq!((&refresh["active"], &refresh["token_type"], &refresh["sid"]), (&json!(true), &json!("refresh_token"), &json!(tokens.session_id)));
+        assert_eq!((&refresh["active"], &refresh["token_type"], &refresh["token_use"], &refresh["sid"]), (&json!(true), &json!("refresh_token"), &json!("refresh_token"), &json!(tokens.session_id)));
         let client = client_token(&app, &id, &secret, None).await["access_token"].as_str().unwrap().to_owned();
         let about_client = introspect(&app, &id, &secret, &client).await;
-        assert_eq!((&about_client["client_id"], &about_client["scope"], about_client.get("sid")), (&json!(id), &json!("users:read"), None));
+        assert_eq!((&about_client["client_id"], &about_client["scope"], about_client.get("sid")), (&json!(id), &json!("tokens:introspect users:read"), None));
+        assert_eq!((&about_client["token_type"], &about_client["token_use"]), (&json!("Bearer"), &json!("access_token")));
         assert_eq!(introspect(&app, &id, &secret, "garbage").await, json!({"active": false}));
         // Ended sessions: inactive at once.
         assert_eq!(app.post_authed("/auth/logout", &tokens.access, json!({})).await.status(), Status::NoContent);
@@ -287,7 +289,7 @@ on_both_backends! {
         let anonymous = post_form(&app, "/oauth/introspect", &[("token", &client)]).await;
         assert_eq!(error_of(anonymous).await, (Status::Unauthorized, "invalid_client".into()));
         // A deleted client's tokens are inactive (asked by another client).
-        let (other_id, other_secret) = create_client(&app, &admin.access, &[]).await;
+        let (other_id, other_secret) = create_client(&app, &admin.access, &["tokens:introspect"]).await;
         assert_eq!(app.delete_authed(&format!("/admin/clients/{id}"), &admin.access).await.status(), Status::NoContent);
         assert_eq!(introspect(&app, &other_id, &other_secret, &client).await, json!({"active": false}));
     }
@@ -296,7 +298,7 @@ on_both_backends! {
         let app = TestApp::builder(backend).with_config("permissions", json!(["reports:read", "reports:write"])).build().await;
         let (_, admin) = with_admin(&app).await;
         create_role(&app, &admin, "analyst", &["reports:read"]).await;
-        let (id, secret) = create_client(&app, &admin.access, &["reports:read", "reports:write"]).await;
+        let (id, secret) = create_client(&app, &admin.access, &["reports:read", "reports:write", "tokens:introspect"]).await;
         let token = client_token(&app, &id, &secret, Some("reports:read")).await;
         assert_eq!(token["scope"], "reports:read");
         let response = app.post_authed("/admin/roles", &admin.access, json!({"name": "x", "permissions": ["reports:delete"]})).await;

@@ -27,7 +27,8 @@ fn rejected(key: &str, value: impl Into<Value>) -> ConfigError {
 async fn defaults_match_the_contract() {
     for figment in [Figment::new(), Figment::from(rocket::Config::figment())] {
         let config = AuthConfig::from_figment(&figment).expect("the defaults are valid");
-        assert_eq!(config.issuer, "portcullis");
+        assert_eq!(config.issuer, "http://127.0.0.1:8000", "Rocket's address and port");
+        assert_eq!(config.display_name(), "127.0.0.1", "the issuer's host");
         assert_eq!(config.audience, "portcullis");
         assert_eq!(config.access_ttl, 900);
         assert_eq!(config.refresh_ttl, 1_209_600);

@@ -51,10 +51,13 @@ on_both_backends! {
         create_role(&app, &admin, "reader", &["users:read"]).await;
         create_role(&app, &admin, "auditor", &["audit:read"]).await;
         let (_, manager) = user_with_roles(&app, "manager@example.com", &["manager"]).await;
-        let (target, _) = user_with_roles(&app, "target@example.com", &["user", "auditor"]).await;
-        let response = set_roles(&app, &manager.access, &target, json!(["user", "auditor", "reader"])).await;
-        assert_eq!(response.status(), Status::Ok, "reader is within the manager's permissions");
+        let (target, _) = user_with_roles(&app, "target@example.com", &["user"]).await;
         let response = set_roles(&app, &manager.access, &target, json!(["user", "reader"])).await;
+        assert_eq!(response.status(), Status::Ok, "reader is within the manager's permissions");
+        let response = set_roles(&app, &manager.access, &target, json!(["user"])).await;
+        assert_eq!(response.status(), Status::Ok, "and so is taking it away");
+        let (auditor, _) = user_with_roles(&app, "auditor@example.com", &["user", "auditor"]).await;
+        let response = set_roles(&app, &manager.access, &auditor, json!(["user"])).await;
         assert_eq!(error_of(response).await, forbidden(), "removing auditor touches audit:read");
         let (other, _) = user_with_roles(&app, "other@example.com", &["user"]).await;
         let response = set_roles(&app, &manager.access, &other, json!(["user", "auditor"])).await;

@@ -8,8 +8,10 @@ use crate::on_both_backends;
 use rocket::http::Status;
 use serde_json::{json, Value};
 
-/// A service client created by `admin` and its access token.
+/// A service client created by `admin` and its access token; it holds `feed:read` besides
+/// `permissions`.
 async fn client_with_token(app: &TestApp, admin: &Tokens, permissions: &[&str]) -> (String, String) {
+    let permissions: Vec<&str> = permissions.iter().copied().chain(["feed:read"]).collect();
     let response =
         app.post_authed("/admin/clients", &admin.access, json!({"name": "reports", "permissions": permissions})).await;
     assert_eq!(response.status(), Status::Created);

@@ -204,7 +204,7 @@ on_both_backends! {
         let DbConn::Pg(c) = &mut in_flight else { panic!("a PostgreSQL connection") };
         let lost = diesel::sql_query("SELECT 1").execute(&mut **c).await.expect_err("the database is gone");
         let error = portcullis::error::ApiError::from(lost);
-        assert_eq!((error.status, error.code), (Status::ServiceUnavailable, "unavailable"));
+        assert_eq!((error.status, error.code), (Status::ServiceUnavailable, portcullis::error::ErrorCode::Unavailable));
         drop(in_flight);
 
         for _ in 0..2 {

@@ -12,19 +12,19 @@ use portcullis::db::PoolSettings;
 use rocket::http::Status;
 use serde_json::{json, Value};
 
-const KEK: &str = "a key-encryption key for the tests, 32+ bytes";
+pub const KEK: &str = "a key-encryption key for the tests, 32+ bytes";
 
 fn header_of(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap()
 }
 
-async fn jwks_kids(app: &TestApp) -> Vec<String> {
+pub async fn jwks_kids(app: &TestApp) -> Vec<String> {
     let jwks: Value = app.client.get("/.well-known/jwks.json").dispatch().await.into_json().await.unwrap();
     jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
 }
 
 /// `portcullis keys rotate` on the app's database, at the app's time.
-async fn rotate(app: &TestApp, kek: Option<&str>) -> String {
+pub async fn rotate(app: &TestApp, kek: Option<&str>) -> String {
     let settings: PoolSettings = test_figment(app.db_url()).extract_inner("databases.main").unwrap();
     let config = AuthConfig { key_encryption_key: kek.map(portcullis::config::Secret::new), ..AuthConfig::default() };
     portcullis::cli::rotate_keys(&settings, &config, app.clock.now()).await.expect("rotation")
@@ -50,20 +50,25 @@ async fn stored_text(app: &TestApp) -> String {
 }
 
 /// The text cells `query` selects (as `value`), joined by newlines.
-async fn cells(app: &TestApp, query: &str) -> String {
+pub async fn cells(app: &TestApp, query: &str) -> String {
+    cells_at(app.backend, app.db_url(), query).await
+}
+
+/// [`cells`] of the database at `url`.
+pub async fn cells_at(backend: Backend, url: &str, query: &str) -> String {
     #[derive(diesel::QueryableByName)]
     struct Cell {
         #[diesel(sql_type = diesel::sql_types::Text)]
         value: String,
     }
-    let cells: Vec<Cell> = match app.backend {
+    let cells: Vec<Cell> = match backend {
         Backend::Sqlite => {
             use diesel::Connection;
-            let mut conn = diesel::SqliteConnection::establish(app.db_url()).unwrap();
+            let mut conn = diesel::SqliteConnection::establish(url).unwrap();
             diesel::RunQueryDsl::load(diesel::sql_query(query), &mut conn).unwrap()
         }
         Backend::Postgres => {
-            let mut conn = AsyncPgConnection::establish(app.db_url()).await.unwrap();
+            let mut conn = AsyncPgConnection::establish(url).await.unwrap();
             diesel_async::RunQueryDsl::load(diesel::sql_query(query), &mut conn).await.unwrap()
         }
     };
@@ -86,7 +91,7 @@ on_both_backends! {
         let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
         let key = Ed25519PublicKey::from_bytes(&x).unwrap().with_key_id(jwk["kid"].as_str().unwrap());
         let options = VerificationOptions {
-            allowed_issuers: Some(HashSet::from(["portcullis".to_string()])),
+            allowed_issuers: Some(HashSet::from([crate::issuer::issuer_of(&app)])),
             allowed_audiences: Some(HashSet::from(["portcullis".to_string()])),
             ..Default::default()
         };
@@ -155,7 +160,7 @@ on_both_backends! {
             let settings: PoolSettings = figment.extract_inner("databases.main").unwrap();
             let pool = portcullis::db::DbPool::build(&settings).unwrap();
             let error = portcullis::auth::Auth::build(config, app.clock.clone(), &pool).await.expect_err("cannot start");
-            assert!(error.contains("auth.key_encryption_key"), "{error}");
+            assert!(error.to_string().contains("auth.key_encryption_key"), "{error}");
         }
     }
 
@@ -172,14 +177,20 @@ on_both_backends! {
         login_with_code(&app, &user, &code).await;
     }
 
-    async fn keys_stored_in_clear_are_encrypted_once_a_key_encryption_key_is_configured(backend) {
+    async fn keys_and_totp_secrets_stored_in_clear_are_sealed_once_a_key_encryption_key_is_configured(backend) {
+        use crate::mfa_support::{enrol, login_with_code};
         let app = TestApp::new(backend).await;
         let user = app.with_user().await;
         let tokens = app.login(&user).await;
+        let authenticator = enrol(&app, &tokens).await;
+        crate::keys_at_rest::to_clear(&app).await;
         assert!(stored_text(&app).await.contains("plain:"));
+        assert!(cells(&app, "SELECT secret AS value FROM mfa_totp").await.starts_with("plain:"));
         let sealed = app.second_instance(|b| b.with_config("key_encryption_key", KEK)).await;
         assert!(!stored_text(&app).await.contains("plain:"));
+        assert!(cells(&app, "SELECT secret AS value FROM mfa_totp").await.starts_with("xc20p1:"), "TOTP sealed too");
         assert_eq!(sealed.me_status(&tokens.access).await, Status::Ok);
+        login_with_code(&sealed, &user, &authenticator.code(&sealed, 0)).await;
     }
 
     async fn a_version_1_database_keeps_accepting_its_hs256_tokens_until_they_expire(backend) {
@@ -205,7 +216,7 @@ on_both_backends! {
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("at+jwt".into());
         header.kid = Some(portcullis::auth::keys::tokens::hs256_kid(secret.as_bytes()));
-        let claims = json!({"iss": "portcullis", "aud": "portcullis", "sub": user.id, "sid": current.session_id,
+        let claims = json!({"iss": crate::issuer::issuer_of(&app), "aud": "portcullis", "sub": user.id, "sid": current.session_id,
             "jti": uuid::Uuid::new_v4(), "iat": now - 100, "exp": now + 800, "roles": ["user"]});
         let v1_token = encode(&header, &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap();
         assert_eq!(app.me_status(&v1_token).await, Status::Ok, "a v1 token still works");
@@ -214,10 +225,19 @@ on_both_backends! {
         // A token minted with the old key after its tokens have all expired is refused.
         app.clock.advance(900 + 61);
         let now = app.clock.now();
-        let late = json!({"iss": "portcullis", "aud": "portcullis", "sub": user.id, "sid": current.session_id,
+        let late = json!({"iss": crate::issuer::issuer_of(&app), "aud": "portcullis", "sub": user.id, "sid": current.session_id,
             "jti": uuid::Uuid::new_v4(), "iat": now, "exp": now + 800, "roles": ["user"]});
         let late = encode(&header, &late, &EncodingKey::from_secret(secret.as_bytes())).unwrap();
         assert_eq!(app.me_status(&late).await, Status::Unauthorized);
+        // And the key itself is deleted: no copy of the database made from now on holds it.
+        let stored = "SELECT value FROM settings WHERE name = 'hs256_secret'";
+        for _ in 0..200 {
+            if cells(&app, stored).await.is_empty() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the expired HS256 key is still stored");
     }
 }
 
@@ -226,6 +246,7 @@ on_both_backends! {
         let app = TestApp::new(backend).await;
         let user = app.with_user().await;
         let before = app.login(&user).await;
+        crate::keys_at_rest::to_clear(&app).await;
         let clear = cells(&app, "SELECT value FROM settings WHERE name = 'refresh_mac_key'").await;
         assert!(clear.starts_with("plain:"), "without a KEK the key is in clear: {clear}");
         let sealed_app = app.second_instance(|b| b.with_config("key_encryption_key", KEK)).await;

@@ -48,7 +48,8 @@ fn main_database(url: &str) -> Value {
     }
 }
 
-/// The figment tests start from: cheap argon2 parameters, a small pool, quiet logs.
+/// The figment tests start from: cheap argon2 parameters, a small pool, quiet logs, and no
+/// registration limit (tests register many accounts from one address; the limit has its own).
 pub fn test_figment(url: &str) -> Figment {
     test_figment_on(portcullis::figment(), url)
 }
@@ -66,6 +67,7 @@ pub fn test_figment_with(base: Figment, database: Value) -> Figment {
         .merge(("auth.argon2_memory_kib", 256))
         .merge(("auth.argon2_iterations", 1))
         .merge(("auth.revocation_poll_ms", 50))
+        .merge(("auth.registrations_per_address_per_hour", 0))
 }
 
 /// Builds a [`TestApp`].

@@ -23,9 +23,11 @@ on_both_backends! {
         assert_eq!(get_json(&app, "/users/me", &tokens.access).await["mfa"], false);
         let body = start_enrolment(&app, &tokens, PASSWORD).await;
         let secret = body["secret"].as_str().unwrap();
+        // The name is the issuer's host by default (auth.display_name).
+        let host = url::Url::parse(&crate::issuer::issuer_of(&app)).unwrap().host_str().unwrap().to_owned();
         assert_eq!(
             body["otpauth_uri"],
-            format!("otpauth://totp/portcullis:alice@example.com?secret={secret}&issuer=portcullis&algorithm=SHA1&digits=6&period=30")
+            format!("otpauth://totp/{host}:alice@example.com?secret={secret}&issuer={host}&algorithm=SHA1&digits=6&period=30")
         );
         assert_eq!(get_json(&app, "/users/me", &tokens.access).await["mfa"], false, "pending until confirmed");
         let authenticator = Authenticator::from_base32(secret);
@@ -39,6 +41,19 @@ on_both_backends! {
         assert_eq!(get_json(&app, "/users/me", &tokens.access).await["mfa"], true);
         assert_eq!(app.me_status(&other.access).await, Status::Unauthorized, "every other session ended");
         assert_eq!(app.refresh_response(&other.refresh).await.status(), Status::Unauthorized);
+    }
+
+    async fn the_otpauth_uri_names_the_display_name_not_the_issuer_url(backend) {
+        let app = TestApp::builder(backend).with_config("issuer", "https://auth.example.com/tenant").build().await;
+        let tokens = app.login(&app.with_user().await).await;
+        let uri = start_enrolment(&app, &tokens, PASSWORD).await["otpauth_uri"].as_str().unwrap().to_owned();
+        assert!(uri.starts_with("otpauth://totp/auth.example.com:alice@example.com?"), "the issuer's host: {uri}");
+        assert!(uri.contains("&issuer=auth.example.com&"), "{uri}");
+        let app = TestApp::builder(backend).with_config("display_name", "Example Auth & Co").build().await;
+        let tokens = app.login(&app.with_user().await).await;
+        let uri = start_enrolment(&app, &tokens, PASSWORD).await["otpauth_uri"].as_str().unwrap().to_owned();
+        assert!(uri.starts_with("otpauth://totp/Example%20Auth%20%26%20Co:alice@example.com?"), "{uri}");
+        assert!(uri.contains("&issuer=Example%20Auth%20%26%20Co&"), "URL-encoded: {uri}");
     }
 
     async fn enrolment_needs_the_password_and_a_new_call_replaces_a_pending_secret(backend) {

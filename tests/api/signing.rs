@@ -82,7 +82,7 @@ on_both_backends! {
         let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
         let key = Ed25519PublicKey::from_bytes(&x).unwrap().with_key_id(jwk["kid"].as_str().unwrap());
         let options = VerificationOptions {
-            allowed_issuers: Some(HashSet::from(["portcullis".to_string()])),
+            allowed_issuers: Some(HashSet::from([crate::issuer::issuer_of(&app)])),
             allowed_audiences: Some(HashSet::from(["portcullis".to_string()])),
             ..Default::default()
         };

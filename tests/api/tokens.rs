@@ -57,7 +57,7 @@ on_both_backends! {
         for claim in ["iss", "aud", "sub", "sid", "jti", "iat", "exp", "roles"] {
             assert!(!claims[claim].is_null(), "claim {claim} missing in {claims}");
         }
-        assert_eq!(claims["iss"], "portcullis");
+        assert_eq!(claims["iss"], crate::issuer::issuer_of(&app).as_str(), "the configured issuer URL");
         assert_eq!(claims["aud"], "portcullis");
         assert_eq!(claims["sid"], tokens.session_id.as_str());
         assert_eq!(claims["roles"], json!(["user"]));
@@ -157,6 +157,16 @@ on_both_backends! {
         }
         let response = app.client.post("/auth/logout-all").dispatch().await;
         assert_eq!(response.headers().get_one("WWW-Authenticate"), Some("Bearer"));
+    }
+
+    async fn a_token_whose_nbf_lies_in_the_future_is_refused_until_then(backend) {
+        let (app, tokens) = setup(backend).await;
+        let mut claims = decode_part(&tokens.access, 1);
+        claims["nbf"] = json!(app.clock.now() + 60);
+        let early = sign(header_like(&tokens.access), &claims, SECRET.as_bytes());
+        assert_rejected(&app, &early, "nbf in the future (RFC 7519 §4.1.5)").await;
+        app.clock.advance(60);
+        assert_eq!(app.me_status(&early).await, Status::Ok, "accepted from nbf on");
     }
 }
 

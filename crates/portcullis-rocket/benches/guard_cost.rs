@@ -61,7 +61,13 @@ async fn main() {
     let key = DecodingKey::from_ed_components(jwks["keys"][0]["x"].as_str().unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.set_audience(&[APP_AUDIENCE]);
-    validation.set_issuer(&["portcullis"]);
+    let metadata: Value = reqwest::get(format!("{}/.well-known/oauth-authorization-server", issuer.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    validation.set_issuer(&[metadata["issuer"].as_str().unwrap()]);
     let app =
         reports_api::app(world.app_figment(&issuer, 60)).manage((key, validation)).mount("/", rocket::routes![bare]);
     let app = Client::untracked(app).await.unwrap();

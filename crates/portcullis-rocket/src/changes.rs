@@ -6,7 +6,7 @@ use std::sync::RwLock;
 
 use serde::Deserialize;
 
-use crate::core::{self, roles_grant, AccessClaims, ChangeState};
+use crate::core::{self, roles_grant, AccessClaims, ChangeState, Revoked, RoleChanges};
 
 /// One answer of `GET /feed/changes` (see the Portcullis README, "The change feed").
 #[derive(Debug, Clone, Deserialize)]
@@ -39,69 +39,59 @@ pub struct RoleChange {
     pub until: i64,
 }
 
-#[derive(Debug, Default)]
-struct Known {
-    ended: HashMap<String, i64>,
-    deleted_clients: HashMap<String, i64>,
-    role_changes: HashMap<String, RoleChange>,
-    roles: HashMap<String, BTreeSet<String>>,
-}
-
-/// The in-memory view of the feed.
+/// The in-memory view of the feed: the verification core's change sets, and the role table.
 #[derive(Debug, Default)]
 pub struct Changes {
-    known: RwLock<Known>,
+    ended: Revoked<String>,
+    deleted_clients: Revoked<String>,
+    role_changes: RoleChanges<String>,
+    roles: RwLock<HashMap<String, BTreeSet<String>>>,
 }
 
 impl Changes {
     /// Takes in an answer (idempotent: entries repeat across answers) and forgets entries whose
     /// tokens have all expired by `now`.
     pub fn apply(&self, answer: FeedAnswer, now: i64) {
-        let Ok(mut known) = self.known.write() else { return };
         for e in answer.ended_sessions {
-            let until = known.ended.entry(e.sid).or_insert(e.until);
-            *until = (*until).max(e.until);
+            self.ended.insert(e.sid, e.until);
         }
         for c in answer.deleted_clients {
-            let until = known.deleted_clients.entry(c.client_id).or_insert(c.until);
-            *until = (*until).max(c.until);
+            self.deleted_clients.insert(c.client_id, c.until);
         }
         for change in answer.role_changes {
-            let newer = known.role_changes.get(&change.sub).is_none_or(|k| k.version < change.version);
-            if newer {
-                known.role_changes.insert(change.sub.clone(), change);
-            }
+            self.role_changes.record(change.sub, change.version, change.roles, change.until);
         }
-        known.roles = answer.roles;
-        known.ended.retain(|_, until| *until >= now);
-        known.deleted_clients.retain(|_, until| *until >= now);
-        known.role_changes.retain(|_, change| change.until >= now);
+        if let Ok(mut roles) = self.roles.write() {
+            *roles = answer.roles;
+        }
+        self.ended.prune(now);
+        self.deleted_clients.prune(now);
+        self.role_changes.prune(now);
     }
 
-    /// Why a verified token must still be refused ([`core::refusal`](fn@core::refusal), the rule Portcullis's own
-    /// guards apply). Fails closed if the lock is poisoned.
+    /// Why a verified token must still be refused ([`core::refusal`](fn@core::refusal), the rule
+    /// Portcullis's own guards apply). Fails closed if a set cannot be read.
     pub fn refusal(&self, claims: &AccessClaims) -> Option<&'static str> {
-        let Ok(known) = self.known.read() else { return Some("The authorization state is unavailable.") };
-        core::refusal(claims, &*known)
+        core::refusal(claims, self)
     }
 
     /// Whether any of a user's `roles` grants `permission` now.
     pub fn roles_grant(&self, roles: &[String], permission: &str) -> bool {
-        self.known.read().is_ok_and(|known| roles_grant(&known.roles, roles, permission))
+        self.roles.read().is_ok_and(|table| roles_grant(&table, roles, permission))
     }
 }
 
-/// The feed's answers to the refusal rule's questions, read under one lock.
-impl ChangeState<String> for Known {
+/// The feed's answers to the refusal rule's questions.
+impl ChangeState<String> for Changes {
     fn session_ended(&self, session: &String) -> bool {
-        self.ended.contains_key(session)
+        self.ended.contains(session)
     }
 
     fn client_deleted(&self, client: &String) -> bool {
-        self.deleted_clients.contains_key(client)
+        self.deleted_clients.contains(client)
     }
 
     fn with_current_roles(&self, user: &String, check: &dyn Fn(&BTreeSet<String>) -> bool) -> Option<bool> {
-        self.role_changes.get(user).map(|change| check(&change.roles))
+        self.role_changes.with_current_roles(user, check)
     }
 }

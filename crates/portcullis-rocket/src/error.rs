@@ -1,7 +1,7 @@
 //! Refusals in Portcullis's JSON error shape, `{"error", "error_description"}`: 401
-//! `invalid_token` with the RFC 6750 challenge, 403 `insufficient_permissions`, 503
-//! `unavailable`. Guards record theirs in request-local state; the catchers the fairing
-//! registers answer with it.
+//! `invalid_token` and 403 `insufficient_permissions` with the RFC 6750 challenge (built by
+//! [`core::Challenge`](crate::core::Challenge), as Portcullis builds its own), 503 `unavailable`.
+//! Guards record theirs in request-local state; the catchers the fairing registers answer with it.
 
 use std::borrow::Cow;
 use std::sync::Mutex;
@@ -12,13 +12,15 @@ use rocket::response::{self, Responder, Response};
 use rocket::serde::json::Json;
 use serde::Serialize;
 
-/// A refusal: status, contract code, description and (for 401) the challenge.
+use crate::core::Challenge;
+
+/// A refusal: status, contract code, description and what its challenge says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthError {
     pub status: Status,
     pub code: &'static str,
     pub description: String,
-    challenge: Option<String>,
+    challenge: Challenge,
 }
 
 /// The contract's error body.
@@ -31,45 +33,39 @@ pub struct ErrorBody<'a> {
 impl AuthError {
     /// 401 `invalid_token`, with `WWW-Authenticate: Bearer error="invalid_token", ...`.
     pub fn invalid_token(description: impl Into<String>) -> Self {
-        let description = description.into();
-        let challenge =
-            format!("Bearer error=\"invalid_token\", error_description=\"{}\"", description.replace(['"', '\\'], "'"));
-        AuthError { status: Status::Unauthorized, code: "invalid_token", description, challenge: Some(challenge) }
+        AuthError {
+            challenge: Challenge::InvalidToken,
+            ..Self::new(Status::Unauthorized, "invalid_token", description)
+        }
     }
 
     /// 401 for a request without credentials: a bare `Bearer` challenge (RFC 6750 §3.1).
     pub fn missing_token() -> Self {
-        AuthError {
-            status: Status::Unauthorized,
-            code: "invalid_token",
-            description: "An access token is required.".into(),
-            challenge: Some("Bearer".into()),
-        }
+        Self::other_scheme("An access token is required.")
     }
 
-    /// 403 `insufficient_permissions`.
+    /// 401 `invalid_token` for credentials of another scheme than Bearer: a bare `Bearer`
+    /// challenge, as for none (RFC 6750 §3.1: the request carried no bearer token).
+    pub fn other_scheme(description: impl Into<String>) -> Self {
+        AuthError { challenge: Challenge::Bare, ..Self::new(Status::Unauthorized, "invalid_token", description) }
+    }
+
+    /// 403 `insufficient_permissions`, with `WWW-Authenticate: Bearer error="insufficient_scope",
+    /// ...` when the request presented a bearer token.
     pub fn forbidden(description: impl Into<String>) -> Self {
-        AuthError {
-            status: Status::Forbidden,
-            code: "insufficient_permissions",
-            description: description.into(),
-            challenge: None,
-        }
+        Self::new(Status::Forbidden, "insufficient_permissions", description)
     }
 
     /// Any other refusal in the contract's shape, e.g. 400 `invalid_request` for a handler's body.
+    /// To a request that presented a bearer token, a 401 carries a bare `Bearer` challenge and a
+    /// 403 an `insufficient_scope` one.
     pub fn new(status: Status, code: &'static str, description: impl Into<String>) -> Self {
-        AuthError { status, code, description: description.into(), challenge: None }
+        AuthError { status, code, description: description.into(), challenge: Challenge::ByStatus }
     }
 
     /// 503 `unavailable`: the guard cannot vouch for tokens now (the change feed is too stale).
     pub fn unavailable(description: impl Into<String>) -> Self {
-        AuthError {
-            status: Status::ServiceUnavailable,
-            code: "unavailable",
-            description: description.into(),
-            challenge: None,
-        }
+        Self::new(Status::ServiceUnavailable, "unavailable", description)
     }
 
     fn for_status(status: Status) -> Self {
@@ -82,7 +78,7 @@ impl AuthError {
             400..=499 => "invalid_request",
             _ => "internal_error",
         };
-        AuthError { status, code, description: status.reason_lossy().to_owned(), challenge: None }
+        Self::new(status, code, status.reason_lossy())
     }
 }
 
@@ -91,7 +87,8 @@ impl<'r> Responder<'r, 'static> for AuthError {
         let body = ErrorBody { error: self.code, error_description: &self.description };
         let mut response = Response::build_from(Json(body).respond_to(req)?);
         response.status(self.status).header(Header::new("Cache-Control", "no-store"));
-        if let Some(challenge) = self.challenge {
+        let authorization = req.headers().get_one("Authorization");
+        if let Some(challenge) = self.challenge.header(self.status.code, &self.description, authorization) {
             response.header(Header::new("WWW-Authenticate", challenge));
         }
         response.ok()
@@ -104,6 +101,9 @@ impl crate::guards::GuardError for AuthError {
     }
     fn invalid_token(description: Cow<'static, str>) -> Self {
         AuthError::invalid_token(description)
+    }
+    fn other_scheme(description: Cow<'static, str>) -> Self {
+        AuthError::other_scheme(description)
     }
     fn forbidden(description: Cow<'static, str>) -> Self {
         AuthError::forbidden(description)

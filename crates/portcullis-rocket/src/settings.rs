@@ -16,7 +16,7 @@ pub struct Settings {
     /// configured so can replay them against Portcullis and every other such service.
     #[serde(default = "default_audience")]
     pub audience: String,
-    /// This service's client credentials (a Portcullis service client; no permission needed).
+    /// This service's client credentials (a Portcullis service client holding `feed:read`).
     pub client_id: String,
     pub client_secret: String,
     /// Seconds of clock skew tolerated on `exp`.
@@ -30,6 +30,11 @@ pub struct Settings {
     /// unknown `kid` waits at most this long for the next fetch).
     #[serde(default = "default_jwks_interval")]
     pub jwks_min_interval_ms: u64,
+    /// Seconds between two JWKS fetches when no unknown `kid` asks for one, at least 1: a key
+    /// that left Portcullis's JWKS (a retired key whose tokens have all expired) stops verifying
+    /// here within this time (Portcullis's README, "Keys at rest").
+    #[serde(default = "default_jwks_refresh_interval")]
+    pub jwks_refresh_interval: u64,
     /// Seconds to keep trying to reach Portcullis at start-up before the app gives up.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: u64,
@@ -47,4 +52,7 @@ fn default_max_staleness() -> u64 {
 }
 fn default_jwks_interval() -> u64 {
     1000
+}
+fn default_jwks_refresh_interval() -> u64 {
+    300
 }

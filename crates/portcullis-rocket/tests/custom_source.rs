@@ -51,6 +51,7 @@ impl Source<StubId> for Stub {
             jti: id("j"),
             iat: 0,
             exp: i64::MAX,
+            nbf: None,
             sid: None,
             roles: None,
             client_id: None,

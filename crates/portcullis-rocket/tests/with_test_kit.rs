@@ -162,3 +162,29 @@ async fn the_app_is_ready_and_its_answers_to_a_token_are_not_cached() {
     let response = app.get("/reports").header(bearer(&token)).dispatch().await;
     assert_eq!(response.headers().get_one("Cache-Control"), Some("no-store"));
 }
+
+/// RFC 6750 §3: a 403 to a bearer request names `insufficient_scope` with the body's description;
+/// credentials of another scheme get 401 with a bare `Bearer`, as none do.
+#[rocket::async_test]
+async fn a_403_challenges_with_insufficient_scope_and_another_scheme_gets_a_bare_bearer() {
+    let issuer = issuer();
+    let app = app(&issuer).await;
+    let analyst = issuer.user("ann").roles(["analyst"]).token();
+    let response = app.post("/reports").header(bearer(&analyst)).json(&json!({"title": "Q3"})).dispatch().await;
+    assert_eq!(response.status(), Status::Forbidden);
+    assert_eq!(
+        response.headers().get_one("WWW-Authenticate"),
+        Some("Bearer error=\"insufficient_scope\", error_description=\"This requires the reports:write permission.\"")
+    );
+    assert_eq!(response.into_json::<Value>().await.unwrap()["error"], "insufficient_permissions");
+
+    let basic = rocket::http::Header::new("Authorization", "Basic YTpi");
+    let response = app.get("/reports").header(basic).dispatch().await;
+    assert_eq!(
+        (response.status(), response.headers().get_one("WWW-Authenticate")),
+        (Status::Unauthorized, Some("Bearer"))
+    );
+    let body = response.into_json::<Value>().await.unwrap();
+    assert_eq!(body["error"], "invalid_token");
+    assert_eq!(body["error_description"], "The Authorization header must use the Bearer scheme.");
+}

@@ -16,6 +16,7 @@ use rand::RngCore;
 use serde_json::{json, Value};
 
 use crate::auth::keys::tokens::{hs256_kid, SigningKey, TokenKeys, VerifyingKey};
+use crate::auth::startup::StartupError;
 use crate::config::AuthConfig;
 
 pub use crate::config::EdKeyConfig;
@@ -27,25 +28,27 @@ struct EdKey {
     private: Option<EdSigningKey>,
 }
 
-fn load(index: usize, entry: &EdKeyConfig) -> Result<EdKey, String> {
+fn load(index: usize, entry: &EdKeyConfig) -> Result<EdKey, StartupError> {
     let key = |field: &str| format!("auth.eddsa_keys[{index}].{field}");
     let read = |field: &str, path: &str| {
-        std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read {path:?}: {e}", key(field)))
+        std::fs::read_to_string(path)
+            .map_err(|e| StartupError::config(key(field), format!("cannot read {path:?}: {e}")))
     };
     match (&entry.private_key, &entry.public_key) {
         (Some(path), _) => {
             let pem = read("private_key", path)?;
-            let signing = EdSigningKey::from_pkcs8_pem(&pem)
-                .map_err(|e| format!("{}: not a PKCS#8 Ed25519 private key: {e}", key("private_key")))?;
+            let signing = EdSigningKey::from_pkcs8_pem(&pem).map_err(|e| {
+                StartupError::config(key("private_key"), format!("not a PKCS#8 Ed25519 private key: {e}"))
+            })?;
             Ok(EdKey { kid: entry.kid.clone(), public: signing.verifying_key(), private: Some(signing) })
         }
         (None, Some(path)) => {
             let pem = read("public_key", path)?;
             let public = EdVerifyingKey::from_public_key_pem(&pem)
-                .map_err(|e| format!("{}: not an Ed25519 public key: {e}", key("public_key")))?;
+                .map_err(|e| StartupError::config(key("public_key"), format!("not an Ed25519 public key: {e}")))?;
             Ok(EdKey { kid: entry.kid.clone(), public, private: None })
         }
-        (None, None) => Err(format!("{}: give private_key or public_key", key("kid"))),
+        (None, None) => Err(StartupError::config(key("kid"), "give private_key or public_key")),
     }
 }
 
@@ -56,17 +59,15 @@ pub(crate) fn jwk(kid: &str, public: &EdVerifyingKey) -> Value {
 
 /// Builds the key set from `auth.eddsa_keys` (the configured HS256 `secret`, if any, still
 /// verifies).
-pub fn token_keys(config: &AuthConfig) -> Result<TokenKeys, String> {
+pub fn token_keys(config: &AuthConfig) -> Result<TokenKeys, StartupError> {
     let keys = config.eddsa_keys.iter().enumerate().map(|(i, e)| load(i, e)).collect::<Result<Vec<_>, _>>()?;
     let active_kid = config.active_kid.clone().unwrap_or_else(|| keys[0].kid.clone());
-    let active = keys
-        .iter()
-        .find(|k| k.kid == active_kid)
-        .ok_or_else(|| format!("auth.active_kid: no key with kid {active_kid:?} in auth.eddsa_keys"))?;
-    let private = active
-        .private
-        .clone()
-        .ok_or_else(|| format!("auth.active_kid: key {active_kid:?} has no private_key to sign with"))?;
+    let active = keys.iter().find(|k| k.kid == active_kid).ok_or_else(|| {
+        StartupError::config("auth.active_kid", format!("no key with kid {active_kid:?} in auth.eddsa_keys"))
+    })?;
+    let private = active.private.clone().ok_or_else(|| {
+        StartupError::config("auth.active_kid", format!("key {active_kid:?} has no private_key to sign with"))
+    })?;
     let signer = SigningKey::ed25519(active_kid, private);
     let mut verifiers: Vec<(String, VerifyingKey)> =
         keys.iter().map(|k| (k.kid.clone(), VerifyingKey::ed25519(k.public, None))).collect();

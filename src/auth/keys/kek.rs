@@ -1,9 +1,12 @@
 //! Encryption at rest of secrets the service must be able to read back (generated signing keys,
-//! and TOTP secrets): XChaCha20-Poly1305 under the key-encryption key `auth.key_encryption_key`.
+//! the refresh-token key and TOTP secrets): XChaCha20-Poly1305 under the key-encryption key,
+//! `auth.key_encryption_key` or, with SQLite and none configured, the generated key file
+//! ([`super::kek_file`]); [`super::sealing`] chooses and checks it at start-up.
 //!
-//! Without a KEK, values are stored encoded but in clear, so read access to the database is
-//! enough to forge tokens (the README says so). With one, a database dump alone is not: the KEK
-//! lives in configuration or the environment (`ROCKET_AUTH={key_encryption_key="..."}`).
+//! Without a KEK (PostgreSQL with none configured), values are stored encoded but in clear, so
+//! read access to the database is enough to forge tokens (README, "Keys at rest"). With one, a
+//! database dump alone is not: the KEK lives in configuration, the environment
+//! (`ROCKET_AUTH={key_encryption_key="..."}`) or the key file, never in the database.
 //!
 //! Stored forms: `plain:<base64>` or `xc20p1:<base64 of 24-byte nonce || ciphertext+tag>`. The
 //! prefix lets a value written before a KEK was configured still be read (and re-encrypted).

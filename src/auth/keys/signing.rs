@@ -5,13 +5,16 @@
 //! - Neither (the default): Ed25519 keys generated into the `signing_keys` table, shared by every
 //!   instance. The newest generation signs; `portcullis keys rotate` adds a generation and retires
 //!   the previous key, which keeps verifying and stays in the JWKS until every token it signed
-//!   has expired ([`retired_key_until`]). Instances reload the table every poll interval
-//!   (in the feed poller, [`crate::auth::sync::poller::run`]), so a rotation reaches them without a restart.
+//!   has expired ([`retired_key_until`]); then its row, private half included, is deleted.
+//!   Instances reload the table every poll interval (in the feed poller,
+//!   [`crate::auth::sync::poller::run`]), so a rotation reaches them without a restart.
 //!
 //! A database from version 1 holds a generated HS256 key (setting `hs256_secret`). It keeps
 //! verifying, unpublished, until the tokens signed before the upgrade have expired; the upgrade
-//! time is recorded once (setting `hs256_retired_at`) so every instance agrees on it.
+//! time is recorded once (setting `hs256_retired_at`) so every instance agrees on it; once those
+//! tokens have expired the key itself is deleted.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -24,6 +27,7 @@ use crate::auth::keys::files::{jwk, token_keys};
 use crate::auth::keys::kek::AtRest;
 use crate::auth::keys::ring::KeyRing;
 use crate::auth::keys::tokens::{hs256_kid, SigningKey, TokenKeys, VerifyingKey};
+use crate::auth::startup::{StartupError, StorageStep};
 use crate::config::AuthConfig;
 use crate::db::DbPool;
 use crate::models::{SettingStore, SigningKeyStore, StoredKey};
@@ -58,6 +62,8 @@ pub struct Signing {
     config: AuthConfig,
     at_rest: AtRest,
     legacy: Option<Legacy>,
+    /// Whether this instance deleted the expired [`LEGACY_SECRET`] (it stays in memory, unused).
+    legacy_deleted: AtomicBool,
     /// What the ring was built from, to rebuild only on a change.
     loaded: Mutex<String>,
 }
@@ -70,16 +76,23 @@ impl std::fmt::Debug for Signing {
 
 impl Signing {
     /// Loads (and, by default, first generates) the signing keys. Errors stop start-up.
-    pub async fn start(config: &AuthConfig, at_rest: &AtRest, pool: &DbPool, now: i64) -> Result<Signing, String> {
-        let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
-        let secret = crate::db::with_conn!(conn, |c| c.setting(LEGACY_SECRET).await).map_err(|e| e.to_string())?;
+    pub async fn start(
+        config: &AuthConfig,
+        at_rest: &AtRest,
+        pool: &DbPool,
+        now: i64,
+    ) -> Result<Signing, StartupError> {
+        let mut conn = pool.get().await.map_err(StartupError::database)?;
+        let secret = crate::db::with_conn!(conn, |c| c.setting(LEGACY_SECRET).await)
+            .map_err(StartupError::storage(StorageStep::ReadSettings))?;
         let legacy = match (secret, &config.secret) {
             (Some(secret), None) => {
                 let now = now.to_string();
                 let retired = crate::db::write_tx!(conn, |c| c.setting_or_insert(LEGACY_RETIRED_AT, &now).await)
-                    .map_err(|e| e.to_string())?;
-                let retired_at =
-                    retired.parse::<i64>().map_err(|_| format!("setting {LEGACY_RETIRED_AT} is corrupt"))?;
+                    .map_err(StartupError::storage(StorageStep::ReadSettings))?;
+                let retired_at = retired
+                    .parse::<i64>()
+                    .map_err(|_| StartupError::Stored(format!("setting {LEGACY_RETIRED_AT} is corrupt")))?;
                 Some(Legacy { secret, retired_at })
             }
             _ => None,
@@ -97,6 +110,7 @@ impl Signing {
             config: config.clone(),
             at_rest: at_rest.clone(),
             legacy,
+            legacy_deleted: AtomicBool::new(false),
             loaded: Mutex::new(String::new()),
         };
         signing.reload(pool, now).await?;
@@ -105,16 +119,35 @@ impl Signing {
 
     /// Rebuilds the key ring when what it is built from changed (a rotation, a retired key's
     /// time running out). Returns whether it rebuilt.
-    pub async fn reload(&self, pool: &DbPool, now: i64) -> Result<bool, String> {
+    /// Its errors are start-up's (the first load is); the poller logs later ones.
+    pub async fn reload(&self, pool: &DbPool, now: i64) -> Result<bool, StartupError> {
         let rows = if generated(&self.config) {
-            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-            crate::db::with_conn!(conn, |c| c.signing_keys().await).map_err(|e| e.to_string())?
+            let mut conn = pool
+                .get()
+                .await
+                .map_err(|e| StartupError::Storage { step: StorageStep::ReadSigningKeys, cause: e.to_string() })?;
+            let rows = crate::db::with_conn!(conn, |c| c.signing_keys().await)
+                .map_err(StartupError::storage(StorageStep::ReadSigningKeys))?;
+            // A retired key whose tokens have all expired is needed neither to verify nor in
+            // the JWKS: its private half goes (with the row), so no copy of the database made
+            // from now on holds it.
+            let span = retired_key_until(&self.config, 0);
+            if rows.iter().any(|k| k.retired_at.is_some_and(|r| now >= r + span)) {
+                crate::db::write_tx!(conn, |c| c.delete_signing_keys_retired_before(now - span + 1).await)
+                    .map_err(StartupError::storage(StorageStep::DeleteRetiredKeys))?;
+            }
+            rows
         } else {
             vec![]
         };
         let live: Vec<&StoredKey> =
             rows.iter().filter(|k| k.retired_at.is_none_or(|r| now < retired_key_until(&self.config, r))).collect();
         let legacy = self.legacy.as_ref().filter(|l| now < retired_key_until(&self.config, l.retired_at));
+        if self.legacy.is_some() && legacy.is_none() && !self.legacy_deleted.swap(true, Ordering::Relaxed) {
+            let mut conn = pool.get().await.map_err(StartupError::database)?;
+            crate::db::write_tx!(conn, |c| c.delete_setting(LEGACY_SECRET).await)
+                .map_err(StartupError::storage(StorageStep::DeleteRetiredKeys))?;
+        }
         let fingerprint =
             format!("{}|{:?}", legacy.is_some(), live.iter().map(|k| (&k.kid, k.retired_at)).collect::<Vec<_>>());
         if self.loaded.lock().map(|l| *l == fingerprint).unwrap_or(false) {
@@ -138,25 +171,28 @@ impl Signing {
     }
 
     /// Keys from the table: the newest live key signs, all of them verify and are published.
-    fn generated_keys(&self, live: &[&StoredKey]) -> Result<TokenKeys, String> {
-        let active = live.first().filter(|k| k.retired_at.is_none()).ok_or("no active signing key in the database")?;
+    fn generated_keys(&self, live: &[&StoredKey]) -> Result<TokenKeys, StartupError> {
+        let active = live
+            .first()
+            .filter(|k| k.retired_at.is_none())
+            .ok_or_else(|| StartupError::Stored("no active signing key in the database".into()))?;
         let seed = self
             .at_rest
             .decrypt_at_rest(&active.private_key)
-            .map_err(|e| format!("signing key {}: {e}", active.kid))?;
-        let seed: [u8; 32] = seed.try_into().map_err(|_| format!("signing key {} is corrupt", active.kid))?;
+            .map_err(|e| StartupError::Stored(format!("signing key {}: {e}", active.kid)))?;
+        let corrupt = |kid: &str| StartupError::Stored(format!("signing key {kid} is corrupt"));
+        let seed: [u8; 32] = seed.try_into().map_err(|_| corrupt(&active.kid))?;
         let signing = EdSigningKey::from_bytes(&seed);
         if URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes()) != active.public_key {
-            return Err(format!("signing key {}: the private and public halves do not match", active.kid));
+            let reason = format!("signing key {}: the private and public halves do not match", active.kid);
+            return Err(StartupError::Stored(reason));
         }
         let signer = SigningKey::ed25519(active.kid.clone(), signing);
         let mut verifiers = vec![];
         let mut jwks = vec![];
         for key in live {
-            let public =
-                URL_SAFE_NO_PAD.decode(&key.public_key).map_err(|_| format!("signing key {} is corrupt", key.kid))?;
-            let public = ed25519_dalek::VerifyingKey::try_from(public.as_slice())
-                .map_err(|_| format!("signing key {} is corrupt", key.kid))?;
+            let public = URL_SAFE_NO_PAD.decode(&key.public_key).map_err(|_| corrupt(&key.kid))?;
+            let public = ed25519_dalek::VerifyingKey::try_from(public.as_slice()).map_err(|_| corrupt(&key.kid))?;
             let until = key.retired_at.map(|r| retired_key_until(&self.config, r));
             verifiers.push((key.kid.clone(), VerifyingKey::ed25519(public, until)));
             jwks.push((jwk(&key.kid, &public), until));
@@ -185,27 +221,23 @@ fn new_key(at_rest: &AtRest, generation: i64, now: i64) -> StoredKey {
 }
 
 /// Generates the first key unless there is one (concurrent first starts agree: generation 1 is
-/// unique), and encrypts keys stored in clear once a KEK is configured.
-async fn ensure_generated(pool: &DbPool, at_rest: &AtRest, now: i64) -> Result<(), String> {
-    let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
-    let rows = crate::db::with_conn!(conn, |c| c.signing_keys().await).map_err(|e| e.to_string())?;
+/// unique). Keys found in clear were sealed before ([`crate::auth::keys::sealing`]).
+async fn ensure_generated(pool: &DbPool, at_rest: &AtRest, now: i64) -> Result<(), StartupError> {
+    let mut conn = pool.get().await.map_err(StartupError::database)?;
+    let rows = crate::db::with_conn!(conn, |c| c.signing_keys().await)
+        .map_err(StartupError::storage(StorageStep::ReadSigningKeys))?;
     if rows.is_empty() {
         let key = new_key(at_rest, 1, now);
         crate::db::write_tx!(conn, |c| c.insert_signing_key(&key).await)
-            .map_err(|e| format!("cannot store the signing key: {e}"))?;
-    }
-    if at_rest.is_encrypting() {
-        for row in rows.iter().filter(|r| AtRest::is_plain(&r.private_key)) {
-            let seed = at_rest.decrypt_at_rest(&row.private_key)?;
-            let sealed = at_rest.encrypt_at_rest(&seed);
-            crate::db::write_tx!(conn, |c| c.update_private_key(&row.kid, &sealed).await).map_err(|e| e.to_string())?;
-        }
+            .map_err(StartupError::storage(StorageStep::StoreSigningKey))?;
     }
     Ok(())
 }
 
 /// Makes a newly generated key the active one (`portcullis keys rotate`); the previous key is
-/// retired now. Returns the new key's kid.
+/// retired now. Returns the new key's kid. `at_rest` comes from
+/// [`crate::auth::keys::sealing::prepare`], which refuses to go on without the key that opens
+/// the sealed keys: a rotation never writes a key in clear beside sealed ones.
 pub async fn rotate(pool: &DbPool, at_rest: &AtRest, now: i64) -> Result<String, String> {
     ensure_generated(pool, at_rest, now).await?;
     let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;

@@ -9,10 +9,11 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::{claim, recovery, secret, totp, wrong_code, Factor};
+use super::{claim, counter, recovery, secret, totp, wrong_code, Factor, Rejected};
 use crate::auth::audit::{audit_by, audit_event};
+use crate::auth::delegation;
 use crate::auth::guards::{self, RequestOrigin};
-use crate::auth::permissions::ADMIN_ROLE;
+use crate::auth::permissions::{Permission, UsersWrite};
 use crate::auth::Auth;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
@@ -25,8 +26,8 @@ pub struct TotpEnrolment {
     /// RFC 4648 base32, no padding.
     #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
     pub secret: String,
-    #[schema(example = "otpauth://totp/portcullis:alice@example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\
-        &issuer=portcullis&algorithm=SHA1&digits=6&period=30")]
+    #[schema(example = "otpauth://totp/auth.example.com:alice@example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\
+        &issuer=auth.example.com&algorithm=SHA1&digits=6&period=30")]
     pub otpauth_uri: String,
 }
 
@@ -48,6 +49,9 @@ impl std::fmt::Debug for RecoveryCodes {
         f.debug_struct("RecoveryCodes").finish_non_exhaustive()
     }
 }
+
+/// How long an enrolment stays pending before its first code, in seconds.
+const PENDING_TTL: i64 = 600;
 
 fn already_on() -> ApiError {
     ApiError::conflict("Multi-factor authentication is already on; turn it off first to enrol another authenticator.")
@@ -74,7 +78,7 @@ impl Auth {
             c.replace_totp(user.id, &sealed, now).await?;
             Ok::<_, ApiError>(())
         })?;
-        let otpauth_uri = totp::otpauth_uri(&self.config.issuer, &user.email, &raw);
+        let otpauth_uri = totp::otpauth_uri(&self.config.display_name(), &user.email, &raw);
         Ok(TotpEnrolment { secret: totp::base32(&raw), otpauth_uri })
     }
 
@@ -92,35 +96,51 @@ impl Auth {
             Ok::<_, diesel::result::Error>((user, c.find_totp(me.user_id).await?))
         })?;
         let user = user.ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
+        let now = self.clock.now();
+        counter::check(conn, user.id, now).await?;
         if user.mfa_enabled {
             return Err(already_on());
         }
-        let row =
-            row.ok_or_else(|| ApiError::conflict("No enrolment is pending; start one at POST /auth/mfa/totp."))?;
+        let row = row
+            .filter(|row| now - row.created_at < PENDING_TTL)
+            .ok_or_else(|| ApiError::conflict("No enrolment is pending; start one at POST /auth/mfa/totp."))?;
         let raw = secret::open(&self.at_rest, &row.secret).map_err(ApiError::internal)?;
-        let step = totp::matching_step(&raw, code.trim(), self.clock.now()).ok_or_else(wrong_code)?;
+        let attempt = counter::reserve(conn, user.id, now).await?;
+        let step = totp::matching_step(&raw, code.trim(), now).ok_or_else(wrong_code)?;
         let (codes, hashes) = recovery::generate();
         let ending = self.ending("mfa_enabled");
         let ended = crate::db::write_tx!(conn, |c| {
             if !c.switch_mfa(user.id, false, true, ending.now).await? {
-                return Err(already_on());
+                return Err(Rejected::Other(already_on()));
             }
             if !c.claim_totp_step(user.id, &row.secret, step).await? {
-                return Err(wrong_code());
+                return Err(Rejected::WrongCode);
             }
+            attempt.clear(c).await?;
             c.replace_recovery_codes(user.id, &hashes).await?;
             let ended = c.end_user_sessions(user.id, Some(me.session_id), ending).await?;
             let audit =
                 audit_event("mfa_enabled", ending.now, Some(user.id), client, json!({"sessions_ended": ended.len()}));
             c.insert_audit(&audit).await?;
-            Ok::<_, ApiError>(ended)
-        })?;
+            Ok(ended)
+        });
+        let ended = match ended {
+            Ok(ended) => ended,
+            // A replayed code stays counted.
+            Err(Rejected::WrongCode) => return Err(wrong_code()),
+            Err(Rejected::Other(not_judged)) => {
+                attempt.give_back(conn).await?;
+                return Err(not_judged);
+            }
+        };
         self.revoke_locally(&ended, &ending);
         Ok(RecoveryCodes { recovery_codes: codes })
     }
 
     /// Checks the password and a code (TOTP or recovery) of an account with MFA on, then runs
-    /// `change` in the transaction that accepts the code. A wrong code counts as a failed login.
+    /// `change` in the transaction that accepts the code. A locked second factor answers 429
+    /// before the password is looked at; the password is checked (and throttled) before the
+    /// code; a wrong code counts in the second-factor counter and as a failed login.
     async fn with_second_factor(
         &self,
         pool: &DbPool,
@@ -130,16 +150,18 @@ impl Auth {
         client: &RequestOrigin,
         change: Change<'_>,
     ) -> ApiResult<()> {
+        counter::check(&mut pool.conn().await?, me.user_id, self.clock.now()).await?;
         let (user, keys) = self.reauthenticate(pool, me.user_id, password, client).await?;
         let mut owned = pool.conn().await?;
         let conn = &mut owned;
         let (row, raw) = self.active_totp(conn, &user).await?;
         let now = self.clock.now();
+        let attempt = counter::reserve(conn, user.id, now).await?;
         let recovery_used =
             audit_event("recovery_code_used", now, Some(user.id), client, json!({"for": change.event()}));
         let audit = audit_event(change.event(), now, Some(user.id), client, json!({}));
         let accepted = match Factor::parse(&raw, code, now) {
-            None => false,
+            None => Ok(false),
             Some(factor) => crate::db::write_tx!(conn, |c| {
                 if !c.switch_mfa(user.id, true, true, now).await? {
                     return Err(crate::auth::mfa::not_on());
@@ -147,6 +169,7 @@ impl Auth {
                 if !claim(c, &row, &factor, &recovery_used).await? {
                     return Ok(false);
                 }
+                attempt.clear(c).await?;
                 match &change {
                     Change::Disable => {
                         c.switch_mfa(user.id, true, false, now).await?;
@@ -156,12 +179,16 @@ impl Auth {
                 }
                 c.insert_audit(&audit).await?;
                 Ok::<_, ApiError>(true)
-            })?,
+            }),
         };
-        if !accepted {
-            return Err(self.second_factor_failed(conn, &user, &keys, client, change.event()).await?);
+        match accepted {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(self.second_factor_failed(conn, &user, &keys, client, change.event()).await?),
+            Err(not_judged) => {
+                attempt.give_back(conn).await?;
+                Err(not_judged)
+            }
         }
-        Ok(())
     }
 
     /// `DELETE /auth/mfa/totp`: MFA off, with the password and a code or recovery code.
@@ -191,8 +218,8 @@ impl Auth {
     }
 
     /// `DELETE /admin/users/<id>/mfa`: MFA off for `target` and every session of it ended;
-    /// 404 for an unknown user. Only an admin may take an admin's second factor away, as only an
-    /// admin may take the `admin` role away.
+    /// 404 for an unknown user. Like every action on an account it needs every permission the
+    /// account holds, and `admin` for an admin's (`auth::delegation::account_action`).
     pub async fn reset_mfa(
         &self,
         conn: &mut DbConn,
@@ -200,21 +227,28 @@ impl Auth {
         target: Id,
         client: &RequestOrigin,
     ) -> ApiResult<()> {
+        let grantor = self.grantor_of(conn, actor).await?;
+        let everything = self.scopes_supported();
         let ending = self.ending("mfa_reset");
-        // A client holds no roles: it never resets an admin's MFA.
-        let actor_is_admin = matches!(actor, guards::Caller::User(user) if user.roles.iter().any(|r| r == ADMIN_ROLE));
-        let ended = crate::db::write_tx!(conn, |c| {
+        let outcome = crate::db::write_tx!(conn, |c| {
             c.find_user(target).await?.ok_or_else(|| ApiError::not_found("No such user."))?;
-            if !actor_is_admin && c.user_role_names(target).await?.iter().any(|r| r == ADMIN_ROLE) {
-                return Err(ApiError::forbidden("Only an admin may reset the MFA of an admin."));
+            let attempt = json!({"action": "reset_mfa"});
+            if let Err(refused) =
+                delegation::account_action(c, &grantor, target, UsersWrite::NAME, &[], &everything, attempt).await?
+            {
+                return Ok(Err(refused));
             }
             c.switch_mfa(target, true, false, ending.now).await?;
             c.delete_mfa(target).await?;
             let ended = c.end_user_sessions(target, None, ending).await?;
             let detail = json!({"sessions_ended": ended.len()});
             c.insert_audit(&audit_by("mfa_reset", ending.now, Some(target), Some(*actor.id()), client, detail)).await?;
-            Ok::<_, ApiError>(ended)
+            Ok::<_, ApiError>(Ok(ended))
         })?;
+        let ended = match outcome {
+            Ok(ended) => ended,
+            Err(refused) => return Err(self.refuse_account_action(conn, actor, target, client, refused).await),
+        };
         self.revoke_locally(&ended, &ending);
         Ok(())
     }

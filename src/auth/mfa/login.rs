@@ -3,12 +3,13 @@
 //! and `POST /auth/mfa/verify` trades it and a code for the session.
 //!
 //! The `mfa_token` is opaque and lives in its own table: it is never an access or refresh token.
-//! Wrong codes count toward the account's login throttling, whose counter a correct password
-//! alone does not clear, so new `mfa_token`s do not buy an attacker new guesses.
+//! Wrong codes count in the account's second-factor counter (see [`super::counter`]), which a
+//! correct password does not clear, so new `mfa_token`s do not buy an attacker new guesses; they
+//! count toward the account's login throttling too.
 
 use serde_json::json;
 
-use super::{claim, wrong_code, Factor, AMR_MFA};
+use super::{claim, counter, Factor, AMR_MFA};
 use crate::auth::audit::audit_event;
 use crate::auth::guards::RequestOrigin;
 use crate::auth::secrets::{hash_token, OpaqueToken};
@@ -16,6 +17,7 @@ use crate::auth::session::login::Started;
 use crate::auth::throttle::{self, ThrottleKeys};
 use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
+use crate::config::Secret;
 use crate::db::{DbConn, DbPool};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{AuditStore, MfaChallenge, MfaStore, User, UserStore};
@@ -25,20 +27,28 @@ const CHALLENGE_TTL: i64 = 300;
 /// Codes one `mfa_token` may be tried with.
 const MAX_ATTEMPTS: i32 = 5;
 
+/// What the code of a second step turned out to be. A wrong code is not an error of the
+/// transaction that checks it: nothing was claimed, and the caller counts the failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CodeCheck {
+    Accepted,
+    Wrong,
+}
+
 fn dead() -> ApiError {
     ApiError::invalid_grant("The mfa_token is unknown, used, expired, or has had too many wrong codes; log in again.")
 }
 
 impl Auth {
-    /// After a correct password: `None` when the account has no MFA; otherwise the 403
-    /// `mfa_required` answer carrying a new `mfa_token`.
+    /// After a correct password: `None` when the account has no MFA; otherwise the new
+    /// `mfa_token` of the second step.
     pub(in crate::auth) async fn mfa_gate(
         &self,
         conn: &mut DbConn,
         user: &User,
         client: &RequestOrigin,
         now: i64,
-    ) -> ApiResult<Option<ApiError>> {
+    ) -> ApiResult<Option<Secret>> {
         if !user.mfa_enabled {
             return Ok(None);
         }
@@ -54,10 +64,7 @@ impl Auth {
             c.insert_challenge(&challenge, now).await?;
             c.insert_audit(&event).await
         })?;
-        Ok(Some(ApiError::mfa_required(
-            "The password is correct; complete the login with a code at POST /auth/mfa/verify.",
-            Some(token.into_plaintext()),
-        )))
+        Ok(Some(Secret::new(token.into_plaintext())))
     }
 
     /// `POST /auth/mfa/verify`: the `mfa_token` and a TOTP or recovery code start the session,
@@ -73,10 +80,13 @@ impl Auth {
         let now = self.clock.now();
         let mut owned = pool.conn().await?;
         let conn = &mut owned;
-        let challenge = crate::db::with_conn!(conn, |c| c.find_challenge(&hash).await)?
-            .filter(|ch| ch.expires_at > now && ch.attempts < MAX_ATTEMPTS)
-            .ok_or_else(dead)?;
+        let challenge = crate::db::with_conn!(conn, |c| c.find_challenge(&hash).await)?.ok_or_else(dead)?;
         let user = crate::db::with_conn!(conn, |c| c.find_user(challenge.user_id).await)?.ok_or_else(dead)?;
+        // A locked second factor answers 429 before anything else the token could tell.
+        counter::check(conn, user.id, now).await?;
+        if challenge.expires_at <= now || challenge.attempts >= MAX_ATTEMPTS {
+            return Err(dead());
+        }
         if user.disabled {
             return Err(ApiError::account_disabled());
         }
@@ -84,33 +94,37 @@ impl Auth {
         let (row, raw) = self.active_totp(conn, &user).await.map_err(|_| dead())?;
         let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
         throttle::check(conn, &keys, now).await?;
-        // Reserve one of the token's attempts first, so concurrent guesses cannot exceed them.
+        let attempt = counter::reserve(conn, user.id, now).await?;
+        // One of the token's attempts too, so concurrent guesses cannot exceed them either.
         if !crate::db::write_tx!(conn, |c| c.take_challenge_attempt(&hash, MAX_ATTEMPTS, now).await)? {
+            attempt.give_back(conn).await?;
             return Err(dead());
         }
         let recovery_used = audit_event("recovery_code_used", now, Some(user.id), client, json!({"for": "login"}));
-        let outcome = match Factor::parse(&raw, code, now) {
-            None => Err(wrong_code()),
+        let checked = match Factor::parse(&raw, code, now) {
+            None => Ok(CodeCheck::Wrong),
             // Rows are taken in the order every MFA change takes them (secret or recovery code,
             // then challenge), so concurrent transactions on PostgreSQL wait instead of deadlocking.
             Some(factor) => crate::db::write_tx!(conn, |c| {
                 if !claim(c, &row, &factor, &recovery_used).await? {
-                    return Err(wrong_code());
+                    return Ok(CodeCheck::Wrong);
                 }
                 // Single use: of concurrent verifies of one token, one deletes it; the others
                 // roll their claim of the code back.
                 if !c.consume_challenge(&hash).await? {
                     return Err(dead());
                 }
-                Ok::<_, ApiError>(())
+                attempt.clear(c).await?;
+                Ok::<_, ApiError>(CodeCheck::Accepted)
             }),
         };
-        match outcome {
-            Ok(()) => {}
-            Err(e) if e.code == "invalid_credentials" => {
-                return Err(self.second_factor_failed(conn, &user, &keys, client, "login").await?);
+        match checked {
+            Ok(CodeCheck::Accepted) => {}
+            Ok(CodeCheck::Wrong) => return Err(self.second_factor_failed(conn, &user, &keys, client, "login").await?),
+            Err(e) => {
+                attempt.give_back(conn).await?;
+                return Err(e);
             }
-            Err(e) => return Err(e),
         }
         throttle::clear_account(conn, &keys).await?;
         let started = Started { amr: AMR_MFA, resource: None, reservation: None };

@@ -1,9 +1,11 @@
 //! Multi-factor authentication with TOTP (RFC 6238) and recovery codes: enrolment
-//! ([`enrol`]), the second step of a login ([`login`]), and what they share here.
+//! ([`enrol`]), the second step of a login ([`login`]), and what they share here. Every check of
+//! a code is counted first by the account's second-factor counter ([`counter`]).
 //!
 //! A code is accepted only by a conditional write in the transaction that acts on it (see
 //! `models::mfa`): of two requests presenting one code, on either backend, exactly one wins.
 
+pub mod counter;
 pub mod enrol;
 pub mod login;
 pub mod recovery;
@@ -20,7 +22,7 @@ use crate::auth::password::Verdict;
 use crate::auth::throttle::{self, ThrottleKeys};
 use crate::auth::Auth;
 use crate::db::{DbConn, DbPool, Id};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::models::{AuditStore, MfaStore, NewAuditEvent, TotpRow, User, UserStore};
 
 /// `amr` of a session whose login used a password and a TOTP or recovery code (RFC 8176).
@@ -67,9 +69,22 @@ async fn claim<C: MfaStore + AuditStore>(
     }
 }
 
+/// Why a transaction that judges a code rolled back: the code (counted as a wrong guess), or
+/// something else (its attempt is given back to the second-factor counter).
+enum Rejected {
+    WrongCode,
+    Other(ApiError),
+}
+
+impl From<diesel::result::Error> for Rejected {
+    fn from(e: diesel::result::Error) -> Self {
+        Rejected::Other(e.into())
+    }
+}
+
 /// 401 `invalid_credentials` for a wrong, replayed or malformed code.
 fn wrong_code() -> ApiError {
-    ApiError::new(Status::Unauthorized, "invalid_credentials", "The code is incorrect or was already used.")
+    ApiError::new(Status::Unauthorized, ErrorCode::InvalidCredentials, "The code is incorrect or was already used.")
 }
 
 fn not_on() -> ApiError {

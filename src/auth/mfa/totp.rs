@@ -75,10 +75,11 @@ fn encode(text: &str) -> String {
     out
 }
 
-/// `otpauth://totp/<issuer>:<email>?secret=...&issuer=...&algorithm=SHA1&digits=6&period=30`:
-/// what a QR code for an authenticator app encodes.
-pub fn otpauth_uri(issuer: &str, email: &str, secret: &[u8]) -> String {
-    let issuer = encode(issuer);
+/// `otpauth://totp/<name>:<email>?secret=...&issuer=<name>&algorithm=SHA1&digits=6&period=30`:
+/// what a QR code for an authenticator app encodes. `name` is what the app shows beside the code:
+/// `auth.display_name`, not the issuer URL (apps show the `issuer` parameter as it is).
+pub fn otpauth_uri(name: &str, email: &str, secret: &[u8]) -> String {
+    let issuer = encode(name);
     format!(
         "otpauth://totp/{issuer}:{}?secret={}&issuer={issuer}&algorithm=SHA1&digits={DIGITS}&period={PERIOD}",
         encode(email),
@@ -118,11 +119,11 @@ mod tests {
 
     #[test]
     fn the_uri_names_issuer_account_and_parameters() {
-        let uri = otpauth_uri("portcullis", "alice+1@example.com", b"12345678901234567890");
+        let uri = otpauth_uri("Example Auth", "alice+1@example.com", b"12345678901234567890");
         assert_eq!(
             uri,
-            "otpauth://totp/portcullis:alice%2B1@example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\
-             &issuer=portcullis&algorithm=SHA1&digits=6&period=30"
+            "otpauth://totp/Example%20Auth:alice%2B1@example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\
+             &issuer=Example%20Auth&algorithm=SHA1&digits=6&period=30"
         );
         assert_eq!(from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap(), b"12345678901234567890");
     }

@@ -12,10 +12,21 @@ use crate::auth::password::Verdict;
 use crate::auth::throttle::{self, Reservation, ThrottleKeys};
 use crate::auth::views::{SessionView, TokenResponse};
 use crate::auth::Auth;
+use crate::config::Secret;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{AuditStore, NewSession, Session, SessionStore, UserStore};
 use crate::page::Page;
+
+/// What a correct password leads to: a session, or (the account has MFA on) the second step.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// The session's first token pair.
+    Session(TokenResponse),
+    /// The password was only the first step: its `mfa_token` and a code complete the login at
+    /// `POST /auth/mfa/verify`. `Secret` keeps the token out of Debug output and logs.
+    SecondFactor { mfa_token: Secret },
+}
 
 /// `amr` of a session started by a password alone (RFC 8176).
 pub const AMR_PASSWORD: &str = "pwd";
@@ -47,6 +58,7 @@ impl Auth {
             jti: Id::new(),
             iat: now,
             exp,
+            nbf: None,
             sid: Some(session.id),
             roles: Some(roles),
             client_id: None,
@@ -78,7 +90,7 @@ impl Auth {
         password: &str,
         resource: Option<&str>,
         client: &RequestOrigin,
-    ) -> ApiResult<TokenResponse> {
+    ) -> ApiResult<LoginOutcome> {
         self.check_resource(resource)?;
         // A malformed email (too long, NUL, ...) cannot match an account: it is answered exactly
         // as an unknown one, and never reaches storage except as a bounded throttle digest.
@@ -134,14 +146,15 @@ impl Auth {
             let hash = self.hasher.hash(password).await.map_err(ApiError::internal)?;
             crate::db::write_tx!(conn, |c| c.set_password_hash(user.id, &hash, now).await)?;
         }
-        // With MFA on, the password was only the first step: answer 403 with an `mfa_token`.
+        // With MFA on, the password was only the first step: the answer is an `mfa_token`.
         // The account's failure counter stays until the second step succeeds.
-        if let Some(second_step) = self.mfa_gate(conn, &user, client, now).await? {
+        if let Some(mfa_token) = self.mfa_gate(conn, &user, client, now).await? {
             crate::db::write_tx!(conn, |c| throttle::give_back(c, &reservation).await)?;
-            return Err(second_step);
+            return Ok(LoginOutcome::SecondFactor { mfa_token });
         }
         let started = Started { amr: AMR_PASSWORD, resource, reservation: Some(&reservation) };
-        self.start_session(conn, user.id, started, client, now).await
+        let tokens = self.start_session(conn, user.id, started, client, now).await?;
+        Ok(LoginOutcome::Session(tokens))
     }
 
     /// Starts a session of `user` as `started` says, and issues its first token pair. Every

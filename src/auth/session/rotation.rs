@@ -31,6 +31,7 @@ use crate::auth::secrets::hash_token;
 use crate::auth::session::chain::ChainToken;
 use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
+use crate::clock::{UnixMillis, UnixSeconds};
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::session_pg;
@@ -41,13 +42,14 @@ use crate::models::{Advance, AuditStore, Ending, RefreshTokenStore, Session, Ses
 enum Verdict {
     Exchange(Advance),
     Replay,
-    StatementCache,
+    Reuse,
     /// A generation the server never minted: impossible without the key, answered as unknown.
     Unknown,
 }
 
-/// `now_ms` and `grace_ms` in milliseconds, like the session's `rotated_at` and `burst_at`.
-fn judge(session: &Session, presented: i64, now_ms: i64, grace_ms: i64) -> Verdict {
+/// `grace_ms` in milliseconds, like the session's `rotated_at` and `burst_at`.
+fn judge(session: &Session, presented: i64, now: UnixMillis, grace_ms: i64) -> Verdict {
+    let (rotated_at, burst_at) = (session.rotated_at.map(UnixMillis), session.burst_at.map(UnixMillis));
     let current = session.generation;
     if presented > current {
         return Verdict::Unknown;
@@ -55,26 +57,26 @@ fn judge(session: &Session, presented: i64, now_ms: i64, grace_ms: i64) -> Verdi
     if presented == current {
         // A run of exchanges continues while each follows the previous one within the grace
         // interval; otherwise this exchange starts a new one.
-        let (burst_generation, burst_at) = match (session.rotated_at, session.burst_at) {
-            (Some(rotated), Some(at)) if now_ms - rotated <= grace_ms => (session.burst_generation, at),
-            _ => (current, now_ms),
+        let (burst_generation, burst_at) = match (rotated_at, burst_at) {
+            (Some(rotated), Some(at)) if now.within(rotated, grace_ms) => (session.burst_generation, at),
+            _ => (current, now),
         };
         return Verdict::Exchange(Advance {
             from: current,
-            at_ms: now_ms,
+            at: now,
             burst_generation,
             burst_at,
-            last_used_at: session.last_used_at.max(now_ms.div_euclid(1000)),
+            last_used_at: UnixSeconds(session.last_used_at).max(now.seconds()),
         });
     }
-    let within = |at: Option<i64>| at.is_some_and(|at| now_ms - at <= grace_ms);
+    let within = |at: Option<UnixMillis>| at.is_some_and(|at| now.within(at, grace_ms));
     let replay = grace_ms > 0
-        && ((presented == current - 1 && within(session.rotated_at))
-            || (presented >= session.burst_generation && within(session.burst_at)));
+        && ((presented == current - 1 && within(rotated_at))
+            || (presented >= session.burst_generation && within(burst_at)));
     if replay {
         Verdict::Replay
     } else {
-        Verdict::StatementCache
+        Verdict::Reuse
     }
 }
 
@@ -83,7 +85,7 @@ fn judge(session: &Session, presented: i64, now_ms: i64, grace_ms: i64) -> Verdi
 enum Step {
     /// Answer with the token of `generation`.
     Issue { session: Session, roles: Vec<String>, generation: i64 },
-    /// StatementCache ended this session.
+    /// Reuse ended this session.
     Reused(Id),
 }
 
@@ -114,7 +116,7 @@ async fn end_for_reuse<C: SessionStore + AuditStore>(
 async fn exchange<C: SessionStore + AuditStore>(
     c: &mut C,
     token: ChainToken,
-    (now_ms, grace_ms): (i64, i64),
+    (now_ms, grace_ms): (UnixMillis, i64),
     refresh_ttl: i64,
     ending: Ending<'_>,
     client: &RequestOrigin,
@@ -132,7 +134,7 @@ async fn exchange<C: SessionStore + AuditStore>(
             Verdict::Exchange(step) => {
                 if c.advance_session(session.id, step).await? {
                     session.generation = step.from + 1;
-                    session.last_used_at = step.last_used_at;
+                    session.last_used_at = step.last_used_at.0;
                     let generation = session.generation;
                     return Ok(Step::Issue { session, roles, generation });
                 }
@@ -147,7 +149,7 @@ async fn exchange<C: SessionStore + AuditStore>(
                 let generation = session.generation;
                 return Ok(Step::Issue { session, roles, generation });
             }
-            Verdict::StatementCache => return end_for_reuse(c, &session, ending, client).await,
+            Verdict::Reuse => return end_for_reuse(c, &session, ending, client).await,
             Verdict::Unknown => return Err(unknown()),
         }
     }
@@ -210,16 +212,16 @@ impl Auth {
         let grace = self.config.reuse_grace as i64;
         let refresh_ttl = self.config.refresh_ttl as i64;
         // One reading of the clock: seconds for the session's lifetimes, milliseconds for the grace.
-        let now_ms = self.clock.now_ms();
-        let ending = self.ending_at("refresh_reuse", now_ms.div_euclid(1000));
+        let now_ms = self.clock.now_millis();
+        let ending = self.ending_at("refresh_reuse", now_ms.seconds().0);
         let timing = (now_ms, grace * 1000);
         let step = match self.chain.open(presented) {
             Some(token) => {
                 // PostgreSQL: the plain case in one round trip; everything else in a transaction.
                 let moved = match conn {
                     DbConn::Pg(pg) => {
-                        let (id, from, now) = (token.session, token.generation, ending.now);
-                        session_pg::advance_in_one_statement(pg, id, from, now, timing, refresh_ttl).await?
+                        let (id, from) = (token.session, token.generation);
+                        session_pg::advance_in_one_statement(pg, id, from, timing, refresh_ttl).await?
                     }
                     DbConn::Sqlite(_) => None,
                 };
@@ -258,9 +260,9 @@ impl Auth {
     /// or a replay within the grace interval), for introspection; `None` otherwise. Reads only:
     /// unlike an exchange, presenting a spent token here ends nothing.
     pub async fn live_refresh_session(&self, conn: &mut DbConn, token: &str) -> ApiResult<Option<Session>> {
-        let now_ms = self.clock.now_ms();
+        let now_ms = self.clock.now_millis();
         let (now, grace, refresh_ttl) =
-            (now_ms.div_euclid(1000), self.config.reuse_grace as i64, self.config.refresh_ttl as i64);
+            (now_ms.seconds().0, self.config.reuse_grace as i64, self.config.refresh_ttl as i64);
         let live = |s: &Session, user: &User| s.is_live(now, refresh_ttl) && !user.disabled;
         if let Some(token) = self.chain.open(token) {
             let found = crate::db::with_conn!(conn, |c| c.find_session_family(token.session).await)?;
@@ -320,24 +322,27 @@ mod tests {
 
     #[test]
     fn the_current_generation_is_exchanged_and_a_run_of_quick_exchanges_keeps_its_start() {
-        let first = judge(&session(0, None, (0, None)), 0, 100, 10);
-        assert!(matches!(first, Verdict::Exchange(Advance { from: 0, burst_generation: 0, burst_at: 100, .. })));
-        let quick = judge(&session(3, Some(95), (1, Some(90))), 3, 100, 10);
-        assert!(matches!(quick, Verdict::Exchange(Advance { burst_generation: 1, burst_at: 90, .. })));
-        let later = judge(&session(3, Some(80), (1, Some(70))), 3, 100, 10);
-        assert!(matches!(later, Verdict::Exchange(Advance { burst_generation: 3, burst_at: 100, .. })));
+        let first = judge(&session(0, None, (0, None)), 0, UnixMillis(100), 10);
+        assert!(matches!(
+            first,
+            Verdict::Exchange(Advance { from: 0, burst_generation: 0, burst_at: UnixMillis(100), .. })
+        ));
+        let quick = judge(&session(3, Some(95), (1, Some(90))), 3, UnixMillis(100), 10);
+        assert!(matches!(quick, Verdict::Exchange(Advance { burst_generation: 1, burst_at: UnixMillis(90), .. })));
+        let later = judge(&session(3, Some(80), (1, Some(70))), 3, UnixMillis(100), 10);
+        assert!(matches!(later, Verdict::Exchange(Advance { burst_generation: 3, burst_at: UnixMillis(100), .. })));
     }
 
     #[test]
     fn earlier_generations_are_replays_only_when_known_to_be_within_the_grace_interval() {
         let s = session(5, Some(95), (3, Some(92)));
-        assert_eq!(judge(&s, 4, 100, 10), Verdict::Replay);
-        assert_eq!(judge(&s, 3, 100, 10), Verdict::Replay);
-        assert_eq!(judge(&s, 2, 100, 10), Verdict::StatementCache, "exchanged before the run began");
-        assert_eq!(judge(&s, 0, 100, 10), Verdict::StatementCache);
-        assert_eq!(judge(&s, 4, 104, 10), Verdict::Replay, "the previous one, 12 s after the run began");
-        assert_eq!(judge(&s, 3, 104, 10), Verdict::StatementCache, "its exchange time is not known to be recent");
-        assert_eq!(judge(&s, 4, 100, 0), Verdict::StatementCache, "no grace at all");
-        assert_eq!(judge(&s, 6, 100, 10), Verdict::Unknown);
+        assert_eq!(judge(&s, 4, UnixMillis(100), 10), Verdict::Replay);
+        assert_eq!(judge(&s, 3, UnixMillis(100), 10), Verdict::Replay);
+        assert_eq!(judge(&s, 2, UnixMillis(100), 10), Verdict::Reuse, "exchanged before the run began");
+        assert_eq!(judge(&s, 0, UnixMillis(100), 10), Verdict::Reuse);
+        assert_eq!(judge(&s, 4, UnixMillis(104), 10), Verdict::Replay, "the previous one, 12 s after the run began");
+        assert_eq!(judge(&s, 3, UnixMillis(104), 10), Verdict::Reuse, "its exchange time is not known to be recent");
+        assert_eq!(judge(&s, 4, UnixMillis(100), 0), Verdict::Reuse, "no grace at all");
+        assert_eq!(judge(&s, 6, UnixMillis(100), 10), Verdict::Unknown);
     }
 }

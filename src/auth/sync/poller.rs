@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::client_cutoffs::ClientCutoffs;
 use super::revocation::RevokedSessions;
 use super::role_changes::RoleChanges;
 use super::wake::SyncWake;
@@ -22,6 +23,7 @@ const POLL_OVERLAP: i64 = 5;
 #[derive(Debug, Clone)]
 pub struct Views {
     pub revoked: Arc<RevokedSessions>,
+    pub client_cutoffs: Arc<ClientCutoffs>,
     pub role_changes: Arc<RoleChanges>,
     pub roles: Arc<RoleTable>,
     pub wake: Arc<SyncWake>,
@@ -40,7 +42,7 @@ pub async fn run(
     interval: Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let Views { revoked: set, role_changes, roles, wake, signing } = views;
+    let Views { revoked: set, client_cutoffs, role_changes, roles, wake, signing } = views;
     tokio::pin!(shutdown);
     let mut since = i64::MIN;
     let mut ticker = tokio::time::interval(interval);
@@ -52,8 +54,12 @@ pub async fn run(
             _ = wake.notify.notified() => {}
         }
         let started = clock.now();
-        let read = match set.load_since(&pool, since).await {
-            Ok(_) => role_changes.load_since(&pool, since).await,
+        let read = match super::revocation::load_since(&set, &pool, since).await {
+            Ok(_) => super::role_changes::load_since(&role_changes, &pool, since).await,
+            Err(e) => Err(e),
+        };
+        let read = match read {
+            Ok(_) => client_cutoffs.load_since(&pool, since).await,
             Err(e) => Err(e),
         };
         match read {
@@ -65,6 +71,7 @@ pub async fn run(
         }
         set.prune(started);
         role_changes.prune(started);
+        client_cutoffs.prune(started);
         if let Err(e) = roles.refresh(&pool, false).await {
             rocket::warn!("role table refresh failed: {e}");
         }

@@ -18,6 +18,10 @@ pub struct AccessClaims<I = String> {
     pub jti: I,
     pub iat: i64,
     pub exp: i64,
+    /// Not before (RFC 7519 §4.1.5): Portcullis does not set it, but a token that carries it is
+    /// refused until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<I>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,16 +1,24 @@
 //! The verification core, shared with Portcullis's own guards: the claims of an access token
-//! ([`claims`]), their verification ([`verify`](mod@verify)), the refusal rule for ended sessions, deleted
-//! clients and removed roles ([`refusal`](mod@refusal)), and permissions. Nothing here knows where keys or
+//! ([`claims`]), their verification ([`verify`](mod@verify)) and the cache of verified tokens
+//! ([`cache`]), the refusal rule for ended sessions, deleted clients and removed roles
+//! ([`refusal`](mod@refusal)) over the sets that hold them ([`change_sets`]), the RFC 6750
+//! challenge of a refusal ([`challenge`]), and permissions. Nothing here knows where keys or
 //! changes come from: Portcullis feeds it from its database and in-process state, the fairing
 //! of this crate from the JWKS and the change feed.
 
 use std::collections::{BTreeSet, HashMap};
 
+pub mod cache;
+pub mod challenge;
+pub mod change_sets;
 pub mod claims;
 pub mod jwks;
 pub mod refusal;
 pub mod verify;
 
+pub use cache::{VerifiedTokens, VERIFIED_CAPACITY};
+pub use challenge::{presents_bearer, Challenge};
+pub use change_sets::{Revoked, RoleChanges};
 pub use claims::{AccessClaims, Subject};
 pub use jwks::{parse_jwks, KeySet};
 pub use refusal::{names_removed_role, refusal, ChangeState};

@@ -14,6 +14,13 @@ pub trait ChangeState<I> {
     fn session_ended(&self, session: &I) -> bool;
     /// Whether the client `client` has been deleted.
     fn client_deleted(&self, client: &I) -> bool;
+    /// Whether `client`'s access tokens issued at `iat` have been revoked (its secret rotated
+    /// since, or the client revoked that token or a later one). A source that does not learn of
+    /// such revocations answers `false`: the token then lives until it expires.
+    fn client_tokens_revoked(&self, client: &I, iat: i64) -> bool {
+        let _ = (client, iat);
+        false
+    }
     /// `check` applied to `user`'s roles since their last change, when they changed within an
     /// access-token lifetime; `None` when they did not.
     fn with_current_roles(&self, user: &I, check: &dyn Fn(&BTreeSet<String>) -> bool) -> Option<bool>;
@@ -31,7 +38,10 @@ pub fn refusal<I: PartialEq, S: ChangeState<I> + ?Sized>(claims: &AccessClaims<I
             (stale == Some(true)).then_some("A role of this access token was taken away; refresh it.")
         }
         Some(Subject::Client { client_id, .. }) => {
-            state.client_deleted(client_id).then_some("The client of this access token has been deleted.")
+            if state.client_deleted(client_id) {
+                return Some("The client of this access token has been deleted.");
+            }
+            state.client_tokens_revoked(client_id, claims.iat).then_some("This access token has been revoked.")
         }
         None => Some("The access token is invalid."),
     }
@@ -76,6 +86,7 @@ mod tests {
             jti: "j".into(),
             iat: 0,
             exp: 1,
+            nbf: None,
             sid: Some("s1".into()),
             roles: Some(roles.iter().map(|r| r.to_string()).collect()),
             client_id: None,

@@ -69,7 +69,7 @@ impl VerifyError {
 pub struct Expected {
     pub issuer: String,
     pub audience: String,
-    /// Seconds of clock skew tolerated on `exp` and `iat`.
+    /// Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.
     pub leeway: i64,
 }
 
@@ -158,7 +158,7 @@ where
 }
 
 /// The time checks of [`verify`] alone, at `now`: the key's lifetime (`until`, for a retired
-/// key), `exp` with the leeway, and an `iat` far in the future.
+/// key), `exp` and `nbf` with the same leeway, and an `iat` far in the future.
 pub fn check_time<I>(
     claims: &AccessClaims<I>,
     until: Option<i64>,
@@ -170,6 +170,11 @@ pub fn check_time<I>(
     }
     if now >= claims.exp + expected.leeway {
         return Err(VerifyError::Invalid("The access token has expired."));
+    }
+    // RFC 7519 §4.1.5: not to be accepted before `nbf`, with the same allowance for clock skew
+    // as `exp` (§4.1.4), so a token is judged alike by every server on one leeway.
+    if claims.nbf.is_some_and(|nbf| now + expected.leeway < nbf) {
+        return Err(VerifyError::Invalid("The access token is not valid yet."));
     }
     // Instances' clocks differ by fractions of a second, which whole-second `iat`s turn into a
     // second; only a token from well in the future is suspicious.
@@ -258,5 +263,19 @@ mod tests {
         assert_eq!(check_time(&claims, Some(160), &expected(), 150), Ok(()));
         let retired = check_time(&claims, Some(160), &expected(), 160);
         assert_eq!(retired, Err(VerifyError::Invalid("The access token was signed with a retired key.")));
+    }
+
+    #[test]
+    fn a_token_is_refused_before_its_nbf_with_the_leeway_of_exp() {
+        let (key, keys) = setup();
+        let mut claims = user_claims(200);
+        claims["nbf"] = json!(160);
+        let token = sign(&key, json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "k1"}), claims);
+        let early = verify::<String, _>(&token, &keys, &expected(), 159);
+        assert_eq!(early, Err(VerifyError::Invalid("The access token is not valid yet.")));
+        assert!(verify::<String, _>(&token, &keys, &expected(), 160).is_ok(), "valid from nbf on");
+        let lenient = Expected { leeway: 5, ..expected() };
+        assert!(verify::<String, _>(&token, &keys, &lenient, 155).is_ok(), "the leeway of exp applies");
+        assert!(verify::<String, _>(&token, &keys, &lenient, 154).is_err());
     }
 }

@@ -102,7 +102,7 @@ fn bearer<'a, E: GuardError>(req: &'a Request<'_>) -> Result<&'a str, E> {
     let header = req.headers().get_one("Authorization").ok_or_else(E::missing_token)?;
     let (scheme, token) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(E::invalid_token("The Authorization header must use the Bearer scheme.".into()));
+        return Err(E::other_scheme("The Authorization header must use the Bearer scheme.".into()));
     }
     match token.trim() {
         "" => Err(E::invalid_token("The bearer token is empty.".into())),

@@ -26,6 +26,12 @@ pub trait GuardError: Clone + Debug + Send + Sync + 'static {
     fn missing_token() -> Self;
     /// 401 `invalid_token` with the RFC 6750 challenge.
     fn invalid_token(description: Cow<'static, str>) -> Self;
+    /// 401 for an `Authorization` header of another scheme than Bearer: a bare `Bearer` challenge,
+    /// as for no credentials (RFC 6750 §3.1), saying why in the body. By default
+    /// [`missing_token`](GuardError::missing_token).
+    fn other_scheme(_description: Cow<'static, str>) -> Self {
+        Self::missing_token()
+    }
     /// 403 `insufficient_permissions`.
     fn forbidden(description: Cow<'static, str>) -> Self;
     /// Records the error for the app's catchers; the status for the guard's `Outcome::Error`.

@@ -135,6 +135,7 @@ fn claims(sub: String, lifetime: i64) -> AccessClaims {
         jti: uuid(),
         iat,
         exp: iat + lifetime,
+        nbf: None,
         sid: None,
         roles: None,
         client_id: None,

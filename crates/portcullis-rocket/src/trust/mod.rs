@@ -4,20 +4,16 @@
 //! tests, from an in-process issuer that pushes them in (`testing::Issuer`, with the `testing`
 //! feature).
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::changes::Changes;
-use crate::core::{self, AccessClaims, Expected, KeySet, VerifyError};
+use crate::core::{self, AccessClaims, Expected, KeySet, VerifiedTokens, VerifyError};
 
 mod remote;
 
 pub use remote::ConnectError;
 use remote::Remote;
-
-/// Verified tokens kept at most.
-const VERIFIED_CAPACITY: usize = 4096;
 
 /// Seconds since the epoch.
 pub fn now() -> i64 {
@@ -32,7 +28,7 @@ pub(crate) struct Inner {
     pub(crate) expected: Expected,
     keys: RwLock<Arc<KeySet>>,
     /// Tokens whose signature and claims verified with the current keys (see [`Trust::verify`]).
-    verified: RwLock<HashMap<Box<str>, AccessClaims>>,
+    verified: VerifiedTokens<String>,
     pub(crate) changes: Changes,
     /// Portcullis's endpoints and the feed's health; `None` for an in-process issuer, which
     /// pushes its keys and changes in and is never stale.
@@ -63,7 +59,7 @@ impl Trust {
         Trust(Arc::new(Inner {
             expected,
             keys: RwLock::new(Arc::new(KeySet::new())),
-            verified: RwLock::default(),
+            verified: VerifiedTokens::default(),
             changes: Changes::default(),
             remote,
         }))
@@ -81,28 +77,24 @@ impl Trust {
     /// Verifies a token's signature and claims, refetching the JWKS once on an unknown `kid`.
     ///
     /// A client presents the same token on every request for its lifetime, and the Ed25519 check
-    /// is most of a guard's cost; so a verified token's claims are kept (bounded, emptied when the
-    /// keys change) and only its time is checked again. The feed's checks run on every request.
+    /// is most of a guard's cost; so a verified token's claims are kept ([`VerifiedTokens`],
+    /// emptied when the key set changes) and only its time is checked again. The feed's checks
+    /// run on every request.
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
-        let cached = self.0.verified.read().ok().and_then(|v| v.get(token).cloned());
-        if let Some(claims) = cached {
-            core::check_time(&claims, None, &self.0.expected, now())?;
+        if let Some((claims, until)) = self.0.verified.get(token) {
+            core::check_time(&claims, until, &self.0.expected, now())?;
             return Ok(claims);
         }
-        let keys = self.keys();
-        let claims = match core::verify(token, &*keys, &self.0.expected, now()) {
-            Err(VerifyError::UnknownKey) if self.0.remote.is_some() => {
-                self.refresh_keys(&keys).await;
-                core::verify(token, &*self.keys(), &self.0.expected, now())
-            }
-            outcome => outcome,
-        }?;
-        if let Ok(mut verified) = self.0.verified.write() {
-            if verified.len() >= VERIFIED_CAPACITY {
-                verified.clear();
-            }
-            verified.insert(token.into(), claims.clone());
+        let mut keys = self.keys();
+        let mut outcome = core::verify_signed(token, &*keys, &self.0.expected);
+        if matches!(outcome, Err(VerifyError::UnknownKey)) && self.0.remote.is_some() {
+            self.refresh_keys(&keys).await;
+            keys = self.keys();
+            outcome = core::verify_signed(token, &*keys, &self.0.expected);
         }
+        let (claims, until) = outcome?;
+        core::check_time(&claims, until, &self.0.expected, now())?;
+        self.0.verified.insert(token, claims.clone(), until, || Arc::ptr_eq(&self.keys(), &keys));
         Ok(claims)
     }
 
@@ -110,13 +102,18 @@ impl Trust {
         self.0.keys.read().map(|k| k.clone()).unwrap_or_default()
     }
 
-    /// Replaces the keys; a key may have left the set, so every token is verified again.
+    /// Puts `keys` in force. When the set differs from the one in force (a key came or left),
+    /// every token is verified again: one whose key left the JWKS is refused from now on.
     fn set_keys(&self, keys: KeySet) {
-        if let Ok(mut current) = self.0.keys.write() {
+        let changed = {
+            let Ok(mut current) = self.0.keys.write() else { return };
+            let changed = **current != keys;
+            // A new `Arc` even for the same keys: callers waiting on a refetch see that it happened.
             *current = Arc::new(keys);
-        }
-        if let Ok(mut verified) = self.0.verified.write() {
-            verified.clear();
+            changed
+        };
+        if changed {
+            self.0.verified.clear();
         }
     }
 

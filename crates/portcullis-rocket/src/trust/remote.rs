@@ -1,6 +1,6 @@
-//! Trust in a running Portcullis: its metadata and JWKS (refetched on an unknown `kid`,
-//! rate-limited, keeping the last good keys when a fetch fails) and the change feed client
-//! (long-poll with a cursor; a reconnect resumes where it left off).
+//! Trust in a running Portcullis: its metadata and JWKS (refetched on an unknown `kid` and every
+//! `jwks_refresh_interval`, rate-limited, keeping the last good keys when a fetch fails) and the
+//! change feed client (long-poll with a cursor; a reconnect resumes where it left off).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -99,11 +99,19 @@ impl Trust {
         let field = |name: &str| {
             metadata[name].as_str().map(str::to_owned).ok_or(format!("portcullis: the metadata has no {name}"))
         };
-        let expected =
-            Expected { issuer: field("issuer")?, audience: settings.audience.clone(), leeway: settings.leeway };
+        let issuer = field("issuer")?;
+        // The metadata names its endpoints under the issuer, the URL clients use; this service
+        // may reach Portcullis at another (`url`, e.g. an internal address), so endpoints under
+        // the issuer are reached under `url`.
+        let reachable = |endpoint: String| match endpoint.strip_prefix(issuer.as_str()) {
+            Some(path) if path.starts_with('/') => format!("{base}{path}"),
+            _ => endpoint,
+        };
+        let (jwks_uri, token_endpoint) = (reachable(field("jwks_uri")?), reachable(field("token_endpoint")?));
+        let expected = Expected { issuer, audience: settings.audience.clone(), leeway: settings.leeway };
         let remote = Remote {
-            jwks_uri: field("jwks_uri")?,
-            token_endpoint: field("token_endpoint")?,
+            jwks_uri,
+            token_endpoint,
             feed_url: format!("{base}/feed/changes"),
             http,
             last_jwks_fetch: tokio::sync::Mutex::new(Instant::now()),
@@ -218,22 +226,30 @@ impl Trust {
         Ok(response.json().await.map_err(|e| format!("portcullis: change feed: {e}"))?)
     }
 
-    /// Follows the feed from `cursor` until `shutdown`, with long polls of a third of
-    /// `max_staleness` (1 to 25 s). After a failure the next request asks for an immediate
-    /// answer, so the feed is up again as soon as Portcullis answers (not at the end of a long
-    /// poll); failures are retried after 250 ms, and a refused client secret backs off to 5 s (it
-    /// must not get the client throttled). A trust fed in process has no feed: it returns at once.
-    pub async fn follow(self, mut cursor: i64, shutdown: impl std::future::Future<Output = ()>) {
-        let Some(remote) = self.0.remote.as_ref() else { return };
-        tokio::pin!(shutdown);
+    /// Follows the feed from `cursor` until `shutdown`, and refetches the JWKS every
+    /// `jwks_refresh_interval` seconds meanwhile ([`Trust::refresh_keys_periodically`]). A trust
+    /// fed in process has neither: it returns at once.
+    pub async fn follow(self, cursor: i64, shutdown: impl std::future::Future<Output = ()>) {
+        if self.0.remote.is_none() {
+            return;
+        }
+        tokio::select! {
+            _ = shutdown => {}
+            _ = self.follow_feed(cursor) => {}
+            _ = self.refresh_keys_periodically() => {}
+        }
+    }
+
+    /// The feed, with long polls of a third of `max_staleness` (1 to 25 s). After a failure the
+    /// next request asks for an immediate answer, so the feed is up again as soon as Portcullis
+    /// answers (not at the end of a long poll); failures are retried after 250 ms, and a refused
+    /// client secret backs off to 5 s (it must not get the client throttled).
+    async fn follow_feed(&self, mut cursor: i64) {
+        let remote = self.remote();
         let mut wait = remote.poll_wait();
         let mut pause = Duration::from_millis(250);
         loop {
-            let outcome = tokio::select! {
-                _ = &mut shutdown => return,
-                outcome = self.fetch_changes(Some(cursor), wait) => outcome,
-            };
-            match outcome {
+            match self.fetch_changes(Some(cursor), wait).await {
                 Ok(answer) => {
                     cursor = answer.cursor;
                     self.took(answer);
@@ -243,10 +259,7 @@ impl Trust {
                     if remote.feed_up.swap(false, Ordering::Relaxed) {
                         rocket::warn!("{e}; serving from what is known");
                     }
-                    tokio::select! {
-                        _ = &mut shutdown => return,
-                        _ = tokio::time::sleep(pause) => {}
-                    }
+                    tokio::time::sleep(pause).await;
                     // A refused secret backs off; an unreachable Portcullis is tried again soon, so
                     // the feed is back within 250 ms of Portcullis.
                     pause = match e {
@@ -256,6 +269,19 @@ impl Trust {
                     wait = 0;
                 }
             }
+        }
+    }
+
+    /// Refetches the JWKS every `jwks_refresh_interval` seconds, as an unknown `kid` would (same
+    /// rate limit). Without it a key Portcullis stopped publishing — a retired key, once every
+    /// token it signed has expired — would keep verifying here, and a token it signed that is
+    /// still cached would keep passing; the refetch drops the key and, the set having changed,
+    /// empties the cache, so such a token is refused from then on.
+    async fn refresh_keys_periodically(&self) {
+        let period = Duration::from_secs(self.remote().settings.jwks_refresh_interval.max(1));
+        loop {
+            tokio::time::sleep(period).await;
+            self.refresh_keys(&self.keys()).await;
         }
     }
 }

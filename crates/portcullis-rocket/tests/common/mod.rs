@@ -62,7 +62,9 @@ pub async fn prepare(db: &Path) -> (String, String) {
     let pool = portcullis::db::Db::fetch(&rocket).expect("db");
     portcullis::auth::accounts::create_user(auth, pool, ADMIN, PASSWORD, &["admin".into()]).await.expect("admin");
     let client =
-        portcullis::admin::clients::create_client_unchecked(auth, pool, "reports-api", &[]).await.expect("client");
+        portcullis::admin::clients::create_client_unchecked(auth, pool, "reports-api", &["feed:read".to_owned()])
+            .await
+            .expect("client");
     (client.client.client_id.to_string(), client.client_secret)
 }
 
