@@ -47,6 +47,9 @@ fn figment(db: &Path, port: u16) -> Figment {
         .merge(("auth.revocation_poll_ms", poll_ms()))
         .merge(("auth.permissions", ["reports:read", "reports:write"]))
         .merge(("auth.resources", [APP_AUDIENCE]))
+        // One issuer for every start on this database: the default is built from the port, and a
+        // first start on port 0 would otherwise issue tokens a restart on the real port refuses.
+        .merge(("auth.issuer", "http://127.0.0.1"))
 }
 
 /// Portcullis's `revocation_poll_ms` in these tests: 50, or `PORTCULLIS_TEST_POLL_MS`.
