@@ -1,4 +1,4 @@
-//! Commonly used passwords (contract v2): refused at registration, password change and
+//! Commonly used passwords (NIST SP 800-63B §5.1.1.2, a blocklist of breached values): refused at registration, password change and
 //! `portcullis user create`.
 //!
 //! The list is `data/common-passwords.txt`, compiled into the binary: every password of at least

@@ -35,7 +35,8 @@ impl<R> NoStore<R> {
     }
 }
 
-/// Contract v2: every response to a bearer-authenticated request carries account data, so none
+/// Every response to a bearer-authenticated request carries account data (RFC 6749 §5.1 asks
+/// the same of token responses), so none
 /// may be stored by a cache — whatever the handler (or a catcher) answered. One fairing instead
 /// of a wrapper per handler, so a new route cannot forget it.
 pub struct NoStoreForBearer;

@@ -1,10 +1,11 @@
 //! Service clients: administration with delegation, the client-credentials grant (also driven by
 //! the `oauth2` crate), client tokens on `/admin` routes and refused on "my account" routes,
-//! deletion that rejects tokens here at once and on another instance within a second,
-//! introspection, and application permissions.
+//! deletion that rejects tokens here at once and on another instance within a second, and
+//! application permissions (introspection is `introspection.rs`).
 
 use crate::admin_support::*;
 use crate::helpers::*;
+use crate::introspection::introspect;
 use crate::oauth::post_form;
 use crate::on_both_backends;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -54,12 +55,6 @@ pub async fn client_token(app: &TestApp, id: &str, secret: &str, scope: Option<&
 
 fn claims_of(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap()
-}
-
-async fn introspect(app: &TestApp, id: &str, secret: &str, token: &str) -> Value {
-    let response = post_basic(app, "/oauth/introspect", id, secret, &[("token", token)]).await;
-    assert_eq!(response.status(), Status::Ok);
-    response.into_json().await.unwrap()
 }
 
 on_both_backends! {
@@ -260,38 +255,6 @@ on_both_backends! {
         assert_eq!(introspect(&other, &asker, &asker_secret, &token).await, json!({"active": false}));
         let gone = post_form(&app, "/oauth/token", &[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)]).await;
         assert_eq!(error_of(gone).await, (Status::Unauthorized, "invalid_client".into()));
-    }
-
-    async fn introspection_reports_live_tokens_and_nothing_about_the_rest(backend) {
-        let app = TestApp::new(backend).await;
-        let (_, admin) = with_admin(&app).await;
-        let (id, secret) = create_client(&app, &admin.access, &["tokens:introspect", "users:read"]).await;
-        let user = app.with_user().await;
-        let tokens = app.login(&user).await;
-        let access = introspect(&app, &id, &secret, &tokens.access).await;
-        assert_eq!((&access["active"], &access["token_type"], &access["token_use"], &access["sub"], &access["sid"], &access["roles"]), (&json!(true), &json!("Bearer"), &json!("access_token"), &json!(user.id), &json!(tokens.session_id), &json!(["user"])));
-        assert_eq!(access["iss"], crate::issuer::issuer_of(&app).as_str());
-        for claim in ["exp", "iat", "iss", "aud"] {
-            assert!(access.get(claim).is_some(), "{claim}");
-        }
-        let refresh = introspect(&app, &id, &secret, &tokens.refresh).await;
-        assert_eq!((&refresh["active"], &refresh["token_type"], &refresh["token_use"], &refresh["sid"]), (&json!(true), &json!("refresh_token"), &json!("refresh_token"), &json!(tokens.session_id)));
-        let client = client_token(&app, &id, &secret, None).await["access_token"].as_str().unwrap().to_owned();
-        let about_client = introspect(&app, &id, &secret, &client).await;
-        assert_eq!((&about_client["client_id"], &about_client["scope"], about_client.get("sid")), (&json!(id), &json!("tokens:introspect users:read"), None));
-        assert_eq!((&about_client["token_type"], &about_client["token_use"]), (&json!("Bearer"), &json!("access_token")));
-        assert_eq!(introspect(&app, &id, &secret, "garbage").await, json!({"active": false}));
-        // Ended sessions: inactive at once.
-        assert_eq!(app.post_authed("/auth/logout", &tokens.access, json!({})).await.status(), Status::NoContent);
-        assert_eq!(introspect(&app, &id, &secret, &tokens.access).await, json!({"active": false}));
-        assert_eq!(introspect(&app, &id, &secret, &tokens.refresh).await, json!({"active": false}));
-        // Introspection needs client authentication.
-        let anonymous = post_form(&app, "/oauth/introspect", &[("token", &client)]).await;
-        assert_eq!(error_of(anonymous).await, (Status::Unauthorized, "invalid_client".into()));
-        // A deleted client's tokens are inactive (asked by another client).
-        let (other_id, other_secret) = create_client(&app, &admin.access, &["tokens:introspect"]).await;
-        assert_eq!(app.delete_authed(&format!("/admin/clients/{id}"), &admin.access).await.status(), Status::NoContent);
-        assert_eq!(introspect(&app, &other_id, &other_secret, &client).await, json!({"active": false}));
     }
 
     async fn application_permissions_are_held_by_roles_and_clients_like_built_in_ones(backend) {

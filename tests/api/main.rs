@@ -26,6 +26,7 @@ mod foundation;
 mod generated_keys;
 mod hardening;
 mod housekeeping;
+mod introspection;
 mod issuer;
 mod keys_at_rest;
 mod metrics;

@@ -1,4 +1,4 @@
-//! The live-session cap (contract v2): a login beyond `max_sessions_per_user` ends the user's
+//! The live-session cap (`auth.max_sessions_per_user`): a login beyond `max_sessions_per_user` ends the user's
 //! least recently used sessions, in the login's write transaction and through the same ending
 //! as logout (revocation feed row, audit event `session_evicted`; the caller revokes locally
 //! after the commit).

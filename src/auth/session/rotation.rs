@@ -1,4 +1,5 @@
-//! Refresh-token rotation (contract rules 1–6) over constant storage per session.
+//! Refresh-token rotation (RFC 9700 §4.14.2: one use per token, reuse ends the family) over
+//! constant storage per session; the rules are listed in the README, "Tokens and sessions".
 //!
 //! A refresh token names its session and generation under a MAC ([`crate::auth::session::chain`]); the session
 //! row keeps the current generation and when the previous ones were exchanged. Presenting
@@ -8,7 +9,7 @@
 //!   match nothing; SQLite: one writer). The answer is the token of `g + 1`.
 //! - `p < g`, exchanged within `reuse_grace`: a replay (concurrent tabs). It is answered with the
 //!   token of `g` — for `p = g - 1` exactly the successor the first exchange produced, for an
-//!   older `p` the newest token of the one chain — never a new chain (rule 2, v2).
+//!   older `p` the newest token of the one chain — never a new chain, so a thief's replay is caught at the next exchange of either party.
 //! - `p < g` otherwise: reuse. The session ends, whatever `p` is (the very first token included).
 //!
 //! When `p` was exchanged is known exactly for `g - 1` (`rotated_at`) and for the start of the
@@ -112,7 +113,8 @@ async fn end_for_reuse<C: SessionStore + AuditStore>(
     Ok(Step::Reused(session.id))
 }
 
-/// Rules 1–6 for a token of the current format, in one write transaction.
+/// The exchange of a token of the current format (once, grace for replays, reuse ends the
+/// session), in one write transaction.
 async fn exchange<C: SessionStore + AuditStore>(
     c: &mut C,
     token: ChainToken,
@@ -155,7 +157,7 @@ async fn exchange<C: SessionStore + AuditStore>(
     }
 }
 
-/// Rules 1–5 for a token of the older random format: its row is spent as before, and the
+/// The same rules for a token of the older random format: its row is spent as before, and the
 /// answer is the session's current token of the new format.
 async fn exchange_legacy<C: SessionStore + AuditStore + RefreshTokenStore>(
     c: &mut C,
@@ -198,7 +200,7 @@ async fn exchange_legacy<C: SessionStore + AuditStore + RefreshTokenStore>(
 }
 
 impl Auth {
-    /// `POST /auth/refresh`: exchanges a refresh token once (rules 1–6 of the contract), its
+    /// `POST /auth/refresh`: exchanges a refresh token once (RFC 9700 §4.14.2), its
     /// access token for `resource` when given ([`crate::auth::session::audience`]).
     pub async fn refresh(
         &self,
