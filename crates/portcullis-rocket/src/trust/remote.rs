@@ -101,13 +101,20 @@ impl Trust {
         };
         let issuer = field("issuer")?;
         // The metadata names its endpoints under the issuer, the URL clients use; this service
-        // may reach Portcullis at another (`url`, e.g. an internal address), so endpoints under
-        // the issuer are reached under `url`.
-        let reachable = |endpoint: String| match endpoint.strip_prefix(issuer.as_str()) {
-            Some(path) if path.starts_with('/') => format!("{base}{path}"),
-            _ => endpoint,
+        // may reach Portcullis at another (`url`, e.g. an internal address), so endpoints are
+        // reached under `url`. An endpoint elsewhere is refused: the client secret goes only to
+        // the configured `url`, whatever a metadata document says.
+        let reachable = |name: &str| -> Result<String, ConnectError> {
+            let endpoint = field(name)?;
+            match endpoint.strip_prefix(issuer.as_str()) {
+                Some(path) if path.starts_with('/') => Ok(format!("{base}{path}")),
+                _ => Err(ConnectError::Refused(format!(
+                    "portcullis: the metadata's {name} ({endpoint}) is not under its issuer ({issuer}); \
+                     only the configured url is used"
+                ))),
+            }
         };
-        let (jwks_uri, token_endpoint) = (reachable(field("jwks_uri")?), reachable(field("token_endpoint")?));
+        let (jwks_uri, token_endpoint) = (reachable("jwks_uri")?, reachable("token_endpoint")?);
         let expected = Expected { issuer, audience: settings.audience.clone(), leeway: settings.leeway };
         let remote = Remote {
             jwks_uri,
