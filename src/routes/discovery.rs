@@ -77,14 +77,19 @@ fn document(auth: &Auth) -> Document {
     AnyOrigin::new(Cached { inner: Json(body), cache_control: Header::new("Cache-Control", "public, max-age=300") })
 }
 
-/// Authorization server metadata (RFC 8414).
-#[utoipa::path(tag = "oauth", responses((status = 200, description = "The metadata (any origin may read it).",
-    body = serde_json::Value, example = json!({"issuer": "https://auth.example.com",
+/// The metadata document as the OpenAPI document shows it (both routes serve the same one).
+fn document_example() -> Value {
+    json!({"issuer": "https://auth.example.com",
         "token_endpoint": "https://auth.example.com/oauth/token",
         "jwks_uri": "https://auth.example.com/.well-known/jwks.json",
         "grant_types_supported": ["password", "refresh_token", "client_credentials"],
         "response_types_supported": [], "subject_types_supported": ["public"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"]}))))]
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"]})
+}
+
+/// Authorization server metadata (RFC 8414).
+#[utoipa::path(tag = "oauth", responses((status = 200, description = "The metadata (any origin may read it).",
+    body = serde_json::Value, example = document_example)))]
 #[get("/.well-known/oauth-authorization-server")]
 pub fn metadata(auth: &State<Auth>) -> Document {
     document(auth)
@@ -92,12 +97,7 @@ pub fn metadata(auth: &State<Auth>) -> Document {
 
 /// The same document for OpenID Connect Discovery 1.0 clients.
 #[utoipa::path(tag = "oauth", responses((status = 200, description = "The metadata (any origin may read it).",
-    body = serde_json::Value, example = json!({"issuer": "https://auth.example.com",
-        "token_endpoint": "https://auth.example.com/oauth/token",
-        "jwks_uri": "https://auth.example.com/.well-known/jwks.json",
-        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
-        "response_types_supported": [], "subject_types_supported": ["public"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"]}))))]
+    body = serde_json::Value, example = document_example)))]
 #[get("/.well-known/openid-configuration")]
 pub fn openid_configuration(auth: &State<Auth>) -> Document {
     document(auth)

@@ -38,11 +38,11 @@ impl Auth {
     /// [`TokenKeys::verify_signed_with`]: crate::auth::keys::tokens::TokenKeys::verify_signed_with
     pub(crate) fn verify_issued(&self, token: &str) -> Result<(AccessClaims, Option<i64>), &'static str> {
         let keys = self.keys.current();
-        match keys.verify_signed_with(token) {
-            Err(e) if !self.config.resources.is_empty() => {
-                self.config.resources.iter().find_map(|r| keys.verify_signed_for(token, r).ok()).ok_or(e)
-            }
-            own => own,
+        // The token's own (unverified) `aud` picks the audience it is checked against, so it is
+        // verified once rather than once per listed resource; the check itself stays whole.
+        match claimed_audience(token).filter(|aud| self.config.resources.iter().any(|r| r == aud)) {
+            Some(resource) => keys.verify_signed_for(token, &resource),
+            None => keys.verify_signed_with(token),
         }
     }
 
@@ -66,4 +66,14 @@ impl Auth {
             _ => Ok(()),
         }
     }
+}
+
+/// The `aud` a JWT's payload claims, read without verifying anything: only to choose which
+/// audience the real verification expects.
+fn claimed_audience(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("aud")?.as_str().map(str::to_owned)
 }
