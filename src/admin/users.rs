@@ -9,11 +9,10 @@ use crate::auth::audit::audit_by;
 use crate::auth::delegation::{self, Refused};
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::permissions::{Permission, SessionsRevoke, UsersWrite, ADMIN_ROLE};
-use crate::auth::views::SessionView;
 use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AdminLock, AuditStore, RoleChangeStore, RoleStore, SessionStore, User, UserStore};
+use crate::models::{AdminLock, AuditStore, RoleChangeStore, RoleStore, Session, SessionStore, User, UserStore};
 use crate::page::Page;
 
 /// One page of users and how many match in all.
@@ -214,15 +213,9 @@ impl Auth {
     }
 
     /// A user's live sessions; 404 for an unknown user.
-    pub async fn user_sessions(
-        &self,
-        conn: &mut DbConn,
-        actor: &guards::Caller,
-        target: Id,
-        page: Page,
-    ) -> ApiResult<Vec<SessionView>> {
+    pub async fn user_sessions(&self, conn: &mut DbConn, target: Id, page: Page) -> ApiResult<Vec<Session>> {
         self.user_view(conn, target).await?;
-        self.list_sessions(conn, target, actor.session_id().copied(), page).await
+        self.list_sessions(conn, target, page).await
     }
 
     /// Ends every session of a user; 404 for an unknown user.

@@ -8,7 +8,6 @@
 //! Secrets have 256 bits of entropy, so the stored SHA-256 digest is enough (no slow hash), and
 //! the comparison of digests runs in constant time.
 
-use serde::Serialize;
 use subtle::ConstantTimeEq;
 
 use crate::auth::guards::RequestOrigin;
@@ -85,22 +84,20 @@ async fn find_presented(conn: &mut DbConn, presented: &PresentedClient) -> ApiRe
     }
 }
 
-/// The client-credentials token response: no refresh token. `Debug` leaves the token out.
-#[derive(Clone, Serialize, utoipa::ToSchema)]
-pub struct ClientTokenResponse {
+/// A client-credentials access token: no refresh token. `Debug` leaves the token out; the route
+/// turns it into the JSON body (`routes::views::ClientTokenResponse`).
+#[derive(Clone)]
+pub struct IssuedClientToken {
     pub access_token: String,
-    #[schema(example = "Bearer")]
-    pub token_type: &'static str,
-    #[schema(example = 900)]
+    /// Seconds until the token expires.
     pub expires_in: i64,
     /// The granted permissions, space-separated.
-    #[schema(example = "users:read")]
     pub scope: String,
 }
 
-impl std::fmt::Debug for ClientTokenResponse {
+impl std::fmt::Debug for IssuedClientToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientTokenResponse").field("scope", &self.scope).finish_non_exhaustive()
+        f.debug_struct("IssuedClientToken").field("scope", &self.scope).finish_non_exhaustive()
     }
 }
 
@@ -174,7 +171,7 @@ impl Auth {
         client: &Client,
         scope: Option<&str>,
         resource: Option<&str>,
-    ) -> ApiResult<ClientTokenResponse> {
+    ) -> ApiResult<IssuedClientToken> {
         let granted: Vec<&str> = match scope {
             Some(scope) => {
                 let mut requested: Vec<&str> = scope.split_ascii_whitespace().collect();
@@ -208,6 +205,6 @@ impl Auth {
             amr: vec![],
         };
         let access_token = self.keys.sign(&claims).map_err(ApiError::internal)?;
-        Ok(ClientTokenResponse { access_token, token_type: "Bearer", expires_in: exp - now, scope })
+        Ok(IssuedClientToken { access_token, expires_in: exp - now, scope })
     }
 }

@@ -23,7 +23,6 @@ pub mod session;
 pub mod startup;
 pub mod sync;
 pub mod throttle;
-pub mod views;
 
 use std::sync::Arc;
 

@@ -12,12 +12,12 @@ use super::responses::{
     AccountDisabled, BadCredentials, BadRequest, BadTokenRequest, Conflict, ErrorObject, Forbidden, InvalidGrant,
     LoginForbidden, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
+use super::views::{SessionList, TokenResponse};
 use super::NoStore;
 use crate::auth::accounts::{create_user, UserView};
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::registration_limit::count_registration;
 use crate::auth::session::login::LoginOutcome;
-use crate::auth::views::{SessionList, TokenResponse};
 use crate::auth::Auth;
 use crate::config::Registration;
 use crate::db::{Db, Id};
@@ -102,7 +102,7 @@ async fn login(
 /// `mfa_required` answer carrying the `mfa_token` of the second step.
 pub(super) fn login_answer(outcome: ApiResult<LoginOutcome>) -> ApiResult<TokenResponse> {
     match outcome? {
-        LoginOutcome::Session(tokens) => Ok(tokens),
+        LoginOutcome::Session(tokens) => Ok(tokens.into()),
         LoginOutcome::SecondFactor { mfa_token } => Err(ApiError::mfa_required(
             "The password is correct; complete the login with a code at POST /auth/mfa/verify.",
             Some(mfa_token),
@@ -123,7 +123,7 @@ async fn refresh(
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
     let RefreshBody { refresh_token, resource } = &body.0;
     let tokens = counted_refresh(auth.refresh(&mut db, refresh_token, resource.as_deref(), &client).await)?;
-    Ok(NoStore::new(Json(tokens)))
+    Ok(NoStore::new(Json(tokens.into())))
 }
 
 /// Ends the session of the access token.
@@ -173,8 +173,8 @@ async fn sessions(
     offset: Option<&str>,
 ) -> ApiResult<Json<SessionList>> {
     let page = Page::parse(limit, offset)?;
-    let sessions = auth.list_sessions(&mut db, me.user_id, Some(me.session_id), page).await?;
-    Ok(Json(SessionList { sessions }))
+    let sessions = auth.list_sessions(&mut db, me.user_id, page).await?;
+    Ok(Json(SessionList::new(&sessions, Some(me.session_id))))
 }
 
 /// Ends one of the caller's sessions.

@@ -12,12 +12,12 @@ use super::responses::{
     AccountDisabled, BadRequest, ErrorObject, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
     Unavailable,
 };
+use super::views::TokenResponse;
 use super::NoStore;
 use crate::auth::guards::{self, Authorized, RequestOrigin};
 use crate::auth::mfa::enrol::{RecoveryCodes, TotpEnrolment};
 use crate::auth::permissions::UsersWrite;
 use crate::auth::session::login::LoginOutcome;
-use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;

@@ -13,6 +13,7 @@ pub mod oauth;
 pub mod query;
 pub mod responses;
 pub mod users;
+pub mod views;
 
 use rocket::http::Header;
 use rocket::response::Responder;

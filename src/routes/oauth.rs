@@ -14,11 +14,11 @@ use rocket_db_pools::Connection;
 use super::body::FormBody;
 use super::metrics::{counted_login, counted_refresh};
 use super::responses::{ErrorObject, LoginForbidden, OAuthError, PayloadTooLarge, TooManyRequests, Unavailable};
+use super::views::{ClientTokenResponse, TokenResponse};
 use super::NoStore;
-use crate::auth::client_auth::{basic_credentials, ClientTokenResponse, PresentedClient};
+use crate::auth::client_auth::{basic_credentials, PresentedClient};
 use crate::auth::guards::RequestOrigin;
 use crate::auth::permissions::{Permission, TokensIntrospect};
-use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -163,7 +163,7 @@ async fn token(
             let found = auth.authenticate_client(&mut conn, &presented, &client).await?;
             auth.learn_client_cutoff(&mut conn, found.client_id).await?;
             let granted = auth.client_token(&found, form.get("scope"), resource)?;
-            return Ok(Granted::Client(NoStore::new(Json(granted))));
+            return Ok(Granted::Client(NoStore::new(Json(granted.into()))));
         }
         "password" if auth.config.password_grant => {
             let (username, password) = (required(&form, "username")?, required(&form, "password")?);
@@ -176,6 +176,7 @@ async fn token(
             auth.check_resource(resource)?;
             check_included_client(auth, &mut db.conn().await?, &client, &authorization, &form).await?;
             counted_refresh(auth.refresh(&mut db.conn().await?, presented, resource, &client).await)
+                .map(TokenResponse::from)
         }
         _ => {
             return Err(ApiError::new(

@@ -13,9 +13,9 @@ use super::{claim, counter, Factor, AMR_MFA};
 use crate::auth::audit::audit_event;
 use crate::auth::guards::RequestOrigin;
 use crate::auth::secrets::{hash_token, OpaqueToken};
+use crate::auth::session::issued::IssuedTokens;
 use crate::auth::session::login::Started;
 use crate::auth::throttle::{self, ThrottleKeys};
-use crate::auth::views::TokenResponse;
 use crate::auth::Auth;
 use crate::config::Secret;
 use crate::db::{DbConn, DbPool};
@@ -75,7 +75,7 @@ impl Auth {
         mfa_token: &str,
         code: &str,
         client: &RequestOrigin,
-    ) -> ApiResult<TokenResponse> {
+    ) -> ApiResult<IssuedTokens> {
         let hash = hash_token(mfa_token);
         let now = self.clock.now();
         let mut owned = pool.conn().await?;

@@ -9,8 +9,8 @@ use crate::auth::audit::audit_event;
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::keys::tokens::AccessClaims;
 use crate::auth::password::Verdict;
+use crate::auth::session::issued::IssuedTokens;
 use crate::auth::throttle::{self, Reservation, ThrottleKeys};
-use crate::auth::views::{SessionView, TokenResponse};
 use crate::auth::Auth;
 use crate::config::Secret;
 use crate::db::{DbConn, DbPool, Id};
@@ -22,7 +22,7 @@ use crate::page::Page;
 #[derive(Debug)]
 pub enum LoginOutcome {
     /// The session's first token pair.
-    Session(TokenResponse),
+    Session(IssuedTokens),
     /// The password was only the first step: its `mfa_token` and a code complete the login at
     /// `POST /auth/mfa/verify`. `Secret` keeps the token out of Debug output and logs.
     SecondFactor { mfa_token: Secret },
@@ -49,7 +49,7 @@ impl Auth {
         refresh: String,
         refresh_expires: i64,
         now: i64,
-    ) -> ApiResult<TokenResponse> {
+    ) -> ApiResult<IssuedTokens> {
         let exp = (now + self.keys.ttl()).min(session.expires_at);
         let claims = AccessClaims {
             iss: self.config.issuer.clone(),
@@ -65,9 +65,8 @@ impl Auth {
             scope: None,
             amr: session.amr.split_whitespace().map(str::to_owned).collect(),
         };
-        Ok(TokenResponse {
+        Ok(IssuedTokens {
             access_token: self.keys.sign(&claims).map_err(ApiError::internal)?,
-            token_type: "Bearer",
             expires_in: exp - now,
             refresh_token: refresh,
             refresh_expires_in: refresh_expires - now,
@@ -166,7 +165,7 @@ impl Auth {
         started: Started<'_>,
         client: &RequestOrigin,
         now: i64,
-    ) -> ApiResult<TokenResponse> {
+    ) -> ApiResult<IssuedTokens> {
         let Started { amr, resource, reservation } = started;
         let session = Session {
             id: Id::new(),
@@ -215,19 +214,12 @@ impl Auth {
         self.token_response(&session, user_id, roles, refresh, refresh_expires, now)
     }
 
-    /// One page of the user's live sessions, newest first, the caller's `current` one marked.
-    pub async fn list_sessions(
-        &self,
-        conn: &mut DbConn,
-        user: Id,
-        current: Option<Id>,
-        page: Page,
-    ) -> ApiResult<Vec<SessionView>> {
+    /// One page of the user's live sessions, newest first.
+    pub async fn list_sessions(&self, conn: &mut DbConn, user: Id, page: Page) -> ApiResult<Vec<Session>> {
         let now = self.clock.now();
         let refresh_ttl = self.config.refresh_ttl as i64;
         let window = (page.limit, page.offset);
-        let sessions = crate::db::with_conn!(conn, |c| c.live_sessions(user, now, refresh_ttl, window).await)?;
-        Ok(sessions.iter().map(|s| SessionView::new(s, current)).collect())
+        Ok(crate::db::with_conn!(conn, |c| c.live_sessions(user, now, refresh_ttl, window).await)?)
     }
 
     /// `PUT /users/me/password`: checks the current password, stores the new one, and ends

@@ -7,5 +7,6 @@ pub mod audience;
 pub mod cap;
 pub mod chain;
 pub mod end;
+pub mod issued;
 pub mod login;
 pub mod rotation;

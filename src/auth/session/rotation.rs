@@ -30,7 +30,7 @@ use crate::auth::audit::audit_event;
 use crate::auth::guards::RequestOrigin;
 use crate::auth::secrets::hash_token;
 use crate::auth::session::chain::ChainToken;
-use crate::auth::views::TokenResponse;
+use crate::auth::session::issued::IssuedTokens;
 use crate::auth::Auth;
 use crate::clock::{UnixMillis, UnixSeconds};
 use crate::db::{DbConn, Id};
@@ -208,7 +208,7 @@ impl Auth {
         presented: &str,
         resource: Option<&str>,
         client: &RequestOrigin,
-    ) -> ApiResult<TokenResponse> {
+    ) -> ApiResult<IssuedTokens> {
         self.check_resource(resource)?;
         self.check_binding(conn, presented, resource).await?;
         let grace = self.config.reuse_grace as i64;

@@ -11,7 +11,6 @@ use crate::admin::users::UserPage;
 use crate::auth::accounts::UserView;
 use crate::auth::guards::{Authorized, RequestOrigin};
 use crate::auth::permissions::{SessionsRead, SessionsRevoke, UsersRead, UsersWrite};
-use crate::auth::views::SessionList;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;
@@ -21,6 +20,7 @@ use crate::routes::query::SingleValued;
 use crate::routes::responses::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
 };
+use crate::routes::views::SessionList;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct RolesBody {
@@ -138,8 +138,8 @@ async fn sessions(
     offset: Option<&str>,
 ) -> ApiResult<Json<SessionList>> {
     let (target, page) = (path_id(id, "user")?, Page::parse(limit, offset)?);
-    let sessions = auth.user_sessions(&mut db, &who, target, page).await?;
-    Ok(Json(SessionList { sessions }))
+    let sessions = auth.user_sessions(&mut db, target, page).await?;
+    Ok(Json(SessionList::new(&sessions, who.session_id().copied())))
 }
 
 /// Ends every session of a user. Needs `sessions:revoke`.

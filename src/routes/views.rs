@@ -1,0 +1,118 @@
+//! The bodies the token and session endpoints answer with: the token responses and the session
+//! list. `auth` hands back domain types (`IssuedTokens`, `IssuedClientToken`, `Session`); these are
+//! their JSON shapes of the contract, documented in the OpenAPI schema.
+
+use serde::Serialize;
+
+use crate::auth::client_auth::IssuedClientToken;
+use crate::auth::session::issued::IssuedTokens;
+use crate::clock::rfc3339;
+use crate::db::Id;
+use crate::models::Session;
+
+/// The token response of the contract. `Debug` leaves the tokens out.
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+#[schema(description = "The token response of the contract.")]
+pub struct TokenResponse {
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    #[schema(example = 900)]
+    pub expires_in: i64,
+    pub refresh_token: String,
+    #[schema(example = 1209600)]
+    pub refresh_expires_in: i64,
+    pub session_id: Id,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse").field("session_id", &self.session_id).finish_non_exhaustive()
+    }
+}
+
+impl From<IssuedTokens> for TokenResponse {
+    fn from(t: IssuedTokens) -> Self {
+        TokenResponse {
+            access_token: t.access_token,
+            token_type: "Bearer",
+            expires_in: t.expires_in,
+            refresh_token: t.refresh_token,
+            refresh_expires_in: t.refresh_expires_in,
+            session_id: t.session_id,
+        }
+    }
+}
+
+/// The client-credentials token response: no refresh token. `Debug` leaves the token out.
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+pub struct ClientTokenResponse {
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    #[schema(example = 900)]
+    pub expires_in: i64,
+    /// The granted permissions, space-separated.
+    #[schema(example = "users:read")]
+    pub scope: String,
+}
+
+impl std::fmt::Debug for ClientTokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTokenResponse").field("scope", &self.scope).finish_non_exhaustive()
+    }
+}
+
+impl From<IssuedClientToken> for ClientTokenResponse {
+    fn from(t: IssuedClientToken) -> Self {
+        ClientTokenResponse {
+            access_token: t.access_token,
+            token_type: "Bearer",
+            expires_in: t.expires_in,
+            scope: t.scope,
+        }
+    }
+}
+
+/// One entry of `GET /auth/sessions`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
+pub struct SessionView {
+    pub id: Id,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub last_used_at: String,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub current: bool,
+}
+
+impl SessionView {
+    pub fn new(session: &Session, current: Option<Id>) -> Self {
+        SessionView {
+            id: session.id,
+            created_at: rfc3339(session.created_at),
+            last_used_at: rfc3339(session.last_used_at),
+            expires_at: rfc3339(session.expires_at),
+            user_agent: session.user_agent.clone(),
+            ip: session.ip.clone(),
+            current: Some(session.id) == current,
+        }
+    }
+}
+
+/// The body of `GET /auth/sessions` and `GET /admin/users/<id>/sessions`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionView>,
+}
+
+impl SessionList {
+    /// The list of `sessions`, the one whose id is `current` (the caller's) marked.
+    pub fn new(sessions: &[Session], current: Option<Id>) -> Self {
+        SessionList { sessions: sessions.iter().map(|s| SessionView::new(s, current)).collect() }
+    }
+}
