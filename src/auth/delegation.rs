@@ -8,7 +8,7 @@
 //!
 //! Every action on an account (disable, enable, delete, end its sessions, reset its MFA, change
 //! its roles) passes through [`account_action`]: the actor must hold every permission the account
-//! holds, and only an `admin` acts on an account holding `admin` (README, "Delegation"). Otherwise
+//! holds, and only an `admin` acts on an account holding `admin` (docs/security.md, "Delegation"). Otherwise
 //! a holder of `users:write` could lock an admin out, or re-enable one disabled after a leak.
 //!
 //! A client acts with its token's scope, bounded by what the account that created it holds now

@@ -5,7 +5,7 @@
 //! `token_use` says which kind a token is. `token_type` is the OAuth token type of RFC 7662 §2.2
 //! (RFC 6749 §7.1): `Bearer` for access tokens. A refresh token has no such type; its answer keeps
 //! version 2's `token_type: "refresh_token"`, so a client that asks "Bearer?" gets no, and clients
-//! written against version 2 keep working (README "Upgrading from version 2").
+//! written against version 2 keep working (docs/configuration.md, "Upgrading from version 2").
 
 use serde_json::{json, Value};
 

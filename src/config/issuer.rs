@@ -3,7 +3,7 @@
 //! clients compare with the URL they discovered character for character (RFC 8414 §3.3, OpenID
 //! Connect Discovery §4.3). Hence the rules below: one spelling only (the URL's normal form, no
 //! trailing slash), no query or fragment (RFC 8414 §2), and `https` except on loopback hosts,
-//! where plain `http` cannot leave the machine (README "The issuer").
+//! where plain `http` cannot leave the machine (docs/configuration.md, "The issuer").
 
 use std::net::{IpAddr, Ipv4Addr};
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::core::{self, roles_grant, AccessClaims, ChangeState, Revoked, RoleChanges};
 
-/// One answer of `GET /feed/changes` (see the Portcullis README, "The change feed").
+/// One answer of `GET /feed/changes` (see Portcullis's docs/services.md, "The change feed").
 #[derive(Debug, Clone, Deserialize)]
 pub struct FeedAnswer {
     pub cursor: i64,

@@ -32,7 +32,7 @@ pub struct Settings {
     pub jwks_min_interval_ms: u64,
     /// Seconds between two JWKS fetches when no unknown `kid` asks for one, at least 1: a key
     /// that left Portcullis's JWKS (a retired key whose tokens have all expired) stops verifying
-    /// here within this time (Portcullis's README, "Keys at rest").
+    /// here within this time (Portcullis's docs/services.md, "Keys at rest").
     #[serde(default = "default_jwks_refresh_interval")]
     pub jwks_refresh_interval: u64,
     /// Seconds to keep trying to reach Portcullis at start-up before the app gives up.

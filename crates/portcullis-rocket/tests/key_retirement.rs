@@ -1,4 +1,4 @@
-//! A key that left Portcullis's JWKS stops verifying in the app too (Portcullis's README, "Keys
+//! A key that left Portcullis's JWKS stops verifying in the app too (Portcullis's docs/services.md, "Keys
 //! at rest"): the app refetches the JWKS every `jwks_refresh_interval`, drops the keys that left
 //! it, and, the key set having changed, verifies every cached token again.
 

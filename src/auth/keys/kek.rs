@@ -4,7 +4,7 @@
 //! ([`super::kek_file`]); [`super::sealing`] chooses and checks it at start-up.
 //!
 //! Without a KEK (PostgreSQL with none configured), values are stored encoded but in clear, so
-//! read access to the database is enough to forge tokens (README, "Keys at rest"). With one, a
+//! read access to the database is enough to forge tokens (docs/services.md, "Keys at rest"). With one, a
 //! database dump alone is not: the KEK lives in configuration, the environment
 //! (`ROCKET_AUTH={key_encryption_key="..."}`) or the key file, never in the database.
 //!

@@ -2,7 +2,7 @@
 //! configured: the file `<database file>.kek` beside the database, readable by its owner only
 //! (mode 0600), holding the key as the text `auth.key_encryption_key` would (so configuring the
 //! file's content instead is the same key). A copy of the database file alone then holds nothing
-//! that signs a token or computes a refresh token (README, "Keys at rest").
+//! that signs a token or computes a refresh token (docs/services.md, "Keys at rest").
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

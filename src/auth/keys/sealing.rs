@@ -3,7 +3,7 @@
 //! values found in clear (from before a key was configured) in one transaction. The check comes
 //! before any write, so a mistyped key changes nothing; and nothing is written in clear while
 //! sealed values exist, so a forgotten key cannot leave a key in clear beside sealed ones. The
-//! rules a deployment gets are in the README, "Keys at rest".
+//! rules a deployment gets are in docs/services.md, "Keys at rest".
 //!
 //! The secrets: the private halves of generated signing keys, the refresh-token MAC key and the
 //! TOTP secrets.
@@ -119,7 +119,7 @@ pub async fn prepare(config: &AuthConfig, pool: &DbPool) -> Result<AtRest, Strin
         if pool.sqlite_path().is_none() {
             rocket::warn!(
                 "auth.key_encryption_key is not configured: signing keys, the refresh-token key and TOTP secrets \
-                 are stored in clear, so anyone who can read the database can mint tokens (README, Keys at rest)"
+                 are stored in clear, so anyone who can read the database can mint tokens (docs/services.md, Keys at rest)"
             );
         }
         return Ok(at_rest);

@@ -1,6 +1,6 @@
 //! The refresh-token format: a token names its session and generation, bound to them by a MAC
 //! under a server key, so the database keeps no token at all and a session's storage does not grow
-//! with its exchanges (README, "Tokens and sessions").
+//! with its exchanges (docs/sessions.md, "Tokens and sessions").
 //!
 //! `token = base64url(0x02 ‖ session id (16 bytes) ‖ generation (u64 BE) ‖ HMAC-SHA256(key, ‖…))`
 //! — 57 bytes, 76 characters. The key is 256 random bits kept in the `settings` table (shared

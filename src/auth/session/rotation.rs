@@ -1,5 +1,5 @@
 //! Refresh-token rotation (RFC 9700 §4.14.2: one use per token, reuse ends the family) over
-//! constant storage per session; the rules are listed in the README, "Tokens and sessions".
+//! constant storage per session; the rules are listed in docs/sessions.md, "Tokens and sessions".
 //!
 //! A refresh token names its session and generation under a MAC ([`crate::auth::session::chain`]); the session
 //! row keeps the current generation and when the previous ones were exchanged. Presenting

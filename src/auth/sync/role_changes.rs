@@ -1,4 +1,4 @@
-//! Taking power away from tokens already issued (README, "Roles and administration"): the in-memory view of the
+//! Taking power away from tokens already issued (docs/administration.md): the in-memory view of the
 //! role-change feed that the bearer guard consults.
 //!
 //! Design: an access token carries the roles its user held when it was issued. When a user's
