@@ -227,7 +227,7 @@ async fn create_client(fields: ClientFields) -> Result<(), String> {
     println!("client_id: {}", created.client.client_id);
     match created.client_secret {
         Some(secret) => println!("client_secret: {secret}"),
-        None => println!("type: public (no client_secret: it identifies by its client_id alone)"),
+        None => println!("type: public (no secret; it identifies by its client_id alone)"),
     }
     Ok(())
 }
