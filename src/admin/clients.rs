@@ -13,14 +13,14 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
+use super::client_settings::{changed_settings, new_settings, ClientFields};
+pub use super::client_views::{ClientList, ClientView, CreatedClient, NewSecret};
 use crate::auth::audit::audit_by;
 use crate::auth::delegation::{self, Delegated};
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::permissions::{ClientsWrite, Permission};
 use crate::auth::secrets::OpaqueToken;
 use crate::auth::Auth;
-use super::client_settings::{changed_settings, new_settings, ClientFields};
-pub use super::client_views::{ClientList, ClientView, CreatedClient, NewSecret};
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{

@@ -82,7 +82,10 @@ impl PresentedClient {
 }
 
 /// The stored client a presented `client_id` names, with its secret digest.
-pub(crate) async fn find_presented(conn: &mut DbConn, presented: &PresentedClient) -> ApiResult<Option<(Client, String)>> {
+pub(crate) async fn find_presented(
+    conn: &mut DbConn,
+    presented: &PresentedClient,
+) -> ApiResult<Option<(Client, String)>> {
     match presented.client_id.parse::<Id>() {
         Ok(id) => Ok(crate::db::with_conn!(conn, |c| c.find_client(id).await)?),
         Err(_) => Ok(None),
@@ -146,7 +149,9 @@ impl Auth {
         let matches: bool = presented_hash.as_bytes().ct_eq(stored.as_bytes()).into();
         match found {
             // A public client has no secret (its stored digest is empty and matches nothing).
-            Some((client, _)) if matches && !client.disabled && client.settings.client_type == ClientType::Confidential => {
+            Some((client, _))
+                if matches && !client.disabled && client.settings.client_type == ClientType::Confidential =>
+            {
                 crate::db::write_tx!(conn, |c| throttle::release(c, &reservation).await)?;
                 Ok(client)
             }

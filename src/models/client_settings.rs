@@ -181,6 +181,9 @@ mod tests {
         settings.id_token_alg = IdTokenAlg::EdDsa;
         assert_eq!(ClientSettings::from_row(settings.to_row()).unwrap(), settings);
         let row = ClientSettings::of_type(ClientType::Confidential).to_row();
-        assert_eq!((row.0.as_str(), row.3.as_str(), row.5.as_str()), ("confidential", r#"["client_credentials"]"#, "RS256"));
+        assert_eq!(
+            (row.0.as_str(), row.3.as_str(), row.5.as_str()),
+            ("confidential", r#"["client_credentials"]"#, "RS256")
+        );
     }
 }

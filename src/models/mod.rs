@@ -10,8 +10,8 @@
 
 pub mod audit;
 pub mod client;
-pub mod client_settings;
 pub mod client_cutoff;
+pub mod client_settings;
 pub mod mfa;
 pub mod refresh_token;
 pub mod revocation;
@@ -26,8 +26,8 @@ pub mod user;
 
 pub use audit::{AuditEvent, AuditFilter, AuditStore, NewAuditEvent};
 pub use client::{Client, ClientStore, ClientUpdate, NewClient};
-pub use client_settings::{ClientSettings, ClientType, GrantType, IdTokenAlg};
 pub use client_cutoff::{ClientCutoff, ClientCutoffStore};
+pub use client_settings::{ClientSettings, ClientType, GrantType, IdTokenAlg};
 pub use mfa::{MfaChallenge, MfaStore, TotpRow};
 pub use refresh_token::{NewRefreshToken, RefreshFamily, RefreshToken, RefreshTokenStore};
 pub use revocation::RevocationStore;

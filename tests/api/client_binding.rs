@@ -27,7 +27,8 @@ async fn app_client(app: &TestApp, admin: &Tokens) -> (String, String) {
 
 /// A session of `user` started by the password grant of client `id`.
 async fn session_of(app: &TestApp, (id, secret): (&str, &str), user: &TestUser) -> Tokens {
-    let password = [("grant_type", "password"), ("username", user.email.as_str()), ("password", user.password.as_str())];
+    let password =
+        [("grant_type", "password"), ("username", user.email.as_str()), ("password", user.password.as_str())];
     tokens(post_basic(app, "/oauth/token", id, secret, &password).await).await
 }
 

@@ -37,7 +37,11 @@ impl Refresher<'_> {
 
 /// Whether `refresher` may exchange the refresh token of `session`. Reads the session's client
 /// only for a first-party refresh of a registered client's session (is it public?).
-pub async fn may_exchange<C: ClientStore>(c: &mut C, session: &Session, refresher: Refresher<'_>) -> diesel::QueryResult<bool> {
+pub async fn may_exchange<C: ClientStore>(
+    c: &mut C,
+    session: &Session,
+    refresher: Refresher<'_>,
+) -> diesel::QueryResult<bool> {
     if session.client_id == refresher.plain_client() {
         return Ok(true);
     }

@@ -48,4 +48,3 @@ impl Auth {
         Ok(crate::db::with_conn!(conn, |c| c.find_refresh_token(&hash).await)?.map(|t| t.session_id))
     }
 }
-

@@ -37,7 +37,9 @@ use crate::clock::{UnixMillis, UnixSeconds};
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::session_pg;
-use crate::models::{Advance, AuditStore, ClientStore, Ending, RefreshTokenStore, Session, SessionFamily, SessionStore};
+use crate::models::{
+    Advance, AuditStore, ClientStore, Ending, RefreshTokenStore, Session, SessionFamily, SessionStore,
+};
 
 /// What a presented generation means for its session at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,7 +247,8 @@ impl Auth {
                     }
                     None => {
                         let presented = (token, refresher);
-                        crate::db::write_tx!(conn, |c| exchange(c, presented, timing, refresh_ttl, ending, client).await)?
+                        crate::db::write_tx!(conn, |c| exchange(c, presented, timing, refresh_ttl, ending, client)
+                            .await)?
                     }
                 }
             }

@@ -84,7 +84,12 @@ fn displays_as(value: &impl fmt::Display, text: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn claims(sid: Option<&str>, roles: Option<Vec<String>>, client_id: Option<&str>, scope: Option<&str>) -> AccessClaims {
+    fn claims(
+        sid: Option<&str>,
+        roles: Option<Vec<String>>,
+        client_id: Option<&str>,
+        scope: Option<&str>,
+    ) -> AccessClaims {
         AccessClaims {
             iss: "iss".into(),
             aud: "aud".into(),
