@@ -1,4 +1,6 @@
-//! Service clients (`clients`, `client_permissions`). The secret is kept only as its digest.
+//! Clients (`clients`, `client_permissions`). A confidential client's secret is kept only as its
+//! digest; a public client has none (an empty digest, which no secret's digest equals). Its type and
+//! settings are `client_settings`.
 
 use std::collections::BTreeSet;
 
