@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::admin::client_settings::ClientFields;
 use crate::auth::{accounts::create_user, Auth};
 use crate::clock::Clock;
 use crate::config::AuthConfig;
@@ -59,13 +60,27 @@ enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 enum ClientCommand {
-    /// Create a service client and print its `client_id` and `client_secret` (shown only now).
+    /// Create a client and print its `client_id` and, for a confidential client, its
+    /// `client_secret` (shown only now).
     Create {
         #[arg(long)]
         name: String,
         /// A permission the client holds (repeatable).
         #[arg(long = "permission", value_name = "PERMISSION")]
         permissions: Vec<String>,
+        /// `confidential` (the default: it gets a secret) or `public` (browser and native apps:
+        /// no secret).
+        #[arg(long = "type", value_name = "TYPE")]
+        client_type: Option<String>,
+        /// A redirect URI for the authorization-code grant (repeatable).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// A grant the client may use (repeatable); the type's defaults when none is given.
+        #[arg(long = "grant-type", value_name = "GRANT")]
+        grant_types: Vec<String>,
+        /// Users are not asked for consent (a client of the same operator).
+        #[arg(long)]
+        first_party: bool,
     },
 }
 
@@ -95,8 +110,19 @@ pub fn main() -> ExitCode {
         }
         Command::Keys { command: KeysCommand::Generate { kid, out_dir } } => generate_keys(kid, &out_dir),
         Command::Keys { command: KeysCommand::Rotate } => rocket::execute(rotate()),
-        Command::Client { command: ClientCommand::Create { name, permissions } } => {
-            rocket::execute(create_client(name, permissions))
+        Command::Client {
+            command: ClientCommand::Create { name, permissions, client_type, redirect_uris, grant_types, first_party },
+        } => {
+            let fields = ClientFields {
+                name: Some(name),
+                permissions: Some(permissions),
+                client_type,
+                redirect_uris: Some(redirect_uris),
+                grant_types: (!grant_types.is_empty()).then_some(grant_types),
+                first_party: Some(first_party),
+                ..ClientFields::default()
+            };
+            rocket::execute(create_client(fields))
         }
     };
     match result {
@@ -190,15 +216,18 @@ pub async fn rotate_keys(settings: &PoolSettings, config: &AuthConfig, now: i64)
     crate::auth::keys::signing::rotate(&pool, &at_rest, now).await
 }
 
-async fn create_client(name: String, permissions: Vec<String>) -> Result<(), String> {
+async fn create_client(fields: ClientFields) -> Result<(), String> {
     let (settings, config) = settings()?;
     run_migrations_for(&settings).await?;
     let pool = DbPool::build(&settings).map_err(|e| e.to_string())?;
     let auth = Auth::build(config, Clock::new(), &pool).await?;
-    let created = crate::admin::clients::create_client_unchecked(&auth, &pool, &name, &permissions)
+    let created = crate::admin::clients::create_client_unchecked(&auth, &pool, &fields)
         .await
         .map_err(|e| e.into_description().into_owned())?;
     println!("client_id: {}", created.client.client_id);
-    println!("client_secret: {}", created.client_secret);
+    match created.client_secret {
+        Some(secret) => println!("client_secret: {secret}"),
+        None => println!("type: public (no secret; it identifies by its client_id alone)"),
+    }
     Ok(())
 }

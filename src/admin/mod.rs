@@ -5,6 +5,8 @@
 //! cannot each remove "the other" admin.
 
 pub mod audit;
+pub mod client_settings;
+pub mod client_views;
 pub mod clients;
 pub mod roles;
 pub mod users;

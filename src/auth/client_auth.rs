@@ -17,12 +17,14 @@ use crate::auth::throttle::{self, ThrottleKeys};
 use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::models::{Client, ClientStore};
+use crate::models::{Client, ClientStore, ClientType};
 
-/// Client credentials as presented. `Debug` leaves the secret out.
+/// Client credentials as presented: a `client_id` with a secret (a confidential client's
+/// authentication), or without one (a public client's identification, RFC 6749 §3.2.1).
+/// `Debug` leaves the secret out.
 pub struct PresentedClient {
     pub client_id: String,
-    pub secret: String,
+    pub secret: Option<String>,
     /// Whether they came in an `Authorization: Basic` header (the failure then carries the
     /// `WWW-Authenticate: Basic` challenge).
     pub basic: bool,
@@ -47,7 +49,9 @@ pub fn basic_credentials(authorization: Option<&str>) -> Option<&str> {
 
 impl PresentedClient {
     /// From an `Authorization: Basic` header value and/or the form's `client_id` and
-    /// `client_secret`. `Ok(None)` when neither is there; using both is `invalid_request`.
+    /// `client_secret`. `Ok(None)` when neither is there; using both is `invalid_request`; a
+    /// secret without a `client_id` is `invalid_client`. An empty Basic password is no secret
+    /// (what some libraries send for public clients).
     pub fn from_request(
         authorization: Option<&str>,
         form_id: Option<&str>,
@@ -65,19 +69,23 @@ impl PresentedClient {
                     .and_then(|d| String::from_utf8(d).ok())
                     .ok_or_else(|| ApiError::invalid_client(true))?;
                 let (id, secret) = decoded.split_once(':').ok_or_else(|| ApiError::invalid_client(true))?;
-                Ok(Some(PresentedClient { client_id: form_decode(id), secret: form_decode(secret), basic: true }))
+                let secret = Some(form_decode(secret)).filter(|s| !s.is_empty());
+                Ok(Some(PresentedClient { client_id: form_decode(id), secret, basic: true }))
             }
-            (None, Some(id), Some(secret)) => {
-                Ok(Some(PresentedClient { client_id: id.to_owned(), secret: secret.to_owned(), basic: false }))
+            (None, Some(id), secret) => {
+                Ok(Some(PresentedClient { client_id: id.to_owned(), secret: secret.map(str::to_owned), basic: false }))
             }
-            (None, Some(_), None) => Err(ApiError::invalid_client(false)),
-            (None, None, _) => Ok(None),
+            (None, None, Some(_)) => Err(ApiError::invalid_client(false)),
+            (None, None, None) => Ok(None),
         }
     }
 }
 
 /// The stored client a presented `client_id` names, with its secret digest.
-async fn find_presented(conn: &mut DbConn, presented: &PresentedClient) -> ApiResult<Option<(Client, String)>> {
+pub(crate) async fn find_presented(
+    conn: &mut DbConn,
+    presented: &PresentedClient,
+) -> ApiResult<Option<(Client, String)>> {
     match presented.client_id.parse::<Id>() {
         Ok(id) => Ok(crate::db::with_conn!(conn, |c| c.find_client(id).await)?),
         Err(_) => Ok(None),
@@ -102,8 +110,8 @@ impl std::fmt::Debug for IssuedClientToken {
 }
 
 impl Auth {
-    /// Authenticates a client: 401 `invalid_client` for an unknown id, a wrong secret or a
-    /// disabled client, and 429 once the failures from this address (for this client, or in all)
+    /// Authenticates a confidential client: 401 `invalid_client` for an unknown id, a missing
+    /// or wrong secret, a public or a disabled client, and 429 once the failures from this address (for this client, or in all)
     /// pass the throttle's thresholds. The client's permissions come back bounded by what its
     /// creator holds now (`Auth::creator_bound`), so a demoted creator's clients are demoted too.
     pub async fn authenticate_client(
@@ -112,6 +120,9 @@ impl Auth {
         presented: &PresentedClient,
         from: &RequestOrigin,
     ) -> ApiResult<Client> {
+        if presented.secret.is_none() {
+            return Err(ApiError::invalid_client(presented.basic));
+        }
         let found = find_presented(conn, presented).await?;
         let mut client = self.check_secret(conn, presented, found, from).await?;
         if let Some(bound) = self.creator_bound(conn, client.client_id).await? {
@@ -120,28 +131,10 @@ impl Auth {
         Ok(client)
     }
 
-    /// Client credentials presented with a user's grant (password, refresh token). The grant
-    /// needs none, and a public client may send its `client_id` alone; but credentials that name
-    /// one of Portcullis's clients are authenticated (RFC 6749 §4.3.2: "authenticate the client if
-    /// client authentication is included"): a wrong secret or a disabled client is 401
-    /// `invalid_client`, throttled as at the client-credentials grant. Credentials naming no client
-    /// of Portcullis's (an id the app chose itself, as with version 1) are ignored.
-    pub async fn check_included_client(
-        &self,
-        conn: &mut DbConn,
-        presented: &PresentedClient,
-        from: &RequestOrigin,
-    ) -> ApiResult<Option<Client>> {
-        match find_presented(conn, presented).await? {
-            Some(found) => self.check_secret(conn, presented, Some(found), from).await.map(Some),
-            None => Ok(None),
-        }
-    }
-
     /// The secret check of `presented` against `found` (its stored client and secret digest, if
     /// any), throttled like a login: the attempt is counted before the secret is checked (atomic
     /// under concurrency), per client and address and per address; never per client alone.
-    async fn check_secret(
+    pub(crate) async fn check_secret(
         &self,
         conn: &mut DbConn,
         presented: &PresentedClient,
@@ -150,12 +143,15 @@ impl Auth {
     ) -> ApiResult<Client> {
         let keys = ThrottleKeys::client(&presented.client_id, from.ip.as_deref());
         let reservation = throttle::reserve(conn, &keys, &self.config, self.clock.now()).await?;
-        let presented_hash = hash_token(&presented.secret);
+        let presented_hash = hash_token(presented.secret.as_deref().unwrap_or_default());
         // Compare against a digest even for an unknown client, so the time taken says nothing.
         let stored = found.as_ref().map_or("0".repeat(64), |(_, hash)| hash.clone());
         let matches: bool = presented_hash.as_bytes().ct_eq(stored.as_bytes()).into();
         match found {
-            Some((client, _)) if matches && !client.disabled => {
+            // A public client has no secret (its stored digest is empty and matches nothing).
+            Some((client, _))
+                if matches && !client.disabled && client.settings.client_type == ClientType::Confidential =>
+            {
                 crate::db::write_tx!(conn, |c| throttle::release(c, &reservation).await)?;
                 Ok(client)
             }
@@ -200,7 +196,7 @@ impl Auth {
             nbf: None,
             sid: None,
             roles: None,
-            client_id: Some(client.client_id),
+            client_id: Some(client.client_id.to_string()),
             scope: Some(scope.clone()),
             amr: vec![],
         };

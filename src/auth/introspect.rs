@@ -54,6 +54,10 @@ impl Auth {
             Subject::User { session_id, roles, .. } => {
                 answer["sid"] = json!(session_id);
                 answer["roles"] = json!(roles);
+                // The session's client (RFC 7662 §2.2); tokens from before version 3 name none.
+                if let Some(client_id) = &claims.client_id {
+                    answer["client_id"] = json!(client_id);
+                }
             }
             Subject::Client { client_id, scope } => {
                 answer["client_id"] = json!(client_id);
@@ -111,6 +115,7 @@ impl Auth {
             "iss": self.config.issuer,
             "aud": self.audience(session.resource.as_deref()),
             "sid": session.id,
+            "client_id": session.client_id,
         })))
     }
 }

@@ -23,6 +23,7 @@ pub mod session;
 pub mod startup;
 pub mod sync;
 pub mod throttle;
+pub mod token_client;
 
 use std::sync::Arc;
 

@@ -90,7 +90,7 @@ fn is_plain_segment(segment: &str) -> bool {
         && segment.chars().all(|c| c.is_ascii_alphanumeric() || "-._~%".contains(c))
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(domain)) => domain == "localhost",
         Some(Host::Ipv4(address)) => address.is_loopback(),

@@ -62,6 +62,7 @@ diesel::table! {
         burst_generation -> BigInt,
         burst_at -> Nullable<BigInt>,
         resource -> Nullable<Text>,
+        client_id -> Text,
     }
 }
 
@@ -192,6 +193,12 @@ diesel::table! {
         disabled -> Bool,
         created_at -> BigInt,
         created_by -> Nullable<DbUuid>,
+        client_type -> Text,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        grant_types -> Text,
+        first_party -> Bool,
+        id_token_signed_response_alg -> Text,
     }
 }
 

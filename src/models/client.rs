@@ -1,4 +1,6 @@
-//! Service clients (`clients`, `client_permissions`). The secret is kept only as its digest.
+//! Clients (`clients`, `client_permissions`). A confidential client's secret is kept only as its
+//! digest; a public client has none (an empty digest, which no secret's digest equals). Its type and
+//! settings are `client_settings`.
 
 use std::collections::BTreeSet;
 
@@ -6,6 +8,7 @@ use diesel::prelude::*;
 use diesel::result::QueryResult;
 use diesel_async::RunQueryDsl;
 
+use super::client_settings::{ClientSettings, SettingsRow};
 use super::for_each_backend;
 use crate::db::schema::{client_permissions, clients};
 use crate::db::Id;
@@ -18,6 +21,7 @@ pub struct Client {
     pub disabled: bool,
     pub created_at: i64,
     pub permissions: BTreeSet<String>,
+    pub settings: ClientSettings,
 }
 
 /// A client to insert.
@@ -29,15 +33,47 @@ pub struct NewClient<'a> {
     pub created_at: i64,
     pub created_by: Option<Id>,
     pub permissions: &'a BTreeSet<String>,
+    pub settings: &'a ClientSettings,
 }
 
-type Row = (Id, String, bool, i64);
+/// A client's new name, permissions and settings (`PUT /admin/clients/<id>`): every value is
+/// written, so the caller fills in the ones the request left out.
+#[derive(Debug)]
+pub struct ClientUpdate<'a> {
+    pub client_id: Id,
+    pub name: &'a str,
+    pub permissions: &'a BTreeSet<String>,
+    pub settings: &'a ClientSettings,
+}
 
-fn with_permissions(rows: Vec<Row>, grants: &[(Id, String)]) -> Vec<Client> {
+type Row = (Id, String, bool, i64, SettingsRow);
+
+/// The columns of a [`Row`].
+macro_rules! row_columns {
+    () => {
+        (
+            clients::client_id,
+            clients::name,
+            clients::disabled,
+            clients::created_at,
+            (
+                clients::client_type,
+                clients::redirect_uris,
+                clients::post_logout_redirect_uris,
+                clients::grant_types,
+                clients::first_party,
+                clients::id_token_signed_response_alg,
+            ),
+        )
+    };
+}
+
+fn with_permissions(rows: Vec<Row>, grants: &[(Id, String)]) -> QueryResult<Vec<Client>> {
     rows.into_iter()
-        .map(|(client_id, name, disabled, created_at)| {
+        .map(|(client_id, name, disabled, created_at, settings)| {
             let permissions = grants.iter().filter(|(c, _)| *c == client_id).map(|(_, p)| p.clone()).collect();
-            Client { client_id, name, disabled, created_at, permissions }
+            let settings = ClientSettings::from_row(settings)?;
+            Ok(Client { client_id, name, disabled, created_at, permissions, settings })
         })
         .collect()
 }
@@ -52,6 +88,8 @@ pub trait ClientStore {
     /// Who created the client (a user or a client; `Some(None)` from the command line), `None`
     /// when there is no such client.
     async fn client_creator(&mut self, client_id: Id) -> QueryResult<Option<Option<Id>>>;
+    /// Writes a client's name, settings and permissions; `false` when there is no such client.
+    async fn update_client(&mut self, update: &ClientUpdate<'_>) -> QueryResult<bool>;
     /// Replaces the secret digest; `false` when there is no such client.
     async fn set_client_secret(&mut self, client_id: Id, secret_hash: &str) -> QueryResult<bool>;
     /// Deletes the client (its permissions cascade); `false` when there was none.
@@ -61,6 +99,7 @@ pub trait ClientStore {
 for_each_backend! {
 impl ClientStore {
     async fn insert_client(&mut self, client: &NewClient<'_>) -> QueryResult<()> {
+        let (client_type, redirect_uris, post_logout, grant_types, first_party, alg) = client.settings.to_row();
         diesel::insert_into(clients::table)
             .values((
                 clients::client_id.eq(client.client_id),
@@ -69,6 +108,12 @@ impl ClientStore {
                 clients::disabled.eq(false),
                 clients::created_at.eq(client.created_at),
                 clients::created_by.eq(client.created_by),
+                clients::client_type.eq(client_type),
+                clients::redirect_uris.eq(redirect_uris),
+                clients::post_logout_redirect_uris.eq(post_logout),
+                clients::grant_types.eq(grant_types),
+                clients::first_party.eq(first_party),
+                clients::id_token_signed_response_alg.eq(alg),
             ))
             .execute(self)
             .await?;
@@ -82,9 +127,38 @@ impl ClientStore {
         Ok(())
     }
 
+    async fn update_client(&mut self, update: &ClientUpdate<'_>) -> QueryResult<bool> {
+        let (client_type, redirect_uris, post_logout, grant_types, first_party, alg) = update.settings.to_row();
+        let updated = diesel::update(clients::table.find(update.client_id))
+            .set((
+                clients::name.eq(update.name),
+                clients::client_type.eq(client_type),
+                clients::redirect_uris.eq(redirect_uris),
+                clients::post_logout_redirect_uris.eq(post_logout),
+                clients::grant_types.eq(grant_types),
+                clients::first_party.eq(first_party),
+                clients::id_token_signed_response_alg.eq(alg),
+            ))
+            .execute(self)
+            .await?;
+        if updated != 1 {
+            return Ok(false);
+        }
+        diesel::delete(client_permissions::table.filter(client_permissions::client_id.eq(update.client_id)))
+            .execute(self)
+            .await?;
+        for permission in update.permissions {
+            diesel::insert_into(client_permissions::table)
+                .values((client_permissions::client_id.eq(update.client_id), client_permissions::permission.eq(permission)))
+                .execute(self)
+                .await?;
+        }
+        Ok(true)
+    }
+
     async fn list_clients(&mut self, limit: i64, offset: i64) -> QueryResult<(Vec<Client>, i64)> {
         let rows: Vec<Row> = clients::table
-            .select((clients::client_id, clients::name, clients::disabled, clients::created_at))
+            .select(row_columns!())
             .order(clients::client_id)
             .limit(limit)
             .offset(offset)
@@ -97,23 +171,24 @@ impl ClientStore {
             .load(self)
             .await?;
         let total = clients::table.count().get_result(self).await?;
-        Ok((with_permissions(rows, &grants), total))
+        Ok((with_permissions(rows, &grants)?, total))
     }
 
     async fn find_client(&mut self, client_id: Id) -> QueryResult<Option<(Client, String)>> {
-        let row: Option<(Id, String, bool, i64, String)> = clients::table
+        let row: Option<(Row, String)> = clients::table
             .find(client_id)
-            .select((clients::client_id, clients::name, clients::disabled, clients::created_at, clients::secret_hash))
+            .select((row_columns!(), clients::secret_hash))
             .get_result(self)
             .await
             .optional()?;
-        let Some((id, name, disabled, created_at, secret_hash)) = row else { return Ok(None) };
+        let Some((row, secret_hash)) = row else { return Ok(None) };
+        let id = row.0;
         let grants: Vec<(Id, String)> = client_permissions::table
             .filter(client_permissions::client_id.eq(id))
             .select((client_permissions::client_id, client_permissions::permission))
             .load(self)
             .await?;
-        let client = with_permissions(vec![(id, name, disabled, created_at)], &grants).remove(0);
+        let client = with_permissions(vec![row], &grants)?.remove(0);
         Ok(Some((client, secret_hash)))
     }
 

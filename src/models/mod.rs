@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod client;
 pub mod client_cutoff;
+pub mod client_settings;
 pub mod mfa;
 pub mod refresh_token;
 pub mod revocation;
@@ -24,14 +25,15 @@ pub mod throttle;
 pub mod user;
 
 pub use audit::{AuditEvent, AuditFilter, AuditStore, NewAuditEvent};
-pub use client::{Client, ClientStore, NewClient};
+pub use client::{Client, ClientStore, ClientUpdate, NewClient};
 pub use client_cutoff::{ClientCutoff, ClientCutoffStore};
+pub use client_settings::{ClientSettings, ClientType, GrantType, IdTokenAlg};
 pub use mfa::{MfaChallenge, MfaStore, TotpRow};
 pub use refresh_token::{NewRefreshToken, RefreshFamily, RefreshToken, RefreshTokenStore};
 pub use revocation::RevocationStore;
 pub use role::{Role, RoleStore};
 pub use role_change::{RoleChange, RoleChangeStore};
-pub use session::{Advance, Ending, NewSession, Session, SessionFamily, SessionStore};
+pub use session::{Advance, Ending, NewSession, Session, SessionFamily, SessionStore, FIRST_PARTY_CLIENT};
 pub use setting::SettingStore;
 pub use signing_key::{SigningKeyStore, StoredKey};
 pub use throttle::{Throttle, ThrottleStore};

@@ -58,7 +58,14 @@ pub struct Session {
     /// The resource server (one of `auth.resources`, RFC 8707) the session was started for:
     /// every access token of the session is for it alone. `None`: Portcullis's own audience.
     pub resource: Option<String>,
+    /// The client the session belongs to (RFC 6749 §6: only it exchanges the refresh token): a
+    /// registered client's id, or [`FIRST_PARTY_CLIENT`] for Portcullis's own sign-in.
+    pub client_id: String,
 }
+
+/// The `client_id` of sessions started first-party: `/auth/login`, the hosted pages, and the
+/// password grant without a registered client's credentials.
+pub const FIRST_PARTY_CLIENT: &str = "portcullis";
 
 impl Session {
     /// Whether the session still lives at `now`: not ended, within its absolute lifetime, and
@@ -80,6 +87,7 @@ pub struct NewSession<'a> {
     pub ip: Option<&'a str>,
     pub amr: &'a str,
     pub resource: Option<&'a str>,
+    pub client_id: &'a str,
 }
 
 /// When ended sessions stop mattering to the revocation set: once every access token issued
@@ -134,6 +142,8 @@ pub trait SessionStore {
     /// started before a password change, disabling or logout-all must not complete); returns the
     /// ids of the sessions it ended.
     async fn end_user_sessions(&mut self, user_id: Id, keep: Option<Id>, ending: Ending<'_>) -> QueryResult<Vec<Id>>;
+    /// Ends every live session of the client `client_id` (it was deleted); returns their ids.
+    async fn end_client_sessions(&mut self, client_id: &str, ending: Ending<'_>) -> QueryResult<Vec<Id>>;
     /// Deletes up to `limit` sessions (and by cascade their tokens) that ended, or reached their
     /// absolute expiry, before `cutoff`. A session idle past `refresh_ttl` is dead at once but
     /// kept until then: finding it earlier would need an index on `last_used_at`, which every
@@ -263,6 +273,20 @@ impl SessionStore {
         }
         diesel::delete(mfa_challenges::table.filter(mfa_challenges::user_id.eq(user_id))).execute(self).await?;
         Ok(ended)
+    }
+
+    async fn end_client_sessions(&mut self, client_id: &str, ending: Ending<'_>) -> QueryResult<Vec<Id>> {
+        let ended: Vec<(Id, Id)> = diesel::update(sessions::table)
+            .filter(sessions::client_id.eq(client_id))
+            .filter(sessions::ended_at.is_null())
+            .set((sessions::ended_at.eq(ending.now), sessions::end_reason.eq(ending.reason)))
+            .returning((sessions::id, sessions::user_id))
+            .get_results(self)
+            .await?;
+        for (id, user_id) in &ended {
+            self.insert_revocation(*id, *user_id, ending.now, ending.revoke_until).await?;
+        }
+        Ok(ended.into_iter().map(|(id, _)| id).collect())
     }
 
     async fn delete_old_sessions(&mut self, cutoff: i64, limit: i64) -> QueryResult<usize> {

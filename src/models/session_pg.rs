@@ -23,13 +23,12 @@ struct MovedRow {
     role_name: Option<String>,
 }
 
-/// The exchange of generation `from` of session `id` at `now_ms` (`grace_ms` in milliseconds),
-/// or `None` when it is not the plain case (the caller falls back to the
-/// transaction).
+/// The exchange of generation `from` of session `id`, when it belongs to client `bound`, at
+/// `now_ms` (`grace_ms` in milliseconds), or `None` when it is not the plain case (the caller
+/// falls back to the transaction, which also decides whether another client may exchange it).
 pub async fn advance_in_one_statement(
     conn: &mut PgConn,
-    id: Id,
-    from: i64,
+    (id, from, bound): (Id, i64, &str),
     (now_ms, grace_ms): (UnixMillis, i64),
     refresh_ttl: i64,
 ) -> diesel::QueryResult<Option<(Session, Vec<String>)>> {
@@ -45,7 +44,7 @@ pub async fn advance_in_one_statement(
             last_used_at = GREATEST(s.last_used_at, $2) \
         FROM users u \
         WHERE s.id = $1 AND s.generation = $3 AND s.ended_at IS NULL AND s.expires_at > $2 \
-            AND s.last_used_at > $2 - $5 AND u.id = s.user_id AND NOT u.disabled \
+            AND s.last_used_at > $2 - $5 AND s.client_id = $7 AND u.id = s.user_id AND NOT u.disabled \
         RETURNING s.* ) \
         SELECT moved.*, ur.role_name FROM moved \
         LEFT JOIN user_roles ur ON ur.user_id = moved.user_id ORDER BY ur.role_name";
@@ -56,7 +55,8 @@ pub async fn advance_in_one_statement(
         .bind::<BigInt, _>(from)
         .bind::<BigInt, _>(grace_ms)
         .bind::<BigInt, _>(refresh_ttl)
-        .bind::<BigInt, _>(now_ms.0);
+        .bind::<BigInt, _>(now_ms.0)
+        .bind::<Text, _>(bound);
     let rows: Vec<MovedRow> = StatementCache(query).load(conn).await?;
     Ok(fold_roles(rows.into_iter().map(|row| (row.session, row.role_name))))
 }

@@ -17,11 +17,13 @@ use super::NoStore;
 use crate::auth::accounts::{create_user, UserView};
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::registration_limit::count_registration;
+use crate::auth::session::binding::Refresher;
 use crate::auth::session::login::LoginOutcome;
 use crate::auth::Auth;
 use crate::config::Registration;
 use crate::db::{Db, Id};
 use crate::error::{ApiError, ApiResult};
+use crate::models::FIRST_PARTY_CLIENT;
 use crate::page::Page;
 use crate::routes::query::SingleValued;
 
@@ -94,7 +96,8 @@ async fn login(
     body: JsonBody<LoginBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
     let LoginBody { email, password, resource } = &body.0;
-    let tokens = login_answer(counted_login(auth.login(db, email, password, resource.as_deref(), &client).await))?;
+    let outcome = auth.login(db, email, password, resource.as_deref(), FIRST_PARTY_CLIENT, &client).await;
+    let tokens = login_answer(counted_login(outcome))?;
     Ok(NoStore::new(Json(tokens)))
 }
 
@@ -122,7 +125,9 @@ async fn refresh(
     body: JsonBody<RefreshBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
     let RefreshBody { refresh_token, resource } = &body.0;
-    let tokens = counted_refresh(auth.refresh(&mut db, refresh_token, resource.as_deref(), &client).await)?;
+    // Only sessions of `portcullis` and of public clients (`auth::session::binding`).
+    let refresher = Refresher::FirstParty;
+    let tokens = counted_refresh(auth.refresh(&mut db, refresh_token, resource.as_deref(), refresher, &client).await)?;
     Ok(NoStore::new(Json(tokens.into())))
 }
 

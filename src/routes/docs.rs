@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::Config;
 
 use super::responses::{ErrorObject, ERROR_RESPONSES};
-use super::{admin, auth, discovery, feed, health, metrics, mfa, oauth, users};
+use super::{admin, auth, discovery, feed, health, metrics, mfa, oauth, oauth_tokens, users};
 use crate::error::ApiError;
 
 /// The OpenAPI document. Every handler of `routes::all()` is listed in `paths`, except the
@@ -50,8 +50,9 @@ use crate::error::ApiError;
         admin::users::delete, admin::users::sessions, admin::users::revoke_sessions,
         admin::roles::list, admin::roles::create, admin::roles::update, admin::roles::delete,
         admin::audit::list,
-        admin::clients::list, admin::clients::create, admin::clients::rotate_secret, admin::clients::delete,
-        oauth::token, oauth::revoke, oauth::introspect,
+        admin::clients::list, admin::clients::create, admin::clients::update, admin::clients::rotate_secret,
+        admin::clients::delete,
+        oauth::token, oauth_tokens::revoke, oauth_tokens::introspect,
         discovery::metadata, discovery::openid_configuration, discovery::jwks,
         metrics::exposition,
         feed::changes,

@@ -10,6 +10,8 @@ pub mod health;
 pub mod metrics;
 pub mod mfa;
 pub mod oauth;
+pub mod oauth_forms;
+pub mod oauth_tokens;
 pub mod query;
 pub mod responses;
 pub mod users;
@@ -67,6 +69,7 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(mfa::routes());
     routes.extend(admin::routes());
     routes.extend(oauth::routes());
+    routes.extend(oauth_tokens::routes());
     routes.extend(discovery::routes());
     routes.extend(metrics::routes());
     routes.extend(feed::routes());

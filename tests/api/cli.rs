@@ -187,6 +187,27 @@ on_both_backends! {
         assert!(stderr(&unknown).contains("no:such"), "{}", stderr(&unknown));
     }
 
+    async fn client_create_makes_a_public_first_party_client_with_its_redirect_uris_and_grants(backend) {
+        let db = TestDb::empty(backend).await;
+        let args = ["client", "create", "--name", "spa", "--type", "public", "--redirect-uri", "https://app.example/cb",
+            "--redirect-uri", "http://127.0.0.1:8080/cb", "--grant-type", "authorization_code", "--first-party"];
+        let output = run(Run::on(db.url()), &args).await;
+        assert_success(&output, "client create --type public");
+        let printed = stdout(&output);
+        assert!(!printed.contains("client_secret:"), "{printed}");
+        let id = printed.lines().find_map(|l| l.strip_prefix("client_id: ")).expect("client_id").to_owned();
+        let app = TestApp::builder(backend).with_db(db).build().await;
+        let (_, admin) = crate::admin_support::with_admin(&app).await;
+        let listed = crate::admin_support::get_json(&app, "/admin/clients", &admin.access).await;
+        let client = &listed["clients"][0];
+        assert_eq!((client["client_id"].as_str(), &client["type"], &client["first_party"]), (Some(id.as_str()), &serde_json::json!("public"), &serde_json::json!(true)));
+        assert_eq!(client["redirect_uris"], serde_json::json!(["https://app.example/cb", "http://127.0.0.1:8080/cb"]));
+        assert_eq!(client["grant_types"], serde_json::json!(["authorization_code"]));
+        let bad = run(Run::on(app.db_url()), &["client", "create", "--name", "x", "--type", "public", "--grant-type", "password"]).await;
+        assert_failure(&bad, "a public client with the password grant");
+        assert!(stderr(&bad).contains("grant_types"), "{}", stderr(&bad));
+    }
+
     async fn keys_rotate_makes_a_new_key_active_and_keeps_the_old_one_published(backend) {
         let db = TestDb::empty(backend).await;
         assert_success(&run(Run::on(db.url()), &["migrate"]).await, "migrate");

@@ -4,6 +4,7 @@
 //! application permissions (introspection is `introspection.rs`).
 
 use crate::admin_support::*;
+use crate::client_types::create_client_with;
 use crate::helpers::*;
 use crate::introspection::introspect;
 use crate::oauth::post_form;
@@ -153,7 +154,9 @@ on_both_backends! {
     async fn a_users_grant_checks_client_credentials_that_name_one_of_our_clients_and_ignores_the_rest(backend) {
         let app = TestApp::new(backend).await;
         let (_, admin) = with_admin(&app).await;
-        let (id, secret) = create_client(&app, &admin.access, &[]).await;
+        let body = json!({"name": "app", "grant_types": ["password", "refresh_token"]});
+        let created = create_client_with(&app, &admin.access, body).await;
+        let (id, secret) = (created["client_id"].as_str().unwrap().to_owned(), created["client_secret"].as_str().unwrap().to_owned());
         let user = app.with_user().await;
         let password = [("grant_type", "password"), ("username", user.email.as_str()), ("password", user.password.as_str())];
         // A wrong secret of a real client, by Basic and by the form: 401 invalid_client, no tokens.
@@ -163,14 +166,15 @@ on_both_backends! {
         let mut form = password.to_vec();
         form.extend([("client_id", id.as_str()), ("client_secret", "wrong")]);
         assert_eq!(error_of(post_form(&app, "/oauth/token", &form).await).await, (Status::Unauthorized, "invalid_client".into()));
-        // The right secret, a public client's id alone, or an id of the app's own choosing: tokens.
+        // A confidential client's id without its secret is no authentication either.
+        let mut bare = password.to_vec();
+        bare.push(("client_id", id.as_str()));
+        assert_eq!(error_of(post_form(&app, "/oauth/token", &bare).await).await, (Status::Unauthorized, "invalid_client".into()));
+        // The right secret, or an id of the app's own choosing (the first-party client): tokens.
         let granted = post_basic(&app, "/oauth/token", &id, &secret, &password).await;
         assert_eq!(granted.status(), Status::Ok);
         let refresh: Value = granted.into_json().await.unwrap();
         let refresh = refresh["refresh_token"].as_str().unwrap().to_owned();
-        let mut public = password.to_vec();
-        public.push(("client_id", id.as_str()));
-        assert_eq!(post_form(&app, "/oauth/token", &public).await.status(), Status::Ok);
         assert_eq!(post_basic(&app, "/oauth/token", "my-app", "anything", &password).await.status(), Status::Ok);
         // The refresh grant checks them the same way.
         let rotate = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];

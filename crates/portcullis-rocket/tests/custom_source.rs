@@ -65,7 +65,7 @@ impl Source<StubId> for Stub {
                 claims.roles = Some(roles.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect());
             }
             ["client", client, scope] => {
-                (claims.sub, claims.client_id) = (id(client), Some(id(client)));
+                (claims.sub, claims.client_id) = (id(client), Some(client.to_owned()));
                 claims.scope = Some(scope.replace(',', " "));
             }
             _ => return Err(AuthError::invalid_token("Not a stub token.")),

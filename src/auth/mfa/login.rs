@@ -20,7 +20,7 @@ use crate::auth::Auth;
 use crate::config::Secret;
 use crate::db::{DbConn, DbPool};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AuditStore, MfaChallenge, MfaStore, User, UserStore};
+use crate::models::{AuditStore, MfaChallenge, MfaStore, User, UserStore, FIRST_PARTY_CLIENT};
 
 /// How long an `mfa_token` lives, in seconds.
 const CHALLENGE_TTL: i64 = 300;
@@ -127,7 +127,7 @@ impl Auth {
             }
         }
         throttle::clear_account(conn, &keys).await?;
-        let started = Started { amr: AMR_MFA, resource: None, reservation: None };
+        let started = Started { amr: AMR_MFA, resource: None, reservation: None, client_id: FIRST_PARTY_CLIENT };
         self.start_session(conn, user.id, started, client, now).await
     }
 }

@@ -6,6 +6,8 @@ use serde_json::json;
 
 use crate::auth::audit::{audit_by, audit_event};
 use crate::auth::guards::{self, RequestOrigin};
+use crate::auth::session::binding;
+use crate::auth::token_client::TokenClient;
 use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::ApiResult;
@@ -66,9 +68,16 @@ impl Auth {
         Ok(ended)
     }
 
-    /// RFC 7009: ends the session of a presented access or refresh token. Unknown, malformed
-    /// and foreign tokens are not an error: the caller learns nothing.
-    pub async fn revoke_token(&self, conn: &mut DbConn, token: &str, client: &RequestOrigin) -> ApiResult<()> {
+    /// RFC 7009: ends the session of a presented access or refresh token, when `revoker` may
+    /// ([`binding::may_revoke`]: a confidential client's session only by that client). Unknown,
+    /// malformed, foreign and not-yours tokens are not an error: the caller learns nothing.
+    pub async fn revoke_token(
+        &self,
+        conn: &mut DbConn,
+        token: &str,
+        revoker: &TokenClient,
+        client: &RequestOrigin,
+    ) -> ApiResult<()> {
         let session = match self.verify_issued(token) {
             // A client's token has no session: clients end with their deletion.
             Ok((claims, _)) => claims.sid,
@@ -78,6 +87,9 @@ impl Auth {
         let ending = self.ending("logout");
         let ended = crate::db::write_tx!(conn, |c| {
             let Some(found) = c.find_session(session).await? else { return Ok(false) };
+            if !binding::may_revoke(c, &found.client_id, revoker).await? {
+                return Ok(false);
+            }
             let ended = c.end_session(session, ending).await?;
             if ended {
                 let audit = audit_event(

@@ -32,11 +32,13 @@ pub enum LoginOutcome {
 pub const AMR_PASSWORD: &str = "pwd";
 
 /// How a session starts: the login's methods (`amr`, RFC 8176, space-separated), the resource
-/// server its tokens are for (RFC 8707), and the throttle reservation the login made, if any.
+/// server its tokens are for (RFC 8707), the throttle reservation the login made, if any, and
+/// the client the session belongs to (`FIRST_PARTY_CLIENT` or a registered client's id).
 pub(crate) struct Started<'a> {
     pub amr: &'a str,
     pub resource: Option<&'a str>,
     pub reservation: Option<&'a Reservation>,
+    pub client_id: &'a str,
 }
 
 impl Auth {
@@ -61,7 +63,7 @@ impl Auth {
             nbf: None,
             sid: Some(session.id),
             roles: Some(roles),
-            client_id: None,
+            client_id: Some(session.client_id.clone()),
             scope: None,
             amr: session.amr.split_whitespace().map(str::to_owned).collect(),
         };
@@ -80,14 +82,17 @@ impl Auth {
     }
 
     /// `POST /auth/login`: checks the `resource`, throttling and the password, then starts a
-    /// session (bound to `resource` when given). Takes the pool, not a connection: no connection
-    /// is held while the password hash is computed.
+    /// session (bound to `resource` when given) of `client_id` (`FIRST_PARTY_CLIENT`, or the
+    /// registered client whose password grant this is). Takes the pool, not a connection: no
+    /// connection is held while the password hash is computed.
+    #[allow(clippy::too_many_arguments)]
     pub async fn login(
         &self,
         pool: &DbPool,
         email: &str,
         password: &str,
         resource: Option<&str>,
+        client_id: &str,
         client: &RequestOrigin,
     ) -> ApiResult<LoginOutcome> {
         self.check_resource(resource)?;
@@ -151,7 +156,7 @@ impl Auth {
             crate::db::write_tx!(conn, |c| throttle::give_back(c, &reservation).await)?;
             return Ok(LoginOutcome::SecondFactor { mfa_token });
         }
-        let started = Started { amr: AMR_PASSWORD, resource, reservation: Some(&reservation) };
+        let started = Started { amr: AMR_PASSWORD, resource, reservation: Some(&reservation), client_id };
         let tokens = self.start_session(conn, user.id, started, client, now).await?;
         Ok(LoginOutcome::Session(tokens))
     }
@@ -166,7 +171,7 @@ impl Auth {
         client: &RequestOrigin,
         now: i64,
     ) -> ApiResult<IssuedTokens> {
-        let Started { amr, resource, reservation } = started;
+        let Started { amr, resource, reservation, client_id } = started;
         let session = Session {
             id: Id::new(),
             user_id,
@@ -183,6 +188,7 @@ impl Auth {
             burst_generation: 0,
             burst_at: None,
             resource: resource.map(str::to_owned),
+            client_id: client_id.to_owned(),
         };
         let refresh = self.chain.mint(session.id, session.generation);
         let refresh_expires = self.refresh_expiry(session.expires_at, now);
@@ -196,9 +202,10 @@ impl Auth {
             ip: session.ip.as_deref(),
             amr,
             resource,
+            client_id,
         };
-        let event =
-            audit_event("login_succeeded", now, Some(user_id), client, json!({"session_id": session.id, "amr": amr}));
+        let detail = json!({"session_id": session.id, "amr": amr, "client_id": client_id});
+        let event = audit_event("login_succeeded", now, Some(user_id), client, detail);
         let cap = self.session_cap(client);
         let evicted = crate::db::write_tx!(conn, |c| {
             if let Some(reservation) = reservation {

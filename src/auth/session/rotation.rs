@@ -29,6 +29,7 @@ use serde_json::json;
 use crate::auth::audit::audit_event;
 use crate::auth::guards::RequestOrigin;
 use crate::auth::secrets::hash_token;
+use crate::auth::session::binding::{self, Refresher};
 use crate::auth::session::chain::ChainToken;
 use crate::auth::session::issued::IssuedTokens;
 use crate::auth::Auth;
@@ -36,11 +37,13 @@ use crate::clock::{UnixMillis, UnixSeconds};
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::session_pg;
-use crate::models::{Advance, AuditStore, Ending, RefreshTokenStore, Session, SessionFamily, SessionStore, User};
+use crate::models::{
+    Advance, AuditStore, ClientStore, Ending, RefreshTokenStore, Session, SessionFamily, SessionStore,
+};
 
 /// What a presented generation means for its session at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
+pub(super) enum Verdict {
     Exchange(Advance),
     Replay,
     Reuse,
@@ -49,7 +52,7 @@ enum Verdict {
 }
 
 /// `grace_ms` in milliseconds, like the session's `rotated_at` and `burst_at`.
-fn judge(session: &Session, presented: i64, now: UnixMillis, grace_ms: i64) -> Verdict {
+pub(super) fn judge(session: &Session, presented: i64, now: UnixMillis, grace_ms: i64) -> Verdict {
     let (rotated_at, burst_at) = (session.rotated_at.map(UnixMillis), session.burst_at.map(UnixMillis));
     let current = session.generation;
     if presented > current {
@@ -90,6 +93,8 @@ enum Step {
     Reused(Id),
 }
 
+/// Also the answer to a refresher the session is not bound to ([`binding`]): the answer never
+/// tells a real token from a made-up one.
 fn unknown() -> ApiError {
     ApiError::invalid_grant("The refresh token is unknown, used, expired or revoked.")
 }
@@ -115,9 +120,9 @@ async fn end_for_reuse<C: SessionStore + AuditStore>(
 
 /// The exchange of a token of the current format (once, grace for replays, reuse ends the
 /// session), in one write transaction.
-async fn exchange<C: SessionStore + AuditStore>(
+async fn exchange<C: SessionStore + AuditStore + ClientStore>(
     c: &mut C,
-    token: ChainToken,
+    (token, refresher): (ChainToken, Refresher<'_>),
     (now_ms, grace_ms): (UnixMillis, i64),
     refresh_ttl: i64,
     ending: Ending<'_>,
@@ -125,6 +130,9 @@ async fn exchange<C: SessionStore + AuditStore>(
 ) -> Result<Step, ApiError> {
     let now = ending.now;
     let SessionFamily { mut session, user, roles } = c.find_session_family(token.session).await?.ok_or_else(unknown)?;
+    if !binding::may_exchange(c, &session, refresher).await? {
+        return Err(unknown());
+    }
     if user.disabled {
         return Err(ApiError::account_disabled());
     }
@@ -159,9 +167,9 @@ async fn exchange<C: SessionStore + AuditStore>(
 
 /// The same rules for a token of the older random format: its row is spent as before, and the
 /// answer is the session's current token of the new format.
-async fn exchange_legacy<C: SessionStore + AuditStore + RefreshTokenStore>(
+async fn exchange_legacy<C: SessionStore + AuditStore + RefreshTokenStore + ClientStore>(
     c: &mut C,
-    hash: &str,
+    (hash, refresher): (&str, Refresher<'_>),
     grace: i64,
     refresh_ttl: i64,
     ending: Ending<'_>,
@@ -169,6 +177,9 @@ async fn exchange_legacy<C: SessionStore + AuditStore + RefreshTokenStore>(
 ) -> Result<Step, ApiError> {
     let now = ending.now;
     let (token, session, user, roles) = c.find_refresh_family(hash).await?.ok_or_else(unknown)?;
+    if !binding::may_exchange(c, &session, refresher).await? {
+        return Err(unknown());
+    }
     if user.disabled {
         return Err(ApiError::account_disabled());
     }
@@ -200,13 +211,15 @@ async fn exchange_legacy<C: SessionStore + AuditStore + RefreshTokenStore>(
 }
 
 impl Auth {
-    /// `POST /auth/refresh`: exchanges a refresh token once (RFC 9700 §4.14.2), its
-    /// access token for `resource` when given ([`crate::auth::session::audience`]).
+    /// `POST /auth/refresh` and the refresh-token grant: exchanges a refresh token once (RFC
+    /// 9700 §4.14.2) for `refresher`, if its session is bound to it ([`binding`]), its access
+    /// token for `resource` when given ([`crate::auth::session::audience`]).
     pub async fn refresh(
         &self,
         conn: &mut DbConn,
         presented: &str,
         resource: Option<&str>,
+        refresher: Refresher<'_>,
         client: &RequestOrigin,
     ) -> ApiResult<IssuedTokens> {
         self.check_resource(resource)?;
@@ -222,8 +235,8 @@ impl Auth {
                 // PostgreSQL: the plain case in one round trip; everything else in a transaction.
                 let moved = match conn {
                     DbConn::Pg(pg) => {
-                        let (id, from) = (token.session, token.generation);
-                        session_pg::advance_in_one_statement(pg, id, from, timing, refresh_ttl).await?
+                        let (id, from, bound) = (token.session, token.generation, refresher.plain_client());
+                        session_pg::advance_in_one_statement(pg, (id, from, bound), timing, refresh_ttl).await?
                     }
                     DbConn::Sqlite(_) => None,
                 };
@@ -233,13 +246,16 @@ impl Auth {
                         Step::Issue { session, roles, generation }
                     }
                     None => {
-                        crate::db::write_tx!(conn, |c| exchange(c, token, timing, refresh_ttl, ending, client).await)?
+                        let presented = (token, refresher);
+                        crate::db::write_tx!(conn, |c| exchange(c, presented, timing, refresh_ttl, ending, client)
+                            .await)?
                     }
                 }
             }
             None => {
                 let hash = hash_token(presented);
-                crate::db::write_tx!(conn, |c| exchange_legacy(c, &hash, grace, refresh_ttl, ending, client).await)?
+                let presented = (hash.as_str(), refresher);
+                crate::db::write_tx!(conn, |c| exchange_legacy(c, presented, grace, refresh_ttl, ending, client).await)?
             }
         };
         match step {
@@ -256,45 +272,6 @@ impl Auth {
                 Err(ApiError::invalid_grant("The refresh token was already used; the session has ended."))
             }
         }
-    }
-
-    /// The session of a refresh token that an exchange would accept now (the current generation,
-    /// or a replay within the grace interval), for introspection; `None` otherwise. Reads only:
-    /// unlike an exchange, presenting a spent token here ends nothing.
-    pub async fn live_refresh_session(&self, conn: &mut DbConn, token: &str) -> ApiResult<Option<Session>> {
-        let now_ms = self.clock.now_millis();
-        let (now, grace, refresh_ttl) =
-            (now_ms.seconds().0, self.config.reuse_grace as i64, self.config.refresh_ttl as i64);
-        let live = |s: &Session, user: &User| s.is_live(now, refresh_ttl) && !user.disabled;
-        if let Some(token) = self.chain.open(token) {
-            let found = crate::db::with_conn!(conn, |c| c.find_session_family(token.session).await)?;
-            return Ok(found
-                .filter(|SessionFamily { session: s, user, .. }| {
-                    live(s, user)
-                        && matches!(
-                            judge(s, token.generation, now_ms, grace * 1000),
-                            Verdict::Exchange(_) | Verdict::Replay
-                        )
-                })
-                .map(|family| family.session));
-        }
-        let hash = hash_token(token);
-        let found = crate::db::with_conn!(conn, |c| c.find_refresh_family(&hash).await)?;
-        Ok(found
-            .filter(|(t, s, user, _)| {
-                live(s, user) && t.expires_at > now && t.spent_at.is_none_or(|at| grace > 0 && now - at <= grace)
-            })
-            .map(|(_, s, _, _)| s))
-    }
-
-    /// The session a presented refresh token (of either format, spent or not) belongs to, for
-    /// revocation and introspection; `None` for anything that is not one of ours.
-    pub async fn refresh_token_session(&self, conn: &mut DbConn, token: &str) -> ApiResult<Option<Id>> {
-        if let Some(token) = self.chain.open(token) {
-            return Ok(Some(token.session));
-        }
-        let hash = hash_token(token);
-        Ok(crate::db::with_conn!(conn, |c| c.find_refresh_token(&hash).await)?.map(|t| t.session_id))
     }
 }
 
@@ -319,6 +296,7 @@ mod tests {
             burst_generation: burst.0,
             burst_at: burst.1,
             resource: None,
+            client_id: "portcullis".into(),
         }
     }
 

@@ -1,12 +1,16 @@
 //! The claims of a Portcullis access token, one type for both sides: generic over the id type,
-//! so Portcullis reads `sub`, `sid`, `jti` and `client_id` as its UUIDs (a token whose ids are not
-//! UUIDs is refused as it is parsed) and a resource server as strings.
+//! so Portcullis reads `sub`, `sid` and `jti` as its UUIDs (a token whose ids are not UUIDs is
+//! refused as it is parsed) and a resource server as strings. `client_id` is a string on both
+//! sides: a user's session may belong to the first-party client `portcullis`, which is no UUID.
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 /// The claims of a Portcullis access token. A user's token carries `sid` and `roles` (and `amr`
-/// once Portcullis records how the user authenticated); a client's carries `client_id` (= `sub`)
-/// and `scope`, and neither of the user's. [`AccessClaims::subject`] checks that a token is exactly
+/// once Portcullis records how the user authenticated), and from Portcullis version 3 the
+/// `client_id` of the client its session belongs to (RFC 9068 §2.2); a client's carries
+/// `client_id` (= `sub`) and `scope`, and neither of the user's. [`AccessClaims::subject`] checks that a token is exactly
 /// one of the two. Claims this type does not know are ignored, so that Portcullis can add claims
 /// without breaking resource servers built against an older crate. A missing `Option` claim is
 /// `None` (serde's rule for `Option` fields).
@@ -26,8 +30,10 @@ pub struct AccessClaims<I = String> {
     pub sid: Option<I>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
+    /// A user's token: the client its session belongs to (`portcullis` or a registered client's
+    /// id). A client's token: the client itself, the same id as `sub`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<I>,
+    pub client_id: Option<String>,
     /// Space-separated permissions (RFC 9068 §2.2.3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
@@ -46,17 +52,71 @@ pub enum Subject<'a, I = String> {
     Client { client_id: &'a I, scope: &'a str },
 }
 
-impl<I: PartialEq> AccessClaims<I> {
+impl<I: PartialEq + fmt::Display> AccessClaims<I> {
     /// The token's subject, or `None` when its claims mix the two kinds or lack one's claims.
+    /// A user's token may name the client of its session; a client's must name itself.
     pub fn subject(&self) -> Option<Subject<'_, I>> {
         match (&self.sid, &self.roles, &self.client_id, &self.scope) {
-            (Some(session_id), Some(roles), None, None) => {
-                Some(Subject::User { user_id: &self.sub, session_id, roles })
-            }
-            (None, None, Some(client_id), Some(scope)) if *client_id == self.sub => {
-                Some(Subject::Client { client_id, scope })
+            (Some(session_id), Some(roles), _, None) => Some(Subject::User { user_id: &self.sub, session_id, roles }),
+            (None, None, Some(client_id), Some(scope)) if displays_as(&self.sub, client_id) => {
+                Some(Subject::Client { client_id: &self.sub, scope })
             }
             _ => None,
         }
+    }
+}
+
+/// Whether `value` is written exactly as `text`, compared as it is written (no allocation: the
+/// check runs on every verification).
+fn displays_as(value: &impl fmt::Display, text: &str) -> bool {
+    struct Compare<'a>(&'a str);
+    impl fmt::Write for Compare<'_> {
+        fn write_str(&mut self, part: &str) -> fmt::Result {
+            self.0 = self.0.strip_prefix(part).ok_or(fmt::Error)?;
+            Ok(())
+        }
+    }
+    let mut rest = Compare(text);
+    fmt::write(&mut rest, format_args!("{value}")).is_ok() && rest.0.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(
+        sid: Option<&str>,
+        roles: Option<Vec<String>>,
+        client_id: Option<&str>,
+        scope: Option<&str>,
+    ) -> AccessClaims {
+        AccessClaims {
+            iss: "iss".into(),
+            aud: "aud".into(),
+            sub: "s-1".into(),
+            jti: "j".into(),
+            iat: 0,
+            exp: 1,
+            nbf: None,
+            sid: sid.map(str::to_owned),
+            roles,
+            client_id: client_id.map(str::to_owned),
+            scope: scope.map(str::to_owned),
+            amr: vec![],
+        }
+    }
+
+    #[test]
+    fn a_user_token_may_name_its_sessions_client_and_a_client_token_must_name_itself() {
+        let user = |client: Option<&str>| claims(Some("sid"), Some(vec![]), client, None);
+        assert!(matches!(user(None).subject(), Some(Subject::User { .. })));
+        assert!(matches!(user(Some("portcullis")).subject(), Some(Subject::User { .. })));
+        let client = |client: &str| claims(None, None, Some(client), Some("a:b"));
+        assert!(matches!(client("s-1").subject(), Some(Subject::Client { client_id, .. }) if client_id == "s-1"));
+        assert_eq!(client("s-2").subject(), None);
+        assert_eq!(client("s-").subject(), None);
+        assert_eq!(client("s-10").subject(), None);
+        assert_eq!(claims(None, None, None, Some("a:b")).subject(), None, "a client token names its client");
+        assert_eq!(claims(Some("sid"), Some(vec![]), Some("s-1"), Some("a:b")).subject(), None, "never both kinds");
     }
 }

@@ -28,7 +28,10 @@ pub trait ChangeState<I> {
 
 /// Why a verified token must still be refused, as a sentence for `error_description`; `None` when
 /// it may be used.
-pub fn refusal<I: PartialEq, S: ChangeState<I> + ?Sized>(claims: &AccessClaims<I>, state: &S) -> Option<&'static str> {
+pub fn refusal<I: PartialEq + std::fmt::Display, S: ChangeState<I> + ?Sized>(
+    claims: &AccessClaims<I>,
+    state: &S,
+) -> Option<&'static str> {
     match claims.subject() {
         Some(Subject::User { user_id, session_id, roles }) => {
             if state.session_ended(session_id) {

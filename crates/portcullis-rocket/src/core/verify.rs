@@ -88,7 +88,7 @@ struct Header<'a> {
 /// Verifies a token at `now`: [`verify_signed`], then [`check_time`].
 pub fn verify<I, K>(token: &str, keys: &K, expected: &Expected, now: i64) -> Result<AccessClaims<I>, VerifyError>
 where
-    I: DeserializeOwned + PartialEq,
+    I: DeserializeOwned + PartialEq + std::fmt::Display,
     K: KeyLookup + ?Sized,
 {
     let (claims, until) = verify_signed(token, keys, expected)?;
@@ -105,7 +105,7 @@ pub fn verify_signed<I, K>(
     expected: &Expected,
 ) -> Result<(AccessClaims<I>, Option<i64>), VerifyError>
 where
-    I: DeserializeOwned + PartialEq,
+    I: DeserializeOwned + PartialEq + std::fmt::Display,
     K: KeyLookup + ?Sized,
 {
     const MALFORMED: VerifyError = VerifyError::Invalid("The access token is malformed.");

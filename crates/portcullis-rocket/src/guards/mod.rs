@@ -32,6 +32,10 @@ pub struct User<I = String> {
     pub amr: Vec<String>,
     /// `exp` of the token.
     pub expires_at: i64,
+    /// The client the session belongs to (`client_id`, RFC 9068 §2.2): `portcullis` for a
+    /// sign-in at Portcullis itself, else a registered client's id; `None` from tokens issued
+    /// before Portcullis version 3.
+    pub client_id: Option<String>,
 }
 
 /// An authenticated service client (a client-credentials token).
@@ -87,6 +91,7 @@ impl<I: Identity> Caller<I> {
                 roles: claims.roles.clone().unwrap_or_default(),
                 amr: claims.amr,
                 expires_at: claims.exp,
+                client_id: claims.client_id.clone(),
             }),
             Subject::Client { client_id, scope } => Caller::Client(Client {
                 client_id: client_id.clone(),

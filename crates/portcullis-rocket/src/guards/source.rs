@@ -3,7 +3,7 @@
 //! the JWKS and the change feed. The guards do the rest the same way for both.
 
 use std::borrow::Cow;
-use std::fmt::Debug;
+use std::fmt::{Debug, Display};
 
 use rocket::http::Status;
 use rocket::request::Request;
@@ -15,7 +15,8 @@ use crate::core::AccessClaims;
 /// The id type of a source's tokens, naming its [`Source`]: `String` for a resource server
 /// (with the `remote` feature), Portcullis's UUID `Id` for Portcullis. The guards are generic over
 /// it (`User<I>`, `Authorized<P, I>`), so a handler's types say which source vouches.
-pub trait Identity: Clone + Debug + PartialEq + Send + Sync + 'static {
+/// `Display` writes an id as it appears in tokens (a client token's `client_id` is compared with it).
+pub trait Identity: Clone + Debug + Display + PartialEq + Send + Sync + 'static {
     /// Where the guards find keys and changes for tokens with these ids.
     type Source: Source<Self>;
 }

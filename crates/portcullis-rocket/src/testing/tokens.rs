@@ -1,5 +1,6 @@
 //! The kit's access tokens, in Portcullis's shape (RFC 9068): header `alg` EdDSA, `typ` at+jwt,
-//! `kid`; a user's claims `iss aud sub sid jti iat exp roles amr`, a client's
+//! `kid`; a user's claims `iss aud sub sid jti iat exp roles amr client_id` (the client of the
+//! session: `portcullis` unless set), a client's
 //! `iss aud sub client_id jti iat exp scope` with `sub` = `client_id`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,6 +10,9 @@ use rocket::http::Header;
 use super::{Issuer, AUDIENCE, ISSUER};
 use crate::core::{AccessClaims, ACCESS_TOKEN_TYP};
 use crate::trust::now;
+
+/// The `client_id` of sessions started at Portcullis itself (`/auth/login`, its hosted pages).
+pub const FIRST_PARTY_CLIENT: &str = "portcullis";
 
 /// Portcullis's default access-token lifetime (`auth.access_ttl`), in seconds.
 const DEFAULT_LIFETIME: i64 = 900;
@@ -21,6 +25,7 @@ pub struct UserToken<'a> {
     user_id: String,
     roles: Vec<String>,
     amr: Vec<String>,
+    client_id: String,
     lifetime: i64,
 }
 
@@ -41,8 +46,16 @@ impl<'a> UserToken<'a> {
             user_id: user_id.to_owned(),
             roles: vec![],
             amr: vec!["pwd".into()],
+            client_id: FIRST_PARTY_CLIENT.into(),
             lifetime: DEFAULT_LIFETIME,
         }
+    }
+
+    /// The client the token's session belongs to (`client_id`, RFC 9068 §2.2): a registered
+    /// client's id; `portcullis` by default, as for a sign-in at Portcullis itself.
+    pub fn client_id(mut self, client_id: &str) -> Self {
+        self.client_id = client_id.to_owned();
+        self
     }
 
     /// The roles the token names (`roles`); the user holds them from now on, until
@@ -86,6 +99,7 @@ impl<'a> UserToken<'a> {
             sid: Some(uuid()),
             roles: Some(self.roles),
             amr: self.amr,
+            client_id: Some(self.client_id),
             ..claims(self.user_id, self.lifetime)
         };
         sign(self.issuer, &claims)
@@ -193,11 +207,13 @@ mod tests {
         let user = issuer.user("alice").roles(["editor"]).token();
         assert_eq!(part(&user, 0), json!({"alg": "EdDSA", "typ": "at+jwt", "kid": issuer.0.kid}));
         let claims = part(&user, 1);
-        assert_eq!(names(&claims), ["amr", "aud", "exp", "iat", "iss", "jti", "roles", "sid", "sub"]);
+        assert_eq!(names(&claims), ["amr", "aud", "client_id", "exp", "iat", "iss", "jti", "roles", "sid", "sub"]);
         assert_eq!(
-            (&claims["sub"], &claims["roles"], &claims["amr"]),
-            (&json!("alice"), &json!(["editor"]), &json!(["pwd"]))
+            (&claims["sub"], &claims["roles"], &claims["amr"], &claims["client_id"]),
+            (&json!("alice"), &json!(["editor"]), &json!(["pwd"]), &json!("portcullis"))
         );
+        let app = part(&issuer.user("alice").client_id("0192f0c4-5b1e-7cc2-9a52-3b0d0f4f8c11").token(), 1);
+        assert_eq!(app["client_id"], "0192f0c4-5b1e-7cc2-9a52-3b0d0f4f8c11");
         assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), DEFAULT_LIFETIME);
 
         let client = part(&issuer.client("cron").scope(["a:read", "b:write"]).token(), 1);

@@ -64,11 +64,13 @@ pub async fn prepare(db: &Path) -> (String, String) {
     let auth = rocket.state::<portcullis::auth::Auth>().expect("auth");
     let pool = portcullis::db::Db::fetch(&rocket).expect("db");
     portcullis::auth::accounts::create_user(auth, pool, ADMIN, PASSWORD, &["admin".into()]).await.expect("admin");
-    let client =
-        portcullis::admin::clients::create_client_unchecked(auth, pool, "reports-api", &["feed:read".to_owned()])
-            .await
-            .expect("client");
-    (client.client.client_id.to_string(), client.client_secret)
+    let fields = portcullis::admin::client_settings::ClientFields {
+        name: Some("reports-api".into()),
+        permissions: Some(vec!["feed:read".into()]),
+        ..Default::default()
+    };
+    let client = portcullis::admin::clients::create_client_unchecked(auth, pool, &fields).await.expect("client");
+    (client.client.client_id.to_string(), client.client_secret.expect("a confidential client's secret"))
 }
 
 impl Issuer {
