@@ -51,9 +51,12 @@ impl Auth {
             return None;
         }
         match claims.subject()? {
-            Subject::User { session_id, roles, .. } => {
+            Subject::User { session_id, roles, scope, .. } => {
                 answer["sid"] = json!(session_id);
                 answer["roles"] = json!(roles);
+                if let Some(scope) = scope {
+                    answer["scope"] = json!(scope);
+                }
             }
             Subject::Client { client_id, scope } => {
                 answer["client_id"] = json!(client_id);
@@ -101,7 +104,7 @@ impl Auth {
         if !live {
             return Ok(None);
         }
-        Ok(Some(json!({
+        let mut answer = json!({
             "active": true,
             "token_type": "refresh_token",
             "token_use": "refresh_token",
@@ -111,6 +114,11 @@ impl Auth {
             "iss": self.config.issuer,
             "aud": self.audience(session.resource.as_deref()),
             "sid": session.id,
-        })))
+        });
+        // A down-scoped session's refresh token: the scope it was granted.
+        if let Some(scope) = session.scope {
+            answer["scope"] = json!(scope);
+        }
+        Ok(Some(answer))
     }
 }

@@ -62,6 +62,7 @@ diesel::table! {
         burst_generation -> BigInt,
         burst_at -> Nullable<BigInt>,
         resource -> Nullable<Text>,
+        scope -> Nullable<Text>,
     }
 }
 
@@ -166,6 +167,7 @@ diesel::table! {
         user_id -> DbUuid,
         attempts -> Integer,
         expires_at -> BigInt,
+        scope -> Nullable<Text>,
     }
 }
 

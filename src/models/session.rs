@@ -58,6 +58,9 @@ pub struct Session {
     /// The resource server (one of `auth.resources`, RFC 8707) the session was started for:
     /// every access token of the session is for it alone. `None`: Portcullis's own audience.
     pub resource: Option<String>,
+    /// The scope the session was granted when it is down-scoped (space-separated; see
+    /// `auth::session::scope`); `None`: the user's roles alone decide.
+    pub scope: Option<String>,
 }
 
 impl Session {
@@ -80,6 +83,7 @@ pub struct NewSession<'a> {
     pub ip: Option<&'a str>,
     pub amr: &'a str,
     pub resource: Option<&'a str>,
+    pub scope: Option<&'a str>,
 }
 
 /// When ended sessions stop mattering to the revocation set: once every access token issued

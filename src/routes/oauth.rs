@@ -107,7 +107,9 @@ struct TokenRequest {
     #[schema(example = "password")]
     grant_type: String,
     /// For `grant_type=client_credentials`: space-separated permissions, a subset of the client's
-    /// (all of them when absent).
+    /// (all of them when absent). For the password and refresh-token grants: down-scopes the
+    /// session as `scope` does at `/auth/login` and `/auth/refresh` (400 `invalid_scope` for a
+    /// permission the user does not hold, or beyond what the session was granted).
     #[schema(example = "users:read")]
     scope: Option<String>,
     /// For `client_secret_post` (or use HTTP Basic: `client_secret_basic`).
@@ -169,13 +171,15 @@ async fn token(
             let (username, password) = (required(&form, "username")?, required(&form, "password")?);
             auth.check_resource(resource)?;
             check_included_client(auth, &mut db.conn().await?, &client, &authorization, &form).await?;
-            super::auth::login_answer(counted_login(auth.login(db, username, password, resource, &client).await))
+            let scope = form.get("scope");
+            super::auth::login_answer(counted_login(auth.login(db, username, password, resource, scope, &client).await))
         }
         "refresh_token" => {
             let presented = required(&form, "refresh_token")?;
             auth.check_resource(resource)?;
             check_included_client(auth, &mut db.conn().await?, &client, &authorization, &form).await?;
-            counted_refresh(auth.refresh(&mut db.conn().await?, presented, resource, &client).await)
+            let scope = form.get("scope");
+            counted_refresh(auth.refresh(&mut db.conn().await?, presented, resource, scope, &client).await)
                 .map(TokenResponse::from)
         }
         _ => {

@@ -10,6 +10,7 @@ use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::keys::tokens::AccessClaims;
 use crate::auth::password::Verdict;
 use crate::auth::session::issued::IssuedTokens;
+use crate::auth::session::scope::Scope;
 use crate::auth::throttle::{self, Reservation, ThrottleKeys};
 use crate::auth::Auth;
 use crate::config::Secret;
@@ -32,15 +33,18 @@ pub enum LoginOutcome {
 pub const AMR_PASSWORD: &str = "pwd";
 
 /// How a session starts: the login's methods (`amr`, RFC 8176, space-separated), the resource
-/// server its tokens are for (RFC 8707), and the throttle reservation the login made, if any.
+/// server its tokens are for (RFC 8707), the scope it asked for (`auth::session::scope`), and the
+/// throttle reservation the login made, if any.
 pub(crate) struct Started<'a> {
     pub amr: &'a str,
     pub resource: Option<&'a str>,
+    pub scope: Option<&'a Scope>,
     pub reservation: Option<&'a Reservation>,
 }
 
 impl Auth {
-    /// Issues the token pair for a session whose new refresh token is `refresh`.
+    /// Issues the token pair for a session whose new refresh token is `refresh`; `session.scope`
+    /// is the scope of this access token (a refresh may narrow it).
     pub(crate) fn token_response(
         &self,
         session: &Session,
@@ -62,7 +66,7 @@ impl Auth {
             sid: Some(session.id),
             roles: Some(roles),
             client_id: None,
-            scope: None,
+            scope: session.scope.clone(),
             amr: session.amr.split_whitespace().map(str::to_owned).collect(),
         };
         Ok(IssuedTokens {
@@ -71,6 +75,7 @@ impl Auth {
             refresh_token: refresh,
             refresh_expires_in: refresh_expires - now,
             session_id: session.id,
+            scope: session.scope.clone(),
         })
     }
 
@@ -80,7 +85,8 @@ impl Auth {
     }
 
     /// `POST /auth/login`: checks the `resource`, throttling and the password, then starts a
-    /// session (bound to `resource` when given). Takes the pool, not a connection: no connection
+    /// session (bound to `resource` when given, down-scoped to `scope` when given: its syntax is
+    /// checked first, whether the user holds it last). Takes the pool, not a connection: no connection
     /// is held while the password hash is computed.
     pub async fn login(
         &self,
@@ -88,8 +94,10 @@ impl Auth {
         email: &str,
         password: &str,
         resource: Option<&str>,
+        scope: Option<&str>,
         client: &RequestOrigin,
     ) -> ApiResult<LoginOutcome> {
+        let scope = Scope::parse(scope)?;
         self.check_resource(resource)?;
         // A malformed email (too long, NUL, ...) cannot match an account: it is answered exactly
         // as an unknown one, and never reaches storage except as a bounded throttle digest.
@@ -147,11 +155,11 @@ impl Auth {
         }
         // With MFA on, the password was only the first step: the answer is an `mfa_token`.
         // The account's failure counter stays until the second step succeeds.
-        if let Some(mfa_token) = self.mfa_gate(conn, &user, client, now).await? {
+        if let Some(mfa_token) = self.mfa_gate(conn, &user, scope.as_ref(), client, now).await? {
             crate::db::write_tx!(conn, |c| throttle::give_back(c, &reservation).await)?;
             return Ok(LoginOutcome::SecondFactor { mfa_token });
         }
-        let started = Started { amr: AMR_PASSWORD, resource, reservation: Some(&reservation) };
+        let started = Started { amr: AMR_PASSWORD, resource, scope: scope.as_ref(), reservation: Some(&reservation) };
         let tokens = self.start_session(conn, user.id, started, client, now).await?;
         Ok(LoginOutcome::Session(tokens))
     }
@@ -166,7 +174,10 @@ impl Auth {
         client: &RequestOrigin,
         now: i64,
     ) -> ApiResult<IssuedTokens> {
-        let Started { amr, resource, reservation } = started;
+        let Started { amr, resource, scope, reservation } = started;
+        if let Some(scope) = scope {
+            self.admit_scope(conn, user_id, scope, reservation, client, now).await?;
+        }
         let session = Session {
             id: Id::new(),
             user_id,
@@ -183,6 +194,7 @@ impl Auth {
             burst_generation: 0,
             burst_at: None,
             resource: resource.map(str::to_owned),
+            scope: scope.map(Scope::to_claim),
         };
         let refresh = self.chain.mint(session.id, session.generation);
         let refresh_expires = self.refresh_expiry(session.expires_at, now);
@@ -196,6 +208,7 @@ impl Auth {
             ip: session.ip.as_deref(),
             amr,
             resource,
+            scope: session.scope.as_deref(),
         };
         let event =
             audit_event("login_succeeded", now, Some(user_id), client, json!({"session_id": session.id, "amr": amr}));

@@ -1,7 +1,7 @@
 //! Sessions: one per sign-in, each with its chain of refresh tokens.
 //! `login` starts them (and lists them, and changes passwords); `chain` is the refresh-token
 //! format; `rotation` exchanges tokens; `end` and `cap` end sessions; `audience` says whom
-//! their access tokens are for (RFC 8707).
+//! their access tokens are for (RFC 8707); `scope` what a down-scoped session may ask for.
 
 pub mod audience;
 pub mod cap;
@@ -10,3 +10,4 @@ pub mod end;
 pub mod issued;
 pub mod login;
 pub mod rotation;
+pub mod scope;

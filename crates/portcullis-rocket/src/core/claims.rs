@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 /// The claims of a Portcullis access token. A user's token carries `sid` and `roles` (and `amr`
-/// once Portcullis records how the user authenticated); a client's carries `client_id` (= `sub`)
-/// and `scope`, and neither of the user's. [`AccessClaims::subject`] checks that a token is exactly
+/// once Portcullis records how the user authenticated), and `scope` when its session is
+/// down-scoped; a client's carries `client_id` (= `sub`) and `scope`, and neither of the user's. [`AccessClaims::subject`] checks that a token is exactly
 /// one of the two. Claims this type does not know are ignored, so that Portcullis can add claims
 /// without breaking resource servers built against an older crate. A missing `Option` claim is
 /// `None` (serde's rule for `Option` fields).
@@ -28,7 +28,8 @@ pub struct AccessClaims<I = String> {
     pub roles: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<I>,
-    /// Space-separated permissions (RFC 9068 §2.2.3).
+    /// Space-separated permissions (RFC 9068 §2.2.3): a client's, or those a down-scoped user
+    /// session may use (OpenID Connect values such as `openid` may stand beside them).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// RFC 8176 authentication methods of a user's login: `["pwd"]`, or `["pwd","otp","mfa"]`
@@ -40,8 +41,9 @@ pub struct AccessClaims<I = String> {
 /// Whom an access token speaks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject<'a, I = String> {
-    /// A user in a session, with the roles in the token.
-    User { user_id: &'a I, session_id: &'a I, roles: &'a [String] },
+    /// A user in a session, with the roles in the token, and its scope when the session is
+    /// down-scoped: the user's permissions are then those of the roles that `scope` names.
+    User { user_id: &'a I, session_id: &'a I, roles: &'a [String], scope: Option<&'a str> },
     /// A service client, with the permissions in the token's scope.
     Client { client_id: &'a I, scope: &'a str },
 }
@@ -50,8 +52,8 @@ impl<I: PartialEq> AccessClaims<I> {
     /// The token's subject, or `None` when its claims mix the two kinds or lack one's claims.
     pub fn subject(&self) -> Option<Subject<'_, I>> {
         match (&self.sid, &self.roles, &self.client_id, &self.scope) {
-            (Some(session_id), Some(roles), None, None) => {
-                Some(Subject::User { user_id: &self.sub, session_id, roles })
+            (Some(session_id), Some(roles), None, scope) => {
+                Some(Subject::User { user_id: &self.sub, session_id, roles, scope: scope.as_deref() })
             }
             (None, None, Some(client_id), Some(scope)) if *client_id == self.sub => {
                 Some(Subject::Client { client_id, scope })

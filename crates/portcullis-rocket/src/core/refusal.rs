@@ -30,7 +30,7 @@ pub trait ChangeState<I> {
 /// it may be used.
 pub fn refusal<I: PartialEq, S: ChangeState<I> + ?Sized>(claims: &AccessClaims<I>, state: &S) -> Option<&'static str> {
     match claims.subject() {
-        Some(Subject::User { user_id, session_id, roles }) => {
+        Some(Subject::User { user_id, session_id, roles, .. }) => {
             if state.session_ended(session_id) {
                 return Some("The session of this access token has ended.");
             }
