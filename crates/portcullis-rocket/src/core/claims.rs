@@ -62,3 +62,33 @@ impl<I: PartialEq> AccessClaims<I> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(scope: Option<&str>) -> AccessClaims {
+        AccessClaims {
+            iss: "p".into(),
+            aud: "p".into(),
+            sub: "u1".into(),
+            jti: "j".into(),
+            iat: 0,
+            exp: 1,
+            nbf: None,
+            sid: Some("s1".into()),
+            roles: Some(vec!["user".into()]),
+            client_id: None,
+            scope: scope.map(str::to_owned),
+            amr: vec![],
+        }
+    }
+
+    #[test]
+    fn a_users_token_with_a_scope_is_a_down_scoped_user_and_without_one_a_plain_one() {
+        let scoped = claims(Some("reports:read openid"));
+        let Some(Subject::User { scope, roles, .. }) = scoped.subject() else { panic!("a user") };
+        assert_eq!((scope, roles), (Some("reports:read openid"), &["user".to_owned()][..]));
+        assert!(matches!(claims(None).subject(), Some(Subject::User { scope: None, .. })));
+    }
+}
