@@ -16,8 +16,8 @@ use rocket::http::Header;
 use rocket::serde::json::{json, Json, Value};
 use rocket::{get, Responder, State};
 
-use crate::auth::Auth;
 use crate::auth::session::scope::OPENID_VALUES;
+use crate::auth::Auth;
 use crate::config::AuthConfig;
 
 /// Allows any origin (browser apps discover and verify from their own origin); the documents are

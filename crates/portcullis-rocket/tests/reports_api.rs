@@ -94,7 +94,8 @@ async fn a_down_scoped_token_grants_what_its_scope_names_of_the_users_roles_of_n
     })
     .await;
     issuer.role(&admin, "editor", &["reports:read", "reports:write"]).await;
-    within(Duration::from_secs(2), "its return", || async { get(&app, "/reports", &token).await.0 == Status::Ok }).await;
+    within(Duration::from_secs(2), "its return", || async { get(&app, "/reports", &token).await.0 == Status::Ok })
+        .await;
 
     let roles = json!({"roles": ["user"]});
     let (status, _) = issuer.call(Method::PUT, &format!("/admin/users/{id}/roles"), &admin, Some(roles)).await;
