@@ -190,8 +190,9 @@ impl<'r, I: Identity> FromRequest<'r> for Client<I> {
     }
 }
 
-/// Proof that the caller holds permission `P`: a user through a role of their token (resolved
-/// through the source's role table), a client through its token's scope. Without a valid token:
+/// Proof that the caller holds permission `P` ([`Caller::holds`]): a user through a role of their
+/// token (resolved through the source's role table), within the token's scope when it has one; a
+/// client through its token's scope. Without a valid token:
 /// 401; with one but without `P`: 403 `insufficient_permissions` (after the source's own rule,
 /// [`Source::admits`]).
 ///
