@@ -187,7 +187,9 @@ impl Auth {
     }
 
     /// A user's grantor: the roles of its token that it still holds in storage, resolved through
-    /// the stored role definitions (so a grant never relies on a stale token or role table).
+    /// the stored role definitions (so a grant never relies on a stale token or role table). A
+    /// down-scoped token grants only what its scope names of those, and never acts as `admin`
+    /// (which would reach permissions the scope does not name).
     pub async fn user_grantor(&self, conn: &mut DbConn, actor: &guards::User) -> ApiResult<Grantor> {
         let (held, defined) = crate::db::with_conn!(conn, |c| {
             let held = c.user_role_names(actor.user_id).await?;
@@ -199,6 +201,10 @@ impl Auth {
         for role in defined.iter().filter(|d| roles.contains(&&d.name)) {
             grantor.admin |= role.name == ADMIN_ROLE;
             grantor.permissions.extend(RoleTable::effective_permissions(role, &everything));
+        }
+        if actor.scope.is_some() {
+            grantor.admin = false;
+            grantor.permissions.retain(|p| actor.scope_allows(p));
         }
         Ok(grantor)
     }

@@ -33,7 +33,8 @@ pub type Client = guards::Client<Id>;
 pub type Caller = guards::Caller<Id>;
 
 /// Proof that the caller holds permission `P`: a user through one of the roles in their token
-/// (resolved through the in-memory role table), a client through its token's scope. Without a
+/// (resolved through the in-memory role table), and only when a down-scoped token's `scope`
+/// names `P` too; a client through its token's scope. Without a
 /// valid token: 401 as for [`User`]; with one but without `P`: 403
 /// `insufficient_permissions`.
 ///

@@ -51,12 +51,15 @@ impl Auth {
             return None;
         }
         match claims.subject()? {
-            Subject::User { session_id, roles, .. } => {
+            Subject::User { session_id, roles, scope, .. } => {
                 answer["sid"] = json!(session_id);
                 answer["roles"] = json!(roles);
                 // The session's client (RFC 7662 §2.2); tokens from before version 3 name none.
                 if let Some(client_id) = &claims.client_id {
                     answer["client_id"] = json!(client_id);
+                }
+                if let Some(scope) = scope {
+                    answer["scope"] = json!(scope);
                 }
             }
             Subject::Client { client_id, scope } => {
@@ -105,7 +108,7 @@ impl Auth {
         if !live {
             return Ok(None);
         }
-        Ok(Some(json!({
+        let mut answer = json!({
             "active": true,
             "token_type": "refresh_token",
             "token_use": "refresh_token",
@@ -116,6 +119,11 @@ impl Auth {
             "aud": self.audience(session.resource.as_deref()),
             "sid": session.id,
             "client_id": session.client_id,
-        })))
+        });
+        // A down-scoped session's refresh token: the scope it was granted.
+        if let Some(scope) = session.scope {
+            answer["scope"] = json!(scope);
+        }
+        Ok(Some(answer))
     }
 }

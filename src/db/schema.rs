@@ -63,6 +63,7 @@ diesel::table! {
         burst_at -> Nullable<BigInt>,
         resource -> Nullable<Text>,
         client_id -> Text,
+        scope -> Nullable<Text>,
     }
 }
 
@@ -167,6 +168,7 @@ diesel::table! {
         user_id -> DbUuid,
         attempts -> Integer,
         expires_at -> BigInt,
+        scope -> Nullable<Text>,
     }
 }
 

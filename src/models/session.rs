@@ -61,6 +61,9 @@ pub struct Session {
     /// The client the session belongs to (RFC 6749 §6: only it exchanges the refresh token): a
     /// registered client's id, or [`FIRST_PARTY_CLIENT`] for Portcullis's own sign-in.
     pub client_id: String,
+    /// The scope the session was granted when it is down-scoped (space-separated; see
+    /// `auth::session::scope`); `None`: the user's roles alone decide.
+    pub scope: Option<String>,
 }
 
 /// The `client_id` of sessions started first-party: `/auth/login`, the hosted pages, and the
@@ -88,6 +91,7 @@ pub struct NewSession<'a> {
     pub amr: &'a str,
     pub resource: Option<&'a str>,
     pub client_id: &'a str,
+    pub scope: Option<&'a str>,
 }
 
 /// When ended sessions stop mattering to the revocation set: once every access token issued

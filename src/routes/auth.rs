@@ -35,7 +35,8 @@ struct Credentials {
     password: String,
 }
 
-/// Login: the credentials, and optionally the resource server the tokens are for.
+/// Login: the credentials, and optionally the resource server the tokens are for and the scope
+/// they are down-scoped to.
 #[derive(Deserialize, utoipa::ToSchema)]
 struct LoginBody {
     #[schema(example = "alice@example.com")]
@@ -46,6 +47,12 @@ struct LoginBody {
     /// (`aud`), and Portcullis's own endpoints refuse them. Another is 400 `invalid_target`.
     #[schema(example = "https://reports.example")]
     resource: Option<String>,
+    /// Down-scopes the session: space-separated permission names (OpenID Connect values such as
+    /// `openid` may stand beside them). Its tokens carry `scope` and grant only the permissions
+    /// both named here and held through the user's roles at the time of each request. A
+    /// permission the user does not hold (or that does not exist) is 400 `invalid_scope`.
+    #[schema(example = "users:read openid")]
+    scope: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -54,6 +61,11 @@ struct RefreshBody {
     /// As at login; a session started for a resource may repeat it or leave it out.
     #[schema(example = "https://reports.example")]
     resource: Option<String>,
+    /// Narrows this access token's scope: a part of the scope the session was granted at login
+    /// (more is 400 `invalid_scope`, and the refresh token is not spent); without it, that scope
+    /// again. For a session started without a scope: permissions the user holds.
+    #[schema(example = "users:read")]
+    scope: Option<String>,
 }
 
 /// Optional: the session ends whether or not the refresh token is given.
@@ -95,8 +107,9 @@ async fn login(
     client: RequestOrigin,
     body: JsonBody<LoginBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    let LoginBody { email, password, resource } = &body.0;
-    let outcome = auth.login(db, email, password, resource.as_deref(), FIRST_PARTY_CLIENT, &client).await;
+    let LoginBody { email, password, resource, scope } = &body.0;
+    let (resource, scope) = (resource.as_deref(), scope.as_deref());
+    let outcome = auth.login(db, email, password, resource, scope, FIRST_PARTY_CLIENT, &client).await;
     let tokens = login_answer(counted_login(outcome))?;
     Ok(NoStore::new(Json(tokens)))
 }
@@ -124,10 +137,11 @@ async fn refresh(
     client: RequestOrigin,
     body: JsonBody<RefreshBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    let RefreshBody { refresh_token, resource } = &body.0;
+    let RefreshBody { refresh_token, resource, scope } = &body.0;
+    let (resource, scope) = (resource.as_deref(), scope.as_deref());
     // Only sessions of `portcullis` and of public clients (`auth::session::binding`).
     let refresher = Refresher::FirstParty;
-    let tokens = counted_refresh(auth.refresh(&mut db, refresh_token, resource.as_deref(), refresher, &client).await)?;
+    let tokens = counted_refresh(auth.refresh(&mut db, refresh_token, resource, scope, refresher, &client).await)?;
     Ok(NoStore::new(Json(tokens.into())))
 }
 

@@ -16,6 +16,7 @@ use rocket::http::Header;
 use rocket::serde::json::{json, Json, Value};
 use rocket::{get, Responder, State};
 
+use crate::auth::session::scope::OPENID_VALUES;
 use crate::auth::Auth;
 use crate::config::AuthConfig;
 
@@ -69,7 +70,8 @@ fn document(auth: &Auth) -> Document {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         // `none` for users' tokens; a client authenticates to revoke its own access tokens.
         "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "scopes_supported": auth.scopes_supported(),
+        // What a `scope` may name: the OpenID Connect values, then every permission.
+        "scopes_supported": OPENID_VALUES.iter().map(|v| v.to_string()).chain(auth.scopes_supported()).collect::<Vec<_>>(),
         // `sub` is the account's id, the same for every client (OpenID Connect Core §8).
         "subject_types_supported": ["public"],
         "service_documentation": format!("{issuer}/docs"),

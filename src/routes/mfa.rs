@@ -134,11 +134,14 @@ async fn recovery_codes(
 }
 
 /// The second step of a login with MFA on: the `mfa_token` of the 403 `mfa_required` answer
-/// and a code (or a recovery code) start the session.
+/// and a code (or a recovery code) start the session, down-scoped to the `scope` of the
+/// password step if it had one.
 #[utoipa::path(tag = "mfa", request_body = VerifyBody, responses(
     (status = 200, description = "Tokens of the new session (`amr` `[\"pwd\",\"otp\",\"mfa\"]`).",
         body = TokenResponse),
-    BadRequest,
+    (status = 400, description = "`invalid_request`: malformed body; or `invalid_scope`: the `scope` of the \
+        password step names a permission the user does not hold (judged after the code, which is then used).",
+        body = ErrorObject),
     (status = 401, description = "`invalid_credentials`: the code is wrong or was used already; or \
         `invalid_grant`: the `mfa_token` is unknown, used, expired or has had 5 wrong codes.", body = ErrorObject),
     AccountDisabled, PayloadTooLarge, TooManyRequests, Unavailable))]

@@ -122,7 +122,8 @@ async fn token(
             let who = auth.identify_client(&mut db.conn().await?, presented.as_ref(), &origin).await?;
             who.check_grant(GrantType::Password)?;
             let session_client = who.session_client_id();
-            let outcome = auth.login(db, username, password, resource, &session_client, &origin).await;
+            let scope = form.scope.as_deref();
+            let outcome = auth.login(db, username, password, resource, scope, &session_client, &origin).await;
             super::auth::login_answer(counted_login(outcome))
         }
         Some(GrantType::RefreshToken) => {
@@ -133,7 +134,8 @@ async fn token(
             who.check_grant(GrantType::RefreshToken)?;
             let session_client = who.session_client_id();
             let refresher = Refresher::Client(&session_client);
-            counted_refresh(auth.refresh(&mut conn, refresh_token, resource, refresher, &origin).await)
+            let scope = form.scope.as_deref();
+            counted_refresh(auth.refresh(&mut conn, refresh_token, resource, scope, refresher, &origin).await)
                 .map(TokenResponse::from)
         }
         _ => return Err(unsupported_grant()),

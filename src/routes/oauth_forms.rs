@@ -45,7 +45,9 @@ pub struct TokenRequest {
     #[schema(example = "password")]
     pub grant_type: String,
     /// For `grant_type=client_credentials`: space-separated permissions, a subset of the client's
-    /// (all of them when absent).
+    /// (all of them when absent). For the password and refresh-token grants: down-scopes the
+    /// session as `scope` does at `/auth/login` and `/auth/refresh` (400 `invalid_scope` for a
+    /// permission the user does not hold, or beyond what the session was granted).
     #[schema(example = "users:read")]
     pub scope: Option<String>,
     /// A registered client's id: with `client_secret` (`client_secret_post`; or use HTTP Basic,

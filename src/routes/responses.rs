@@ -67,11 +67,14 @@ error_responses! {
     BadRequest = 400, "`invalid_request`: malformed body, missing field or wrong content type.";
     /// 400 of the JSON token requests (`POST /auth/login`, `POST /auth/refresh`).
     BadTokenRequest = 400, "`invalid_request`: malformed body, missing field or wrong content type; or \
-        `invalid_target`: the `resource` is not one of `auth.resources`, or not the one the session is bound to.";
+        `invalid_target`: the `resource` is not one of `auth.resources`, or not the one the session is bound to; \
+        or `invalid_scope`: the `scope` names a permission the user does not hold, or more than the session \
+        was granted.";
     /// 400 of the OAuth endpoints (RFC 6749 §5.2).
     OAuthError = 400, "`invalid_request` (malformed request, missing parameter, wrong content type), \
         `invalid_grant` (wrong username or password, refresh token unknown, used, expired or revoked, \
-        account disabled), `unsupported_grant_type`, `invalid_scope` (a permission the client does not hold) or `invalid_target` \
+        account disabled), `unsupported_grant_type`, `invalid_scope` (a permission the client or user does not hold, or more \
+        than the session was granted) or `invalid_target` \
         (a `resource` that is not one of `auth.resources`, or not the one the session is bound to).";
     /// 401 of the bearer-protected endpoints, with the RFC 6750 challenge.
     Unauthorized = 401, "`invalid_token`: the access token is missing, malformed, expired or revoked, \

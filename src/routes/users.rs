@@ -41,6 +41,9 @@ struct TokenInfo {
     user_id: crate::db::Id,
     session_id: crate::db::Id,
     roles: Vec<String>,
+    /// The token's scope values, in a down-scoped session only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<Vec<String>>,
     #[schema(format = DateTime)]
     expires_at: String,
 }
@@ -54,6 +57,7 @@ fn token_info(me: guards::User) -> Json<TokenInfo> {
         user_id: me.user_id,
         session_id: me.session_id,
         roles: me.roles,
+        scope: me.scope,
         expires_at: crate::clock::rfc3339(me.expires_at),
     })
 }

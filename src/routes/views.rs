@@ -23,6 +23,10 @@ pub struct TokenResponse {
     #[schema(example = 1209600)]
     pub refresh_expires_in: i64,
     pub session_id: Id,
+    /// The access token's scope (space-separated), in a down-scoped session only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "users:read openid")]
+    pub scope: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -40,6 +44,7 @@ impl From<IssuedTokens> for TokenResponse {
             refresh_token: t.refresh_token,
             refresh_expires_in: t.refresh_expires_in,
             session_id: t.session_id,
+            scope: t.scope,
         }
     }
 }

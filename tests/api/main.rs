@@ -43,6 +43,8 @@ mod pooler;
 mod registration_limit;
 mod revocation;
 mod rotation;
+mod scope_refresh;
+mod scopes;
 mod second_factor_counter;
 mod session_cap;
 mod session_storage;

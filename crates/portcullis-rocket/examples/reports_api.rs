@@ -34,7 +34,9 @@ struct Reports(Mutex<Vec<Value>>);
 
 #[get("/whoami")]
 fn whoami(user: User) -> Json<Value> {
-    Json(json!({"sub": user.user_id, "sid": user.session_id, "roles": user.roles, "amr": user.amr}))
+    Json(
+        json!({"sub": user.user_id, "sid": user.session_id, "roles": user.roles, "scope": user.scope, "amr": user.amr}),
+    )
 }
 
 #[get("/reports")]

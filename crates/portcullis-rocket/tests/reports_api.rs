@@ -70,6 +70,47 @@ async fn a_user_token_is_401_without_and_403_without_the_permission_and_200_with
     issuer.stop().await;
 }
 
+/// A down-scoped token: the app grants what its `scope` names of what the user's roles hold as
+/// Portcullis's change feed has them now, and refuses it once the user lost a role it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_scoped_token_grants_what_its_scope_names_of_the_users_roles_of_now() {
+    let world = World::new().await;
+    let (issuer, app, admin, _, _) = setup(&world, 60).await;
+    issuer.role(&admin, "editor", &["reports:read", "reports:write"]).await;
+    let id = issuer.user_with_roles(&admin, "ed@example.com", &["user", "editor"]).await;
+    let login = issuer.login_scoped("ed@example.com", "reports:read openid").await;
+    assert_eq!(login["scope"], "reports:read openid");
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let (status, whoami) = get(&app, "/whoami", &token).await;
+    assert_eq!((status, &whoami["scope"]), (Status::Ok, &json!(["reports:read", "openid"])));
+    assert_eq!(get(&app, "/reports", &token).await.0, Status::Ok);
+    let bearer = Header::new("Authorization", format!("Bearer {token}"));
+    let response = app.post("/reports").header(bearer).json(&json!({"title": "Q3"})).dispatch().await;
+    assert_eq!(response.status(), Status::Forbidden, "reports:write is held but not in scope");
+
+    issuer.role(&admin, "editor", &["reports:write"]).await;
+    within(Duration::from_secs(2), "the permission's removal", || async {
+        get(&app, "/reports", &token).await.0 == Status::Forbidden
+    })
+    .await;
+    issuer.role(&admin, "editor", &["reports:read", "reports:write"]).await;
+    within(Duration::from_secs(2), "its return", || async { get(&app, "/reports", &token).await.0 == Status::Ok })
+        .await;
+
+    let roles = json!({"roles": ["user"]});
+    let (status, _) = issuer.call(Method::PUT, &format!("/admin/users/{id}/roles"), &admin, Some(roles)).await;
+    assert_eq!(status, 200);
+    within(Duration::from_secs(2), "the role's removal", || async {
+        get(&app, "/reports", &token).await.0 == Status::Unauthorized
+    })
+    .await;
+    let refreshed = issuer.refresh_for(login["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(refreshed["scope"], "reports:read openid", "the scope keeps naming what was lost");
+    let (status, body) = get(&app, "/reports", refreshed["access_token"].as_str().unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (Status::Forbidden, Some("insufficient_permissions")));
+    issuer.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_forged_and_foreign_tokens_are_refused() {
     let world = World::new().await;

@@ -72,6 +72,23 @@ async fn permissions_given_without_a_role_grant_exactly_those() {
 }
 
 #[rocket::async_test]
+async fn a_down_scoped_token_grants_what_its_scope_names_of_what_its_roles_hold_now() {
+    let issuer = issuer();
+    let app = app(&issuer).await;
+    let token = issuer.user("ed").roles(["editor"]).scope(["openid", "reports:read"]).token();
+    assert_eq!(get(&app, "/reports", &token).await.0, Status::Ok);
+    let (status, body) = post_report(&app, &token).await;
+    assert_eq!((status, body["error"].as_str()), (Status::Forbidden, Some("insufficient_permissions")), "not in scope");
+    let (_, whoami) = get(&app, "/whoami", &token).await;
+    assert_eq!(whoami["scope"], json!(["openid", "reports:read"]));
+    let wider = issuer.user("ann").roles(["analyst"]).scope(["reports:read", "reports:write"]).token();
+    assert_eq!(post_report(&app, &wider).await.0, Status::Forbidden, "a scope grants nothing the roles do not");
+
+    issuer.remove_permission("editor", "reports:read");
+    assert_eq!(get(&app, "/reports", &token).await.0, Status::Forbidden, "the role table of now decides");
+}
+
+#[rocket::async_test]
 async fn after_end_session_the_token_is_401_at_once_and_another_session_still_works() {
     let issuer = issuer();
     let app = app(&issuer).await;

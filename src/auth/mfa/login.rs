@@ -15,6 +15,7 @@ use crate::auth::guards::RequestOrigin;
 use crate::auth::secrets::{hash_token, OpaqueToken};
 use crate::auth::session::issued::IssuedTokens;
 use crate::auth::session::login::Started;
+use crate::auth::session::scope::Scope;
 use crate::auth::throttle::{self, ThrottleKeys};
 use crate::auth::Auth;
 use crate::config::Secret;
@@ -41,11 +42,12 @@ fn dead() -> ApiError {
 
 impl Auth {
     /// After a correct password: `None` when the account has no MFA; otherwise the new
-    /// `mfa_token` of the second step.
+    /// `mfa_token` of the second step, which keeps the `scope` the login asked for.
     pub(in crate::auth) async fn mfa_gate(
         &self,
         conn: &mut DbConn,
         user: &User,
+        scope: Option<&Scope>,
         client: &RequestOrigin,
         now: i64,
     ) -> ApiResult<Option<Secret>> {
@@ -58,6 +60,7 @@ impl Auth {
             user_id: user.id,
             attempts: 0,
             expires_at: now + CHALLENGE_TTL,
+            scope: scope.map(Scope::to_claim),
         };
         let event = audit_event("mfa_challenged", now, Some(user.id), client, json!({}));
         crate::db::write_tx!(conn, |c| {
@@ -68,7 +71,9 @@ impl Auth {
     }
 
     /// `POST /auth/mfa/verify`: the `mfa_token` and a TOTP or recovery code start the session,
-    /// whose tokens carry `amr` `["pwd","otp","mfa"]`.
+    /// whose tokens carry `amr` `["pwd","otp","mfa"]`, with the scope asked for at the password
+    /// step. Whether the user holds that scope is judged last, as on every sign-in path: after
+    /// the code, which has then been used (400 `invalid_scope`; the login starts over).
     pub async fn verify_mfa(
         &self,
         pool: &DbPool,
@@ -127,7 +132,14 @@ impl Auth {
             }
         }
         throttle::clear_account(conn, &keys).await?;
-        let started = Started { amr: AMR_MFA, resource: None, reservation: None, client_id: FIRST_PARTY_CLIENT };
+        let scope = challenge.scope.as_deref().map(Scope::stored);
+        let started = Started {
+            amr: AMR_MFA,
+            resource: None,
+            scope: scope.as_ref(),
+            reservation: None,
+            client_id: FIRST_PARTY_CLIENT,
+        };
         self.start_session(conn, user.id, started, client, now).await
     }
 }

@@ -14,6 +14,8 @@ pub struct IssuedTokens {
     /// Seconds until the refresh token expires.
     pub refresh_expires_in: i64,
     pub session_id: Id,
+    /// The access token's scope, in a down-scoped session.
+    pub scope: Option<String>,
 }
 
 impl std::fmt::Debug for IssuedTokens {

@@ -10,6 +10,7 @@ use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::keys::tokens::AccessClaims;
 use crate::auth::password::Verdict;
 use crate::auth::session::issued::IssuedTokens;
+use crate::auth::session::scope::Scope;
 use crate::auth::throttle::{self, Reservation, ThrottleKeys};
 use crate::auth::Auth;
 use crate::config::Secret;
@@ -32,17 +33,20 @@ pub enum LoginOutcome {
 pub const AMR_PASSWORD: &str = "pwd";
 
 /// How a session starts: the login's methods (`amr`, RFC 8176, space-separated), the resource
-/// server its tokens are for (RFC 8707), the throttle reservation the login made, if any, and
-/// the client the session belongs to (`FIRST_PARTY_CLIENT` or a registered client's id).
+/// server its tokens are for (RFC 8707), the scope it asked for (`auth::session::scope`), the
+/// throttle reservation the login made, if any, and the client the session belongs to
+/// (`FIRST_PARTY_CLIENT` or a registered client's id).
 pub(crate) struct Started<'a> {
     pub amr: &'a str,
     pub resource: Option<&'a str>,
+    pub scope: Option<&'a Scope>,
     pub reservation: Option<&'a Reservation>,
     pub client_id: &'a str,
 }
 
 impl Auth {
-    /// Issues the token pair for a session whose new refresh token is `refresh`.
+    /// Issues the token pair for a session whose new refresh token is `refresh`; `session.scope`
+    /// is the scope of this access token (a refresh may narrow it).
     pub(crate) fn token_response(
         &self,
         session: &Session,
@@ -64,7 +68,7 @@ impl Auth {
             sid: Some(session.id),
             roles: Some(roles),
             client_id: Some(session.client_id.clone()),
-            scope: None,
+            scope: session.scope.clone(),
             amr: session.amr.split_whitespace().map(str::to_owned).collect(),
         };
         Ok(IssuedTokens {
@@ -73,6 +77,7 @@ impl Auth {
             refresh_token: refresh,
             refresh_expires_in: refresh_expires - now,
             session_id: session.id,
+            scope: session.scope.clone(),
         })
     }
 
@@ -82,7 +87,8 @@ impl Auth {
     }
 
     /// `POST /auth/login`: checks the `resource`, throttling and the password, then starts a
-    /// session (bound to `resource` when given) of `client_id` (`FIRST_PARTY_CLIENT`, or the
+    /// session (bound to `resource` when given, down-scoped to `scope` when given: its syntax is
+    /// checked first, whether the user holds it last) of `client_id` (`FIRST_PARTY_CLIENT`, or the
     /// registered client whose password grant this is). Takes the pool, not a connection: no
     /// connection is held while the password hash is computed.
     #[allow(clippy::too_many_arguments)]
@@ -92,9 +98,11 @@ impl Auth {
         email: &str,
         password: &str,
         resource: Option<&str>,
+        scope: Option<&str>,
         client_id: &str,
         client: &RequestOrigin,
     ) -> ApiResult<LoginOutcome> {
+        let scope = Scope::parse(scope)?;
         self.check_resource(resource)?;
         // A malformed email (too long, NUL, ...) cannot match an account: it is answered exactly
         // as an unknown one, and never reaches storage except as a bounded throttle digest.
@@ -152,11 +160,12 @@ impl Auth {
         }
         // With MFA on, the password was only the first step: the answer is an `mfa_token`.
         // The account's failure counter stays until the second step succeeds.
-        if let Some(mfa_token) = self.mfa_gate(conn, &user, client, now).await? {
+        if let Some(mfa_token) = self.mfa_gate(conn, &user, scope.as_ref(), client, now).await? {
             crate::db::write_tx!(conn, |c| throttle::give_back(c, &reservation).await)?;
             return Ok(LoginOutcome::SecondFactor { mfa_token });
         }
-        let started = Started { amr: AMR_PASSWORD, resource, reservation: Some(&reservation), client_id };
+        let started =
+            Started { amr: AMR_PASSWORD, resource, scope: scope.as_ref(), reservation: Some(&reservation), client_id };
         let tokens = self.start_session(conn, user.id, started, client, now).await?;
         Ok(LoginOutcome::Session(tokens))
     }
@@ -171,7 +180,10 @@ impl Auth {
         client: &RequestOrigin,
         now: i64,
     ) -> ApiResult<IssuedTokens> {
-        let Started { amr, resource, reservation, client_id } = started;
+        let Started { amr, resource, scope, reservation, client_id } = started;
+        if let Some(scope) = scope {
+            self.admit_scope(conn, user_id, scope, reservation, client, now).await?;
+        }
         let session = Session {
             id: Id::new(),
             user_id,
@@ -189,6 +201,7 @@ impl Auth {
             burst_at: None,
             resource: resource.map(str::to_owned),
             client_id: client_id.to_owned(),
+            scope: scope.map(Scope::to_claim),
         };
         let refresh = self.chain.mint(session.id, session.generation);
         let refresh_expires = self.refresh_expiry(session.expires_at, now);
@@ -203,6 +216,7 @@ impl Auth {
             amr,
             resource,
             client_id,
+            scope: session.scope.as_deref(),
         };
         let detail = json!({"session_id": session.id, "amr": amr, "client_id": client_id});
         let event = audit_event("login_succeeded", now, Some(user_id), client, detail);

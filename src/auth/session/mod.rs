@@ -2,7 +2,7 @@
 //! `login` starts them (and lists them, and changes passwords); `chain` is the refresh-token
 //! format; `rotation` exchanges tokens (`binding` says who may, `lookup` reads without
 //! exchanging); `end` and `cap` end sessions; `audience` says whom their access tokens are for
-//! (RFC 8707).
+//! (RFC 8707); `scope` what a down-scoped session may ask for.
 
 pub mod audience;
 pub mod binding;
@@ -13,3 +13,4 @@ pub mod issued;
 pub mod login;
 pub mod lookup;
 pub mod rotation;
+pub mod scope;

@@ -32,6 +32,7 @@ use crate::auth::secrets::hash_token;
 use crate::auth::session::binding::{self, Refresher};
 use crate::auth::session::chain::ChainToken;
 use crate::auth::session::issued::IssuedTokens;
+use crate::auth::session::scope::Scope;
 use crate::auth::Auth;
 use crate::clock::{UnixMillis, UnixSeconds};
 use crate::db::{DbConn, Id};
@@ -213,17 +214,21 @@ async fn exchange_legacy<C: SessionStore + AuditStore + RefreshTokenStore + Clie
 impl Auth {
     /// `POST /auth/refresh` and the refresh-token grant: exchanges a refresh token once (RFC
     /// 9700 §4.14.2) for `refresher`, if its session is bound to it ([`binding`]), its access
-    /// token for `resource` when given ([`crate::auth::session::audience`]).
+    /// token for `resource` when given ([`crate::auth::session::audience`]) and down-scoped to
+    /// `scope` when given ([`crate::auth::session::scope`]).
     pub async fn refresh(
         &self,
         conn: &mut DbConn,
         presented: &str,
         resource: Option<&str>,
+        scope: Option<&str>,
         refresher: Refresher<'_>,
         client: &RequestOrigin,
     ) -> ApiResult<IssuedTokens> {
+        let scope = Scope::parse(scope)?;
         self.check_resource(resource)?;
         self.check_binding(conn, presented, resource).await?;
+        self.check_refresh_scope(conn, presented, scope.as_ref()).await?;
         let grace = self.config.reuse_grace as i64;
         let refresh_ttl = self.config.refresh_ttl as i64;
         // One reading of the clock: seconds for the session's lifetimes, milliseconds for the grace.
@@ -262,6 +267,8 @@ impl Auth {
             Step::Issue { mut session, roles, generation } => {
                 // An unbound session may name a resource at a refresh: for this access token only.
                 session.resource = session.resource.or_else(|| resource.map(str::to_owned));
+                // A narrower scope, checked before the exchange: for this access token only.
+                session.scope = scope.as_ref().map(Scope::to_claim).or(session.scope);
                 let refresh = self.chain.mint(session.id, generation);
                 let expires = (session.last_used_at + refresh_ttl).min(session.expires_at);
                 self.token_response(&session, session.user_id, roles, refresh, expires, ending.now)
@@ -276,53 +283,4 @@ impl Auth {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn session(generation: i64, rotated_at: Option<i64>, burst: (i64, Option<i64>)) -> Session {
-        Session {
-            id: Id::new(),
-            user_id: Id::new(),
-            created_at: 0,
-            last_used_at: rotated_at.unwrap_or(0),
-            expires_at: 1_000_000,
-            ended_at: None,
-            end_reason: None,
-            user_agent: None,
-            ip: None,
-            amr: "pwd".into(),
-            generation,
-            rotated_at,
-            burst_generation: burst.0,
-            burst_at: burst.1,
-            resource: None,
-            client_id: "portcullis".into(),
-        }
-    }
-
-    #[test]
-    fn the_current_generation_is_exchanged_and_a_run_of_quick_exchanges_keeps_its_start() {
-        let first = judge(&session(0, None, (0, None)), 0, UnixMillis(100), 10);
-        assert!(matches!(
-            first,
-            Verdict::Exchange(Advance { from: 0, burst_generation: 0, burst_at: UnixMillis(100), .. })
-        ));
-        let quick = judge(&session(3, Some(95), (1, Some(90))), 3, UnixMillis(100), 10);
-        assert!(matches!(quick, Verdict::Exchange(Advance { burst_generation: 1, burst_at: UnixMillis(90), .. })));
-        let later = judge(&session(3, Some(80), (1, Some(70))), 3, UnixMillis(100), 10);
-        assert!(matches!(later, Verdict::Exchange(Advance { burst_generation: 3, burst_at: UnixMillis(100), .. })));
-    }
-
-    #[test]
-    fn earlier_generations_are_replays_only_when_known_to_be_within_the_grace_interval() {
-        let s = session(5, Some(95), (3, Some(92)));
-        assert_eq!(judge(&s, 4, UnixMillis(100), 10), Verdict::Replay);
-        assert_eq!(judge(&s, 3, UnixMillis(100), 10), Verdict::Replay);
-        assert_eq!(judge(&s, 2, UnixMillis(100), 10), Verdict::Reuse, "exchanged before the run began");
-        assert_eq!(judge(&s, 0, UnixMillis(100), 10), Verdict::Reuse);
-        assert_eq!(judge(&s, 4, UnixMillis(104), 10), Verdict::Replay, "the previous one, 12 s after the run began");
-        assert_eq!(judge(&s, 3, UnixMillis(104), 10), Verdict::Reuse, "its exchange time is not known to be recent");
-        assert_eq!(judge(&s, 4, UnixMillis(100), 0), Verdict::Reuse, "no grace at all");
-        assert_eq!(judge(&s, 6, UnixMillis(100), 10), Verdict::Unknown);
-    }
-}
+mod tests;

@@ -8,8 +8,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// The claims of a Portcullis access token. A user's token carries `sid` and `roles` (and `amr`
-/// once Portcullis records how the user authenticated), and from Portcullis version 3 the
-/// `client_id` of the client its session belongs to (RFC 9068 §2.2); a client's carries
+/// once Portcullis records how the user authenticated), from Portcullis version 3 the
+/// `client_id` of the client its session belongs to (RFC 9068 §2.2), and `scope` when its session
+/// is down-scoped; a client's carries
 /// `client_id` (= `sub`) and `scope`, and neither of the user's. [`AccessClaims::subject`] checks that a token is exactly
 /// one of the two. Claims this type does not know are ignored, so that Portcullis can add claims
 /// without breaking resource servers built against an older crate. A missing `Option` claim is
@@ -34,7 +35,8 @@ pub struct AccessClaims<I = String> {
     /// id). A client's token: the client itself, the same id as `sub`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
-    /// Space-separated permissions (RFC 9068 §2.2.3).
+    /// Space-separated permissions (RFC 9068 §2.2.3): a client's, or those a down-scoped user
+    /// session may use (OpenID Connect values such as `openid` may stand beside them).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// RFC 8176 authentication methods of a user's login: `["pwd"]`, or `["pwd","otp","mfa"]`
@@ -46,8 +48,9 @@ pub struct AccessClaims<I = String> {
 /// Whom an access token speaks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject<'a, I = String> {
-    /// A user in a session, with the roles in the token.
-    User { user_id: &'a I, session_id: &'a I, roles: &'a [String] },
+    /// A user in a session, with the roles in the token, and its scope when the session is
+    /// down-scoped: the user's permissions are then those of the roles that `scope` names.
+    User { user_id: &'a I, session_id: &'a I, roles: &'a [String], scope: Option<&'a str> },
     /// A service client, with the permissions in the token's scope.
     Client { client_id: &'a I, scope: &'a str },
 }
@@ -57,7 +60,9 @@ impl<I: PartialEq + fmt::Display> AccessClaims<I> {
     /// A user's token may name the client of its session; a client's must name itself.
     pub fn subject(&self) -> Option<Subject<'_, I>> {
         match (&self.sid, &self.roles, &self.client_id, &self.scope) {
-            (Some(session_id), Some(roles), _, None) => Some(Subject::User { user_id: &self.sub, session_id, roles }),
+            (Some(session_id), Some(roles), _, scope) => {
+                Some(Subject::User { user_id: &self.sub, session_id, roles, scope: scope.as_deref() })
+            }
             (None, None, Some(client_id), Some(scope)) if displays_as(&self.sub, client_id) => {
                 Some(Subject::Client { client_id: &self.sub, scope })
             }
@@ -117,6 +122,16 @@ mod tests {
         assert_eq!(client("s-").subject(), None);
         assert_eq!(client("s-10").subject(), None);
         assert_eq!(claims(None, None, None, Some("a:b")).subject(), None, "a client token names its client");
-        assert_eq!(claims(Some("sid"), Some(vec![]), Some("s-1"), Some("a:b")).subject(), None, "never both kinds");
+        assert!(matches!(claims(Some("sid"), None, Some("s-1"), Some("a:b")).subject(), None), "never both kinds");
+    }
+
+    #[test]
+    fn a_users_token_with_a_scope_is_a_down_scoped_user_and_without_one_a_plain_one() {
+        let roles = Some(vec!["user".to_owned()]);
+        let scoped = claims(Some("sid"), roles.clone(), Some("portcullis"), Some("reports:read openid"));
+        let Some(Subject::User { scope, roles, .. }) = scoped.subject() else { panic!("a user") };
+        assert_eq!((scope, roles), (Some("reports:read openid"), &["user".to_owned()][..]));
+        let plain = claims(Some("sid"), Some(vec![]), None, None);
+        assert!(matches!(plain.subject(), Some(Subject::User { scope: None, .. })));
     }
 }

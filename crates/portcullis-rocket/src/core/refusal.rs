@@ -33,7 +33,7 @@ pub fn refusal<I: PartialEq + std::fmt::Display, S: ChangeState<I> + ?Sized>(
     state: &S,
 ) -> Option<&'static str> {
     match claims.subject() {
-        Some(Subject::User { user_id, session_id, roles }) => {
+        Some(Subject::User { user_id, session_id, roles, .. }) => {
             if state.session_ended(session_id) {
                 return Some("The session of this access token has ended.");
             }

@@ -217,7 +217,7 @@ mod tests {
         let token = sign(&key, json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "k1"}), user_claims(200));
         let claims: AccessClaims = verify(&token, &keys, &expected(), 150).unwrap();
         let (user, session) = ("u1".to_owned(), "s1".to_owned());
-        let subject = Subject::User { user_id: &user, session_id: &session, roles: &["user".into()] };
+        let subject = Subject::User { user_id: &user, session_id: &session, roles: &["user".into()], scope: None };
         assert_eq!(claims.subject(), Some(subject));
         assert_eq!(claims.amr, ["pwd"]);
     }

@@ -20,7 +20,7 @@ pub use source::{GuardError, Identity, Source};
 /// The error type of the guards of ids `I`.
 type ErrorOf<I> = <<I as Identity>::Source as Source<I>>::Error;
 
-/// An authenticated user: whose token, in which session, with which roles and `amr`.
+/// An authenticated user: whose token, in which session, with which roles, scope and `amr`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User<I = String> {
     /// `sub`.
@@ -28,6 +28,10 @@ pub struct User<I = String> {
     /// `sid`.
     pub session_id: I,
     pub roles: Vec<String>,
+    /// The values of `scope` when the session is down-scoped (permission names, and OpenID
+    /// Connect values such as `openid`): the user may then use only the permissions of its roles
+    /// that these name ([`Caller::holds`]). `None`: the roles alone decide.
+    pub scope: Option<Vec<String>>,
     /// How the user authenticated (RFC 8176 values; empty when the token does not say).
     pub amr: Vec<String>,
     /// `exp` of the token.
@@ -73,22 +77,34 @@ impl<I> Caller<I> {
     }
 }
 
+impl<I> User<I> {
+    /// Whether the token's scope lets the user use `permission` (always, without a scope).
+    /// What the user holds is another question: see [`Caller::holds`].
+    pub fn scope_allows(&self, permission: &str) -> bool {
+        self.scope.as_ref().is_none_or(|scope| scope.iter().any(|p| p == permission))
+    }
+}
+
 impl<I: Identity> Caller<I> {
     /// Whether the caller holds `permission` now: a user through a role of their token, as the
-    /// source's role table resolves it; a client in its token's scope.
+    /// source's role table resolves it now, and, in a down-scoped session, only when the token's
+    /// `scope` names it too (the contract's "scope ∩ the permissions of its roles"); a client in
+    /// its token's scope. A role the user has lost since the token was issued is the refusal
+    /// rule's ([`core::refusal`](fn@crate::core::refusal)): such a token is refused whole.
     pub fn holds(&self, source: &I::Source, permission: &str) -> bool {
         match self {
-            Caller::User(user) => source.grants(&user.roles, permission),
+            Caller::User(user) => user.scope_allows(permission) && source.grants(&user.roles, permission),
             Caller::Client(client) => client.scope.iter().any(|p| p == permission),
         }
     }
 
     fn from_claims(claims: AccessClaims<I>) -> Option<Self> {
         Some(match claims.subject()? {
-            Subject::User { user_id, session_id, .. } => Caller::User(User {
+            Subject::User { user_id, session_id, scope, .. } => Caller::User(User {
                 user_id: user_id.clone(),
                 session_id: session_id.clone(),
                 roles: claims.roles.clone().unwrap_or_default(),
+                scope: scope.map(|scope| scope.split_ascii_whitespace().map(str::to_owned).collect()),
                 amr: claims.amr,
                 expires_at: claims.exp,
                 client_id: claims.client_id.clone(),
@@ -179,8 +195,9 @@ impl<'r, I: Identity> FromRequest<'r> for Client<I> {
     }
 }
 
-/// Proof that the caller holds permission `P`: a user through a role of their token (resolved
-/// through the source's role table), a client through its token's scope. Without a valid token:
+/// Proof that the caller holds permission `P` ([`Caller::holds`]): a user through a role of their
+/// token (resolved through the source's role table), within the token's scope when it has one; a
+/// client through its token's scope. Without a valid token:
 /// 401; with one but without `P`: 403 `insufficient_permissions` (after the source's own rule,
 /// [`Source::admits`]).
 ///

@@ -1,6 +1,6 @@
 //! The kit's access tokens, in Portcullis's shape (RFC 9068): header `alg` EdDSA, `typ` at+jwt,
 //! `kid`; a user's claims `iss aud sub sid jti iat exp roles amr client_id` (the client of the
-//! session: `portcullis` unless set), a client's
+//! session: `portcullis` unless set) and `scope` when down-scoped, a client's
 //! `iss aud sub client_id jti iat exp scope` with `sub` = `client_id`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -24,6 +24,7 @@ pub struct UserToken<'a> {
     issuer: &'a Issuer,
     user_id: String,
     roles: Vec<String>,
+    scope: Option<Vec<String>>,
     amr: Vec<String>,
     client_id: String,
     lifetime: i64,
@@ -45,6 +46,7 @@ impl<'a> UserToken<'a> {
             issuer,
             user_id: user_id.to_owned(),
             roles: vec![],
+            scope: None,
             amr: vec!["pwd".into()],
             client_id: FIRST_PARTY_CLIENT.into(),
             lifetime: DEFAULT_LIFETIME,
@@ -79,6 +81,13 @@ impl<'a> UserToken<'a> {
         self
     }
 
+    /// Down-scopes the token (`scope`): the user may then use only the permissions of its roles
+    /// that `scope` names, as in a session started with a `scope` at Portcullis.
+    pub fn scope<S: Into<String>>(mut self, scope: impl IntoIterator<Item = S>) -> Self {
+        self.scope.get_or_insert_with(Vec::new).extend(scope.into_iter().map(Into::into));
+        self
+    }
+
     /// How the user authenticated (`amr`, RFC 8176): `["pwd"]` by default, as after a password
     /// sign-in; `["pwd", "otp", "mfa"]` after a second factor.
     pub fn amr<S: Into<String>>(mut self, amr: impl IntoIterator<Item = S>) -> Self {
@@ -98,6 +107,7 @@ impl<'a> UserToken<'a> {
         let claims = AccessClaims {
             sid: Some(uuid()),
             roles: Some(self.roles),
+            scope: self.scope.map(|scope| scope.join(" ")),
             amr: self.amr,
             client_id: Some(self.client_id),
             ..claims(self.user_id, self.lifetime)

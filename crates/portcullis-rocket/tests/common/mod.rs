@@ -151,6 +151,14 @@ impl Issuer {
         response.json().await.unwrap()
     }
 
+    /// Signs `email` in for the app with `scope`: a down-scoped session.
+    pub async fn login_scoped(&self, email: &str, scope: &str) -> Value {
+        let body = json!({"email": email, "password": PASSWORD, "resource": APP_AUDIENCE, "scope": scope});
+        let response = self.http.post(format!("{}/auth/login", self.base)).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200, "login {email} with scope {scope}");
+        response.json().await.unwrap()
+    }
+
     /// Exchanges `refresh_token`, naming `resource` when given.
     pub async fn refresh_for(&self, refresh_token: &str, resource: Option<&str>) -> Value {
         let mut body = json!({"refresh_token": refresh_token});

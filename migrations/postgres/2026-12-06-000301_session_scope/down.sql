@@ -1,0 +1,2 @@
+ALTER TABLE mfa_challenges DROP COLUMN scope;
+ALTER TABLE sessions DROP COLUMN scope;
