@@ -9,8 +9,11 @@
 //! which makes SQLite re-prepare the statement on every call.
 
 pub mod audit;
+pub mod authorization_code;
 pub mod client;
 pub mod client_cutoff;
+pub mod consent;
+pub mod id_token_key;
 pub mod mfa;
 pub mod refresh_token;
 pub mod revocation;
@@ -24,8 +27,11 @@ pub mod throttle;
 pub mod user;
 
 pub use audit::{AuditEvent, AuditFilter, AuditStore, NewAuditEvent};
+pub use authorization_code::{AuthorizationCode, AuthorizationCodeStore, CodeBinding, CodeRedemption};
 pub use client::{Client, ClientStore, NewClient};
 pub use client_cutoff::{ClientCutoff, ClientCutoffStore};
+pub use consent::{Consent, ConsentStore};
+pub use id_token_key::{IdTokenKeyStore, StoredIdTokenKey};
 pub use mfa::{MfaChallenge, MfaStore, TotpRow};
 pub use refresh_token::{NewRefreshToken, RefreshFamily, RefreshToken, RefreshTokenStore};
 pub use revocation::RevocationStore;
