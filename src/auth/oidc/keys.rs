@@ -172,7 +172,7 @@ fn kid_of(alg: IdTokenAlg, public: &Value) -> String {
 /// A new generation: an RSA key (generated on a blocking thread: it takes a while) and an
 /// Ed25519 key, their private halves stored as `at_rest` encodes them. RS256 first, the order
 /// every writer inserts in.
-async fn new_generation(at_rest: &AtRest, generation: i64, now: i64) -> Result<Vec<StoredIdTokenKey>, String> {
+pub async fn new_generation(at_rest: &AtRest, generation: i64, now: i64) -> Result<Vec<StoredIdTokenKey>, String> {
     let rsa = tokio::task::spawn_blocking(|| RsaPrivateKey::new(&mut rand::rngs::OsRng, RSA_BITS))
         .await
         .map_err(|e| format!("cannot generate the RSA ID-token key: {e}"))?
