@@ -35,7 +35,7 @@ enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
-    /// Manage EdDSA signing keys.
+    /// Manage signing keys (access tokens and ID tokens).
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -53,8 +53,9 @@ enum KeysCommand {
         #[arg(long, default_value = "keys")]
         out_dir: std::path::PathBuf,
     },
-    /// Make a newly generated Ed25519 key (kept in the database) the active signing key. The
-    /// previous key keeps verifying until every token it signed has expired.
+    /// Make newly generated keys (kept in the database) the active ones: the Ed25519 access-token
+    /// key (when access-token keys are generated) and the ID-token keys (RS256 and EdDSA). The
+    /// previous keys keep verifying until every token they signed has expired.
     Rotate,
 }
 
@@ -200,20 +201,42 @@ fn generate_keys(kid: Option<String>, dir: &std::path::Path) -> Result<(), Strin
 async fn rotate() -> Result<(), String> {
     let (settings, config) = settings()?;
     run_migrations_for(&settings).await?;
-    let kid = rotate_keys(&settings, &config, Clock::new().now()).await?;
-    println!("the active signing key is now {kid}; the previous key verifies until its tokens have expired");
-    println!("running instances pick up the new key within auth.revocation_poll_ms");
+    let rotated = rotate_keys(&settings, &config, Clock::new().now()).await?;
+    match &rotated.access_token_kid {
+        Some(kid) => {
+            println!("the active signing key is now {kid}; the previous key verifies until its tokens have expired")
+        }
+        None => println!("access tokens are signed with auth.secret or auth.eddsa_keys: only the ID-token keys rotate"),
+    }
+    println!(
+        "the active ID-token keys are now {}; the previous ones stay in the JWKS until their ID tokens have expired",
+        rotated.id_token_kids.join(" and ")
+    );
+    println!("running instances pick up the new keys within auth.revocation_poll_ms");
     Ok(())
 }
 
-/// `keys rotate` on the database of `settings` at `now`; returns the new key's kid.
-pub async fn rotate_keys(settings: &PoolSettings, config: &AuthConfig, now: i64) -> Result<String, String> {
-    if config.secret.is_some() || !config.eddsa_keys.is_empty() {
-        return Err("keys rotate manages generated keys; auth.secret or auth.eddsa_keys is configured".into());
-    }
+/// What `keys rotate` made active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    /// The new access-token key, when access-token keys are generated ones.
+    pub access_token_kid: Option<String>,
+    /// The new ID-token keys (RS256, EdDSA), which are always generated ones.
+    pub id_token_kids: Vec<String>,
+}
+
+/// `keys rotate` on the database of `settings` at `now`: the generated access-token key (unless
+/// `auth.secret` or `auth.eddsa_keys` sign access tokens) and the ID-token keys.
+pub async fn rotate_keys(settings: &PoolSettings, config: &AuthConfig, now: i64) -> Result<Rotated, String> {
     let pool = DbPool::build(settings).map_err(|e| e.to_string())?;
     let at_rest = crate::auth::keys::sealing::prepare(config, &pool).await?;
-    crate::auth::keys::signing::rotate(&pool, &at_rest, now).await
+    let generated = config.secret.is_none() && config.eddsa_keys.is_empty();
+    let access_token_kid = match generated {
+        true => Some(crate::auth::keys::signing::rotate(&pool, &at_rest, now).await?),
+        false => None,
+    };
+    let id_token_kids = crate::auth::oidc::keys::rotate(&pool, &at_rest, now).await?;
+    Ok(Rotated { access_token_kid, id_token_kids })
 }
 
 async fn create_client(fields: ClientFields) -> Result<(), String> {

@@ -265,7 +265,7 @@ impl Auth {
             // The feed is keyed by session id; a client id cannot collide with one.
             c.insert_revocation(client_id, client_id, ending.now, ending.revoke_until).await?;
             // Its users' sessions end with it (RFC 7009 §2.1: its grants go with the client).
-            let mut ended = c.end_client_sessions(&owner, ending).await?;
+            let mut ended = c.end_client_sessions(&owner, None, ending).await?;
             c.insert_audit(&audit).await?;
             ended.push(client_id);
             Ok::<_, diesel::result::Error>(Some(ended))

@@ -5,7 +5,9 @@
 //!   with them; a session idle past `refresh_ttl` waits for its absolute expiry);
 //! - revocation-feed and role-change-feed rows once every access token they concern has expired;
 //! - audit events older than `audit_retention`;
-//! - throttle counters whose window is long over and that lock nothing.
+//! - throttle counters whose window is long over and that lock nothing;
+//! - authorization codes a day after they expired (kept that long so that a replayed code still
+//!   finds the session its first redemption started).
 //!
 //! Deletions run in batches, each its own write transaction, and the task yields between them:
 //! on SQLite the one writer is never held for a whole backlog, so logins, refreshes and logouts
@@ -26,7 +28,10 @@ use rocket_db_pools::Pool;
 use crate::clock::Clock;
 use crate::config::AuthConfig;
 use crate::db::{DbConn, DbPool};
-use crate::models::{AuditStore, RefreshTokenStore, RevocationStore, RoleChangeStore, SessionStore, ThrottleStore};
+use crate::models::{
+    AuditStore, AuthorizationCodeStore, RefreshTokenStore, RevocationStore, RoleChangeStore, SessionStore,
+    ThrottleStore,
+};
 
 /// How many rows one pass deleted, per table, and in how many write transactions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -36,6 +41,7 @@ pub struct Swept {
     pub revocations: usize,
     pub audit_events: usize,
     pub throttles: usize,
+    pub authorization_codes: usize,
     /// Write transactions the pass ran (batches that deleted something).
     pub batches: usize,
 }
@@ -54,7 +60,11 @@ enum Table {
     Revocations,
     AuditEvents,
     Throttles,
+    AuthorizationCodes,
 }
+
+/// How long an expired authorization code is kept (see the module comment).
+const CODE_RETENTION: i64 = 86_400;
 
 /// Deletes up to `limit` rows from `table` in its own write transaction; returns the rows
 /// deleted.
@@ -77,6 +87,7 @@ async fn delete_batch(
         Table::Revocations => c.delete_expired_revocations(now, limit).await,
         Table::AuditEvents => c.delete_old_audit(audit_cutoff, limit).await,
         Table::Throttles => c.delete_stale_throttles(now - throttle_window, second_factor, now, limit).await,
+        Table::AuthorizationCodes => c.delete_expired_codes(now - CODE_RETENTION, limit).await,
     })
     .map_err(|e| e.to_string())
 }
@@ -89,7 +100,15 @@ pub async fn run_once(pool: &DbPool, clock: &Clock, config: &AuthConfig) -> Resu
     // Tokens before sessions, so a session's cascade rarely has tokens left to take with it.
     let most = (config.housekeeping_batch as usize).max(1);
     let mut limit = most;
-    for table in [Table::RefreshTokens, Table::Sessions, Table::Revocations, Table::AuditEvents, Table::Throttles] {
+    let tables = [
+        Table::RefreshTokens,
+        Table::Sessions,
+        Table::Revocations,
+        Table::AuditEvents,
+        Table::Throttles,
+        Table::AuthorizationCodes,
+    ];
+    for table in tables {
         loop {
             let started = Instant::now();
             let deleted = delete_batch(&mut conn, table, now, limit, config).await?;
@@ -106,6 +125,7 @@ pub async fn run_once(pool: &DbPool, clock: &Clock, config: &AuthConfig) -> Resu
                 Table::Revocations => &mut swept.revocations,
                 Table::AuditEvents => &mut swept.audit_events,
                 Table::Throttles => &mut swept.throttles,
+                Table::AuthorizationCodes => &mut swept.authorization_codes,
             } += deleted;
             if deleted < limit {
                 break;

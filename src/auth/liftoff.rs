@@ -35,6 +35,7 @@ pub(super) async fn start(rocket: &Rocket<Orbit>) {
         roles: auth.roles.clone(),
         wake: auth.sync_wake.clone(),
         signing: auth.signing.clone(),
+        id_token_keys: auth.id_token_keys.clone(),
     };
     tokio::spawn(poller::run(views, (**db).clone(), auth.clock.clone(), interval, rocket.shutdown()));
     tokio::spawn(housekeeping::run_periodically(

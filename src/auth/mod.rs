@@ -15,6 +15,7 @@ pub mod introspect;
 pub mod keys;
 mod liftoff;
 pub mod mfa;
+pub mod oidc;
 pub mod password;
 pub mod permissions;
 pub mod registration_limit;
@@ -38,6 +39,7 @@ use crate::models::{Ending, SettingStore};
 use keys::kek::AtRest;
 use keys::ring::KeyRing;
 use keys::signing::Signing;
+use oidc::keys::IdTokenKeys;
 use password::PasswordHasherPool;
 use permissions::RoleTable;
 use session::chain;
@@ -57,6 +59,8 @@ pub struct Auth {
     pub clock: Clock,
     pub keys: Arc<KeyRing>,
     pub signing: Arc<Signing>,
+    /// The keys that sign ID tokens (OpenID Connect), whatever signs access tokens.
+    pub id_token_keys: Arc<IdTokenKeys>,
     /// Encryption at rest of secrets the service reads back (`auth.key_encryption_key`).
     pub at_rest: AtRest,
     /// Mints and checks refresh tokens.
@@ -123,6 +127,7 @@ impl Auth {
         let at_rest = keys::sealing::prepare(&config, pool).await.map_err(StartupError::Stored)?;
         let signing = Arc::new(Signing::start(&config, &at_rest, pool, clock.now()).await?);
         let keys = signing.ring.clone();
+        let id_token_keys = Arc::new(IdTokenKeys::start(&config, &at_rest, pool, clock.now()).await?);
         let chain = chain_key(&at_rest, pool).await?;
         let hasher = PasswordHasherPool::new(&config).await?;
         // The views the poller keeps current; their loaders report a storage error's text.
@@ -140,6 +145,7 @@ impl Auth {
             clock,
             keys,
             signing,
+            id_token_keys,
             at_rest,
             chain,
             hasher,

@@ -226,6 +226,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    id_token_keys (kid) {
+        kid -> Text,
+        generation -> BigInt,
+        algorithm -> Text,
+        private_key -> Text,
+        public_jwk -> Text,
+        created_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> DbUuid,
+        redirect_uri -> Text,
+        code_challenge -> Text,
+        scope -> Text,
+        nonce -> Nullable<Text>,
+        resource -> Nullable<Text>,
+        user_id -> DbUuid,
+        auth_time -> BigInt,
+        amr -> Text,
+        browser_session_id -> DbUuid,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        redeemed_at -> Nullable<BigInt>,
+        session_id -> Nullable<DbUuid>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    consents (user_id, client_id) {
+        user_id -> DbUuid,
+        client_id -> DbUuid,
+        scope -> Text,
+        granted_at -> BigInt,
+    }
+}
+
 diesel::joinable!(client_permissions -> clients (client_id));
 diesel::joinable!(role_permissions -> roles (role_name));
 diesel::joinable!(user_roles -> users (user_id));
@@ -233,6 +280,7 @@ diesel::joinable!(user_roles -> roles (role_name));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(mfa_totp -> users (user_id));
+diesel::joinable!(consents -> clients (client_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -253,4 +301,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     clients,
     client_permissions,
     client_token_cutoffs,
+    id_token_keys,
+    authorization_codes,
+    consents,
 );

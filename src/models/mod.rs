@@ -9,9 +9,12 @@
 //! which makes SQLite re-prepare the statement on every call.
 
 pub mod audit;
+pub mod authorization_code;
 pub mod client;
 pub mod client_cutoff;
 pub mod client_settings;
+pub mod consent;
+pub mod id_token_key;
 pub mod mfa;
 pub mod refresh_token;
 pub mod revocation;
@@ -25,9 +28,12 @@ pub mod throttle;
 pub mod user;
 
 pub use audit::{AuditEvent, AuditFilter, AuditStore, NewAuditEvent};
+pub use authorization_code::{AuthorizationCode, AuthorizationCodeStore, CodeBinding, CodeRedemption};
 pub use client::{Client, ClientStore, ClientUpdate, NewClient};
 pub use client_cutoff::{ClientCutoff, ClientCutoffStore};
 pub use client_settings::{ClientSettings, ClientType, GrantType, IdTokenAlg};
+pub use consent::{Consent, ConsentStore};
+pub use id_token_key::{IdTokenKeyStore, StoredIdTokenKey};
 pub use mfa::{MfaChallenge, MfaStore, TotpRow};
 pub use refresh_token::{NewRefreshToken, RefreshFamily, RefreshToken, RefreshTokenStore};
 pub use revocation::RevocationStore;

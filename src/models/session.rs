@@ -146,8 +146,14 @@ pub trait SessionStore {
     /// started before a password change, disabling or logout-all must not complete); returns the
     /// ids of the sessions it ended.
     async fn end_user_sessions(&mut self, user_id: Id, keep: Option<Id>, ending: Ending<'_>) -> QueryResult<Vec<Id>>;
-    /// Ends every live session of the client `client_id` (it was deleted); returns their ids.
-    async fn end_client_sessions(&mut self, client_id: &str, ending: Ending<'_>) -> QueryResult<Vec<Id>>;
+    /// Ends every live session of the client `client_id` (it was deleted), or only those of
+    /// `user` (who revoked the client's consent); returns their ids.
+    async fn end_client_sessions(
+        &mut self,
+        client_id: &str,
+        user: Option<Id>,
+        ending: Ending<'_>,
+    ) -> QueryResult<Vec<Id>>;
     /// Deletes up to `limit` sessions (and by cascade their tokens) that ended, or reached their
     /// absolute expiry, before `cutoff`. A session idle past `refresh_ttl` is dead at once but
     /// kept until then: finding it earlier would need an index on `last_used_at`, which every
@@ -279,10 +285,15 @@ impl SessionStore {
         Ok(ended)
     }
 
-    async fn end_client_sessions(&mut self, client_id: &str, ending: Ending<'_>) -> QueryResult<Vec<Id>> {
-        let ended: Vec<(Id, Id)> = diesel::update(sessions::table)
+    async fn end_client_sessions(&mut self, client_id: &str, user: Option<Id>, ending: Ending<'_>) -> QueryResult<Vec<Id>> {
+        let mut query = diesel::update(sessions::table)
             .filter(sessions::client_id.eq(client_id))
             .filter(sessions::ended_at.is_null())
+            .into_boxed();
+        if let Some(user) = user {
+            query = query.filter(sessions::user_id.eq(user));
+        }
+        let ended: Vec<(Id, Id)> = query
             .set((sessions::ended_at.eq(ending.now), sessions::end_reason.eq(ending.reason)))
             .returning((sessions::id, sessions::user_id))
             .get_results(self)

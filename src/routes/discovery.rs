@@ -8,17 +8,44 @@
 //! server<path>`) and OpenID Connect Discovery §4 (`<path>/.well-known/openid-configuration`) look;
 //! [`under_issuer_path`] mounts them there at ignite, once the issuer is known.
 //!
-//! Fields of OpenID Connect Discovery that describe what is not built yet (an authorization
-//! endpoint, ID tokens and their signing algorithms, userinfo) are left out rather than claimed.
+//! The OpenID Connect fields describe browser sign-in (docs/browser-sign-in.md): the
+//! authorization, userinfo and end-session endpoints, ID tokens signed RS256 (every provider's
+//! algorithm, OpenID Connect Core §15.1) or EdDSA, PKCE with S256 only, and `iss` in authorization
+//! responses (RFC 9207).
 
 use rocket::fairing::AdHoc;
 use rocket::http::Header;
 use rocket::serde::json::{json, Json, Value};
 use rocket::{get, Responder, State};
 
+use crate::auth::oidc::key_set::IdTokenAlg;
+use crate::auth::oidc::pkce::S256;
 use crate::auth::session::scope::OPENID_VALUES;
 use crate::auth::Auth;
 use crate::config::AuthConfig;
+
+/// The claims ID tokens and userinfo may carry (OpenID Connect Core §2, §5.1).
+const CLAIMS_SUPPORTED: [&str; 13] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "amr",
+    "sid",
+    "at_hash",
+    "email",
+    "email_verified",
+    "client_id",
+];
+
+/// The OpenID scope values, then every permission (a down-scoped token names permissions).
+/// What a `scope` may name: the OpenID Connect values, then every permission.
+fn scopes_supported(auth: &Auth) -> Vec<String> {
+    OPENID_VALUES.iter().map(|v| v.to_string()).chain(auth.scopes_supported()).collect()
+}
 
 /// Allows any origin (browser apps discover and verify from their own origin); the documents are
 /// public and carry no credentials.
@@ -60,18 +87,24 @@ fn document(auth: &Auth) -> Document {
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
+        "userinfo_endpoint": format!("{issuer}/oauth/userinfo"),
+        "end_session_endpoint": format!("{issuer}/oauth/logout"),
         "grant_types_supported": grants,
-        // RFC 8414 §2 requires the field; no authorization endpoint exists yet, so no response
-        // type is supported and the list is empty rather than a false ["code"].
-        "response_types_supported": [],
+        // The authorization-code flow only (RFC 9700 §2.1.2: no implicit grant).
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": [S256],
+        "authorization_response_iss_parameter_supported": true,
+        "id_token_signing_alg_values_supported": IdTokenAlg::ALL.map(IdTokenAlg::name),
+        "claims_supported": CLAIMS_SUPPORTED,
         // `none` for public clients (the password and refresh grants), the others for clients
         // with a secret (RFC 6749 §2.3.1).
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         // `none` for users' tokens; a client authenticates to revoke its own access tokens.
         "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        // What a `scope` may name: the OpenID Connect values, then every permission.
-        "scopes_supported": OPENID_VALUES.iter().map(|v| v.to_string()).chain(auth.scopes_supported()).collect::<Vec<_>>(),
+        "scopes_supported": scopes_supported(auth),
         // `sub` is the account's id, the same for every client (OpenID Connect Core §8).
         "subject_types_supported": ["public"],
         "service_documentation": format!("{issuer}/docs"),
@@ -85,7 +118,11 @@ fn document_example() -> Value {
         "token_endpoint": "https://auth.example.com/oauth/token",
         "jwks_uri": "https://auth.example.com/.well-known/jwks.json",
         "grant_types_supported": ["password", "refresh_token", "client_credentials"],
-        "response_types_supported": [], "subject_types_supported": ["public"],
+        "authorization_endpoint": "https://auth.example.com/oauth/authorize",
+        "userinfo_endpoint": "https://auth.example.com/oauth/userinfo",
+        "response_types_supported": ["code"], "subject_types_supported": ["public"],
+        "code_challenge_methods_supported": ["S256"],
+        "id_token_signing_alg_values_supported": ["RS256", "EdDSA"],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"]})
 }
 
@@ -111,13 +148,20 @@ fn metadata_for_path(auth: &State<Auth>) -> Document {
     document(auth)
 }
 
-/// The public signing keys (RFC 7517/8037); `{"keys": []}` when tokens are signed with HS256.
+/// The public signing keys (RFC 7517/8037): the access-token keys first (none when access tokens
+/// are signed with HS256), then the ID-token keys, which are always published.
 #[utoipa::path(tag = "oauth", responses((status = 200, description = "The JWK set (any origin may read it).",
     body = serde_json::Value, example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "2026-01",
-        "x": "...", "use": "sig", "alg": "EdDSA"}]}))))]
+        "x": "...", "use": "sig", "alg": "EdDSA"}, {"kty": "RSA", "kid": "id-rs256-...", "n": "...", "e": "AQAB",
+        "use": "sig", "alg": "RS256"}]}))))]
 #[get("/.well-known/jwks.json")]
 pub fn jwks(auth: &State<Auth>) -> AnyOrigin<Json<Value>> {
-    AnyOrigin::new(Json(auth.keys.jwks(auth.clock.now())))
+    let now = auth.clock.now();
+    let mut jwks = auth.keys.jwks(now);
+    if let Some(keys) = jwks["keys"].as_array_mut() {
+        keys.extend(auth.id_token_keys.current().jwks(now));
+    }
+    AnyOrigin::new(Json(jwks))
 }
 
 pub fn routes() -> Vec<rocket::Route> {

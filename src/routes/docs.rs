@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::Config;
 
 use super::responses::{ErrorObject, ERROR_RESPONSES};
-use super::{admin, auth, discovery, feed, health, metrics, mfa, oauth, oauth_tokens, users};
+use super::{admin, auth, consents, discovery, feed, health, metrics, mfa, oauth, oauth_tokens, userinfo, users};
 use crate::error::ApiError;
 
 /// The OpenAPI document. Every handler of `routes::all()` is listed in `paths`, except the
@@ -46,6 +46,7 @@ use crate::error::ApiError;
         auth::end_session,
         mfa::enrol, mfa::confirm, mfa::disable, mfa::recovery_codes, mfa::verify, mfa::reset,
         users::me, users::token_info, users::change_password,
+        consents::list, consents::revoke,
         admin::users::list, admin::users::get, admin::users::set_roles, admin::users::patch,
         admin::users::delete, admin::users::sessions, admin::users::revoke_sessions,
         admin::roles::list, admin::roles::create, admin::roles::update, admin::roles::delete,
@@ -53,6 +54,7 @@ use crate::error::ApiError;
         admin::clients::list, admin::clients::create, admin::clients::update, admin::clients::rotate_secret,
         admin::clients::delete,
         oauth::token, oauth_tokens::revoke, oauth_tokens::introspect,
+        userinfo::userinfo, userinfo::userinfo_post,
         discovery::metadata, discovery::openid_configuration, discovery::jwks,
         metrics::exposition,
         feed::changes,

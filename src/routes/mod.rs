@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod consents;
 pub mod discovery;
 pub mod docs;
 pub mod feed;
@@ -14,6 +15,7 @@ pub mod oauth_forms;
 pub mod oauth_tokens;
 pub mod query;
 pub mod responses;
+pub mod userinfo;
 pub mod users;
 pub mod views;
 
@@ -66,6 +68,8 @@ pub fn all() -> Vec<rocket::Route> {
     let mut routes = health::routes();
     routes.extend(auth::routes());
     routes.extend(users::routes());
+    routes.extend(consents::routes());
+    routes.extend(userinfo::routes());
     routes.extend(mfa::routes());
     routes.extend(admin::routes());
     routes.extend(oauth::routes());

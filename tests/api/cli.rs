@@ -218,14 +218,22 @@ on_both_backends! {
         assert_success(&output, "keys rotate");
         let jwks = async || -> Value { app.client.get("/.well-known/jwks.json").dispatch().await.into_json().await.unwrap() };
         // The running app reloads its keys on its poll interval.
-        eventually("the app publishes the rotated key", async || jwks().await["keys"].as_array().unwrap().len() >= 2).await;
-        let jwks = jwks().await;
-        let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
-        assert_eq!(kids.len(), 2, "{jwks}");
-        assert!(stdout(&output).contains(kids[0]), "the new kid is printed: {}", stdout(&output));
+        // Access-token keys, then the ID-token keys (`id-...`), each generation newest first.
+        let access_kids = async || -> Vec<String> {
+            let kids = jwks().await["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+            kids.into_iter().filter(|k| !k.starts_with("id-")).collect()
+        };
+        eventually("the app publishes the rotated key", async || access_kids().await.len() >= 2).await;
+        let kids = access_kids().await;
+        assert_eq!(kids.len(), 2, "{kids:?}");
+        assert!(stdout(&output).contains(&kids[0]), "the new kid is printed: {}", stdout(&output));
         assert_eq!(app.me_status(&before.access).await, Status::Ok);
-        let refused = run(Run::on(app.db_url()).auth("{secret=\"a-configured-hs256-key-of-at-least-32-bytes\"}"), &["keys", "rotate"]).await;
-        assert_failure(&refused, "keys rotate with a configured secret");
+        let id_kids = async || jwks().await["keys"].as_array().unwrap().iter().filter(|k| k["kid"].as_str().unwrap().starts_with("id-")).count();
+        eventually("the ID-token keys rotated too", async || id_kids().await == 4).await;
+        // With a configured secret only the ID-token keys are generated ones, and only they rotate.
+        let hs256 = run(Run::on(app.db_url()).auth("{secret=\"a-configured-hs256-key-of-at-least-32-bytes\"}"), &["keys", "rotate"]).await;
+        assert_success(&hs256, "keys rotate with a configured secret");
+        assert!(stdout(&hs256).contains("only the ID-token keys rotate"), "{}", stdout(&hs256));
     }
 
     async fn serve_warns_that_a_database_reader_can_mint_tokens_on_postgresql_without_a_key(backend) {

@@ -18,6 +18,7 @@ fn needs_token(path: &str) -> bool {
     path.starts_with("/admin/")
         || path.starts_with("/users/")
         || path == "/metrics"
+        || path == "/oauth/userinfo"
         || ["/auth/logout", "/auth/logout-all", "/auth/sessions", "/auth/mfa/totp", "/auth/mfa/recovery-codes"]
             .iter()
             .any(|p| path == *p || path.starts_with(&format!("{p}/")))

@@ -18,16 +18,19 @@ fn header_of(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap()
 }
 
+/// The kids of the access-token keys of the JWKS (the ID-token keys, `id-...`, left out).
 pub async fn jwks_kids(app: &TestApp) -> Vec<String> {
     let jwks: Value = app.client.get("/.well-known/jwks.json").dispatch().await.into_json().await.unwrap();
-    jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
+    let kids = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned());
+    kids.filter(|kid| !kid.starts_with("id-")).collect()
 }
 
 /// `portcullis keys rotate` on the app's database, at the app's time.
 pub async fn rotate(app: &TestApp, kek: Option<&str>) -> String {
     let settings: PoolSettings = test_figment(app.db_url()).extract_inner("databases.main").unwrap();
     let config = AuthConfig { key_encryption_key: kek.map(portcullis::config::Secret::new), ..AuthConfig::default() };
-    portcullis::cli::rotate_keys(&settings, &config, app.clock.now()).await.expect("rotation")
+    let rotated = portcullis::cli::rotate_keys(&settings, &config, app.clock.now()).await.expect("rotation");
+    rotated.access_token_kid.expect("the access-token key rotated")
 }
 
 /// Waits until `app` signs with `kid` (running instances reload keys on their poll interval),
@@ -46,7 +49,9 @@ async fn until_signing_with(app: &TestApp, user: &TestUser, kid: &str) -> Tokens
 
 /// Every text cell of the tables that could hold key material, on either backend.
 async fn stored_text(app: &TestApp) -> String {
-    cells(app, "SELECT private_key AS value FROM signing_keys UNION ALL SELECT value FROM settings").await
+    let query = "SELECT private_key AS value FROM signing_keys UNION ALL SELECT value FROM settings \
+                 UNION ALL SELECT private_key FROM id_token_keys";
+    cells(app, query).await
 }
 
 /// The text cells `query` selects (as `value`), joined by newlines.
@@ -85,7 +90,7 @@ on_both_backends! {
         let header = header_of(&tokens.access);
         assert_eq!((header["alg"].as_str(), header["typ"].as_str()), (Some("EdDSA"), Some("at+jwt")));
         let jwks: Value = app.client.get("/.well-known/jwks.json").dispatch().await.into_json().await.unwrap();
-        assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(jwks_kids(&app).await.len(), 1, "one access-token key (then the ID-token keys)");
         let jwk = &jwks["keys"][0];
         assert_eq!((jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["kid"].clone(), jwk.get("d")), (Some("OKP"), Some("Ed25519"), header["kid"].clone(), None));
         let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();

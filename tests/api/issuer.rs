@@ -123,9 +123,10 @@ on_both_backends! {
             json!(["none", "client_secret_basic", "client_secret_post"])
         );
         assert!(openid["scopes_supported"].as_array().unwrap().contains(&json!("users:read")));
-        assert_eq!(openid["response_types_supported"], json!([]), "no authorization endpoint yet");
+        assert_eq!(openid["response_types_supported"], json!(["code"]));
         assert_eq!(openid["subject_types_supported"], json!(["public"]));
-        assert!(openid.get("id_token_signing_alg_values_supported").is_none(), "no ID tokens yet");
+        assert_eq!(openid["id_token_signing_alg_values_supported"], json!(["RS256", "EdDSA"]));
+        assert_eq!(openid["userinfo_endpoint"], format!("{base}/oauth/userinfo"));
         let (_, _, jwks_cache, jwks_origin) = document(&app, "/.well-known/jwks.json").await;
         assert_eq!((jwks_cache, jwks_origin.as_deref()), (None, Some("*")));
     }

@@ -22,7 +22,9 @@ async fn secrets_of(app: &TestApp) -> Vec<String> {
 async fn secrets_at(backend: Backend, url: &str) -> Vec<String> {
     let query = "SELECT kid || ' ' || private_key || ' ' || COALESCE(CAST(retired_at AS TEXT), '-') AS value \
                  FROM signing_keys UNION ALL SELECT name || '=' || value FROM settings \
-                 UNION ALL SELECT secret FROM mfa_totp";
+                 UNION ALL SELECT secret FROM mfa_totp \
+                 UNION ALL SELECT kid || ' ' || private_key || ' ' || COALESCE(CAST(retired_at AS TEXT), '-') \
+                 FROM id_token_keys";
     let mut lines: Vec<String> = cells_at(backend, url, query).await.lines().map(str::to_owned).collect();
     lines.sort();
     lines
@@ -58,6 +60,10 @@ pub async fn to_clear(app: &TestApp) {
     for line in cells(app, "SELECT kid || ' ' || private_key AS value FROM signing_keys").await.lines() {
         let (kid, value) = line.split_once(' ').unwrap();
         execute(app, &format!("UPDATE signing_keys SET private_key = '{}' WHERE kid = '{kid}'", reseal(value))).await;
+    }
+    for line in cells(app, "SELECT kid || ' ' || private_key AS value FROM id_token_keys").await.lines() {
+        let (kid, value) = line.split_once(' ').unwrap();
+        execute(app, &format!("UPDATE id_token_keys SET private_key = '{}' WHERE kid = '{kid}'", reseal(value))).await;
     }
     let refresh = cells(app, "SELECT value FROM settings WHERE name = 'refresh_mac_key'").await;
     execute(app, &format!("UPDATE settings SET value = '{}' WHERE name = 'refresh_mac_key'", reseal(&refresh))).await;
@@ -104,8 +110,8 @@ async fn a_copy_of_the_sqlite_database_without_its_key_file_opens_nothing() {
     let secrets = secrets_at(Backend::Sqlite, &copy).await;
     assert_eq!(
         secrets.iter().filter(|s| s.contains("xc20p1:")).count(),
-        4,
-        "two signing keys, the refresh key, a TOTP secret: {secrets:?}"
+        8,
+        "two signing keys, the refresh key, a TOTP secret, two generations of ID-token keys: {secrets:?}"
     );
     assert!(!secrets.iter().any(|s| s.contains("plain:")), "nothing in clear: {secrets:?}");
     let error = start(&app, &copy, None).await.expect_err("the copy alone does not start");

@@ -147,9 +147,11 @@ on_both_backends! {
         assert_eq!(metadata["grant_types_supported"], json!(["password", "refresh_token", "client_credentials"]));
     }
 
-    async fn the_jwks_is_empty_for_hs256(backend) {
+    async fn the_jwks_lists_no_access_token_key_for_hs256_only_the_id_token_keys(backend) {
         let app = TestApp::builder(backend).with_config("secret", "a-configured-hs256-key-of-at-least-32-bytes").build().await;
         let jwks: Value = app.client.get("/.well-known/jwks.json").dispatch().await.into_json().await.unwrap();
-        assert_eq!(jwks, json!({"keys": []}));
+        let algs: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["alg"].as_str().unwrap()).collect();
+        assert_eq!(algs, ["RS256", "EdDSA"], "the ID-token keys: {jwks}");
+        assert!(jwks["keys"].as_array().unwrap().iter().all(|k| k["kty"] != "oct"), "the HS256 key is never published");
     }
 }

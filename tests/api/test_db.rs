@@ -2,6 +2,10 @@
 //! dropped afterwards — copied from a template the test process migrated once, so ~400 tests do
 //! not each run every migration. Tests of migrations themselves start from [`TestDb::empty`].
 //!
+//! The template also holds one generation of ID-token keys ([`id_token_keys`]): generating a
+//! 2048-bit RSA key takes a noticeable moment, which ~800 test databases should not each pay.
+//! Tests of that generation itself start from [`TestDb::empty`] too.
+//!
 //! PostgreSQL runs when `PORTCULLIS_TEST_POSTGRES_URL` names a server (an admin URL such as
 //! `postgres://postgres@127.0.0.1:5432/postgres`); without it the `postgres` variant of a test
 //! says it was skipped, and fails under `CI=true`. `.ci/run` always sets it.
@@ -11,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use portcullis::db::schema::id_token_keys;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
@@ -114,6 +119,13 @@ impl Drop for TestDb {
     }
 }
 
+/// One generation of ID-token keys, stored in clear (the service seals them at start-up when it
+/// has a key-encryption key, as it does any key found in clear).
+async fn id_token_keys() -> Vec<portcullis::models::StoredIdTokenKey> {
+    let clear = portcullis::auth::keys::kek::AtRest::new(None);
+    portcullis::auth::oidc::keys::new_generation(&clear, 1, 0).await.expect("ID-token keys")
+}
+
 static SQLITE_TEMPLATE: OnceCell<PathBuf> = OnceCell::const_new();
 static POSTGRES_TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
@@ -130,7 +142,8 @@ fn on_server(admin_url: &str, name: &str) -> String {
 }
 
 /// The first 16 hex digits of a SHA-256 over every file (path and content) of
-/// `migrations/<backend>`: a changed migration gets a template of its own.
+/// `migrations/<backend>` and what else the template holds: a changed migration gets a template
+/// of its own.
 fn migrations_hash(backend: &str) -> String {
     fn files(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).expect("the migrations folder") {
@@ -147,6 +160,8 @@ fn migrations_hash(backend: &str) -> String {
     files(&root, &mut paths);
     paths.sort();
     let mut digest = Sha256::new();
+    // What the template holds besides the schema: a change here gets a template of its own.
+    digest.update(b"template with one generation of ID-token keys");
     for path in paths {
         digest.update(path.strip_prefix(&root).unwrap().to_string_lossy().as_bytes());
         digest.update(std::fs::read(&path).expect("a migration file"));
@@ -167,10 +182,15 @@ async fn sqlite_template() -> PathBuf {
     let building = path.with_extension(format!("{}.building", uuid::Uuid::new_v4().simple()));
     let url = building.to_string_lossy().into_owned();
     portcullis::db::run_migrations(&url).await.expect("migrate the SQLite template");
+    let keys = id_token_keys().await;
     {
         use diesel::connection::SimpleConnection;
         use diesel::Connection;
         let mut conn = diesel::SqliteConnection::establish(&url).expect("open the SQLite template");
+        for key in &keys {
+            diesel::RunQueryDsl::execute(diesel::insert_into(id_token_keys::table).values(key), &mut conn)
+                .expect("store the template's ID-token keys");
+        }
         conn.batch_execute("PRAGMA journal_mode = DELETE").expect("leave WAL mode");
     }
     assert!(!Path::new(&format!("{url}-wal")).exists(), "the template's WAL was checkpointed");
@@ -201,6 +221,16 @@ async fn postgres_template(admin_url: &str) -> String {
         let building = format!("{name}_b{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         admin.batch_execute(&format!("CREATE DATABASE {building}")).await.expect("create the template");
         portcullis::db::run_migrations(&on_server(admin_url, &building)).await.expect("migrate the template");
+        {
+            let mut conn = AsyncPgConnection::establish(&on_server(admin_url, &building)).await.expect("the template");
+            for key in &id_token_keys().await {
+                diesel::insert_into(id_token_keys::table)
+                    .values(key)
+                    .execute(&mut conn)
+                    .await
+                    .expect("store the template's ID-token keys");
+            }
+        }
         admin
             .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))
             .await

@@ -5,8 +5,8 @@
 //! sealed values exist, so a forgotten key cannot leave a key in clear beside sealed ones. The
 //! rules a deployment gets are in docs/services.md, "Keys at rest".
 //!
-//! The secrets: the private halves of generated signing keys, the refresh-token MAC key and the
-//! TOTP secrets.
+//! The secrets: the private halves of generated signing keys and ID-token keys, the
+//! refresh-token MAC key and the TOTP secrets.
 
 use std::path::PathBuf;
 
@@ -18,13 +18,14 @@ use crate::auth::mfa::secret as totp_secret;
 use crate::auth::REFRESH_MAC_KEY;
 use crate::config::AuthConfig;
 use crate::db::{DbPool, Id};
-use crate::models::{MfaStore, SettingStore, SigningKeyStore};
+use crate::models::{IdTokenKeyStore, MfaStore, SettingStore, SigningKeyStore};
 
 /// Where a stored secret lives.
 #[derive(Debug, Clone)]
 enum Place {
     RefreshKey,
     SigningKey(String),
+    IdTokenKey(String),
     Totp(Id),
 }
 
@@ -33,6 +34,7 @@ impl Place {
         match self {
             Place::RefreshKey => "refresh-token key".into(),
             Place::SigningKey(kid) => format!("signing key {kid}"),
+            Place::IdTokenKey(kid) => format!("ID-token key {kid}"),
             Place::Totp(user) => format!("TOTP secret of user {user}"),
         }
     }
@@ -71,18 +73,20 @@ impl Source {
 /// Every stored secret and where it is.
 async fn stored_secrets(pool: &DbPool) -> Result<Vec<(Place, String)>, String> {
     let mut conn = pool.get().await.map_err(|e| format!("databases.main: {e}"))?;
-    let (refresh, keys, totp) = crate::db::with_conn!(conn, |c| async {
+    let (refresh, keys, id_keys, totp) = crate::db::with_conn!(conn, |c| async {
         let refresh = c.setting(REFRESH_MAC_KEY).await?;
         let keys = c.signing_keys().await?;
+        let id_keys = c.id_token_keys().await?;
         let totp = c.totp_secrets().await?;
-        Ok::<_, diesel::result::Error>((refresh, keys, totp))
+        Ok::<_, diesel::result::Error>((refresh, keys, id_keys, totp))
     }
     .await)
     .map_err(|e| format!("cannot read the stored keys: {e}"))?;
     let refresh = refresh.map(|value| (Place::RefreshKey, value));
     let keys = keys.into_iter().map(|k| (Place::SigningKey(k.kid), k.private_key));
+    let id_keys = id_keys.into_iter().map(|k| (Place::IdTokenKey(k.kid), k.private_key));
     let totp = totp.into_iter().map(|(user, secret)| (Place::Totp(user), secret));
-    Ok(refresh.into_iter().chain(keys).chain(totp).collect())
+    Ok(refresh.into_iter().chain(keys).chain(id_keys).chain(totp).collect())
 }
 
 /// The key in force for the database of `pool`, checked against every sealed value; values in
@@ -154,6 +158,7 @@ async fn seal_all(pool: &DbPool, reseal: &[(Place, String, String)]) -> Result<(
             match place {
                 Place::RefreshKey => c.replace_setting(REFRESH_MAC_KEY, clear, sealed).await?,
                 Place::SigningKey(kid) => _ = c.reseal_private_key(kid, clear, sealed).await?,
+                Place::IdTokenKey(kid) => _ = c.reseal_id_token_key(kid, clear, sealed).await?,
                 Place::Totp(user) => _ = c.reseal_totp_secret(*user, clear, sealed).await?,
             }
         }

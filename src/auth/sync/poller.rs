@@ -1,6 +1,6 @@
 //! What other instances changed in storage, brought into this instance's memory: ended sessions
-//! ([`super::revocation`]), role changes ([`super::role_changes`]), the role table and the signing
-//! keys. One task per instance reads them every `revocation_poll_ms`, and at once when
+//! ([`super::revocation`]), role changes ([`super::role_changes`]), the role table, the signing
+//! keys and the ID-token keys. One task per instance reads them every `revocation_poll_ms`, and at once when
 //! [`SyncWake`] is signalled.
 
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use super::revocation::RevokedSessions;
 use super::role_changes::RoleChanges;
 use super::wake::SyncWake;
 use crate::auth::keys::signing::Signing;
+use crate::auth::oidc::keys::IdTokenKeys;
 use crate::auth::permissions::RoleTable;
 use crate::clock::Clock;
 use crate::db::DbPool;
@@ -29,6 +30,7 @@ pub struct Views {
     pub wake: Arc<SyncWake>,
     /// Reloaded each round too, so rotations and expiries of retired keys reach this instance.
     pub signing: Arc<Signing>,
+    pub id_token_keys: Arc<IdTokenKeys>,
 }
 
 /// Polls the feed until `shutdown` resolves, every `interval` and whenever `wake` is signalled.
@@ -42,7 +44,7 @@ pub async fn run(
     interval: Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let Views { revoked: set, client_cutoffs, role_changes, roles, wake, signing } = views;
+    let Views { revoked: set, client_cutoffs, role_changes, roles, wake, signing, id_token_keys } = views;
     tokio::pin!(shutdown);
     let mut since = i64::MIN;
     let mut ticker = tokio::time::interval(interval);
@@ -77,6 +79,9 @@ pub async fn run(
         }
         if let Err(e) = signing.reload(&pool, clock.now()).await {
             rocket::warn!("signing key reload failed: {e}");
+        }
+        if let Err(e) = id_token_keys.reload(&pool, clock.now()).await {
+            rocket::warn!("ID-token key reload failed: {e}");
         }
     }
 }

@@ -1,0 +1,3 @@
+DROP TABLE consents;
+DROP TABLE authorization_codes;
+DROP TABLE id_token_keys;
