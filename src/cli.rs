@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::auth::{accounts::create_user, Auth};
+use crate::auth::accounts::{create_user, Creation};
+use crate::auth::Auth;
 use crate::clock::Clock;
 use crate::config::AuthConfig;
 use crate::db::{run_migrations_for, DbPool, PoolSettings};
@@ -156,7 +157,7 @@ async fn create(email: String, roles: Vec<String>, password: String) -> Result<(
     let pool = DbPool::build(&settings).map_err(|e| e.to_string())?;
     let auth = Auth::build(config, Clock::new(), &pool).await?;
     let user =
-        create_user(&auth, &pool, &email, &password, &roles).await.map_err(|e| e.into_description().into_owned())?;
+        create_user(&auth, &pool, &email, &password, &roles, Creation::Operator).await.map_err(|e| e.into_description().into_owned())?;
     println!("created user {} <{}> with roles {}", user.id, user.email, user.roles.join(", "));
     Ok(())
 }
