@@ -156,8 +156,9 @@ async fn create(email: String, roles: Vec<String>, password: String) -> Result<(
     run_migrations_for(&settings).await?;
     let pool = DbPool::build(&settings).map_err(|e| e.to_string())?;
     let auth = Auth::build(config, Clock::new(), &pool).await?;
-    let user =
-        create_user(&auth, &pool, &email, &password, &roles, Creation::Operator).await.map_err(|e| e.into_description().into_owned())?;
+    let user = create_user(&auth, &pool, &email, &password, &roles, Creation::Operator)
+        .await
+        .map_err(|e| e.into_description().into_owned())?;
     println!("created user {} <{}> with roles {}", user.id, user.email, user.roles.join(", "));
     Ok(())
 }

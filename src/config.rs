@@ -196,8 +196,19 @@ fn problem(key: &str, problem: impl Into<String>) -> ConfigError {
 
 /// Well-known placeholder secrets from tutorials and templates (compared without punctuation).
 const PLACEHOLDERS: &[&str] = &[
-    "changeme", "changethis", "replaceme", "yoursecretkey", "yoursecret", "secretkey", "mysecret", "jwtsecret",
-    "supersecret", "your256bitsecret", "placeholder", "insecure", "password",
+    "changeme",
+    "changethis",
+    "replaceme",
+    "yoursecretkey",
+    "yoursecret",
+    "secretkey",
+    "mysecret",
+    "jwtsecret",
+    "supersecret",
+    "your256bitsecret",
+    "placeholder",
+    "insecure",
+    "password",
 ];
 fn is_placeholder(secret: &str) -> bool {
     let folded: String = secret.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();

@@ -126,7 +126,15 @@ impl Mailer {
     }
 
     /// The outbox row of a message to `recipient`, due at once; its link sealed.
-    pub fn message(&self, kind: MailKind, recipient: &str, user: Option<Id>, link: Option<&str>, detail: Option<&str>, now: i64) -> OutboxMessage {
+    pub fn message(
+        &self,
+        kind: MailKind,
+        recipient: &str,
+        user: Option<Id>,
+        link: Option<&str>,
+        detail: Option<&str>,
+        now: i64,
+    ) -> OutboxMessage {
         let id = Id::new();
         OutboxMessage {
             id,

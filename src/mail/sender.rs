@@ -116,7 +116,8 @@ async fn give_up(
     reason: &str,
     now: i64,
 ) -> Result<(), String> {
-    let detail = json!({"kind": message.kind, "attempts": attempts, "message_id": message.message_id, "reason": reason});
+    let detail =
+        json!({"kind": message.kind, "attempts": attempts, "message_id": message.message_id, "reason": reason});
     let event = NewAuditEvent {
         id: Id::new(),
         at: now,
@@ -143,7 +144,12 @@ async fn attempt(mailer: &Mailer, message: &OutboxMessage) -> Delivery {
     };
     let settings = &mailer.settings.config;
     let minutes = if kind == MailKind::Reset { settings.reset_ttl } else { settings.verify_ttl }.div_ceil(60);
-    let cx = Context { display_name: &mailer.display_name, link: link.as_deref(), detail: message.detail.as_deref(), minutes };
+    let cx = Context {
+        display_name: &mailer.display_name,
+        link: link.as_deref(),
+        detail: message.detail.as_deref(),
+        minutes,
+    };
     let rendered = render(kind, &cx);
     let built = transport::message(&mailer.settings.from, &message.recipient, &message.message_id, &rendered);
     match built {

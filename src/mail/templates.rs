@@ -126,7 +126,12 @@ mod tests {
 
     #[test]
     fn a_reset_mail_carries_the_link_in_both_parts_and_escapes_html() {
-        let cx = Context { display_name: "A<b>", link: Some("https://x.example/reset-password?token=t&u"), detail: None, minutes: 15 };
+        let cx = Context {
+            display_name: "A<b>",
+            link: Some("https://x.example/reset-password?token=t&u"),
+            detail: None,
+            minutes: 15,
+        };
         let mail = render(MailKind::Reset, &cx);
         assert!(mail.text.contains("https://x.example/reset-password?token=t&u"));
         assert!(mail.html.contains("token=t&amp;u") && mail.html.contains("A&lt;b&gt;"));

@@ -74,7 +74,9 @@ pub fn message(from: &str, to: &str, message_id: &str, mail: &Rendered) -> Resul
 pub async fn deliver(transport: &AsyncSmtpTransport<Tokio1Executor>, message: Message, bound: Duration) -> Delivery {
     match tokio::time::timeout(bound, transport.send(message)).await {
         Err(_) => Delivery::Transient("the SMTP server did not answer in time".into()),
-        Ok(Ok(reply)) => Delivery::Accepted(format!("{} {}", reply.code(), reply.message().collect::<Vec<_>>().join(" "))),
+        Ok(Ok(reply)) => {
+            Delivery::Accepted(format!("{} {}", reply.code(), reply.message().collect::<Vec<_>>().join(" ")))
+        }
         Ok(Err(e)) if e.is_permanent() => Delivery::Permanent(e.to_string()),
         Ok(Err(e)) => Delivery::Transient(e.to_string()),
     }

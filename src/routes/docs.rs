@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::Config;
 
 use super::responses::{ErrorObject, ERROR_RESPONSES};
-use super::{admin, auth, discovery, feed, health, metrics, mfa, oauth, users};
+use super::{admin, auth, discovery, feed, health, mail, metrics, mfa, oauth, users};
 use crate::error::ApiError;
 
 /// The OpenAPI document. Every handler of `routes::all()` is listed in `paths`, except the
@@ -46,6 +46,7 @@ use crate::error::ApiError;
         auth::end_session,
         mfa::enrol, mfa::confirm, mfa::disable, mfa::recovery_codes, mfa::verify, mfa::reset,
         users::me, users::token_info, users::change_password,
+        mail::forgot, mail::reset, mail::send_verification, mail::verify, mail::change_email, mail::confirm,
         admin::users::list, admin::users::get, admin::users::set_roles, admin::users::patch,
         admin::users::delete, admin::users::sessions, admin::users::revoke_sessions,
         admin::roles::list, admin::roles::create, admin::roles::update, admin::roles::delete,
@@ -55,6 +56,9 @@ use crate::error::ApiError;
         discovery::metadata, discovery::openid_configuration, discovery::jwks,
         metrics::exposition,
         feed::changes,
+        crate::pages::style, crate::pages::mail_links::reset_form, crate::pages::mail_links::reset_submit,
+        crate::pages::mail_links::verify_form, crate::pages::mail_links::verify_submit,
+        crate::pages::mail_links::confirm_form, crate::pages::mail_links::confirm_submit, crate::pages::mail_links::done,
     ),
     components(schemas(ErrorObject)),
     modifiers(&Components),
@@ -63,11 +67,13 @@ use crate::error::ApiError;
         (name = "mfa", description = "Multi-factor authentication with TOTP (RFC 6238) and recovery codes, \
             and the second step of a login."),
         (name = "users", description = "The caller's own account."),
+        (name = "mail", description = "Password reset, email verification and email change by mail."),
         (name = "admin", description = "Administration; every route needs the permission it names."),
         (name = "oauth", description = "OAuth 2.0 token and revocation endpoints (RFC 6749, RFC 7009), \
             metadata (RFC 8414) and signing keys (RFC 7517)."),
         (name = "feed", description = "The change feed for resource servers that verify tokens themselves \
             (ended sessions, deleted clients, role changes, the role table)."),
+        (name = "pages", description = "Hosted HTML pages: the forms behind mail links."),
         (name = "health", description = "Liveness and readiness."),
         (name = "operations", description = "Prometheus metrics."),
     )

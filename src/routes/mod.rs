@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod docs;
 pub mod feed;
 pub mod health;
+pub mod mail;
 pub mod metrics;
 pub mod mfa;
 pub mod oauth;
@@ -65,6 +66,7 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(auth::routes());
     routes.extend(users::routes());
     routes.extend(mfa::routes());
+    routes.extend(mail::routes());
     routes.extend(admin::routes());
     routes.extend(oauth::routes());
     routes.extend(discovery::routes());

@@ -32,7 +32,8 @@ impl Auth {
             return Ok(());
         }
         let (mailer, now, ip) = (&self.mail, self.clock.now(), client.ip.as_deref());
-        crate::db::write_tx!(conn, |c| send_token_mail(c, mailer, MailKind::Verify, user.id, &user.email, ip, now).await)?;
+        crate::db::write_tx!(conn, |c| send_token_mail(c, mailer, MailKind::Verify, user.id, &user.email, ip, now)
+            .await)?;
         self.mail.wake();
         Ok(())
     }
@@ -46,7 +47,9 @@ impl Auth {
         let row = crate::db::with_conn!(conn, |c| c.live_mail_token(&hash, kind, now).await)?.ok_or_else(dead_link)?;
         let audit = audit_event("email_verified", now, Some(row.user_id), client, json!({}));
         crate::db::write_tx!(conn, |c| {
-            if !c.spend_mail_token(&hash, kind, now).await? || !c.set_email_verified(row.user_id, &row.email, now).await? {
+            if !c.spend_mail_token(&hash, kind, now).await?
+                || !c.set_email_verified(row.user_id, &row.email, now).await?
+            {
                 return Err(dead_link());
             }
             c.insert_audit(&audit).await?;
@@ -65,7 +68,8 @@ impl Auth {
         client: &RequestOrigin,
     ) -> ApiResult<()> {
         self.mail.require_on()?;
-        let new_email = normalize_email(new_email).map_err(|_| ApiError::invalid_field("new_email: must be a valid email address"))?;
+        let new_email = normalize_email(new_email)
+            .map_err(|_| ApiError::invalid_field("new_email: must be a valid email address"))?;
         let (user, _) = self.reauthenticate(pool, me.user_id, password, client).await?;
         let mut conn = pool.conn().await?;
         if crate::db::with_conn!(conn, |c| c.find_user_by_email(&new_email).await)?.is_some() {
@@ -86,7 +90,12 @@ impl Auth {
 
     /// `POST /auth/email/confirm`: the account moves to the token's address, verified; 409 when
     /// another account took it meanwhile.
-    pub async fn confirm_email_change(&self, pool: &DbPool, token: &str, client: &RequestOrigin) -> ApiResult<UserView> {
+    pub async fn confirm_email_change(
+        &self,
+        pool: &DbPool,
+        token: &str,
+        client: &RequestOrigin,
+    ) -> ApiResult<UserView> {
         self.mail.require_on()?;
         let (hash, kind, now) = (hash_token(token), token_kind(MailKind::Change), self.clock.now());
         let mut conn = pool.conn().await?;

@@ -28,7 +28,11 @@ pub fn token_kind(kind: MailKind) -> &'static str {
 
 /// 400 `invalid_grant`: the token of a mail link is unknown, used or expired.
 pub fn dead_link() -> ApiError {
-    ApiError::new(Status::BadRequest, ErrorCode::InvalidGrant, "The link is unknown, used or expired; ask for a new one.")
+    ApiError::new(
+        Status::BadRequest,
+        ErrorCode::InvalidGrant,
+        "The link is unknown, used or expired; ask for a new one.",
+    )
 }
 
 /// Inside a write transaction: when the limits allow, a new token of `kind` for `user` (voiding

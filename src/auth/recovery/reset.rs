@@ -50,13 +50,21 @@ impl Auth {
         let active = user.filter(|u| !u.disabled);
         let now = self.clock.now();
         let ip = client.ip.as_deref();
-        let requested = active.as_ref().map(|u| audit_event("password_reset_requested", now, Some(u.id), client, json!({})));
+        let requested =
+            active.as_ref().map(|u| audit_event("password_reset_requested", now, Some(u.id), client, json!({})));
         let mailer = &self.mail;
         crate::db::write_tx!(conn, |c| {
             match (&active, &requested) {
                 (Some(user), Some(event)) => {
                     let sent = send_token_mail(c, mailer, MailKind::Reset, user.id, &user.email, ip, now).await?;
-                    c.insert_audit(&audit_event(event.event, now, Some(user.id), client, json!({"sent": sent == super::limit::Allowance::Send}))).await?;
+                    c.insert_audit(&audit_event(
+                        event.event,
+                        now,
+                        Some(user.id),
+                        client,
+                        json!({"sent": sent == super::limit::Allowance::Send}),
+                    ))
+                    .await?;
                 }
                 // Counted like a real request, so a limited address cannot tell accounts apart.
                 _ => _ = super::limit::decide(c, &mailer.settings.config, normalized.as_deref(), ip, now).await?,
@@ -103,7 +111,8 @@ impl Auth {
         let password_hash = self.hasher.hash(new_password).await.map_err(ApiError::internal)?;
         let ending = self.ending_at("password_reset", now);
         let audit = audit_event("password_reset", now, Some(user.id), client, json!({}));
-        let recovery_used = audit_event("recovery_code_used", now, Some(user.id), client, json!({"for": "password_reset"}));
+        let recovery_used =
+            audit_event("recovery_code_used", now, Some(user.id), client, json!({"for": "password_reset"}));
         let notice = self.mail.message(MailKind::PasswordChanged, &user.email, Some(user.id), None, None, now);
         let judged = crate::db::write_tx!(conn, |c| {
             if !c.spend_mail_token(&hash, kind, now).await? {
