@@ -40,6 +40,20 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Check the mail configuration.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCommand {
+    /// Send one message through the configured SMTP server and print what it answered.
+    Test {
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,6 +110,9 @@ pub fn main() -> ExitCode {
         }
         Command::Keys { command: KeysCommand::Generate { kid, out_dir } } => generate_keys(kid, &out_dir),
         Command::Keys { command: KeysCommand::Rotate } => rocket::execute(rotate()),
+        Command::Mail { command: MailCommand::Test { to } } => rocket::execute(async move {
+            crate::mail::check::send_test(&crate::figment(), &to).await.map(|reply| println!("{reply}"))
+        }),
         Command::Client { command: ClientCommand::Create { name, permissions } } => {
             rocket::execute(create_client(name, permissions))
         }

@@ -4,6 +4,7 @@
 //! ([`transport`]). What a message says is in [`templates`]; it is rendered at send time, so the
 //! outbox keeps only the recipient, the kind and the link, sealed under the key-encryption key.
 
+pub mod check;
 pub mod sender;
 pub mod templates;
 pub mod transport;

@@ -127,3 +127,32 @@ async fn an_invalid_smtp_url_or_verification_without_mail_stops_start_up_naming_
     let good = test_figment(db.url()).merge(("mail.smtp_url", "smtp://127.0.0.1:2525"));
     assert!(!refuses_to_start(good).await);
 }
+
+fn mail_test_command(url: &str, to: &str) -> std::process::Output {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["mail", "test", "--to", to])
+        .current_dir(cwd.path())
+        .env("ROCKET_CONFIG", cwd.path().join("Rocket.toml"))
+        .env("ROCKET_MAIL", format!("{{smtp_url=\"{url}\"}}"))
+        .env("ROCKET_LOG_LEVEL", "off")
+        .env_remove("ROCKET_PROFILE")
+        .output()
+        .expect("the portcullis binary runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_test_sends_one_message_and_reports_what_the_server_said() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let output = tokio::task::spawn_blocking(move || mail_test_command(&url, "ops@example.com")).await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout} {}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("250"), "the server's reply: {stdout}");
+    assert_eq!(sink.to("ops@example.com").len(), 1);
+    sink.answer_next(&[550]);
+    let url = sink.url();
+    let output = tokio::task::spawn_blocking(move || mail_test_command(&url, "ops@example.com")).await.unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("refused"), "{}", String::from_utf8_lossy(&output.stderr));
+}
