@@ -107,7 +107,7 @@ fn smtp_server(config: &MailConfig, url: &str) -> Result<SmtpServer, String> {
         _ => return Err("must start with smtp:// (STARTTLS) or smtps:// (implicit TLS)".into()),
     };
     let host = parsed.host_str().filter(|h| !h.is_empty()).ok_or("names no host")?.to_owned();
-    if parsed.path().trim_matches('/') != "" || parsed.query().is_some() || parsed.fragment().is_some() {
+    if !parsed.path().trim_matches('/').is_empty() || parsed.query().is_some() || parsed.fragment().is_some() {
         return Err("must be only scheme, credentials, host and port".into());
     }
     let port = parsed.port().unwrap_or(if implicit_tls { 465 } else { 587 });
