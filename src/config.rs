@@ -5,6 +5,9 @@
 
 pub mod issuer;
 pub mod mail;
+mod placeholders;
+
+use placeholders::is_placeholder;
 
 use std::fmt;
 
@@ -192,29 +195,6 @@ impl std::error::Error for ConfigError {}
 
 fn problem(key: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError { key: key.into(), problem: problem.into() }
-}
-
-/// Well-known placeholder secrets from tutorials and templates (compared without punctuation).
-const PLACEHOLDERS: &[&str] = &[
-    "changeme",
-    "changethis",
-    "replaceme",
-    "yoursecretkey",
-    "yoursecret",
-    "secretkey",
-    "mysecret",
-    "jwtsecret",
-    "supersecret",
-    "your256bitsecret",
-    "placeholder",
-    "insecure",
-    "password",
-];
-fn is_placeholder(secret: &str) -> bool {
-    let folded: String = secret.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
-    let mut chars = folded.chars();
-    let single_repeated = chars.next().is_some_and(|first| chars.all(|c| c == first));
-    folded.is_empty() || folded == "secret" || single_repeated || PLACEHOLDERS.iter().any(|p| folded.contains(p))
 }
 
 /// Whether `name` has the form of a permission: `resource:action`, each part non-empty and made

@@ -130,7 +130,7 @@ fn forged() -> ApiError {
     ApiError::forbidden("The form expired or did not come from this site; open the link from the mail again.")
 }
 
-#[derive(FromForm, utoipa::ToSchema)]
+#[derive(FromForm)]
 struct ResetForm<'r> {
     csrf: &'r str,
     token: &'r str,
@@ -138,23 +138,19 @@ struct ResetForm<'r> {
     code: Option<&'r str>,
 }
 
-#[derive(FromForm, utoipa::ToSchema)]
+#[derive(FromForm)]
 struct TokenForm<'r> {
     csrf: &'r str,
     token: &'r str,
 }
 
 /// The form of a password-reset link.
-#[utoipa::path(tag = "pages", params(("token" = Option<String>, Query, description = "The token of the mail link.")),
-    responses((status = 200, description = "The form.", content_type = "text/html")))]
 #[get("/reset-password?<token>")]
 fn reset_form(auth: &State<Auth>, jar: &CookieJar<'_>, token: Option<&str>) -> Html {
     show(auth, jar, Link::Reset, token)
 }
 
 /// Sets the new password (see `POST /auth/password/reset`).
-#[utoipa::path(tag = "pages", responses((status = 303, description = "Done."),
-    (status = 400, description = "The form again, with what went wrong (the API's status).", content_type = "text/html")))]
 #[post("/reset-password", data = "<form>")]
 async fn reset_submit(
     auth: &State<Auth>,
@@ -174,16 +170,12 @@ async fn reset_submit(
 }
 
 /// The form of an email-verification link.
-#[utoipa::path(tag = "pages", params(("token" = Option<String>, Query, description = "The token of the mail link.")),
-    responses((status = 200, description = "The form.", content_type = "text/html")))]
 #[get("/verify-email?<token>")]
 fn verify_form(auth: &State<Auth>, jar: &CookieJar<'_>, token: Option<&str>) -> Html {
     show(auth, jar, Link::Verify, token)
 }
 
 /// Verifies the address (see `POST /auth/email/verify`).
-#[utoipa::path(tag = "pages", responses((status = 303, description = "Done."),
-    (status = 400, description = "The form again, with what went wrong (the API's status).", content_type = "text/html")))]
 #[post("/verify-email", data = "<form>")]
 async fn verify_submit(
     auth: &State<Auth>,
@@ -202,16 +194,12 @@ async fn verify_submit(
 }
 
 /// The form of an email-change link.
-#[utoipa::path(tag = "pages", params(("token" = Option<String>, Query, description = "The token of the mail link.")),
-    responses((status = 200, description = "The form.", content_type = "text/html")))]
 #[get("/confirm-email?<token>")]
 fn confirm_form(auth: &State<Auth>, jar: &CookieJar<'_>, token: Option<&str>) -> Html {
     show(auth, jar, Link::Confirm, token)
 }
 
 /// Confirms the new address (see `POST /auth/email/confirm`).
-#[utoipa::path(tag = "pages", responses((status = 303, description = "Done."),
-    (status = 400, description = "The form again, with what went wrong (the API's status).", content_type = "text/html")))]
 #[post("/confirm-email", data = "<form>")]
 async fn confirm_submit(
     auth: &State<Auth>,
@@ -230,8 +218,6 @@ async fn confirm_submit(
 }
 
 /// What a successful mail-link form did.
-#[utoipa::path(tag = "pages", params(("what" = String, Query, description = "The page that succeeded.")),
-    responses((status = 200, description = "The message.", content_type = "text/html")))]
 #[get("/pages/done?<what>")]
 fn done(auth: &State<Auth>, what: &str) -> Html {
     let link =

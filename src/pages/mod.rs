@@ -64,7 +64,6 @@ impl<'r> Responder<'r, 'static> for SeeOther {
 }
 
 /// The pages' stylesheet.
-#[utoipa::path(tag = "pages", responses((status = 200, description = "The hosted pages' stylesheet.", content_type = "text/css")))]
 #[get("/pages/style.css")]
 fn style() -> (ContentType, &'static str) {
     (ContentType::CSS, include_str!("../../templates/style.css"))

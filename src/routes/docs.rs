@@ -28,7 +28,7 @@ use super::{admin, auth, discovery, feed, health, mail, metrics, mfa, oauth, use
 use crate::error::ApiError;
 
 /// The OpenAPI document. Every handler of `routes::all()` is listed in `paths`, except the
-/// documentation routes of this file.
+/// documentation routes of this file (the hosted HTML pages of `crate::pages` are not API).
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -46,7 +46,8 @@ use crate::error::ApiError;
         auth::end_session,
         mfa::enrol, mfa::confirm, mfa::disable, mfa::recovery_codes, mfa::verify, mfa::reset,
         users::me, users::token_info, users::change_password,
-        mail::forgot, mail::reset, mail::send_verification, mail::verify, mail::change_email, mail::confirm,
+        mail::forgot_password, mail::reset_password, mail::send_verification, mail::verify_email, mail::change_email,
+        mail::confirm_email_change,
         admin::users::list, admin::users::get, admin::users::set_roles, admin::users::patch,
         admin::users::delete, admin::users::sessions, admin::users::revoke_sessions,
         admin::roles::list, admin::roles::create, admin::roles::update, admin::roles::delete,
@@ -56,9 +57,6 @@ use crate::error::ApiError;
         discovery::metadata, discovery::openid_configuration, discovery::jwks,
         metrics::exposition,
         feed::changes,
-        crate::pages::style, crate::pages::mail_links::reset_form, crate::pages::mail_links::reset_submit,
-        crate::pages::mail_links::verify_form, crate::pages::mail_links::verify_submit,
-        crate::pages::mail_links::confirm_form, crate::pages::mail_links::confirm_submit, crate::pages::mail_links::done,
     ),
     components(schemas(ErrorObject)),
     modifiers(&Components),
@@ -73,7 +71,6 @@ use crate::error::ApiError;
             metadata (RFC 8414) and signing keys (RFC 7517)."),
         (name = "feed", description = "The change feed for resource servers that verify tokens themselves \
             (ended sessions, deleted clients, role changes, the role table)."),
-        (name = "pages", description = "Hosted HTML pages: the forms behind mail links."),
         (name = "health", description = "Liveness and readiness."),
         (name = "operations", description = "Prometheus metrics."),
     )

@@ -60,7 +60,7 @@ struct EmailChange {
     (status = 202, description = "Accepted (whatever the email).", body = Accepted), BadRequest, PayloadTooLarge,
     (status = 503, description = "`unavailable`: mail is not configured, or the database does not answer.", body = ErrorObject)))]
 #[post("/auth/password/forgot", data = "<body>")]
-async fn forgot(
+async fn forgot_password(
     auth: &State<Auth>,
     db: &State<Db>,
     client: RequestOrigin,
@@ -79,7 +79,12 @@ async fn forgot(
     (status = 403, description = "`mfa_required`: the account has MFA and `code` is missing.", body = ErrorObject),
     PayloadTooLarge, Unprocessable, TooManyRequests, Unavailable))]
 #[post("/auth/password/reset", data = "<body>")]
-async fn reset(auth: &State<Auth>, db: &State<Db>, client: RequestOrigin, body: JsonBody<Reset>) -> ApiResult<Status> {
+async fn reset_password(
+    auth: &State<Auth>,
+    db: &State<Db>,
+    client: RequestOrigin,
+    body: JsonBody<Reset>,
+) -> ApiResult<Status> {
     let Reset { token, new_password, code } = &body.0;
     auth.reset_password(db, token, new_password, code.as_deref(), &client).await?;
     Ok(Status::NoContent)
@@ -105,7 +110,7 @@ async fn send_verification(
     (status = 400, description = "`invalid_grant`: the token is unknown, used or expired; or `invalid_request`.", body = ErrorObject),
     PayloadTooLarge, Unavailable))]
 #[post("/auth/email/verify", data = "<body>")]
-async fn verify(
+async fn verify_email(
     auth: &State<Auth>,
     db: &State<Db>,
     client: RequestOrigin,
@@ -141,7 +146,7 @@ async fn change_email(
     (status = 409, description = "`conflict`: another account took the address meanwhile.", body = ErrorObject),
     PayloadTooLarge, Unavailable))]
 #[post("/auth/email/confirm", data = "<body>")]
-async fn confirm(
+async fn confirm_email_change(
     auth: &State<Auth>,
     db: &State<Db>,
     client: RequestOrigin,
@@ -151,5 +156,12 @@ async fn confirm(
 }
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![forgot, reset, send_verification, verify, change_email, confirm]
+    rocket::routes![
+        forgot_password,
+        reset_password,
+        send_verification,
+        verify_email,
+        change_email,
+        confirm_email_change
+    ]
 }
