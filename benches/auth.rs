@@ -184,6 +184,7 @@ fn sqlite_read(c: &mut Criterion) {
             disabled: false,
             created_at: 0,
             updated_at: 0,
+            email_verified: true,
         };
         conn.insert_user(&user, &["user".to_string(), "admin".to_string()]).await.expect("inserts");
         conn

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::admin::client_settings::ClientFields;
-use crate::auth::{accounts::create_user, Auth};
+use crate::auth::accounts::{create_user, Creation};
+use crate::auth::Auth;
 use crate::clock::Clock;
 use crate::config::AuthConfig;
 use crate::db::{run_migrations_for, DbPool, PoolSettings};
@@ -39,6 +40,20 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Check the mail configuration.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCommand {
+    /// Send one message through the configured SMTP server and print what it answered.
+    Test {
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -111,6 +126,9 @@ pub fn main() -> ExitCode {
         }
         Command::Keys { command: KeysCommand::Generate { kid, out_dir } } => generate_keys(kid, &out_dir),
         Command::Keys { command: KeysCommand::Rotate } => rocket::execute(rotate()),
+        Command::Mail { command: MailCommand::Test { to } } => rocket::execute(async move {
+            crate::mail::check::send_test(&crate::figment(), &to).await.map(|reply| println!("{reply}"))
+        }),
         Command::Client {
             command: ClientCommand::Create { name, permissions, client_type, redirect_uris, grant_types, first_party },
         } => {
@@ -182,8 +200,9 @@ async fn create(email: String, roles: Vec<String>, password: String) -> Result<(
     run_migrations_for(&settings).await?;
     let pool = DbPool::build(&settings).map_err(|e| e.to_string())?;
     let auth = Auth::build(config, Clock::new(), &pool).await?;
-    let user =
-        create_user(&auth, &pool, &email, &password, &roles).await.map_err(|e| e.into_description().into_owned())?;
+    let user = create_user(&auth, &pool, &email, &password, &roles, Creation::Operator)
+        .await
+        .map_err(|e| e.into_description().into_owned())?;
     println!("created user {} <{}> with roles {}", user.id, user.email, user.roles.join(", "));
     Ok(())
 }

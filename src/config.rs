@@ -4,6 +4,10 @@
 //! error names the key it is about, and a weak HS256 secret stops start-up.
 
 pub mod issuer;
+pub mod mail;
+mod placeholders;
+
+use placeholders::is_placeholder;
 
 use std::fmt;
 
@@ -126,6 +130,8 @@ pub struct AuthConfig {
     pub housekeeping_batch: u64,
     /// Live sessions one user may hold; a login beyond it ends the least recently used one.
     pub max_sessions_per_user: u64,
+    /// Login of an account whose address is not verified is 403 `email_unverified` (needs mail).
+    pub require_verified_email: bool,
 }
 
 impl Default for AuthConfig {
@@ -167,6 +173,7 @@ impl Default for AuthConfig {
             audit_retention: 7_776_000,
             housekeeping_batch: 2000,
             max_sessions_per_user: 100,
+            require_verified_email: false,
         }
     }
 }
@@ -188,30 +195,6 @@ impl std::error::Error for ConfigError {}
 
 fn problem(key: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError { key: key.into(), problem: problem.into() }
-}
-
-/// Well-known placeholder secrets from tutorials and templates (compared without punctuation).
-const PLACEHOLDERS: &[&str] = &[
-    "changeme",
-    "changethis",
-    "replaceme",
-    "yoursecretkey",
-    "yoursecret",
-    "secretkey",
-    "mysecret",
-    "jwtsecret",
-    "supersecret",
-    "your256bitsecret",
-    "placeholder",
-    "insecure",
-    "password",
-];
-
-fn is_placeholder(secret: &str) -> bool {
-    let folded: String = secret.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
-    let mut chars = folded.chars();
-    let single_repeated = chars.next().is_some_and(|first| chars.all(|c| c == first));
-    folded.is_empty() || folded == "secret" || single_repeated || PLACEHOLDERS.iter().any(|p| folded.contains(p))
 }
 
 /// Whether `name` has the form of a permission: `resource:action`, each part non-empty and made

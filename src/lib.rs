@@ -12,9 +12,11 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod mail;
 pub mod models;
 pub mod ops;
 pub mod page;
+pub mod pages;
 pub mod routes;
 
 use rocket::figment::Figment;
@@ -72,5 +74,6 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         .attach(ops::http::Operations)
         .attach(routes::discovery::under_issuer_path())
         .mount("/", routes::all())
+        .mount("/", pages::routes())
         .register("/", error::catchers())
 }

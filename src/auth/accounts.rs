@@ -9,7 +9,10 @@ use crate::db::{DbPool, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{NewUser, RoleStore, User, UserStore};
 
+use crate::auth::guards::RequestOrigin;
+use crate::auth::recovery::send_token_mail;
 use crate::auth::Auth;
+use crate::mail::MailKind;
 
 /// The role every new account gets unless told otherwise.
 pub const DEFAULT_ROLE: &str = "user";
@@ -24,6 +27,8 @@ pub struct UserView {
     pub disabled: bool,
     /// Whether the account logs in with a TOTP second factor.
     pub mfa: bool,
+    /// Whether the address was proven by a mail link (or the account made by an operator).
+    pub email_verified: bool,
     #[schema(format = DateTime)]
     pub created_at: String,
 }
@@ -36,6 +41,7 @@ impl UserView {
             roles,
             disabled: user.disabled,
             mfa: user.mfa_enabled,
+            email_verified: user.email_verified,
             created_at: rfc3339(user.created_at),
         }
     }
@@ -94,8 +100,15 @@ pub fn check_password(field: &str, password: &str) -> ApiResult<()> {
     Ok(())
 }
 
-fn is_unique_violation(e: &diesel::result::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &diesel::result::Error) -> bool {
     matches!(e, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
+}
+
+/// Who creates an account: an operator (its address counts as verified), or the person at
+/// `POST /auth/register` (a verification mail goes out when mail is configured).
+pub enum Creation<'a> {
+    Operator,
+    Registration(&'a RequestOrigin),
 }
 
 /// Creates an account with `roles` (the default role when empty): 422 for a bad email, password
@@ -106,6 +119,7 @@ pub async fn create_user(
     email: &str,
     password: &str,
     roles: &[String],
+    creation: Creation<'_>,
 ) -> ApiResult<UserView> {
     let email = normalize_email(email)?;
     check_password("password", password)?;
@@ -127,10 +141,21 @@ pub async fn create_user(
         disabled: false,
         created_at: now,
         updated_at: now,
+        email_verified: matches!(creation, Creation::Operator),
     };
-    let inserted = crate::db::write_tx!(&mut conn, |c| c.insert_user(&new, &roles).await);
+    let mail = match creation {
+        Creation::Registration(client) if auth.mail.is_on() => Some(client.ip.as_deref()),
+        _ => None,
+    };
+    let inserted = crate::db::write_tx!(&mut conn, |c| {
+        c.insert_user(&new, &roles).await?;
+        if let Some(ip) = mail {
+            send_token_mail(c, &auth.mail, MailKind::Verify, new.id, &email, ip, now).await?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    });
     match inserted {
-        Ok(()) => {}
+        Ok(()) => auth.mail.wake(),
         Err(e) if is_unique_violation(&e) => return Err(ApiError::conflict("email: already registered")),
         Err(e) => return Err(e.into()),
     }
@@ -142,6 +167,7 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
         mfa_enabled: false,
+        email_verified: new.email_verified,
     };
     Ok(UserView::new(&user, roles))
 }

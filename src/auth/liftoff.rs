@@ -1,5 +1,6 @@
 //! The background tasks every instance runs once it is listening: PostgreSQL notifications
-//! (which wake the poller early), the storage poller ([`super::sync::poller`]) and housekeeping.
+//! (which wake the poller early), the storage poller ([`super::sync::poller`]), housekeeping and,
+//! with mail configured, the mail sender ([`crate::mail::sender`]).
 
 use std::time::Duration;
 
@@ -38,6 +39,10 @@ pub(super) async fn start(rocket: &Rocket<Orbit>) {
         id_token_keys: auth.id_token_keys.clone(),
     };
     tokio::spawn(poller::run(views, (**db).clone(), auth.clock.clone(), interval, rocket.shutdown()));
+    if auth.mail.is_on() {
+        let (mail, pool, clock) = (auth.mail.clone(), (**db).clone(), auth.clock.clone());
+        tokio::spawn(crate::mail::sender::run(mail, pool, clock, rocket.shutdown()));
+    }
     tokio::spawn(housekeeping::run_periodically(
         (**db).clone(),
         auth.clock.clone(),

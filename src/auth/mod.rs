@@ -18,6 +18,7 @@ pub mod mfa;
 pub mod oidc;
 pub mod password;
 pub mod permissions;
+pub mod recovery;
 pub mod registration_limit;
 pub mod secrets;
 pub mod session;
@@ -77,6 +78,8 @@ pub struct Auth {
     /// Housekeeping passes the background task has finished (the first runs at start-up): lets
     /// a test start once that pass is over rather than race it.
     pub housekeeping_passes: Arc<std::sync::atomic::AtomicU64>,
+    /// Mail (`[mail]`): off until [`ignite`] configures it.
+    pub mail: Arc<crate::mail::Mailer>,
 }
 
 impl Auth {
@@ -140,7 +143,9 @@ impl Auth {
         sync::role_changes::load_since(&role_changes, pool, i64::MIN).await.map_err(loading)?;
         let roles = Arc::new(RoleTable::default());
         roles.refresh(pool, true).await.map_err(loading)?;
+        let mail = Arc::new(crate::mail::Mailer::off(&config, at_rest.clone()));
         Ok(Auth {
+            mail,
             config,
             clock,
             keys,
@@ -185,13 +190,34 @@ async fn ignite(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
             return Err(rocket);
         }
     };
+    let mail = match crate::config::mail::MailSettings::from_figment(rocket.figment(), &config.issuer) {
+        Ok(mail) if config.require_verified_email && mail.smtp.is_none() => {
+            rocket::error!("invalid configuration: auth.require_verified_email: needs mail (mail.smtp_url)");
+            return Err(rocket);
+        }
+        Ok(mail) => mail,
+        Err(e) => {
+            rocket::error!("{e}");
+            return Err(rocket);
+        }
+    };
     let clock = rocket.state::<Clock>().cloned().unwrap_or_default();
     let Some(db) = Db::fetch(&rocket) else {
         rocket::error!("the database pool is not initialised");
         return Err(rocket);
     };
     match Auth::build(config, clock, db).await {
-        Ok(auth) => Ok(rocket.manage(auth)),
+        Ok(mut auth) => {
+            let (name, at_rest) = (auth.config.display_name(), auth.at_rest.clone());
+            match crate::mail::Mailer::new(mail, name, at_rest, &auth.config.issuer) {
+                Ok(mailer) => auth.mail = Arc::new(mailer),
+                Err(e) => {
+                    rocket::error!("invalid configuration: {e}");
+                    return Err(rocket);
+                }
+            }
+            Ok(rocket.manage(auth))
+        }
         Err(e) => {
             rocket::error!("auth: {e}");
             Err(rocket)

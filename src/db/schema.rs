@@ -13,6 +13,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         mfa_enabled -> Bool,
+        email_verified -> Bool,
     }
 }
 
@@ -273,6 +274,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    mail_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> DbUuid,
+        kind -> Text,
+        email -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    outbox (id) {
+        id -> DbUuid,
+        message_id -> Text,
+        recipient -> Text,
+        kind -> Text,
+        link -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        user_id -> Nullable<DbUuid>,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        lease_until -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(client_permissions -> clients (client_id));
 diesel::joinable!(role_permissions -> roles (role_name));
 diesel::joinable!(user_roles -> users (user_id));
@@ -304,4 +339,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     id_token_keys,
     authorization_codes,
     consents,
+    mail_tokens,
+    outbox,
 );

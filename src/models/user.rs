@@ -20,6 +20,8 @@ pub struct User {
     pub updated_at: i64,
     /// Whether a confirmed TOTP second factor is required at login.
     pub mfa_enabled: bool,
+    /// Whether the address was proven by a mail link (or the account made by an operator).
+    pub email_verified: bool,
 }
 
 impl std::fmt::Debug for User {
@@ -29,6 +31,7 @@ impl std::fmt::Debug for User {
             .field("email", &self.email)
             .field("disabled", &self.disabled)
             .field("mfa_enabled", &self.mfa_enabled)
+            .field("email_verified", &self.email_verified)
             .finish()
     }
 }
@@ -42,6 +45,7 @@ pub struct NewUser<'a> {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    pub email_verified: bool,
 }
 
 /// Folds the rows of a left join on `user_roles` (one per role, or one without a role) into the
@@ -67,6 +71,10 @@ pub trait UserStore {
     async fn set_user_roles(&mut self, id: Id, roles: &[String]) -> QueryResult<()>;
     async fn set_password_hash(&mut self, id: Id, hash: &str, now: i64) -> QueryResult<()>;
     async fn set_disabled(&mut self, id: Id, disabled: bool, now: i64) -> QueryResult<usize>;
+    /// Marks the address verified while it is still `email`; `false` when it changed meanwhile.
+    async fn set_email_verified(&mut self, id: Id, email: &str, now: i64) -> QueryResult<bool>;
+    /// Moves the account to `email` (verified); a taken address is a unique violation.
+    async fn set_email(&mut self, id: Id, email: &str, now: i64) -> QueryResult<usize>;
     async fn delete_user(&mut self, id: Id) -> QueryResult<usize>;
     /// A page of users whose email contains `email` (lower case), oldest first, and the total.
     async fn list_users(&mut self, email: Option<&str>, limit: i64, offset: i64) -> QueryResult<(Vec<User>, i64)>;
@@ -140,6 +148,21 @@ impl UserStore {
     async fn set_disabled(&mut self, id: Id, disabled: bool, now: i64) -> QueryResult<usize> {
         diesel::update(users::table.find(id))
             .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
+            .execute(self)
+            .await
+    }
+
+    async fn set_email_verified(&mut self, id: Id, email: &str, now: i64) -> QueryResult<bool> {
+        diesel::update(users::table.find(id).filter(users::email.eq(email)))
+            .set((users::email_verified.eq(true), users::updated_at.eq(now)))
+            .execute(self)
+            .await
+            .map(|n| n == 1)
+    }
+
+    async fn set_email(&mut self, id: Id, email: &str, now: i64) -> QueryResult<usize> {
+        diesel::update(users::table.find(id))
+            .set((users::email.eq(email), users::email_verified.eq(true), users::updated_at.eq(now)))
             .execute(self)
             .await
     }

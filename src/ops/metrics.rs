@@ -48,6 +48,8 @@ pub struct Metrics {
     /// Unix seconds of the last successful revocation-feed read (0: none yet).
     feed_read_at: AtomicI64,
     rss: IntGauge,
+    mail_outbox_depth: IntGauge,
+    mail: IntCounterVec,
     uptime: prometheus::Gauge,
     start_time: prometheus::Gauge,
 }
@@ -136,6 +138,8 @@ impl Metrics {
             ),
             feed_read_at: AtomicI64::new(0),
             rss: gauge("process_resident_memory_bytes", "Resident memory size in bytes."),
+            mail_outbox_depth: gauge("portcullis_mail_outbox_depth", "Messages in the outbox (last sender pass)."),
+            mail: counter_vec("portcullis_mail_total", "Messages by outcome: sent, retried, failed.", &["outcome"]),
             uptime: fgauge("portcullis_uptime_seconds", "Seconds since the process started."),
             start_time: fgauge(
                 "process_start_time_seconds",
@@ -221,6 +225,16 @@ pub fn write_batch(bodies: usize) {
 /// The revocation feed was read successfully just now.
 pub fn feed_read() {
     get().feed_read_at.store(unix_now() as i64, Ordering::Relaxed);
+}
+
+/// A message's delivery outcome: `sent`, `retried` or `failed` (given up).
+pub fn mail(outcome: &'static str) {
+    get().mail.with_label_values(&[outcome]).inc();
+}
+
+/// Messages waiting in the outbox, as the sender last counted them.
+pub fn mail_outbox_depth(depth: i64) {
+    get().mail_outbox_depth.set(depth);
 }
 
 /// What [`render`] samples at scrape time.

@@ -14,7 +14,7 @@ use super::responses::{
 };
 use super::views::{SessionList, TokenResponse};
 use super::NoStore;
-use crate::auth::accounts::{create_user, UserView};
+use crate::auth::accounts::{create_user, Creation, UserView};
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::registration_limit::count_registration;
 use crate::auth::session::binding::Refresher;
@@ -92,7 +92,7 @@ async fn register(
     }
     let now = auth.clock.now();
     count_registration(&mut db.conn().await?, &auth.config, client.ip.as_deref(), now).await?;
-    let user = create_user(auth, db, &body.0.email, &body.0.password, &[]).await?;
+    let user = create_user(auth, db, &body.0.email, &body.0.password, &[], Creation::Registration(&client)).await?;
     Ok((Status::Created, Json(user)))
 }
 

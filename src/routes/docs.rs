@@ -24,11 +24,11 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::Config;
 
 use super::responses::{ErrorObject, ERROR_RESPONSES};
-use super::{admin, auth, consents, discovery, feed, health, metrics, mfa, oauth, oauth_tokens, userinfo, users};
+use super::{admin, auth, consents, discovery, feed, health, mail, metrics, mfa, oauth, oauth_tokens, userinfo, users};
 use crate::error::ApiError;
 
 /// The OpenAPI document. Every handler of `routes::all()` is listed in `paths`, except the
-/// documentation routes of this file.
+/// documentation routes of this file (the hosted HTML pages of `crate::pages` are not API).
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -47,6 +47,8 @@ use crate::error::ApiError;
         mfa::enrol, mfa::confirm, mfa::disable, mfa::recovery_codes, mfa::verify, mfa::reset,
         users::me, users::token_info, users::change_password,
         consents::list, consents::revoke,
+        mail::forgot_password, mail::reset_password, mail::send_verification, mail::verify_email, mail::change_email,
+        mail::confirm_email_change,
         admin::users::list, admin::users::get, admin::users::set_roles, admin::users::patch,
         admin::users::delete, admin::users::sessions, admin::users::revoke_sessions,
         admin::roles::list, admin::roles::create, admin::roles::update, admin::roles::delete,
@@ -66,6 +68,7 @@ use crate::error::ApiError;
         (name = "mfa", description = "Multi-factor authentication with TOTP (RFC 6238) and recovery codes, \
             and the second step of a login."),
         (name = "users", description = "The caller's own account."),
+        (name = "mail", description = "Password reset, email verification and email change by mail."),
         (name = "admin", description = "Administration; every route needs the permission it names."),
         (name = "oauth", description = "OAuth 2.0 token and revocation endpoints (RFC 6749, RFC 7009), \
             metadata (RFC 8414) and signing keys (RFC 7517)."),

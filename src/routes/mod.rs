@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod docs;
 pub mod feed;
 pub mod health;
+pub mod mail;
 pub mod metrics;
 pub mod mfa;
 pub mod oauth;
@@ -71,6 +72,7 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(consents::routes());
     routes.extend(userinfo::routes());
     routes.extend(mfa::routes());
+    routes.extend(mail::routes());
     routes.extend(admin::routes());
     routes.extend(oauth::routes());
     routes.extend(oauth_tokens::routes());

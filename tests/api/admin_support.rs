@@ -11,7 +11,16 @@ pub async fn user_with_roles(app: &TestApp, email: &str, roles: &[&str]) -> (Tes
     let auth = app.client.rocket().state::<portcullis::auth::Auth>().expect("auth");
     let db = portcullis::db::Db::fetch(app.client.rocket()).expect("db");
     let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
-    let view = portcullis::auth::accounts::create_user(auth, db, email, PASSWORD, &roles).await.expect("create user");
+    let view = portcullis::auth::accounts::create_user(
+        auth,
+        db,
+        email,
+        PASSWORD,
+        &roles,
+        portcullis::auth::accounts::Creation::Operator,
+    )
+    .await
+    .expect("create user");
     let user = TestUser { id: view.id.to_string(), email: email.to_owned(), password: PASSWORD.to_owned() };
     let tokens = app.login(&user).await;
     (user, tokens)

@@ -91,7 +91,10 @@ on_both_backends! {
             .as_object()
             .expect("paths")
             .iter()
-            .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |m| (m.to_uppercase(), path.clone())))
+            .flat_map(|(path, item)| item.as_object().unwrap().iter().map(move |(m, op)| (m.to_uppercase(), path.clone(), op.clone())))
+            // The hosted pages answer people with HTML, not the API's JSON errors.
+            .filter(|(_, _, op)| op["tags"] != json!(["pages"]))
+            .map(|(method, path, _)| (method, path))
             .collect();
         // What ends the callers' sessions runs last, so the tokens stay good for the rest.
         operations.sort_by_key(|(method, path)| (method == "DELETE" || path.contains("logout"), path.clone()));

@@ -29,7 +29,7 @@ use crate::models::{AuditStore, MfaStore, NewAuditEvent, TotpRow, User, UserStor
 pub const AMR_MFA: &str = "pwd otp mfa";
 
 /// A second factor as presented, before storage has accepted it once.
-enum Factor {
+pub(in crate::auth) enum Factor {
     /// A TOTP code that matched this step.
     Totp(i64),
     /// The digest of what may be one of the user's recovery codes.
@@ -39,7 +39,7 @@ enum Factor {
 impl Factor {
     /// What `code` is for `secret` at `now`; `None` when it is neither a code of the window nor
     /// shaped like a recovery code.
-    fn parse(secret: &[u8], code: &str, now: i64) -> Option<Factor> {
+    pub(in crate::auth) fn parse(secret: &[u8], code: &str, now: i64) -> Option<Factor> {
         let code = code.trim();
         match totp::matching_step(secret, code, now) {
             Some(step) => Some(Factor::Totp(step)),
@@ -51,7 +51,7 @@ impl Factor {
 /// Accepts `factor` for the TOTP row `row` inside a write transaction: raises the last accepted
 /// step (only upwards, only while the secret is the one checked) or deletes the recovery code,
 /// recording `recovery_used` then. `false`: already used, or not one of the user's codes.
-async fn claim<C: MfaStore + AuditStore>(
+pub(in crate::auth) async fn claim<C: MfaStore + AuditStore>(
     c: &mut C,
     row: &TotpRow,
     factor: &Factor,
@@ -94,7 +94,7 @@ fn not_on() -> ApiError {
 impl Auth {
     /// Checks the caller's password again, throttled like logins; returns the account and its
     /// throttle keys.
-    async fn reauthenticate(
+    pub(in crate::auth) async fn reauthenticate(
         &self,
         pool: &DbPool,
         user_id: Id,
@@ -118,7 +118,7 @@ impl Auth {
     }
 
     /// The active TOTP row of an account with MFA on, and its opened secret.
-    async fn active_totp(&self, conn: &mut DbConn, user: &User) -> ApiResult<(TotpRow, Vec<u8>)> {
+    pub(in crate::auth) async fn active_totp(&self, conn: &mut DbConn, user: &User) -> ApiResult<(TotpRow, Vec<u8>)> {
         if !user.mfa_enabled {
             return Err(not_on());
         }
@@ -129,7 +129,7 @@ impl Auth {
 
     /// Records a wrong second factor: one failure toward the account's login throttling and an
     /// `mfa_failed` audit event. Returns the error to answer with.
-    async fn second_factor_failed(
+    pub(in crate::auth) async fn second_factor_failed(
         &self,
         conn: &mut DbConn,
         user: &User,

@@ -16,7 +16,7 @@ use crate::auth::Auth;
 use crate::config::Secret;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AuditStore, NewSession, Session, SessionStore, UserStore};
+use crate::models::{AuditStore, MailTokenStore, NewSession, Session, SessionStore, UserStore};
 use crate::page::Page;
 
 /// What a correct password leads to: a session, or (the account has MFA on) the second step.
@@ -154,6 +154,9 @@ impl Auth {
             })?;
             return Err(ApiError::account_disabled());
         }
+        if self.config.require_verified_email && !user.email_verified {
+            return Err(self.refuse_unverified(conn, &user, &reservation, client, now).await?);
+        }
         if verdict == Verdict::MatchNeedsRehash {
             let hash = self.hasher.hash(password).await.map_err(ApiError::internal)?;
             crate::db::write_tx!(conn, |c| c.set_password_hash(user.id, &hash, now).await)?;
@@ -273,6 +276,8 @@ impl Auth {
         let ended = crate::db::write_tx!(conn, |c| {
             throttle::release(c, &reservation).await?;
             c.set_password_hash(user.id, &hash, ending.now).await?;
+            // Reset links mailed before the change would undo it.
+            c.void_mail_tokens(user.id, crate::mail::MailKind::Reset.as_str()).await?;
             let ended = c.end_user_sessions(user.id, Some(principal.session_id), ending).await?;
             c.insert_audit(&audit).await?;
             Ok::<_, diesel::result::Error>(ended)

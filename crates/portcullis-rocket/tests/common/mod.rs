@@ -63,7 +63,16 @@ pub async fn prepare(db: &Path) -> (String, String) {
     let rocket = portcullis::rocket(figment(db, 0)).ignite().await.expect("Portcullis ignites");
     let auth = rocket.state::<portcullis::auth::Auth>().expect("auth");
     let pool = portcullis::db::Db::fetch(&rocket).expect("db");
-    portcullis::auth::accounts::create_user(auth, pool, ADMIN, PASSWORD, &["admin".into()]).await.expect("admin");
+    portcullis::auth::accounts::create_user(
+        auth,
+        pool,
+        ADMIN,
+        PASSWORD,
+        &["admin".into()],
+        portcullis::auth::accounts::Creation::Operator,
+    )
+    .await
+    .expect("admin");
     let fields = portcullis::admin::client_settings::ClientFields {
         name: Some("reports-api".into()),
         permissions: Some(vec!["feed:read".into()]),

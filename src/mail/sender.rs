@@ -1,0 +1,159 @@
+//! The sender task every instance runs: it claims due messages from the outbox under a lease
+//! (PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite's single writer), so of several instances on one
+//! database exactly one sends each message, and delivers them concurrently. A transient failure
+//! (4yz, connection, timeout) is tried again after a growing delay; a permanent one (5yz) or the
+//! `mail.max_attempts`-th failure gives the message up, audited `mail_failed`. Each message is
+//! judged on its own, so one that cannot be delivered never holds up the others. A message whose
+//! sender died holding it is claimed again when the lease ends.
+//!
+//! Logs name the message's id and kind, never its link or body.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use rocket::Shutdown;
+use serde_json::json;
+
+use super::templates::{render, Context};
+use super::transport::{self, Delivery};
+use super::{MailKind, Mailer};
+use crate::clock::Clock;
+use crate::db::{DbPool, Id};
+use crate::models::{AuditStore, NewAuditEvent, OutboxMessage, OutboxStore};
+
+/// Messages claimed per pass.
+const BATCH: i64 = 64;
+/// Deliveries in flight at once (the transport's pool holds as many connections).
+const IN_FLIGHT: usize = 8;
+/// How long a claim holds, in seconds: longer than any delivery (bounded by the timeouts).
+const LEASE: i64 = 300;
+/// How often the outbox is read when nothing wakes the sender earlier.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Seconds before try `attempt + 1`, after `attempt` failures: 5 s, 10 s, 20 s, ... up to an hour.
+pub fn retry_delay(attempt: i32) -> i64 {
+    (5i64 << (attempt.clamp(1, 20) - 1)).min(3600)
+}
+
+/// Runs until shutdown.
+pub async fn run(mailer: Arc<Mailer>, pool: DbPool, clock: Clock, mut shutdown: Shutdown) {
+    loop {
+        let claimed = match pass(&mailer, &pool, &clock).await {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                rocket::warn!("mail sender: {e}");
+                0
+            }
+        };
+        if claimed as i64 == BATCH {
+            continue;
+        }
+        tokio::select! {
+            _ = mailer.woken() => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = &mut shutdown => return,
+        }
+    }
+}
+
+/// One pass: claims a batch and delivers it. Returns how many messages it claimed.
+pub async fn pass(mailer: &Mailer, pool: &DbPool, clock: &Clock) -> Result<usize, String> {
+    let now = clock.now();
+    let mut conn = pool.conn().await.map_err(|e| e.to_string())?;
+    let claimed = crate::db::write_tx!(conn, |c| c.claim_messages(now, now + LEASE, BATCH).await)
+        .map_err(|e| format!("cannot claim messages: {e}"))?;
+    drop(conn);
+    let count = claimed.len();
+    futures_util::stream::iter(claimed)
+        .for_each_concurrent(IN_FLIGHT, |message| async move {
+            if let Err(e) = deliver_one(mailer, pool, clock, message).await {
+                rocket::warn!("mail sender: {e}");
+            }
+        })
+        .await;
+    if let Ok(mut conn) = pool.conn().await {
+        if let Ok(depth) = crate::db::with_conn!(conn, |c| c.outbox_depth().await) {
+            crate::ops::metrics::mail_outbox_depth(depth);
+        }
+    }
+    Ok(count)
+}
+
+/// Renders and sends one message, then records the outcome.
+async fn deliver_one(mailer: &Mailer, pool: &DbPool, clock: &Clock, message: OutboxMessage) -> Result<(), String> {
+    let delivery = attempt(mailer, &message).await;
+    let now = clock.now();
+    let attempts = message.attempts.saturating_add(1);
+    let mut conn = pool.conn().await.map_err(|e| e.to_string())?;
+    let reason = match delivery {
+        Delivery::Accepted(_) => {
+            crate::db::write_tx!(conn, |c| c.delete_message(message.id).await).map_err(|e| e.to_string())?;
+            crate::ops::metrics::mail("sent");
+            return Ok(());
+        }
+        Delivery::Transient(reason) if attempts < mailer.settings.config.max_attempts as i32 => {
+            let next = now + retry_delay(attempts);
+            crate::db::write_tx!(conn, |c| c.reschedule_message(message.id, attempts, next).await)
+                .map_err(|e| e.to_string())?;
+            crate::ops::metrics::mail("retried");
+            rocket::info!("mail {} ({}) try {attempts} failed, retrying: {reason}", message.id, message.kind);
+            return Ok(());
+        }
+        Delivery::Transient(reason) | Delivery::Permanent(reason) => reason,
+    };
+    give_up(&mut conn, &message, attempts, &reason, now).await?;
+    crate::ops::metrics::mail("failed");
+    rocket::warn!("mail {} ({}) given up after {attempts} tries: {reason}", message.id, message.kind);
+    Ok(())
+}
+
+/// Deletes the message (and its link) and audits `mail_failed`, in one transaction.
+async fn give_up(
+    conn: &mut crate::db::DbConn,
+    message: &OutboxMessage,
+    attempts: i32,
+    reason: &str,
+    now: i64,
+) -> Result<(), String> {
+    let detail =
+        json!({"kind": message.kind, "attempts": attempts, "message_id": message.message_id, "reason": reason});
+    let event = NewAuditEvent {
+        id: Id::new(),
+        at: now,
+        event: "mail_failed",
+        user_id: message.user_id,
+        actor_id: None,
+        ip: None,
+        detail: detail.to_string(),
+    };
+    crate::db::write_tx!(conn, |c| {
+        c.delete_message(message.id).await?;
+        c.insert_audit(&event).await
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// One try at the SMTP server. A message that cannot even be built fails permanently.
+async fn attempt(mailer: &Mailer, message: &OutboxMessage) -> Delivery {
+    let Some(transport) = mailer.transport() else { return Delivery::Transient("mail is not configured".into()) };
+    let Some(kind) = MailKind::parse(&message.kind) else { return Delivery::Permanent("unknown kind".into()) };
+    let link = match message.link.as_deref().map(|l| mailer.open_link(l)).transpose() {
+        Ok(link) => link,
+        Err(e) => return Delivery::Permanent(e),
+    };
+    let settings = &mailer.settings.config;
+    let minutes = if kind == MailKind::Reset { settings.reset_ttl } else { settings.verify_ttl }.div_ceil(60);
+    let cx = Context {
+        display_name: &mailer.display_name,
+        link: link.as_deref(),
+        detail: message.detail.as_deref(),
+        minutes,
+    };
+    let rendered = render(kind, &cx);
+    let built = transport::message(&mailer.settings.from, &message.recipient, &message.message_id, &rendered);
+    match built {
+        Ok(mime) => transport::deliver(transport, mime, Duration::from_secs(settings.timeout * 6)).await,
+        Err(e) => Delivery::Permanent(e),
+    }
+}

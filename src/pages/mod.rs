@@ -1,0 +1,76 @@
+//! The hosted pages: server-rendered HTML on one layout (`templates/base.html` and its
+//! stylesheet), labelled fields, a CSRF token in every form ([`csrf`]), no JavaScript. For now the
+//! forms behind mail links ([`mail_links`]); they call `auth` as the routes do.
+//!
+//! Every page sends `Content-Security-Policy` (nothing but this origin's stylesheet and forms, no
+//! framing), `X-Content-Type-Options: nosniff`, `Cache-Control: no-store` and
+//! `Referrer-Policy: no-referrer` (the token in the address must not leak to another site).
+
+pub mod csrf;
+pub mod mail_links;
+
+use std::io::Cursor;
+
+use rocket::http::{ContentType, Status};
+use rocket::response::{self, Responder};
+use rocket::{get, Request, Response};
+
+/// An HTML page with the pages' security headers.
+pub struct Html {
+    pub status: Status,
+    pub body: String,
+}
+
+impl Html {
+    pub fn ok(body: String) -> Html {
+        Html { status: Status::Ok, body }
+    }
+}
+
+/// Headers of every hosted page.
+const HEADERS: &[(&str, &str)] = &[
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Cache-Control", "no-store"),
+    ("Referrer-Policy", "no-referrer"),
+];
+
+impl<'r> Responder<'r, 'static> for Html {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = Response::build();
+        response.status(self.status).header(ContentType::HTML).sized_body(self.body.len(), Cursor::new(self.body));
+        for (name, value) in HEADERS {
+            response.raw_header(*name, *value);
+        }
+        response.ok()
+    }
+}
+
+/// A 303 to `location` after a successful POST, with the pages' headers.
+pub struct SeeOther(pub String);
+
+impl<'r> Responder<'r, 'static> for SeeOther {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = Response::build();
+        response.status(Status::SeeOther).raw_header("Location", self.0);
+        for (name, value) in HEADERS {
+            response.raw_header(*name, *value);
+        }
+        response.ok()
+    }
+}
+
+/// The pages' stylesheet.
+#[get("/pages/style.css")]
+fn style() -> (ContentType, &'static str) {
+    (ContentType::CSS, include_str!("../../templates/style.css"))
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    let mut routes = rocket::routes![style];
+    routes.extend(mail_links::routes());
+    routes
+}
