@@ -4,6 +4,7 @@
 //! error names the key it is about, and a weak HS256 secret stops start-up.
 
 pub mod issuer;
+pub mod webauthn;
 
 use std::fmt;
 
@@ -126,6 +127,9 @@ pub struct AuthConfig {
     pub housekeeping_batch: u64,
     /// Live sessions one user may hold; a login beyond it ends the least recently used one.
     pub max_sessions_per_user: u64,
+    /// Passkeys' relying party id and allowed origins; from the issuer when absent ([`webauthn`]).
+    pub webauthn_rp_id: Option<String>,
+    pub webauthn_origins: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -167,6 +171,8 @@ impl Default for AuthConfig {
             audit_retention: 7_776_000,
             housekeeping_batch: 2000,
             max_sessions_per_user: 100,
+            webauthn_rp_id: None,
+            webauthn_origins: vec![],
         }
     }
 }
@@ -260,6 +266,7 @@ impl AuthConfig {
             return Err(problem(key, "must be at least 1"));
         }
         issuer::check(&self.issuer).map_err(|e| problem("auth.issuer", e))?;
+        webauthn::check(self).map_err(|(key, e)| problem(key, e))?;
         if self.display_name.as_ref().is_some_and(|n| n.trim().is_empty() || n.chars().any(char::is_control)) {
             return Err(problem("auth.display_name", "must be a non-empty name without control characters"));
         }

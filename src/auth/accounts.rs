@@ -22,7 +22,7 @@ pub struct UserView {
     pub email: String,
     pub roles: Vec<String>,
     pub disabled: bool,
-    /// Whether the account logs in with a TOTP second factor.
+    /// Whether the account logs in with a second factor: TOTP or a passkey.
     pub mfa: bool,
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -35,7 +35,7 @@ impl UserView {
             email: user.email.clone(),
             roles,
             disabled: user.disabled,
-            mfa: user.mfa_enabled,
+            mfa: user.mfa_enabled || user.passkey_count > 0,
             created_at: rfc3339(user.created_at),
         }
     }
@@ -142,6 +142,7 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
         mfa_enabled: false,
+        passkey_count: 0,
     };
     Ok(UserView::new(&user, roles))
 }

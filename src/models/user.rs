@@ -20,6 +20,8 @@ pub struct User {
     pub updated_at: i64,
     /// Whether a confirmed TOTP second factor is required at login.
     pub mfa_enabled: bool,
+    /// How many passkeys the account holds (at most 10); any makes its MFA on.
+    pub passkey_count: i32,
 }
 
 impl std::fmt::Debug for User {
@@ -29,6 +31,7 @@ impl std::fmt::Debug for User {
             .field("email", &self.email)
             .field("disabled", &self.disabled)
             .field("mfa_enabled", &self.mfa_enabled)
+            .field("passkey_count", &self.passkey_count)
             .finish()
     }
 }

@@ -48,9 +48,15 @@ struct PasswordAndCode {
 struct VerifyBody {
     /// From the 403 `mfa_required` answer of the login.
     mfa_token: String,
-    /// A 6-digit code, or one of the recovery codes.
+    /// A 6-digit code, or one of the recovery codes (or, with a passkey, `ceremony_id` and
+    /// `credential` instead).
     #[schema(example = "492039")]
-    code: String,
+    code: Option<String>,
+    /// From `POST /auth/mfa/passkey`.
+    ceremony_id: Option<String>,
+    /// `PublicKeyCredential.toJSON()` of `navigator.credentials.get()`.
+    #[schema(value_type = Option<Object>)]
+    credential: Option<serde_json::Value>,
 }
 
 /// 401 for a wrong password or code in the bearer-authenticated MFA routes.
@@ -136,7 +142,8 @@ async fn recovery_codes(
 /// The second step of a login with MFA on: the `mfa_token` of the 403 `mfa_required` answer
 /// and a code (or a recovery code) start the session.
 #[utoipa::path(tag = "mfa", request_body = VerifyBody, responses(
-    (status = 200, description = "Tokens of the new session (`amr` `[\"pwd\",\"otp\",\"mfa\"]`).",
+    (status = 200, description = "Tokens of the new session (`amr` `[\"pwd\",\"otp\",\"mfa\"]`, with a passkey \
+        `[\"pwd\",\"hwk\",\"mfa\"]`).",
         body = TokenResponse),
     BadRequest,
     (status = 401, description = "`invalid_credentials`: the code is wrong or was used already; or \
@@ -149,7 +156,15 @@ async fn verify(
     client: RequestOrigin,
     body: JsonBody<VerifyBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    let verified = auth.verify_mfa(db, &body.0.mfa_token, &body.0.code, &client).await;
+    let VerifyBody { mfa_token, code, ceremony_id, credential } = body.0;
+    let verified = match (code, ceremony_id, credential) {
+        (Some(code), _, _) => auth.verify_mfa(db, &mfa_token, &code, &client).await,
+        (None, Some(ceremony_id), Some(credential)) => {
+            let credential = super::passkeys::parse_credential(credential)?;
+            auth.verify_mfa_passkey(db, &mfa_token, &ceremony_id, &credential, &client).await
+        }
+        _ => Err(crate::error::ApiError::bad_request("Give a code, or a ceremony_id and a credential.")),
+    };
     let tokens = super::auth::login_answer(super::metrics::counted_login(verified.map(LoginOutcome::Session)))?;
     Ok(NoStore::new(Json(tokens)))
 }

@@ -10,6 +10,7 @@ pub mod health;
 pub mod metrics;
 pub mod mfa;
 pub mod oauth;
+pub mod passkeys;
 pub mod query;
 pub mod responses;
 pub mod users;
@@ -65,6 +66,7 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(auth::routes());
     routes.extend(users::routes());
     routes.extend(mfa::routes());
+    routes.extend(passkeys::routes());
     routes.extend(admin::routes());
     routes.extend(oauth::routes());
     routes.extend(discovery::routes());
