@@ -37,6 +37,8 @@ mod mfa_support;
 mod oauth;
 mod operations;
 mod outage;
+mod passkey_support;
+mod passkeys;
 mod pooler;
 mod registration_limit;
 mod revocation;
