@@ -337,16 +337,6 @@ impl AuthConfig {
         Ok(())
     }
 
-    /// The name people see: `display_name`, else the issuer's host.
-    pub fn display_name(&self) -> String {
-        self.display_name.clone().unwrap_or_else(|| issuer::host(&self.issuer))
-    }
-
-    /// The issuer's path (`""` or e.g. `/tenant`): metadata is also served under it.
-    pub fn issuer_path(&self) -> String {
-        issuer::path(&self.issuer)
-    }
-
     /// Password hashes allowed in flight at once.
     pub fn hash_permits(&self) -> usize {
         match self.hash_concurrency {
