@@ -61,10 +61,7 @@ impl Auth {
         let generator = WebauthnFakeCredentialGenerator::<FakePasskeyDistribution>::new(key.as_bytes())
             .map_err(ApiError::internal)?;
         let ids = generator.generate(email.as_bytes()).map_err(ApiError::internal)?;
-        Ok(ids
-            .into_iter()
-            .map(|id| AllowCredentials { type_: "public-key".into(), id: id.into(), transports: None })
-            .collect())
+        Ok(ids.into_iter().map(|id| AllowCredentials { type_: "public-key".into(), id, transports: None }).collect())
     }
 
     /// `POST /auth/passkeys/login`: request options for a passwordless sign-in, with user
