@@ -124,7 +124,7 @@ fn ceremony(ceremony_id: String, options: impl Serialize) -> ApiResult<NoStore<J
 }
 
 /// Starts adding a passkey, after re-authentication.
-#[utoipa::path(tag = "passkeys", security(("bearer" = []), ("oauth2" = [])), request_body = ReauthBody, responses(
+#[utoipa::path(tag = "passkeys", operation_id = "passkey_register", security(("bearer" = []), ("oauth2" = [])), request_body = ReauthBody, responses(
     (status = 200, description = "The creation options and the ceremony that finishes them.", body = CeremonyStart),
     BadRequest, (status = 401, description = "`invalid_token`, or `invalid_credentials`: wrong password or code.", body = ErrorObject),
     Forbidden, (status = 409, description = "`conflict`: 10 passkeys already, or no TOTP for a code.", body = ErrorObject),
@@ -142,7 +142,7 @@ async fn register(
 }
 
 /// Finishes adding a passkey with the authenticator's answer.
-#[utoipa::path(tag = "passkeys", security(("bearer" = []), ("oauth2" = [])), request_body = RegisterFinish, responses(
+#[utoipa::path(tag = "passkeys", operation_id = "passkey_register_finish", security(("bearer" = []), ("oauth2" = [])), request_body = RegisterFinish, responses(
     (status = 201, description = "The passkey.", body = PasskeyView),
     (status = 400, description = "`invalid_grant`: the ceremony is unknown, used or expired; or a malformed credential.", body = ErrorObject),
     (status = 401, description = "`invalid_token`, or `invalid_credentials`: the answer did not verify.", body = ErrorObject),
@@ -163,7 +163,7 @@ async fn register_finish(
 }
 
 /// The caller's passkeys.
-#[utoipa::path(tag = "passkeys", security(("bearer" = []), ("oauth2" = [])), responses(
+#[utoipa::path(tag = "passkeys", operation_id = "passkey_list", security(("bearer" = []), ("oauth2" = [])), responses(
     (status = 200, description = "Oldest first.", body = PasskeyList), (status = 401, description = "`invalid_token`.", body = ErrorObject),
     Forbidden, Unavailable))]
 #[get("/auth/passkeys")]
@@ -173,7 +173,7 @@ async fn list(auth: &State<Auth>, me: guards::User, mut db: Connection<Db>) -> A
 }
 
 /// Removes one of the caller's passkeys, after re-authentication.
-#[utoipa::path(tag = "passkeys", security(("bearer" = []), ("oauth2" = [])), request_body = ReauthBody,
+#[utoipa::path(tag = "passkeys", operation_id = "passkey_remove", security(("bearer" = []), ("oauth2" = [])), request_body = ReauthBody,
     params(("id" = uuid::Uuid, Path, description = "A passkey id.")), responses(
     (status = 204, description = "Removed."), BadRequest,
     (status = 401, description = "`invalid_token`, or `invalid_credentials`: wrong password or code.", body = ErrorObject),
@@ -193,7 +193,7 @@ async fn remove(
 }
 
 /// Starts a passwordless sign-in (user verification required).
-#[utoipa::path(tag = "passkeys", request_body = SignInStart, responses(
+#[utoipa::path(tag = "passkeys", operation_id = "passkey_login", request_body = SignInStart, responses(
     (status = 200, description = "The request options; the same shape for any email.", body = CeremonyStart),
     BadRequest, PayloadTooLarge, Unavailable))]
 #[post("/auth/passkeys/login", data = "<body>")]
@@ -207,7 +207,7 @@ async fn login(
 }
 
 /// Finishes a passwordless sign-in: `amr` `["hwk","user","mfa"]`.
-#[utoipa::path(tag = "passkeys", request_body = SignInFinish, responses(
+#[utoipa::path(tag = "passkeys", operation_id = "passkey_login_finish", request_body = SignInFinish, responses(
     (status = 200, description = "Tokens of the new session.", body = TokenResponse),
     (status = 400, description = "`invalid_grant`: the ceremony is unknown, used or expired; or a malformed credential.", body = ErrorObject),
     (status = 401, description = "`invalid_credentials`: the passkey was not accepted.", body = ErrorObject),
@@ -227,7 +227,7 @@ async fn login_finish(
 }
 
 /// Starts the second step of a password login with a passkey; finish at `POST /auth/mfa/verify`.
-#[utoipa::path(tag = "mfa", request_body = SecondStepStart, responses(
+#[utoipa::path(tag = "mfa", operation_id = "mfa_passkey", request_body = SecondStepStart, responses(
     (status = 200, description = "The request options.", body = CeremonyStart), BadRequest,
     (status = 401, description = "`invalid_grant`: the `mfa_token` is unknown, used, expired or spent.", body = ErrorObject),
     (status = 409, description = "`conflict`: the account has no passkey.", body = ErrorObject),

@@ -18,9 +18,17 @@ fn needs_token(path: &str) -> bool {
     path.starts_with("/admin/")
         || path.starts_with("/users/")
         || path == "/metrics"
-        || ["/auth/logout", "/auth/logout-all", "/auth/sessions", "/auth/mfa/totp", "/auth/mfa/recovery-codes"]
-            .iter()
-            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+        || [
+            "/auth/logout",
+            "/auth/logout-all",
+            "/auth/sessions",
+            "/auth/mfa/totp",
+            "/auth/mfa/recovery-codes",
+            "/auth/passkeys",
+        ]
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+            && !path.starts_with("/auth/passkeys/login")
 }
 
 type Operation = (String, String);
