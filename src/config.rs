@@ -6,6 +6,7 @@
 pub mod issuer;
 pub mod mail;
 mod placeholders;
+pub mod webauthn;
 
 use placeholders::is_placeholder;
 
@@ -132,6 +133,9 @@ pub struct AuthConfig {
     pub max_sessions_per_user: u64,
     /// Login of an account whose address is not verified is 403 `email_unverified` (needs mail).
     pub require_verified_email: bool,
+    /// Passkeys' relying party id and allowed origins; from the issuer when absent ([`webauthn`]).
+    pub webauthn_rp_id: Option<String>,
+    pub webauthn_origins: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -174,6 +178,8 @@ impl Default for AuthConfig {
             housekeeping_batch: 2000,
             max_sessions_per_user: 100,
             require_verified_email: false,
+            webauthn_rp_id: None,
+            webauthn_origins: vec![],
         }
     }
 }
@@ -243,6 +249,7 @@ impl AuthConfig {
             return Err(problem(key, "must be at least 1"));
         }
         issuer::check(&self.issuer).map_err(|e| problem("auth.issuer", e))?;
+        webauthn::check(self).map_err(|(key, e)| problem(key, e))?;
         if self.display_name.as_ref().is_some_and(|n| n.trim().is_empty() || n.chars().any(char::is_control)) {
             return Err(problem("auth.display_name", "must be a non-empty name without control characters"));
         }
@@ -311,16 +318,6 @@ impl AuthConfig {
             }
         }
         Ok(())
-    }
-
-    /// The name people see: `display_name`, else the issuer's host.
-    pub fn display_name(&self) -> String {
-        self.display_name.clone().unwrap_or_else(|| issuer::host(&self.issuer))
-    }
-
-    /// The issuer's path (`""` or e.g. `/tenant`): metadata is also served under it.
-    pub fn issuer_path(&self) -> String {
-        issuer::path(&self.issuer)
     }
 
     /// Password hashes allowed in flight at once.

@@ -25,7 +25,7 @@ pub struct UserView {
     pub email: String,
     pub roles: Vec<String>,
     pub disabled: bool,
-    /// Whether the account logs in with a TOTP second factor.
+    /// Whether the account logs in with a second factor: TOTP or a passkey.
     pub mfa: bool,
     /// Whether the address was proven by a mail link (or the account made by an operator).
     pub email_verified: bool,
@@ -40,7 +40,7 @@ impl UserView {
             email: user.email.clone(),
             roles,
             disabled: user.disabled,
-            mfa: user.mfa_enabled,
+            mfa: user.mfa_enabled || user.passkey_count > 0,
             email_verified: user.email_verified,
             created_at: rfc3339(user.created_at),
         }
@@ -168,6 +168,7 @@ pub async fn create_user(
         updated_at: now,
         mfa_enabled: false,
         email_verified: new.email_verified,
+        passkey_count: 0,
     };
     Ok(UserView::new(&user, roles))
 }

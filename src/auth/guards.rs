@@ -97,7 +97,8 @@ impl Source<Id> for Auth {
 
 /// Whether `principal` holds one of `required_roles` without having used a second factor.
 fn needs_mfa(required_roles: &[String], principal: &User) -> bool {
-    principal.roles.iter().any(|r| required_roles.contains(r)) && !principal.amr.iter().any(|m| m == "otp")
+    principal.roles.iter().any(|r| required_roles.contains(r))
+        && !principal.amr.iter().any(|m| m == "otp" || m == "mfa")
 }
 
 impl GuardError for ApiError {

@@ -10,6 +10,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use rocket::figment::Figment;
 use url::{Host, Url};
 
+use super::AuthConfig;
+
 /// Rocket's own defaults, for a figment that names no address or port.
 const DEFAULT_PORT: u16 = 8000;
 
@@ -59,6 +61,18 @@ pub fn check(issuer: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+impl AuthConfig {
+    /// The name people see: `display_name`, else the issuer's host.
+    pub fn display_name(&self) -> String {
+        self.display_name.clone().unwrap_or_else(|| host(&self.issuer))
+    }
+
+    /// The issuer's path (`""` or e.g. `/tenant`): metadata is also served under it.
+    pub fn issuer_path(&self) -> String {
+        path(&self.issuer)
+    }
 }
 
 /// The host of a valid issuer (IPv6 in brackets), e.g. `auth.example.com` or `127.0.0.1`.

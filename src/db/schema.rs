@@ -14,6 +14,7 @@ diesel::table! {
         updated_at -> BigInt,
         mfa_enabled -> Bool,
         email_verified -> Bool,
+        passkey_count -> Integer,
     }
 }
 
@@ -308,6 +309,46 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    passkey_handles (user_id) {
+        user_id -> DbUuid,
+        handle -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    passkeys (id) {
+        id -> DbUuid,
+        user_id -> DbUuid,
+        credential_id -> Text,
+        name -> Text,
+        credential -> Text,
+        sign_count -> BigInt,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    webauthn_ceremonies (id_hash) {
+        id_hash -> Text,
+        purpose -> Text,
+        user_id -> Nullable<DbUuid>,
+        mfa_token_hash -> Nullable<Text>,
+        state -> Text,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(client_permissions -> clients (client_id));
 diesel::joinable!(role_permissions -> roles (role_name));
 diesel::joinable!(user_roles -> users (user_id));
@@ -315,6 +356,7 @@ diesel::joinable!(user_roles -> roles (role_name));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(mfa_totp -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(consents -> clients (client_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -332,6 +374,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     mfa_totp,
     mfa_recovery_codes,
     mfa_challenges,
+    passkey_handles,
+    passkeys,
+    webauthn_ceremonies,
     signing_keys,
     clients,
     client_permissions,

@@ -22,6 +22,8 @@ pub struct User {
     pub mfa_enabled: bool,
     /// Whether the address was proven by a mail link (or the account made by an operator).
     pub email_verified: bool,
+    /// How many passkeys the account holds (at most 10); any makes its MFA on.
+    pub passkey_count: i32,
 }
 
 impl std::fmt::Debug for User {
@@ -32,6 +34,7 @@ impl std::fmt::Debug for User {
             .field("disabled", &self.disabled)
             .field("mfa_enabled", &self.mfa_enabled)
             .field("email_verified", &self.email_verified)
+            .field("passkey_count", &self.passkey_count)
             .finish()
     }
 }

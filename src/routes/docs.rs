@@ -24,7 +24,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::Config;
 
 use super::responses::{ErrorObject, ERROR_RESPONSES};
-use super::{admin, auth, consents, discovery, feed, health, mail, metrics, mfa, oauth, oauth_tokens, userinfo, users};
+use super::{
+    admin, auth, consents, discovery, feed, health, mail, metrics, mfa, oauth, oauth_tokens, passkeys, userinfo, users,
+};
 use crate::error::ApiError;
 
 /// The OpenAPI document. Every handler of `routes::all()` is listed in `paths`, except the
@@ -45,6 +47,8 @@ use crate::error::ApiError;
         auth::register, auth::login, auth::refresh, auth::logout, auth::logout_all, auth::sessions,
         auth::end_session,
         mfa::enrol, mfa::confirm, mfa::disable, mfa::recovery_codes, mfa::verify, mfa::reset,
+        passkeys::register, passkeys::register_finish, passkeys::list, passkeys::remove, passkeys::login,
+        passkeys::login_finish, passkeys::second_step,
         users::me, users::token_info, users::change_password,
         consents::list, consents::revoke,
         mail::forgot_password, mail::reset_password, mail::send_verification, mail::verify_email, mail::change_email,
@@ -67,6 +71,8 @@ use crate::error::ApiError;
         (name = "auth", description = "Registration, login, refresh-token rotation, logout and sessions."),
         (name = "mfa", description = "Multi-factor authentication with TOTP (RFC 6238) and recovery codes, \
             and the second step of a login."),
+        (name = "passkeys", description = "Passkeys (WebAuthn Level 2): adding and removing them, and \
+            signing in with one, without a password."),
         (name = "users", description = "The caller's own account."),
         (name = "mail", description = "Password reset, email verification and email change by mail."),
         (name = "admin", description = "Administration; every route needs the permission it names."),

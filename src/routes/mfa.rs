@@ -48,9 +48,15 @@ struct PasswordAndCode {
 struct VerifyBody {
     /// From the 403 `mfa_required` answer of the login.
     mfa_token: String,
-    /// A 6-digit code, or one of the recovery codes.
+    /// A 6-digit code, or one of the recovery codes (or, with a passkey, `ceremony_id` and
+    /// `credential` instead).
     #[schema(example = "492039")]
-    code: String,
+    code: Option<String>,
+    /// From `POST /auth/mfa/passkey`.
+    ceremony_id: Option<String>,
+    /// `PublicKeyCredential.toJSON()` of `navigator.credentials.get()`.
+    #[schema(value_type = Option<Object>)]
+    credential: Option<serde_json::Value>,
 }
 
 /// 401 for a wrong password or code in the bearer-authenticated MFA routes.
@@ -137,7 +143,8 @@ async fn recovery_codes(
 /// and a code (or a recovery code) start the session, down-scoped to the `scope` of the
 /// password step if it had one.
 #[utoipa::path(tag = "mfa", request_body = VerifyBody, responses(
-    (status = 200, description = "Tokens of the new session (`amr` `[\"pwd\",\"otp\",\"mfa\"]`).",
+    (status = 200, description = "Tokens of the new session (`amr` `[\"pwd\",\"otp\",\"mfa\"]`, with a passkey \
+        `[\"pwd\",\"hwk\",\"mfa\"]`).",
         body = TokenResponse),
     (status = 400, description = "`invalid_request`: malformed body; or `invalid_scope`: the `scope` of the \
         password step names a permission the user does not hold (judged after the code, which is then used).",
@@ -152,7 +159,15 @@ async fn verify(
     client: RequestOrigin,
     body: JsonBody<VerifyBody>,
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
-    let verified = auth.verify_mfa(db, &body.0.mfa_token, &body.0.code, &client).await;
+    let VerifyBody { mfa_token, code, ceremony_id, credential } = body.0;
+    let verified = match (code, ceremony_id, credential) {
+        (Some(code), _, _) => auth.verify_mfa(db, &mfa_token, &code, &client).await,
+        (None, Some(ceremony_id), Some(credential)) => {
+            let credential = super::passkeys::parse_credential(credential)?;
+            auth.verify_mfa_passkey(db, &mfa_token, &ceremony_id, &credential, &client).await
+        }
+        _ => Err(crate::error::ApiError::bad_request("Give a code, or a ceremony_id and a credential.")),
+    };
     let tokens = super::auth::login_answer(super::metrics::counted_login(verified.map(LoginOutcome::Session)))?;
     Ok(NoStore::new(Json(tokens)))
 }

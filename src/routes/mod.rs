@@ -14,6 +14,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod oauth_forms;
 pub mod oauth_tokens;
+pub mod passkeys;
 pub mod query;
 pub mod responses;
 pub mod userinfo;
@@ -73,6 +74,7 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(userinfo::routes());
     routes.extend(mfa::routes());
     routes.extend(mail::routes());
+    routes.extend(passkeys::routes());
     routes.extend(admin::routes());
     routes.extend(oauth::routes());
     routes.extend(oauth_tokens::routes());

@@ -39,9 +39,11 @@ fn needs_token(path: &str) -> bool {
             "/auth/mfa/totp",
             "/auth/mfa/recovery-codes",
             "/auth/email/verify/send",
+            "/auth/passkeys",
         ]
         .iter()
         .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+            && !path.starts_with("/auth/passkeys/login")
 }
 
 type Operation = (String, String);

@@ -45,6 +45,8 @@ mod oauth;
 mod oidc_support;
 mod operations;
 mod outage;
+mod passkey_support;
+mod passkeys;
 mod pooler;
 mod registration_limit;
 mod revocation;

@@ -17,7 +17,7 @@ use crate::auth::permissions::{Permission, UsersWrite};
 use crate::auth::Auth;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AuditStore, MfaStore, SessionStore, UserStore};
+use crate::models::{AuditStore, MfaStore, PasskeyStore, SessionStore, UserStore};
 
 /// The answer of `POST /auth/mfa/totp`: the secret to give an authenticator app, as text and as
 /// the URI a QR code encodes. `Debug` leaves both out.
@@ -240,6 +240,7 @@ impl Auth {
             }
             c.switch_mfa(target, true, false, ending.now).await?;
             c.delete_mfa(target).await?;
+            c.delete_passkeys(target).await?;
             let ended = c.end_user_sessions(target, None, ending).await?;
             let detail = json!({"sessions_ended": ended.len()});
             c.insert_audit(&audit_by("mfa_reset", ending.now, Some(target), Some(*actor.id()), client, detail)).await?;

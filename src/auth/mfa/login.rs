@@ -26,7 +26,7 @@ use crate::models::{AuditStore, MfaChallenge, MfaStore, User, UserStore, FIRST_P
 /// How long an `mfa_token` lives, in seconds.
 const CHALLENGE_TTL: i64 = 300;
 /// Codes one `mfa_token` may be tried with.
-const MAX_ATTEMPTS: i32 = 5;
+pub(super) const MAX_ATTEMPTS: i32 = 5;
 
 /// What the code of a second step turned out to be. A wrong code is not an error of the
 /// transaction that checks it: nothing was claimed, and the caller counts the failure.
@@ -36,7 +36,7 @@ enum CodeCheck {
     Wrong,
 }
 
-fn dead() -> ApiError {
+pub(super) fn dead() -> ApiError {
     ApiError::invalid_grant("The mfa_token is unknown, used, expired, or has had too many wrong codes; log in again.")
 }
 
@@ -51,7 +51,7 @@ impl Auth {
         client: &RequestOrigin,
         now: i64,
     ) -> ApiResult<Option<Secret>> {
-        if !user.mfa_enabled {
+        if !user.mfa_enabled && user.passkey_count == 0 {
             return Ok(None);
         }
         let token = OpaqueToken::generate();

@@ -8,6 +8,7 @@
 pub mod counter;
 pub mod enrol;
 pub mod login;
+pub mod passkey;
 pub mod recovery;
 pub mod secret;
 pub mod totp;
