@@ -19,7 +19,7 @@ pub async fn send_test(figment: &Figment, to: &str) -> Result<String, String> {
     let server = settings.smtp.as_ref().ok_or("mail is not configured: set mail.smtp_url (docs/mail.md)")?;
     let smtp = transport::build(server, settings.config.timeout)?;
     let name = auth.display_name();
-    let cx = Context { display_name: &name, link: None, detail: None, minutes: 0 };
+    let cx = Context { display_name: &name, link: None, detail: None, ttl_secs: 0 };
     let host = crate::config::issuer::host(&auth.issuer);
     let message_id = format!("<{}@{}>", crate::db::Id::new(), host.trim_matches(['[', ']']));
     let message = transport::message(&settings.from, to, &message_id, &render(MailKind::Test, &cx))?;

@@ -143,12 +143,12 @@ async fn attempt(mailer: &Mailer, message: &OutboxMessage) -> Delivery {
         Err(e) => return Delivery::Permanent(e),
     };
     let settings = &mailer.settings.config;
-    let minutes = if kind == MailKind::Reset { settings.reset_ttl } else { settings.verify_ttl }.div_ceil(60);
+    let ttl_secs = if kind == MailKind::Reset { settings.reset_ttl } else { settings.verify_ttl };
     let cx = Context {
         display_name: &mailer.display_name,
         link: link.as_deref(),
         detail: message.detail.as_deref(),
-        minutes,
+        ttl_secs,
     };
     let rendered = render(kind, &cx);
     let built = transport::message(&mailer.settings.from, &message.recipient, &message.message_id, &rendered);

@@ -18,8 +18,23 @@ pub struct Context<'a> {
     pub link: Option<&'a str>,
     /// The new address of an address change.
     pub detail: Option<&'a str>,
-    /// Lifetime of the link, in minutes.
-    pub minutes: u64,
+    /// Lifetime of the link, in seconds.
+    pub ttl_secs: u64,
+}
+
+/// A lifetime as people say it: "15 minutes", "1 hour", "24 hours", "2 days"; whole days from
+/// 48 hours on, whole hours from 1 hour on, otherwise minutes — rounded down (at least one), so a
+/// link never promises more time than it has.
+pub fn human_duration(secs: u64) -> String {
+    let plural = |n: u64, unit: &str| if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") };
+    let (day, hour) = (86_400, 3_600);
+    if secs >= 2 * day && secs % day == 0 {
+        plural(secs / day, "day")
+    } else if secs >= hour && secs % hour == 0 {
+        plural(secs / hour, "hour")
+    } else {
+        plural((secs / 60).max(1), "minute")
+    }
 }
 
 fn escape(text: &str) -> String {
@@ -41,7 +56,7 @@ fn escape(text: &str) -> String {
 fn wording(kind: MailKind, cx: &Context<'_>) -> (String, Vec<String>, &'static str, Vec<String>) {
     let name = cx.display_name;
     let ignore = "If you did not ask for this, ignore this message; nothing changes.".to_string();
-    let valid = format!("The link works once, for {} minutes.", cx.minutes);
+    let valid = format!("The link works once, for {}.", human_duration(cx.ttl_secs));
     match kind {
         MailKind::Reset => (
             format!("Reset your {name} password"),
@@ -130,11 +145,36 @@ mod tests {
             display_name: "A<b>",
             link: Some("https://x.example/reset-password?token=t&u"),
             detail: None,
-            minutes: 15,
+            ttl_secs: 900,
         };
         let mail = render(MailKind::Reset, &cx);
         assert!(mail.text.contains("https://x.example/reset-password?token=t&u"));
         assert!(mail.html.contains("token=t&amp;u") && mail.html.contains("A&lt;b&gt;"));
         assert!(!mail.html.contains("<img"));
+        assert!(mail.text.contains("for 15 minutes."));
+    }
+
+    #[test]
+    fn link_lifetimes_read_as_people_say_them() {
+        let cases = [
+            (900, "15 minutes"),
+            (60, "1 minute"),
+            (1, "1 minute"),
+            (90, "1 minute"),
+            (3_600, "1 hour"),
+            (5_400, "90 minutes"),
+            (86_400, "24 hours"),
+            (172_800, "2 days"),
+            (7 * 86_400, "7 days"),
+        ];
+        for (secs, said) in cases {
+            assert_eq!(human_duration(secs), said, "{secs} s");
+        }
+        for kind in [MailKind::Verify, MailKind::Change] {
+            let cx =
+                Context { display_name: "P", link: Some("https://x/confirm?token=t"), detail: None, ttl_secs: 86_400 };
+            let mail = render(kind, &cx);
+            assert!(mail.text.contains("for 24 hours.") && !mail.text.contains("1440"), "{}", mail.text);
+        }
     }
 }
