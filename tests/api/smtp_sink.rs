@@ -1,19 +1,29 @@
 //! A real SMTP server over TCP for the mail tests (RFC 5321, just enough of it): it accepts
 //! every message into memory, unless told to answer the end of the next DATA with a failure
-//! code, or to be down (every connection closed at once).
+//! code, or to be down (every connection closed at once). Started with [`SmtpSink::start_tls`]
+//! it offers STARTTLS (RFC 3207) with a self-signed certificate made at start, and records
+//! whether each message came over the upgraded session.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio_rustls::rustls::{self, pki_types};
+use tokio_rustls::TlsAcceptor;
+
+/// A connection, plain or after STARTTLS.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
 
 /// A message as the server received it.
 #[derive(Debug, Clone)]
 pub struct Received {
     pub to: Vec<String>,
     pub data: String,
+    /// It came over a session upgraded by STARTTLS.
+    pub tls: bool,
 }
 
 impl Received {
@@ -47,16 +57,38 @@ struct State {
 pub struct SmtpSink {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
+    /// With STARTTLS: the certificate, PEM (for `mail.tls_ca_file`).
+    pub certificate_pem: Option<String>,
 }
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
+        Self::listen(None).await
+    }
+
+    /// A sink that offers STARTTLS with a self-signed certificate for 127.0.0.1 and localhost.
+    pub async fn start_tls() -> SmtpSink {
+        let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("a self-signed certificate");
+        let key = pki_types::PrivatePkcs8KeyDer::from(made.key_pair.serialize_der());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![made.cert.der().clone()], key.into())
+            .expect("the certificate and its key");
+        let mut sink = Self::listen(Some(TlsAcceptor::from(Arc::new(config)))).await;
+        sink.certificate_pem = Some(made.cert.pem());
+        sink
+    }
+
+    async fn listen(tls: Option<TlsAcceptor>) -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let sink = SmtpSink { addr: listener.local_addr().unwrap(), state: Arc::default() };
+        let sink = SmtpSink { addr: listener.local_addr().unwrap(), state: Arc::default(), certificate_pem: None };
         let state = sink.state.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(session(stream, state.clone()));
+                tokio::spawn(session(Box::new(stream), state.clone(), tls.clone()));
             }
         });
         sink
@@ -86,13 +118,13 @@ impl SmtpSink {
     }
 }
 
-async fn session(stream: TcpStream, state: Arc<Mutex<State>>) {
+async fn session(stream: Box<dyn Stream>, state: Arc<Mutex<State>>, tls: Option<TlsAcceptor>) {
     if state.lock().unwrap().down {
         return;
     }
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read);
-    let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+    let mut lines = BufReader::new(stream);
+    let _ = lines.get_mut().write_all(b"220 sink ESMTP\r\n").await;
+    let mut upgraded = false;
     let mut to = vec![];
     let mut line = String::new();
     loop {
@@ -102,7 +134,18 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) {
         }
         let command = line.trim_end().to_ascii_uppercase();
         let reply: String = if command.starts_with("EHLO") {
-            "250-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n".into()
+            let offer = if tls.is_some() && !upgraded { "250-STARTTLS\r\n" } else { "" };
+            format!("250-sink\r\n{offer}250-8BITMIME\r\n250 SMTPUTF8\r\n")
+        } else if command == "STARTTLS" && !upgraded && tls.is_some() {
+            // RFC 3207 §4.2: after the handshake the client starts over with EHLO.
+            if lines.get_mut().write_all(b"220 2.0.0 ready to start TLS\r\n").await.is_err() {
+                return;
+            }
+            let Ok(secured) = tls.as_ref().unwrap().accept(lines.into_inner()).await else { return };
+            lines = BufReader::new(Box::new(secured) as Box<dyn Stream>);
+            upgraded = true;
+            to.clear();
+            continue;
         } else if command.starts_with("MAIL FROM") {
             to.clear();
             "250 ok\r\n".into()
@@ -112,7 +155,7 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) {
             to.push(address);
             "250 ok\r\n".into()
         } else if command == "DATA" {
-            let _ = write.write_all(b"354 go on\r\n").await;
+            let _ = lines.get_mut().write_all(b"354 go on\r\n").await;
             let mut data = String::new();
             loop {
                 line.clear();
@@ -129,19 +172,19 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) {
                 Some(code) if code >= 500 => format!("{code} 5.1.1 refused for good\r\n"),
                 Some(code) => format!("{code} 4.3.0 try again later\r\n"),
                 None => {
-                    state.messages.push(Received { to: to.clone(), data });
+                    state.messages.push(Received { to: to.clone(), data, tls: upgraded });
                     "250 2.0.0 queued\r\n".into()
                 }
             }
         } else if command == "QUIT" {
-            let _ = write.write_all(b"221 bye\r\n").await;
+            let _ = lines.get_mut().write_all(b"221 bye\r\n").await;
             return;
         } else if command.starts_with("RSET") || command.starts_with("NOOP") || command.starts_with("HELO") {
             "250 ok\r\n".into()
         } else {
             "502 not implemented\r\n".into()
         };
-        if write.write_all(reply.as_bytes()).await.is_err() {
+        if lines.get_mut().write_all(reply.as_bytes()).await.is_err() {
             return;
         }
     }
