@@ -36,6 +36,7 @@ mod issuer;
 mod keys_at_rest;
 mod mail;
 mod mail_faults;
+mod mail_limits;
 mod mail_tls;
 mod metrics;
 mod mfa_enrolment;
