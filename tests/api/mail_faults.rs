@@ -9,8 +9,11 @@ use serde_json::Value;
 use crate::admin_support::{get_json, with_admin};
 use crate::helpers::*;
 use crate::mail::mail_app;
+use crate::oidc_support::{auth, conn};
 use crate::on_both_backends;
 use crate::smtp_sink::SmtpSink;
+use portcullis::mail::MailKind;
+use portcullis::models::OutboxStore;
 
 /// Moves the shared clock past the next retry, until `done` holds.
 async fn retrying_until(app: &TestApp, what: &str, mut done: impl FnMut() -> bool) {
@@ -105,6 +108,32 @@ on_both_backends! {
         recipients.sort();
         recipients.dedup();
         assert_eq!(recipients.len(), 30, "each once");
+    }
+
+    async fn a_message_whose_sender_died_after_claiming_it_goes_out_once_when_the_lease_ends(backend) {
+        // The instance that dies: it commits a message and claims it, and never sends it.
+        let dying = TestApp::new(backend).await;
+        let now = dying.clock.now();
+        let message = auth(&dying).mail.message(MailKind::PasswordChanged, "alice@example.com", None, None, None, now);
+        let mut conn = conn(&dying).await;
+        portcullis::write_tx!(&mut conn, |c| c.insert_message(&message).await).expect("queued");
+        let claimed = portcullis::write_tx!(&mut conn, |c| c.claim_messages(now, now + 300, 64).await).expect("claimed");
+        assert_eq!(claimed.len(), 1);
+        drop(conn);
+        // Two live instances leave it alone while the lease holds...
+        let sink = SmtpSink::start().await;
+        let url = sink.url();
+        let b = dying.second_instance(|b| b.with_config("mail.smtp_url", url.clone())).await;
+        let _c = dying.second_instance(|b| b.with_config("mail.smtp_url", url)).await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert!(sink.messages().is_empty(), "not sent while another sender may still hold it");
+        // ...and when it ends, one of them sends it, once, with the Message-ID it was queued with.
+        b.clock.advance(301);
+        eventually("the message of the dead sender", async || !sink.messages().is_empty()).await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let sent = sink.to("alice@example.com");
+        assert_eq!(sent.len(), 1, "once");
+        assert!(sent[0].data.contains(&message.message_id), "the same Message-ID");
     }
 }
 
