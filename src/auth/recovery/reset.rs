@@ -10,6 +10,7 @@
 
 use serde_json::json;
 
+use super::limit::Allowance;
 use super::{dead_link, send_token_mail, token_kind};
 use crate::auth::accounts::{check_password, normalize_email};
 use crate::auth::audit::audit_event;
@@ -66,8 +67,14 @@ impl Auth {
                     ))
                     .await?;
                 }
-                // Counted like a real request, so a limited address cannot tell accounts apart.
-                _ => _ = super::limit::decide(c, &mailer.settings.config, normalized.as_deref(), ip, now).await?,
+                // Counted like a real request, so a limited address cannot tell accounts apart,
+                // and the same work done when a mail would go.
+                _ => {
+                    let config = &mailer.settings.config;
+                    if super::limit::decide(c, config, normalized.as_deref(), ip, now).await? == Allowance::Send {
+                        super::decoy_token_mail(c, mailer, MailKind::Reset, now).await?;
+                    }
+                }
             }
             Ok::<_, diesel::result::Error>(())
         })?;
