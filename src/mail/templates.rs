@@ -28,9 +28,9 @@ pub struct Context<'a> {
 pub fn human_duration(secs: u64) -> String {
     let plural = |n: u64, unit: &str| if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") };
     let (day, hour) = (86_400, 3_600);
-    if secs >= 2 * day && secs % day == 0 {
+    if secs >= 2 * day && secs.is_multiple_of(day) {
         plural(secs / day, "day")
-    } else if secs >= hour && secs % hour == 0 {
+    } else if secs >= hour && secs.is_multiple_of(hour) {
         plural(secs / hour, "hour")
     } else {
         plural((secs / 60).max(1), "minute")
