@@ -1,6 +1,7 @@
 //! The two-step login: a correct password on an account with MFA on yields a single-use
-//! `mfa_token` (5 minutes, at most 5 codes, stored as a SHA-256 digest, bound to the account),
-//! and `POST /auth/mfa/verify` trades it and a code for the session.
+//! `mfa_token` (5 minutes, at most 5 codes, stored as a SHA-256 digest, bound to the account and
+//! to the `resource` the password step named), and `POST /auth/mfa/verify` trades it and a code
+//! for the session, whose tokens are for that resource.
 //!
 //! The `mfa_token` is opaque and lives in its own table: it is never an access or refresh token.
 //! Wrong codes count in the account's second-factor counter (see [`super::counter`]), which a
@@ -46,6 +47,7 @@ impl Auth {
         &self,
         conn: &mut DbConn,
         user: &User,
+        resource: Option<&str>,
         client: &RequestOrigin,
         now: i64,
     ) -> ApiResult<Option<Secret>> {
@@ -58,6 +60,7 @@ impl Auth {
             user_id: user.id,
             attempts: 0,
             expires_at: now + CHALLENGE_TTL,
+            resource: resource.map(str::to_owned),
         };
         let event = audit_event("mfa_challenged", now, Some(user.id), client, json!({}));
         crate::db::write_tx!(conn, |c| {
@@ -127,7 +130,8 @@ impl Auth {
             }
         }
         throttle::clear_account(conn, &keys).await?;
-        let started = Started { amr: AMR_MFA, resource: None, reservation: None };
+        // The audience chosen at the password step (RFC 8707): the second step only completes it.
+        let started = Started { amr: AMR_MFA, resource: challenge.resource.as_deref(), reservation: None };
         self.start_session(conn, user.id, started, client, now).await
     }
 }
