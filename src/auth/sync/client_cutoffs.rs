@@ -9,59 +9,50 @@
 //! rotation is refused and none minted before it survives.
 //!
 //! Cutoffs made here apply at once; those made on other instances arrive through the poller
-//! ([`super::poller`]), like ended sessions. An entry is dropped once every token it refuses has
+//! ([`super::poller`]), like ended sessions, and resource servers learn them from the change feed
+//! ([`super::feed`]). An entry is dropped once every token it refuses has
 //! expired.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
-
+use portcullis_rocket::core::Cutoffs;
 use rocket_db_pools::Pool;
 
 use crate::db::{DbPool, Id};
 use crate::models::{ClientCutoff, ClientCutoffStore};
 
-/// Client id → (last refused `iat`, when every token it refuses has expired).
+/// Client id → (last refused `iat`, when every token it refuses has expired): the verification
+/// core's set, which a resource server fills from the change feed.
 #[derive(Debug, Default)]
 pub struct ClientCutoffs {
-    entries: RwLock<HashMap<Id, (i64, i64)>>,
+    set: Cutoffs<Id>,
 }
 
 impl ClientCutoffs {
     /// Whether a token of `client` issued at `iat` must be refused (fails closed).
     pub fn refuses(&self, client: Id, iat: i64) -> bool {
-        match self.entries.read() {
-            Ok(entries) => entries.get(&client).is_some_and(|(through, _)| iat <= *through),
-            Err(_) => true,
-        }
+        self.set.refuses(&client, iat)
     }
 
     /// The `iat` for a token of `client` issued `now`: `now`, or the second after its cutoff
     /// when the cutoff is in this very second.
     pub fn issued_at(&self, client: Id, now: i64) -> i64 {
-        let through = self.entries.read().ok().and_then(|e| e.get(&client).map(|(through, _)| *through));
-        through.map_or(now, |through| now.max(through + 1))
+        self.set.through(&client).map_or(now, |through| now.max(through + 1))
     }
 
     /// Records a cutoff (only ever raising what is known).
     pub fn raise(&self, cutoff: ClientCutoff) {
-        if let Ok(mut entries) = self.entries.write() {
-            let slot = entries.entry(cutoff.client_id).or_insert((cutoff.revoked_through, cutoff.expires_at));
-            *slot = (slot.0.max(cutoff.revoked_through), slot.1.max(cutoff.expires_at));
-        }
+        self.set.raise(cutoff.client_id, cutoff.revoked_through, cutoff.expires_at);
     }
 
     /// Forgets cutoffs whose tokens have all expired.
     pub fn prune(&self, now: i64) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.retain(|_, (_, until)| *until >= now);
-        }
+        self.set.prune(now);
     }
 
     /// Reads cutoffs changed since `since`; returns how many rows it read.
     pub async fn load_since(&self, pool: &DbPool, since: i64) -> Result<usize, String> {
         let mut conn = pool.get().await.map_err(|e| e.to_string())?;
         let rows = crate::db::with_conn!(conn, |c| c.client_cutoffs_since(since).await).map_err(|e| e.to_string())?;
-        for cutoff in &rows {
+        for (cutoff, _) in &rows {
             self.raise(*cutoff);
         }
         Ok(rows.len())
@@ -97,7 +88,12 @@ impl crate::auth::Auth {
         token: &str,
     ) -> crate::error::ApiResult<bool> {
         let now = self.clock.now();
-        let Ok(claims) = self.keys.verify(token, now) else { return Ok(false) };
+        // For Portcullis or for one of `auth.resources`: a client's token for a resource server
+        // is the one it most needs to revoke there.
+        let Ok((claims, _)) = self.verify_issued(token) else { return Ok(false) };
+        if claims.exp <= now {
+            return Ok(false);
+        }
         let Some(crate::auth::keys::tokens::Subject::Client { client_id, .. }) = claims.subject() else {
             return Ok(false);
         };
