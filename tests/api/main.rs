@@ -18,6 +18,7 @@ mod client_revocation;
 mod clients;
 mod config;
 mod delegation;
+mod demotion;
 mod docs;
 mod error_text;
 mod feed;

@@ -17,7 +17,42 @@ use portcullis_rocket::core::Cutoffs;
 use rocket_db_pools::Pool;
 
 use crate::db::{DbPool, Id};
-use crate::models::{ClientCutoff, ClientCutoffStore};
+use crate::models::{ClientCutoff, ClientCutoffStore, ClientStore};
+
+/// How many generations of clients creating clients a demotion follows (as far as delegation's
+/// creator chain, `auth::delegation`).
+const MAX_GENERATIONS: usize = 16;
+
+/// Cuts off the access tokens issued up to `now` to every client `creators` made, and to the
+/// clients those made, and so on: the clients of an account that lost permissions (roles taken
+/// away, disabled, deleted) keep no token minted under what it held before; their next token is
+/// bounded by what it holds now (`Auth::creator_bound`). Call inside the transaction of the
+/// demotion and hand the result to [`Auth::cut_off_locally`](crate::auth::Auth::cut_off_locally)
+/// after the commit.
+pub async fn cut_off_clients_of<C: ClientStore + ClientCutoffStore>(
+    c: &mut C,
+    creators: &[Id],
+    now: i64,
+    until: i64,
+) -> diesel::QueryResult<Vec<ClientCutoff>> {
+    let (mut cut, mut generation) = (vec![], creators.to_vec());
+    for _ in 0..MAX_GENERATIONS {
+        generation = c.clients_created_by(&generation).await?;
+        if generation.is_empty() {
+            break;
+        }
+        for client_id in &generation {
+            cut.push(
+                c.raise_client_cutoff(
+                    ClientCutoff { client_id: *client_id, revoked_through: now, expires_at: until },
+                    now,
+                )
+                .await?,
+            );
+        }
+    }
+    Ok(cut)
+}
 
 /// Client id → (last refused `iat`, when every token it refuses has expired): the verification
 /// core's set, which a resource server fills from the change feed.
@@ -65,6 +100,16 @@ impl crate::auth::Auth {
     pub fn cut_off_locally(&self, cutoff: ClientCutoff) {
         self.client_cutoffs.raise(cutoff);
         self.sync_wake.wake();
+    }
+
+    /// [`cut_off_locally`](Self::cut_off_locally) for each of `cutoffs`.
+    pub fn cut_all_off_locally(&self, cutoffs: &[ClientCutoff]) {
+        for cutoff in cutoffs {
+            self.client_cutoffs.raise(*cutoff);
+        }
+        if !cutoffs.is_empty() {
+            self.sync_wake.wake();
+        }
     }
 
     /// Brings the stored cutoff of `client` into memory before a token is issued to it, so a
