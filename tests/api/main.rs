@@ -16,6 +16,7 @@ mod client_lockout;
 mod client_powers;
 mod client_revocation;
 mod clients;
+mod concurrent_start;
 mod config;
 mod delegation;
 mod demotion;
