@@ -9,6 +9,7 @@ use crate::auth::audit::audit_by;
 use crate::auth::delegation::{self, Delegated};
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::permissions::{RoleTable, ADMIN_ROLE};
+use crate::auth::sync::client_cutoffs::cut_off_clients_of;
 use crate::auth::Auth;
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
@@ -143,6 +144,7 @@ impl Auth {
         let permissions = permissions.map(|p| check_permissions(self, p)).transpose()?;
         let grantor = self.grantor_of(conn, actor).await?;
         let (now, everything) = (self.clock.now(), self.scopes_supported());
+        let until = self.revoke_until(now);
         let outcome = crate::db::write_tx!(conn, |c| {
             let existing = c.find_role(name).await?.ok_or_else(not_found)?;
             let effective = RoleTable::effective_permissions(&existing, &everything);
@@ -163,12 +165,23 @@ impl Auth {
             };
             c.update_role(&role).await?;
             let held = RoleTable::effective_permissions(&role, &everything);
+            // A permission taken away: the clients of the role's holders lose it, tokens included.
+            let cutoffs = match effective.is_subset(&held) {
+                true => vec![],
+                false => {
+                    let holders = c.role_holder_ids(name).await?;
+                    cut_off_clients_of(c, &holders, now, until).await?
+                }
+            };
             let detail = json!({"role": name, "permissions": held});
             c.insert_audit(&audit_by("role_updated", now, None, Some(*actor.id()), client, detail)).await?;
-            Ok::<_, ApiError>(Ok(role))
+            Ok::<_, ApiError>(Ok((role, cutoffs)))
         })?;
         let role = match outcome {
-            Ok(role) => role,
+            Ok((role, cutoffs)) => {
+                self.cut_all_off_locally(&cutoffs);
+                role
+            }
             Err((grant, denial)) => {
                 return Err(self.refuse_grant(conn, Some(*actor.id()), None, client, &grant, denial).await)
             }

@@ -9,6 +9,7 @@ use crate::auth::audit::audit_by;
 use crate::auth::delegation::{self, Refused};
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::permissions::{Permission, SessionsRevoke, UsersWrite, ADMIN_ROLE};
+use crate::auth::sync::client_cutoffs::cut_off_clients_of;
 use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
@@ -78,7 +79,6 @@ impl Auth {
         if let Some(unknown) = roles.iter().find(|r| !known.contains(r)) {
             return Err(ApiError::invalid_field(format!("roles: unknown role {unknown:?}")));
         }
-        let grantor = self.grantor_of(conn, actor).await?;
         let now = self.clock.now();
         let until = self.revoke_until(now);
         let everything = self.scopes_supported();
@@ -92,7 +92,7 @@ impl Auth {
             // Every permission the account holds before and after: the account's own (an account
             // action) and those of every role assigned or removed (a grant).
             if let Err(refused) =
-                delegation::account_action(c, &grantor, target, UsersWrite::NAME, &roles, &everything, attempt).await?
+                delegation::account_action(c, actor, target, UsersWrite::NAME, &roles, &everything, attempt).await?
             {
                 return Ok(Err(refused));
             }
@@ -105,17 +105,24 @@ impl Auth {
                 true => None,
                 false => Some(c.record_role_change(target, &json!(roles).to_string(), now, until).await?),
             };
+            // A role taken away: the account's clients lose what it lost, tokens included.
+            let cutoffs = match before_set.is_subset(&after) {
+                true => vec![],
+                false => cut_off_clients_of(c, &[target], now, until).await?,
+            };
             let detail = json!({"before": before, "after": roles});
             c.insert_audit(&audit_by("roles_changed", now, Some(target), Some(*actor.id()), client, detail)).await?;
-            Ok::<_, ApiError>(Ok(change))
+            Ok::<_, ApiError>(Ok((change, cutoffs)))
         })?;
         match outcome {
             Err(refused) => return Err(self.refuse_account_action(conn, actor, target, client, refused).await),
-            Ok(Some(change)) => {
-                crate::auth::sync::role_changes::record(&self.role_changes, &change);
-                self.sync_wake.wake();
+            Ok((change, cutoffs)) => {
+                if let Some(change) = change {
+                    crate::auth::sync::role_changes::record(&self.role_changes, &change);
+                    self.sync_wake.wake();
+                }
+                self.cut_all_off_locally(&cutoffs);
             }
-            Ok(None) => {}
         }
         self.user_view(conn, target).await
     }
@@ -129,7 +136,6 @@ impl Auth {
         disabled: bool,
         client: &RequestOrigin,
     ) -> ApiResult<UserView> {
-        let grantor = self.grantor_of(conn, actor).await?;
         let everything = self.scopes_supported();
         let ending = self.ending("user_disabled");
         let action = if disabled { "disable_user" } else { "enable_user" };
@@ -138,7 +144,7 @@ impl Auth {
             let user = c.find_user(target).await?.ok_or_else(not_found)?;
             let attempt = json!({"action": action});
             if let Err(refused) =
-                delegation::account_action(c, &grantor, target, UsersWrite::NAME, &[], &everything, attempt).await?
+                delegation::account_action(c, actor, target, UsersWrite::NAME, &[], &everything, attempt).await?
             {
                 return Ok(Err(refused));
             }
@@ -148,6 +154,10 @@ impl Auth {
             }
             c.set_disabled(target, disabled, ending.now).await?;
             let ended = if disabled { c.end_user_sessions(target, None, ending).await? } else { vec![] };
+            let cutoffs = match disabled {
+                true => cut_off_clients_of(c, &[target], ending.now, ending.revoke_until).await?,
+                false => vec![],
+            };
             let event = if disabled { "user_disabled" } else { "user_enabled" };
             let audit = audit_by(
                 event,
@@ -158,13 +168,14 @@ impl Auth {
                 json!({"sessions_ended": ended.len()}),
             );
             c.insert_audit(&audit).await?;
-            Ok::<_, ApiError>(Ok(ended))
+            Ok::<_, ApiError>(Ok((ended, cutoffs)))
         })?;
-        let ended = match outcome {
-            Ok(ended) => ended,
+        let (ended, cutoffs) = match outcome {
+            Ok(done) => done,
             Err(refused) => return Err(self.refuse_account_action(conn, actor, target, client, refused).await),
         };
         self.revoke_locally(&ended, &ending);
+        self.cut_all_off_locally(&cutoffs);
         self.user_view(conn, target).await
     }
 
@@ -176,7 +187,6 @@ impl Auth {
         target: Id,
         client: &RequestOrigin,
     ) -> ApiResult<()> {
-        let grantor = self.grantor_of(conn, actor).await?;
         let everything = self.scopes_supported();
         let ending = self.ending("user_deleted");
         let outcome = crate::db::write_tx!(conn, |c| {
@@ -184,7 +194,7 @@ impl Auth {
             let user = c.find_user(target).await?.ok_or_else(not_found)?;
             let attempt = json!({"action": "delete_user"});
             if let Err(refused) =
-                delegation::account_action(c, &grantor, target, UsersWrite::NAME, &[], &everything, attempt).await?
+                delegation::account_action(c, actor, target, UsersWrite::NAME, &[], &everything, attempt).await?
             {
                 return Ok(Err(refused));
             }
@@ -192,6 +202,7 @@ impl Auth {
                 return Err(last_admin());
             }
             let ended = c.end_user_sessions(target, None, ending).await?;
+            let cutoffs = cut_off_clients_of(c, &[target], ending.now, ending.revoke_until).await?;
             c.delete_user(target).await?;
             let audit = audit_by(
                 "user_deleted",
@@ -202,13 +213,14 @@ impl Auth {
                 json!({"email": user.email}),
             );
             c.insert_audit(&audit).await?;
-            Ok::<_, ApiError>(Ok(ended))
+            Ok::<_, ApiError>(Ok((ended, cutoffs)))
         })?;
-        let ended = match outcome {
-            Ok(ended) => ended,
+        let (ended, cutoffs) = match outcome {
+            Ok(done) => done,
             Err(refused) => return Err(self.refuse_account_action(conn, actor, target, client, refused).await),
         };
         self.revoke_locally(&ended, &ending);
+        self.cut_all_off_locally(&cutoffs);
         Ok(())
     }
 
@@ -218,7 +230,8 @@ impl Auth {
         self.list_sessions(conn, target, page).await
     }
 
-    /// Ends every session of a user; 404 for an unknown user.
+    /// Ends every session of a user; 404 for an unknown user. The delegation check runs inside
+    /// the transaction that ends them, after the admin-set lock, like every account action.
     pub async fn revoke_user_sessions(
         &self,
         conn: &mut DbConn,
@@ -226,32 +239,28 @@ impl Auth {
         target: Id,
         client: &RequestOrigin,
     ) -> ApiResult<()> {
-        self.user_view(conn, target).await?;
-        self.check_account_action(conn, actor, target, SessionsRevoke::NAME, "revoke_user_sessions", client).await?;
-        self.end_all_sessions(conn, target, *actor.id(), "sessions_revoked", client).await.map(|_| ())
-    }
-
-    /// [`delegation::account_action`] on its own, for an action whose write lives elsewhere
-    /// (ending sessions, resetting MFA): 403, audited, when `actor` may not act on `target`.
-    pub async fn check_account_action(
-        &self,
-        conn: &mut DbConn,
-        actor: &guards::Caller,
-        target: Id,
-        needs: &str,
-        action: &str,
-        client: &RequestOrigin,
-    ) -> ApiResult<()> {
-        let grantor = self.grantor_of(conn, actor).await?;
         let everything = self.scopes_supported();
-        let attempt = json!({ "action": action });
-        let checked = crate::db::with_conn!(conn, |c| {
-            delegation::account_action(c, &grantor, target, needs, &[], &everything, attempt).await
+        let ending = self.ending("sessions_revoked");
+        let outcome = crate::db::write_tx!(conn, |c| {
+            c.lock_admin_set().await?;
+            c.find_user(target).await?.ok_or_else(not_found)?;
+            let attempt = json!({"action": "revoke_user_sessions"});
+            if let Err(refused) =
+                delegation::account_action(c, actor, target, SessionsRevoke::NAME, &[], &everything, attempt).await?
+            {
+                return Ok(Err(refused));
+            }
+            let ended = c.end_user_sessions(target, None, ending).await?;
+            let detail = json!({"sessions": ended.len()});
+            let audit = audit_by("sessions_revoked", ending.now, Some(target), Some(*actor.id()), client, detail);
+            c.insert_audit(&audit).await?;
+            Ok::<_, ApiError>(Ok(ended))
         })?;
-        match checked {
-            Ok(()) => Ok(()),
-            Err(refused) => Err(self.refuse_account_action(conn, actor, target, client, refused).await),
+        match outcome {
+            Ok(ended) => self.revoke_locally(&ended, &ending),
+            Err(refused) => return Err(self.refuse_account_action(conn, actor, target, client, refused).await),
         }
+        Ok(())
     }
 
     /// Audits a refused account action as `grant_denied` and returns the 403.

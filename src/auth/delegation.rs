@@ -106,26 +106,66 @@ pub fn check(grantor: &Grantor, grant: &Delegated) -> Result<(), Denial> {
     }
 }
 
-/// The one rule for actions on an account: `grantor` must hold every permission `target` holds
+/// The one rule for actions on an account: `actor` must hold every permission `target` holds
 /// (and `admin` when it holds `admin`), plus those of `granted`, the roles a role change assigns
 /// or removes, plus `needs`, the action's own permission (which the bearer guard checked against
 /// the token; checked again here because a client's token outlives its creator's demotion). Call
-/// inside the action's transaction, so the roles checked are the roles acted on; answer a
-/// [`Refused`] with [`Auth::refuse_grant`] after the transaction.
-pub async fn account_action<C: RoleStore + UserStore>(
+/// inside the action's transaction, after its admin-set lock (which every role change takes), so
+/// the roles checked — the target's and the actor's — are the roles when the action is written: a
+/// demotion committed meanwhile cannot slip between check and write. Answer a [`Refused`] with
+/// [`Auth::refuse_grant`] after the transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn account_action<C: ClientStore + RoleStore + UserStore>(
     c: &mut C,
-    grantor: &Grantor,
+    actor: &guards::Caller,
     target: Id,
     needs: &str,
     granted: &[String],
     everything: &[String],
     attempt: serde_json::Value,
 ) -> diesel::QueryResult<Result<(), Refused>> {
+    let grantor = grantor(c, actor, everything).await?;
     let held = c.user_role_names(target).await?;
     let defined = c.all_roles().await?;
     let mut grant = Delegated::roles(held.iter().chain(granted), &defined, everything, attempt);
     grant.permissions.insert(needs.to_owned());
-    Ok(check(grantor, &grant).map_err(|denial| Refused { grant, denial }))
+    Ok(check(&grantor, &grant).map_err(|denial| Refused { grant, denial }))
+}
+
+/// What `actor` may grant now: for a client, the permissions of its token's scope within what
+/// its creator holds ([`creator_bound`]; never `admin`); for a user, the roles of its token that
+/// it still holds in storage, resolved through the stored role definitions (so a grant never
+/// relies on a stale token or role table), within its scope when down-scoped. One function for users and clients, read on the
+/// connection (or inside the transaction) it is given.
+pub async fn grantor<C: ClientStore + RoleStore + UserStore>(
+    c: &mut C,
+    actor: &guards::Caller,
+    everything: &[String],
+) -> diesel::QueryResult<Grantor> {
+    match actor {
+        guards::Caller::User(user) => {
+            let held = c.user_role_names(user.user_id).await?;
+            let mut grantor = Grantor { admin: false, permissions: BTreeSet::new() };
+            for role in c.all_roles().await?.iter().filter(|d| held.contains(&d.name) && user.roles.contains(&d.name)) {
+                grantor.admin |= role.name == ADMIN_ROLE;
+                grantor.permissions.extend(RoleTable::effective_permissions(role, everything));
+            }
+            // A down-scoped token grants only what its scope names, and never acts as `admin`
+            // (which would reach permissions the scope does not name).
+            if user.scope.is_some() {
+                grantor.admin = false;
+                grantor.permissions.retain(|p| user.scope_allows(p));
+            }
+            Ok(grantor)
+        }
+        guards::Caller::Client(client) => {
+            let mut permissions: BTreeSet<String> = client.scope.iter().cloned().collect();
+            if let Some(bound) = creator_bound(c, client.client_id, everything).await? {
+                permissions.retain(|p| bound.contains(p));
+            }
+            Ok(Grantor { admin: false, permissions })
+        }
+    }
 }
 
 /// What `client_id`'s creators hold now; `None` when it was made from the command line.
@@ -163,19 +203,11 @@ async fn creator_bound<C: ClientStore + RoleStore + UserStore>(
 }
 
 impl Auth {
-    /// An actor's grantor: for a client, the permissions of its token's scope within what its
-    /// creator holds now (never `admin`); for a user, see [`user_grantor`](Self::user_grantor).
+    /// An actor's grantor ([`grantor`]), read outside any transaction: for grants whose
+    /// transaction re-reads nothing the grantor depends on.
     pub async fn grantor_of(&self, conn: &mut DbConn, actor: &guards::Caller) -> ApiResult<Grantor> {
-        match actor {
-            guards::Caller::User(user) => self.user_grantor(conn, user).await,
-            guards::Caller::Client(client) => {
-                let mut permissions: BTreeSet<String> = client.scope.iter().cloned().collect();
-                if let Some(bound) = self.creator_bound(conn, client.client_id).await? {
-                    permissions.retain(|p| bound.contains(p));
-                }
-                Ok(Grantor { admin: false, permissions })
-            }
-        }
+        let everything = self.scopes_supported();
+        Ok(crate::db::with_conn!(conn, |c| grantor(c, actor, &everything).await)?)
     }
 
     /// The most a client may exercise: the permissions its creator holds now (through a chain of
@@ -184,29 +216,6 @@ impl Auth {
     pub async fn creator_bound(&self, conn: &mut DbConn, client_id: Id) -> ApiResult<Option<BTreeSet<String>>> {
         let everything = self.scopes_supported();
         Ok(crate::db::with_conn!(conn, |c| creator_bound(c, client_id, &everything).await)?)
-    }
-
-    /// A user's grantor: the roles of its token that it still holds in storage, resolved through
-    /// the stored role definitions (so a grant never relies on a stale token or role table). A
-    /// down-scoped token grants only what its scope names of those, and never acts as `admin`
-    /// (which would reach permissions the scope does not name).
-    pub async fn user_grantor(&self, conn: &mut DbConn, actor: &guards::User) -> ApiResult<Grantor> {
-        let (held, defined) = crate::db::with_conn!(conn, |c| {
-            let held = c.user_role_names(actor.user_id).await?;
-            Ok::<_, diesel::result::Error>((held, c.all_roles().await?))
-        })?;
-        let roles: Vec<&String> = held.iter().filter(|r| actor.roles.contains(r)).collect();
-        let mut grantor = Grantor { admin: false, permissions: BTreeSet::new() };
-        let everything = self.scopes_supported();
-        for role in defined.iter().filter(|d| roles.contains(&&d.name)) {
-            grantor.admin |= role.name == ADMIN_ROLE;
-            grantor.permissions.extend(RoleTable::effective_permissions(role, &everything));
-        }
-        if actor.scope.is_some() {
-            grantor.admin = false;
-            grantor.permissions.retain(|p| actor.scope_allows(p));
-        }
-        Ok(grantor)
     }
 
     /// Audits a refused grant as `grant_denied` (in its own transaction: the refused change

@@ -1,7 +1,6 @@
 //! Embedded migrations, one folder per backend with the same version names.
 
 use diesel::SqliteConnection;
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{
     AnsiTransactionManager, AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
     TransactionManager,
@@ -36,13 +35,27 @@ pub async fn run_migrations(url: &str) -> Result<Vec<String>, String> {
                     std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
                 }
             }
-            let mut conn = SyncConnectionWrapper::<SqliteConnection>::establish(&path)
+            tokio::task::spawn_blocking(move || migrate_sqlite(&path))
                 .await
-                .map_err(|e| format!("cannot open SQLite database {path:?}: {e}"))?;
-            conn.batch_execute(SQLITE_PRAGMAS).await.map_err(|e| e.to_string())?;
-            apply(conn, SQLITE).await
+                .map_err(|e| format!("migration task failed: {e}"))?
         }
     }
+}
+
+/// The SQLite half of [`run_migrations`], blocking. The write lock is taken before the harness
+/// reads which migrations are applied, as the advisory lock does on PostgreSQL: of instances
+/// starting at once on a fresh file, one migrates and the others wait, then find nothing pending
+/// (they failed with "table already exists" otherwise). SQLite's DDL is transactional.
+fn migrate_sqlite(path: &str) -> Result<Vec<String>, String> {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let mut conn =
+        SqliteConnection::establish(path).map_err(|e| format!("cannot open SQLite database {path:?}: {e}"))?;
+    conn.batch_execute(SQLITE_PRAGMAS).map_err(|e| e.to_string())?;
+    conn.immediate_transaction::<_, Box<dyn std::error::Error + Send + Sync>, _>(|c| {
+        Ok(c.run_pending_migrations(SQLITE)?.iter().map(|v| v.to_string()).collect())
+    })
+    .map_err(|e| format!("migration failed: {e}"))
 }
 
 /// Applies pending migrations to the `databases.main` of `settings`: on PostgreSQL over its

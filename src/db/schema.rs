@@ -170,6 +170,7 @@ diesel::table! {
         user_id -> DbUuid,
         attempts -> Integer,
         expires_at -> BigInt,
+        resource -> Nullable<Text>,
         scope -> Nullable<Text>,
     }
 }

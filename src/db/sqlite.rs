@@ -11,7 +11,9 @@ pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, Inline>;
 
 /// Per-connection SQLite settings. WAL lets readers run beside the writer; the busy timeout
 /// makes `BEGIN IMMEDIATE` writers queue instead of failing with "database is locked".
-pub const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+/// `busy_timeout` comes first: switching a fresh file to WAL needs it to itself, and another
+/// instance starting at the same moment may hold it.
+pub const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
 /// The writer's own automatic checkpoint, in WAL pages: only a backstop for when the background

@@ -94,6 +94,8 @@ pub trait ClientStore {
     async fn set_client_secret(&mut self, client_id: Id, secret_hash: &str) -> QueryResult<bool>;
     /// Deletes the client (its permissions cascade); `false` when there was none.
     async fn delete_client(&mut self, client_id: Id) -> QueryResult<bool>;
+    /// The clients created by any of `creators` (users or clients).
+    async fn clients_created_by(&mut self, creators: &[Id]) -> QueryResult<Vec<Id>>;
 }
 
 for_each_backend! {
@@ -206,6 +208,10 @@ impl ClientStore {
 
     async fn delete_client(&mut self, client_id: Id) -> QueryResult<bool> {
         Ok(diesel::delete(clients::table.find(client_id)).execute(self).await? == 1)
+    }
+
+    async fn clients_created_by(&mut self, creators: &[Id]) -> QueryResult<Vec<Id>> {
+        clients::table.filter(clients::created_by.eq_any(creators)).select(clients::client_id).load(self).await
     }
 }
 }

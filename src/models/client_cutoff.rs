@@ -25,8 +25,8 @@ pub trait ClientCutoffStore {
     async fn raise_client_cutoff(&mut self, cutoff: ClientCutoff, now: i64) -> QueryResult<ClientCutoff>;
     /// The stored cutoff of `client`, if any.
     async fn client_cutoff(&mut self, client: Id) -> QueryResult<Option<ClientCutoff>>;
-    /// Cutoffs changed at or after `since`.
-    async fn client_cutoffs_since(&mut self, since: i64) -> QueryResult<Vec<ClientCutoff>>;
+    /// Cutoffs changed at or after `since`, each with the time it last changed.
+    async fn client_cutoffs_since(&mut self, since: i64) -> QueryResult<Vec<(ClientCutoff, i64)>>;
 }
 
 for_each_backend! {
@@ -73,19 +73,22 @@ impl ClientCutoffStore {
         Ok(row.map(|(client_id, revoked_through, expires_at)| ClientCutoff { client_id, revoked_through, expires_at }))
     }
 
-    async fn client_cutoffs_since(&mut self, since: i64) -> QueryResult<Vec<ClientCutoff>> {
-        let rows: Vec<(Id, i64, i64)> = client_token_cutoffs::table
+    async fn client_cutoffs_since(&mut self, since: i64) -> QueryResult<Vec<(ClientCutoff, i64)>> {
+        let rows: Vec<(Id, i64, i64, i64)> = client_token_cutoffs::table
             .filter(client_token_cutoffs::changed_at.ge(since))
             .select((
                 client_token_cutoffs::client_id,
                 client_token_cutoffs::revoked_through,
                 client_token_cutoffs::expires_at,
+                client_token_cutoffs::changed_at,
             ))
             .load(self)
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(client_id, revoked_through, expires_at)| ClientCutoff { client_id, revoked_through, expires_at })
+            .map(|(client_id, revoked_through, expires_at, changed_at)| {
+                (ClientCutoff { client_id, revoked_through, expires_at }, changed_at)
+            })
             .collect())
     }
 }

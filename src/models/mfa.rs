@@ -39,6 +39,8 @@ pub struct MfaChallenge {
     pub user_id: Id,
     pub attempts: i32,
     pub expires_at: i64,
+    /// The RFC 8707 `resource` named at the password step: the session's audience.
+    pub resource: Option<String>,
     /// The scope the login asked for at the password step (already checked for syntax); the
     /// second step starts the session with it.
     pub scope: Option<String>,
@@ -168,6 +170,7 @@ impl MfaStore {
                 mfa_challenges::user_id.eq(challenge.user_id),
                 mfa_challenges::attempts.eq(challenge.attempts),
                 mfa_challenges::expires_at.eq(challenge.expires_at),
+                mfa_challenges::resource.eq(&challenge.resource),
                 mfa_challenges::scope.eq(&challenge.scope),
             ))
             .execute(self)

@@ -36,6 +36,8 @@ pub trait RoleStore {
     async fn delete_role(&mut self, name: &str) -> QueryResult<usize>;
     /// How many users hold the role.
     async fn role_holders(&mut self, name: &str) -> QueryResult<i64>;
+    /// The users the role is assigned to.
+    async fn role_holder_ids(&mut self, name: &str) -> QueryResult<Vec<Id>>;
     /// Inserts the role's permissions (row by row: multi-row inserts do not compile for SQLite).
     async fn insert_grants(&mut self, role: &Role) -> QueryResult<()>;
     /// Stamps a new roles version so that other instances reload their role table.
@@ -122,6 +124,10 @@ impl RoleStore {
 
     async fn role_holders(&mut self, name: &str) -> QueryResult<i64> {
         user_roles::table.filter(user_roles::role_name.eq(name)).count().get_result(self).await
+    }
+
+    async fn role_holder_ids(&mut self, name: &str) -> QueryResult<Vec<Id>> {
+        user_roles::table.filter(user_roles::role_name.eq(name)).select(user_roles::user_id).load(self).await
     }
 
     async fn insert_grants(&mut self, role: &Role) -> QueryResult<()> {

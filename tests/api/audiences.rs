@@ -5,7 +5,7 @@
 
 use crate::admin_support::*;
 use crate::helpers::*;
-use crate::mfa_support::claims;
+use crate::mfa_support::{claims, enrol, verify};
 use crate::oauth::post_form;
 use crate::on_both_backends;
 use rocket::http::Status;
@@ -159,5 +159,28 @@ on_both_backends! {
         let listed = app.get_authed("/admin/users", token).await;
         assert_eq!(error_of(listed).await, (Status::Unauthorized, "invalid_token".to_owned()), "users:read, but not here");
         assert_eq!(error_of(post_form(&app, "/oauth/token", &client(UNKNOWN)).await).await, invalid_target());
+    }
+
+    async fn the_second_step_of_an_mfa_login_issues_tokens_for_the_resource_of_the_first(backend) {
+        let app = app_with_resources(backend).await;
+        let user = app.with_user().await;
+        let authenticator = enrol(&app, &app.login(&user).await).await;
+        let response = login_for(&app, &user, REPORTS).await;
+        assert_eq!(response.status(), Status::Forbidden, "mfa_required");
+        let body: Value = response.into_json().await.unwrap();
+        let verified = verify(&app, body["mfa_token"].as_str().unwrap(), &authenticator.code(&app, 0)).await;
+        assert_eq!(verified.status(), Status::Ok);
+        let reports = tokens(verified).await;
+        assert_eq!(aud(&reports), json!(REPORTS), "the resource named with the password");
+        assert_eq!(app.me_status(&reports.access).await, Status::Unauthorized, "not a token for Portcullis");
+        let refreshed = tokens(refresh_for(&app, &reports.refresh, None).await).await;
+        assert_eq!(aud(&refreshed), json!(REPORTS), "the session is bound to it");
+
+        app.clock.advance(30);
+        let grant = [("grant_type", "password"), ("username", user.email.as_str()), ("password", user.password.as_str()), ("resource", BILLING)];
+        let body: Value = post_form(&app, "/oauth/token", &grant).await.into_json().await.unwrap();
+        assert_eq!(body["error"], "mfa_required");
+        let verified = verify(&app, body["mfa_token"].as_str().unwrap(), &authenticator.code(&app, 0)).await;
+        assert_eq!(aud(&tokens(verified).await), json!(BILLING), "the password grant's resource too");
     }
 }

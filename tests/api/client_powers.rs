@@ -15,7 +15,10 @@ pub async fn execute_sql(backend: Backend, url: &str, sql: &str) {
         Backend::Sqlite => {
             use diesel::connection::SimpleConnection;
             use diesel::Connection;
-            diesel::SqliteConnection::establish(url).unwrap().batch_execute(sql).unwrap();
+            diesel::SqliteConnection::establish(url)
+                .unwrap()
+                .batch_execute(&format!("PRAGMA busy_timeout = 10000; {sql}"))
+                .unwrap();
         }
         Backend::Postgres => {
             use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};

@@ -68,4 +68,21 @@ on_both_backends! {
         let next = access_token(&app, &id, &secret).await;
         assert_eq!(app.get_authed("/admin/users", &next).await.status(), Status::Ok);
     }
+
+    async fn a_client_revokes_its_access_token_for_a_resource_server(backend) {
+        let app = TestApp::builder(backend).with_config("resources", json!(["https://reports.example"])).build().await;
+        let (_, admin) = with_admin(&app).await;
+        let (id, secret) = create_client(&app, &admin.access, &["users:read"]).await;
+        let (asker, asker_secret) = create_client(&app, &admin.access, &["tokens:introspect"]).await;
+        let form = [("grant_type", "client_credentials"), ("resource", "https://reports.example")];
+        let token: Value = post_basic(&app, "/oauth/token", &id, &secret, &form).await.into_json().await.unwrap();
+        let token = token["access_token"].as_str().unwrap();
+        let active = async || {
+            let answer = post_basic(&app, "/oauth/introspect", &asker, &asker_secret, &[("token", token)]).await;
+            answer.into_json::<Value>().await.unwrap()["active"] == json!(true)
+        };
+        assert!(active().await, "a live token for the resource server");
+        assert_eq!(post_basic(&app, "/oauth/revoke", &id, &secret, &[("token", token)]).await.status(), Status::Ok);
+        assert!(!active().await, "revoked by its client, though it is not for Portcullis");
+    }
 }

@@ -135,4 +135,29 @@ on_both_backends! {
         assert_eq!(status, Status::NoContent);
         assert_eq!(ids(&changes["ended_sessions"], "sid"), vec![tokens.session_id]);
     }
+
+    async fn a_secret_rotation_reaches_the_feed_as_a_cutoff_of_the_clients_tokens(backend) {
+        let app = TestApp::new(backend).await;
+        let (_, admin) = with_admin(&app).await;
+        let (_, reader) = client_with_token(&app, &admin, &[]).await;
+        let (rotated, token) = client_with_token(&app, &admin, &[]).await;
+        let first = feed(&app, &reader, "").await;
+        assert_eq!(first["client_cutoffs"], json!([]));
+        let cursor = first["cursor"].as_i64().unwrap();
+        let query = format!("?cursor={cursor}&wait=30");
+        let waiting = feed(&app, &reader, &query);
+        let rotation = async {
+            eventually("the feed request waits", async || long_polls(&app) > 0).await;
+            app.post_authed(&format!("/admin/clients/{rotated}/secret"), &admin.access, json!({})).await.status()
+        };
+        let (changes, status) = futures::join!(waiting, rotation);
+        assert_eq!(status, Status::Ok);
+        let iat = crate::mfa_support::claims(&token)["iat"].as_i64().unwrap();
+        let cutoff = &changes["client_cutoffs"][0];
+        assert_eq!(cutoff["client_id"].as_str(), Some(rotated.as_str()));
+        assert!(cutoff["revoked_through"].as_i64().unwrap() >= iat, "the old secret's token is cut off: {cutoff}");
+        assert!(cutoff["until"].as_i64().unwrap() >= iat + 900);
+        let snapshot = feed(&app, &reader, "").await;
+        assert_eq!(ids(&snapshot["client_cutoffs"], "client_id"), vec![rotated]);
+    }
 }

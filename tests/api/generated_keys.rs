@@ -70,6 +70,7 @@ pub async fn cells_at(backend: Backend, url: &str, query: &str) -> String {
         Backend::Sqlite => {
             use diesel::Connection;
             let mut conn = diesel::SqliteConnection::establish(url).unwrap();
+            diesel::RunQueryDsl::execute(diesel::sql_query("PRAGMA busy_timeout = 10000"), &mut conn).unwrap();
             diesel::RunQueryDsl::load(diesel::sql_query(query), &mut conn).unwrap()
         }
         Backend::Postgres => {
@@ -208,6 +209,7 @@ on_both_backends! {
             Backend::Sqlite => {
                 use diesel::Connection;
                 let mut conn = diesel::SqliteConnection::establish(db.url()).unwrap();
+                diesel::RunQueryDsl::execute(diesel::sql_query("PRAGMA busy_timeout = 10000"), &mut conn).unwrap();
                 diesel::RunQueryDsl::execute(diesel::sql_query(insert), &mut conn).unwrap();
             }
             Backend::Postgres => {

@@ -35,6 +35,8 @@ async fn execute(app: &TestApp, sql: &str) {
         Backend::Sqlite => {
             use diesel::Connection;
             let mut conn = diesel::SqliteConnection::establish(app.db_url()).unwrap();
+            // The service's writer may hold the lock for a moment: wait for it, as the service does.
+            diesel::RunQueryDsl::execute(diesel::sql_query("PRAGMA busy_timeout = 10000"), &mut conn).unwrap();
             diesel::RunQueryDsl::execute(diesel::sql_query(sql), &mut conn).unwrap();
         }
         Backend::Postgres => {

@@ -34,15 +34,32 @@ impl Sessions {
     }
 }
 
-/// The key bytes of a stored `refresh_mac_key` value: `plain:<base64>` (no key-encryption key
-/// configured, as in the bench), or a bare value from before that prefix existed.
-fn key_bytes(stored: &str) -> Result<Vec<u8>, String> {
-    let stored = stored.trim();
+/// The key bytes of a stored `refresh_mac_key` value: `plain:<base64>` (PostgreSQL without a
+/// key-encryption key), `xc20p1:<base64 of nonce || ciphertext>` sealed under the key-encryption
+/// key given on a following `kek:` line (SQLite's generated `<database>.kek` file; the sealing
+/// of `src/auth/keys/kek.rs`), or a bare value from before that prefix existed.
+fn key_bytes(file: &str) -> Result<Vec<u8>, String> {
+    let mut lines = file.lines().map(str::trim).filter(|l| !l.is_empty());
+    let stored = lines.next().unwrap_or_default();
+    let kek = lines.find_map(|l| l.strip_prefix("kek:"));
     if let Some(encoded) = stored.strip_prefix("plain:") {
         return STANDARD_NO_PAD.decode(encoded).map_err(|e| format!("refresh_mac_key: {e}"));
     }
-    if stored.starts_with("xc20p1:") {
-        return Err("refresh_mac_key is sealed under a key-encryption key; run the bench without one".into());
+    if let Some(encoded) = stored.strip_prefix("xc20p1:") {
+        use chacha20poly1305::aead::{Aead, KeyInit};
+        use sha2::Digest;
+        let kek = kek.ok_or("refresh_mac_key is sealed and no kek: line gives the key-encryption key")?;
+        let key = sha2::Sha256::new()
+            .chain_update(b"portcullis key-encryption key v1\0")
+            .chain_update(kek.as_bytes())
+            .finalize();
+        let bytes = STANDARD_NO_PAD.decode(encoded).map_err(|e| format!("refresh_mac_key: {e}"))?;
+        if bytes.len() < 24 {
+            return Err("refresh_mac_key: sealed value too short".into());
+        }
+        let (nonce, sealed) = bytes.split_at(24);
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new(&key);
+        return cipher.decrypt(nonce.into(), sealed).map_err(|_| "refresh_mac_key: the kek does not open it".into());
     }
     Ok(stored.as_bytes().to_vec())
 }

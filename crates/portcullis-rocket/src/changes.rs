@@ -1,12 +1,13 @@
 //! What the change feed has told this server, kept in memory so that guards consult no network:
-//! ended sessions, deleted clients, per-user role changes and the role → permission table.
+//! ended sessions, deleted clients, cut-off client tokens, per-user role changes and the role →
+//! permission table.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
 
 use serde::Deserialize;
 
-use crate::core::{self, roles_grant, AccessClaims, ChangeState, Revoked, RoleChanges};
+use crate::core::{self, roles_grant, AccessClaims, ChangeState, Cutoffs, Revoked, RoleChanges};
 
 /// One answer of `GET /feed/changes` (see Portcullis's docs/services.md, "The change feed").
 #[derive(Debug, Clone, Deserialize)]
@@ -15,6 +16,9 @@ pub struct FeedAnswer {
     pub snapshot: bool,
     pub ended_sessions: Vec<Ended>,
     pub deleted_clients: Vec<DeletedClient>,
+    /// Absent from a Portcullis older than the cutoffs: then none are known.
+    #[serde(default)]
+    pub client_cutoffs: Vec<ClientCutoff>,
     pub role_changes: Vec<RoleChange>,
     pub roles: HashMap<String, BTreeSet<String>>,
 }
@@ -31,6 +35,14 @@ pub struct DeletedClient {
     pub until: i64,
 }
 
+/// A client's access tokens issued at or before `revoked_through` are refused until `until`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClientCutoff {
+    pub client_id: String,
+    pub revoked_through: i64,
+    pub until: i64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct RoleChange {
     pub sub: String,
@@ -44,6 +56,7 @@ pub struct RoleChange {
 pub struct Changes {
     ended: Revoked<String>,
     deleted_clients: Revoked<String>,
+    cutoffs: Cutoffs<String>,
     role_changes: RoleChanges<String>,
     roles: RwLock<HashMap<String, BTreeSet<String>>>,
 }
@@ -58,6 +71,9 @@ impl Changes {
         for c in answer.deleted_clients {
             self.deleted_clients.insert(c.client_id, c.until);
         }
+        for c in answer.client_cutoffs {
+            self.cutoffs.raise(c.client_id, c.revoked_through, c.until);
+        }
         for change in answer.role_changes {
             self.role_changes.record(change.sub, change.version, change.roles, change.until);
         }
@@ -66,6 +82,7 @@ impl Changes {
         }
         self.ended.prune(now);
         self.deleted_clients.prune(now);
+        self.cutoffs.prune(now);
         self.role_changes.prune(now);
     }
 
@@ -89,6 +106,10 @@ impl ChangeState<String> for Changes {
 
     fn client_deleted(&self, client: &String) -> bool {
         self.deleted_clients.contains(client)
+    }
+
+    fn client_tokens_revoked(&self, client: &String, iat: i64) -> bool {
+        self.cutoffs.refuses(client, iat)
     }
 
     fn with_current_roles(&self, user: &String, check: &dyn Fn(&BTreeSet<String>) -> bool) -> Option<bool> {

@@ -1,6 +1,11 @@
 //! A key that left Portcullis's JWKS stops verifying in the app too (Portcullis's docs/services.md, "Keys
 //! at rest"): the app refetches the JWKS every `jwks_refresh_interval`, drops the keys that left
 //! it, and, the key set having changed, verifies every cached token again.
+//!
+//! It guards both halves of that fix (commit d2b011e): with the periodic refetch taken out
+//! (`Trust::refresh_keys_periodically` never fetching) or with the cache kept across a key-set
+//! change (`Trust::set_keys` not emptying it), the app still answers 200 five seconds after
+//! Portcullis refused the token, and the test fails ("the app drops the key: not within 5s").
 
 mod common;
 

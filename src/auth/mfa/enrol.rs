@@ -17,7 +17,7 @@ use crate::auth::permissions::{Permission, UsersWrite};
 use crate::auth::Auth;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AuditStore, MfaStore, PasskeyStore, SessionStore, UserStore};
+use crate::models::{AdminLock, AuditStore, MfaStore, PasskeyStore, SessionStore, UserStore};
 
 /// The answer of `POST /auth/mfa/totp`: the secret to give an authenticator app, as text and as
 /// the URI a QR code encodes. `Debug` leaves both out.
@@ -227,14 +227,14 @@ impl Auth {
         target: Id,
         client: &RequestOrigin,
     ) -> ApiResult<()> {
-        let grantor = self.grantor_of(conn, actor).await?;
         let everything = self.scopes_supported();
         let ending = self.ending("mfa_reset");
         let outcome = crate::db::write_tx!(conn, |c| {
+            c.lock_admin_set().await?;
             c.find_user(target).await?.ok_or_else(|| ApiError::not_found("No such user."))?;
             let attempt = json!({"action": "reset_mfa"});
             if let Err(refused) =
-                delegation::account_action(c, &grantor, target, UsersWrite::NAME, &[], &everything, attempt).await?
+                delegation::account_action(c, actor, target, UsersWrite::NAME, &[], &everything, attempt).await?
             {
                 return Ok(Err(refused));
             }

@@ -1,6 +1,7 @@
 //! The two-step login: a correct password on an account with MFA on yields a single-use
-//! `mfa_token` (5 minutes, at most 5 codes, stored as a SHA-256 digest, bound to the account),
-//! and `POST /auth/mfa/verify` trades it and a code for the session.
+//! `mfa_token` (5 minutes, at most 5 codes, stored as a SHA-256 digest, bound to the account and
+//! to the `resource` the password step named), and `POST /auth/mfa/verify` trades it and a code
+//! for the session, whose tokens are for that resource.
 //!
 //! The `mfa_token` is opaque and lives in its own table: it is never an access or refresh token.
 //! Wrong codes count in the account's second-factor counter (see [`super::counter`]), which a
@@ -47,6 +48,7 @@ impl Auth {
         &self,
         conn: &mut DbConn,
         user: &User,
+        resource: Option<&str>,
         scope: Option<&Scope>,
         client: &RequestOrigin,
         now: i64,
@@ -60,6 +62,7 @@ impl Auth {
             user_id: user.id,
             attempts: 0,
             expires_at: now + CHALLENGE_TTL,
+            resource: resource.map(str::to_owned),
             scope: scope.map(Scope::to_claim),
         };
         let event = audit_event("mfa_challenged", now, Some(user.id), client, json!({}));
@@ -132,10 +135,12 @@ impl Auth {
             }
         }
         throttle::clear_account(conn, &keys).await?;
+        // The audience and scope chosen at the password step (RFC 8707): the second step only
+        // completes it.
         let scope = challenge.scope.as_deref().map(Scope::stored);
         let started = Started {
             amr: AMR_MFA,
-            resource: None,
+            resource: challenge.resource.as_deref(),
             scope: scope.as_ref(),
             reservation: None,
             client_id: FIRST_PARTY_CLIENT,

@@ -163,7 +163,7 @@ impl Auth {
         }
         // With MFA on, the password was only the first step: the answer is an `mfa_token`.
         // The account's failure counter stays until the second step succeeds.
-        if let Some(mfa_token) = self.mfa_gate(conn, &user, scope.as_ref(), client, now).await? {
+        if let Some(mfa_token) = self.mfa_gate(conn, &user, resource, scope.as_ref(), client, now).await? {
             crate::db::write_tx!(conn, |c| throttle::give_back(c, &reservation).await)?;
             return Ok(LoginOutcome::SecondFactor { mfa_token });
         }

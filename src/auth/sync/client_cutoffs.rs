@@ -9,59 +9,85 @@
 //! rotation is refused and none minted before it survives.
 //!
 //! Cutoffs made here apply at once; those made on other instances arrive through the poller
-//! ([`super::poller`]), like ended sessions. An entry is dropped once every token it refuses has
+//! ([`super::poller`]), like ended sessions, and resource servers learn them from the change feed
+//! ([`super::feed`]). An entry is dropped once every token it refuses has
 //! expired.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
-
+use portcullis_rocket::core::Cutoffs;
 use rocket_db_pools::Pool;
 
 use crate::db::{DbPool, Id};
-use crate::models::{ClientCutoff, ClientCutoffStore};
+use crate::models::{ClientCutoff, ClientCutoffStore, ClientStore};
 
-/// Client id → (last refused `iat`, when every token it refuses has expired).
+/// How many generations of clients creating clients a demotion follows (as far as delegation's
+/// creator chain, `auth::delegation`).
+const MAX_GENERATIONS: usize = 16;
+
+/// Cuts off the access tokens issued up to `now` to every client `creators` made, and to the
+/// clients those made, and so on: the clients of an account that lost permissions (roles taken
+/// away, disabled, deleted) keep no token minted under what it held before; their next token is
+/// bounded by what it holds now (`Auth::creator_bound`). Call inside the transaction of the
+/// demotion and hand the result to [`Auth::cut_off_locally`](crate::auth::Auth::cut_off_locally)
+/// after the commit.
+pub async fn cut_off_clients_of<C: ClientStore + ClientCutoffStore>(
+    c: &mut C,
+    creators: &[Id],
+    now: i64,
+    until: i64,
+) -> diesel::QueryResult<Vec<ClientCutoff>> {
+    let (mut cut, mut generation) = (vec![], creators.to_vec());
+    for _ in 0..MAX_GENERATIONS {
+        generation = c.clients_created_by(&generation).await?;
+        if generation.is_empty() {
+            break;
+        }
+        for client_id in &generation {
+            cut.push(
+                c.raise_client_cutoff(
+                    ClientCutoff { client_id: *client_id, revoked_through: now, expires_at: until },
+                    now,
+                )
+                .await?,
+            );
+        }
+    }
+    Ok(cut)
+}
+
+/// Client id → (last refused `iat`, when every token it refuses has expired): the verification
+/// core's set, which a resource server fills from the change feed.
 #[derive(Debug, Default)]
 pub struct ClientCutoffs {
-    entries: RwLock<HashMap<Id, (i64, i64)>>,
+    set: Cutoffs<Id>,
 }
 
 impl ClientCutoffs {
     /// Whether a token of `client` issued at `iat` must be refused (fails closed).
     pub fn refuses(&self, client: Id, iat: i64) -> bool {
-        match self.entries.read() {
-            Ok(entries) => entries.get(&client).is_some_and(|(through, _)| iat <= *through),
-            Err(_) => true,
-        }
+        self.set.refuses(&client, iat)
     }
 
     /// The `iat` for a token of `client` issued `now`: `now`, or the second after its cutoff
     /// when the cutoff is in this very second.
     pub fn issued_at(&self, client: Id, now: i64) -> i64 {
-        let through = self.entries.read().ok().and_then(|e| e.get(&client).map(|(through, _)| *through));
-        through.map_or(now, |through| now.max(through + 1))
+        self.set.through(&client).map_or(now, |through| now.max(through + 1))
     }
 
     /// Records a cutoff (only ever raising what is known).
     pub fn raise(&self, cutoff: ClientCutoff) {
-        if let Ok(mut entries) = self.entries.write() {
-            let slot = entries.entry(cutoff.client_id).or_insert((cutoff.revoked_through, cutoff.expires_at));
-            *slot = (slot.0.max(cutoff.revoked_through), slot.1.max(cutoff.expires_at));
-        }
+        self.set.raise(cutoff.client_id, cutoff.revoked_through, cutoff.expires_at);
     }
 
     /// Forgets cutoffs whose tokens have all expired.
     pub fn prune(&self, now: i64) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.retain(|_, (_, until)| *until >= now);
-        }
+        self.set.prune(now);
     }
 
     /// Reads cutoffs changed since `since`; returns how many rows it read.
     pub async fn load_since(&self, pool: &DbPool, since: i64) -> Result<usize, String> {
         let mut conn = pool.get().await.map_err(|e| e.to_string())?;
         let rows = crate::db::with_conn!(conn, |c| c.client_cutoffs_since(since).await).map_err(|e| e.to_string())?;
-        for cutoff in &rows {
+        for (cutoff, _) in &rows {
             self.raise(*cutoff);
         }
         Ok(rows.len())
@@ -74,6 +100,16 @@ impl crate::auth::Auth {
     pub fn cut_off_locally(&self, cutoff: ClientCutoff) {
         self.client_cutoffs.raise(cutoff);
         self.sync_wake.wake();
+    }
+
+    /// [`cut_off_locally`](Self::cut_off_locally) for each of `cutoffs`.
+    pub fn cut_all_off_locally(&self, cutoffs: &[ClientCutoff]) {
+        for cutoff in cutoffs {
+            self.client_cutoffs.raise(*cutoff);
+        }
+        if !cutoffs.is_empty() {
+            self.sync_wake.wake();
+        }
     }
 
     /// Brings the stored cutoff of `client` into memory before a token is issued to it, so a
@@ -97,7 +133,12 @@ impl crate::auth::Auth {
         token: &str,
     ) -> crate::error::ApiResult<bool> {
         let now = self.clock.now();
-        let Ok(claims) = self.keys.verify(token, now) else { return Ok(false) };
+        // For Portcullis or for one of `auth.resources`: a client's token for a resource server
+        // is the one it most needs to revoke there.
+        let Ok((claims, _)) = self.verify_issued(token) else { return Ok(false) };
+        if claims.exp <= now {
+            return Ok(false);
+        }
         let Some(crate::auth::keys::tokens::Subject::Client { client_id, .. }) = claims.subject() else {
             return Ok(false);
         };

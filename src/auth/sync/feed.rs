@@ -1,9 +1,10 @@
 //! The change feed for resource servers (`GET /feed/changes`): what a service that verifies
 //! Portcullis tokens itself must know to refuse them as Portcullis does — ended sessions, deleted
-//! clients, per-user role changes and the role → permission table.
+//! clients, client tokens cut off by a secret rotation or a revocation, per-user role changes and
+//! the role → permission table.
 //!
 //! Design: the feed reads the same tables every instance polls (`revoked_sessions`,
-//! `role_changes`, the roles version), so it works behind any instance. Their rows carry whole
+//! `client_token_cutoffs`, `role_changes`, the roles version), so it works behind any instance. Their rows carry whole
 //! seconds and a late commit can land a row stamped a little in the past, so a cursor cannot be
 //! "rows after time t" alone: it is the time of the read (seconds, times `FP_SPAN`) plus a
 //! fingerprint of everything in the window `[read - OVERLAP, now]`. The next request re-reads
@@ -21,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::Auth;
 use crate::db::{DbPool, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{RevocationStore, RoleChange, RoleChangeStore, RoleStore};
+use crate::models::{ClientCutoff, ClientCutoffStore, RevocationStore, RoleChange, RoleChangeStore, RoleStore};
 
 /// How far back a cursor's window reaches before its read time, in seconds: covers commits that
 /// land after the time they wrote, and instances' clocks a little apart.
@@ -43,6 +44,11 @@ pub struct Changes {
     pub ended_sessions: Vec<Ended>,
     /// Deleted service clients: refuse tokens whose `client_id` is one of them until `until`.
     pub deleted_clients: Vec<DeletedClient>,
+    /// Clients whose access tokens issued up to a time were revoked (secret rotation, RFC 7009):
+    /// refuse tokens whose `client_id` is one of them and whose `iat` is at or before
+    /// `revoked_through`, until `until`. A later answer may raise `revoked_through`; keep the
+    /// highest.
+    pub client_cutoffs: Vec<ClientCutoffView>,
     /// Users whose roles changed: refuse their tokens naming a role not in `roles` until `until`.
     pub role_changes: Vec<RoleChangeView>,
     /// Role name → permissions, the whole table (the `admin` role holds every permission).
@@ -64,6 +70,13 @@ pub struct DeletedClient {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClientCutoffView {
+    pub client_id: Id,
+    pub revoked_through: i64,
+    pub until: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RoleChangeView {
     pub sub: Id,
     /// Orders changes of one user: keep the highest.
@@ -75,6 +88,8 @@ pub struct RoleChangeView {
 /// The rows of one window and the roles version.
 struct Read {
     revocations: Vec<(Id, Id, i64, i64)>,
+    /// Each cutoff with the time it last changed.
+    cutoffs: Vec<(ClientCutoff, i64)>,
     role_changes: Vec<RoleChange>,
     version: Option<String>,
 }
@@ -84,14 +99,18 @@ impl Read {
         let mut conn = pool.get().await.map_err(|e| e.to_string())?;
         let mut revocations =
             crate::db::with_conn!(conn, |c| c.revocation_rows_since(since).await).map_err(|e| e.to_string())?;
+        let mut cutoffs =
+            crate::db::with_conn!(conn, |c| c.client_cutoffs_since(since).await).map_err(|e| e.to_string())?;
         let mut role_changes =
             crate::db::with_conn!(conn, |c| c.role_changes_since(since).await).map_err(|e| e.to_string())?;
         let version = crate::db::with_conn!(conn, |c| c.roles_version().await).map_err(|e| e.to_string())?;
         revocations.retain(|row| row.3 >= now);
+        cutoffs.retain(|(cutoff, _)| cutoff.expires_at >= now);
         role_changes.retain(|row| row.expires_at >= now);
         revocations.sort_unstable_by_key(|row| row.0);
+        cutoffs.sort_unstable_by_key(|(cutoff, _)| cutoff.client_id);
         role_changes.sort_unstable_by_key(|row| row.user_id);
-        Ok(Read { revocations, role_changes, version })
+        Ok(Read { revocations, cutoffs, role_changes, version })
     }
 
     /// A digest of the rows stamped at or after `since`, and of the roles version.
@@ -99,6 +118,9 @@ impl Read {
         let mut digest = Sha256::new();
         for (session, _, at, until) in self.revocations.iter().filter(|row| row.2 >= since) {
             digest.update(format!("r{session}{at}{until};"));
+        }
+        for (cutoff, _) in self.cutoffs.iter().filter(|row| row.1 >= since) {
+            digest.update(format!("k{}{}{};", cutoff.client_id, cutoff.revoked_through, cutoff.expires_at));
         }
         for change in self.role_changes.iter().filter(|row| row.changed_at >= since) {
             digest.update(format!("c{}{};", change.user_id, change.version));
@@ -143,6 +165,15 @@ impl Auth {
             deleted_clients: clients
                 .into_iter()
                 .map(|(client_id, _, _, until)| DeletedClient { client_id, until })
+                .collect(),
+            client_cutoffs: read
+                .cutoffs
+                .into_iter()
+                .map(|(cutoff, _)| ClientCutoffView {
+                    client_id: cutoff.client_id,
+                    revoked_through: cutoff.revoked_through,
+                    until: cutoff.expires_at,
+                })
                 .collect(),
             role_changes: read
                 .role_changes

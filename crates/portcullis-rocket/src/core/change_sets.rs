@@ -5,7 +5,9 @@
 //! - [`Revoked`]: ended sessions and deleted clients, each until every access token it could
 //!   have had has expired;
 //! - [`RoleChanges`]: users whose roles changed within an access-token lifetime, with the roles
-//!   they hold since (the newest change wins, whatever order changes arrive in).
+//!   they hold since (the newest change wins, whatever order changes arrive in);
+//! - [`Cutoffs`]: clients whose access tokens issued up to a time are revoked (a secret rotation,
+//!   RFC 7009 revocation by the client).
 //!
 //! Entries are dropped once no token they concern can still be valid, so the sets hold at most
 //! the changes of one access-token lifetime. Both fail closed when their lock is poisoned.
@@ -48,6 +50,56 @@ impl<I: Eq + Hash> Revoked<I> {
     pub fn prune(&self, now: i64) {
         if let Ok(mut entries) = self.entries.write() {
             entries.retain(|_, until| *until >= now);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.read().map_or(0, |entries| entries.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Per client, the last `iat` (Unix seconds) whose access tokens are refused, until every such
+/// token has expired. Cutoffs only ever rise, whatever order they arrive in.
+#[derive(Debug)]
+pub struct Cutoffs<I> {
+    entries: RwLock<HashMap<I, (i64, i64)>>,
+}
+
+impl<I> Default for Cutoffs<I> {
+    fn default() -> Self {
+        Cutoffs { entries: RwLock::default() }
+    }
+}
+
+impl<I: Eq + Hash> Cutoffs<I> {
+    /// Whether a token of `client` issued at `iat` must be refused (`true` if the set cannot be
+    /// read).
+    pub fn refuses(&self, client: &I, iat: i64) -> bool {
+        self.entries.read().map_or(true, |entries| entries.get(client).is_some_and(|(through, _)| iat <= *through))
+    }
+
+    /// The last refused `iat` of `client`, if it has a cutoff.
+    pub fn through(&self, client: &I) -> Option<i64> {
+        self.entries.read().ok().and_then(|entries| entries.get(client).map(|(through, _)| *through))
+    }
+
+    /// Refuses `client`'s tokens issued at or before `through`, until `until`; a lower cutoff or
+    /// an earlier time changes nothing.
+    pub fn raise(&self, client: I, through: i64, until: i64) {
+        if let Ok(mut entries) = self.entries.write() {
+            let slot = entries.entry(client).or_insert((through, until));
+            *slot = (slot.0.max(through), slot.1.max(until));
+        }
+    }
+
+    /// Forgets cutoffs whose tokens have all expired by `now`.
+    pub fn prune(&self, now: i64) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|_, (_, until)| *until >= now);
         }
     }
 
@@ -147,6 +199,20 @@ mod tests {
         assert!(stale(&changes, "u1", &["admin", "user"]));
         assert!(!stale(&changes, "u1", &["user"]));
         assert!(!stale(&changes, "u2", &["admin"]), "other users are untouched");
+    }
+
+    #[test]
+    fn a_cutoff_refuses_tokens_up_to_its_second_only_rises_and_is_forgotten_after_its_tokens() {
+        let cutoffs = Cutoffs::default();
+        cutoffs.raise("c1", 50, 100);
+        cutoffs.raise("c1", 40, 90);
+        assert!(cutoffs.refuses(&"c1", 50) && !cutoffs.refuses(&"c1", 51));
+        assert!(!cutoffs.refuses(&"c2", 0), "other clients are untouched");
+        assert_eq!(cutoffs.through(&"c1"), Some(50));
+        cutoffs.prune(100);
+        assert!(cutoffs.refuses(&"c1", 50));
+        cutoffs.prune(101);
+        assert!(cutoffs.is_empty());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The verification core, shared with Portcullis's own guards: the claims of an access token
 //! ([`claims`]), their verification ([`verify`](mod@verify)) and the cache of verified tokens
-//! ([`cache`]), the refusal rule for ended sessions, deleted clients and removed roles
-//! ([`refusal`](mod@refusal)) over the sets that hold them ([`change_sets`]), the RFC 6750
-//! challenge of a refusal ([`challenge`]), and permissions. Nothing here knows where keys or
+//! ([`cache`]), the refusal rule for ended sessions, deleted clients, revoked client tokens and
+//! removed roles ([`refusal`](mod@refusal)) over the sets that hold them ([`change_sets`]), the
+//! RFC 6750 challenge of a refusal ([`challenge`]), and permissions. Nothing here knows where keys or
 //! changes come from: Portcullis feeds it from its database and in-process state, the fairing
 //! of this crate from the JWKS and the change feed.
 
@@ -18,7 +18,7 @@ pub mod verify;
 
 pub use cache::{VerifiedTokens, VERIFIED_CAPACITY};
 pub use challenge::{presents_bearer, Challenge};
-pub use change_sets::{Revoked, RoleChanges};
+pub use change_sets::{Cutoffs, Revoked, RoleChanges};
 pub use claims::{AccessClaims, Subject};
 pub use jwks::{parse_jwks, KeySet};
 pub use refusal::{names_removed_role, refusal, ChangeState};

@@ -1,5 +1,5 @@
 //! The one rule for refusing a token whose signature and claims verified: its session ended, its
-//! client was deleted, or it names a role its user no longer holds. Portcullis answers the
+//! client was deleted or cut its tokens off, or it names a role its user no longer holds. Portcullis answers the
 //! questions from its in-memory revocation and role-change sets, a resource server from the
 //! change feed; both guards call [`refusal`].
 
@@ -15,12 +15,8 @@ pub trait ChangeState<I> {
     /// Whether the client `client` has been deleted.
     fn client_deleted(&self, client: &I) -> bool;
     /// Whether `client`'s access tokens issued at `iat` have been revoked (its secret rotated
-    /// since, or the client revoked that token or a later one). A source that does not learn of
-    /// such revocations answers `false`: the token then lives until it expires.
-    fn client_tokens_revoked(&self, client: &I, iat: i64) -> bool {
-        let _ = (client, iat);
-        false
-    }
+    /// since, or the client revoked that token or a later one).
+    fn client_tokens_revoked(&self, client: &I, iat: i64) -> bool;
     /// `check` applied to `user`'s roles since their last change, when they changed within an
     /// access-token lifetime; `None` when they did not.
     fn with_current_roles(&self, user: &I, check: &dyn Fn(&BTreeSet<String>) -> bool) -> Option<bool>;
@@ -66,6 +62,7 @@ mod tests {
     struct State {
         ended: Vec<String>,
         deleted: Vec<String>,
+        cut_off: HashMap<String, i64>,
         roles: HashMap<String, BTreeSet<String>>,
     }
 
@@ -75,6 +72,9 @@ mod tests {
         }
         fn client_deleted(&self, client: &String) -> bool {
             self.deleted.contains(client)
+        }
+        fn client_tokens_revoked(&self, client: &String, iat: i64) -> bool {
+            self.cut_off.get(client).is_some_and(|through| iat <= *through)
         }
         fn with_current_roles(&self, user: &String, check: &dyn Fn(&BTreeSet<String>) -> bool) -> Option<bool> {
             self.roles.get(user).map(check)
@@ -118,6 +118,9 @@ mod tests {
         (client.sid, client.roles, client.client_id, client.scope) =
             (None, None, Some("u1".into()), Some(String::new()));
         assert_eq!(refusal(&client, &state), None);
+        state.cut_off.insert("u1".into(), 0);
+        assert!(refusal(&client, &state).is_some_and(|r| r.contains("revoked")));
+        state.cut_off.clear();
         state.deleted.push("u1".into());
         assert!(refusal(&client, &state).is_some_and(|r| r.contains("deleted")));
     }

@@ -206,6 +206,7 @@ impl Issuer {
                 .iter()
                 .map(|client_id| DeletedClient { client_id: client_id.clone(), until })
                 .collect(),
+            client_cutoffs: vec![],
             role_changes: books
                 .changed_users
                 .iter()

@@ -256,11 +256,11 @@ impl Auth {
             Ok::<_, ApiError>(())
         })?;
         throttle::clear_account(conn, &keys).await?;
-        // The scope chosen at the password step carries through, as with a TOTP code.
+        // The audience and scope chosen at the password step carry through, as with a TOTP code.
         let scope = challenge.scope.as_deref().map(Scope::stored);
         let started = Started {
             amr: AMR_PASSWORD_AND_PASSKEY,
-            resource: None,
+            resource: challenge.resource.as_deref(),
             scope: scope.as_ref(),
             reservation: None,
             client_id: FIRST_PARTY_CLIENT,
