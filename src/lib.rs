@@ -6,6 +6,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod at_rest;
 pub mod auth;
 pub mod cli;
 pub mod clock;

@@ -12,6 +12,7 @@ pub mod notify;
 mod pg;
 mod pool;
 pub mod schema;
+mod schema_v3;
 mod sqlite;
 mod statement_cache;
 mod writer;

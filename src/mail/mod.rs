@@ -15,7 +15,7 @@ use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use rocket::http::Status;
 use tokio::sync::Notify;
 
-use crate::auth::keys::kek::AtRest;
+use crate::at_rest::AtRest;
 use crate::config::mail::MailSettings;
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult, ErrorCode};

@@ -25,6 +25,7 @@ mod consents;
 mod delegation;
 mod demotion;
 mod docs;
+mod docs_page;
 mod error_text;
 mod feed;
 mod feed_notify;

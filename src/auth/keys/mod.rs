@@ -4,7 +4,9 @@
 //! under the key `sealing` chooses and checks at start-up (`kek_file` for SQLite's generated one).
 
 pub mod files;
-pub mod kek;
+/// The sealing itself lives below `auth` (`crate::at_rest`), so the mail outbox can seal its
+/// links without importing `auth`.
+pub use crate::at_rest as kek;
 pub mod kek_file;
 pub mod ring;
 pub mod sealing;

@@ -1,7 +1,7 @@
 //! Encryption at rest of secrets the service must be able to read back (generated signing keys,
-//! the refresh-token key and TOTP secrets): XChaCha20-Poly1305 under the key-encryption key,
+//! the refresh-token key, TOTP secrets, ID-token keys and outbox links): XChaCha20-Poly1305 under the key-encryption key,
 //! `auth.key_encryption_key` or, with SQLite and none configured, the generated key file
-//! ([`super::kek_file`]); [`super::sealing`] chooses and checks it at start-up.
+//! (`crate::auth::keys::kek_file`); `crate::auth::keys::sealing` chooses and checks it at start-up.
 //!
 //! Without a KEK (PostgreSQL with none configured), values are stored encoded but in clear, so
 //! read access to the database is enough to forge tokens (docs/services.md, "Keys at rest"). With one, a
