@@ -771,7 +771,7 @@ def sec_clients():
             check(f"authlib client_credentials ({method})", "access_token" in t and "refresh_token" not in t
                   and t.get("token_type") == "Bearer" and "expires_in" in t, t)
             check(f"client_credentials scope = all permissions ({method})",
-                  set(t.get("scope", "").split()) == {"users:read", "metrics:read"}, t)
+                  set(t.get("scope", "").split()) == {"users:read", "metrics:read", "tokens:introspect"}, t)
             hdr = jwt.get_unverified_header(t["access_token"])
             c = decode(t["access_token"])
             check(f"client token claims ({method})", hdr.get("typ") == "at+jwt" and c.get("sub") == cid and
