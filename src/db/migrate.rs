@@ -52,6 +52,9 @@ fn migrate_sqlite(path: &str) -> Result<Vec<String>, String> {
     let mut conn =
         SqliteConnection::establish(path).map_err(|e| format!("cannot open SQLite database {path:?}: {e}"))?;
     conn.batch_execute(SQLITE_PRAGMAS).map_err(|e| e.to_string())?;
+    // Waiting for another instance's migrations may take longer than a request should wait for
+    // the writer (a loaded disk, many migrations): start-up waits up to a minute, not 5 s.
+    conn.batch_execute("PRAGMA busy_timeout = 60000").map_err(|e| e.to_string())?;
     conn.immediate_transaction::<_, Box<dyn std::error::Error + Send + Sync>, _>(|c| {
         Ok(c.run_pending_migrations(SQLITE)?.iter().map(|v| v.to_string()).collect())
     })
