@@ -74,16 +74,20 @@ impl fmt::Display for GrantType {
     }
 }
 
-/// How the client's ID tokens are signed (OpenID Connect Dynamic Client Registration §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// How the client's ID tokens are signed (OpenID Connect Dynamic Client Registration §2): RS256,
+/// which every OpenID provider must offer (OpenID Connect Core §15.1), or EdDSA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum IdTokenAlg {
+    #[default]
     Rs256,
     EdDsa,
 }
 
 impl IdTokenAlg {
+    /// Every supported algorithm, RS256 first (discovery's `id_token_signing_alg_values_supported`).
     pub const ALL: [IdTokenAlg; 2] = [IdTokenAlg::Rs256, IdTokenAlg::EdDsa];
 
+    /// The JWS `alg` name (RFC 7518 §3.1, RFC 8037 §3.1).
     pub fn as_str(self) -> &'static str {
         match self {
             IdTokenAlg::Rs256 => "RS256",

@@ -11,7 +11,7 @@ use super::{csrf, Html, SeeOther};
 use crate::auth::guards::RequestOrigin;
 use crate::auth::Auth;
 use crate::db::Db;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 
 #[derive(Template)]
 #[template(path = "reset_password.html")]
@@ -163,10 +163,8 @@ async fn reset_submit(
         return Err(self::form(auth, jar, Link::Reset, form.token, Some(&forged())));
     }
     let code = form.code.filter(|c| !c.trim().is_empty());
-    match auth.reset_password(db, form.token, form.new_password, code, &client).await {
-        Ok(()) => Ok(SeeOther("/pages/done?what=reset-password".into())),
-        Err(e) => Err(self::form(auth, jar, Link::Reset, form.token, Some(&e))),
-    }
+    let outcome = auth.reset_password(db, form.token, form.new_password, code, &client).await;
+    answer(auth, jar, Link::Reset, form.token, outcome)
 }
 
 /// The form of an email-verification link.
@@ -187,10 +185,7 @@ async fn verify_submit(
     if !csrf::matches(jar, form.csrf) {
         return Err(self::form(auth, jar, Link::Verify, form.token, Some(&forged())));
     }
-    match auth.verify_email(db, form.token, &client).await {
-        Ok(()) => Ok(SeeOther("/pages/done?what=verify-email".into())),
-        Err(e) => Err(self::form(auth, jar, Link::Verify, form.token, Some(&e))),
-    }
+    answer(auth, jar, Link::Verify, form.token, auth.verify_email(db, form.token, &client).await)
 }
 
 /// The form of an email-change link.
@@ -211,9 +206,21 @@ async fn confirm_submit(
     if !csrf::matches(jar, form.csrf) {
         return Err(self::form(auth, jar, Link::Confirm, form.token, Some(&forged())));
     }
-    match auth.confirm_email_change(db, form.token, &client).await {
-        Ok(_) => Ok(SeeOther("/pages/done?what=confirm-email".into())),
-        Err(e) => Err(self::form(auth, jar, Link::Confirm, form.token, Some(&e))),
+    answer(auth, jar, Link::Confirm, form.token, auth.confirm_email_change(db, form.token, &client).await)
+}
+
+/// A form's answer (a successful POST answers 303 to its done page; a refusal shows the form again
+/// with the status the API would give).
+fn answer<T>(
+    auth: &Auth,
+    jar: &CookieJar<'_>,
+    link: Link,
+    token: &str,
+    outcome: ApiResult<T>,
+) -> Result<SeeOther, Html> {
+    match outcome {
+        Ok(_) => Ok(SeeOther(format!("/pages/done?what={}", link.page()))),
+        Err(e) => Err(form(auth, jar, link, token, Some(&e))),
     }
 }
 

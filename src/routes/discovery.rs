@@ -96,7 +96,7 @@ fn document(auth: &Auth) -> Document {
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": [S256],
         "authorization_response_iss_parameter_supported": true,
-        "id_token_signing_alg_values_supported": IdTokenAlg::ALL.map(IdTokenAlg::name),
+        "id_token_signing_alg_values_supported": IdTokenAlg::ALL.map(IdTokenAlg::as_str),
         "claims_supported": CLAIMS_SUPPORTED,
         // `none` for public clients (the password and refresh grants), the others for clients
         // with a secret (RFC 6749 §2.3.1).

@@ -46,7 +46,7 @@ fn sign_and_verify(keys: &IdTokenKeySet, alg: IdTokenAlg, request: &IdTokenReque
     let jwks = keys.jwks(now);
     let jwk = jwks.iter().find(|k| k["kid"] == kid.as_str()).expect("the kid is in the JWKS");
     assert_eq!(jwk["use"], "sig");
-    assert_eq!(jwk["alg"], alg.name());
+    assert_eq!(jwk["alg"], alg.as_str());
     let jwk: Jwk = serde_json::from_value(jwk.clone()).expect("a JWK jsonwebtoken reads");
     let algorithm = match alg {
         IdTokenAlg::Rs256 => Algorithm::RS256,
@@ -86,7 +86,7 @@ async fn rs256_and_eddsa_id_tokens_verify_with_the_jwks_and_carry_every_claim() 
             IdTokenAlg::Rs256 => left_half(&Sha256::digest(ACCESS_TOKEN)),
             IdTokenAlg::EdDsa => left_half(&Sha512::digest(ACCESS_TOKEN)),
         };
-        assert_eq!(claims["at_hash"], expected, "{}", alg.name());
+        assert_eq!(claims["at_hash"], expected, "{}", alg.as_str());
     }
 }
 

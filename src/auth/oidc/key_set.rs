@@ -6,37 +6,8 @@ use base64::Engine;
 use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use serde_json::{json, Value};
 
-/// The algorithms an ID token may be signed with: RS256, which every OpenID provider must offer
-/// (OpenID Connect Core §15.1), and EdDSA for clients that ask for it
-/// (`id_token_signed_response_alg`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum IdTokenAlg {
-    #[default]
-    Rs256,
-    EdDsa,
-}
-
-impl IdTokenAlg {
-    /// The JWS `alg` name (RFC 7518 §3.1, RFC 8037 §3.1).
-    pub fn name(self) -> &'static str {
-        match self {
-            IdTokenAlg::Rs256 => "RS256",
-            IdTokenAlg::EdDsa => "EdDSA",
-        }
-    }
-
-    /// The algorithm named `name` (a client's `id_token_signed_response_alg`).
-    pub fn from_name(name: &str) -> Option<IdTokenAlg> {
-        match name {
-            "RS256" => Some(IdTokenAlg::Rs256),
-            "EdDSA" => Some(IdTokenAlg::EdDsa),
-            _ => None,
-        }
-    }
-
-    /// Every supported algorithm, RS256 first (discovery's `id_token_signing_alg_values_supported`).
-    pub const ALL: [IdTokenAlg; 2] = [IdTokenAlg::Rs256, IdTokenAlg::EdDsa];
-}
+/// The algorithms an ID token may be signed with: the client setting's type, one enum for both.
+pub use crate::models::IdTokenAlg;
 
 /// A private key that signs ID tokens. Kept parsed: parsing an RSA key is costly.
 pub enum IdSigner {
@@ -81,7 +52,7 @@ pub fn published_jwk(public_jwk: &Value, kid: &str, alg: IdTokenAlg) -> Value {
     let mut jwk = public_jwk.clone();
     if let Some(object) = jwk.as_object_mut() {
         object.insert("kid".into(), json!(kid));
-        object.insert("alg".into(), json!(alg.name()));
+        object.insert("alg".into(), json!(alg.as_str()));
         object.insert("use".into(), json!("sig"));
     }
     jwk
@@ -113,8 +84,8 @@ impl IdTokenKeySet {
             .signers
             .iter()
             .find(|(_, s)| s.alg() == alg)
-            .ok_or_else(|| format!("no active {} ID-token key", alg.name()))?;
-        let header = json!({"alg": alg.name(), "typ": "JWT", "kid": kid});
+            .ok_or_else(|| format!("no active {} ID-token key", alg.as_str()))?;
+        let header = json!({"alg": alg.as_str(), "typ": "JWT", "kid": kid});
         let header = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
         let claims = serde_json::to_vec(claims).map_err(|e| e.to_string())?;
         let message = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims));

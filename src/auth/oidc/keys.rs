@@ -108,7 +108,7 @@ impl IdTokenKeys {
         let mut jwks = vec![];
         for key in live {
             let corrupt = || StartupError::Stored(format!("ID-token key {} is corrupt", key.kid));
-            let alg = IdTokenAlg::from_name(&key.algorithm).ok_or_else(corrupt)?;
+            let alg = IdTokenAlg::parse(&key.algorithm).ok_or_else(corrupt)?;
             let public: Value = serde_json::from_str(&key.public_jwk).map_err(|_| corrupt())?;
             let until = key.retired_at.map(|r| retired_key_until(&self.config, r));
             jwks.push((published_jwk(&public, &key.kid, alg), until));
@@ -166,7 +166,7 @@ fn open_private(alg: IdTokenAlg, private: &[u8]) -> Option<(IdSigner, Value)> {
 /// The kid of a public JWK: its algorithm and a digest prefix of the JWK (unique, reveals nothing).
 fn kid_of(alg: IdTokenAlg, public: &Value) -> String {
     let digest = Sha256::digest(public.to_string().as_bytes());
-    format!("id-{}-{}", alg.name().to_ascii_lowercase(), &URL_SAFE_NO_PAD.encode(digest)[..16])
+    format!("id-{}-{}", alg.as_str().to_ascii_lowercase(), &URL_SAFE_NO_PAD.encode(digest)[..16])
 }
 
 /// A new generation: an RSA key (generated on a blocking thread: it takes a while) and an
@@ -184,7 +184,7 @@ pub async fn new_generation(at_rest: &AtRest, generation: i64, now: i64) -> Resu
     let stored = |alg: IdTokenAlg, public: Value, private: &[u8]| StoredIdTokenKey {
         kid: kid_of(alg, &public),
         generation,
-        algorithm: alg.name().into(),
+        algorithm: alg.as_str().into(),
         private_key: at_rest.encrypt_at_rest(private),
         public_jwk: public.to_string(),
         created_at: now,
