@@ -3380,6 +3380,30 @@ def sec_browser():
     note("browser-session cookie attributes (HttpOnly, SameSite=Lax)", sc[:200])
 
 
+def sec_registration_limit():
+    a = Aux("{registrations_per_address_per_hour=3}")
+    try:
+        e, p, u = register(base=a.base, src="127.0.0.80")
+        r = call("POST", "/auth/register", base=a.base, json={"email": e, "password": pw()}, src="127.0.0.80")
+        check_err("registration limit: a duplicate -> 409", r, 409, "conflict")
+        r = call("POST", "/auth/register", base=a.base, json={"email": email(), "password": pw()}, src="127.0.0.80")
+        check("registration limit: the 3rd attempt (the 409 counted) -> 201", r.status_code == 201, _short(r))
+        r = call("POST", "/auth/register", base=a.base, json={"email": email(), "password": pw()}, src="127.0.0.80")
+        check("registration limit: the 4th attempt in the hour -> 429 + Retry-After (409s count)",
+              is_err(r, 429, "too_many_requests") and r.headers.get("retry-after", "").isdigit(), _short(r))
+        r = call("POST", "/auth/register", base=a.base, json={"email": email(), "password": pw()}, src="127.0.0.81")
+        check("registration limit: another address -> 201", r.status_code == 201, _short(r))
+    finally:
+        a.stop()
+    a = Aux("{}")
+    try:
+        codes = [call("POST", "/auth/register", base=a.base, json={"email": email(), "password": pw()}, src="127.0.0.82").status_code
+                 for _ in range(11)]
+        check("registration limit default 10 an hour per address", codes[:10] == [201] * 10 and codes[10] == 429, codes)
+    finally:
+        a.stop()
+
+
 SECTIONS = [
     ("ops", sec_ops), ("metadata", sec_metadata_jwks), ("accounts", sec_accounts), ("refresh", sec_refresh),
     ("grace", sec_refresh_grace), ("oauth", sec_oauth), ("clients", sec_clients), ("mfa", sec_mfa),
@@ -3388,7 +3412,7 @@ SECTIONS = [
     ("keys", sec_keys), ("misc", sec_misc), ("postgres", sec_postgres), ("hs256", sec_hs256), ("closed", sec_registration_closed), ("metrics", sec_metrics),
     # version 3
     ("discovery", sec_discovery), ("issuer", sec_issuer), ("clients3", sec_clients3), ("scope", sec_scope),
-    ("audience", sec_audience), ("mail", sec_mail), ("passkeys", sec_passkeys), ("browser", sec_browser),
+    ("audience", sec_audience), ("reglimit", sec_registration_limit), ("mail", sec_mail), ("passkeys", sec_passkeys), ("browser", sec_browser),
 ]
 
 
