@@ -3095,10 +3095,12 @@ def sec_passkeys():
         r2 = call("POST", "/auth/passkeys/login", base=a.base, json={"email": email("nobody")})
         e3, p3, u3 = register(base=a.base)
         r3 = call("POST", "/auth/passkeys/login", base=a.base, json={"email": e3})
-        shape = lambda r_: (r_.status_code, sorted((body(r_) or {}).keys()), sorted((body(r_) or {}).get("publicKey", {}).keys()),
-                            len((body(r_) or {}).get("publicKey", {}).get("allowCredentials") or []) > 0)
+        shape = lambda r_: (r_.status_code, sorted((body(r_) or {}).keys()), sorted((body(r_) or {}).get("publicKey", {}).keys()))
         check("passkeys/login with an email: same shape for an account with passkeys, an unknown one and one without",
               shape(r1) == shape(r2) == shape(r3), f"{shape(r1)} {shape(r2)} {shape(r3)}")
+        # decoy credential lists vary in length per address (0 included), so a count alone tells nothing
+        note("allowCredentials counts: with passkeys / unknown / without passkeys",
+             [len((body(x) or {}).get("publicKey", {}).get("allowCredentials") or []) for x in (r1, r2, r3)])
         j = body(r1) or {}
         if r1.status_code == 200:
             r = call("POST", "/auth/passkeys/login/finish", base=a.base, json={"ceremony_id": j["ceremony_id"], "credential": auth.get(j["publicKey"])})
