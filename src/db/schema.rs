@@ -233,6 +233,7 @@ diesel::table! {
 pub use super::schema_v3::{
     authorization_codes, consents, id_token_keys, mail_tokens, outbox, passkey_handles, passkeys, webauthn_ceremonies,
 };
+pub use super::schema_v3::browser_sessions;
 
 diesel::joinable!(client_permissions -> clients (client_id));
 diesel::joinable!(role_permissions -> roles (role_name));
