@@ -115,9 +115,7 @@ async fn authorize(auth: &Auth, db: &Db, jar: &CookieJar<'_>, raw: &str) -> ApiR
     let decision = auth.decide_authorize(&mut conn, request, session.clone(), Freshness::Existing).await?;
     Ok(match decision {
         // With a session (prompt=login, max_age), the form is bound to it.
-        Decision::SignIn(request) => {
-            Answer::Page(signin::page(auth, jar, &request, session.map(|s| s.id), "", None))
-        }
+        Decision::SignIn(request) => Answer::Page(signin::page(auth, jar, &request, session.map(|s| s.id), "", None)),
         other => answer(auth, jar, other),
     })
 }

@@ -66,7 +66,13 @@ fn capitalised(word: &str) -> String {
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
-fn render_page(auth: &Auth, jar: &CookieJar<'_>, request: &ValidRequest, session: &BrowserSession, error: Option<&ApiError>) -> FormPage {
+fn render_page(
+    auth: &Auth,
+    jar: &CookieJar<'_>,
+    request: &ValidRequest,
+    session: &BrowserSession,
+    error: Option<&ApiError>,
+) -> FormPage {
     let carried = request.params.to_urlencoded(false);
     let csrf = csrf::bound_token(auth, jar, Some(session.id), CONSENT_FORM, &carried);
     let site = auth.config.display_name();
@@ -114,7 +120,7 @@ async fn decide(
     };
     // No browser session (it ended meanwhile): the request starts over, at the sign-in page.
     let Some(session) = browser_cookie::current(auth, db, jar).await? else {
-        return Ok(Answer::Redirect(SeeOther(format!("/oauth/authorize?{}", form.request))));
+        return Ok(Answer::Redirect(SeeOther(format!("/oauth/authorize?{}", request.params.to_urlencoded(false)))));
     };
     if !csrf::bound_matches(auth, jar, Some(session.id), CONSENT_FORM, form.request, form.csrf) {
         return Ok(Answer::Page(render_page(auth, jar, &request, &session, Some(&forged()))));

@@ -61,7 +61,13 @@ pub fn bound_matches(
     bool::from(expected.as_bytes().ct_eq(field.as_bytes()))
 }
 
-fn bound_tag(auth: &crate::auth::Auth, cookie: &str, session: Option<crate::db::Id>, form: &str, request: &str) -> String {
+fn bound_tag(
+    auth: &crate::auth::Auth,
+    cookie: &str,
+    session: Option<crate::db::Id>,
+    form: &str,
+    request: &str,
+) -> String {
     let session = session.map(|s| s.to_string()).unwrap_or_default();
     auth.page_tag("csrf", &[cookie.as_bytes(), session.as_bytes(), form.as_bytes(), request.as_bytes()])
 }

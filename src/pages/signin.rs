@@ -216,4 +216,3 @@ async fn code_submit(
 pub fn routes() -> Vec<rocket::Route> {
     rocket::routes![sign_in, code_form, code_submit]
 }
-

@@ -177,4 +177,19 @@ on_both_backends! {
         let location = sign_in_at(&app.client, &url, &user).await;
         assert_eq!(query_of(&location)["error"], "invalid_scope");
     }
+
+    async fn a_form_post_to_the_authorization_endpoint_is_answered_like_its_get(backend) {
+        let app = TestApp::new(backend).await;
+        let client = browser_client(&app, "First", true, &[REDIRECT]).await;
+        let url = authorize_url(client, &[("prompt", "none")]);
+        let body = url.split_once('?').unwrap().1.to_owned();
+        let response = app.client.post("/oauth/authorize").header(rocket::http::ContentType::Form).body(body).dispatch().await;
+        assert!(matches!(response.status(), Status::Found | Status::SeeOther));
+        let location = response.headers().get_one("Location").unwrap().to_owned();
+        assert_eq!(query_of(&location)["error"], "login_required");
+        let body = authorize_url(client, &[("redirect_uri", "https://evil.example/cb")]).split_once('?').unwrap().1.to_owned();
+        let response = app.client.post("/oauth/authorize").header(rocket::http::ContentType::Form).body(body).dispatch().await;
+        assert_eq!(response.status(), Status::BadRequest);
+        assert!(response.headers().get_one("Location").is_none());
+    }
 }

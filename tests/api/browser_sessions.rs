@@ -47,6 +47,13 @@ on_both_backends! {
         let location = code_for(&app, &authorize_url(client, &[("prompt", "login"), ("max_age", "0")]), &user).await;
         let grant = redeem(&app, client, &location).await.unwrap();
         assert_eq!(grant.code.auth_time, app.clock.now());
+        // On to a consent page a moment after signing in: not asked for the password again.
+        let third = browser_client(&app, "Third", false, &[REDIRECT]).await;
+        let location = sign_in_at(&app.client, &authorize_url(third, &[("prompt", "login"), ("max_age", "0")]), &user).await;
+        app.clock.advance(2);
+        let (status, html, _) = get_page(&app.client, &location).await;
+        assert_eq!(status, Status::Ok);
+        assert!(html.contains("action=\"/consent\""), "the consent page, no loop: {html}");
     }
 
     async fn the_cookie_is_http_only_lax_and_host_prefixed_and_secure_under_an_https_issuer(backend) {

@@ -28,7 +28,8 @@ pub async fn browser_client(app: &TestApp, name: &str, first_party: bool, redire
         first_party: Some(first_party),
         ..Default::default()
     };
-    let created = portcullis::admin::clients::create_client_unchecked(auth(app), pool(app), &fields).await.expect("a client");
+    let created =
+        portcullis::admin::clients::create_client_unchecked(auth(app), pool(app), &fields).await.expect("a client");
     created.client.client_id
 }
 
@@ -55,21 +56,10 @@ pub fn authorize_url(client: Id, extra: &[(&str, &str)]) -> String {
     format!("/oauth/authorize?{query}")
 }
 
-/// The `Location` of a redirect.
-pub fn location(response: &LocalResponse<'_>) -> String {
-    response.headers().get_one("Location").unwrap_or_else(|| panic!("a Location ({})", response.status())).to_owned()
-}
-
 /// The query parameters of a URL.
 pub fn query_of(url: &str) -> HashMap<String, String> {
     let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
     form_urlencoded::parse(query.as_bytes()).into_owned().collect()
-}
-
-/// Whether `response` redirects to the client (302 or 303 to `REDIRECT`).
-pub fn is_client_redirect(response: &LocalResponse<'_>) -> bool {
-    matches!(response.status(), Status::Found | Status::SeeOther)
-        && response.headers().get_one("Location").is_some_and(|l| l.starts_with(REDIRECT))
 }
 
 fn unescape(text: &str) -> String {
@@ -133,7 +123,8 @@ pub async fn post_form(client: &Client, form: &PageForm, fields: &[(&str, &str)]
 pub async fn sign_in_at(client: &Client, url: &str, user: &TestUser) -> String {
     let (status, html, _) = get_page(client, url).await;
     assert_eq!(status, Status::Ok, "the sign-in page: {html}");
-    let (status, body, location) = post_form(client, &form_of(&html), &[("email", &user.email), ("password", &user.password)]).await;
+    let (status, body, location) =
+        post_form(client, &form_of(&html), &[("email", &user.email), ("password", &user.password)]).await;
     assert_eq!(status, Status::SeeOther, "signed in: {body}");
     location.expect("a Location")
 }

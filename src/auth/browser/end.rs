@@ -22,7 +22,8 @@ impl Auth {
         client: &RequestOrigin,
     ) -> ApiResult<bool> {
         let ending = self.ending(reason);
-        let event = audit_event("logout", ending.now, Some(user_id), client, json!({"session_id": id, "browser": true}));
+        let event =
+            audit_event("logout", ending.now, Some(user_id), client, json!({"session_id": id, "browser": true}));
         let ended = crate::db::write_tx!(conn, |c| {
             let ended = c.end_session(id, ending).await?;
             if ended {

@@ -29,6 +29,11 @@ impl Auth {
         if session.last_used_at + TOUCH_AFTER <= now {
             crate::db::write_tx!(conn, |c| c.touch_session(session.id, now).await)?;
         }
-        Ok(Some(BrowserSession { id: session.id, user_id: session.user_id, auth_time: row.auth_time, amr: session.amr }))
+        Ok(Some(BrowserSession {
+            id: session.id,
+            user_id: session.user_id,
+            auth_time: row.auth_time,
+            amr: session.amr,
+        }))
     }
 }

@@ -19,7 +19,9 @@ pub enum BrowserSignIn {
     Started(StartedBrowserSession),
     /// The account has a second factor: the `mfa_token` of the code page. (The passkey step,
     /// when it lands, branches here too.)
-    SecondFactor { mfa_token: Secret },
+    SecondFactor {
+        mfa_token: Secret,
+    },
 }
 
 impl Auth {

@@ -13,10 +13,7 @@ use crate::auth::Auth;
 use crate::config::Secret;
 use crate::db::{DbConn, Id};
 use crate::error::ApiResult;
-use crate::models::{
-    AuditStore, BrowserSessionRow, BrowserSessionStore, NewSession, SessionStore,
-    FIRST_PARTY_CLIENT,
-};
+use crate::models::{AuditStore, BrowserSessionRow, BrowserSessionStore, NewSession, SessionStore, FIRST_PARTY_CLIENT};
 
 /// A browser session just started, and the cookie's token (never stored).
 #[derive(Debug)]

@@ -5,6 +5,7 @@
 
 pub mod authorize;
 pub mod authorize_decide;
+pub mod authorize_params;
 pub mod codes;
 pub mod consent;
 pub mod id_token;

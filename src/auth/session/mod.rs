@@ -11,7 +11,7 @@ pub mod chain;
 pub mod end;
 pub mod issued;
 pub mod login;
-pub mod password_step;
 pub mod lookup;
+pub mod password_step;
 pub mod rotation;
 pub mod scope;
