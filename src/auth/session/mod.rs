@@ -14,3 +14,4 @@ pub mod login;
 pub mod lookup;
 pub mod rotation;
 pub mod scope;
+pub mod start;
