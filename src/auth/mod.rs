@@ -9,6 +9,7 @@ pub mod audit;
 pub mod client_auth;
 pub mod common_passwords;
 pub mod delegation;
+pub mod first_party;
 pub mod guards;
 pub mod housekeeping;
 pub mod introspect;

@@ -12,6 +12,7 @@ pub mod mail;
 pub mod metrics;
 pub mod mfa;
 pub mod oauth;
+pub mod oauth_code;
 pub mod oauth_forms;
 pub mod oauth_tokens;
 pub mod passkeys;

@@ -3,6 +3,7 @@
 //! the UserInfo endpoint answers. The authorization endpoint, the hosted pages and the
 //! authorization-code grant are built on them.
 
+pub mod code_grant;
 pub mod codes;
 pub mod consent;
 pub mod id_token;

@@ -16,7 +16,7 @@ use crate::auth::Auth;
 use crate::config::Secret;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AuditStore, MailTokenStore, NewSession, Session, SessionStore, UserStore};
+use crate::models::{AuditStore, MailTokenStore, Session, SessionStore, UserStore};
 use crate::page::Page;
 
 /// What a correct password leads to: a session, or (the account has MFA on) the second step.
@@ -78,6 +78,11 @@ impl Auth {
             refresh_expires_in: refresh_expires - now,
             session_id: session.id,
             scope: session.scope.clone(),
+            user_id,
+            client_id: session.client_id.clone(),
+            amr: session.amr.clone(),
+            auth_time: session.auth_time,
+            id_token: None,
         })
     }
 

@@ -37,7 +37,7 @@ impl Auth {
         &self,
         id: Id,
         user_id: Id,
-        started: &Started<'a>,
+        started: &Started<'_>,
         origin: Option<CodeSessionOrigin>,
         client: &'a RequestOrigin,
         now: i64,
