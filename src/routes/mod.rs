@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod consents;
+pub mod cors;
 pub mod discovery;
 pub mod docs;
 pub mod feed;

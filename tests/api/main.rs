@@ -24,6 +24,7 @@ mod code_grant_support;
 mod concurrent_start;
 mod config;
 mod consents;
+mod cors;
 mod delegation;
 mod demotion;
 mod docs;

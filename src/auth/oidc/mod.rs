@@ -6,6 +6,7 @@
 pub mod code_grant;
 pub mod codes;
 pub mod consent;
+pub mod cors;
 pub mod id_token;
 pub mod key_set;
 pub mod keys;
