@@ -8,10 +8,10 @@ use rocket::{post, State};
 use serde::{Deserialize, Serialize};
 
 use super::body::JsonBody;
+use super::views::UserView;
 use super::responses::{
     BadRequest, ErrorObject, Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
-use crate::auth::accounts::UserView;
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::Auth;
 use crate::db::Db;
@@ -152,7 +152,7 @@ async fn confirm_email_change(
     client: RequestOrigin,
     body: JsonBody<MailToken>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(auth.confirm_email_change(db, &body.0.token, &client).await?))
+    Ok(Json(auth.confirm_email_change(db, &body.0.token, &client).await?.into()))
 }
 
 pub fn routes() -> Vec<rocket::Route> {
