@@ -8,10 +8,10 @@ use rocket::{post, State};
 use serde::{Deserialize, Serialize};
 
 use super::body::JsonBody;
-use super::views::UserView;
 use super::responses::{
     BadRequest, ErrorObject, Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
+use super::views::UserView;
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::Auth;
 use crate::db::Db;

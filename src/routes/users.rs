@@ -11,12 +11,12 @@ use super::responses::{
     BadRequest, ErrorObject, Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
 use crate::auth::accounts::Account;
-use crate::routes::views::UserView;
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use crate::models::UserStore;
+use crate::routes::views::UserView;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct PasswordChange {

@@ -90,12 +90,7 @@ impl Auth {
 
     /// `POST /auth/email/confirm`: the account moves to the token's address, verified; 409 when
     /// another account took it meanwhile.
-    pub async fn confirm_email_change(
-        &self,
-        pool: &DbPool,
-        token: &str,
-        client: &RequestOrigin,
-    ) -> ApiResult<Account> {
+    pub async fn confirm_email_change(&self, pool: &DbPool, token: &str, client: &RequestOrigin) -> ApiResult<Account> {
         self.mail.require_on()?;
         let (hash, kind, now) = (hash_token(token), token_kind(MailKind::Change), self.clock.now());
         let mut conn = pool.conn().await?;
