@@ -34,6 +34,9 @@ pub struct ApiError {
     retry_after: Option<u64>,
     /// The second step of a login (403 `mfa_required` at login); `Secret` keeps it out of logs.
     mfa_token: Option<crate::config::Secret>,
+    /// With `mfa_required`: the second factors the account can use (`totp`, `passkey`,
+    /// `recovery_code`).
+    mfa_methods: Option<Vec<&'static str>>,
     /// Why a 5xx happened, for the log only.
     cause: Option<Arc<Cause>>,
 }
@@ -86,6 +89,8 @@ struct ErrorBody<'a> {
     error_description: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     mfa_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_methods: Option<&'a [&'static str]>,
 }
 
 impl ApiError {
@@ -100,6 +105,7 @@ impl ApiError {
             www_authenticate: None,
             retry_after: None,
             mfa_token: None,
+            mfa_methods: None,
             cause: None,
         }
     }
@@ -181,6 +187,12 @@ impl ApiError {
             mfa_token,
             ..Self::new(Status::Forbidden, ErrorCode::MfaRequired, description)
         }
+    }
+
+    /// The same error listing the account's second factors as `mfa_methods` (contract v3,
+    /// "Second factors").
+    pub fn with_mfa_methods(self, methods: impl IntoIterator<Item = &'static str>) -> Self {
+        ApiError { mfa_methods: Some(methods.into_iter().collect()), ..self }
     }
 
     pub fn account_disabled() -> Self {
@@ -295,6 +307,7 @@ impl<'r> Responder<'r, 'static> for ApiError {
             error: self.code,
             error_description: &self.description,
             mfa_token: self.mfa_token.as_ref().map(|t| t.expose()),
+            mfa_methods: self.mfa_methods.as_deref(),
         };
         let mut response = Response::build_from(Json(body).respond_to(req)?);
         response.status(self.status).header(Header::new("Cache-Control", "no-store"));

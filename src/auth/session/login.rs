@@ -8,6 +8,7 @@ use crate::auth::accounts::{check_password, normalize_email};
 use crate::auth::audit::audit_event;
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::keys::tokens::AccessClaims;
+use crate::auth::mfa::methods::MfaMethod;
 use crate::auth::password::Verdict;
 use crate::auth::session::issued::IssuedTokens;
 use crate::auth::session::scope::Scope;
@@ -26,7 +27,8 @@ pub enum LoginOutcome {
     Session(IssuedTokens),
     /// The password was only the first step: its `mfa_token` and a code complete the login at
     /// `POST /auth/mfa/verify`. `Secret` keeps the token out of Debug output and logs.
-    SecondFactor { mfa_token: Secret },
+    /// `methods`: the account's second factors (`mfa_methods` of the answer).
+    SecondFactor { mfa_token: Secret, methods: Vec<MfaMethod> },
 }
 
 /// `amr` of a session started by a password alone (RFC 8176).
@@ -163,9 +165,9 @@ impl Auth {
         }
         // With MFA on, the password was only the first step: the answer is an `mfa_token`.
         // The account's failure counter stays until the second step succeeds.
-        if let Some(mfa_token) = self.mfa_gate(conn, &user, resource, scope.as_ref(), client, now).await? {
+        if let Some((mfa_token, methods)) = self.mfa_gate(conn, &user, resource, scope.as_ref(), client, now).await? {
             crate::db::write_tx!(conn, |c| throttle::give_back(c, &reservation).await)?;
-            return Ok(LoginOutcome::SecondFactor { mfa_token });
+            return Ok(LoginOutcome::SecondFactor { mfa_token, methods });
         }
         let started =
             Started { amr: AMR_PASSWORD, resource, scope: scope.as_ref(), reservation: Some(&reservation), client_id };

@@ -12,12 +12,14 @@ use webauthn_rs_core::proto::{
 use super::{b64, credential_of, dead_ceremony, policy, Purpose, MAX_PASSKEYS};
 use crate::auth::audit::audit_event;
 use crate::auth::guards::{self, RequestOrigin};
-use crate::auth::mfa::{claim, counter, Factor};
+use crate::auth::mfa::enrol::RecoveryCodes;
+use crate::auth::mfa::methods::has_second_factor;
+use crate::auth::mfa::{claim, counter, recovery};
 use crate::auth::throttle::ThrottleKeys;
 use crate::auth::Auth;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AuditStore, PasskeyRow, PasskeyStore, User, UserStore};
+use crate::models::{AuditStore, MfaStore, PasskeyRow, PasskeyStore, User, UserStore};
 
 /// How the caller proves again that they hold the account.
 #[derive(Clone, Copy)]
@@ -57,15 +59,15 @@ impl Auth {
         let conn = &mut owned;
         let user = crate::db::with_conn!(conn, |c| c.find_user(me.user_id).await)?
             .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
-        let (row, raw) = self.active_totp(conn, &user).await?;
+        let codes = self.codes_of(conn, &user).await?;
         let now = self.clock.now();
         let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
         let attempt = counter::reserve(conn, user.id, now).await?;
         let recovery_used = audit_event("recovery_code_used", now, Some(user.id), client, json!({"for": "passkeys"}));
-        let accepted = match Factor::parse(&raw, code, now) {
+        let accepted = match codes.parse(code, now) {
             None => false,
             Some(factor) => crate::db::write_tx!(conn, |c| {
-                if !claim(c, &row, &factor, &recovery_used).await? {
+                if !claim(c, &codes, &factor, &recovery_used).await? {
                     return Ok(false);
                 }
                 attempt.clear(c).await?;
@@ -132,7 +134,7 @@ impl Auth {
         name: &str,
         credential: &RegisterPublicKeyCredential,
         client: &RequestOrigin,
-    ) -> ApiResult<PasskeyRow> {
+    ) -> ApiResult<(PasskeyRow, Option<RecoveryCodes>)> {
         let rp = self.relying_party()?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
@@ -162,16 +164,25 @@ impl Auth {
         };
         let audit =
             audit_event("passkey_added", now, Some(me.user_id), client, json!({"passkey_id": row.id, "name": name}));
+        let (codes, hashes) = recovery::generate();
         let added = crate::db::write_tx!(conn, |c| {
+            // The count's conditional update locks the account row: of concurrent first
+            // passkeys one sees a count of 1, and a TOTP confirmation waits or is seen.
             if !c.add_passkey(&row, MAX_PASSKEYS).await? {
-                return Ok(false);
+                return Ok(None);
             }
             c.insert_audit(&audit).await?;
-            Ok::<_, diesel::result::Error>(true)
+            // The account's first second factor issues its recovery codes (contract v3, "Second
+            // factors"); a TOTP confirmation issued them already.
+            let first = c.find_user(me.user_id).await?.is_some_and(|u| !u.mfa_enabled && u.passkey_count == 1);
+            if first {
+                c.replace_recovery_codes(me.user_id, &hashes).await?;
+            }
+            Ok::<_, diesel::result::Error>(Some(first))
         });
         match added {
-            Ok(true) => Ok(row),
-            Ok(false) => Err(too_many()),
+            Ok(Some(first)) => Ok((row, first.then_some(RecoveryCodes { recovery_codes: codes }))),
+            Ok(None) => Err(too_many()),
             Err(e) if is_unique_violation(&e) => Err(ApiError::conflict("This passkey is already registered.")),
             Err(e) => Err(e.into()),
         }
@@ -198,6 +209,10 @@ impl Auth {
         let removed = crate::db::write_tx!(&mut pool.conn().await?, |c| {
             if !c.delete_passkey(me.user_id, id).await? {
                 return Ok(false);
+            }
+            // The last second factor gone: its recovery codes go with it.
+            if !c.find_user(me.user_id).await?.is_some_and(|u| has_second_factor(&u)) {
+                c.delete_mfa(me.user_id).await?;
             }
             c.insert_audit(&audit).await?;
             Ok::<_, diesel::result::Error>(true)

@@ -94,7 +94,7 @@ impl Auth {
     }
 
     /// The passkey row `credential` names, when it may answer a ceremony of `account`.
-    async fn answering_passkey(
+    pub(super) async fn answering_passkey(
         &self,
         conn: &mut DbConn,
         credential: &PublicKeyCredential,
