@@ -36,6 +36,10 @@ fn too_many() -> ApiError {
     ApiError::conflict("This account already holds 10 passkeys; remove one first.")
 }
 
+fn already_registered() -> ApiError {
+    ApiError::conflict("This passkey is already registered.")
+}
+
 fn is_unique_violation(e: &diesel::result::Error) -> bool {
     matches!(e, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
 }
@@ -144,13 +148,19 @@ impl Auth {
         if ceremony.user_id != Some(me.user_id) {
             return Err(dead_ceremony());
         }
-        let verified = rp.register_credential(credential, &state, None).map_err(|e| {
-            ApiError::new(
-                rocket::http::Status::Unauthorized,
-                crate::error::ErrorCode::InvalidCredentials,
-                format!("The passkey was not accepted: {e}"),
-            )
-        })?;
+        let verified = match rp.register_credential(credential, &state, None) {
+            Ok(verified) => verified,
+            // webauthn-rs refuses an id of the ceremony's exclude list (this account's own
+            // passkeys) before anything else: that is the conflict the contract names.
+            Err(_) if self.is_registered(conn, &credential.raw_id).await? => return Err(already_registered()),
+            Err(e) => {
+                return Err(ApiError::new(
+                    rocket::http::Status::Unauthorized,
+                    crate::error::ErrorCode::InvalidCredentials,
+                    format!("The passkey was not accepted: {e}"),
+                ))
+            }
+        };
         let now = self.clock.now();
         let row = PasskeyRow {
             id: Id::new(),
@@ -183,9 +193,15 @@ impl Auth {
         match added {
             Ok(Some(first)) => Ok((row, first.then_some(RecoveryCodes { recovery_codes: codes }))),
             Ok(None) => Err(too_many()),
-            Err(e) if is_unique_violation(&e) => Err(ApiError::conflict("This passkey is already registered.")),
+            Err(e) if is_unique_violation(&e) => Err(already_registered()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Whether a passkey with the credential id `raw_id` is registered (to any account).
+    async fn is_registered(&self, conn: &mut DbConn, raw_id: &[u8]) -> ApiResult<bool> {
+        let id = b64(raw_id);
+        Ok(crate::db::with_conn!(conn, |c| c.find_passkey(&id).await)?.is_some())
     }
 
     /// `GET /auth/passkeys`: the caller's passkeys, oldest first.
