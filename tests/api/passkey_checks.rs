@@ -158,6 +158,8 @@ on_both_backends! {
         assert!(id_length(&unknown) >= 22 && id_length(&passkeyless) >= 22, "credential ids of at least 16 bytes");
         let (_, unknown_again) = start_sign_in(&app, Some("nobody@example.com")).await;
         assert_eq!(unknown_again["allowCredentials"], unknown["allowCredentials"], "stable decoys: asking twice tells nothing");
+        let (_, spelled) = start_sign_in(&app, Some(" Nobody@Example.COM")).await;
+        assert_eq!(spelled["allowCredentials"], unknown["allowCredentials"], "as stable as a real account's across spellings");
     }
 
     async fn every_passkey_endpoint_answers_503_naming_the_key_with_an_ip_address_relying_party(backend) {
