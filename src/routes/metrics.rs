@@ -48,12 +48,15 @@ pub fn counted_login(result: ApiResult<LoginOutcome>) -> ApiResult<LoginOutcome>
 /// Counts a passkey sign-in at `step` (`passwordless` or `second_factor`) by its outcome and
 /// hands the result back (it is a login too: [`counted_login`] counts it as well).
 pub fn counted_passkey<T>(step: &'static str, result: ApiResult<T>) -> ApiResult<T> {
-    recorded::passkey_sign_in(step, match &result {
-        Ok(_) => "succeeded",
-        Err(e) if e.code == ErrorCode::TooManyRequests => "throttled",
-        Err(e) if e.status.code < 500 => "failed",
-        Err(_) => "error",
-    });
+    recorded::passkey_sign_in(
+        step,
+        match &result {
+            Ok(_) => "succeeded",
+            Err(e) if e.code == ErrorCode::TooManyRequests => "throttled",
+            Err(e) if e.status.code < 500 => "failed",
+            Err(_) => "error",
+        },
+    );
     result
 }
 

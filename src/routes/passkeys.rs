@@ -168,7 +168,8 @@ async fn register_finish(
 ) -> ApiResult<(Status, NoStore<Json<AddedPasskey>>)> {
     let RegisterFinish { ceremony_id, name, credential } = body.0;
     let credential = parse_credential(credential)?;
-    let (row, codes) = auth.finish_passkey_registration(&mut db, &me, &ceremony_id, &name, &credential, &client).await?;
+    let (row, codes) =
+        auth.finish_passkey_registration(&mut db, &me, &ceremony_id, &name, &credential, &client).await?;
     let added = AddedPasskey { passkey: row.into(), recovery_codes: codes.map(|c| c.recovery_codes) };
     Ok((Status::Created, NoStore::new(Json(added))))
 }

@@ -24,7 +24,11 @@ async fn with_key(backend: Backend, mut key: SoftKey) -> (TestApp, TestUser, Tok
 }
 
 /// `POST /auth/passkeys/register` and the finish with `key`'s answer: the finish's response.
-async fn register<'a>(app: &'a TestApp, tokens: &Tokens, key: &mut SoftKey) -> rocket::local::asynchronous::LocalResponse<'a> {
+async fn register<'a>(
+    app: &'a TestApp,
+    tokens: &Tokens,
+    key: &mut SoftKey,
+) -> rocket::local::asynchronous::LocalResponse<'a> {
     let start = app.post_authed("/auth/passkeys/register", &tokens.access, json!({"password": PASSWORD})).await;
     assert_eq!(start.status(), Status::Ok);
     let start: Value = start.into_json().await.unwrap();

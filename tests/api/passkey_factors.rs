@@ -51,6 +51,14 @@ on_both_backends! {
         // A code re-authenticates a passkey change on an account without TOTP.
         let start = app.post_authed("/auth/passkeys/register", &tokens.access, json!({"code": codes[1]})).await;
         assert_eq!(start.status(), Status::Ok);
+        // And a new set replaces them (password and a code), the old set then dead.
+        let renewed = app.post_authed("/auth/mfa/recovery-codes", &tokens.access, json!({"password": PASSWORD, "code": codes[2]})).await;
+        assert_eq!(renewed.status(), Status::Ok);
+        let renewed: Value = renewed.into_json().await.unwrap();
+        let old = verify(&app, &mfa_token(&app, &user).await, &codes[3]).await;
+        assert_eq!(error_of(old).await, (Status::Unauthorized, "invalid_credentials".into()));
+        let new = renewed["recovery_codes"][0].as_str().unwrap();
+        assert_eq!(verify(&app, &mfa_token(&app, &user).await, new).await.status(), Status::Ok);
     }
 
     async fn a_passkey_added_after_totp_issues_no_codes_and_login_and_password_grant_list_every_method(backend) {

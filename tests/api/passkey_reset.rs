@@ -38,9 +38,16 @@ async fn alice_with_reset(app: &TestApp, sink: &SmtpSink) -> (TestUser, SoftKey,
 }
 
 /// A reset with the passkey answer of `key` to a fresh `POST /auth/passkeys/login` for `email`.
-async fn reset_with<'a>(app: &'a TestApp, token: &str, password: &str, email: &str, key: &mut SoftKey) -> LocalResponse<'a> {
+async fn reset_with<'a>(
+    app: &'a TestApp,
+    token: &str,
+    password: &str,
+    email: &str,
+    key: &mut SoftKey,
+) -> LocalResponse<'a> {
     let (ceremony, options) = start_sign_in(app, Some(email)).await;
-    let body = json!({"token": token, "new_password": password, "ceremony_id": ceremony, "credential": key.get(&options)});
+    let body =
+        json!({"token": token, "new_password": password, "ceremony_id": ceremony, "credential": key.get(&options)});
     app.post("/auth/password/reset", body).await
 }
 

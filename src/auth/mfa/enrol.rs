@@ -167,7 +167,10 @@ impl Auth {
                 // Turning TOTP off needs it on; new recovery codes need any second factor
                 // (a passkey-only account's codes came with its first passkey).
                 let on = c.switch_mfa(user.id, true, true, now).await?;
-                if !on && (matches!(change, Change::Disable) || !c.find_user(user.id).await?.is_some_and(|u| has_second_factor(&u))) {
+                if !on
+                    && (matches!(change, Change::Disable)
+                        || !c.find_user(user.id).await?.is_some_and(|u| has_second_factor(&u)))
+                {
                     return Err(crate::auth::mfa::not_on());
                 }
                 if !claim(c, &codes, &factor, &recovery_used).await? {

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::{not_on, recovery, secret, totp, Factor};
 use crate::auth::Auth;
-use crate::db::{DbConn, Id};
 use crate::config::Secret;
+use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{MfaStore, TotpRow, User};
 
