@@ -36,7 +36,8 @@ pub struct ApiError {
     mfa_token: Option<crate::config::Secret>,
     /// With `mfa_required`: the second factors the account can use (`totp`, `passkey`,
     /// `recovery_code`).
-    mfa_methods: Option<Vec<&'static str>>,
+    /// (Boxed: every `Result` carries an `ApiError`, so it stays small.)
+    mfa_methods: Option<Box<MfaMethods>>,
     /// Why a 5xx happened, for the log only.
     cause: Option<Arc<Cause>>,
 }
@@ -79,6 +80,10 @@ impl Drop for Cause {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The `mfa_methods` of an `mfa_required` answer.
+#[derive(Debug, Clone)]
+struct MfaMethods(Vec<&'static str>);
 
 /// `Retry-After` of a 503, in seconds: about how long a database restart or failover takes.
 pub const RETRY_UNAVAILABLE_AFTER: u64 = 5;
@@ -192,7 +197,7 @@ impl ApiError {
     /// The same error listing the account's second factors as `mfa_methods` (contract v3,
     /// "Second factors").
     pub fn with_mfa_methods(self, methods: impl IntoIterator<Item = &'static str>) -> Self {
-        ApiError { mfa_methods: Some(methods.into_iter().collect()), ..self }
+        ApiError { mfa_methods: Some(Box::new(MfaMethods(methods.into_iter().collect()))), ..self }
     }
 
     pub fn account_disabled() -> Self {
@@ -307,7 +312,7 @@ impl<'r> Responder<'r, 'static> for ApiError {
             error: self.code,
             error_description: &self.description,
             mfa_token: self.mfa_token.as_ref().map(|t| t.expose()),
-            mfa_methods: self.mfa_methods.as_deref(),
+            mfa_methods: self.mfa_methods.as_ref().map(|m| m.0.as_slice()),
         };
         let mut response = Response::build_from(Json(body).respond_to(req)?);
         response.status(self.status).header(Header::new("Cache-Control", "no-store"));

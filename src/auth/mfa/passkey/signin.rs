@@ -87,7 +87,7 @@ impl Auth {
         let normalized = email.and_then(|e| normalize_email(e).ok());
         let (user_id, rows) = match &normalized {
             None => (None, vec![]),
-            Some(email) => match crate::db::with_conn!(conn, |c| c.find_user_by_email(&email).await)? {
+            Some(email) => match crate::db::with_conn!(conn, |c| c.find_user_by_email(email).await)? {
                 Some(user) => (Some(user.id), crate::db::with_conn!(conn, |c| c.list_passkeys(user.id).await)?),
                 None => (None, vec![]),
             },
