@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod authorization_code;
+pub mod browser_session;
 pub mod client;
 pub mod client_cutoff;
 pub mod client_settings;
@@ -32,6 +33,7 @@ pub mod user;
 
 pub use audit::{AuditEvent, AuditFilter, AuditStore, NewAuditEvent};
 pub use authorization_code::{AuthorizationCode, AuthorizationCodeStore, CodeBinding, CodeRedemption};
+pub use browser_session::{BrowserSessionRow, BrowserSessionStore};
 pub use client::{Client, ClientStore, ClientUpdate, NewClient};
 pub use client_cutoff::{ClientCutoff, ClientCutoffStore};
 pub use client_settings::{ClientSettings, ClientType, GrantType, IdTokenAlg};
@@ -45,7 +47,9 @@ pub use refresh_token::{NewRefreshToken, RefreshFamily, RefreshToken, RefreshTok
 pub use revocation::RevocationStore;
 pub use role::{Role, RoleStore};
 pub use role_change::{RoleChange, RoleChangeStore};
-pub use session::{Advance, Ending, NewSession, Session, SessionFamily, SessionStore, FIRST_PARTY_CLIENT};
+pub use session::{
+    Advance, CodeSessionOrigin, Ending, NewSession, Session, SessionFamily, SessionStore, FIRST_PARTY_CLIENT,
+};
 pub use setting::SettingStore;
 pub use signing_key::{SigningKeyStore, StoredKey};
 pub use throttle::{Throttle, ThrottleStore};

@@ -8,7 +8,7 @@ use diesel_async::RunQueryDsl;
 use super::user::fold_roles;
 use super::{for_each_backend, RevocationStore, User};
 use crate::clock::{UnixMillis, UnixSeconds};
-use crate::db::schema::{mfa_challenges, sessions, user_roles, users};
+use crate::db::schema::{authorization_codes, mfa_challenges, sessions, user_roles, users};
 use crate::db::{Id, StatementCache};
 
 /// A session with its user and that user's role names, read in one query.
@@ -64,6 +64,12 @@ pub struct Session {
     /// The scope the session was granted when it is down-scoped (space-separated; see
     /// `auth::session::scope`); `None`: the user's roles alone decide.
     pub scope: Option<String>,
+    /// The browser session whose authorization code started this session (RP-initiated
+    /// logout ends it with that one); `None` for sessions started any other way.
+    pub browser_session_id: Option<Id>,
+    /// When the user authenticated for the code that started this session (OpenID Connect Core
+    /// §2 `auth_time`, kept for the ID tokens of its refreshes); `None` without a code.
+    pub auth_time: Option<i64>,
 }
 
 /// The `client_id` of sessions started first-party: `/auth/login`, the hosted pages, and the
@@ -94,6 +100,15 @@ pub struct NewSession<'a> {
     pub scope: Option<&'a str>,
 }
 
+/// What a session started by the authorization-code grant records beside [`NewSession`]: inserted
+/// with it as one row ([`SessionStore::insert_code_session`]).
+#[derive(Debug, Clone, Copy, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct CodeSessionOrigin {
+    pub browser_session_id: Id,
+    pub auth_time: i64,
+}
+
 /// When ended sessions stop mattering to the revocation set: once every access token issued
 /// for them has expired.
 #[derive(Debug, Clone, Copy)]
@@ -117,9 +132,32 @@ fn merge_ids(ids: &mut Vec<Id>, more: Vec<Id>, limit: i64) {
     }
 }
 
+/// Deletes the unredeemed authorization codes that the browser sessions `ended` issued (contract,
+/// "Browser sessions": ending one voids its pending codes), in the transaction that ends them, so
+/// every path that ends sessions does it.
+macro_rules! void_codes_of {
+    ($conn:expr, $ended:expr) => {
+        async {
+            let ended: &[Id] = $ended;
+            if ended.is_empty() {
+                return Ok::<usize, diesel::result::Error>(0);
+            }
+            diesel::delete(
+                authorization_codes::table
+                    .filter(authorization_codes::browser_session_id.eq_any(ended))
+                    .filter(authorization_codes::redeemed_at.is_null()),
+            )
+            .execute($conn)
+            .await
+        }
+    };
+}
+
 #[allow(async_fn_in_trait)]
 pub trait SessionStore {
     async fn insert_session(&mut self, session: &NewSession<'_>) -> QueryResult<()>;
+    /// Inserts a session started by an authorization code, with where that code came from.
+    async fn insert_code_session(&mut self, session: &NewSession<'_>, origin: CodeSessionOrigin) -> QueryResult<()>;
     async fn find_session(&mut self, id: Id) -> QueryResult<Option<Session>>;
     async fn touch_session(&mut self, id: Id, now: i64) -> QueryResult<()>;
     /// The session with its user and the user's role names, in one query.
@@ -165,6 +203,10 @@ for_each_backend! {
 impl SessionStore {
     async fn insert_session(&mut self, session: &NewSession<'_>) -> QueryResult<()> {
         StatementCache(diesel::insert_into(sessions::table).values(session)).execute(self).await.map(|_| ())
+    }
+
+    async fn insert_code_session(&mut self, session: &NewSession<'_>, origin: CodeSessionOrigin) -> QueryResult<()> {
+        diesel::insert_into(sessions::table).values((session, origin)).execute(self).await.map(|_| ())
     }
 
     async fn find_session(&mut self, id: Id) -> QueryResult<Option<Session>> {
@@ -259,6 +301,7 @@ impl SessionStore {
         match ended {
             Some(user_id) => {
                 self.insert_revocation(id, user_id, ending.now, ending.revoke_until).await?;
+                void_codes_of!(self, &[id]).await?;
                 Ok(true)
             }
             None => Ok(false),
@@ -281,6 +324,7 @@ impl SessionStore {
         for id in &ended {
             self.insert_revocation(*id, user_id, ending.now, ending.revoke_until).await?;
         }
+        void_codes_of!(self, &ended).await?;
         diesel::delete(mfa_challenges::table.filter(mfa_challenges::user_id.eq(user_id))).execute(self).await?;
         Ok(ended)
     }

@@ -6,8 +6,12 @@
 //! framing), `X-Content-Type-Options: nosniff`, `Cache-Control: no-store` and
 //! `Referrer-Policy: no-referrer` (the token in the address must not leak to another site).
 
+pub mod authorize;
+pub mod browser_cookie;
+pub mod consent;
 pub mod csrf;
 pub mod mail_links;
+pub mod signin;
 
 use std::io::Cursor;
 
@@ -72,5 +76,8 @@ fn style() -> (ContentType, &'static str) {
 pub fn routes() -> Vec<rocket::Route> {
     let mut routes = rocket::routes![style];
     routes.extend(mail_links::routes());
+    routes.extend(authorize::routes());
+    routes.extend(signin::routes());
+    routes.extend(consent::routes());
     routes
 }

@@ -24,6 +24,13 @@ const UNDOCUMENTED: &[(&str, &str)] = &[
     ("POST", "/verify-email"),
     ("GET", "/confirm-email"),
     ("POST", "/confirm-email"),
+    // Browser sign-in's pages (docs/browser-sign-in.md).
+    ("GET", "/oauth/authorize"),
+    ("POST", "/oauth/authorize"),
+    ("POST", "/signin"),
+    ("GET", "/signin/mfa"),
+    ("POST", "/signin/mfa"),
+    ("POST", "/consent"),
 ];
 
 /// `/auth` routes (and their sub-paths) that need an access token.

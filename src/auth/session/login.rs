@@ -4,20 +4,21 @@
 
 use serde_json::json;
 
-use crate::auth::accounts::{check_password, normalize_email};
+use crate::auth::accounts::check_password;
 use crate::auth::audit::audit_event;
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::keys::tokens::AccessClaims;
 use crate::auth::mfa::methods::MfaMethod;
 use crate::auth::password::Verdict;
 use crate::auth::session::issued::IssuedTokens;
+use crate::auth::session::password_step::PasswordStep;
 use crate::auth::session::scope::Scope;
 use crate::auth::throttle::{self, Reservation, ThrottleKeys};
 use crate::auth::Auth;
 use crate::config::Secret;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AuditStore, MailTokenStore, NewSession, Session, SessionStore, UserStore};
+use crate::models::{AuditStore, MailTokenStore, Session, SessionStore, UserStore};
 use crate::page::Page;
 
 /// What a correct password leads to: a session, or (the account has MFA on) the second step.
@@ -80,12 +81,12 @@ impl Auth {
             refresh_expires_in: refresh_expires - now,
             session_id: session.id,
             scope: session.scope.clone(),
+            user_id,
+            client_id: session.client_id.clone(),
+            amr: session.amr.clone(),
+            auth_time: session.auth_time,
+            id_token: None,
         })
-    }
-
-    /// A refresh token's expiry: `refresh_ttl` from now, never past the session's end.
-    fn refresh_expiry(&self, session_expires: i64, now: i64) -> i64 {
-        (now + self.config.refresh_ttl as i64).min(session_expires)
     }
 
     /// `POST /auth/login`: checks the `resource`, throttling and the password, then starts a
@@ -106,73 +107,21 @@ impl Auth {
     ) -> ApiResult<LoginOutcome> {
         let scope = Scope::parse(scope)?;
         self.check_resource(resource)?;
-        // A malformed email (too long, NUL, ...) cannot match an account: it is answered exactly
-        // as an unknown one, and never reaches storage except as a bounded throttle digest.
-        let normalized = normalize_email(email).ok();
-        let keys = ThrottleKeys::new(normalized.as_deref().unwrap_or(email), client.ip.as_deref());
-        let (reservation, user) = {
-            let mut conn = pool.conn().await?;
-            let reservation = throttle::reserve(&mut conn, &keys, &self.config, self.clock.now()).await?;
-            let user = match &normalized {
-                Some(email) => crate::db::with_conn!(conn, |c| c.find_user_by_email(email).await)?,
-                None => None,
-            };
-            (reservation, user)
-        };
-        let verdict = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await;
-        let mut owned = pool.conn().await?;
-        let conn = &mut owned;
-        let now = self.clock.now();
-        let user = match (user, verdict) {
-            (Some(user), Verdict::Match | Verdict::MatchNeedsRehash) => user,
-            (user, _) => {
-                let new_window = reservation.new_address_window;
-                // Unknown accounts are audited once per client address and throttle window, and
-                // without the email, so a spray of made-up emails cannot grow the log unbounded.
-                let event = match user {
-                    Some(user) => Some(audit_event(
-                        "login_failed",
-                        now,
-                        Some(user.id),
-                        client,
-                        json!({"reason": "wrong_password"}),
-                    )),
-                    None if new_window => {
-                        Some(audit_event("login_failed", now, None, client, json!({"reason": "unknown_account"})))
-                    }
-                    None => None,
+        match self.password_step(pool, email, password, resource, scope.as_ref(), client).await? {
+            PasswordStep::SecondFactor { mfa_token, methods } => Ok(LoginOutcome::SecondFactor { mfa_token, methods }),
+            PasswordStep::Admitted { user, reservation, now } => {
+                let mut conn = pool.conn().await?;
+                let started = Started {
+                    amr: AMR_PASSWORD,
+                    resource,
+                    scope: scope.as_ref(),
+                    reservation: Some(&reservation),
+                    client_id,
                 };
-                if let Some(event) = event {
-                    crate::db::write_tx!(conn, |c| c.insert_audit(&event).await)?;
-                }
-                return Err(ApiError::invalid_credentials());
+                let tokens = self.start_session(&mut conn, user.id, started, client, now).await?;
+                Ok(LoginOutcome::Session(tokens))
             }
-        };
-        if user.disabled {
-            let event = audit_event("login_failed", now, Some(user.id), client, json!({"reason": "account_disabled"}));
-            crate::db::write_tx!(conn, |c| {
-                throttle::release(c, &reservation).await?;
-                c.insert_audit(&event).await
-            })?;
-            return Err(ApiError::account_disabled());
         }
-        if self.config.require_verified_email && !user.email_verified {
-            return Err(self.refuse_unverified(conn, &user, &reservation, client, now).await?);
-        }
-        if verdict == Verdict::MatchNeedsRehash {
-            let hash = self.hasher.hash(password).await.map_err(ApiError::internal)?;
-            crate::db::write_tx!(conn, |c| c.set_password_hash(user.id, &hash, now).await)?;
-        }
-        // With MFA on, the password was only the first step: the answer is an `mfa_token`.
-        // The account's failure counter stays until the second step succeeds.
-        if let Some((mfa_token, methods)) = self.mfa_gate(conn, &user, resource, scope.as_ref(), client, now).await? {
-            crate::db::write_tx!(conn, |c| throttle::give_back(c, &reservation).await)?;
-            return Ok(LoginOutcome::SecondFactor { mfa_token, methods });
-        }
-        let started =
-            Started { amr: AMR_PASSWORD, resource, scope: scope.as_ref(), reservation: Some(&reservation), client_id };
-        let tokens = self.start_session(conn, user.id, started, client, now).await?;
-        Ok(LoginOutcome::Session(tokens))
     }
 
     /// Starts a session of `user` as `started` says, and issues its first token pair. Every
@@ -185,59 +134,18 @@ impl Auth {
         client: &RequestOrigin,
         now: i64,
     ) -> ApiResult<IssuedTokens> {
-        let Started { amr, resource, scope, reservation, client_id } = started;
-        if let Some(scope) = scope {
-            self.admit_scope(conn, user_id, scope, reservation, client, now).await?;
+        if let Some(scope) = started.scope {
+            self.admit_scope(conn, user_id, scope, started.reservation, client, now).await?;
         }
-        let session = Session {
-            id: Id::new(),
-            user_id,
-            created_at: now,
-            last_used_at: now,
-            expires_at: now + self.config.session_max_age as i64,
-            ended_at: None,
-            end_reason: None,
-            user_agent: client.user_agent.clone(),
-            ip: client.ip.clone(),
-            amr: amr.to_owned(),
-            generation: 0,
-            rotated_at: None,
-            burst_generation: 0,
-            burst_at: None,
-            resource: resource.map(str::to_owned),
-            client_id: client_id.to_owned(),
-            scope: scope.map(Scope::to_claim),
-        };
-        let refresh = self.chain.mint(session.id, session.generation);
-        let refresh_expires = self.refresh_expiry(session.expires_at, now);
-        let new_session = NewSession {
-            id: session.id,
-            user_id,
-            created_at: now,
-            last_used_at: now,
-            expires_at: session.expires_at,
-            user_agent: session.user_agent.as_deref(),
-            ip: session.ip.as_deref(),
-            amr,
-            resource,
-            client_id,
-            scope: session.scope.as_deref(),
-        };
-        let detail = json!({"session_id": session.id, "amr": amr, "client_id": client_id});
-        let event = audit_event("login_succeeded", now, Some(user_id), client, detail);
-        let cap = self.session_cap(client);
+        let starting = self.starting(Id::new(), user_id, &started, None, client, now);
+        let reservation = started.reservation;
         let evicted = crate::db::write_tx!(conn, |c| {
             if let Some(reservation) = reservation {
                 throttle::release(c, reservation).await?;
             }
-            let evicted = cap.make_room(c, user_id).await?;
-            c.insert_session(&new_session).await?;
-            c.insert_audit(&event).await?;
-            Ok::<_, diesel::result::Error>(evicted)
+            starting.record(c).await
         })?;
-        self.revoke_locally(&evicted, &cap.ending);
-        let roles = crate::db::with_conn!(conn, |c| c.user_role_names(user_id).await)?;
-        self.token_response(&session, user_id, roles, refresh, refresh_expires, now)
+        self.started(conn, starting, &evicted).await
     }
 
     /// One page of the user's live sessions, newest first.
