@@ -34,6 +34,10 @@ pub struct ApiError {
     retry_after: Option<u64>,
     /// The second step of a login (403 `mfa_required` at login); `Secret` keeps it out of logs.
     mfa_token: Option<crate::config::Secret>,
+    /// With `mfa_required`: the second factors the account can use (`totp`, `passkey`,
+    /// `recovery_code`).
+    /// (Boxed: every `Result` carries an `ApiError`, so it stays small.)
+    mfa_methods: Option<Box<MfaMethods>>,
     /// Why a 5xx happened, for the log only.
     cause: Option<Arc<Cause>>,
 }
@@ -77,6 +81,10 @@ impl Drop for Cause {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// The `mfa_methods` of an `mfa_required` answer.
+#[derive(Debug, Clone)]
+struct MfaMethods(Vec<&'static str>);
+
 /// `Retry-After` of a 503, in seconds: about how long a database restart or failover takes.
 pub const RETRY_UNAVAILABLE_AFTER: u64 = 5;
 
@@ -86,6 +94,8 @@ struct ErrorBody<'a> {
     error_description: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     mfa_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_methods: Option<&'a [&'static str]>,
 }
 
 impl ApiError {
@@ -100,6 +110,7 @@ impl ApiError {
             www_authenticate: None,
             retry_after: None,
             mfa_token: None,
+            mfa_methods: None,
             cause: None,
         }
     }
@@ -181,6 +192,12 @@ impl ApiError {
             mfa_token,
             ..Self::new(Status::Forbidden, ErrorCode::MfaRequired, description)
         }
+    }
+
+    /// The same error listing the account's second factors as `mfa_methods` (contract v3,
+    /// "Second factors").
+    pub fn with_mfa_methods(self, methods: impl IntoIterator<Item = &'static str>) -> Self {
+        ApiError { mfa_methods: Some(Box::new(MfaMethods(methods.into_iter().collect()))), ..self }
     }
 
     pub fn account_disabled() -> Self {
@@ -295,6 +312,7 @@ impl<'r> Responder<'r, 'static> for ApiError {
             error: self.code,
             error_description: &self.description,
             mfa_token: self.mfa_token.as_ref().map(|t| t.expose()),
+            mfa_methods: self.mfa_methods.as_ref().map(|m| m.0.as_slice()),
         };
         let mut response = Response::build_from(Json(body).respond_to(req)?);
         response.status(self.status).header(Header::new("Cache-Control", "no-store"));

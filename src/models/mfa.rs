@@ -61,10 +61,14 @@ pub trait MfaStore {
     /// Sets the account's MFA flag to `to` if it is `from`; `true` when it was. On PostgreSQL
     /// this locks the account row, which serialises enrolment, confirmation and disabling.
     async fn switch_mfa(&mut self, user_id: Id, from: bool, to: bool, now: i64) -> QueryResult<bool>;
+    /// Deletes the secret and every pending login step of the user (the recovery codes stay).
+    async fn delete_totp(&mut self, user_id: Id) -> QueryResult<()>;
     /// Deletes the secret, every recovery code and every pending login step of the user.
     async fn delete_mfa(&mut self, user_id: Id) -> QueryResult<()>;
     /// Replaces the user's recovery codes with `hashes`.
     async fn replace_recovery_codes(&mut self, user_id: Id, hashes: &[String]) -> QueryResult<()>;
+    /// How many unused recovery codes the user has.
+    async fn count_recovery_codes(&mut self, user_id: Id) -> QueryResult<i64>;
     /// Deletes one unused recovery code; `true` for the one caller that did.
     async fn use_recovery_code(&mut self, user_id: Id, hash: &str) -> QueryResult<bool>;
     /// Stores a challenge and deletes the user's expired ones.
@@ -130,6 +134,11 @@ impl MfaStore {
             .map(|n| n == 1)
     }
 
+    async fn delete_totp(&mut self, user_id: Id) -> QueryResult<()> {
+        diesel::delete(mfa_totp::table.find(user_id)).execute(self).await?;
+        diesel::delete(mfa_challenges::table.filter(mfa_challenges::user_id.eq(user_id))).execute(self).await.map(|_| ())
+    }
+
     async fn delete_mfa(&mut self, user_id: Id) -> QueryResult<()> {
         diesel::delete(mfa_totp::table.find(user_id)).execute(self).await?;
         diesel::delete(mfa_recovery_codes::table.filter(mfa_recovery_codes::user_id.eq(user_id)))
@@ -150,6 +159,10 @@ impl MfaStore {
                 .await?;
         }
         Ok(())
+    }
+
+    async fn count_recovery_codes(&mut self, user_id: Id) -> QueryResult<i64> {
+        mfa_recovery_codes::table.filter(mfa_recovery_codes::user_id.eq(user_id)).count().get_result(self).await
     }
 
     async fn use_recovery_code(&mut self, user_id: Id, hash: &str) -> QueryResult<bool> {

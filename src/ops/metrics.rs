@@ -34,6 +34,7 @@ pub struct Metrics {
     http_requests: IntCounterVec,
     http_latency: HistogramVec,
     logins: IntCounterVec,
+    passkey_sign_ins: IntCounterVec,
     refreshes: IntCounterVec,
     reuse_detected: IntCounter,
     sessions_ended: IntCounterVec,
@@ -96,6 +97,11 @@ impl Metrics {
                 "portcullis_logins_total",
                 "Login attempts by outcome: succeeded, failed, throttled, mfa_required.",
                 &["outcome"],
+            ),
+            passkey_sign_ins: counter_vec(
+                "portcullis_passkey_sign_ins_total",
+                "Passkey sign-ins by step (passwordless, second_factor) and outcome: succeeded, failed, throttled.",
+                &["step", "outcome"],
             ),
             refreshes: counter_vec("portcullis_refreshes_total", "Refresh-token exchanges by outcome.", &["outcome"]),
             reuse_detected: reg(
@@ -181,6 +187,12 @@ pub fn http_request(route: &str, method: &str, status: u16, seconds: f64) {
 /// A login attempt's outcome: `succeeded`, `failed`, `throttled`, `mfa_required` or `error`.
 pub fn login(outcome: &'static str) {
     get().logins.with_label_values(&[outcome]).inc();
+}
+
+/// A passkey sign-in's outcome at `step` (`passwordless` or `second_factor`): `succeeded`,
+/// `failed`, `throttled` or `error`.
+pub fn passkey_sign_in(step: &'static str, outcome: &'static str) {
+    get().passkey_sign_ins.with_label_values(&[step, outcome]).inc();
 }
 
 /// A refresh-token exchange's outcome: `succeeded`, `failed` or `error`.

@@ -9,6 +9,7 @@ use rocket::{get, post, State};
 
 use super::{csrf, Html, SeeOther};
 use crate::auth::guards::RequestOrigin;
+use crate::auth::mfa::Presented;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
@@ -163,7 +164,7 @@ async fn reset_submit(
         return Err(self::form(auth, jar, Link::Reset, form.token, Some(&forged())));
     }
     let code = form.code.filter(|c| !c.trim().is_empty());
-    let outcome = auth.reset_password(db, form.token, form.new_password, code, &client).await;
+    let outcome = auth.reset_password(db, form.token, form.new_password, code.map(Presented::Code), &client).await;
     answer(auth, jar, Link::Reset, form.token, outcome)
 }
 

@@ -17,6 +17,7 @@ use super::NoStore;
 use crate::auth::accounts::{create_user, Creation};
 use crate::auth::first_party::FirstPartyUser;
 use crate::auth::guards::{self, RequestOrigin};
+use crate::auth::mfa::methods::mfa_required;
 use crate::auth::registration_limit::count_registration;
 use crate::auth::session::binding::Refresher;
 use crate::auth::session::login::LoginOutcome;
@@ -120,9 +121,10 @@ async fn login(
 pub(super) fn login_answer(outcome: ApiResult<LoginOutcome>) -> ApiResult<TokenResponse> {
     match outcome? {
         LoginOutcome::Session(tokens) => Ok(tokens.into()),
-        LoginOutcome::SecondFactor { mfa_token } => Err(ApiError::mfa_required(
-            "The password is correct; complete the login with a code at POST /auth/mfa/verify.",
+        LoginOutcome::SecondFactor { mfa_token, methods } => Err(mfa_required(
+            "The password is correct; complete the login with a second factor at POST /auth/mfa/verify.",
             Some(mfa_token),
+            &methods,
         )),
     }
 }

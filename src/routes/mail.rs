@@ -14,9 +14,10 @@ use super::responses::{
 use super::views::UserView;
 use crate::auth::first_party::FirstPartyUser;
 use crate::auth::guards::RequestOrigin;
+use crate::auth::mfa::Presented;
 use crate::auth::Auth;
 use crate::db::Db;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 /// The empty object of a 202.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -38,8 +39,13 @@ struct Reset {
     token: String,
     #[schema(min_length = 8, max_length = 128)]
     new_password: String,
-    /// A TOTP or recovery code, when the account has MFA.
+    /// A TOTP or recovery code, when the account has MFA (or `ceremony_id` and `credential`).
     code: Option<String>,
+    /// A passkey instead of a code: the ceremony of `POST /auth/passkeys/login` with the email.
+    ceremony_id: Option<String>,
+    /// `PublicKeyCredential.toJSON()` of `navigator.credentials.get()` for that ceremony.
+    #[schema(value_type = Option<Object>)]
+    credential: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -77,7 +83,7 @@ async fn forgot_password(
     (status = 204, description = "The password changed; every session ended."),
     (status = 400, description = "`invalid_grant`: the token is unknown, used or expired; or `invalid_request`.", body = ErrorObject),
     (status = 401, description = "`invalid_credentials`: the second factor is wrong.", body = ErrorObject),
-    (status = 403, description = "`mfa_required`: the account has MFA and `code` is missing.", body = ErrorObject),
+    (status = 403, description = "`mfa_required` (with `mfa_methods`): the account has a second factor and none was sent.", body = ErrorObject),
     PayloadTooLarge, Unprocessable, TooManyRequests, Unavailable))]
 #[post("/auth/password/reset", data = "<body>")]
 async fn reset_password(
@@ -86,8 +92,15 @@ async fn reset_password(
     client: RequestOrigin,
     body: JsonBody<Reset>,
 ) -> ApiResult<Status> {
-    let Reset { token, new_password, code } = &body.0;
-    auth.reset_password(db, token, new_password, code.as_deref(), &client).await?;
+    let Reset { token, new_password, code, ceremony_id, credential } = body.0;
+    let credential = credential.map(super::passkeys::parse_credential).transpose()?;
+    let factor = match (&code, &ceremony_id, &credential) {
+        (Some(code), _, _) => Some(Presented::Code(code)),
+        (None, Some(ceremony_id), Some(credential)) => Some(Presented::Passkey { ceremony_id, credential }),
+        (None, None, None) => None,
+        _ => return Err(ApiError::bad_request("A passkey needs both ceremony_id and credential.")),
+    };
+    auth.reset_password(db, &token, &new_password, factor, &client).await?;
     Ok(Status::NoContent)
 }
 

@@ -45,6 +45,21 @@ pub fn counted_login(result: ApiResult<LoginOutcome>) -> ApiResult<LoginOutcome>
     result
 }
 
+/// Counts a passkey sign-in at `step` (`passwordless` or `second_factor`) by its outcome and
+/// hands the result back (it is a login too: [`counted_login`] counts it as well).
+pub fn counted_passkey<T>(step: &'static str, result: ApiResult<T>) -> ApiResult<T> {
+    recorded::passkey_sign_in(
+        step,
+        match &result {
+            Ok(_) => "succeeded",
+            Err(e) if e.code == ErrorCode::TooManyRequests => "throttled",
+            Err(e) if e.status.code < 500 => "failed",
+            Err(_) => "error",
+        },
+    );
+    result
+}
+
 /// Counts a refresh-token exchange by its outcome and hands the result back.
 pub fn counted_refresh<T>(result: ApiResult<T>) -> ApiResult<T> {
     recorded::refresh(match &result {

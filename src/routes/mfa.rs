@@ -164,7 +164,8 @@ async fn verify(
         (Some(code), _, _) => auth.verify_mfa(db, &mfa_token, &code, &client).await,
         (None, Some(ceremony_id), Some(credential)) => {
             let credential = super::passkeys::parse_credential(credential)?;
-            auth.verify_mfa_passkey(db, &mfa_token, &ceremony_id, &credential, &client).await
+            let verified = auth.verify_mfa_passkey(db, &mfa_token, &ceremony_id, &credential, &client).await;
+            super::metrics::counted_passkey("second_factor", verified)
         }
         _ => Err(crate::error::ApiError::bad_request("Give a code, or a ceremony_id and a credential.")),
     };

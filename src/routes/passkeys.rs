@@ -107,6 +107,16 @@ impl From<PasskeyRow> for PasskeyView {
     }
 }
 
+/// A passkey just added; the account's first second factor also brings its recovery codes,
+/// shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AddedPasskey {
+    #[serde(flatten)]
+    passkey: PasskeyView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recovery_codes: Option<Vec<String>>,
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PasskeyList {
     passkeys: Vec<PasskeyView>,
@@ -144,7 +154,7 @@ async fn register(
 
 /// Finishes adding a passkey with the authenticator's answer.
 #[utoipa::path(tag = "passkeys", operation_id = "passkey_register_finish", security(("bearer" = []), ("oauth2" = [])), request_body = RegisterFinish, responses(
-    (status = 201, description = "The passkey.", body = PasskeyView),
+    (status = 201, description = "The passkey; with the account's first second factor, its ten recovery codes.", body = AddedPasskey),
     (status = 400, description = "`invalid_grant`: the ceremony is unknown, used or expired; or a malformed credential.", body = ErrorObject),
     (status = 401, description = "`invalid_token`, or `invalid_credentials`: the answer did not verify.", body = ErrorObject),
     Forbidden, (status = 409, description = "`conflict`: 10 passkeys already, or this credential is registered.", body = ErrorObject),
@@ -156,11 +166,13 @@ async fn register_finish(
     mut db: Connection<Db>,
     client: RequestOrigin,
     body: JsonBody<RegisterFinish>,
-) -> ApiResult<(Status, Json<PasskeyView>)> {
+) -> ApiResult<(Status, NoStore<Json<AddedPasskey>>)> {
     let RegisterFinish { ceremony_id, name, credential } = body.0;
     let credential = parse_credential(credential)?;
-    let row = auth.finish_passkey_registration(&mut db, &me, &ceremony_id, &name, &credential, &client).await?;
-    Ok((Status::Created, Json(row.into())))
+    let (row, codes) =
+        auth.finish_passkey_registration(&mut db, &me, &ceremony_id, &name, &credential, &client).await?;
+    let added = AddedPasskey { passkey: row.into(), recovery_codes: codes.map(|c| c.recovery_codes) };
+    Ok((Status::Created, NoStore::new(Json(added))))
 }
 
 /// The caller's passkeys.
@@ -222,7 +234,10 @@ async fn login_finish(
 ) -> ApiResult<NoStore<Json<TokenResponse>>> {
     let SignInFinish { ceremony_id, credential } = body.0;
     let credential = parse_credential(credential)?;
-    let signed_in = auth.finish_passkey_sign_in(db, &ceremony_id, &credential, &client).await;
+    let signed_in = super::metrics::counted_passkey(
+        "passwordless",
+        auth.finish_passkey_sign_in(db, &ceremony_id, &credential, &client).await,
+    );
     let tokens = super::auth::login_answer(super::metrics::counted_login(signed_in.map(LoginOutcome::Session)))?;
     Ok(NoStore::new(Json(tokens)))
 }

@@ -26,6 +26,10 @@ pub struct ErrorObject {
     /// Only with `mfa_required` at login: the single-use token of the second step
     /// (`POST /auth/mfa/verify`), valid for 5 minutes.
     mfa_token: Option<String>,
+    /// Only with `mfa_required` at login and password reset: the account's second factors,
+    /// any of `totp`, `passkey`, `recovery_code`.
+    #[schema(example = json!(["totp", "recovery_code"]))]
+    mfa_methods: Option<Vec<String>>,
 }
 
 /// `Error.error`: a string, one of the codes the service emits. Generated from [`ErrorCode`], so

@@ -275,7 +275,7 @@ async fn the_document_is_consistent() {
         assert!(document.pointer(pointer).is_some(), "{reference} resolves");
     }
     // The shared error schema is the body the service sends: its required fields always, and
-    // `mfa_token` only with `mfa_required` at login.
+    // `mfa_token` and `mfa_methods` only with `mfa_required`.
     let error = &document["components"]["schemas"]["Error"];
     let documented: BTreeSet<&str> =
         error["properties"].as_object().expect("properties").keys().map(|k| k.as_str()).collect();
@@ -286,7 +286,7 @@ async fn the_document_is_consistent() {
     let body: Value = response.into_json().await.expect("error json");
     let sent: BTreeSet<&str> = body.as_object().expect("object").keys().map(|k| k.as_str()).collect();
     assert_eq!(required, sent);
-    assert_eq!(documented.difference(&sent).copied().collect::<Vec<_>>(), ["mfa_token"]);
+    assert_eq!(documented.difference(&sent).copied().collect::<Vec<_>>(), ["mfa_methods", "mfa_token"]);
     // Bodies: JSON, except the OAuth endpoints' forms.
     for (method, path, operation) in operations(&document) {
         if let Some(content) = operation["requestBody"]["content"].as_object() {

@@ -1,4 +1,4 @@
-//! A software authenticator for the passkey tests: an ES256 key, attestation "none", and the
+//! A software authenticator for the passkey tests: an ES256 or Ed25519 key, attestation "none", and the
 //! authenticator data and client data a browser and authenticator would produce (WebAuthn
 //! Level 2 §6.1, §6.5.4, §5.8.1), serialised as `PublicKeyCredential.toJSON()` does.
 
@@ -40,9 +40,53 @@ fn cbor_bytes(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The authenticator's key pair: ES256 (P-256) or EdDSA (Ed25519).
+#[derive(Clone)]
+enum KeyPair {
+    Es256(SigningKey),
+    Ed25519(ed25519_dalek::SigningKey),
+}
+
+impl KeyPair {
+    fn es256() -> KeyPair {
+        KeyPair::Es256(SigningKey::random(&mut rand::rngs::OsRng))
+    }
+
+    /// The COSE_Key of the public key (RFC 9053 §2.1, §7.1, §7.2).
+    fn cose(&self) -> Vec<u8> {
+        match self {
+            KeyPair::Es256(key) => {
+                let point = key.verifying_key().to_encoded_point(false);
+                let mut cose = vec![0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21];
+                cose.extend(cbor_bytes(point.x().unwrap()));
+                cose.push(0x22);
+                cose.extend(cbor_bytes(point.y().unwrap()));
+                cose
+            }
+            // kty OKP (1), alg EdDSA (-8), crv Ed25519 (6), x.
+            KeyPair::Ed25519(key) => {
+                let mut cose = vec![0xa4, 0x01, 0x01, 0x03, 0x27, 0x20, 0x06, 0x21];
+                cose.extend(cbor_bytes(key.verifying_key().as_bytes()));
+                cose
+            }
+        }
+    }
+
+    /// The assertion signature: DER for ECDSA, the raw 64 bytes for Ed25519.
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        match self {
+            KeyPair::Es256(key) => {
+                let signature: Signature = key.sign(message);
+                signature.to_der().as_bytes().to_vec()
+            }
+            KeyPair::Ed25519(key) => ed25519_dalek::Signer::sign(key, message).to_bytes().to_vec(),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct SoftKey {
-    key: SigningKey,
+    key: KeyPair,
     pub credential_id: Vec<u8>,
     pub counter: u32,
     /// Whether the authenticator verifies its user (a PIN or biometrics).
@@ -58,7 +102,7 @@ impl SoftKey {
         let mut id = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
         SoftKey {
-            key: SigningKey::random(&mut rand::rngs::OsRng),
+            key: KeyPair::es256(),
             credential_id: id.to_vec(),
             counter: 0,
             verifies_user,
@@ -66,6 +110,25 @@ impl SoftKey {
             rp_id: RP_ID.into(),
             user_handle: vec![],
         }
+    }
+
+    /// An authenticator with an Ed25519 key (COSE algorithm EdDSA).
+    pub fn ed25519(verifies_user: bool) -> SoftKey {
+        let mut seed = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        SoftKey { key: KeyPair::Ed25519(key), ..SoftKey::new(verifies_user) }
+    }
+
+    /// The same credential id and user handle with another private key: what a forger without
+    /// the authenticator would sign with.
+    pub fn forged(&self) -> SoftKey {
+        SoftKey { key: KeyPair::es256(), ..self.clone() }
+    }
+
+    /// The user handle the authenticator stored at registration (`user.id` of the options).
+    pub fn user_handle(&self) -> &[u8] {
+        &self.user_handle
     }
 
     fn flags(&self, attested: bool) -> u8 {
@@ -81,11 +144,7 @@ impl SoftKey {
     /// `navigator.credentials.create()` for `options` (the `publicKey` of the answer).
     pub fn create(&mut self, options: &Value) -> Value {
         self.user_handle = unb64(&options["user"]["id"]);
-        let point = self.key.verifying_key().to_encoded_point(false);
-        let mut cose = vec![0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21];
-        cose.extend(cbor_bytes(point.x().unwrap()));
-        cose.push(0x22);
-        cose.extend(cbor_bytes(point.y().unwrap()));
+        let cose = self.key.cose();
         let mut auth_data = Sha256::digest(self.rp_id.as_bytes()).to_vec();
         auth_data.push(self.flags(true));
         auth_data.extend(self.counter.to_be_bytes());
@@ -127,13 +186,13 @@ impl SoftKey {
         auth_data.extend(self.counter.to_be_bytes());
         let mut signed = auth_data.clone();
         signed.extend(Sha256::digest(&client_data));
-        let signature: Signature = self.key.sign(&signed);
+        let signature = self.key.sign(&signed);
         json!({
             "id": b64(&self.credential_id), "rawId": b64(&self.credential_id), "type": "public-key",
             "response": {
                 "authenticatorData": b64(&auth_data),
                 "clientDataJSON": b64(&client_data),
-                "signature": b64(signature.to_der().as_bytes()),
+                "signature": b64(&signature),
                 "userHandle": b64(&self.user_handle),
             },
             "clientExtensionResults": {},

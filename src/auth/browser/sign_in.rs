@@ -36,7 +36,7 @@ impl Auth {
         client: &RequestOrigin,
     ) -> ApiResult<BrowserSignIn> {
         match self.password_step(pool, email, password, None, None, client).await? {
-            PasswordStep::SecondFactor { mfa_token } => Ok(BrowserSignIn::SecondFactor { mfa_token }),
+            PasswordStep::SecondFactor { mfa_token, .. } => Ok(BrowserSignIn::SecondFactor { mfa_token }),
             PasswordStep::Admitted { user, reservation, .. } => {
                 let mut conn = pool.conn().await?;
                 let started = self

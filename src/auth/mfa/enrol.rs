@@ -8,7 +8,8 @@
 
 use serde_json::json;
 
-use super::{claim, counter, recovery, secret, totp, wrong_code, Factor, Rejected};
+use super::methods::has_second_factor;
+use super::{claim, counter, recovery, secret, totp, wrong_code, Rejected};
 use crate::auth::audit::{audit_by, audit_event};
 use crate::auth::delegation;
 use crate::auth::guards::{self, RequestOrigin};
@@ -149,26 +150,37 @@ impl Auth {
         let (user, keys) = self.reauthenticate(pool, me.user_id, password, client).await?;
         let mut owned = pool.conn().await?;
         let conn = &mut owned;
-        let (row, raw) = self.active_totp(conn, &user).await?;
+        let codes = self.codes_of(conn, &user).await?;
         let now = self.clock.now();
         let attempt = counter::reserve(conn, user.id, now).await?;
         let recovery_used =
             audit_event("recovery_code_used", now, Some(user.id), client, json!({"for": change.event()}));
         let audit = audit_event(change.event(), now, Some(user.id), client, json!({}));
-        let accepted = match Factor::parse(&raw, code, now) {
+        let accepted = match codes.parse(code, now) {
             None => Ok(false),
             Some(factor) => crate::db::write_tx!(conn, |c| {
-                if !c.switch_mfa(user.id, true, true, now).await? {
+                // Turning TOTP off needs it on; new recovery codes need any second factor
+                // (a passkey-only account's codes came with its first passkey).
+                let on = c.switch_mfa(user.id, true, true, now).await?;
+                if !on
+                    && (matches!(change, Change::Disable)
+                        || !c.find_user(user.id).await?.is_some_and(|u| has_second_factor(&u)))
+                {
                     return Err(crate::auth::mfa::not_on());
                 }
-                if !claim(c, &row, &factor, &recovery_used).await? {
+                if !claim(c, &codes, &factor, &recovery_used).await? {
                     return Ok(false);
                 }
                 attempt.clear(c).await?;
                 match &change {
                     Change::Disable => {
                         c.switch_mfa(user.id, true, false, now).await?;
-                        c.delete_mfa(user.id).await?;
+                        // Passkeys left: the recovery codes stay their fallback.
+                        if c.find_user(user.id).await?.is_some_and(|u| u.passkey_count > 0) {
+                            c.delete_totp(user.id).await?;
+                        } else {
+                            c.delete_mfa(user.id).await?;
+                        }
                     }
                     Change::NewRecoveryCodes(hashes) => c.replace_recovery_codes(user.id, hashes).await?,
                 }

@@ -10,7 +10,8 @@
 
 use serde_json::json;
 
-use super::{claim, counter, Factor, AMR_MFA};
+use super::methods::{has_second_factor, MfaMethod};
+use super::{claim, counter, AMR_MFA};
 use crate::auth::audit::audit_event;
 use crate::auth::guards::RequestOrigin;
 use crate::auth::secrets::{hash_token, OpaqueToken};
@@ -42,8 +43,9 @@ pub(super) fn dead() -> ApiError {
 }
 
 impl Auth {
-    /// After a correct password: `None` when the account has no MFA; otherwise the new
-    /// `mfa_token` of the second step, which keeps the `scope` the login asked for.
+    /// After a correct password: `None` when the account has no second factor; otherwise the
+    /// new `mfa_token` of the second step, which keeps the `scope` the login asked for, and the
+    /// account's `mfa_methods`.
     pub(in crate::auth) async fn mfa_gate(
         &self,
         conn: &mut DbConn,
@@ -52,10 +54,11 @@ impl Auth {
         scope: Option<&Scope>,
         client: &RequestOrigin,
         now: i64,
-    ) -> ApiResult<Option<Secret>> {
-        if !user.mfa_enabled && user.passkey_count == 0 {
+    ) -> ApiResult<Option<(Secret, Vec<MfaMethod>)>> {
+        if !has_second_factor(user) {
             return Ok(None);
         }
+        let methods = self.mfa_methods(conn, user).await?;
         let token = OpaqueToken::generate();
         let challenge = MfaChallenge {
             token_hash: token.hash().to_owned(),
@@ -70,7 +73,7 @@ impl Auth {
             c.insert_challenge(&challenge, now).await?;
             c.insert_audit(&event).await
         })?;
-        Ok(Some(Secret::new(token.into_plaintext())))
+        Ok(Some((Secret::new(token.into_plaintext()), methods)))
     }
 
     /// `POST /auth/mfa/verify`: the `mfa_token` and a TOTP or recovery code start the session,
@@ -126,7 +129,8 @@ impl Auth {
             return Err(ApiError::account_disabled());
         }
         // MFA turned off or reset since the password step: that login cannot be completed.
-        let (row, raw) = self.active_totp(conn, &user).await.map_err(|_| dead())?;
+        // (A passkey-only account completes it with a passkey or a recovery code.)
+        let codes = self.codes_of(conn, &user).await.map_err(|_| dead())?;
         let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
         throttle::check(conn, &keys, now).await?;
         let attempt = counter::reserve(conn, user.id, now).await?;
@@ -136,12 +140,12 @@ impl Auth {
             return Err(dead());
         }
         let recovery_used = audit_event("recovery_code_used", now, Some(user.id), client, json!({"for": "login"}));
-        let checked = match Factor::parse(&raw, code, now) {
+        let checked = match codes.parse(code, now) {
             None => Ok(CodeCheck::Wrong),
             // Rows are taken in the order every MFA change takes them (secret or recovery code,
             // then challenge), so concurrent transactions on PostgreSQL wait instead of deadlocking.
             Some(factor) => crate::db::write_tx!(conn, |c| {
-                if !claim(c, &row, &factor, &recovery_used).await? {
+                if !claim(c, &codes, &factor, &recovery_used).await? {
                     return Ok(CodeCheck::Wrong);
                 }
                 // Single use: of concurrent verifies of one token, one deletes it; the others

@@ -8,6 +8,7 @@
 pub mod counter;
 pub mod enrol;
 pub mod login;
+pub mod methods;
 pub mod passkey;
 pub mod recovery;
 pub mod secret;
@@ -24,10 +25,19 @@ use crate::auth::throttle::{self, ThrottleKeys};
 use crate::auth::Auth;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::models::{AuditStore, MfaStore, NewAuditEvent, TotpRow, User, UserStore};
+use crate::models::{AuditStore, MfaStore, NewAuditEvent, User, UserStore};
+use methods::Codes;
 
 /// `amr` of a session whose login used a password and a TOTP or recovery code (RFC 8176).
 pub const AMR_MFA: &str = "pwd otp mfa";
+
+/// A second factor as a request presents it (the password reset takes either).
+pub enum Presented<'a> {
+    /// A TOTP code or a recovery code.
+    Code(&'a str),
+    /// An assertion for a ceremony of `POST /auth/passkeys/login`.
+    Passkey { ceremony_id: &'a str, credential: &'a webauthn_rs_core::proto::PublicKeyCredential },
+}
 
 /// A second factor as presented, before storage has accepted it once.
 pub(in crate::auth) enum Factor {
@@ -37,31 +47,21 @@ pub(in crate::auth) enum Factor {
     Recovery(String),
 }
 
-impl Factor {
-    /// What `code` is for `secret` at `now`; `None` when it is neither a code of the window nor
-    /// shaped like a recovery code.
-    pub(in crate::auth) fn parse(secret: &[u8], code: &str, now: i64) -> Option<Factor> {
-        let code = code.trim();
-        match totp::matching_step(secret, code, now) {
-            Some(step) => Some(Factor::Totp(step)),
-            None => recovery::digest(code).map(Factor::Recovery),
-        }
-    }
-}
-
-/// Accepts `factor` for the TOTP row `row` inside a write transaction: raises the last accepted
-/// step (only upwards, only while the secret is the one checked) or deletes the recovery code,
-/// recording `recovery_used` then. `false`: already used, or not one of the user's codes.
+/// Accepts `factor` for the account of `codes` inside a write transaction: raises the last
+/// accepted TOTP step (only upwards, only while the secret is the one checked) or deletes the
+/// recovery code, recording `recovery_used` then. `false`: already used, or not one of the
+/// user's codes.
 pub(in crate::auth) async fn claim<C: MfaStore + AuditStore>(
     c: &mut C,
-    row: &TotpRow,
+    codes: &Codes,
     factor: &Factor,
     recovery_used: &NewAuditEvent<'_>,
 ) -> QueryResult<bool> {
-    match factor {
-        Factor::Totp(step) => c.claim_totp_step(row.user_id, &row.secret, *step).await,
-        Factor::Recovery(digest) => {
-            let used = c.use_recovery_code(row.user_id, digest).await?;
+    match (factor, &codes.totp) {
+        (Factor::Totp(step), Some((row, _))) => c.claim_totp_step(row.user_id, &row.secret, *step).await,
+        (Factor::Totp(_), None) => Ok(false),
+        (Factor::Recovery(digest), _) => {
+            let used = c.use_recovery_code(codes.user_id, digest).await?;
             if used {
                 c.insert_audit(recovery_used).await?;
             }
@@ -88,7 +88,7 @@ fn wrong_code() -> ApiError {
     ApiError::new(Status::Unauthorized, ErrorCode::InvalidCredentials, "The code is incorrect or was already used.")
 }
 
-fn not_on() -> ApiError {
+pub(in crate::auth) fn not_on() -> ApiError {
     ApiError::conflict("Multi-factor authentication is not on for this account.")
 }
 
@@ -116,16 +116,6 @@ impl Auth {
         }
         crate::db::write_tx!(pool.conn().await?, |c| throttle::release(c, &reservation).await)?;
         Ok((user, keys))
-    }
-
-    /// The active TOTP row of an account with MFA on, and its opened secret.
-    pub(in crate::auth) async fn active_totp(&self, conn: &mut DbConn, user: &User) -> ApiResult<(TotpRow, Vec<u8>)> {
-        if !user.mfa_enabled {
-            return Err(not_on());
-        }
-        let row = crate::db::with_conn!(conn, |c| c.find_totp(user.id).await)?.ok_or_else(not_on)?;
-        let secret = secret::open(&self.at_rest, &row.secret).map_err(ApiError::internal)?;
-        Ok((row, secret))
     }
 
     /// Records a wrong second factor: one failure toward the account's login throttling and an

@@ -4,9 +4,11 @@
 //! second-factor counter (`auth::mfa::counter`). A reset ends every session of the account,
 //! voids its other reset tokens, clears its password-failure counters and mails a notice.
 //!
-//! Order of the reset's answers: unknown, used or expired token (400 `invalid_grant`) → bad new
-//! password (422) → second factor locked (429) → missing (403 `mfa_required`) → wrong (401
-//! `invalid_credentials`) → 204. Only success spends the token.
+//! Order of the reset's answers (contract v3, "Password reset order"): unknown, used or expired
+//! token (400 `invalid_grant`) → bad new password (422) → second factor locked (429) → missing
+//! (403 `mfa_required` with `mfa_methods`) → wrong (401 `invalid_credentials`) → 204. Only
+//! success spends the token. The second factor is a TOTP or recovery code, or a passkey
+//! assertion for a ceremony of `POST /auth/passkeys/login` with the account's email.
 
 use serde_json::json;
 
@@ -15,7 +17,9 @@ use super::{dead_link, send_token_mail, token_kind};
 use crate::auth::accounts::{check_password, normalize_email};
 use crate::auth::audit::audit_event;
 use crate::auth::guards::RequestOrigin;
-use crate::auth::mfa::{claim, counter, Factor};
+use crate::auth::mfa::methods::{has_second_factor, mfa_required, Codes};
+use crate::auth::mfa::passkey::proof::Assertion;
+use crate::auth::mfa::{claim, counter, Factor, Presented};
 use crate::auth::secrets::hash_token;
 use crate::auth::throttle::{self, ThrottleKeys};
 use crate::auth::Auth;
@@ -23,6 +27,13 @@ use crate::db::DbPool;
 use crate::error::{ApiError, ApiResult};
 use crate::mail::MailKind;
 use crate::models::{AuditStore, MailTokenStore, OutboxStore, SessionStore, UserStore};
+
+/// The second factor of a reset, checked as far as it can be before the transaction.
+enum Pending {
+    /// What the code may be (`None`: nothing it could be).
+    Code(Codes, Option<Factor>),
+    Passkey(Assertion),
+}
 
 /// Why the transaction that judges a reset rolled back (the token stays unspent).
 enum Rejected {
@@ -82,13 +93,14 @@ impl Auth {
         Ok(())
     }
 
-    /// `POST /auth/password/reset`.
+    /// `POST /auth/password/reset`: `factor` is the second factor, needed when the account
+    /// has one (a TOTP or recovery code, or a passkey assertion).
     pub async fn reset_password(
         &self,
         pool: &DbPool,
         token: &str,
         new_password: &str,
-        code: Option<&str>,
+        factor: Option<Presented<'_>>,
         client: &RequestOrigin,
     ) -> ApiResult<()> {
         self.mail.require_on()?;
@@ -104,14 +116,34 @@ impl Auth {
             .ok_or_else(dead_link)?;
         let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
         // The second factor, when the account has one: judged in the transaction that resets.
-        let second = if user.mfa_enabled {
+        let second = if has_second_factor(&user) {
             counter::check(conn, user.id, now).await?;
-            let code = code.filter(|c| !c.trim().is_empty()).ok_or_else(|| {
-                ApiError::mfa_required("This account has a second factor: send its code as `code`.", None)
-            })?;
-            let (totp, raw) = self.active_totp(conn, &user).await?;
+            let Some(factor) = factor.filter(|f| !matches!(f, Presented::Code(c) if c.trim().is_empty())) else {
+                let methods = self.mfa_methods(conn, &user).await?;
+                return Err(mfa_required(
+                    "This account has a second factor: send its code as `code`, or a passkey assertion.",
+                    None,
+                    &methods,
+                ));
+            };
             let attempt = counter::reserve(conn, user.id, now).await?;
-            Some((totp, Factor::parse(&raw, code, now), attempt))
+            let pending = match factor {
+                Presented::Code(code) => self.codes_of(conn, &user).await.map(|codes| {
+                    let factor = codes.parse(code, now);
+                    Pending::Code(codes, factor)
+                }),
+                Presented::Passkey { ceremony_id, credential } => {
+                    self.check_assertion_for(conn, &user, ceremony_id, credential).await.map(Pending::Passkey)
+                }
+            };
+            match pending {
+                Ok(pending) => Some((pending, attempt)),
+                // Not judged (a dead ceremony, storage): the attempt is not a guess.
+                Err(e) => {
+                    attempt.give_back(conn).await?;
+                    return Err(e);
+                }
+            }
         } else {
             None
         };
@@ -125,9 +157,13 @@ impl Auth {
             if !c.spend_mail_token(&hash, kind, now).await? {
                 return Err(Rejected::Other(dead_link()));
             }
-            if let Some((totp, factor, attempt)) = &second {
-                let Some(factor) = factor else { return Err(Rejected::WrongCode) };
-                if !claim(c, totp, factor, &recovery_used).await? {
+            if let Some((pending, attempt)) = &second {
+                let accepted = match pending {
+                    Pending::Code(codes, Some(factor)) => claim(c, codes, factor, &recovery_used).await?,
+                    Pending::Passkey(Assertion::Verified(used)) => used.record(c, now).await?,
+                    Pending::Code(_, None) | Pending::Passkey(Assertion::Refused) => false,
+                };
+                if !accepted {
                     return Err(Rejected::WrongCode);
                 }
                 attempt.clear(c).await?;
@@ -146,12 +182,12 @@ impl Auth {
                 self.mail.wake();
                 Ok(())
             }
-            // The wrong code rolled the transaction back: the token is still unspent.
+            // The wrong factor rolled the transaction back: the token is still unspent.
             Err(Rejected::WrongCode) => {
                 Err(self.second_factor_failed(conn, &user, &keys, client, "password_reset").await?)
             }
             Err(Rejected::Other(e)) => {
-                if let Some((_, _, attempt)) = &second {
+                if let Some((_, attempt)) = &second {
                     attempt.give_back(conn).await?;
                 }
                 Err(e)

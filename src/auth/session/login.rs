@@ -8,6 +8,7 @@ use crate::auth::accounts::check_password;
 use crate::auth::audit::audit_event;
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::keys::tokens::AccessClaims;
+use crate::auth::mfa::methods::MfaMethod;
 use crate::auth::password::Verdict;
 use crate::auth::session::issued::IssuedTokens;
 use crate::auth::session::password_step::PasswordStep;
@@ -27,7 +28,8 @@ pub enum LoginOutcome {
     Session(IssuedTokens),
     /// The password was only the first step: its `mfa_token` and a code complete the login at
     /// `POST /auth/mfa/verify`. `Secret` keeps the token out of Debug output and logs.
-    SecondFactor { mfa_token: Secret },
+    /// `methods`: the account's second factors (`mfa_methods` of the answer).
+    SecondFactor { mfa_token: Secret, methods: Vec<MfaMethod> },
 }
 
 /// `amr` of a session started by a password alone (RFC 8176).
@@ -106,7 +108,7 @@ impl Auth {
         let scope = Scope::parse(scope)?;
         self.check_resource(resource)?;
         match self.password_step(pool, email, password, resource, scope.as_ref(), client).await? {
-            PasswordStep::SecondFactor { mfa_token } => Ok(LoginOutcome::SecondFactor { mfa_token }),
+            PasswordStep::SecondFactor { mfa_token, methods } => Ok(LoginOutcome::SecondFactor { mfa_token, methods }),
             PasswordStep::Admitted { user, reservation, now } => {
                 let mut conn = pool.conn().await?;
                 let started = Started {

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::auth::accounts::normalize_email;
 use crate::auth::audit::audit_event;
 use crate::auth::guards::RequestOrigin;
+use crate::auth::mfa::methods::MfaMethod;
 use crate::auth::password::Verdict;
 use crate::auth::session::scope::Scope;
 use crate::auth::throttle::{self, Reservation, ThrottleKeys};
@@ -23,7 +24,8 @@ pub(crate) enum PasswordStep {
     /// the time of the check.
     Admitted { user: User, reservation: Reservation, now: i64 },
     /// The account has a second factor: the `mfa_token` of the second step.
-    SecondFactor { mfa_token: Secret },
+    /// `methods`: the account's second factors (`mfa_methods` of the answer).
+    SecondFactor { mfa_token: Secret, methods: Vec<MfaMethod> },
 }
 
 impl Auth {
@@ -100,9 +102,9 @@ impl Auth {
         }
         // With MFA on, the password was only the first step: the answer is an `mfa_token`.
         // The account's failure counter stays until the second step succeeds.
-        if let Some(mfa_token) = self.mfa_gate(conn, &user, resource, scope, client, now).await? {
+        if let Some((mfa_token, methods)) = self.mfa_gate(conn, &user, resource, scope, client, now).await? {
             crate::db::write_tx!(conn, |c| throttle::give_back(c, &reservation).await)?;
-            return Ok(PasswordStep::SecondFactor { mfa_token });
+            return Ok(PasswordStep::SecondFactor { mfa_token, methods });
         }
         Ok(PasswordStep::Admitted { user, reservation, now })
     }

@@ -12,12 +12,14 @@ use webauthn_rs_core::proto::{
 use super::{b64, credential_of, dead_ceremony, policy, Purpose, MAX_PASSKEYS};
 use crate::auth::audit::audit_event;
 use crate::auth::guards::{self, RequestOrigin};
-use crate::auth::mfa::{claim, counter, Factor};
+use crate::auth::mfa::enrol::RecoveryCodes;
+use crate::auth::mfa::methods::has_second_factor;
+use crate::auth::mfa::{claim, counter, recovery};
 use crate::auth::throttle::ThrottleKeys;
 use crate::auth::Auth;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AuditStore, PasskeyRow, PasskeyStore, User, UserStore};
+use crate::models::{AuditStore, MfaStore, PasskeyRow, PasskeyStore, User, UserStore};
 
 /// How the caller proves again that they hold the account.
 #[derive(Clone, Copy)]
@@ -32,6 +34,10 @@ const NAME_MAX: usize = 64;
 
 fn too_many() -> ApiError {
     ApiError::conflict("This account already holds 10 passkeys; remove one first.")
+}
+
+fn already_registered() -> ApiError {
+    ApiError::conflict("This passkey is already registered.")
 }
 
 fn is_unique_violation(e: &diesel::result::Error) -> bool {
@@ -57,15 +63,15 @@ impl Auth {
         let conn = &mut owned;
         let user = crate::db::with_conn!(conn, |c| c.find_user(me.user_id).await)?
             .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
-        let (row, raw) = self.active_totp(conn, &user).await?;
+        let codes = self.codes_of(conn, &user).await?;
         let now = self.clock.now();
         let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
         let attempt = counter::reserve(conn, user.id, now).await?;
         let recovery_used = audit_event("recovery_code_used", now, Some(user.id), client, json!({"for": "passkeys"}));
-        let accepted = match Factor::parse(&raw, code, now) {
+        let accepted = match codes.parse(code, now) {
             None => false,
             Some(factor) => crate::db::write_tx!(conn, |c| {
-                if !claim(c, &row, &factor, &recovery_used).await? {
+                if !claim(c, &codes, &factor, &recovery_used).await? {
                     return Ok(false);
                 }
                 attempt.clear(c).await?;
@@ -132,7 +138,7 @@ impl Auth {
         name: &str,
         credential: &RegisterPublicKeyCredential,
         client: &RequestOrigin,
-    ) -> ApiResult<PasskeyRow> {
+    ) -> ApiResult<(PasskeyRow, Option<RecoveryCodes>)> {
         let rp = self.relying_party()?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
@@ -142,13 +148,19 @@ impl Auth {
         if ceremony.user_id != Some(me.user_id) {
             return Err(dead_ceremony());
         }
-        let verified = rp.register_credential(credential, &state, None).map_err(|e| {
-            ApiError::new(
-                rocket::http::Status::Unauthorized,
-                crate::error::ErrorCode::InvalidCredentials,
-                format!("The passkey was not accepted: {e}"),
-            )
-        })?;
+        let verified = match rp.register_credential(credential, &state, None) {
+            Ok(verified) => verified,
+            // webauthn-rs refuses an id of the ceremony's exclude list (this account's own
+            // passkeys) before anything else: that is the conflict the contract names.
+            Err(_) if self.is_registered(conn, &credential.raw_id).await? => return Err(already_registered()),
+            Err(e) => {
+                return Err(ApiError::new(
+                    rocket::http::Status::Unauthorized,
+                    crate::error::ErrorCode::InvalidCredentials,
+                    format!("The passkey was not accepted: {e}"),
+                ))
+            }
+        };
         let now = self.clock.now();
         let row = PasskeyRow {
             id: Id::new(),
@@ -162,19 +174,34 @@ impl Auth {
         };
         let audit =
             audit_event("passkey_added", now, Some(me.user_id), client, json!({"passkey_id": row.id, "name": name}));
+        let (codes, hashes) = recovery::generate();
         let added = crate::db::write_tx!(conn, |c| {
+            // The count's conditional update locks the account row: of concurrent first
+            // passkeys one sees a count of 1, and a TOTP confirmation waits or is seen.
             if !c.add_passkey(&row, MAX_PASSKEYS).await? {
-                return Ok(false);
+                return Ok(None);
             }
             c.insert_audit(&audit).await?;
-            Ok::<_, diesel::result::Error>(true)
+            // The account's first second factor issues its recovery codes (contract v3, "Second
+            // factors"); a TOTP confirmation issued them already.
+            let first = c.find_user(me.user_id).await?.is_some_and(|u| !u.mfa_enabled && u.passkey_count == 1);
+            if first {
+                c.replace_recovery_codes(me.user_id, &hashes).await?;
+            }
+            Ok::<_, diesel::result::Error>(Some(first))
         });
         match added {
-            Ok(true) => Ok(row),
-            Ok(false) => Err(too_many()),
-            Err(e) if is_unique_violation(&e) => Err(ApiError::conflict("This passkey is already registered.")),
+            Ok(Some(first)) => Ok((row, first.then_some(RecoveryCodes { recovery_codes: codes }))),
+            Ok(None) => Err(too_many()),
+            Err(e) if is_unique_violation(&e) => Err(already_registered()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Whether a passkey with the credential id `raw_id` is registered (to any account).
+    async fn is_registered(&self, conn: &mut DbConn, raw_id: &[u8]) -> ApiResult<bool> {
+        let id = b64(raw_id);
+        Ok(crate::db::with_conn!(conn, |c| c.find_passkey(&id).await)?.is_some())
     }
 
     /// `GET /auth/passkeys`: the caller's passkeys, oldest first.
@@ -198,6 +225,10 @@ impl Auth {
         let removed = crate::db::write_tx!(&mut pool.conn().await?, |c| {
             if !c.delete_passkey(me.user_id, id).await? {
                 return Ok(false);
+            }
+            // The last second factor gone: its recovery codes go with it.
+            if !c.find_user(me.user_id).await?.is_some_and(|u| has_second_factor(&u)) {
+                c.delete_mfa(me.user_id).await?;
             }
             c.insert_audit(&audit).await?;
             Ok::<_, diesel::result::Error>(true)

@@ -10,6 +10,7 @@
 //! again (webauthn-rs's rule).
 
 pub mod manage;
+pub mod proof;
 pub mod signin;
 
 use std::time::Duration;
@@ -149,19 +150,40 @@ pub(super) fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Records a verified use of `row`: its counter and flags from `result`. `false` when another
-/// use of the same counter value won (a replay or a clone racing this one).
+/// A verified use of a passkey, to record in the transaction that acts on it: its counter and
+/// flags from the assertion.
+pub(in crate::auth) struct PasskeyUse {
+    id: Id,
+    /// The counter the check read; the record is conditional on it still being there.
+    seen: i64,
+    count: i64,
+    credential: String,
+}
+
+impl PasskeyUse {
+    pub(super) fn of(row: &PasskeyRow, result: &webauthn_rs_core::proto::AuthenticationResult) -> ApiResult<Self> {
+        let mut credential = credential_of(row)?;
+        credential.counter = credential.counter.max(result.counter());
+        credential.backup_state = result.backup_state();
+        credential.backup_eligible |= result.backup_eligible();
+        let json = serde_json::to_string(&credential).map_err(ApiError::internal)?;
+        Ok(PasskeyUse { id: row.id, seen: row.sign_count, count: i64::from(credential.counter), credential: json })
+    }
+
+    /// Records the use; `false` when another use of the same counter value won (a replay or a
+    /// clone racing this one).
+    pub async fn record<C: PasskeyStore>(&self, c: &mut C, now: i64) -> diesel::QueryResult<bool> {
+        c.record_passkey_use(self.id, self.seen, self.count, &self.credential, now).await
+    }
+}
+
+/// Records a verified use of `row` in its own transaction (see [`PasskeyUse::record`]).
 pub(super) async fn record_use(
     conn: &mut DbConn,
     row: &PasskeyRow,
     result: &webauthn_rs_core::proto::AuthenticationResult,
     now: i64,
 ) -> ApiResult<bool> {
-    let mut credential = credential_of(row)?;
-    credential.counter = credential.counter.max(result.counter());
-    credential.backup_state = result.backup_state();
-    credential.backup_eligible |= result.backup_eligible();
-    let json = serde_json::to_string(&credential).map_err(ApiError::internal)?;
-    let count = i64::from(credential.counter);
-    Ok(crate::db::write_tx!(conn, |c| c.record_passkey_use(row.id, row.sign_count, count, &json, now).await)?)
+    let used = PasskeyUse::of(row, result)?;
+    Ok(crate::db::write_tx!(conn, |c| used.record(c, now).await)?)
 }

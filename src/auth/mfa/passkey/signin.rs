@@ -62,7 +62,14 @@ impl Auth {
         let key = crate::db::write_tx!(conn, |c| c.setting_or_insert(DECOY_KEY, &b64(&fresh)).await)?;
         let generator = WebauthnFakeCredentialGenerator::<FakePasskeyDistribution>::new(key.as_bytes())
             .map_err(ApiError::internal)?;
-        let ids = generator.generate(email.as_bytes()).map_err(ApiError::internal)?;
+        // The generator gives some emails no credential at all, an answer a real account with
+        // passkeys never gives: the next seed of the same email then, still stable per email.
+        let mut seed = email.as_bytes().to_vec();
+        let mut ids = generator.generate(&seed).map_err(ApiError::internal)?;
+        while ids.is_empty() {
+            seed.push(0);
+            ids = generator.generate(&seed).map_err(ApiError::internal)?;
+        }
         Ok(ids.into_iter().map(|id| AllowCredentials { type_: "public-key".into(), id, transports: None }).collect())
     }
 
@@ -77,15 +84,17 @@ impl Auth {
         let rp = self.relying_party()?;
         let mut owned = pool.conn().await?;
         let conn = &mut owned;
-        let (user_id, rows) = match email.and_then(|e| normalize_email(e).ok()) {
+        let normalized = email.and_then(|e| normalize_email(e).ok());
+        let (user_id, rows) = match &normalized {
             None => (None, vec![]),
-            Some(email) => match crate::db::with_conn!(conn, |c| c.find_user_by_email(&email).await)? {
+            Some(email) => match crate::db::with_conn!(conn, |c| c.find_user_by_email(email).await)? {
                 Some(user) => (Some(user.id), crate::db::with_conn!(conn, |c| c.list_passkeys(user.id).await)?),
                 None => (None, vec![]),
             },
         };
         let (mut options, state) = request_options(&rp, &rows, policy(true))?;
-        if let (Some(email), true) = (email, rows.is_empty()) {
+        // Decoys keyed by the email as accounts are looked up, so spellings of one address agree.
+        if let (Some(email), true) = (normalized.as_deref().or(email), rows.is_empty()) {
             options.public_key.allow_credentials = self.decoy_credentials(conn, email).await?;
         }
         options.mediation = None;
@@ -94,7 +103,7 @@ impl Auth {
     }
 
     /// The passkey row `credential` names, when it may answer a ceremony of `account`.
-    async fn answering_passkey(
+    pub(super) async fn answering_passkey(
         &self,
         conn: &mut DbConn,
         credential: &PublicKeyCredential,
