@@ -24,6 +24,16 @@ const UNDOCUMENTED: &[(&str, &str)] = &[
     ("POST", "/verify-email"),
     ("GET", "/confirm-email"),
     ("POST", "/confirm-email"),
+    // The account page (docs/browser-sign-in.md, "Account page").
+    ("GET", "/account"),
+    ("POST", "/account/sessions/end"),
+    ("POST", "/account/password"),
+    ("POST", "/account/email"),
+    ("POST", "/account/totp"),
+    ("POST", "/account/totp/confirm"),
+    ("POST", "/account/totp/disable"),
+    ("POST", "/account/passkeys/remove"),
+    ("POST", "/account/consents/revoke"),
 ];
 
 /// `/auth` routes (and their sub-paths) that need an access token.

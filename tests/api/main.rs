@@ -4,6 +4,7 @@ mod helpers;
 mod test_db;
 
 mod account_actions;
+mod account_page;
 mod accounts;
 mod admin_matrix;
 mod admin_roles;

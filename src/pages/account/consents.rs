@@ -13,6 +13,7 @@ use crate::error::ApiError;
 
 #[derive(FromForm)]
 struct RevokeForm<'r> {
+    #[field(default = "")]
     csrf: &'r str,
     client_id: &'r str,
 }

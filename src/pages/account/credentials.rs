@@ -14,6 +14,7 @@ use crate::db::Db;
 
 #[derive(FromForm)]
 struct PasswordForm<'r> {
+    #[field(default = "")]
     csrf: &'r str,
     current_password: &'r str,
     new_password: &'r str,
@@ -21,6 +22,7 @@ struct PasswordForm<'r> {
 
 #[derive(FromForm)]
 struct EmailForm<'r> {
+    #[field(default = "")]
     csrf: &'r str,
     password: &'r str,
     new_email: &'r str,

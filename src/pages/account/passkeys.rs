@@ -18,6 +18,7 @@ use crate::error::ApiError;
 
 #[derive(FromForm)]
 struct RemoveForm<'r> {
+    #[field(default = "")]
     csrf: &'r str,
     passkey_id: &'r str,
     password: Option<&'r str>,

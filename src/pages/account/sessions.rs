@@ -14,6 +14,7 @@ use crate::error::ApiError;
 
 #[derive(FromForm)]
 struct EndForm<'r> {
+    #[field(default = "")]
     csrf: &'r str,
     session_id: &'r str,
 }

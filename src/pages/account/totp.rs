@@ -43,18 +43,21 @@ struct CodesPage<'a> {
 
 #[derive(FromForm)]
 struct PasswordForm<'r> {
+    #[field(default = "")]
     csrf: &'r str,
     password: &'r str,
 }
 
 #[derive(FromForm)]
 struct CodeForm<'r> {
+    #[field(default = "")]
     csrf: &'r str,
     code: &'r str,
 }
 
 #[derive(FromForm)]
 struct PasswordAndCodeForm<'r> {
+    #[field(default = "")]
     csrf: &'r str,
     password: &'r str,
     code: &'r str,
