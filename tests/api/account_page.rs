@@ -10,37 +10,44 @@ use crate::oidc_support::*;
 use crate::on_both_backends;
 use portcullis::auth::guards::RequestOrigin;
 use portcullis::db::Id;
-use rocket::http::{ContentType, Cookie, Status};
+use rocket::http::{ContentType, Status};
 use rocket::local::asynchronous::LocalResponse;
 use serde_json::{json, Value};
 
-/// A browser signed in to the account page: the session cookie of a browser session, sent with
-/// every request (the local client keeps the cookies responses set; this one is set by hand).
+/// A browser signed in to the account page through its sign-in form: the app's local client,
+/// which keeps the cookies responses set (one browser per client; `second_instance` is another).
 struct Browser<'a> {
     app: &'a TestApp,
-    cookie: Cookie<'static>,
+    /// Its browser session (the `sessions` row marked "This browser").
     session_id: String,
 }
 
 impl<'a> Browser<'a> {
-    /// A browser session of `user` started as the sign-in page starts one.
     async fn signed_in(app: &'a TestApp, user: &TestUser) -> Browser<'a> {
-        let user_id: Id = user.id.parse().unwrap();
-        let started = auth(app)
-            .start_browser_session(&mut conn(app).await, user_id, "pwd", None, None, &RequestOrigin::default())
-            .await
-            .expect("a browser session");
-        let cookie = Cookie::new(portcullis::pages::browser::cookie_name(auth(app)), started.token.expose().to_owned());
-        Browser { app, cookie, session_id: started.id.to_string() }
+        let form = app.client.get("/account/signin").dispatch().await;
+        assert_eq!(form.status(), Status::Ok, "the sign-in form");
+        assert_page_headers(&form);
+        let csrf = field(&form.into_string().await.unwrap(), "csrf");
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("csrf", csrf.as_str()), ("email", &user.email), ("password", &user.password)])
+            .finish();
+        let signed_in = app.client.post("/account/signin").header(ContentType::Form).body(body).dispatch().await;
+        assert_eq!(signed_in.status(), Status::SeeOther, "signed in");
+        assert_eq!(signed_in.headers().get_one("Location"), Some("/account"));
+        let mut browser = Browser { app, session_id: String::new() };
+        let (html, _) = browser.page().await;
+        let mine = html.split("class=\"this-browser\"").nth(1).expect("this browser's session");
+        browser.session_id = field(mine, "session_id");
+        browser
     }
 
     async fn get(&self, path: &str) -> LocalResponse<'a> {
-        self.app.client.get(path.to_owned()).cookie(self.cookie.clone()).dispatch().await
+        self.app.client.get(path.to_owned()).dispatch().await
     }
 
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> LocalResponse<'a> {
         let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-        self.app.client.post(path.to_owned()).cookie(self.cookie.clone()).header(ContentType::Form).body(body).dispatch().await
+        self.app.client.post(path.to_owned()).header(ContentType::Form).body(body).dispatch().await
     }
 
     /// The account page's HTML (asserting 200) and its CSRF token.
@@ -130,7 +137,7 @@ on_both_backends! {
         // This browser's own session: signed out, the cookie cleared.
         let own = browser.post("/account/sessions/end", &[("csrf", &csrf), ("session_id", &browser.session_id)]).await;
         assert_done(&own);
-        let cleared = own.headers().get_all("Set-Cookie").any(|c| c.starts_with(browser.cookie.name()));
+        let cleared = own.headers().get_all("Set-Cookie").any(|c| c.starts_with("portcullis_session=;"));
         assert!(cleared, "the session cookie is removed");
         assert_eq!(browser.get("/account").await.status(), Status::SeeOther, "signed out");
     }
@@ -252,7 +259,8 @@ on_both_backends! {
         let user = app.with_user().await;
         let api = app.login(&user).await;
         let browser = Browser::signed_in(&app, &user).await;
-        let other_browser = Browser::signed_in(&app, &user).await;
+        let second = app.second_instance(|b| b).await;
+        let other_browser = Browser::signed_in(&second, &user).await;
         let (_, other_csrf) = other_browser.page().await;
         let (_, csrf) = browser.page().await;
         assert_ne!(csrf, other_csrf, "one token per browser session");

@@ -15,6 +15,7 @@ pub mod credentials;
 pub mod passkeys;
 pub mod sessions;
 pub mod signed_in;
+pub mod signin;
 pub mod totp;
 mod view;
 
@@ -28,8 +29,9 @@ use crate::db::Db;
 use crate::error::ApiError;
 pub use signed_in::SignedIn;
 
-/// Where a browser without a session is sent: the sign-in page, which returns to `/account`.
-pub const SIGN_IN: &str = "/signin?return_to=/account";
+/// Where a browser without a session is sent: the account's sign-in ([`signin`]), which returns
+/// to `/account`.
+pub const SIGN_IN: &str = "/account/signin";
 
 /// The one-time notices of a successful form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +127,7 @@ async fn account(
 
 pub fn routes() -> Vec<rocket::Route> {
     let mut routes = rocket::routes![account];
-    for more in [sessions::routes(), credentials::routes(), totp::routes(), consents::routes(), passkeys::routes()] {
+    for more in [signin::routes(), sessions::routes(), credentials::routes(), totp::routes(), consents::routes(), passkeys::routes()] {
         routes.extend(more);
     }
     routes

@@ -15,6 +15,8 @@ use crate::auth::guards;
 use crate::auth::Auth;
 use crate::db::{Db, DbConn, Id};
 use crate::error::ApiResult;
+use crate::models::{BrowserSessionStore, UserStore, FIRST_PARTY_CLIENT};
+use crate::pages::browser_cookie;
 
 /// A signed-in browser: its browser session as a [`guards::User`] of `portcullis`.
 pub struct SignedIn {
@@ -37,8 +39,7 @@ impl SignedIn {
 
 /// The CSRF token of the forms of browser session `id`.
 pub fn csrf_token(auth: &Auth, id: Id) -> String {
-    let _ = auth;
-    id.to_string()
+    auth.page_tag("account-csrf", &[id.to_string().as_bytes()])
 }
 
 #[rocket::async_trait]
@@ -57,15 +58,32 @@ impl<'r> FromRequest<'r> for SignedIn {
     }
 }
 
-// STUBS until the `authorize` branch (browser sessions) is merged.
-async fn lookup(_auth: &Auth, _db: &Db, _jar: &CookieJar<'_>) -> ApiResult<Option<guards::User>> {
-    Ok(None)
+/// The signed-in user of this browser's live browser session, if any (a disabled account has
+/// none: disabling ends its sessions).
+async fn lookup(auth: &Auth, db: &Db, jar: &CookieJar<'_>) -> ApiResult<Option<guards::User>> {
+    let Some(session) = browser_cookie::current(auth, db, jar).await? else { return Ok(None) };
+    let mut conn = db.conn().await?;
+    let found = crate::db::with_conn!(&mut conn, |c| c.find_user_with_roles(session.user_id).await)?;
+    let Some((user, roles)) = found.filter(|(user, _)| !user.disabled) else { return Ok(None) };
+    Ok(Some(guards::User {
+        user_id: user.id,
+        session_id: session.id,
+        roles,
+        scope: None,
+        amr: session.amr.split_whitespace().map(str::to_owned).collect(),
+        // No access token: the session was found live for this request.
+        expires_at: auth.clock.now(),
+        client_id: Some(FIRST_PARTY_CLIENT.to_owned()),
+    }))
 }
 
 /// Clears this browser's session cookie (its session has ended).
-pub fn forget(_auth: &Auth, _jar: &CookieJar<'_>) {}
+pub fn forget(auth: &Auth, jar: &CookieJar<'_>) {
+    browser_cookie::clear_session(auth, jar);
+}
 
-/// Which of `ids` are browser sessions.
-pub async fn browser_sessions_among(_auth: &Auth, _conn: &mut DbConn, _ids: &[Id]) -> ApiResult<Vec<Id>> {
-    Ok(vec![])
+/// Which of `ids` are browser sessions (for the session list).
+pub async fn browser_sessions_among(auth: &Auth, conn: &mut DbConn, ids: &[Id]) -> ApiResult<Vec<Id>> {
+    let _ = auth;
+    Ok(crate::db::with_conn!(conn, |c| c.browser_session_ids(ids).await)?)
 }
