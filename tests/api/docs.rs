@@ -26,6 +26,10 @@ const UNDOCUMENTED: &[(&str, &str)] = &[
     ("POST", "/confirm-email"),
     // The account page (docs/browser-sign-in.md, "Account page").
     ("GET", "/account"),
+    ("GET", "/account/signin"),
+    ("POST", "/account/signin"),
+    ("GET", "/account/signin/mfa"),
+    ("POST", "/account/signin/mfa"),
     ("POST", "/account/sessions/end"),
     ("POST", "/account/password"),
     ("POST", "/account/email"),
