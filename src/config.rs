@@ -72,6 +72,9 @@ pub struct AuthConfig {
     pub access_ttl: u64,
     pub refresh_ttl: u64,
     pub session_max_age: u64,
+    /// How long a browser session of the hosted sign-in lives, in seconds (single sign-on;
+    /// docs/browser-sign-in.md); never past `session_max_age`.
+    pub browser_session_ttl: u64,
     pub reuse_grace: u64,
     pub registration: Registration,
     /// HS256 key; when absent a random key is generated once and kept in the database.
@@ -149,6 +152,7 @@ impl Default for AuthConfig {
             access_ttl: 900,
             refresh_ttl: 1_209_600,
             session_max_age: 2_592_000,
+            browser_session_ttl: 86_400,
             reuse_grace: 10,
             registration: Registration::Open,
             secret: None,
@@ -234,6 +238,7 @@ impl AuthConfig {
             ("auth.access_ttl", self.access_ttl),
             ("auth.refresh_ttl", self.refresh_ttl),
             ("auth.session_max_age", self.session_max_age),
+            ("auth.browser_session_ttl", self.browser_session_ttl),
             ("auth.throttle_pair_failures", self.throttle_pair_failures.into()),
             ("auth.throttle_account_total_failures", self.throttle_account_total_failures.into()),
             ("auth.throttle_account_window", self.throttle_account_window),

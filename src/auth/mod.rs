@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod browser;
 pub mod client_auth;
 pub mod common_passwords;
 pub mod delegation;

@@ -230,6 +230,7 @@ diesel::table! {
 }
 
 // The tables of version 3's doors live in `schema_v3.rs` (this file stays readable).
+pub use super::schema_v3::browser_sessions;
 pub use super::schema_v3::{
     authorization_codes, consents, id_token_keys, mail_tokens, outbox, passkey_handles, passkeys, webauthn_ceremonies,
 };

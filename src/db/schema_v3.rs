@@ -122,3 +122,20 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::DbUuid;
+
+    browser_sessions (session_id) {
+        session_id -> DbUuid,
+        token_hash -> Text,
+        auth_time -> BigInt,
+    }
+}
+
+// Browser sessions are read with their `sessions` row (and that row's user).
+use super::schema::{sessions, users};
+diesel::joinable!(browser_sessions -> sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(browser_sessions, sessions);
+diesel::allow_tables_to_appear_in_same_query!(browser_sessions, users);

@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod authorization_code;
+pub mod browser_session;
 pub mod client;
 pub mod client_cutoff;
 pub mod client_settings;
@@ -32,6 +33,7 @@ pub mod user;
 
 pub use audit::{AuditEvent, AuditFilter, AuditStore, NewAuditEvent};
 pub use authorization_code::{AuthorizationCode, AuthorizationCodeStore, CodeBinding, CodeRedemption};
+pub use browser_session::{BrowserSessionRow, BrowserSessionStore};
 pub use client::{Client, ClientStore, ClientUpdate, NewClient};
 pub use client_cutoff::{ClientCutoff, ClientCutoffStore};
 pub use client_settings::{ClientSettings, ClientType, GrantType, IdTokenAlg};

@@ -8,7 +8,7 @@ use diesel_async::RunQueryDsl;
 use super::user::fold_roles;
 use super::{for_each_backend, RevocationStore, User};
 use crate::clock::{UnixMillis, UnixSeconds};
-use crate::db::schema::{mfa_challenges, sessions, user_roles, users};
+use crate::db::schema::{authorization_codes, mfa_challenges, sessions, user_roles, users};
 use crate::db::{Id, StatementCache};
 
 /// A session with its user and that user's role names, read in one query.
@@ -115,6 +115,27 @@ fn merge_ids(ids: &mut Vec<Id>, more: Vec<Id>, limit: i64) {
             ids.push(id);
         }
     }
+}
+
+/// Deletes the unredeemed authorization codes that the browser sessions `ended` issued (contract,
+/// "Browser sessions": ending one voids its pending codes), in the transaction that ends them, so
+/// every path that ends sessions does it.
+macro_rules! void_codes_of {
+    ($conn:expr, $ended:expr) => {
+        async {
+            let ended: &[Id] = $ended;
+            if ended.is_empty() {
+                return Ok::<usize, diesel::result::Error>(0);
+            }
+            diesel::delete(
+                authorization_codes::table
+                    .filter(authorization_codes::browser_session_id.eq_any(ended))
+                    .filter(authorization_codes::redeemed_at.is_null()),
+            )
+            .execute($conn)
+            .await
+        }
+    };
 }
 
 #[allow(async_fn_in_trait)]
@@ -259,6 +280,7 @@ impl SessionStore {
         match ended {
             Some(user_id) => {
                 self.insert_revocation(id, user_id, ending.now, ending.revoke_until).await?;
+                void_codes_of!(self, &[id]).await?;
                 Ok(true)
             }
             None => Ok(false),
@@ -281,6 +303,7 @@ impl SessionStore {
         for id in &ended {
             self.insert_revocation(*id, user_id, ending.now, ending.revoke_until).await?;
         }
+        void_codes_of!(self, &ended).await?;
         diesel::delete(mfa_challenges::table.filter(mfa_challenges::user_id.eq(user_id))).execute(self).await?;
         Ok(ended)
     }

@@ -7,8 +7,12 @@
 //! `Referrer-Policy: no-referrer` (the token in the address must not leak to another site).
 
 pub mod account;
+pub mod authorize;
+pub mod browser_cookie;
+pub mod consent;
 pub mod csrf;
 pub mod mail_links;
+pub mod signin;
 
 use std::io::Cursor;
 
@@ -74,5 +78,8 @@ pub fn routes() -> Vec<rocket::Route> {
     let mut routes = rocket::routes![style];
     routes.extend(mail_links::routes());
     routes.extend(account::routes());
+    routes.extend(authorize::routes());
+    routes.extend(signin::routes());
+    routes.extend(consent::routes());
     routes
 }

@@ -38,6 +38,13 @@ const UNDOCUMENTED: &[(&str, &str)] = &[
     ("POST", "/account/totp/disable"),
     ("POST", "/account/passkeys/remove"),
     ("POST", "/account/consents/revoke"),
+    // Browser sign-in's pages (docs/browser-sign-in.md).
+    ("GET", "/oauth/authorize"),
+    ("POST", "/oauth/authorize"),
+    ("POST", "/signin"),
+    ("GET", "/signin/mfa"),
+    ("POST", "/signin/mfa"),
+    ("POST", "/consent"),
 ];
 
 /// `/auth` routes (and their sub-paths) that need an access token.

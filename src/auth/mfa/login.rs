@@ -84,6 +84,33 @@ impl Auth {
         code: &str,
         client: &RequestOrigin,
     ) -> ApiResult<IssuedTokens> {
+        let (challenge, user, now) = self.second_factor_step(pool, mfa_token, code, client).await?;
+        let mut conn = pool.conn().await?;
+        // The audience and scope chosen at the password step (RFC 8707): the second step only
+        // completes it.
+        let scope = challenge.scope.as_deref().map(Scope::stored);
+        let started = Started {
+            amr: AMR_MFA,
+            resource: challenge.resource.as_deref(),
+            scope: scope.as_ref(),
+            reservation: None,
+            client_id: FIRST_PARTY_CLIENT,
+        };
+        self.start_session(&mut conn, user.id, started, client, now).await
+    }
+
+    /// The second step of every sign-in with a password and a TOTP or recovery code (the API's
+    /// `POST /auth/mfa/verify`, the hosted sign-in's code page): checks the `mfa_token` and the
+    /// code, counting wrong codes in the account's second-factor counter and login throttling,
+    /// and spends both. Returns the password step's challenge, the account and the time; the
+    /// caller starts the session (amr [`AMR_MFA`]).
+    pub(crate) async fn second_factor_step(
+        &self,
+        pool: &DbPool,
+        mfa_token: &str,
+        code: &str,
+        client: &RequestOrigin,
+    ) -> ApiResult<(MfaChallenge, User, i64)> {
         let hash = hash_token(mfa_token);
         let now = self.clock.now();
         let mut owned = pool.conn().await?;
@@ -135,16 +162,6 @@ impl Auth {
             }
         }
         throttle::clear_account(conn, &keys).await?;
-        // The audience and scope chosen at the password step (RFC 8707): the second step only
-        // completes it.
-        let scope = challenge.scope.as_deref().map(Scope::stored);
-        let started = Started {
-            amr: AMR_MFA,
-            resource: challenge.resource.as_deref(),
-            scope: scope.as_ref(),
-            reservation: None,
-            client_id: FIRST_PARTY_CLIENT,
-        };
-        self.start_session(conn, user.id, started, client, now).await
+        Ok((challenge, user, now))
     }
 }

@@ -3,12 +3,16 @@
 //! the UserInfo endpoint answers. The authorization endpoint, the hosted pages and the
 //! authorization-code grant are built on them.
 
+pub mod authorize;
+pub mod authorize_decide;
+pub mod authorize_params;
 pub mod codes;
 pub mod consent;
 pub mod id_token;
 pub mod key_set;
 pub mod keys;
 pub mod pkce;
+pub mod redirect_uri;
 pub mod scope;
 pub mod userinfo;
 

@@ -62,6 +62,19 @@ impl ChainKey {
         URL_SAFE_NO_PAD.encode(token)
     }
 
+    /// A MAC under the same key for another `purpose` (the hosted pages' CSRF tokens): the
+    /// message starts with `0x00`, the purpose and each part length-prefixed, so it can never be
+    /// a refresh-token body (which starts with its version byte) nor another purpose's message.
+    pub fn tag(&self, purpose: &str, parts: &[&[u8]]) -> String {
+        let mut mac = self.0.clone();
+        mac.update(&[0]);
+        for part in std::iter::once(purpose.as_bytes()).chain(parts.iter().copied()) {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
     /// The session and generation a token names, when its MAC checks (in constant time);
     /// `None` for anything else, including tokens of the older random format.
     pub fn open(&self, token: &str) -> Option<ChainToken> {

@@ -4,12 +4,13 @@
 
 use serde_json::json;
 
-use crate::auth::accounts::{check_password, normalize_email};
+use crate::auth::accounts::check_password;
 use crate::auth::audit::audit_event;
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::keys::tokens::AccessClaims;
 use crate::auth::password::Verdict;
 use crate::auth::session::issued::IssuedTokens;
+use crate::auth::session::password_step::PasswordStep;
 use crate::auth::session::scope::Scope;
 use crate::auth::throttle::{self, Reservation, ThrottleKeys};
 use crate::auth::Auth;
@@ -104,73 +105,21 @@ impl Auth {
     ) -> ApiResult<LoginOutcome> {
         let scope = Scope::parse(scope)?;
         self.check_resource(resource)?;
-        // A malformed email (too long, NUL, ...) cannot match an account: it is answered exactly
-        // as an unknown one, and never reaches storage except as a bounded throttle digest.
-        let normalized = normalize_email(email).ok();
-        let keys = ThrottleKeys::new(normalized.as_deref().unwrap_or(email), client.ip.as_deref());
-        let (reservation, user) = {
-            let mut conn = pool.conn().await?;
-            let reservation = throttle::reserve(&mut conn, &keys, &self.config, self.clock.now()).await?;
-            let user = match &normalized {
-                Some(email) => crate::db::with_conn!(conn, |c| c.find_user_by_email(email).await)?,
-                None => None,
-            };
-            (reservation, user)
-        };
-        let verdict = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await;
-        let mut owned = pool.conn().await?;
-        let conn = &mut owned;
-        let now = self.clock.now();
-        let user = match (user, verdict) {
-            (Some(user), Verdict::Match | Verdict::MatchNeedsRehash) => user,
-            (user, _) => {
-                let new_window = reservation.new_address_window;
-                // Unknown accounts are audited once per client address and throttle window, and
-                // without the email, so a spray of made-up emails cannot grow the log unbounded.
-                let event = match user {
-                    Some(user) => Some(audit_event(
-                        "login_failed",
-                        now,
-                        Some(user.id),
-                        client,
-                        json!({"reason": "wrong_password"}),
-                    )),
-                    None if new_window => {
-                        Some(audit_event("login_failed", now, None, client, json!({"reason": "unknown_account"})))
-                    }
-                    None => None,
+        match self.password_step(pool, email, password, resource, scope.as_ref(), client).await? {
+            PasswordStep::SecondFactor { mfa_token } => Ok(LoginOutcome::SecondFactor { mfa_token }),
+            PasswordStep::Admitted { user, reservation, now } => {
+                let mut conn = pool.conn().await?;
+                let started = Started {
+                    amr: AMR_PASSWORD,
+                    resource,
+                    scope: scope.as_ref(),
+                    reservation: Some(&reservation),
+                    client_id,
                 };
-                if let Some(event) = event {
-                    crate::db::write_tx!(conn, |c| c.insert_audit(&event).await)?;
-                }
-                return Err(ApiError::invalid_credentials());
+                let tokens = self.start_session(&mut conn, user.id, started, client, now).await?;
+                Ok(LoginOutcome::Session(tokens))
             }
-        };
-        if user.disabled {
-            let event = audit_event("login_failed", now, Some(user.id), client, json!({"reason": "account_disabled"}));
-            crate::db::write_tx!(conn, |c| {
-                throttle::release(c, &reservation).await?;
-                c.insert_audit(&event).await
-            })?;
-            return Err(ApiError::account_disabled());
         }
-        if self.config.require_verified_email && !user.email_verified {
-            return Err(self.refuse_unverified(conn, &user, &reservation, client, now).await?);
-        }
-        if verdict == Verdict::MatchNeedsRehash {
-            let hash = self.hasher.hash(password).await.map_err(ApiError::internal)?;
-            crate::db::write_tx!(conn, |c| c.set_password_hash(user.id, &hash, now).await)?;
-        }
-        // With MFA on, the password was only the first step: the answer is an `mfa_token`.
-        // The account's failure counter stays until the second step succeeds.
-        if let Some(mfa_token) = self.mfa_gate(conn, &user, resource, scope.as_ref(), client, now).await? {
-            crate::db::write_tx!(conn, |c| throttle::give_back(c, &reservation).await)?;
-            return Ok(LoginOutcome::SecondFactor { mfa_token });
-        }
-        let started =
-            Started { amr: AMR_PASSWORD, resource, scope: scope.as_ref(), reservation: Some(&reservation), client_id };
-        let tokens = self.start_session(conn, user.id, started, client, now).await?;
-        Ok(LoginOutcome::Session(tokens))
     }
 
     /// Starts a session of `user` as `started` says, and issues its first token pair. Every

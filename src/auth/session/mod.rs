@@ -12,5 +12,6 @@ pub mod end;
 pub mod issued;
 pub mod login;
 pub mod lookup;
+pub mod password_step;
 pub mod rotation;
 pub mod scope;
