@@ -4,7 +4,8 @@
 
 use crate::helpers::*;
 use crate::mail::{link_mail, mail_app};
-use crate::mfa_support::Authenticator;
+use crate::mfa_support::{enrol, Authenticator};
+use crate::passkey_support::{add_passkey, passkey_app, SoftKey};
 use crate::smtp_sink::SmtpSink;
 use crate::oidc_support::*;
 use crate::on_both_backends;
@@ -252,6 +253,60 @@ on_both_backends! {
         let (_, csrf) = browser.page().await;
         let refused = browser.post("/account/email", &[("csrf", &csrf), ("password", PASSWORD), ("new_email", "a@new.example")]).await;
         assert_eq!(refused.status(), Status::ServiceUnavailable);
+    }
+
+    async fn the_account_sign_in_answers_like_the_api_and_asks_for_the_code_when_totp_is_on(backend) {
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        let authenticator = enrol(&app, &app.login(&user).await).await;
+        let post = async |path: &str, pairs: &[(&str, &str)]| {
+            let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+            app.client.post(path.to_owned()).header(ContentType::Form).body(body).dispatch().await
+        };
+        let csrf = field(&app.client.get("/account/signin").dispatch().await.into_string().await.unwrap(), "csrf");
+        let wrong = post("/account/signin", &[("csrf", &csrf), ("email", &user.email), ("password", "not it")]).await;
+        assert_eq!(wrong.status(), Status::Unauthorized);
+        assert_page_headers(&wrong);
+        let forged = post("/account/signin", &[("csrf", "forged"), ("email", &user.email), ("password", PASSWORD)]).await;
+        assert_eq!(forged.status(), Status::Forbidden);
+        let step = post("/account/signin", &[("csrf", &csrf), ("email", &user.email), ("password", PASSWORD)]).await;
+        assert_eq!(step.status(), Status::SeeOther);
+        assert_eq!(step.headers().get_one("Location"), Some("/account/signin/mfa"));
+        assert_eq!(app.client.get("/account").dispatch().await.status(), Status::SeeOther, "not signed in yet");
+        let html = app.client.get("/account/signin/mfa").dispatch().await.into_string().await.unwrap();
+        assert!(html.contains("<label for=\"code\""));
+        let csrf = field(&html, "csrf");
+        let bad = post("/account/signin/mfa", &[("csrf", &csrf), ("code", "000000")]).await;
+        assert_eq!(bad.status(), Status::Unauthorized);
+        let code = authenticator.code(&app, 0);
+        let signed_in = post("/account/signin/mfa", &[("csrf", &csrf), ("code", &code)]).await;
+        assert_eq!(signed_in.status(), Status::SeeOther);
+        assert_eq!(signed_in.headers().get_one("Location"), Some("/account"));
+        assert_eq!(app.client.get("/account").dispatch().await.status(), Status::Ok);
+    }
+
+    async fn removing_a_passkey_from_the_page_needs_the_password_or_a_code(backend) {
+        let app = passkey_app(backend).await;
+        let user = app.with_user().await;
+        let browser = Browser::signed_in(&app, &user).await;
+        let tokens = app.login(&user).await;
+        let mut key = SoftKey::new(true);
+        add_passkey(&app, &tokens, &mut key, "Laptop").await;
+        let (html, csrf) = browser.page().await;
+        assert!(html.contains("Laptop"));
+        let id = field(&html, "passkey_id");
+        let none = browser.post("/account/passkeys/remove", &[("csrf", &csrf), ("passkey_id", &id), ("password", "")]).await;
+        assert_eq!(none.status(), Status::BadRequest);
+        let wrong = browser.post("/account/passkeys/remove", &[("csrf", &csrf), ("passkey_id", &id), ("password", "not it")]).await;
+        assert_eq!(wrong.status(), Status::Unauthorized);
+        let forged = browser.post("/account/passkeys/remove", &[("csrf", "x"), ("passkey_id", &id), ("password", PASSWORD)]).await;
+        assert_eq!(forged.status(), Status::Forbidden);
+        let listed: Value = app.get_authed("/auth/passkeys", &tokens.access).await.into_json().await.unwrap();
+        assert_eq!(listed["passkeys"].as_array().unwrap().len(), 1, "still there");
+        let removed = browser.post("/account/passkeys/remove", &[("csrf", &csrf), ("passkey_id", &id), ("password", PASSWORD)]).await;
+        assert_done(&removed);
+        let listed: Value = app.get_authed("/auth/passkeys", &tokens.access).await.into_json().await.unwrap();
+        assert_eq!(listed["passkeys"], json!([]));
     }
 
     async fn a_form_without_this_browser_sessions_csrf_token_is_refused_and_changes_nothing(backend) {
