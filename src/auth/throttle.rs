@@ -186,6 +186,18 @@ pub async fn clear_account(conn: &mut DbConn, keys: &ThrottleKeys) -> ApiResult<
     })?)
 }
 
+/// Clears every password-failure counter of the account of `email` — its own and those of every
+/// (account, address) pair — after a password reset: the owner proved the mailbox, and the new
+/// password must work at once from wherever the old one was guessed at (contract v3, "Password
+/// reset order"). Address counters stay: they belong to the address, not to the account.
+pub async fn clear_account_everywhere(conn: &mut DbConn, email: &str) -> ApiResult<()> {
+    let account = digest(email);
+    Ok(crate::db::write_tx!(conn, |c| {
+        c.clear_throttle(&format!("account:{account}")).await?;
+        c.clear_throttles_starting(&format!("pair:{account}@")).await
+    })?)
+}
+
 /// Gives a reservation back after the right password; call inside the success's transaction.
 /// Rows are touched in the sorted order [`reserve`] locks them in, so a release and a concurrent
 /// reservation cannot deadlock on PostgreSQL.

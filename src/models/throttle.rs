@@ -24,6 +24,8 @@ pub trait ThrottleStore {
     /// SQLite's single writer already serialises).
     async fn lock_throttle(&mut self, key: &str, now: i64) -> QueryResult<()>;
     async fn clear_throttle(&mut self, key: &str) -> QueryResult<()>;
+    /// Deletes every counter whose key starts with `prefix` (which holds no `LIKE` wildcard).
+    async fn clear_throttles_starting(&mut self, prefix: &str) -> QueryResult<()>;
     /// Takes one attempt back from a counter, deleting it at zero.
     async fn uncount_throttle(&mut self, key: &str) -> QueryResult<()>;
     /// Puts the lock back to `before` if it is still the one set at `set`.
@@ -84,6 +86,11 @@ impl ThrottleStore {
 
     async fn clear_throttle(&mut self, key: &str) -> QueryResult<()> {
         diesel::delete(login_throttle::table.find(key)).execute(self).await.map(|_| ())
+    }
+
+    async fn clear_throttles_starting(&mut self, prefix: &str) -> QueryResult<()> {
+        let pattern = format!("{prefix}%");
+        diesel::delete(login_throttle::table.filter(login_throttle::key.like(pattern))).execute(self).await.map(|_| ())
     }
 
     async fn restore_throttle_lock(&mut self, key: &str, set: i64, before: i64) -> QueryResult<()> {

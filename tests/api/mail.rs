@@ -96,6 +96,30 @@ on_both_backends! {
         assert_eq!(reset(&app, &second, NEW_PASSWORD).await, Status::BadRequest, "voided by the password change");
     }
 
+    async fn a_reset_from_anywhere_clears_the_password_failures_counted_against_the_account(backend) {
+        let sink = SmtpSink::start().await;
+        let app = mail_app(backend, &sink).await;
+        let user = app.with_user().await;
+        let login_from = |address: &'static str, password: &'static str| {
+            let body = json!({"email": user.email, "password": password});
+            let request = app.client.post("/auth/login").remote(format!("{address}:4000").parse().unwrap());
+            app.json_request(request, body).dispatch()
+        };
+        // Guessed at from one address until that address is locked out of the account...
+        let mut locked = false;
+        for _ in 0..8 {
+            locked |= login_from("127.0.0.61", "wrong password").await.status() == Status::TooManyRequests;
+        }
+        assert!(locked, "the guesses lock the (account, address) pair");
+        // ...then reset from another one (the mail link opened on the owner's phone).
+        forgot(&app, &user.email).await;
+        let token = link_mail(&sink, &user.email, "reset-password", 1).await.token();
+        let body = json!({"token": token, "new_password": NEW_PASSWORD});
+        let request = app.client.post("/auth/password/reset").remote("127.0.0.62:4000".parse().unwrap());
+        assert_eq!(app.json_request(request, body).dispatch().await.status(), Status::NoContent);
+        assert_eq!(login_from("127.0.0.61", NEW_PASSWORD).await.status(), Status::Ok, "the new password works at once");
+    }
+
     async fn reset_tokens_expire_and_bad_passwords_keep_the_token(backend) {
         let sink = SmtpSink::start().await;
         let app = mail_app(backend, &sink).await;

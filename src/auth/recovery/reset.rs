@@ -142,7 +142,7 @@ impl Auth {
         match judged {
             Ok(ended) => {
                 self.revoke_locally(&ended, &ending);
-                throttle::clear_account(conn, &keys).await?;
+                throttle::clear_account_everywhere(conn, &user.email).await?;
                 self.mail.wake();
                 Ok(())
             }
