@@ -5,10 +5,10 @@
 use crate::helpers::*;
 use crate::mail::{link_mail, mail_app};
 use crate::mfa_support::{enrol, Authenticator};
-use crate::passkey_support::{add_passkey, passkey_app, SoftKey};
-use crate::smtp_sink::SmtpSink;
 use crate::oidc_support::*;
 use crate::on_both_backends;
+use crate::passkey_support::{add_passkey, passkey_app, SoftKey};
+use crate::smtp_sink::SmtpSink;
 use portcullis::auth::guards::RequestOrigin;
 use portcullis::db::Id;
 use rocket::http::{ContentType, Status};
@@ -334,4 +334,3 @@ on_both_backends! {
         assert_eq!(live_session_ids(&app, &api.access).await.len(), 4, "both browsers, the API session and a login");
     }
 }
-

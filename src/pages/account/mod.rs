@@ -127,9 +127,15 @@ async fn account(
 
 pub fn routes() -> Vec<rocket::Route> {
     let mut routes = rocket::routes![account];
-    for more in [signin::routes(), sessions::routes(), credentials::routes(), totp::routes(), consents::routes(), passkeys::routes()] {
+    for more in [
+        signin::routes(),
+        sessions::routes(),
+        credentials::routes(),
+        totp::routes(),
+        consents::routes(),
+        passkeys::routes(),
+    ] {
         routes.extend(more);
     }
     routes
 }
-

@@ -36,7 +36,14 @@ enum Answer {
     Redirect(SeeOther),
 }
 
-fn page(auth: &Auth, jar: &CookieJar<'_>, current: Option<Id>, code_step: bool, email: &str, error: Option<&ApiError>) -> Answer {
+fn page(
+    auth: &Auth,
+    jar: &CookieJar<'_>,
+    current: Option<Id>,
+    code_step: bool,
+    email: &str,
+    error: Option<&ApiError>,
+) -> Answer {
     let form = if code_step { CODE_FORM } else { SIGN_IN_FORM };
     let csrf = csrf::bound_token(auth, jar, current, form, "");
     let site = auth.config.display_name();

@@ -103,7 +103,8 @@ async fn start(
     };
     let site = auth.config.display_name();
     let qr = qr_svg(&enrolment.otpauth_uri);
-    let page = EnrolPage { site: &site, error: None, csrf: &me.csrf, secret: Some(&enrolment.secret), qr_svg: qr.as_deref() };
+    let page =
+        EnrolPage { site: &site, error: None, csrf: &me.csrf, secret: Some(&enrolment.secret), qr_svg: qr.as_deref() };
     Answer::Page(render(&page, Status::Ok))
 }
 
