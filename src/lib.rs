@@ -72,6 +72,7 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         .attach(db::migrations_fairing())
         .attach(auth::stage())
         .attach(routes::NoStoreForBearer)
+        .attach(routes::cors::Cors)
         .attach(ops::http::Operations)
         .attach(routes::discovery::under_issuer_path())
         .mount("/", routes::all())

@@ -10,6 +10,7 @@ pub mod browser;
 pub mod client_auth;
 pub mod common_passwords;
 pub mod delegation;
+pub mod first_party;
 pub mod guards;
 pub mod housekeeping;
 pub mod introspect;

@@ -37,15 +37,27 @@ impl TokenClient {
         }
     }
 
+    /// Whether the client may use `grant` (see [`check_grant`](Self::check_grant)).
+    pub fn may(&self, grant: GrantType) -> bool {
+        match self {
+            TokenClient::FirstParty => matches!(grant, GrantType::Password | GrantType::RefreshToken),
+            TokenClient::Public(client) | TokenClient::Confidential(client) => client.settings.allows(grant),
+        }
+    }
+
+    /// The registered client, if the request named one.
+    pub fn registered(&self) -> Option<&Client> {
+        match self {
+            TokenClient::FirstParty => None,
+            TokenClient::Public(client) | TokenClient::Confidential(client) => Some(client),
+        }
+    }
+
     /// 400 `unauthorized_client` unless the client may use `grant`. The first-party client may
     /// use the password and refresh-token grants (whether the password grant is on at all is
     /// `auth.password_grant`'s business) and nothing that needs a registered client.
     pub fn check_grant(&self, grant: GrantType) -> ApiResult<()> {
-        let allowed = match self {
-            TokenClient::FirstParty => matches!(grant, GrantType::Password | GrantType::RefreshToken),
-            TokenClient::Public(client) | TokenClient::Confidential(client) => client.settings.allows(grant),
-        };
-        if allowed {
+        if self.may(grant) {
             return Ok(());
         }
         let description = format!("This client may not use the {grant} grant.");

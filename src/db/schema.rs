@@ -66,6 +66,8 @@ diesel::table! {
         resource -> Nullable<Text>,
         client_id -> Text,
         scope -> Nullable<Text>,
+        browser_session_id -> Nullable<DbUuid>,
+        auth_time -> Nullable<BigInt>,
     }
 }
 

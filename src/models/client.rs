@@ -96,6 +96,8 @@ pub trait ClientStore {
     async fn delete_client(&mut self, client_id: Id) -> QueryResult<bool>;
     /// The clients created by any of `creators` (users or clients).
     async fn clients_created_by(&mut self, creators: &[Id]) -> QueryResult<Vec<Id>>;
+    /// The `redirect_uris` (stored JSON arrays) of every enabled client.
+    async fn enabled_redirect_uris(&mut self) -> QueryResult<Vec<String>>;
 }
 
 for_each_backend! {
@@ -212,6 +214,10 @@ impl ClientStore {
 
     async fn clients_created_by(&mut self, creators: &[Id]) -> QueryResult<Vec<Id>> {
         clients::table.filter(clients::created_by.eq_any(creators)).select(clients::client_id).load(self).await
+    }
+
+    async fn enabled_redirect_uris(&mut self) -> QueryResult<Vec<String>> {
+        clients::table.filter(clients::disabled.eq(false)).select(clients::redirect_uris).load(self).await
     }
 }
 }

@@ -47,7 +47,9 @@ pub use refresh_token::{NewRefreshToken, RefreshFamily, RefreshToken, RefreshTok
 pub use revocation::RevocationStore;
 pub use role::{Role, RoleStore};
 pub use role_change::{RoleChange, RoleChangeStore};
-pub use session::{Advance, Ending, NewSession, Session, SessionFamily, SessionStore, FIRST_PARTY_CLIENT};
+pub use session::{
+    Advance, CodeSessionOrigin, Ending, NewSession, Session, SessionFamily, SessionStore, FIRST_PARTY_CLIENT,
+};
 pub use setting::SettingStore;
 pub use signing_key::{SigningKeyStore, StoredKey};
 pub use throttle::{Throttle, ThrottleStore};

@@ -64,6 +64,12 @@ pub struct Session {
     /// The scope the session was granted when it is down-scoped (space-separated; see
     /// `auth::session::scope`); `None`: the user's roles alone decide.
     pub scope: Option<String>,
+    /// The browser session whose authorization code started this session (RP-initiated
+    /// logout ends it with that one); `None` for sessions started any other way.
+    pub browser_session_id: Option<Id>,
+    /// When the user authenticated for the code that started this session (OpenID Connect Core
+    /// §2 `auth_time`, kept for the ID tokens of its refreshes); `None` without a code.
+    pub auth_time: Option<i64>,
 }
 
 /// The `client_id` of sessions started first-party: `/auth/login`, the hosted pages, and the
@@ -92,6 +98,15 @@ pub struct NewSession<'a> {
     pub resource: Option<&'a str>,
     pub client_id: &'a str,
     pub scope: Option<&'a str>,
+}
+
+/// What a session started by the authorization-code grant records beside [`NewSession`]: inserted
+/// with it as one row ([`SessionStore::insert_code_session`]).
+#[derive(Debug, Clone, Copy, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct CodeSessionOrigin {
+    pub browser_session_id: Id,
+    pub auth_time: i64,
 }
 
 /// When ended sessions stop mattering to the revocation set: once every access token issued
@@ -141,6 +156,8 @@ macro_rules! void_codes_of {
 #[allow(async_fn_in_trait)]
 pub trait SessionStore {
     async fn insert_session(&mut self, session: &NewSession<'_>) -> QueryResult<()>;
+    /// Inserts a session started by an authorization code, with where that code came from.
+    async fn insert_code_session(&mut self, session: &NewSession<'_>, origin: CodeSessionOrigin) -> QueryResult<()>;
     async fn find_session(&mut self, id: Id) -> QueryResult<Option<Session>>;
     async fn touch_session(&mut self, id: Id, now: i64) -> QueryResult<()>;
     /// The session with its user and the user's role names, in one query.
@@ -186,6 +203,10 @@ for_each_backend! {
 impl SessionStore {
     async fn insert_session(&mut self, session: &NewSession<'_>) -> QueryResult<()> {
         StatementCache(diesel::insert_into(sessions::table).values(session)).execute(self).await.map(|_| ())
+    }
+
+    async fn insert_code_session(&mut self, session: &NewSession<'_>, origin: CodeSessionOrigin) -> QueryResult<()> {
+        diesel::insert_into(sessions::table).values((session, origin)).execute(self).await.map(|_| ())
     }
 
     async fn find_session(&mut self, id: Id) -> QueryResult<Option<Session>> {

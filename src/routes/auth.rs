@@ -15,6 +15,7 @@ use super::responses::{
 use super::views::{SessionList, TokenResponse};
 use super::NoStore;
 use crate::auth::accounts::{create_user, Creation, UserView};
+use crate::auth::first_party::FirstPartyUser;
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::registration_limit::count_registration;
 use crate::auth::session::binding::Refresher;
@@ -168,7 +169,7 @@ async fn logout(
 #[post("/auth/logout-all")]
 async fn logout_all(
     auth: &State<Auth>,
-    me: guards::User,
+    me: FirstPartyUser,
     mut db: Connection<Db>,
     client: RequestOrigin,
 ) -> ApiResult<Status> {
@@ -185,7 +186,7 @@ async fn logout_all(
 #[get("/auth/sessions?<limit>&<offset>")]
 async fn sessions(
     auth: &State<Auth>,
-    me: guards::User,
+    me: FirstPartyUser,
     _single: SingleValued,
     mut db: Connection<Db>,
     limit: Option<&str>,
@@ -211,6 +212,11 @@ async fn end_session(
 ) -> ApiResult<Status> {
     let not_found = || ApiError::not_found("No such session.");
     let id: Id = id.parse().map_err(|_| not_found())?;
+    // Any session may end itself; only a first-party one ends the user's others
+    // (`auth::first_party`).
+    if id != me.session_id {
+        auth.require_first_party(&mut db, &me).await?;
+    }
     if !auth.end_own_session(&mut db, &me, id, "logout", &client).await? {
         return Err(not_found());
     }

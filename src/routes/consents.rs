@@ -7,7 +7,8 @@ use rocket_db_pools::Connection;
 use serde::Serialize;
 
 use super::responses::{ErrorObject, Forbidden, Unauthorized, Unavailable};
-use crate::auth::guards::{self, RequestOrigin};
+use crate::auth::first_party::FirstPartyUser;
+use crate::auth::guards::RequestOrigin;
 use crate::auth::Auth;
 use crate::clock::rfc3339;
 use crate::db::{Db, Id};
@@ -40,13 +41,12 @@ impl From<Consent> for ConsentView {
 }
 
 /// The caller's consents to third-party clients, oldest first.
-// TODO(clients): sessions of third-party clients get 403 here (contract, "Who may use which
-// endpoint"), once tokens say which client a session belongs to.
+/// Sessions of third-party clients get 403 (`auth::first_party`).
 #[utoipa::path(tag = "users", operation_id = "list_consents", security(("bearer" = []), ("oauth2" = [])),
     responses((status = 200, description = "The consents.", body = ConsentList), Unauthorized, Forbidden,
         Unavailable))]
 #[get("/users/me/consents")]
-async fn list(auth: &State<Auth>, me: guards::User, mut db: Connection<Db>) -> ApiResult<Json<ConsentList>> {
+async fn list(auth: &State<Auth>, me: FirstPartyUser, mut db: Connection<Db>) -> ApiResult<Json<ConsentList>> {
     let consents = auth.list_consents(&mut db, &me).await?;
     Ok(Json(ConsentList { consents: consents.into_iter().map(ConsentView::from).collect() }))
 }
@@ -61,7 +61,7 @@ async fn list(auth: &State<Auth>, me: guards::User, mut db: Connection<Db>) -> A
 #[delete("/users/me/consents/<client_id>")]
 async fn revoke(
     auth: &State<Auth>,
-    me: guards::User,
+    me: FirstPartyUser,
     mut db: Connection<Db>,
     origin: RequestOrigin,
     client_id: &str,

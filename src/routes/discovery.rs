@@ -77,9 +77,9 @@ fn document(auth: &Auth) -> Document {
     let config = &auth.config;
     let issuer = config.issuer.as_str();
     let grants: &[&str] = if config.password_grant {
-        &["password", "refresh_token", "client_credentials"]
+        &["authorization_code", "password", "refresh_token", "client_credentials"]
     } else {
-        &["refresh_token", "client_credentials"]
+        &["authorization_code", "refresh_token", "client_credentials"]
     };
     let body = json!({
         "issuer": issuer,
@@ -117,7 +117,7 @@ fn document_example() -> Value {
     json!({"issuer": "https://auth.example.com",
         "token_endpoint": "https://auth.example.com/oauth/token",
         "jwks_uri": "https://auth.example.com/.well-known/jwks.json",
-        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "password", "refresh_token", "client_credentials"],
         "authorization_endpoint": "https://auth.example.com/oauth/authorize",
         "userinfo_endpoint": "https://auth.example.com/oauth/userinfo",
         "response_types_supported": ["code"], "subject_types_supported": ["public"],

@@ -12,7 +12,8 @@ use super::responses::{
     BadRequest, ErrorObject, Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
 use crate::auth::accounts::UserView;
-use crate::auth::guards::{self, RequestOrigin};
+use crate::auth::first_party::FirstPartyUser;
+use crate::auth::guards::RequestOrigin;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiResult;
@@ -96,7 +97,7 @@ async fn reset_password(
 #[post("/auth/email/verify/send")]
 async fn send_verification(
     auth: &State<Auth>,
-    me: guards::User,
+    me: FirstPartyUser,
     db: &State<Db>,
     client: RequestOrigin,
 ) -> ApiResult<(Status, Json<Accepted>)> {
@@ -130,7 +131,7 @@ async fn verify_email(
 #[post("/users/me/email", data = "<body>")]
 async fn change_email(
     auth: &State<Auth>,
-    me: guards::User,
+    me: FirstPartyUser,
     db: &State<Db>,
     client: RequestOrigin,
     body: JsonBody<EmailChange>,

@@ -14,7 +14,8 @@ use super::responses::{
 };
 use super::views::TokenResponse;
 use super::NoStore;
-use crate::auth::guards::{self, Authorized, RequestOrigin};
+use crate::auth::first_party::FirstPartyUser;
+use crate::auth::guards::{Authorized, RequestOrigin};
 use crate::auth::mfa::enrol::{RecoveryCodes, TotpEnrolment};
 use crate::auth::permissions::UsersWrite;
 use crate::auth::session::login::LoginOutcome;
@@ -79,7 +80,7 @@ enum WrongSecret {
 #[post("/auth/mfa/totp", data = "<body>")]
 async fn enrol(
     auth: &State<Auth>,
-    me: guards::User,
+    me: FirstPartyUser,
     db: &State<Db>,
     client: RequestOrigin,
     body: JsonBody<PasswordBody>,
@@ -98,7 +99,7 @@ async fn enrol(
 #[post("/auth/mfa/totp/confirm", data = "<body>")]
 async fn confirm(
     auth: &State<Auth>,
-    me: guards::User,
+    me: FirstPartyUser,
     mut db: Connection<Db>,
     client: RequestOrigin,
     body: JsonBody<CodeBody>,
@@ -114,7 +115,7 @@ async fn confirm(
 #[delete("/auth/mfa/totp", data = "<body>")]
 async fn disable(
     auth: &State<Auth>,
-    me: guards::User,
+    me: FirstPartyUser,
     db: &State<Db>,
     client: RequestOrigin,
     body: JsonBody<PasswordAndCode>,
@@ -131,7 +132,7 @@ async fn disable(
 #[post("/auth/mfa/recovery-codes", data = "<body>")]
 async fn recovery_codes(
     auth: &State<Auth>,
-    me: guards::User,
+    me: FirstPartyUser,
     db: &State<Db>,
     client: RequestOrigin,
     body: JsonBody<PasswordAndCode>,

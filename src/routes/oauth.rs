@@ -1,5 +1,5 @@
-//! OAuth 2.0 interoperability: the token endpoint (RFC 6749 §4.3 password, §6 refresh and §4.4
-//! client-credentials grants); revocation and introspection are `oauth_tokens.rs`, the forms
+//! OAuth 2.0 interoperability: the token endpoint (RFC 6749 §4.1.3 authorization-code grant in
+//! `oauth_code.rs`, §4.3 password, §6 refresh and §4.4 client-credentials grants); revocation and introspection are `oauth_tokens.rs`, the forms
 //! and client credentials `oauth_forms.rs`, and what clients discover these by `discovery.rs`.
 //!
 //! The grants run the same code as `/auth/login` and `/auth/refresh`; only the error mapping
@@ -12,6 +12,7 @@ use rocket::{post, State};
 
 use super::body::FormBody;
 use super::metrics::{counted_login, counted_refresh};
+use super::oauth_code::for_client;
 use super::oauth_forms::{required, Authorization, TokenRequest};
 use super::responses::{ErrorObject, LoginForbidden, OAuthError, PayloadTooLarge, TooManyRequests, Unavailable};
 use super::views::{ClientTokenResponse, TokenResponse};
@@ -58,7 +59,7 @@ fn unsupported_grant() -> ApiError {
     ApiError::new(
         Status::BadRequest,
         ErrorCode::UnsupportedGrantType,
-        "Supported grant types: password, refresh_token, client_credentials.",
+        "Supported grant types: authorization_code, password, refresh_token, client_credentials.",
     )
 }
 
@@ -116,6 +117,11 @@ async fn token(
             let credentials = (presented, authorization.0.is_none());
             return client_credentials(auth, db, &origin, credentials, &form).await;
         }
+        Some(GrantType::AuthorizationCode) => {
+            let credentials = (presented, authorization.0.is_none());
+            let answer = super::oauth_code::authorization_code(auth, db, &origin, credentials, &form).await;
+            return Ok(Granted::User(NoStore::new(Json(answer?))));
+        }
         Some(GrantType::Password) if auth.config.password_grant => {
             let (username, password) = (required(&form.username, "username")?, required(&form.password, "password")?);
             auth.check_resource(resource)?;
@@ -124,7 +130,7 @@ async fn token(
             let session_client = who.session_client_id();
             let scope = form.scope.as_deref();
             let outcome = auth.login(db, username, password, resource, scope, &session_client, &origin).await;
-            super::auth::login_answer(counted_login(outcome))
+            super::auth::login_answer(counted_login(outcome)).map(|answer| for_client(&who, answer))
         }
         Some(GrantType::RefreshToken) => {
             let refresh_token = required(&form.refresh_token, "refresh_token")?;
@@ -135,8 +141,15 @@ async fn token(
             let session_client = who.session_client_id();
             let refresher = Refresher::Client(&session_client);
             let scope = form.scope.as_deref();
-            counted_refresh(auth.refresh(&mut conn, refresh_token, resource, scope, refresher, &origin).await)
-                .map(TokenResponse::from)
+            match counted_refresh(auth.refresh(&mut conn, refresh_token, resource, scope, refresher, &origin).await) {
+                Ok(mut tokens) => {
+                    // A session a code started answers a new ID token (OpenID Connect Core §12.2).
+                    let alg = who.registered().map(|client| client.settings.id_token_alg).unwrap_or_default();
+                    auth.add_id_token(&mut conn, &mut tokens, alg, None).await?;
+                    Ok(for_client(&who, tokens.into()))
+                }
+                Err(e) => Err(e),
+            }
         }
         _ => return Err(unsupported_grant()),
     };

@@ -39,7 +39,8 @@ pub fn required<'a>(value: &'a Option<String>, name: &str) -> ApiResult<&'a str>
 /// The form of `POST /oauth/token`. No `Debug`: it holds a password and a client secret.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
-    /// `password` (RFC 6749 §4.3; unless turned off by `auth.password_grant`), `refresh_token` (§6)
+    /// `authorization_code` (RFC 6749 §4.1.3, with PKCE), `password` (§4.3; unless turned off by
+    /// `auth.password_grant`), `refresh_token` (§6)
     /// or `client_credentials` (§4.4, with client authentication). A registered client may use
     /// only the grants of its `grant_types` (400 `unauthorized_client`).
     #[schema(example = "password")]
@@ -63,6 +64,13 @@ pub struct TokenRequest {
     pub password: Option<String>,
     /// For `grant_type=refresh_token`: exchanged only by the client whose session it is.
     pub refresh_token: Option<String>,
+    /// For `grant_type=authorization_code`: the code of the authorization response.
+    pub code: Option<String>,
+    /// For `grant_type=authorization_code`: the `redirect_uri` of the authorization request,
+    /// byte for byte.
+    pub redirect_uri: Option<String>,
+    /// For `grant_type=authorization_code`: the PKCE verifier (RFC 7636 §4.5).
+    pub code_verifier: Option<String>,
     /// Any grant: the resource server (one of `auth.resources`, RFC 8707) the access token is
     /// for; its `aud` is then this alone. Another is 400 `invalid_target`.
     #[schema(example = "https://reports.example")]

@@ -16,7 +16,8 @@ use super::body::JsonBody;
 use super::responses::{BadRequest, ErrorObject, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unavailable};
 use super::views::TokenResponse;
 use super::NoStore;
-use crate::auth::guards::{self, RequestOrigin};
+use crate::auth::first_party::FirstPartyUser;
+use crate::auth::guards::RequestOrigin;
 use crate::auth::mfa::passkey::manage::Reauth;
 use crate::auth::session::login::LoginOutcome;
 use crate::auth::Auth;
@@ -132,7 +133,7 @@ fn ceremony(ceremony_id: String, options: impl Serialize) -> ApiResult<NoStore<J
 #[post("/auth/passkeys/register", data = "<body>")]
 async fn register(
     auth: &State<Auth>,
-    me: guards::User,
+    me: FirstPartyUser,
     db: &State<Db>,
     client: RequestOrigin,
     body: JsonBody<ReauthBody>,
@@ -151,7 +152,7 @@ async fn register(
 #[post("/auth/passkeys/register/finish", data = "<body>")]
 async fn register_finish(
     auth: &State<Auth>,
-    me: guards::User,
+    me: FirstPartyUser,
     mut db: Connection<Db>,
     client: RequestOrigin,
     body: JsonBody<RegisterFinish>,
@@ -167,7 +168,7 @@ async fn register_finish(
     (status = 200, description = "Oldest first.", body = PasskeyList), (status = 401, description = "`invalid_token`.", body = ErrorObject),
     Forbidden, Unavailable))]
 #[get("/auth/passkeys")]
-async fn list(auth: &State<Auth>, me: guards::User, mut db: Connection<Db>) -> ApiResult<Json<PasskeyList>> {
+async fn list(auth: &State<Auth>, me: FirstPartyUser, mut db: Connection<Db>) -> ApiResult<Json<PasskeyList>> {
     let passkeys = auth.list_passkeys(&mut db, &me).await?.into_iter().map(Into::into).collect();
     Ok(Json(PasskeyList { passkeys }))
 }
@@ -181,7 +182,7 @@ async fn list(auth: &State<Auth>, me: guards::User, mut db: Connection<Db>) -> A
 #[delete("/auth/passkeys/<id>", data = "<body>")]
 async fn remove(
     auth: &State<Auth>,
-    me: guards::User,
+    me: FirstPartyUser,
     db: &State<Db>,
     client: RequestOrigin,
     id: &str,

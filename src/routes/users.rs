@@ -11,6 +11,7 @@ use super::responses::{
     BadRequest, ErrorObject, Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
 use crate::auth::accounts::UserView;
+use crate::auth::first_party::FirstPartyUser;
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::Auth;
 use crate::db::Db;
@@ -71,7 +72,7 @@ fn token_info(me: guards::User) -> Json<TokenInfo> {
 #[put("/users/me/password", data = "<body>")]
 async fn change_password(
     auth: &State<Auth>,
-    me: guards::User,
+    me: FirstPartyUser,
     db: &State<Db>,
     client: RequestOrigin,
     body: JsonBody<PasswordChange>,

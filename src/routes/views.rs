@@ -19,14 +19,21 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     #[schema(example = 900)]
     pub expires_in: i64,
-    pub refresh_token: String,
+    /// Absent only at the token endpoint, for a client without the `refresh_token` grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = 1209600)]
-    pub refresh_expires_in: i64,
+    pub refresh_expires_in: Option<i64>,
     pub session_id: Id,
     /// The access token's scope (space-separated), in a down-scoped session only.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "users:read openid")]
     pub scope: Option<String>,
+    /// The ID token (OpenID Connect Core §3.1.3.3): at the token endpoint, for a session an
+    /// authorization code started whose scope has `openid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -41,11 +48,20 @@ impl From<IssuedTokens> for TokenResponse {
             access_token: t.access_token,
             token_type: "Bearer",
             expires_in: t.expires_in,
-            refresh_token: t.refresh_token,
-            refresh_expires_in: t.refresh_expires_in,
+            refresh_token: Some(t.refresh_token),
+            refresh_expires_in: Some(t.refresh_expires_in),
             session_id: t.session_id,
             scope: t.scope,
+            id_token: t.id_token,
         }
+    }
+}
+
+impl TokenResponse {
+    /// The response without its refresh token: for a client that may not use the
+    /// `refresh_token` grant (contract, "Scope").
+    pub fn without_refresh_token(self) -> Self {
+        TokenResponse { refresh_token: None, refresh_expires_in: None, ..self }
     }
 }
 

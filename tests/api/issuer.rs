@@ -117,7 +117,7 @@ on_both_backends! {
         ] {
             assert_eq!(openid[field], format!("{base}{path}"), "{field}");
         }
-        assert_eq!(openid["grant_types_supported"], json!(["password", "refresh_token", "client_credentials"]));
+        assert_eq!(openid["grant_types_supported"], json!(["authorization_code", "password", "refresh_token", "client_credentials"]));
         assert_eq!(
             openid["token_endpoint_auth_methods_supported"],
             json!(["none", "client_secret_basic", "client_secret_post"])

@@ -47,12 +47,13 @@ on_both_backends! {
         assert_eq!(oauth_error(post_form(&app, "/oauth/token", &[]).await).await, invalid);
         assert_eq!(oauth_error(post_form(&app, "/oauth/token", &[("grant_type", "password"), ("username", "a@b.co")]).await).await, invalid);
         assert_eq!(oauth_error(post_form(&app, "/oauth/token", &[("grant_type", "refresh_token")]).await).await, invalid);
+        assert_eq!(oauth_error(post_form(&app, "/oauth/token", &[("grant_type", "authorization_code")]).await).await, invalid);
         let twice = app.client.post("/oauth/token").header(ContentType::Form).body("grant_type=password&grant_type=password").dispatch().await;
         assert_eq!(oauth_error(twice).await, invalid);
         let as_json = app.post("/oauth/token", json!({"grant_type": "password"})).await;
         assert_eq!(oauth_error(as_json).await, invalid);
         let unsupported = (Status::BadRequest, "unsupported_grant_type".to_string());
-        for grant in ["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"] {
+        for grant in ["implicit", "urn:ietf:params:oauth:grant-type:device_code"] {
             assert_eq!(oauth_error(post_form(&app, "/oauth/token", &[("grant_type", grant)]).await).await, unsupported, "{grant}");
         }
     }
@@ -63,7 +64,7 @@ on_both_backends! {
         let response = post_form(&app, "/oauth/token", &[("grant_type", "password"), ("username", &user.email), ("password", &user.password)]).await;
         assert_eq!(oauth_error(response).await, (Status::BadRequest, "unsupported_grant_type".into()));
         let metadata: Value = app.client.get("/.well-known/oauth-authorization-server").dispatch().await.into_json().await.unwrap();
-        assert_eq!(metadata["grant_types_supported"], json!(["refresh_token", "client_credentials"]));
+        assert_eq!(metadata["grant_types_supported"], json!(["authorization_code", "refresh_token", "client_credentials"]));
         // The API document no longer offers the password flow; bearer tokens still work in it.
         let document: Value = app.client.get("/openapi.json").dispatch().await.into_json().await.unwrap();
         let schemes = document["components"]["securitySchemes"].as_object().unwrap();
@@ -144,7 +145,7 @@ on_both_backends! {
         for (field, path) in [("token_endpoint", "/oauth/token"), ("revocation_endpoint", "/oauth/revoke"), ("jwks_uri", "/.well-known/jwks.json")] {
             assert!(metadata[field].as_str().unwrap().ends_with(path), "{field}: {metadata}");
         }
-        assert_eq!(metadata["grant_types_supported"], json!(["password", "refresh_token", "client_credentials"]));
+        assert_eq!(metadata["grant_types_supported"], json!(["authorization_code", "password", "refresh_token", "client_credentials"]));
     }
 
     async fn the_jwks_lists_no_access_token_key_for_hs256_only_the_id_token_keys(backend) {

@@ -17,7 +17,9 @@ use crate::auth::Auth;
 use crate::config::Secret;
 use crate::db::{DbConn, Id};
 use crate::error::ApiResult;
-use crate::models::{AuditStore, AuthorizationCode, AuthorizationCodeStore, CodeBinding, CodeRedemption, SessionStore};
+use crate::models::{
+    AuditStore, AuthorizationCode, AuthorizationCodeStore, CodeBinding, CodeRedemption, Ending, SessionStore,
+};
 
 use super::pkce;
 
@@ -73,10 +75,56 @@ pub enum CodeRefusal {
     /// Redeemed before: the session that redemption started, now ended (`None` when the
     /// redemption had not recorded one).
     Replayed { user_id: Id, session_id: Option<Id> },
+    /// The sign-in behind the code no longer stands: its browser session ended or expired, or
+    /// the account was disabled or deleted since. Nothing is spent.
+    SignInEnded,
 }
 
 /// `end_reason` of a session ended because its code was replayed.
 pub const CODE_REPLAYED: &str = "code_replayed";
+
+/// The S256 challenge of a presented verifier. A verifier outside RFC 7636's grammar can match
+/// no challenge: it is compared as an impossible one (empty), so a replay with any verifier is
+/// still detected, and a verifier without a challenge (a PKCE downgrade) matches nothing.
+pub fn presented_challenge(code_verifier: &str) -> String {
+    if pkce::is_verifier(code_verifier) {
+        pkce::s256_challenge(code_verifier)
+    } else {
+        String::new()
+    }
+}
+
+impl<'a> CodePresentation<'a> {
+    /// What the stored code must match: this client and `redirect_uri`, and `challenge`
+    /// ([`presented_challenge`] of the verifier).
+    pub fn binding(&self, challenge: &'a str) -> CodeBinding<'a> {
+        CodeBinding { client_id: self.client_id, redirect_uri: self.redirect_uri, code_challenge: challenge }
+    }
+}
+
+/// The one redemption, inside the caller's write transaction: redeems the code of `hash` for
+/// `binding` recording `session_id`, or, when it was redeemed before (a replay), ends the session
+/// that redemption started and audits `code_replayed`. Returns the redemption and whether this
+/// call ended a session; [`Auth::settle`] says what it means once committed.
+pub(crate) async fn redeem_in<C: AuthorizationCodeStore + SessionStore + AuditStore>(
+    c: &mut C,
+    hash: &str,
+    binding: CodeBinding<'_>,
+    session_id: Id,
+    ending: Ending<'_>,
+    client: &RequestOrigin,
+) -> diesel::QueryResult<(CodeRedemption, bool)> {
+    let redemption = c.redeem_code(hash, binding, ending.now, session_id).await?;
+    let mut ended = false;
+    if let CodeRedemption::Replayed { user_id, session_id } = &redemption {
+        if let Some(session) = session_id {
+            ended = c.end_session(*session, ending).await?;
+        }
+        let detail = json!({"client_id": binding.client_id, "session_id": session_id, "session_ended": ended});
+        c.insert_audit(&audit_event(CODE_REPLAYED, ending.now, Some(*user_id), client, detail)).await?;
+    }
+    Ok((redemption, ended))
+}
 
 impl Auth {
     /// Stores a new code for `request`; returns the code for the redirect (never stored).
@@ -108,8 +156,8 @@ impl Auth {
     /// (in the transaction that detects it, and at once in this instance's memory).
     ///
     /// The session a grant starts must take [`CodeGrant::session_id`] as its id. The token grant
-    /// should run [`AuthorizationCodeStore::redeem_code`] in the transaction that inserts that
-    /// session, so a replay racing the first redemption always finds the session to end.
+    /// runs [`redeem_in`] in the transaction that inserts that session instead
+    /// (`auth::oidc::code_grant`), so a replay racing the first redemption always finds it.
     pub async fn redeem_code(
         &self,
         conn: &mut DbConn,
@@ -117,46 +165,36 @@ impl Auth {
         presented: &CodePresentation<'_>,
         client: &RequestOrigin,
     ) -> ApiResult<Result<CodeGrant, CodeRefusal>> {
-        let hash = hash_token(code);
-        // A verifier outside RFC 7636's grammar can match no challenge: it is compared as an
-        // impossible one, so a replay with any verifier is still detected.
-        let challenge = if pkce::is_verifier(presented.code_verifier) {
-            pkce::s256_challenge(presented.code_verifier)
-        } else {
-            String::new()
-        };
-        let binding = CodeBinding {
-            client_id: presented.client_id,
-            redirect_uri: presented.redirect_uri,
-            code_challenge: &challenge,
-        };
+        let (hash, challenge) = (hash_token(code), presented_challenge(presented.code_verifier));
+        let binding = presented.binding(&challenge);
         let session_id = Id::new();
         let ending = self.ending(CODE_REPLAYED);
-        let (redemption, ended) = crate::db::write_tx!(conn, |c| {
-            let redemption = c.redeem_code(&hash, binding, ending.now, session_id).await?;
-            let mut ended = false;
-            if let CodeRedemption::Replayed { user_id, session_id } = &redemption {
-                if let Some(session) = session_id {
-                    ended = c.end_session(*session, ending).await?;
-                }
-                let detail =
-                    json!({"client_id": presented.client_id, "session_id": session_id, "session_ended": ended});
-                c.insert_audit(&audit_event(CODE_REPLAYED, ending.now, Some(*user_id), client, detail)).await?;
-            }
-            Ok::<_, diesel::result::Error>((redemption, ended))
-        })?;
-        Ok(match redemption {
+        let (redemption, ended) =
+            crate::db::write_tx!(conn, |c| redeem_in(c, &hash, binding, session_id, ending, client).await)?;
+        Ok(self.settle(redemption, ended, session_id, &ending))
+    }
+
+    /// What a redemption [`redeem_in`] committed means; a session a replay ended is revoked in
+    /// this instance's memory at once.
+    pub(crate) fn settle(
+        &self,
+        redemption: CodeRedemption,
+        ended: bool,
+        session_id: Id,
+        ending: &Ending<'_>,
+    ) -> Result<CodeGrant, CodeRefusal> {
+        match redemption {
             CodeRedemption::Redeemed(code) => Ok(CodeGrant { code, session_id }),
             CodeRedemption::Replayed { user_id, session_id } => {
                 if let (true, Some(session)) = (ended, session_id) {
-                    self.revoke_locally(&[session], &ending);
+                    self.revoke_locally(&[session], ending);
                 }
                 Err(CodeRefusal::Replayed { user_id, session_id })
             }
             CodeRedemption::Refused(code) if code.expires_at <= ending.now => Err(CodeRefusal::Expired),
             CodeRedemption::Refused(_) => Err(CodeRefusal::Mismatch),
             CodeRedemption::Unknown => Err(CodeRefusal::Unknown),
-        })
+        }
     }
 
     /// Voids the unredeemed codes of a browser session that ended (every path that ends one

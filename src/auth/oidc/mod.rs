@@ -6,8 +6,10 @@
 pub mod authorize;
 pub mod authorize_decide;
 pub mod authorize_params;
+pub mod code_grant;
 pub mod codes;
 pub mod consent;
+pub mod cors;
 pub mod id_token;
 pub mod key_set;
 pub mod keys;

@@ -28,8 +28,8 @@ impl Auth {
         Ok(UserInfo {
             sub: account.id,
             email: email.then(|| account.email.clone()),
-            // TODO(mail): the account's verification state once the `mail` branch stores it.
-            email_verified: email.then_some(false),
+            // Proven by a mail link, or an account made by an operator (docs/mail.md).
+            email_verified: email.then_some(account.email_verified),
         })
     }
 }

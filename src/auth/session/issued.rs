@@ -16,6 +16,15 @@ pub struct IssuedTokens {
     pub session_id: Id,
     /// The access token's scope, in a down-scoped session.
     pub scope: Option<String>,
+    /// Whose session, of which client, and how and when the user signed in (`auth_time` only
+    /// for sessions an authorization code started): what an ID token says.
+    pub user_id: Id,
+    pub client_id: String,
+    pub amr: String,
+    pub auth_time: Option<i64>,
+    /// The ID token answered beside them (OpenID Connect Core §3.1.3.3), when the scope has
+    /// `openid` and a code started the session (`auth::oidc::code_grant`).
+    pub id_token: Option<String>,
 }
 
 impl std::fmt::Debug for IssuedTokens {

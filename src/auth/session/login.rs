@@ -17,7 +17,7 @@ use crate::auth::Auth;
 use crate::config::Secret;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AuditStore, MailTokenStore, NewSession, Session, SessionStore, UserStore};
+use crate::models::{AuditStore, MailTokenStore, Session, SessionStore, UserStore};
 use crate::page::Page;
 
 /// What a correct password leads to: a session, or (the account has MFA on) the second step.
@@ -79,12 +79,12 @@ impl Auth {
             refresh_expires_in: refresh_expires - now,
             session_id: session.id,
             scope: session.scope.clone(),
+            user_id,
+            client_id: session.client_id.clone(),
+            amr: session.amr.clone(),
+            auth_time: session.auth_time,
+            id_token: None,
         })
-    }
-
-    /// A refresh token's expiry: `refresh_ttl` from now, never past the session's end.
-    fn refresh_expiry(&self, session_expires: i64, now: i64) -> i64 {
-        (now + self.config.refresh_ttl as i64).min(session_expires)
     }
 
     /// `POST /auth/login`: checks the `resource`, throttling and the password, then starts a
@@ -132,59 +132,18 @@ impl Auth {
         client: &RequestOrigin,
         now: i64,
     ) -> ApiResult<IssuedTokens> {
-        let Started { amr, resource, scope, reservation, client_id } = started;
-        if let Some(scope) = scope {
-            self.admit_scope(conn, user_id, scope, reservation, client, now).await?;
+        if let Some(scope) = started.scope {
+            self.admit_scope(conn, user_id, scope, started.reservation, client, now).await?;
         }
-        let session = Session {
-            id: Id::new(),
-            user_id,
-            created_at: now,
-            last_used_at: now,
-            expires_at: now + self.config.session_max_age as i64,
-            ended_at: None,
-            end_reason: None,
-            user_agent: client.user_agent.clone(),
-            ip: client.ip.clone(),
-            amr: amr.to_owned(),
-            generation: 0,
-            rotated_at: None,
-            burst_generation: 0,
-            burst_at: None,
-            resource: resource.map(str::to_owned),
-            client_id: client_id.to_owned(),
-            scope: scope.map(Scope::to_claim),
-        };
-        let refresh = self.chain.mint(session.id, session.generation);
-        let refresh_expires = self.refresh_expiry(session.expires_at, now);
-        let new_session = NewSession {
-            id: session.id,
-            user_id,
-            created_at: now,
-            last_used_at: now,
-            expires_at: session.expires_at,
-            user_agent: session.user_agent.as_deref(),
-            ip: session.ip.as_deref(),
-            amr,
-            resource,
-            client_id,
-            scope: session.scope.as_deref(),
-        };
-        let detail = json!({"session_id": session.id, "amr": amr, "client_id": client_id});
-        let event = audit_event("login_succeeded", now, Some(user_id), client, detail);
-        let cap = self.session_cap(client);
+        let starting = self.starting(Id::new(), user_id, &started, None, client, now);
+        let reservation = started.reservation;
         let evicted = crate::db::write_tx!(conn, |c| {
             if let Some(reservation) = reservation {
                 throttle::release(c, reservation).await?;
             }
-            let evicted = cap.make_room(c, user_id).await?;
-            c.insert_session(&new_session).await?;
-            c.insert_audit(&event).await?;
-            Ok::<_, diesel::result::Error>(evicted)
+            starting.record(c).await
         })?;
-        self.revoke_locally(&evicted, &cap.ending);
-        let roles = crate::db::with_conn!(conn, |c| c.user_role_names(user_id).await)?;
-        self.token_response(&session, user_id, roles, refresh, refresh_expires, now)
+        self.started(conn, starting, &evicted).await
     }
 
     /// One page of the user's live sessions, newest first.

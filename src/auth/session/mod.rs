@@ -15,3 +15,4 @@ pub mod lookup;
 pub mod password_step;
 pub mod rotation;
 pub mod scope;
+pub mod start;

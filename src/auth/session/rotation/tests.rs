@@ -21,6 +21,8 @@ fn session(generation: i64, rotated_at: Option<i64>, burst: (i64, Option<i64>)) 
         resource: None,
         scope: None,
         client_id: "portcullis".into(),
+        browser_session_id: None,
+        auth_time: None,
     }
 }
 

@@ -1,0 +1,152 @@
+//! The authorization-code grant (RFC 6749 §4.1.3, OpenID Connect Core §3.1.3): a code, its
+//! `redirect_uri` and PKCE verifier become a session of the client, and with `openid` in the
+//! granted scope an ID token.
+//!
+//! One write transaction redeems the code ([`redeem_in`]) and inserts the session under the id
+//! the redemption recorded ([`Starting::record`](crate::auth::session::start::Starting)), so a
+//! replay racing the exchange always finds the session to end. In that transaction the sign-in
+//! behind the code must still stand: its browser session live (ending one voids its pending codes
+//! without every ending path touching them) and the account enabled; otherwise the transaction
+//! rolls back and nothing is spent.
+//!
+//! The session belongs to the client, is down-scoped to the granted scope (checked at the
+//! authorization request: a permission lost since simply grants nothing, as in every down-scoped
+//! session), bound to the code's `resource`, and records the code's `amr`, browser session and
+//! `auth_time`. From then on it is a session like any other (rotation, reuse, cap, revocation).
+
+use crate::auth::guards::RequestOrigin;
+use crate::auth::oidc::codes::{presented_challenge, redeem_in, CodePresentation, CodeRefusal, CODE_REPLAYED};
+use crate::auth::oidc::id_token::{EmailClaim, IdTokenRequest};
+use crate::auth::oidc::key_set::IdTokenAlg;
+use crate::auth::oidc::scope::scope_has;
+use crate::auth::secrets::hash_token;
+use crate::auth::session::issued::IssuedTokens;
+use crate::auth::session::login::Started;
+use crate::auth::session::scope::Scope;
+use crate::auth::session::start::Starting;
+use crate::auth::Auth;
+use crate::db::{DbConn, Id};
+use crate::error::{ApiError, ApiResult};
+use crate::models::{AuthorizationCode, CodeRedemption, CodeSessionOrigin, SessionStore, UserStore};
+
+/// Why the exchange's transaction ends: a refusal that must roll back what the redemption
+/// wrote, or a storage error.
+enum Abort {
+    Refused(CodeRefusal),
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for Abort {
+    fn from(e: diesel::result::Error) -> Self {
+        Abort::Db(e)
+    }
+}
+
+/// What the exchange's transaction committed.
+enum Exchanged<'a> {
+    /// The code was redeemed and its session recorded; the sessions the cap ended for it.
+    Started { starting: Starting<'a>, evicted: Vec<Id>, nonce: Option<String> },
+    /// Not redeemed (a replay ended the first session, if this call ended it).
+    Refused { redemption: CodeRedemption, ended: bool },
+}
+
+/// `None` while the sign-in behind `code` stands: its browser session lives (not ended, within
+/// its lifetime) and belongs to the code's user, and the account exists and is enabled.
+async fn sign_in_stands<C: SessionStore + UserStore>(
+    c: &mut C,
+    code: &AuthorizationCode,
+    now: i64,
+    refresh_ttl: i64,
+) -> diesel::QueryResult<bool> {
+    let browser = c.find_session(code.browser_session_id).await?;
+    if !browser.is_some_and(|b| b.user_id == code.user_id && b.is_live(now, refresh_ttl)) {
+        return Ok(false);
+    }
+    Ok(c.find_user(code.user_id).await?.is_some_and(|user| !user.disabled))
+}
+
+impl Auth {
+    /// `grant_type=authorization_code` for the client of `presented` (identified and allowed the
+    /// grant by the route): the session's first tokens, with an ID token signed with `alg` when
+    /// the granted scope has `openid`; or why the code was refused (every refusal is
+    /// `invalid_grant`, RFC 6749 §5.2).
+    pub async fn exchange_code(
+        &self,
+        conn: &mut DbConn,
+        code: &str,
+        presented: &CodePresentation<'_>,
+        alg: IdTokenAlg,
+        client: &RequestOrigin,
+    ) -> ApiResult<Result<IssuedTokens, CodeRefusal>> {
+        let (hash, challenge) = (hash_token(code), presented_challenge(presented.code_verifier));
+        let binding = presented.binding(&challenge);
+        let session_id = Id::new();
+        let ending = self.ending(CODE_REPLAYED);
+        let (now, refresh_ttl) = (ending.now, self.config.refresh_ttl as i64);
+        let client_id = presented.client_id.to_string();
+        let committed = crate::db::write_tx!(conn, |c| {
+            let (redemption, ended) = redeem_in(c, &hash, binding, session_id, ending, client).await?;
+            let CodeRedemption::Redeemed(code) = redemption else {
+                return Ok(Exchanged::Refused { redemption, ended });
+            };
+            if !sign_in_stands(c, &code, now, refresh_ttl).await? {
+                return Err(Abort::Refused(CodeRefusal::SignInEnded));
+            }
+            let scope = Scope::stored(&code.scope);
+            let started = Started {
+                amr: &code.amr,
+                resource: code.resource.as_deref(),
+                scope: Some(&scope),
+                reservation: None,
+                client_id: &client_id,
+            };
+            let origin = CodeSessionOrigin { browser_session_id: code.browser_session_id, auth_time: code.auth_time };
+            let starting = self.starting(session_id, code.user_id, &started, Some(origin), client, now);
+            let evicted = starting.record(c).await?;
+            Ok::<_, Abort>(Exchanged::Started { starting, evicted, nonce: code.nonce })
+        });
+        let (starting, evicted, nonce) = match committed {
+            Ok(Exchanged::Started { starting, evicted, nonce }) => (starting, evicted, nonce),
+            Ok(Exchanged::Refused { redemption, ended }) => {
+                return Ok(Err(self
+                    .settle(redemption, ended, session_id, &ending)
+                    .err()
+                    .unwrap_or(CodeRefusal::Unknown)))
+            }
+            Err(Abort::Refused(refusal)) => return Ok(Err(refusal)),
+            Err(Abort::Db(e)) => return Err(e.into()),
+        };
+        let mut tokens = self.started(conn, starting, &evicted).await?;
+        self.add_id_token(conn, &mut tokens, alg, nonce.as_deref()).await?;
+        Ok(Ok(tokens))
+    }
+
+    /// Adds the ID token to `tokens` when a code started their session (it has an `auth_time`)
+    /// and their scope has `openid`: at the code's exchange with its `nonce`, at a refresh
+    /// without one (OpenID Connect Core §12.2), always with the original `auth_time`.
+    pub async fn add_id_token(
+        &self,
+        conn: &mut DbConn,
+        tokens: &mut IssuedTokens,
+        alg: IdTokenAlg,
+        nonce: Option<&str>,
+    ) -> ApiResult<()> {
+        let Some(auth_time) = tokens.auth_time else { return Ok(()) };
+        let Some(scope) = tokens.scope.as_deref().filter(|scope| scope_has(scope, "openid")) else { return Ok(()) };
+        let user = crate::db::with_conn!(conn, |c| c.find_user(tokens.user_id).await)?
+            .ok_or_else(|| ApiError::invalid_grant("The account no longer exists."))?;
+        let request = IdTokenRequest {
+            client_id: &tokens.client_id,
+            user_id: tokens.user_id,
+            session_id: tokens.session_id,
+            auth_time,
+            nonce,
+            amr: &tokens.amr,
+            scope,
+            access_token: &tokens.access_token,
+            email: EmailClaim { email: &user.email, verified: user.email_verified },
+        };
+        tokens.id_token = Some(self.id_token(&request, alg).map_err(ApiError::internal)?);
+        Ok(())
+    }
+}
