@@ -68,3 +68,9 @@ pub fn mfa(auth: &Auth, jar: &CookieJar<'_>) -> Option<String> {
 pub fn clear_mfa(auth: &Auth, jar: &CookieJar<'_>) {
     jar.remove(Cookie::build(mfa_name(auth)).path("/").build());
 }
+
+/// Removes the browser session's cookie (its session has ended: the account page's End button
+/// on this browser).
+pub fn clear_session(auth: &Auth, jar: &CookieJar<'_>) {
+    jar.remove(Cookie::build(session_name(auth)).path("/").build());
+}

@@ -6,6 +6,7 @@
 //! framing), `X-Content-Type-Options: nosniff`, `Cache-Control: no-store` and
 //! `Referrer-Policy: no-referrer` (the token in the address must not leak to another site).
 
+pub mod account;
 pub mod authorize;
 pub mod browser_cookie;
 pub mod consent;
@@ -76,6 +77,7 @@ fn style() -> (ContentType, &'static str) {
 pub fn routes() -> Vec<rocket::Route> {
     let mut routes = rocket::routes![style];
     routes.extend(mail_links::routes());
+    routes.extend(account::routes());
     routes.extend(authorize::routes());
     routes.extend(signin::routes());
     routes.extend(consent::routes());

@@ -4,6 +4,8 @@ mod helpers;
 mod test_db;
 
 mod account_actions;
+mod account_page;
+mod account_support;
 mod accounts;
 mod admin_matrix;
 mod admin_roles;
