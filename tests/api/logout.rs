@@ -201,7 +201,7 @@ on_both_backends! {
         let form = form_of(&html);
         assert_eq!(form.action, "/oauth/logout");
         // The form without its token, with another token, or with the carried request swapped: 403.
-        let forged_request = form.request.replace("st", "other");
+        let forged_request = form.request.replace("state=st", "state=xx");
         for (csrf, request) in [("", form.request.as_str()), ("x".repeat(43).as_str(), form.request.as_str()), (form.csrf.as_str(), forged_request.as_str())] {
             let body = form_urlencoded::Serializer::new(String::new())
                 .append_pair("csrf", csrf)
