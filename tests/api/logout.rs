@@ -28,9 +28,13 @@ async fn logout_client(app: &TestApp, name: &str) -> Id {
         first_party: Some(true),
         ..Default::default()
     };
-    let created = portcullis::admin::clients::create_client_unchecked(crate::oidc_support::auth(app), crate::oidc_support::pool(app), &fields)
-        .await
-        .expect("a client");
+    let created = portcullis::admin::clients::create_client_unchecked(
+        crate::oidc_support::auth(app),
+        crate::oidc_support::pool(app),
+        &fields,
+    )
+    .await
+    .expect("a client");
     created.client.client_id
 }
 

@@ -73,7 +73,11 @@ pub enum LogoutStep {
 
 impl Auth {
     /// Validates a logout request: its error-page text when it cannot be used.
-    pub async fn validate_logout(&self, conn: &mut DbConn, params: LogoutParams) -> ApiResult<Result<ValidLogout, String>> {
+    pub async fn validate_logout(
+        &self,
+        conn: &mut DbConn,
+        params: LogoutParams,
+    ) -> ApiResult<Result<ValidLogout, String>> {
         let refuse = |text: &str| Ok(Err(text.to_owned()));
         if let Some(name) = params.repeated.first() {
             return refuse(&format!("The parameter {name} is given more than once."));
