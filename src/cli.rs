@@ -157,7 +157,6 @@ pub fn main() -> ExitCode {
                 id_token_signed_response_alg: id_token_alg,
                 grant_types: (!grant_types.is_empty()).then_some(grant_types),
                 first_party: Some(first_party),
-                ..ClientFields::default()
             };
             rocket::execute(create_client(fields))
         }

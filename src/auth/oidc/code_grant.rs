@@ -42,7 +42,9 @@ impl From<diesel::result::Error> for Abort {
     }
 }
 
-/// What the exchange's transaction committed.
+/// What the exchange's transaction committed. One value per exchange, moved out at once: its
+/// size does not matter (clippy's `large_enum_variant` would box it for nothing).
+#[allow(clippy::large_enum_variant)]
 enum Exchanged<'a> {
     /// The code was redeemed and its session recorded; the sessions the cap ended for it.
     Started { starting: Starting<'a>, evicted: Vec<Id>, nonce: Option<String> },
