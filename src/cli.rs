@@ -91,6 +91,12 @@ enum ClientCommand {
         /// A redirect URI for the authorization-code grant (repeatable).
         #[arg(long = "redirect-uri", value_name = "URI")]
         redirect_uris: Vec<String>,
+        /// A `post_logout_redirect_uri` for RP-initiated logout (repeatable).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// The ID tokens' algorithm: `RS256` (the default) or `EdDSA`.
+        #[arg(long = "id-token-alg", value_name = "ALG")]
+        id_token_alg: Option<String>,
         /// A grant the client may use (repeatable); the type's defaults when none is given.
         #[arg(long = "grant-type", value_name = "GRANT")]
         grant_types: Vec<String>,
@@ -130,16 +136,27 @@ pub fn main() -> ExitCode {
             crate::mail::check::send_test(&crate::figment(), &to).await.map(|reply| println!("{reply}"))
         }),
         Command::Client {
-            command: ClientCommand::Create { name, permissions, client_type, redirect_uris, grant_types, first_party },
+            command:
+                ClientCommand::Create {
+                    name,
+                    permissions,
+                    client_type,
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    id_token_alg,
+                    grant_types,
+                    first_party,
+                },
         } => {
             let fields = ClientFields {
                 name: Some(name),
                 permissions: Some(permissions),
                 client_type,
                 redirect_uris: Some(redirect_uris),
+                post_logout_redirect_uris: Some(post_logout_redirect_uris),
+                id_token_signed_response_alg: id_token_alg,
                 grant_types: (!grant_types.is_empty()).then_some(grant_types),
                 first_party: Some(first_party),
-                ..ClientFields::default()
             };
             rocket::execute(create_client(fields))
         }

@@ -192,6 +192,9 @@ pub trait SessionStore {
         user: Option<Id>,
         ending: Ending<'_>,
     ) -> QueryResult<Vec<Id>>;
+    /// Ids of the sessions not yet ended that the codes of the browser session `browser_session_id`
+    /// started (RP-initiated logout ends them with it, each through [`end_session`](Self::end_session)).
+    async fn sessions_started_by(&mut self, browser_session_id: Id) -> QueryResult<Vec<Id>>;
     /// Deletes up to `limit` sessions (and by cascade their tokens) that ended, or reached their
     /// absolute expiry, before `cutoff`. A session idle past `refresh_ttl` is dead at once but
     /// kept until then: finding it earlier would need an index on `last_used_at`, which every
@@ -346,6 +349,15 @@ impl SessionStore {
             self.insert_revocation(*id, *user_id, ending.now, ending.revoke_until).await?;
         }
         Ok(ended.into_iter().map(|(id, _)| id).collect())
+    }
+
+    async fn sessions_started_by(&mut self, browser_session_id: Id) -> QueryResult<Vec<Id>> {
+        sessions::table
+            .filter(sessions::browser_session_id.eq(browser_session_id))
+            .filter(sessions::ended_at.is_null())
+            .select(sessions::id)
+            .load(self)
+            .await
     }
 
     async fn delete_old_sessions(&mut self, cutoff: i64, limit: i64) -> QueryResult<usize> {

@@ -65,6 +65,12 @@ pub fn mfa(auth: &Auth, jar: &CookieJar<'_>) -> Option<String> {
     jar.get(mfa_name(auth)).map(|c| c.value().to_owned())
 }
 
+/// Removes the browser-session cookie (after logout). A `__Host-` cookie is only replaced by
+/// one with the same prefix rules (`Secure`, `Path=/`).
+pub fn clear_session(auth: &Auth, jar: &CookieJar<'_>) {
+    jar.remove(Cookie::build(session_name(auth)).path("/").secure(secure(auth)).http_only(true).build());
+}
+
 pub fn clear_mfa(auth: &Auth, jar: &CookieJar<'_>) {
     jar.remove(Cookie::build(mfa_name(auth)).path("/").build());
 }

@@ -11,6 +11,7 @@ pub mod authorize;
 pub mod browser_cookie;
 pub mod consent;
 pub mod csrf;
+pub mod logout;
 pub mod mail_links;
 pub mod signin;
 
@@ -81,5 +82,6 @@ pub fn routes() -> Vec<rocket::Route> {
     routes.extend(authorize::routes());
     routes.extend(signin::routes());
     routes.extend(consent::routes());
+    routes.extend(logout::routes());
     routes
 }

@@ -45,6 +45,7 @@ mod id_token_keys;
 mod introspection;
 mod issuer;
 mod keys_at_rest;
+mod logout;
 mod mail;
 mod mail_faults;
 mod mail_limits;

@@ -1,6 +1,8 @@
-//! Ending one browser session on purpose (RP-initiated logout builds on this): the `sessions` row
-//! ends like any session (revocation feed, its pending authorization codes voided in the same
-//! transaction, `SessionStore::end_session`), audited as `logout`.
+//! Ending one browser session on purpose (RP-initiated logout, `super::logout`): the `sessions`
+//! row ends like any session, and so does every session its authorization codes started
+//! (`sessions.browser_session_id`), each through the one revocation path
+//! (`SessionStore::end_session`: the revocation feed, its pending codes voided in the same
+//! transaction), audited as one `logout`.
 
 use serde_json::json;
 
@@ -12,7 +14,14 @@ use crate::error::ApiResult;
 use crate::models::{AuditStore, SessionStore};
 
 impl Auth {
-    /// Ends the browser session `id` of `user_id` for `reason`; whether this call ended it.
+    /// Ends the browser session `id` of `user_id` for `reason`, and the sessions its codes
+    /// started; the ids this call ended (the browser session's first, when it was still live).
+    ///
+    /// The user's session lock is taken first, as the code grant takes it before checking that
+    /// the browser session stands (`code_grant::sign_in_stands`): an exchange racing the logout
+    /// either commits its session before this transaction lists them (and it is ended here) or
+    /// finds the browser session ended (and is refused). Without the lock, on PostgreSQL an
+    /// exchange could read the browser session live, then insert its session after the list.
     pub async fn end_browser_session(
         &self,
         conn: &mut DbConn,
@@ -20,20 +29,26 @@ impl Auth {
         user_id: Id,
         reason: &str,
         client: &RequestOrigin,
-    ) -> ApiResult<bool> {
+    ) -> ApiResult<Vec<Id>> {
         let ending = self.ending(reason);
-        let event =
-            audit_event("logout", ending.now, Some(user_id), client, json!({"session_id": id, "browser": true}));
         let ended = crate::db::write_tx!(conn, |c| {
-            let ended = c.end_session(id, ending).await?;
-            if ended {
-                c.insert_audit(&event).await?;
+            c.lock_user_sessions(user_id).await?;
+            let mut ended = vec![];
+            if c.end_session(id, ending).await? {
+                ended.push(id);
+            }
+            for started in c.sessions_started_by(id).await? {
+                if c.end_session(started, ending).await? {
+                    ended.push(started);
+                }
+            }
+            if !ended.is_empty() {
+                let detail = json!({"session_id": id, "browser": true, "sessions": ended.len()});
+                c.insert_audit(&audit_event("logout", ending.now, Some(user_id), client, detail)).await?;
             }
             Ok::<_, diesel::result::Error>(ended)
         })?;
-        if ended {
-            self.revoke_locally(&[id], &ending);
-        }
+        self.revoke_locally(&ended, &ending);
         Ok(ended)
     }
 }

@@ -11,9 +11,12 @@
 //! cookie's 256-bit token and `auth_time`.
 //!
 //! `sign_in` runs the sign-in form's steps, `start` begins a session after them, `lookup` finds
-//! the live one a cookie names, `end` ends one (a new sign-in in the same browser replaces it).
+//! the live one a cookie names, `end` ends one with the sessions it started, and `logout` is
+//! RP-initiated logout (a new sign-in in the same browser replaces a session too).
 
 pub mod end;
+pub mod logout;
+pub mod logout_params;
 pub mod lookup;
 pub mod sign_in;
 pub mod start;

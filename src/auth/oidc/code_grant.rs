@@ -59,6 +59,10 @@ async fn sign_in_stands<C: SessionStore + UserStore>(
     now: i64,
     refresh_ttl: i64,
 ) -> diesel::QueryResult<bool> {
+    // The user's session lock first, as logout takes it before listing the sessions a browser
+    // session started (`Auth::end_browser_session`): on PostgreSQL this exchange then either
+    // sees the browser session ended, or commits its session before logout lists them.
+    c.lock_user_sessions(code.user_id).await?;
     let browser = c.find_session(code.browser_session_id).await?;
     if !browser.is_some_and(|b| b.user_id == code.user_id && b.is_live(now, refresh_ttl)) {
         return Ok(false);

@@ -11,6 +11,7 @@ pub mod codes;
 pub mod consent;
 pub mod cors;
 pub mod id_token;
+pub mod id_token_hint;
 pub mod key_set;
 pub mod keys;
 pub mod pkce;
