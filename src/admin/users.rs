@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::json;
 
-use crate::auth::accounts::UserView;
+use crate::auth::accounts::Account;
 use crate::auth::audit::audit_by;
 use crate::auth::delegation::{self, Refused};
 use crate::auth::guards::{self, RequestOrigin};
@@ -16,10 +16,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::models::{AdminLock, AuditStore, RoleChangeStore, RoleStore, Session, SessionStore, User, UserStore};
 use crate::page::Page;
 
-/// One page of users and how many match in all.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct UserPage {
-    pub users: Vec<UserView>,
+/// One page of accounts and how many match in all (the HTTP shape is `routes::views::UserPage`).
+#[derive(Debug)]
+pub struct AccountPage {
+    pub users: Vec<Account>,
     pub total: i64,
 }
 
@@ -39,12 +39,12 @@ fn would_remove_last_admin(user: &User, roles: &[String], admins: &[Id]) -> bool
 
 impl Auth {
     /// The user object of `id`, or 404.
-    pub async fn user_view(&self, conn: &mut DbConn, id: Id) -> ApiResult<UserView> {
+    pub async fn user_view(&self, conn: &mut DbConn, id: Id) -> ApiResult<Account> {
         let (user, roles) = crate::db::with_conn!(conn, |c| c.find_user_with_roles(id).await)?.ok_or_else(not_found)?;
-        Ok(UserView::new(&user, roles))
+        Ok(Account::new(&user, roles))
     }
 
-    pub async fn list_users(&self, conn: &mut DbConn, email: Option<&str>, page: Page) -> ApiResult<UserPage> {
+    pub async fn list_users(&self, conn: &mut DbConn, email: Option<&str>, page: Page) -> ApiResult<AccountPage> {
         let email = email.map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty());
         let (users, total, roles) = crate::db::with_conn!(conn, |c| {
             let (users, total) = c.list_users(email.as_deref(), page.limit, page.offset).await?;
@@ -56,8 +56,8 @@ impl Auth {
         for (user, role) in roles {
             by_user.entry(user).or_default().push(role);
         }
-        let users = users.iter().map(|u| UserView::new(u, by_user.remove(&u.id).unwrap_or_default())).collect();
-        Ok(UserPage { users, total })
+        let users = users.iter().map(|u| Account::new(u, by_user.remove(&u.id).unwrap_or_default())).collect();
+        Ok(AccountPage { users, total })
     }
 
     /// Replaces a user's roles: 422 for an unknown role, 403 beyond the actor's own power
@@ -71,7 +71,7 @@ impl Auth {
         target: Id,
         roles: Vec<String>,
         client: &RequestOrigin,
-    ) -> ApiResult<UserView> {
+    ) -> ApiResult<Account> {
         let mut roles = roles;
         roles.sort();
         roles.dedup();
@@ -135,7 +135,7 @@ impl Auth {
         target: Id,
         disabled: bool,
         client: &RequestOrigin,
-    ) -> ApiResult<UserView> {
+    ) -> ApiResult<Account> {
         let everything = self.scopes_supported();
         let ending = self.ending("user_disabled");
         let action = if disabled { "disable_user" } else { "enable_user" };

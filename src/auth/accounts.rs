@@ -1,10 +1,8 @@
 //! Accounts: email and password rules, creation (shared by `/auth/register` and the CLI) and
-//! the user object of the contract.
+//! the account callers are answered with.
 
-use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::clock::rfc3339;
 use crate::db::{DbPool, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{NewUser, RoleStore, User, UserStore};
@@ -17,10 +15,10 @@ use crate::mail::MailKind;
 /// The role every new account gets unless told otherwise.
 pub const DEFAULT_ROLE: &str = "user";
 
-/// The user object of the contract; never the password hash.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-#[schema(as = User)]
-pub struct UserView {
+/// An account as its callers see it (the HTTP shape is `routes::views::UserView`): the public
+/// fields of its user row and its roles, never the password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
     pub id: Id,
     pub email: String,
     pub roles: Vec<String>,
@@ -29,20 +27,20 @@ pub struct UserView {
     pub mfa: bool,
     /// Whether the address was proven by a mail link (or the account made by an operator).
     pub email_verified: bool,
-    #[schema(format = DateTime)]
-    pub created_at: String,
+    /// Unix seconds.
+    pub created_at: i64,
 }
 
-impl UserView {
+impl Account {
     pub fn new(user: &User, roles: Vec<String>) -> Self {
-        UserView {
+        Account {
             id: user.id,
             email: user.email.clone(),
             roles,
             disabled: user.disabled,
             mfa: user.mfa_enabled || user.passkey_count > 0,
             email_verified: user.email_verified,
-            created_at: rfc3339(user.created_at),
+            created_at: user.created_at,
         }
     }
 }
@@ -120,7 +118,7 @@ pub async fn create_user(
     password: &str,
     roles: &[String],
     creation: Creation<'_>,
-) -> ApiResult<UserView> {
+) -> ApiResult<Account> {
     let email = normalize_email(email)?;
     check_password("password", password)?;
     let mut roles: Vec<String> = if roles.is_empty() { vec![DEFAULT_ROLE.into()] } else { roles.to_vec() };
@@ -170,7 +168,7 @@ pub async fn create_user(
         email_verified: new.email_verified,
         passkey_count: 0,
     };
-    Ok(UserView::new(&user, roles))
+    Ok(Account::new(&user, roles))
 }
 
 #[cfg(test)]

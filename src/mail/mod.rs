@@ -36,6 +36,10 @@ pub enum MailKind {
     EmailChanging,
     /// `portcullis mail test`.
     Test,
+    /// Stands in for a reset mail to an address without an account: written like one in the
+    /// request (so both answers take the same time, `auth::recovery::decoy_token_mail`) and
+    /// deleted by the sender unsent.
+    Decoy,
 }
 
 impl MailKind {
@@ -47,11 +51,12 @@ impl MailKind {
             MailKind::PasswordChanged => "password_changed",
             MailKind::EmailChanging => "email_changing",
             MailKind::Test => "test",
+            MailKind::Decoy => "decoy",
         }
     }
 
     pub fn parse(name: &str) -> Option<MailKind> {
-        [Self::Reset, Self::Verify, Self::Change, Self::PasswordChanged, Self::EmailChanging, Self::Test]
+        [Self::Reset, Self::Verify, Self::Change, Self::PasswordChanged, Self::EmailChanging, Self::Test, Self::Decoy]
             .into_iter()
             .find(|k| k.as_str() == name)
     }
@@ -59,7 +64,7 @@ impl MailKind {
     /// The hosted page a link of this kind leads to.
     pub const fn page(self) -> &'static str {
         match self {
-            MailKind::Reset => "reset-password",
+            MailKind::Reset | MailKind::Decoy => "reset-password",
             MailKind::Verify => "verify-email",
             _ => "confirm-email",
         }

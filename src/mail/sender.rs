@@ -1,10 +1,16 @@
 //! The sender task every instance runs: it claims due messages from the outbox under a lease
 //! (PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite's single writer), so of several instances on one
-//! database exactly one sends each message, and delivers them concurrently. A transient failure
-//! (4yz, connection, timeout) is tried again after a growing delay; a permanent one (5yz) or the
-//! `mail.max_attempts`-th failure gives the message up, audited `mail_failed`. Each message is
-//! judged on its own, so one that cannot be delivered never holds up the others. A message whose
-//! sender died holding it is claimed again when the lease ends.
+//! database exactly one sends each message, and delivers them concurrently over the transport's
+//! pooled connections. A transient failure (4yz, connection, timeout) is tried again after a
+//! growing delay; a permanent one (5yz) or the `mail.max_attempts`-th failure gives the message
+//! up, audited `mail_failed`. Each message is judged on its own, so one that cannot be delivered
+//! never holds up the others. A message whose sender died holding it is claimed again when the
+//! lease ends.
+//!
+//! Throughput (bench/README.md, "Mail"): one claim per batch of [`BATCH`], and the batch's
+//! delivered messages deleted in one statement once every delivery of the batch has ended. A
+//! message is deleted only after the SMTP server accepted it, so only a crash between that
+//! acceptance and the batch's record sends a message twice (after the lease ends).
 //!
 //! Logs name the message's id and kind, never its link or body.
 
@@ -23,9 +29,9 @@ use crate::db::{DbPool, Id};
 use crate::models::{AuditStore, NewAuditEvent, OutboxMessage, OutboxStore};
 
 /// Messages claimed per pass.
-const BATCH: i64 = 64;
+const BATCH: i64 = 128;
 /// Deliveries in flight at once (the transport's pool holds as many connections).
-const IN_FLIGHT: usize = 8;
+pub const IN_FLIGHT: usize = 8;
 /// How long a claim holds, in seconds: longer than any delivery (bounded by the timeouts).
 const LEASE: i64 = 300;
 /// How often the outbox is read when nothing wakes the sender earlier.
@@ -57,7 +63,8 @@ pub async fn run(mailer: Arc<Mailer>, pool: DbPool, clock: Clock, mut shutdown: 
     }
 }
 
-/// One pass: claims a batch and delivers it. Returns how many messages it claimed.
+/// One pass: claims a batch, delivers it, records the outcomes. Returns how many messages it
+/// claimed.
 pub async fn pass(mailer: &Mailer, pool: &DbPool, clock: &Clock) -> Result<usize, String> {
     let now = clock.now();
     let mut conn = pool.conn().await.map_err(|e| e.to_string())?;
@@ -65,33 +72,74 @@ pub async fn pass(mailer: &Mailer, pool: &DbPool, clock: &Clock) -> Result<usize
         .map_err(|e| format!("cannot claim messages: {e}"))?;
     drop(conn);
     let count = claimed.len();
-    futures_util::stream::iter(claimed)
-        .for_each_concurrent(IN_FLIGHT, |message| async move {
-            if let Err(e) = deliver_one(mailer, pool, clock, message).await {
-                rocket::warn!("mail sender: {e}");
-            }
+    if count == 0 {
+        return Ok(0);
+    }
+    let outcomes: Vec<(OutboxMessage, Option<Delivery>)> = futures_util::stream::iter(claimed)
+        .map(|message| async move {
+            // A decoy is deleted unsent.
+            let delivery = match MailKind::parse(&message.kind) {
+                Some(MailKind::Decoy) => None,
+                _ => Some(attempt(mailer, &message).await),
+            };
+            (message, delivery)
         })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
         .await;
-    if let Ok(mut conn) = pool.conn().await {
-        if let Ok(depth) = crate::db::with_conn!(conn, |c| c.outbox_depth().await) {
-            crate::ops::metrics::mail_outbox_depth(depth);
-        }
+    record(mailer, pool, clock, outcomes).await?;
+    let mut conn = pool.conn().await.map_err(|e| e.to_string())?;
+    if let Ok(depth) = crate::db::with_conn!(conn, |c| c.outbox_depth().await) {
+        crate::ops::metrics::mail_outbox_depth(depth);
     }
     Ok(count)
 }
 
-/// Renders and sends one message, then records the outcome.
-async fn deliver_one(mailer: &Mailer, pool: &DbPool, clock: &Clock, message: OutboxMessage) -> Result<(), String> {
-    let delivery = attempt(mailer, &message).await;
+/// Records a batch's outcomes: the delivered messages (and decoys) deleted in one transaction,
+/// the failed ones rescheduled or given up one by one.
+async fn record(
+    mailer: &Mailer,
+    pool: &DbPool,
+    clock: &Clock,
+    outcomes: Vec<(OutboxMessage, Option<Delivery>)>,
+) -> Result<(), String> {
     let now = clock.now();
-    let attempts = message.attempts.saturating_add(1);
     let mut conn = pool.conn().await.map_err(|e| e.to_string())?;
-    let reason = match delivery {
-        Delivery::Accepted(_) => {
-            crate::db::write_tx!(conn, |c| c.delete_message(message.id).await).map_err(|e| e.to_string())?;
-            crate::ops::metrics::mail("sent");
-            return Ok(());
+    let (mut done, mut sent): (Vec<Id>, usize) = (Vec::new(), 0);
+    let mut failed = Vec::new();
+    for (message, delivery) in outcomes {
+        match delivery {
+            None => done.push(message.id),
+            Some(Delivery::Accepted(_)) => {
+                done.push(message.id);
+                sent += 1;
+            }
+            Some(other) => failed.push((message, other)),
         }
+    }
+    crate::db::write_tx!(conn, |c| c.delete_messages(&done).await).map_err(|e| e.to_string())?;
+    for _ in 0..sent {
+        crate::ops::metrics::mail("sent");
+    }
+    for (message, delivery) in failed {
+        if let Err(e) = record_failure(mailer, &mut conn, &message, delivery, now).await {
+            rocket::warn!("mail sender: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// A failed try: another one later, or the message given up.
+async fn record_failure(
+    mailer: &Mailer,
+    conn: &mut crate::db::DbConn,
+    message: &OutboxMessage,
+    delivery: Delivery,
+    now: i64,
+) -> Result<(), String> {
+    let attempts = message.attempts.saturating_add(1);
+    let reason = match delivery {
+        Delivery::Accepted(_) => return Ok(()),
         Delivery::Transient(reason) if attempts < mailer.settings.config.max_attempts as i32 => {
             let next = now + retry_delay(attempts);
             crate::db::write_tx!(conn, |c| c.reschedule_message(message.id, attempts, next).await)
@@ -102,7 +150,7 @@ async fn deliver_one(mailer: &Mailer, pool: &DbPool, clock: &Clock, message: Out
         }
         Delivery::Transient(reason) | Delivery::Permanent(reason) => reason,
     };
-    give_up(&mut conn, &message, attempts, &reason, now).await?;
+    give_up(conn, message, attempts, &reason, now).await?;
     crate::ops::metrics::mail("failed");
     rocket::warn!("mail {} ({}) given up after {attempts} tries: {reason}", message.id, message.kind);
     Ok(())

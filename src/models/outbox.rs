@@ -47,6 +47,9 @@ pub trait OutboxStore {
     async fn claim_messages(&mut self, now: i64, lease_until: i64, limit: i64) -> QueryResult<Vec<OutboxMessage>>;
     /// Delivered or given up: the message (and its link) is gone.
     async fn delete_message(&mut self, id: Id) -> QueryResult<usize>;
+    /// [`delete_message`](Self::delete_message) for many: the sender records a pass's deliveries
+    /// in one statement.
+    async fn delete_messages(&mut self, ids: &[Id]) -> QueryResult<usize>;
     /// Another try at `next_attempt_at`, the lease released.
     async fn reschedule_message(&mut self, id: Id, attempts: i32, next_attempt_at: i64) -> QueryResult<usize>;
     /// Messages waiting (the metrics' outbox depth).
@@ -61,6 +64,13 @@ macro_rules! common {
 
         async fn delete_message(&mut self, id: Id) -> QueryResult<usize> {
             diesel::delete(outbox::table.find(id)).execute(self).await
+        }
+
+        async fn delete_messages(&mut self, ids: &[Id]) -> QueryResult<usize> {
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            diesel::delete(outbox::table.filter(outbox::id.eq_any(ids))).execute(self).await
         }
 
         async fn reschedule_message(&mut self, id: Id, attempts: i32, next_attempt_at: i64) -> QueryResult<usize> {

@@ -12,9 +12,9 @@ use super::responses::{
     AccountDisabled, BadCredentials, BadRequest, BadTokenRequest, Conflict, ErrorObject, Forbidden, InvalidGrant,
     LoginForbidden, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
-use super::views::{SessionList, TokenResponse};
+use super::views::{SessionList, TokenResponse, UserView};
 use super::NoStore;
-use crate::auth::accounts::{create_user, Creation, UserView};
+use crate::auth::accounts::{create_user, Creation};
 use crate::auth::first_party::FirstPartyUser;
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::registration_limit::count_registration;
@@ -94,7 +94,7 @@ async fn register(
     let now = auth.clock.now();
     count_registration(&mut db.conn().await?, &auth.config, client.ip.as_deref(), now).await?;
     let user = create_user(auth, db, &body.0.email, &body.0.password, &[], Creation::Registration(&client)).await?;
-    Ok((Status::Created, Json(user)))
+    Ok((Status::Created, Json(user.into())))
 }
 
 /// Starts a session.

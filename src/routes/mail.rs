@@ -11,7 +11,7 @@ use super::body::JsonBody;
 use super::responses::{
     BadRequest, ErrorObject, Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
-use crate::auth::accounts::UserView;
+use super::views::UserView;
 use crate::auth::first_party::FirstPartyUser;
 use crate::auth::guards::RequestOrigin;
 use crate::auth::Auth;
@@ -153,7 +153,7 @@ async fn confirm_email_change(
     client: RequestOrigin,
     body: JsonBody<MailToken>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(auth.confirm_email_change(db, &body.0.token, &client).await?))
+    Ok(Json(auth.confirm_email_change(db, &body.0.token, &client).await?.into()))
 }
 
 pub fn routes() -> Vec<rocket::Route> {

@@ -12,11 +12,10 @@ use super::responses::{
     AccountDisabled, BadRequest, ErrorObject, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
     Unavailable,
 };
-use super::views::TokenResponse;
+use super::views::{RecoveryCodesView, TokenResponse, TotpEnrolmentView};
 use super::NoStore;
 use crate::auth::first_party::FirstPartyUser;
 use crate::auth::guards::{Authorized, RequestOrigin};
-use crate::auth::mfa::enrol::{RecoveryCodes, TotpEnrolment};
 use crate::auth::permissions::UsersWrite;
 use crate::auth::session::login::LoginOutcome;
 use crate::auth::Auth;
@@ -74,7 +73,7 @@ enum WrongSecret {
 /// app; MFA is on once a first code confirms it.
 #[utoipa::path(tag = "mfa", security(("bearer" = []), ("oauth2" = [])), request_body = PasswordBody, responses(
     (status = 201, description = "The pending secret and its `otpauth://` URI (what a QR code encodes).",
-        body = TotpEnrolment),
+        body = TotpEnrolmentView),
     BadRequest, WrongSecret, Forbidden, (status = 409, description = "`conflict`: MFA is already on.", body = ErrorObject),
     PayloadTooLarge, TooManyRequests, Unavailable))]
 #[post("/auth/mfa/totp", data = "<body>")]
@@ -84,15 +83,15 @@ async fn enrol(
     db: &State<Db>,
     client: RequestOrigin,
     body: JsonBody<PasswordBody>,
-) -> ApiResult<(Status, NoStore<Json<TotpEnrolment>>)> {
+) -> ApiResult<(Status, NoStore<Json<TotpEnrolmentView>>)> {
     let enrolment = auth.enrol_totp(db, &me, &body.0.password, &client).await?;
-    Ok((Status::Created, NoStore::new(Json(enrolment))))
+    Ok((Status::Created, NoStore::new(Json(enrolment.into()))))
 }
 
 /// Confirms enrolment with a first code: MFA is on, every other session of the caller ends, and
 /// ten recovery codes are shown, this once.
 #[utoipa::path(tag = "mfa", security(("bearer" = []), ("oauth2" = [])), request_body = CodeBody, responses(
-    (status = 200, description = "MFA is on; the recovery codes.", body = RecoveryCodes),
+    (status = 200, description = "MFA is on; the recovery codes.", body = RecoveryCodesView),
     BadRequest, WrongSecret, Forbidden,
     (status = 409, description = "`conflict`: MFA is already on, or no enrolment is pending.", body = ErrorObject),
     PayloadTooLarge, Unavailable))]
@@ -103,8 +102,8 @@ async fn confirm(
     mut db: Connection<Db>,
     client: RequestOrigin,
     body: JsonBody<CodeBody>,
-) -> ApiResult<NoStore<Json<RecoveryCodes>>> {
-    Ok(NoStore::new(Json(auth.confirm_totp(&mut db, &me, &body.0.code, &client).await?)))
+) -> ApiResult<NoStore<Json<RecoveryCodesView>>> {
+    Ok(NoStore::new(Json(auth.confirm_totp(&mut db, &me, &body.0.code, &client).await?.into())))
 }
 
 /// Turns MFA off, with the password and a code (or a recovery code).
@@ -126,7 +125,7 @@ async fn disable(
 
 /// Replaces the recovery codes, with the password and a code (or a recovery code).
 #[utoipa::path(tag = "mfa", security(("bearer" = []), ("oauth2" = [])), request_body = PasswordAndCode, responses(
-    (status = 200, description = "The new set; the old one no longer works.", body = RecoveryCodes),
+    (status = 200, description = "The new set; the old one no longer works.", body = RecoveryCodesView),
     BadRequest, WrongSecret, Forbidden, (status = 409, description = "`conflict`: MFA is not on.", body = ErrorObject),
     PayloadTooLarge, TooManyRequests, Unavailable))]
 #[post("/auth/mfa/recovery-codes", data = "<body>")]
@@ -136,8 +135,8 @@ async fn recovery_codes(
     db: &State<Db>,
     client: RequestOrigin,
     body: JsonBody<PasswordAndCode>,
-) -> ApiResult<NoStore<Json<RecoveryCodes>>> {
-    Ok(NoStore::new(Json(auth.new_recovery_codes(db, &me, &body.0.password, &body.0.code, &client).await?)))
+) -> ApiResult<NoStore<Json<RecoveryCodesView>>> {
+    Ok(NoStore::new(Json(auth.new_recovery_codes(db, &me, &body.0.password, &body.0.code, &client).await?.into())))
 }
 
 /// The second step of a login with MFA on: the `mfa_token` of the 403 `mfa_required` answer

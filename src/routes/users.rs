@@ -10,13 +10,14 @@ use super::body::JsonBody;
 use super::responses::{
     BadRequest, ErrorObject, Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
-use crate::auth::accounts::UserView;
+use crate::auth::accounts::Account;
 use crate::auth::first_party::FirstPartyUser;
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use crate::models::UserStore;
+use crate::routes::views::UserView;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct PasswordChange {
@@ -33,7 +34,7 @@ async fn me(me: guards::User, mut db: Connection<Db>) -> ApiResult<Json<UserView
     let conn = &mut *db;
     let (user, roles) = crate::db::with_conn!(conn, |c| c.find_user_with_roles(me.user_id).await)?
         .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
-    Ok(Json(UserView::new(&user, roles)))
+    Ok(Json(Account::new(&user, roles).into()))
 }
 
 /// What the caller's access token says, checked but without a database round-trip.

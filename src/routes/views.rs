@@ -1,10 +1,15 @@
-//! The bodies the token and session endpoints answer with: the token responses and the session
-//! list. `auth` hands back domain types (`IssuedTokens`, `IssuedClientToken`, `Session`); these are
-//! their JSON shapes of the contract, documented in the OpenAPI schema.
+//! The bodies the token, session, account and MFA endpoints answer with: the token responses,
+//! the session list, the user object, a TOTP enrolment and recovery codes. `auth` hands back
+//! domain types (`IssuedTokens`, `IssuedClientToken`, `Session`, `Account`, `TotpEnrolment`,
+//! `RecoveryCodes`); these are their JSON shapes of the contract, documented in the OpenAPI
+//! schema.
 
 use serde::Serialize;
 
+use crate::admin::users::AccountPage;
+use crate::auth::accounts::Account;
 use crate::auth::client_auth::IssuedClientToken;
+use crate::auth::mfa::enrol::{RecoveryCodes, TotpEnrolment};
 use crate::auth::session::issued::IssuedTokens;
 use crate::clock::rfc3339;
 use crate::db::Id;
@@ -135,5 +140,93 @@ impl SessionList {
     /// The list of `sessions`, the one whose id is `current` (the caller's) marked.
     pub fn new(sessions: &[Session], current: Option<Id>) -> Self {
         SessionList { sessions: sessions.iter().map(|s| SessionView::new(s, current)).collect() }
+    }
+}
+
+/// The user object of the contract; never the password hash.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = User)]
+pub struct UserView {
+    pub id: Id,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub disabled: bool,
+    /// Whether the account logs in with a second factor: TOTP or a passkey.
+    pub mfa: bool,
+    /// Whether the address was proven by a mail link (or the account made by an operator).
+    pub email_verified: bool,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+impl From<Account> for UserView {
+    fn from(a: Account) -> Self {
+        UserView {
+            id: a.id,
+            email: a.email,
+            roles: a.roles,
+            disabled: a.disabled,
+            mfa: a.mfa,
+            email_verified: a.email_verified,
+            created_at: rfc3339(a.created_at),
+        }
+    }
+}
+
+/// One page of users and how many match in all.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserPage {
+    pub users: Vec<UserView>,
+    pub total: i64,
+}
+
+impl From<AccountPage> for UserPage {
+    fn from(page: AccountPage) -> Self {
+        UserPage { users: page.users.into_iter().map(UserView::from).collect(), total: page.total }
+    }
+}
+
+/// The answer of `POST /auth/mfa/totp`: the secret to give an authenticator app, as text and as
+/// the URI a QR code encodes. `Debug` leaves both out.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TotpEnrolment)]
+pub struct TotpEnrolmentView {
+    /// RFC 4648 base32, no padding.
+    #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
+    pub secret: String,
+    #[schema(example = "otpauth://totp/auth.example.com:alice@example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\
+        &issuer=auth.example.com&algorithm=SHA1&digits=6&period=30")]
+    pub otpauth_uri: String,
+}
+
+impl std::fmt::Debug for TotpEnrolmentView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpEnrolment").finish_non_exhaustive()
+    }
+}
+
+impl From<TotpEnrolment> for TotpEnrolmentView {
+    fn from(e: TotpEnrolment) -> Self {
+        TotpEnrolmentView { secret: e.secret, otpauth_uri: e.otpauth_uri }
+    }
+}
+
+/// Ten one-time recovery codes, shown once. `Debug` leaves them out.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = RecoveryCodes)]
+pub struct RecoveryCodesView {
+    #[schema(example = json!(["abcd-efgh-ijkl-mnop"]))]
+    pub recovery_codes: Vec<String>,
+}
+
+impl std::fmt::Debug for RecoveryCodesView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecoveryCodes").finish_non_exhaustive()
+    }
+}
+
+impl From<RecoveryCodes> for RecoveryCodesView {
+    fn from(c: RecoveryCodes) -> Self {
+        RecoveryCodesView { recovery_codes: c.recovery_codes }
     }
 }

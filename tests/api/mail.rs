@@ -41,6 +41,15 @@ async fn reset(app: &TestApp, token: &str, password: &str) -> Status {
     app.post("/auth/password/reset", json!({"token": token, "new_password": password})).await.status()
 }
 
+/// Messages in the outbox, decoys included.
+async fn outbox_depth(app: &TestApp) -> i64 {
+    use portcullis::models::OutboxStore;
+    use rocket_db_pools::{Database, Pool};
+    let db = portcullis::db::Db::fetch(app.client.rocket()).expect("db");
+    let mut conn = db.get().await.expect("connection");
+    portcullis::db::with_conn!(conn, |c| c.outbox_depth().await).expect("count")
+}
+
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
 on_both_backends! {
@@ -79,6 +88,18 @@ on_both_backends! {
         assert!(response.status().code < 500);
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         assert!(sink.messages().is_empty());
+    }
+
+    async fn the_decoys_of_requests_for_unknown_addresses_leave_the_outbox_unsent(backend) {
+        let sink = SmtpSink::start().await;
+        let app = mail_app(backend, &sink).await;
+        let user = app.with_user().await;
+        assert_eq!(forgot(&app, "nobody@example.com").await, Status::Accepted);
+        assert_eq!(forgot(&app, "nobody-else@example.com").await, Status::Accepted);
+        assert_eq!(forgot(&app, &user.email).await, Status::Accepted);
+        link_mail(&sink, &user.email, "reset-password", 1).await;
+        eventually("an empty outbox", async || outbox_depth(&app).await == 0).await;
+        assert_eq!(sink.messages().len(), 1, "only the known address's mail went out");
     }
 
     async fn a_new_request_and_a_password_change_void_earlier_reset_tokens(backend) {

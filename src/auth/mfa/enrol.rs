@@ -6,7 +6,6 @@
 //! that flag on the account row (`switch_mfa`), so that concurrent enrolments, confirmations and
 //! disablings of one account take turns and each sees the others' outcome.
 
-use serde::Serialize;
 use serde_json::json;
 
 use super::{claim, counter, recovery, secret, totp, wrong_code, Factor, Rejected};
@@ -19,15 +18,12 @@ use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::models::{AdminLock, AuditStore, MfaStore, PasskeyStore, SessionStore, UserStore};
 
-/// The answer of `POST /auth/mfa/totp`: the secret to give an authenticator app, as text and as
-/// the URI a QR code encodes. `Debug` leaves both out.
-#[derive(Serialize, utoipa::ToSchema)]
+/// A new pending secret (`POST /auth/mfa/totp`; its HTTP shape is
+/// `routes::views::TotpEnrolmentView`): as text and as the URI a QR code encodes. `Debug` leaves
+/// both out.
 pub struct TotpEnrolment {
     /// RFC 4648 base32, no padding.
-    #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
     pub secret: String,
-    #[schema(example = "otpauth://totp/auth.example.com:alice@example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\
-        &issuer=auth.example.com&algorithm=SHA1&digits=6&period=30")]
     pub otpauth_uri: String,
 }
 
@@ -37,10 +33,9 @@ impl std::fmt::Debug for TotpEnrolment {
     }
 }
 
-/// Ten one-time recovery codes, shown once. `Debug` leaves them out.
-#[derive(Serialize, utoipa::ToSchema)]
+/// Ten one-time recovery codes, shown once (HTTP shape: `routes::views::RecoveryCodesView`).
+/// `Debug` leaves them out.
 pub struct RecoveryCodes {
-    #[schema(example = json!(["abcd-efgh-ijkl-mnop"]))]
     pub recovery_codes: Vec<String>,
 }
 

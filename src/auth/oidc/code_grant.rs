@@ -42,7 +42,8 @@ impl From<diesel::result::Error> for Abort {
     }
 }
 
-/// What the exchange's transaction committed.
+/// What the exchange's transaction committed. Not boxed: one lives per request, briefly.
+#[allow(clippy::large_enum_variant)]
 enum Exchanged<'a> {
     /// The code was redeemed and its session recorded; the sessions the cap ended for it.
     Started { starting: Starting<'a>, evicted: Vec<Id>, nonce: Option<String> },

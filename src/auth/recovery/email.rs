@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use super::{dead_link, send_token_mail, token_kind};
-use crate::auth::accounts::{is_unique_violation, normalize_email, UserView};
+use crate::auth::accounts::{is_unique_violation, normalize_email, Account};
 use crate::auth::audit::audit_event;
 use crate::auth::guards::{self, RequestOrigin};
 use crate::auth::secrets::hash_token;
@@ -90,12 +90,7 @@ impl Auth {
 
     /// `POST /auth/email/confirm`: the account moves to the token's address, verified; 409 when
     /// another account took it meanwhile.
-    pub async fn confirm_email_change(
-        &self,
-        pool: &DbPool,
-        token: &str,
-        client: &RequestOrigin,
-    ) -> ApiResult<UserView> {
+    pub async fn confirm_email_change(&self, pool: &DbPool, token: &str, client: &RequestOrigin) -> ApiResult<Account> {
         self.mail.require_on()?;
         let (hash, kind, now) = (hash_token(token), token_kind(MailKind::Change), self.clock.now());
         let mut conn = pool.conn().await?;
@@ -117,6 +112,6 @@ impl Auth {
             Ok::<_, ApiError>(c.find_user_with_roles(row.user_id).await?)
         })?;
         let (user, roles) = changed.ok_or_else(dead_link)?;
-        Ok(UserView::new(&user, roles))
+        Ok(Account::new(&user, roles))
     }
 }

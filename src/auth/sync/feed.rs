@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rocket_db_pools::Pool;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Auth;
@@ -32,54 +31,30 @@ const FP_SPAN: i64 = 1_000_000;
 /// The longest a request may wait for a change, in seconds.
 pub const MAX_WAIT: u64 = 55;
 
-/// One answer of the feed.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Changes {
-    /// Pass it back as `cursor` to get what changed after this answer.
+/// One answer of the feed (its HTTP shape, with what each part means to a resource server, is
+/// `routes::feed::Changes`).
+#[derive(Debug)]
+pub struct FeedAnswer {
     pub cursor: i64,
-    /// `true` when this answer is the whole state (no or an unusable cursor was given).
+    /// The answer is the whole state (no or an unusable cursor was given).
     pub snapshot: bool,
-    /// Sessions ended while their access tokens may still be unexpired: refuse tokens whose `sid`
-    /// is one of them until `until`.
-    pub ended_sessions: Vec<Ended>,
-    /// Deleted service clients: refuse tokens whose `client_id` is one of them until `until`.
-    pub deleted_clients: Vec<DeletedClient>,
-    /// Clients whose access tokens issued up to a time were revoked (secret rotation, RFC 7009):
-    /// refuse tokens whose `client_id` is one of them and whose `iat` is at or before
-    /// `revoked_through`, until `until`. A later answer may raise `revoked_through`; keep the
-    /// highest.
-    pub client_cutoffs: Vec<ClientCutoffView>,
-    /// Users whose roles changed: refuse their tokens naming a role not in `roles` until `until`.
-    pub role_changes: Vec<RoleChangeView>,
-    /// Role name → permissions, the whole table (the `admin` role holds every permission).
+    /// Ended sessions with the time their access tokens run out: (session id, until).
+    pub ended_sessions: Vec<(Id, i64)>,
+    /// Deleted service clients with the time their tokens run out: (client id, until).
+    pub deleted_clients: Vec<(Id, i64)>,
+    pub client_cutoffs: Vec<ClientCutoff>,
+    pub role_changes: Vec<RolesChanged>,
+    /// Role name → permissions, the whole table.
     pub roles: BTreeMap<String, Vec<String>>,
     /// The access-token lifetime in seconds.
     pub access_ttl: u64,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Ended {
-    pub sid: Id,
-    pub until: i64,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DeletedClient {
-    pub client_id: Id,
-    pub until: i64,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ClientCutoffView {
-    pub client_id: Id,
-    pub revoked_through: i64,
-    pub until: i64,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RoleChangeView {
-    pub sub: Id,
-    /// Orders changes of one user: keep the highest.
+/// A user's roles changed: tokens naming another role are refused until `until`.
+#[derive(Debug)]
+pub struct RolesChanged {
+    pub user_id: Id,
+    /// Orders changes of one user.
     pub version: i64,
     pub roles: Vec<String>,
     pub until: i64,
@@ -134,7 +109,7 @@ impl Read {
 impl Auth {
     /// The feed's answer to `cursor`: a snapshot without one, else the window it names once it
     /// changed, or after `wait` with nothing new. Database errors are 503 `unavailable`.
-    pub async fn change_feed(&self, pool: &DbPool, cursor: Option<i64>, wait: Duration) -> ApiResult<Changes> {
+    pub async fn change_feed(&self, pool: &DbPool, cursor: Option<i64>, wait: Duration) -> ApiResult<FeedAnswer> {
         let now = self.clock.now();
         let given = cursor.filter(|c| *c > 0 && c / FP_SPAN <= now);
         let since = given.map_or(i64::MIN, |c| c / FP_SPAN - OVERLAP);
@@ -158,28 +133,17 @@ impl Auth {
         let cursor = read_at * FP_SPAN + read.fingerprint(read_at - OVERLAP);
         let roles = self.role_table(pool).await?;
         let (clients, sessions): (Vec<_>, Vec<_>) = read.revocations.into_iter().partition(|row| row.0 == row.1);
-        Ok(Changes {
+        Ok(FeedAnswer {
             cursor,
             snapshot: given.is_none(),
-            ended_sessions: sessions.into_iter().map(|(sid, _, _, until)| Ended { sid, until }).collect(),
-            deleted_clients: clients
-                .into_iter()
-                .map(|(client_id, _, _, until)| DeletedClient { client_id, until })
-                .collect(),
-            client_cutoffs: read
-                .cutoffs
-                .into_iter()
-                .map(|(cutoff, _)| ClientCutoffView {
-                    client_id: cutoff.client_id,
-                    revoked_through: cutoff.revoked_through,
-                    until: cutoff.expires_at,
-                })
-                .collect(),
+            ended_sessions: sessions.into_iter().map(|(sid, _, _, until)| (sid, until)).collect(),
+            deleted_clients: clients.into_iter().map(|(client_id, _, _, until)| (client_id, until)).collect(),
+            client_cutoffs: read.cutoffs.into_iter().map(|(cutoff, _)| cutoff).collect(),
             role_changes: read
                 .role_changes
                 .into_iter()
-                .map(|c| RoleChangeView {
-                    sub: c.user_id,
+                .map(|c| RolesChanged {
+                    user_id: c.user_id,
                     version: c.version,
                     roles: serde_json::from_str(&c.roles).unwrap_or_default(),
                     until: c.expires_at,

@@ -7,8 +7,6 @@ use rocket_db_pools::Connection;
 use serde::Deserialize;
 
 use super::path_id;
-use crate::admin::users::UserPage;
-use crate::auth::accounts::UserView;
 use crate::auth::guards::{Authorized, RequestOrigin};
 use crate::auth::permissions::{SessionsRead, SessionsRevoke, UsersRead, UsersWrite};
 use crate::auth::Auth;
@@ -20,7 +18,7 @@ use crate::routes::query::SingleValued;
 use crate::routes::responses::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
 };
-use crate::routes::views::SessionList;
+use crate::routes::views::{SessionList, UserPage, UserView};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct RolesBody {
@@ -50,7 +48,7 @@ async fn list(
     offset: Option<&str>,
     email: Option<&str>,
 ) -> ApiResult<Json<UserPage>> {
-    Ok(Json(auth.list_users(&mut db, email, Page::parse(limit, offset)?).await?))
+    Ok(Json(auth.list_users(&mut db, email, Page::parse(limit, offset)?).await?.into()))
 }
 
 /// One user. Needs `users:read`.
@@ -65,7 +63,7 @@ async fn get(
     mut db: Connection<Db>,
     id: &str,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(auth.user_view(&mut db, path_id(id, "user")?).await?))
+    Ok(Json(auth.user_view(&mut db, path_id(id, "user")?).await?.into()))
 }
 
 /// Replaces a user's roles; takes effect at the user's next refresh. Needs `users:write`.
@@ -83,7 +81,7 @@ async fn set_roles(
     id: &str,
     body: JsonBody<RolesBody>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(auth.set_roles(&mut db, &who, path_id(id, "user")?, body.0.roles, &client).await?))
+    Ok(Json(auth.set_roles(&mut db, &who, path_id(id, "user")?, body.0.roles, &client).await?.into()))
 }
 
 /// Disables or enables a user; disabling ends all its sessions. Needs `users:write`.
@@ -101,7 +99,7 @@ async fn patch(
     id: &str,
     body: JsonBody<PatchBody>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(auth.set_disabled(&mut db, &who, path_id(id, "user")?, body.0.disabled, &client).await?))
+    Ok(Json(auth.set_disabled(&mut db, &who, path_id(id, "user")?, body.0.disabled, &client).await?.into()))
 }
 
 /// Deletes a user and its sessions. Needs `users:write`.
