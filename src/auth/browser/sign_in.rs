@@ -13,9 +13,9 @@ use crate::auth::session::login::AMR_PASSWORD;
 use crate::auth::session::password_step::PasswordStep;
 use crate::auth::Auth;
 use crate::config::Secret;
-use webauthn_rs_core::proto::PublicKeyCredential;
 use crate::db::{DbPool, Id};
 use crate::error::ApiResult;
+use webauthn_rs_core::proto::PublicKeyCredential;
 
 /// What the sign-in form's password led to.
 #[derive(Debug)]
