@@ -22,13 +22,16 @@ pub struct FormPage {
     pub html: Html,
     /// A CSP source expression for the client's redirect URI.
     pub form_action: String,
+    /// Whether the page runs the passkey script ([`super::SCRIPT_CSP`]).
+    pub scripts: bool,
 }
 
 impl<'r> Responder<'r, 'static> for FormPage {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
         let mut response = self.html.respond_to(request)?;
+        let scripts = if self.scripts { super::SCRIPT_CSP } else { "" };
         let csp = format!(
-            "default-src 'none'; style-src 'self'; form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self'; {scripts}form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'",
             self.form_action
         );
         response.set_raw_header("Content-Security-Policy", csp);

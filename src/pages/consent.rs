@@ -90,7 +90,7 @@ fn render_page(
         items,
     });
     let status = error.map_or(rocket::http::Status::Ok, |e| e.status);
-    FormPage { html: Html { status, body }, form_action: csp_source(&request.redirect_uri) }
+    FormPage { html: Html { status, body }, form_action: csp_source(&request.redirect_uri), scripts: false }
 }
 
 /// The consent page of `request` for the browser's `session`.

@@ -13,7 +13,8 @@ const COOKIE: &str = "portcullis_csrf";
 
 /// The token of this browser, set in its cookie when it has none; `secure` on `https` issuers.
 pub fn token(jar: &CookieJar<'_>, secure: bool) -> String {
-    if let Some(value) = jar.get(COOKIE).map(|c| c.value().to_owned()).filter(|v| v.len() == 43) {
+    // `get_pending`: a page with two forms asks twice, and the second must see the first's cookie.
+    if let Some(value) = jar.get_pending(COOKIE).map(|c| c.value().to_owned()).filter(|v| v.len() == 43) {
         return value;
     }
     let value = random_mac_key();

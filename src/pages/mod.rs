@@ -5,6 +5,10 @@
 //! Every page sends `Content-Security-Policy` (nothing but this origin's stylesheet and forms, no
 //! framing), `X-Content-Type-Options: nosniff`, `Cache-Control: no-store` and
 //! `Referrer-Policy: no-referrer` (the token in the address must not leak to another site).
+//!
+//! The one script, `/pages/passkeys.js` ([`signin_passkey`]), runs only on the pages with passkey
+//! buttons (sign-in, code step, account), whose CSP adds [`SCRIPT_CSP`]: this origin's script
+//! file and `fetch` to this origin, never inline code.
 
 pub mod account;
 pub mod authorize;
@@ -14,6 +18,7 @@ pub mod csrf;
 pub mod logout;
 pub mod mail_links;
 pub mod signin;
+pub mod signin_passkey;
 
 use std::io::Cursor;
 
@@ -32,6 +37,10 @@ impl Html {
         Html { status: Status::Ok, body }
     }
 }
+
+/// What the CSP of a page with passkey buttons adds: this origin's script file (no inline code,
+/// no `eval`) and its calls to this origin's passkey endpoints.
+pub const SCRIPT_CSP: &str = "script-src 'self'; connect-src 'self'; ";
 
 /// Headers of every hosted page.
 const HEADERS: &[(&str, &str)] = &[
@@ -81,6 +90,7 @@ pub fn routes() -> Vec<rocket::Route> {
     routes.extend(account::routes());
     routes.extend(authorize::routes());
     routes.extend(signin::routes());
+    routes.extend(signin_passkey::routes());
     routes.extend(consent::routes());
     routes.extend(logout::routes());
     routes

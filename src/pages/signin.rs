@@ -22,6 +22,10 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 
 const SIGN_IN_FORM: &str = "signin";
 const CODE_FORM: &str = "signin_mfa";
+/// The sign-in page's passkey form (`POST /signin/passkey`).
+pub const PASSKEY_FORM: &str = "signin_passkey";
+/// The code page's passkey form (`/signin/mfa/passkey`).
+pub const CODE_PASSKEY_FORM: &str = "signin_mfa_passkey";
 
 #[derive(Template)]
 #[template(path = "signin.html")]
@@ -29,6 +33,7 @@ struct SignInPage<'a> {
     site: &'a str,
     error: Option<&'a str>,
     csrf: &'a str,
+    passkey_csrf: &'a str,
     request: &'a str,
     client: &'a str,
     email: &'a str,
@@ -40,14 +45,16 @@ struct CodePage<'a> {
     site: &'a str,
     error: Option<&'a str>,
     csrf: &'a str,
+    passkey_csrf: &'a str,
     request: &'a str,
     client: &'a str,
 }
 
-/// A page of `request` with the status of `error` (the API's), 200 without one.
+/// A page of `request` with the status of `error` (the API's), 200 without one; it runs the
+/// passkey script.
 fn with_status(request: &ValidRequest, body: String, error: Option<&ApiError>) -> FormPage {
     let html = Html { status: error.map_or(Status::Ok, |e| e.status), body };
-    FormPage { html, form_action: csp_source(&request.redirect_uri) }
+    FormPage { html, form_action: csp_source(&request.redirect_uri), scripts: true }
 }
 
 /// The sign-in page of `request`, its form bound to the browser's `session` (if any).
@@ -61,12 +68,14 @@ pub fn page(
 ) -> FormPage {
     let carried = request.params.to_urlencoded(false);
     let csrf = csrf::bound_token(auth, jar, session, SIGN_IN_FORM, &carried);
+    let passkey_csrf = csrf::bound_token(auth, jar, session, PASSKEY_FORM, &carried);
     let site = auth.config.display_name();
     let error_text = error.map(|e| e.description().to_owned());
     let body = render(&SignInPage {
         site: &site,
         error: error_text.as_deref(),
         csrf: &csrf,
+        passkey_csrf: &passkey_csrf,
         request: &carried,
         client: &request.client.name,
         email,
@@ -74,7 +83,7 @@ pub fn page(
     with_status(request, body, error)
 }
 
-fn code_page(
+pub fn code_page(
     auth: &Auth,
     jar: &CookieJar<'_>,
     request: &ValidRequest,
@@ -83,12 +92,14 @@ fn code_page(
 ) -> FormPage {
     let carried = request.params.to_urlencoded(false);
     let csrf = csrf::bound_token(auth, jar, session, CODE_FORM, &carried);
+    let passkey_csrf = csrf::bound_token(auth, jar, session, CODE_PASSKEY_FORM, &carried);
     let site = auth.config.display_name();
     let error_text = error.map(|e| e.description().to_owned());
     let body = render(&CodePage {
         site: &site,
         error: error_text.as_deref(),
         csrf: &csrf,
+        passkey_csrf: &passkey_csrf,
         request: &carried,
         client: &request.client.name,
     });
@@ -101,7 +112,7 @@ pub fn forged() -> ApiError {
 }
 
 /// After a sign-in: the cookie, then the request continued as decided for the new session.
-async fn continue_request(
+pub(super) async fn continue_request(
     auth: &Auth,
     db: &Db,
     jar: &CookieJar<'_>,

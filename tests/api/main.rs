@@ -76,6 +76,7 @@ mod session_storage;
 mod sessions;
 mod shutdown;
 mod signin_page;
+mod signin_passkey_page;
 mod signing;
 mod smtp_sink;
 mod third_party_sessions;

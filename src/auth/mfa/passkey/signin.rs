@@ -32,7 +32,7 @@ use crate::auth::Auth;
 use crate::db::{DbConn, DbPool};
 use crate::error::{ApiError, ApiResult};
 use crate::models::session::FIRST_PARTY_CLIENT;
-use crate::models::{AuditStore, MfaStore, PasskeyRow, PasskeyStore, SettingStore, UserStore};
+use crate::models::{AuditStore, MfaChallenge, MfaStore, PasskeyRow, PasskeyStore, SettingStore, UserStore};
 
 /// The setting holding the key of the decoy credential ids answered for unknown emails.
 const DECOY_KEY: &str = "passkey_decoy_key";
@@ -133,9 +133,31 @@ impl Auth {
         credential: &PublicKeyCredential,
         client: &RequestOrigin,
     ) -> ApiResult<IssuedTokens> {
-        let rp = self.relying_party()?;
         let mut owned = pool.conn().await?;
         let conn = &mut owned;
+        let (user_id, reservation) = self.passkey_sign_in_step(conn, ceremony_id, credential, client).await?;
+        let started = Started {
+            amr: AMR_PASSWORDLESS,
+            resource: None,
+            scope: None,
+            reservation: Some(&reservation),
+            client_id: FIRST_PARTY_CLIENT,
+        };
+        self.start_session(conn, user_id, started, client, self.clock.now()).await
+    }
+
+    /// The passwordless sign-in's checks, shared by `POST /auth/passkeys/login/finish` and the
+    /// hosted sign-in's passkey (`Auth::browser_passkey_sign_in`): takes the ceremony, verifies
+    /// the assertion, counts it in the login throttle. The account admitted and the throttle
+    /// reservation the session's start releases (`amr` [`AMR_PASSWORDLESS`]).
+    pub async fn passkey_sign_in_step(
+        &self,
+        conn: &mut DbConn,
+        ceremony_id: &str,
+        credential: &PublicKeyCredential,
+        client: &RequestOrigin,
+    ) -> ApiResult<(crate::db::Id, throttle::Reservation)> {
+        let rp = self.relying_party()?;
         let (ceremony, state) = self.take_ceremony::<AuthenticationState>(conn, ceremony_id, Purpose::SignIn).await?;
         let Some(row) = self.answering_passkey(conn, credential, ceremony.user_id).await? else {
             return Err(refused());
@@ -169,14 +191,7 @@ impl Auth {
             json!({"passkey_id": row.id, "step": "passwordless"}),
         );
         crate::db::write_tx!(conn, |c| c.insert_audit(&event).await)?;
-        let started = Started {
-            amr: AMR_PASSWORDLESS,
-            resource: None,
-            scope: None,
-            reservation: Some(&reservation),
-            client_id: FIRST_PARTY_CLIENT,
-        };
-        self.start_session(conn, user.id, started, client, now).await
+        Ok((user.id, reservation))
     }
 
     /// `POST /auth/mfa/passkey`: request options for the second step of the login whose
@@ -216,11 +231,36 @@ impl Auth {
         credential: &PublicKeyCredential,
         client: &RequestOrigin,
     ) -> ApiResult<IssuedTokens> {
+        let mut owned = pool.conn().await?;
+        let conn = &mut owned;
+        let challenge = self.passkey_second_step(conn, mfa_token, ceremony_id, credential, client).await?;
+        // The audience and scope chosen at the password step carry through, as with a TOTP code.
+        let scope = challenge.scope.as_deref().map(Scope::stored);
+        let started = Started {
+            amr: AMR_PASSWORD_AND_PASSKEY,
+            resource: challenge.resource.as_deref(),
+            scope: scope.as_ref(),
+            reservation: None,
+            client_id: FIRST_PARTY_CLIENT,
+        };
+        self.start_session(conn, challenge.user_id, started, client, self.clock.now()).await
+    }
+
+    /// The passkey second step's checks, shared by `POST /auth/mfa/verify` and the hosted code
+    /// page (`Auth::browser_second_factor_passkey`): the `mfa_token` and its attempts, the
+    /// ceremony, the assertion, the second-factor counter; spends the `mfa_token`. The password
+    /// step's challenge (its account, scope and audience); `amr` [`AMR_PASSWORD_AND_PASSKEY`].
+    pub async fn passkey_second_step(
+        &self,
+        conn: &mut DbConn,
+        mfa_token: &str,
+        ceremony_id: &str,
+        credential: &PublicKeyCredential,
+        client: &RequestOrigin,
+    ) -> ApiResult<MfaChallenge> {
         let rp = self.relying_party()?;
         let hash = hash_token(mfa_token);
         let now = self.clock.now();
-        let mut owned = pool.conn().await?;
-        let conn = &mut owned;
         let challenge = crate::db::with_conn!(conn, |c| c.find_challenge(&hash).await)?.ok_or_else(dead)?;
         let user = crate::db::with_conn!(conn, |c| c.find_user(challenge.user_id).await)?.ok_or_else(dead)?;
         counter::check(conn, user.id, now).await?;
@@ -265,15 +305,6 @@ impl Auth {
             Ok::<_, ApiError>(())
         })?;
         throttle::clear_account(conn, &keys).await?;
-        // The audience and scope chosen at the password step carry through, as with a TOTP code.
-        let scope = challenge.scope.as_deref().map(Scope::stored);
-        let started = Started {
-            amr: AMR_PASSWORD_AND_PASSKEY,
-            resource: challenge.resource.as_deref(),
-            scope: scope.as_ref(),
-            reservation: None,
-            client_id: FIRST_PARTY_CLIENT,
-        };
-        self.start_session(conn, user.id, started, client, now).await
+        Ok(challenge)
     }
 }
