@@ -65,7 +65,7 @@ pub fn mfa(auth: &Auth, jar: &CookieJar<'_>) -> Option<String> {
     jar.get(mfa_name(auth)).map(|c| c.value().to_owned())
 }
 
-/// Removes the browser-session cookie (after logout). A `__Host-` cookie is only replaced by
+/// Removes the browser-session cookie (after logout, or the account page's End on this browser). A `__Host-` cookie is only replaced by
 /// one with the same prefix rules (`Secure`, `Path=/`).
 pub fn clear_session(auth: &Auth, jar: &CookieJar<'_>) {
     jar.remove(Cookie::build(session_name(auth)).path("/").secure(secure(auth)).http_only(true).build());
@@ -73,10 +73,4 @@ pub fn clear_session(auth: &Auth, jar: &CookieJar<'_>) {
 
 pub fn clear_mfa(auth: &Auth, jar: &CookieJar<'_>) {
     jar.remove(Cookie::build(mfa_name(auth)).path("/").build());
-}
-
-/// Removes the browser session's cookie (its session has ended: the account page's End button
-/// on this browser).
-pub fn clear_session(auth: &Auth, jar: &CookieJar<'_>) {
-    jar.remove(Cookie::build(session_name(auth)).path("/").build());
 }

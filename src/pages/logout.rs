@@ -79,7 +79,7 @@ fn confirm_page(
     let html = Html { status: error.map_or(Status::Ok, |e| e.status), body };
     // The confirmation's 303 goes to the post_logout_redirect_uri: CSP form-action covers it.
     let form_action = request.redirect_uri.as_deref().map(csp_source).unwrap_or_default();
-    LogoutAnswer::Confirm(FormPage { html, form_action })
+    LogoutAnswer::Confirm(FormPage { html, form_action, scripts: false })
 }
 
 /// The confirmation form's fields, when a POST carries them.
