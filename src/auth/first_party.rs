@@ -39,11 +39,17 @@ fn third_party() -> ApiError {
     ApiError::forbidden("Sessions of third-party clients may not use this endpoint of the account.")
 }
 
+/// The registered client `user`'s session belongs to, as its token names it; `None` for
+/// Portcullis's own sessions (and tokens from before clients were recorded, which name none).
+fn registered_client(user: &User) -> Option<&str> {
+    user.client_id.as_deref().filter(|c| *c != FIRST_PARTY_CLIENT)
+}
+
 impl Auth {
     /// Whether `user`'s session belongs to Portcullis or a first-party client. Tokens issued
     /// before clients were recorded (no `client_id`) are Portcullis's own.
     pub async fn is_first_party(&self, conn: &mut DbConn, user: &User) -> ApiResult<bool> {
-        let Some(client_id) = user.client_id.as_deref().filter(|c| *c != FIRST_PARTY_CLIENT) else { return Ok(true) };
+        let Some(client_id) = registered_client(user) else { return Ok(true) };
         let Ok(client_id) = client_id.parse::<Id>() else { return Ok(false) };
         let found = crate::db::with_conn!(conn, |c| c.find_client(client_id).await)?;
         Ok(found.is_some_and(|(client, _)| client.settings.first_party))
@@ -59,8 +65,9 @@ impl Auth {
     }
 }
 
+/// The guard's check; Portcullis's own sessions need no database connection.
 async fn first_party(req: &Request<'_>, user: &User) -> ApiResult<()> {
-    if user.client_id.as_deref().is_none_or(|c| c == FIRST_PARTY_CLIENT) {
+    if registered_client(user).is_none() {
         return Ok(());
     }
     let auth = req.rocket().state::<Auth>().ok_or_else(|| ApiError::internal("auth state is not managed"))?;

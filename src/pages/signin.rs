@@ -106,6 +106,12 @@ pub fn code_page(
     with_status(request, body, error)
 }
 
+/// 401 `invalid_grant` for a code step whose `mfa_token` cookie is gone (it outlived the
+/// token's life): the person signs in again.
+pub fn sign_in_expired() -> ApiError {
+    ApiError::invalid_grant("The sign-in took too long; please sign in again.")
+}
+
 /// 403 for a form whose CSRF token does not fit this browser, session, form and request.
 pub fn forged() -> ApiError {
     ApiError::forbidden("The form expired or did not come from this site; please try again.")
@@ -207,8 +213,7 @@ async fn code_submit(
         return Ok(Answer::Page(code_page(auth, jar, &request, current, Some(&forged()))));
     }
     let Some(mfa_token) = browser_cookie::mfa(auth, jar) else {
-        let expired = ApiError::invalid_grant("The sign-in took too long; please sign in again.");
-        return Ok(Answer::Page(page(auth, jar, &request, current, "", Some(&expired))));
+        return Ok(Answer::Page(page(auth, jar, &request, current, "", Some(&sign_in_expired()))));
     };
     match auth.browser_second_factor(db, &mfa_token, form.code.trim(), current, &client).await {
         Ok(started) => {

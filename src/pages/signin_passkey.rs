@@ -22,9 +22,10 @@ use serde_json::Value;
 use webauthn_rs_core::proto::PublicKeyCredential;
 
 use super::authorize::{validated, Answer};
-use super::signin::{code_page, continue_request, forged, page, CODE_PASSKEY_FORM, PASSKEY_FORM};
+use super::signin::{code_page, continue_request, forged, page, sign_in_expired, CODE_PASSKEY_FORM, PASSKEY_FORM};
 use super::{browser_cookie, csrf};
 use crate::auth::guards::RequestOrigin;
+use crate::auth::mfa::passkey::public_key_options;
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -97,12 +98,10 @@ async fn second_step_start(
         return Err(forged());
     }
     let Some(mfa_token) = browser_cookie::mfa(auth, jar) else {
-        return Err(ApiError::invalid_grant("The sign-in took too long; please sign in again."));
+        return Err(sign_in_expired());
     };
     let (ceremony_id, options) = auth.start_passkey_second_step(db, &mfa_token).await?;
-    // webauthn-rs wraps the options in {"publicKey": ...}; the API answers them unwrapped.
-    let mut wrapper = serde_json::to_value(options).map_err(ApiError::internal)?;
-    let public_key = wrapper.get_mut("publicKey").map(Value::take).unwrap_or_default();
+    let public_key = public_key_options(options)?;
     Ok(Json(serde_json::json!({"ceremony_id": ceremony_id, "publicKey": public_key})))
 }
 
@@ -124,8 +123,7 @@ async fn second_step(
         return Ok(Answer::Page(code_page(auth, jar, &request, current, Some(&forged()))));
     }
     let Some(mfa_token) = browser_cookie::mfa(auth, jar) else {
-        let expired = ApiError::invalid_grant("The sign-in took too long; please sign in again.");
-        return Ok(Answer::Page(page(auth, jar, &request, current, "", Some(&expired))));
+        return Ok(Answer::Page(page(auth, jar, &request, current, "", Some(&sign_in_expired()))));
     };
     let verified = match credential_of(form.credential) {
         Ok(credential) => {

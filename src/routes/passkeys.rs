@@ -19,6 +19,7 @@ use super::NoStore;
 use crate::auth::first_party::FirstPartyUser;
 use crate::auth::guards::RequestOrigin;
 use crate::auth::mfa::passkey::manage::Reauth;
+use crate::auth::mfa::passkey::public_key_options;
 use crate::auth::session::login::LoginOutcome;
 use crate::auth::Auth;
 use crate::clock::rfc3339;
@@ -127,10 +128,9 @@ pub(super) fn parse_credential<T: DeserializeOwned>(value: Value) -> ApiResult<T
     serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("credential: {e}")))
 }
 
-/// `{"ceremony_id", "publicKey"}` from webauthn-rs's `{"publicKey": ...}` wrapper.
+/// `{"ceremony_id", "publicKey"}` of a ceremony begun.
 fn ceremony(ceremony_id: String, options: impl Serialize) -> ApiResult<NoStore<Json<CeremonyStart>>> {
-    let mut wrapper = serde_json::to_value(options).map_err(ApiError::internal)?;
-    let public_key = wrapper.get_mut("publicKey").map(Value::take).unwrap_or_default();
+    let public_key = public_key_options(options)?;
     Ok(NoStore::new(Json(CeremonyStart { ceremony_id, public_key })))
 }
 

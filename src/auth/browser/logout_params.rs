@@ -2,6 +2,8 @@
 //! as sent in a query or a form body, and as the confirmation form carries them. Validation is
 //! `super::logout`'s.
 
+use crate::auth::oidc::request_params::{self, RequestParams};
+
 /// The parameters of a logout request, as sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogoutParams {
@@ -17,40 +19,34 @@ impl LogoutParams {
     /// The parameters of `text` (`application/x-www-form-urlencoded`: a query string or a form
     /// body); unknown names (`logout_hint`, `ui_locales`, ...) are ignored.
     pub fn from_urlencoded(text: &str) -> Self {
-        let mut params = LogoutParams::default();
-        for (name, value) in form_urlencoded::parse(text.as_bytes()) {
-            let slot = match name.as_ref() {
-                "id_token_hint" => &mut params.id_token_hint,
-                "post_logout_redirect_uri" => &mut params.post_logout_redirect_uri,
-                "state" => &mut params.state,
-                "client_id" => &mut params.client_id,
-                _ => continue,
-            };
-            if slot.is_some() {
-                params.repeated.push(name.into_owned());
-            } else {
-                *slot = Some(value.into_owned());
-            }
-        }
-        params
+        request_params::from_urlencoded(text)
     }
 
     /// The request as a form body, for the confirmation form to carry it (its POST validates it
     /// again from scratch).
     pub fn to_urlencoded(&self) -> String {
-        let fields = [
-            ("id_token_hint", &self.id_token_hint),
-            ("post_logout_redirect_uri", &self.post_logout_redirect_uri),
-            ("state", &self.state),
-            ("client_id", &self.client_id),
-        ];
-        let mut out = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in fields {
-            if let Some(value) = value {
-                out.append_pair(name, value);
-            }
-        }
-        out.finish()
+        request_params::to_urlencoded(&[
+            ("id_token_hint", self.id_token_hint.as_deref()),
+            ("post_logout_redirect_uri", self.post_logout_redirect_uri.as_deref()),
+            ("state", self.state.as_deref()),
+            ("client_id", self.client_id.as_deref()),
+        ])
+    }
+}
+
+impl RequestParams for LogoutParams {
+    fn slot(&mut self, name: &str) -> Option<&mut Option<String>> {
+        Some(match name {
+            "id_token_hint" => &mut self.id_token_hint,
+            "post_logout_redirect_uri" => &mut self.post_logout_redirect_uri,
+            "state" => &mut self.state,
+            "client_id" => &mut self.client_id,
+            _ => return None,
+        })
+    }
+
+    fn repeated(&mut self) -> &mut Vec<String> {
+        &mut self.repeated
     }
 }
 

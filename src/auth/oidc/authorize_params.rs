@@ -2,6 +2,8 @@
 //! Core §3.1.2.1, RFC 8707 §2) as sent in a query or a form body, and as the hosted pages' forms
 //! carry them from one step to the next. Validation is `super::authorize`'s.
 
+use super::request_params::{self, RequestParams};
+
 /// The parameters of an authorization request, as sent (query or form body).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthorizeParams {
@@ -29,40 +31,12 @@ impl AuthorizeParams {
     pub fn from_pairs<'a>(
         pairs: impl IntoIterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
     ) -> Self {
-        let mut params = AuthorizeParams::default();
-        for (name, value) in pairs {
-            let Some(slot) = params.slot(&name) else { continue };
-            if slot.is_some() {
-                params.repeated.push(name.into_owned());
-            } else {
-                *slot = Some(value.into_owned());
-            }
-        }
-        params
+        request_params::from_pairs(pairs)
     }
 
     /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).
     pub fn from_urlencoded(text: &str) -> Self {
-        Self::from_pairs(form_urlencoded::parse(text.as_bytes()))
-    }
-
-    fn slot(&mut self, name: &str) -> Option<&mut Option<String>> {
-        Some(match name {
-            "response_type" => &mut self.response_type,
-            "client_id" => &mut self.client_id,
-            "redirect_uri" => &mut self.redirect_uri,
-            "scope" => &mut self.scope,
-            "state" => &mut self.state,
-            "code_challenge" => &mut self.code_challenge,
-            "code_challenge_method" => &mut self.code_challenge_method,
-            "nonce" => &mut self.nonce,
-            "prompt" => &mut self.prompt,
-            "max_age" => &mut self.max_age,
-            "resource" => &mut self.resource,
-            "request" => &mut self.request,
-            "request_uri" => &mut self.request_uri,
-            _ => return None,
-        })
+        request_params::from_urlencoded(text)
     }
 
     /// The request as a query string, for the hosted pages' forms to carry it (each POST
@@ -90,13 +64,32 @@ impl AuthorizeParams {
             ("max_age", self.max_age.as_deref().filter(|_| !after_sign_in)),
             ("resource", self.resource.as_deref()),
         ];
-        let mut out = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in fields {
-            if let Some(value) = value {
-                out.append_pair(name, value);
-            }
-        }
-        out.finish()
+        request_params::to_urlencoded(&fields)
+    }
+}
+
+impl RequestParams for AuthorizeParams {
+    fn slot(&mut self, name: &str) -> Option<&mut Option<String>> {
+        Some(match name {
+            "response_type" => &mut self.response_type,
+            "client_id" => &mut self.client_id,
+            "redirect_uri" => &mut self.redirect_uri,
+            "scope" => &mut self.scope,
+            "state" => &mut self.state,
+            "code_challenge" => &mut self.code_challenge,
+            "code_challenge_method" => &mut self.code_challenge_method,
+            "nonce" => &mut self.nonce,
+            "prompt" => &mut self.prompt,
+            "max_age" => &mut self.max_age,
+            "resource" => &mut self.resource,
+            "request" => &mut self.request,
+            "request_uri" => &mut self.request_uri,
+            _ => return None,
+        })
+    }
+
+    fn repeated(&mut self) -> &mut Vec<String> {
+        &mut self.repeated
     }
 }
 

@@ -16,6 +16,7 @@ pub mod key_set;
 pub mod keys;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod request_params;
 pub mod scope;
 pub mod userinfo;
 

@@ -137,8 +137,7 @@ async fn code_submit(
         return page(auth, jar, current, true, "", Some(&forged()));
     }
     let Some(mfa_token) = browser_cookie::mfa(auth, jar) else {
-        let expired = ApiError::invalid_grant("The sign-in took too long; please sign in again.");
-        return page(auth, jar, current, false, "", Some(&expired));
+        return page(auth, jar, current, false, "", Some(&crate::pages::signin::sign_in_expired()));
     };
     match auth.browser_second_factor(db, &mfa_token, form.code.trim(), current, &client).await {
         Ok(started) => {

@@ -55,6 +55,14 @@ impl Purpose {
 }
 
 /// 400 `invalid_grant`: the ceremony is unknown, used, expired or of another purpose.
+/// The options of a ceremony as the contract's `publicKey` holds them (WebAuthn Level 3 JSON):
+/// webauthn-rs serialises them wrapped in `{"publicKey": ...}`, which the API and the hosted
+/// pages both answer unwrapped.
+pub fn public_key_options(options: impl Serialize) -> ApiResult<serde_json::Value> {
+    let mut wrapper = serde_json::to_value(options).map_err(ApiError::internal)?;
+    Ok(wrapper.get_mut("publicKey").map(serde_json::Value::take).unwrap_or_default())
+}
+
 pub fn dead_ceremony() -> ApiError {
     ApiError::new(
         Status::BadRequest,
