@@ -73,6 +73,10 @@ pub trait AuthorizationCodeStore {
         now: i64,
         session_id: Id,
     ) -> QueryResult<CodeRedemption>;
+    /// The user a code was issued for, whatever its state (`None`: no such code). Read before
+    /// [`redeem_code`](Self::redeem_code) so that the exchange can take the user's session lock
+    /// first, in the order every path that ends sessions takes its locks.
+    async fn code_owner(&mut self, code_hash: &str) -> QueryResult<Option<Id>>;
     /// Deletes the unredeemed codes of a browser session (it ended); returns how many.
     async fn void_browser_session_codes(&mut self, browser_session_id: Id) -> QueryResult<usize>;
     /// Deletes up to `limit` codes that expired before `cutoff`; returns how many.
@@ -122,6 +126,15 @@ impl AuthorizationCodeStore {
             }
             Some(code) => CodeRedemption::Refused(code),
         })
+    }
+
+    async fn code_owner(&mut self, code_hash: &str) -> QueryResult<Option<Id>> {
+        authorization_codes::table
+            .find(code_hash)
+            .select(authorization_codes::user_id)
+            .get_result(self)
+            .await
+            .optional()
     }
 
     async fn void_browser_session_codes(&mut self, browser_session_id: Id) -> QueryResult<usize> {

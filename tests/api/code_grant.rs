@@ -6,6 +6,7 @@
 use crate::code_grant_support::*;
 use crate::helpers::*;
 use crate::on_both_backends;
+use crate::oidc_support::{auth, conn};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use portcullis::admin::client_settings::ClientFields;
@@ -134,6 +135,45 @@ on_both_backends! {
         assert!(statuses.iter().all(|s| *s == Status::Ok || *s == Status::BadRequest), "{statuses:?}");
     }
 
+    async fn an_exchange_racing_the_end_of_its_browser_session_never_leaves_a_live_session_behind(backend) {
+        // The exchange checks that its browser session stands and inserts its session; the logout
+        // ends the browser session and every session it started. Both take the user's session
+        // lock first (`Auth::exchange_code`, `Auth::end_browser_session`), so whichever
+        // order the two commit in, no session of an ended browser session stays alive.
+        let app = std::sync::Arc::new(TestApp::new(backend).await);
+        let client = public_client(&app).await;
+        for round in 0..12 {
+            let (user, browser) = signed_in(&app).await;
+            let user_id: portcullis::db::Id = user.id.parse().unwrap();
+            let authorized = Authorized { user: user_id, browser_session: browser, scope: "openid", nonce: None, auth_time: app.clock.now() };
+            let code = issue_code(&app, &client, authorized).await;
+            let exchange_task = {
+                let (app, client) = (app.clone(), client.clone());
+                tokio::spawn(async move {
+                    let response = exchange(&app, &client, &code, &[]).await;
+                    let status = response.status();
+                    (status, response.into_json::<Value>().await)
+                })
+            };
+            let logout_task = {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let origin = portcullis::auth::guards::RequestOrigin::default();
+                    auth(&app).end_browser_session(&mut conn(&app).await, browser, user_id, "logout", &origin).await.unwrap()
+                })
+            };
+            let ((status, body), _) = (exchange_task.await.unwrap(), logout_task.await.unwrap());
+            if status == Status::Ok {
+                let body = body.unwrap();
+                let refreshed = refresh_as(&app, &client, str_of(&body, "refresh_token")).await;
+                assert_eq!(refreshed.status(), Status::BadRequest, "round {round}: the exchanged session outlived its browser session");
+                assert_eq!(app.me_status(str_of(&body, "access_token")).await, Status::Unauthorized, "round {round}");
+            } else {
+                assert_eq!(status, Status::BadRequest, "round {round}");
+            }
+        }
+    }
+
     async fn a_refresh_answers_a_new_id_token_with_the_original_auth_time_and_no_nonce(backend) {
         let app = TestApp::new(backend).await;
         let client = confidential_client(&app, "RS256").await;
@@ -150,6 +190,26 @@ on_both_backends! {
         assert!(claims.get("nonce").is_none(), "{claims}");
         let digest = sha2::Sha256::digest(str_of(&second, "access_token").as_bytes());
         assert_eq!(claims["at_hash"], json!(URL_SAFE_NO_PAD.encode(&digest[..16])));
+    }
+
+    async fn a_public_clients_refresh_at_auth_refresh_answers_an_id_token_signed_as_the_client_asked(backend) {
+        let app = TestApp::new(backend).await;
+        let fields = ClientFields {
+            client_type: Some("public".into()),
+            id_token_signed_response_alg: Some("EdDSA".into()),
+            ..Default::default()
+        };
+        let client = client_with(&app, fields).await;
+        let (code, _) = code_for(&app, &client, "openid").await;
+        let first = exchanged(&app, &client, &code).await;
+        app.clock.advance(60);
+        let response = app.refresh_response(str_of(&first, "refresh_token")).await;
+        assert_eq!(response.status(), Status::Ok);
+        let second: Value = response.into_json().await.unwrap();
+        let (alg, claims) = verified_id_token(&app, str_of(&second, "id_token"), &client).await;
+        assert_eq!(alg, "EdDSA");
+        assert_eq!(claims["auth_time"], json!(app.clock.now() - 90));
+        assert_eq!(claims["sid"], first["session_id"]);
     }
 
     async fn a_code_whose_browser_session_ended_or_expired_or_whose_account_was_disabled_is_refused(backend) {

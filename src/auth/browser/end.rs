@@ -17,8 +17,8 @@ impl Auth {
     /// Ends the browser session `id` of `user_id` for `reason`, and the sessions its codes
     /// started; the ids this call ended (the browser session's first, when it was still live).
     ///
-    /// The user's session lock is taken first, as the code grant takes it before checking that
-    /// the browser session stands (`code_grant::sign_in_stands`): an exchange racing the logout
+    /// The user's session lock is taken first, as the code grant takes it before redeeming its code and checking that
+    /// the browser session stands (`Auth::exchange_code`): an exchange racing the logout
     /// either commits its session before this transaction lists them (and it is ended here) or
     /// finds the browser session ended (and is refused). Without the lock, on PostgreSQL an
     /// exchange could read the browser session live, then insert its session after the list.

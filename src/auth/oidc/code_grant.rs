@@ -27,7 +27,7 @@ use crate::auth::session::start::Starting;
 use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AuthorizationCode, CodeRedemption, CodeSessionOrigin, SessionStore, UserStore};
+use crate::models::{AuthorizationCode, AuthorizationCodeStore, ClientStore, CodeRedemption, CodeSessionOrigin, SessionStore, UserStore};
 
 /// Why the exchange's transaction ends: a refusal that must roll back what the redemption
 /// wrote, or a storage error.
@@ -59,10 +59,7 @@ async fn sign_in_stands<C: SessionStore + UserStore>(
     now: i64,
     refresh_ttl: i64,
 ) -> diesel::QueryResult<bool> {
-    // The user's session lock first, as logout takes it before listing the sessions a browser
-    // session started (`Auth::end_browser_session`): on PostgreSQL this exchange then either
-    // sees the browser session ended, or commits its session before logout lists them.
-    c.lock_user_sessions(code.user_id).await?;
+    // The caller holds the user's session lock (see `Auth::exchange_code`).
     let browser = c.find_session(code.browser_session_id).await?;
     if !browser.is_some_and(|b| b.user_id == code.user_id && b.is_live(now, refresh_ttl)) {
         return Ok(false);
@@ -90,6 +87,14 @@ impl Auth {
         let (now, refresh_ttl) = (ending.now, self.config.refresh_ttl as i64);
         let client_id = presented.client_id.to_string();
         let committed = crate::db::write_tx!(conn, |c| {
+            // The user's session lock before the code's row, in the order of every path that ends
+            // sessions (`Auth::end_browser_session` locks the user, then voids the codes of the
+            // browser session it ends): on PostgreSQL the other order deadlocks against a racing
+            // logout. Holding it, this exchange either sees the browser session ended, or commits
+            // its session before logout lists the sessions that browser session started.
+            if let Some(owner) = c.code_owner(&hash).await? {
+                c.lock_user_sessions(owner).await?;
+            }
             let (redemption, ended) = redeem_in(c, &hash, binding, session_id, ending, client).await?;
             let CodeRedemption::Redeemed(code) = redemption else {
                 return Ok(Exchanged::Refused { redemption, ended });
@@ -153,5 +158,23 @@ impl Auth {
         };
         tokens.id_token = Some(self.id_token(&request, alg).map_err(ApiError::internal)?);
         Ok(())
+    }
+
+    /// The ID token of a refresh (contract v3, "Details": "a refresh of an `openid` session
+    /// answers a new ID token with the original `auth_time`"), at `/oauth/token` and at
+    /// `/auth/refresh` alike, signed with the algorithm of the session's client. Sessions no
+    /// code started, or without `openid`, skip the client lookup.
+    pub async fn add_refreshed_id_token(&self, conn: &mut DbConn, tokens: &mut IssuedTokens) -> ApiResult<()> {
+        let wants_id_token = tokens.auth_time.is_some() && tokens.scope.as_deref().is_some_and(|s| scope_has(s, "openid"));
+        if !wants_id_token {
+            return Ok(());
+        }
+        let alg = match tokens.client_id.parse::<Id>() {
+            Ok(client_id) => crate::db::with_conn!(conn, |c| c.find_client(client_id).await)?
+                .map(|(client, _)| client.settings.id_token_alg)
+                .unwrap_or_default(),
+            Err(_) => IdTokenAlg::default(), // `portcullis`'s own sessions
+        };
+        self.add_id_token(conn, tokens, alg, None).await
     }
 }
