@@ -20,7 +20,8 @@ use rocket::request::{self, FromRequest, Request};
 use rocket::{Orbit, Rocket};
 
 use crate::auth::Auth;
-use crate::db::Id;
+use crate::auth::mfa::methods::mfa_required;
+use crate::db::{Db, Id};
 use crate::error::{reject, ApiError};
 
 /// The authenticated user: who, in which session, with which roles and `amr` (from the token).
@@ -81,17 +82,23 @@ impl Source<Id> for Auth {
     }
 
     /// `auth.mfa_required_roles`. A client has no second factor to use and no roles: the rule
-    /// concerns users.
-    fn admits(&self, caller: &Caller) -> Result<(), ApiError> {
-        match caller {
-            Caller::User(principal) if needs_mfa(&self.config.mfa_required_roles, principal) => {
-                Err(ApiError::mfa_required(
-                    "Your role requires multi-factor authentication: enrol at /auth/mfa/totp, then log in again.",
-                    None,
-                ))
-            }
-            _ => Ok(()),
+    /// concerns users. The 403 lists the account's second factors (`mfa_methods`, contract v3
+    /// "Second factors"): empty until the user enrols one, then what to log in again with. Only
+    /// this refusal reads the database; an admitted request costs nothing more.
+    async fn admits(&self, req: &Request<'_>, caller: &Caller) -> Result<(), ApiError> {
+        let Caller::User(principal) = caller else { return Ok(()) };
+        if !needs_mfa(&self.config.mfa_required_roles, principal) {
+            return Ok(());
         }
+        let methods = match req.rocket().state::<Db>() {
+            Some(db) => self.mfa_methods_of(db, principal.user_id).await?,
+            None => vec![],
+        };
+        Err(mfa_required(
+            "Your role requires multi-factor authentication: enrol at /auth/mfa/totp, then log in again.",
+            None,
+            &methods,
+        ))
     }
 }
 

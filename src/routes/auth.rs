@@ -144,7 +144,9 @@ async fn refresh(
     let (resource, scope) = (resource.as_deref(), scope.as_deref());
     // Only sessions of `portcullis` and of public clients (`auth::session::binding`).
     let refresher = Refresher::FirstParty;
-    let tokens = counted_refresh(auth.refresh(&mut db, refresh_token, resource, scope, refresher, &client).await)?;
+    let mut tokens = counted_refresh(auth.refresh(&mut db, refresh_token, resource, scope, refresher, &client).await)?;
+    // A public client's session a code started answers a new ID token here too.
+    auth.add_refreshed_id_token(&mut db, &mut tokens).await?;
     Ok(NoStore::new(Json(tokens.into())))
 }
 

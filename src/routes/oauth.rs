@@ -144,8 +144,7 @@ async fn token(
             match counted_refresh(auth.refresh(&mut conn, refresh_token, resource, scope, refresher, &origin).await) {
                 Ok(mut tokens) => {
                     // A session a code started answers a new ID token (OpenID Connect Core §12.2).
-                    let alg = who.registered().map(|client| client.settings.id_token_alg).unwrap_or_default();
-                    auth.add_id_token(&mut conn, &mut tokens, alg, None).await?;
+                    auth.add_refreshed_id_token(&mut conn, &mut tokens).await?;
                     Ok(for_client(&who, tokens.into()))
                 }
                 Err(e) => Err(e),

@@ -6,6 +6,7 @@ use crate::helpers::*;
 use crate::mfa_support::*;
 use crate::on_both_backends;
 use rocket::http::Status;
+use serde_json::{json, Value};
 
 on_both_backends! {
     async fn a_required_role_without_mfa_gets_mfa_required_on_every_admin_endpoint(backend) {
@@ -18,10 +19,16 @@ on_both_backends! {
         }
         let response = app.delete_authed(&format!("/admin/users/{}/sessions", target.id), &admin.access).await;
         assert_eq!(error_of(response).await, (Status::Forbidden, "mfa_required".into()));
+        // The answer lists the account's second factors: none yet.
+        let body: Value = app.get_authed("/admin/users", &admin.access).await.into_json().await.unwrap();
+        assert_eq!(body["mfa_methods"], json!([]), "{body}");
         // Enrolment and the caller's own account stay reachable.
         let authenticator = enrol(&app, &admin).await;
         assert_eq!(app.me_status(&admin.access).await, Status::Ok);
-        assert_eq!(app.get_authed("/admin/users", &admin.access).await.status(), Status::Forbidden, "still a password-only token");
+        let response = app.get_authed("/admin/users", &admin.access).await;
+        assert_eq!(response.status(), Status::Forbidden, "still a password-only token");
+        let body: Value = response.into_json().await.unwrap();
+        assert_eq!(body["mfa_methods"], json!(["totp", "recovery_code"]), "what to log in again with: {body}");
         let with_mfa = login_with_code(&app, &admin_user, &authenticator.code(&app, 0)).await;
         assert_eq!(app.get_authed("/admin/users", &with_mfa.access).await.status(), Status::Ok);
         let refreshed = tokens(app.refresh_response(&with_mfa.refresh).await).await;

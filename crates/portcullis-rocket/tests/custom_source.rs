@@ -81,7 +81,7 @@ impl Source<StubId> for Stub {
         roles.iter().any(|r| r == "editor") && permission.starts_with("reports:")
     }
 
-    fn admits(&self, caller: &Caller<StubId>) -> Result<(), AuthError> {
+    async fn admits(&self, _req: &rocket::Request<'_>, caller: &Caller<StubId>) -> Result<(), AuthError> {
         match caller {
             Caller::User(user) if user.roles.iter().any(|r| r == "banned") => {
                 Err(AuthError::forbidden("Banned users may not use permissions."))

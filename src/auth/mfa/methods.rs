@@ -11,9 +11,9 @@ use serde::Serialize;
 use super::{not_on, recovery, secret, totp, Factor};
 use crate::auth::Auth;
 use crate::config::Secret;
-use crate::db::{DbConn, Id};
+use crate::db::{Db, DbConn, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{MfaStore, TotpRow, User};
+use crate::models::{MfaStore, TotpRow, User, UserStore};
 
 /// A kind of second factor an account can complete a sign-in with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -78,6 +78,15 @@ impl Auth {
             (has_second_factor(user) && codes > 0, MfaMethod::RecoveryCode),
         ];
         Ok(methods.into_iter().filter_map(|(has, method)| has.then_some(method)).collect())
+    }
+
+    /// The second factors of the account `user_id` (none when it no longer exists).
+    pub async fn mfa_methods_of(&self, db: &Db, user_id: Id) -> ApiResult<Vec<MfaMethod>> {
+        let mut conn = db.conn().await?;
+        match crate::db::with_conn!(&mut conn, |c| c.find_user(user_id).await)? {
+            Some(user) => self.mfa_methods(&mut conn, &user).await,
+            None => Ok(vec![]),
+        }
     }
 
     /// The codes `user` may present: 409 `conflict` when the account has no second factor.

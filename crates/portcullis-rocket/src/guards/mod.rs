@@ -235,7 +235,7 @@ impl<'r, P: Permission, I: Identity> FromRequest<'r> for Authorized<P, I> {
             Ok(source) => source,
             Err(e) => return refuse(req, e),
         };
-        if let Err(e) = source.admits(caller) {
+        if let Err(e) = source.admits(req, caller).await {
             return refuse(req, e);
         }
         if caller.holds(source, P::NAME) {

@@ -65,8 +65,10 @@ pub trait Source<I>: Send + Sync + 'static {
     fn grants(&self, roles: &[String], permission: &str) -> bool;
 
     /// A rule of the source's own that every permission guard applies before the permission
-    /// (Portcullis: a role that requires MFA); by default none.
-    fn admits(&self, _caller: &Caller<I>) -> Result<(), Self::Error> {
+    /// (Portcullis: a role that requires MFA); by default none. Asynchronous, with the request,
+    /// so that a refusal may say more than the token does (Portcullis lists the account's second
+    /// factors, read from its database, only on that refusal's path).
+    async fn admits(&self, _req: &Request<'_>, _caller: &Caller<I>) -> Result<(), Self::Error> {
         Ok(())
     }
 }
