@@ -142,7 +142,7 @@ impl Auth {
         from: &RequestOrigin,
     ) -> ApiResult<Client> {
         let keys = ThrottleKeys::client(&presented.client_id, from.ip.as_deref());
-        let reservation = throttle::reserve(conn, &keys, &self.config, self.clock.now()).await?;
+        let reservation = throttle::reserve(conn, &keys, &self.config, self.clock.now_ms()).await?;
         let presented_hash = hash_token(presented.secret.as_deref().unwrap_or_default());
         // Compare against a digest even for an unknown client, so the time taken says nothing.
         let stored = found.as_ref().map_or("0".repeat(64), |(_, hash)| hash.clone());

@@ -101,6 +101,8 @@ pub struct Reservation {
     /// Whether this attempt opened a new window for its client address (used to audit failures
     /// for unknown accounts once per address and window).
     pub new_address_window: bool,
+    /// When the attempt was counted, in milliseconds.
+    reserved_ms: i64,
 }
 
 /// The counter after one more attempt at `now`.
@@ -119,23 +121,24 @@ fn next(previous: Option<&Throttle>, key: &str, threshold: i32, window: i64, max
 }
 
 /// Counts one attempt against every key before its password is checked: 429 with `Retry-After`
-/// (and nothing counted) while any key is locked at `now`.
-pub async fn reserve(conn: &mut DbConn, keys: &ThrottleKeys, config: &AuthConfig, now: i64) -> ApiResult<Reservation> {
-    count(conn, keys, config, now, true).await
+/// (and nothing counted) while any key is locked at `now_ms` (milliseconds: see [`failed`]).
+pub async fn reserve(conn: &mut DbConn, keys: &ThrottleKeys, config: &AuthConfig, now_ms: i64) -> ApiResult<Reservation> {
+    count(conn, keys, config, now_ms, true).await
 }
 
 /// Counts a failure that had no reservation (a wrong second factor), locked or not.
 pub async fn record_failure(conn: &mut DbConn, keys: &ThrottleKeys, config: &AuthConfig, now: i64) -> ApiResult<()> {
-    count(conn, keys, config, now, false).await.map(|_| ())
+    count(conn, keys, config, now * 1000, false).await.map(|_| ())
 }
 
 async fn count(
     conn: &mut DbConn,
     keys: &ThrottleKeys,
     config: &AuthConfig,
-    now: i64,
+    now_ms: i64,
     refuse_locked: bool,
 ) -> ApiResult<Reservation> {
+    let now = now_ms.div_euclid(1000);
     let all = keys.all();
     let max_backoff = config.throttle_max_backoff as i64;
     crate::db::write_tx!(conn, |c| {
@@ -161,7 +164,7 @@ async fn count(
             }
             c.save_throttle(&updated).await?;
         }
-        Ok::<_, ApiError>(Reservation { keys: keys.clone(), locks_set, new_address_window })
+        Ok::<_, ApiError>(Reservation { keys: keys.clone(), locks_set, new_address_window, reserved_ms: now_ms })
     })
 }
 
@@ -220,6 +223,26 @@ impl Reservation {
         }
         c.uncount_throttle(key).await
     }
+}
+
+/// The password of a reservation that set a lock turned out wrong at `now_ms`: the lock is moved
+/// on by the time the check took (rounded up to whole seconds, the counters' resolution), so it
+/// runs from the answer the client saw rather than from the moment the attempt was counted. A
+/// one-second backoff that began before a slow password check (argon2 on a busy machine) would
+/// otherwise be over before the client read the 401, and the next attempt would pass as if
+/// there were no lock. Writes only when this attempt set a lock (the threshold's attempt and
+/// those after it), and only while no later attempt changed that lock.
+pub async fn failed(conn: &mut DbConn, reservation: &Reservation, now_ms: i64) -> ApiResult<()> {
+    let shift = ((now_ms - reservation.reserved_ms).max(0) + 999) / 1000;
+    if reservation.locks_set.is_empty() || shift == 0 {
+        return Ok(());
+    }
+    Ok(crate::db::write_tx!(conn, |c| {
+        for (key, _, set) in &reservation.locks_set {
+            c.restore_throttle_lock(key, *set, set + shift).await?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    })?)
 }
 
 /// Takes a reservation back without clearing anything: the password was right but the login is

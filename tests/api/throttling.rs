@@ -2,6 +2,8 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
+use crate::oidc_support::{auth, conn};
+use portcullis::auth::throttle::{self, ThrottleKeys};
 use rocket::http::Status;
 use rocket::local::asynchronous::LocalResponse;
 use serde_json::json;
@@ -43,6 +45,21 @@ on_both_backends! {
             assert_eq!(app.login_response(&user.email, WRONG).await.status(), Status::Unauthorized);
         }
         assert_eq!(waits, vec![1, 2, 4, 8, 8, 8], "doubling, capped at throttle_max_backoff");
+    }
+
+    async fn a_lock_runs_from_the_answer_the_client_saw_not_from_the_moment_the_attempt_was_counted(backend) {
+        // A password check on a busy machine can outlast a one-second backoff that began when the
+        // attempt was counted; the next attempt must still find the lock (`throttle::failed`).
+        let app = TestApp::builder(backend).with_config("throttle_pair_failures", 1).build().await;
+        let keys = ThrottleKeys::new("slow@example.com", Some("192.0.2.7"));
+        let counted = app.clock.now_ms();
+        let reservation = throttle::reserve(&mut conn(&app).await, &keys, &auth(&app).config, counted).await.unwrap();
+        let answered = counted + 2_500;
+        throttle::failed(&mut conn(&app).await, &reservation, answered).await.unwrap();
+        let refused = throttle::check(&mut conn(&app).await, &keys, answered.div_euclid(1000)).await;
+        assert!(refused.is_err(), "the lock outlives the slow check");
+        let later = throttle::check(&mut conn(&app).await, &keys, answered.div_euclid(1000) + 2).await;
+        assert!(later.is_ok(), "and ends a backoff after the answer");
     }
 
     async fn a_successful_login_resets_the_account_counter(backend) {

@@ -107,11 +107,12 @@ impl Auth {
             let user = crate::db::with_conn!(conn, |c| c.find_user(user_id).await)?
                 .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
             let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
-            let reservation = throttle::reserve(&mut conn, &keys, &self.config, self.clock.now()).await?;
+            let reservation = throttle::reserve(&mut conn, &keys, &self.config, self.clock.now_ms()).await?;
             (user, keys, reservation)
         };
         let (user, keys, reservation) = (user_keys.0, user_keys.1, user_keys.2);
         if self.hasher.verify(password, Some(&user.password_hash)).await == Verdict::Mismatch {
+            throttle::failed(&mut pool.conn().await?, &reservation, self.clock.now_ms()).await?;
             return Err(ApiError::invalid_credentials());
         }
         crate::db::write_tx!(pool.conn().await?, |c| throttle::release(c, &reservation).await)?;

@@ -173,9 +173,10 @@ impl Auth {
                 .ok_or_else(|| ApiError::invalid_token("The account of this access token no longer exists."))?;
             // Guessing the current password with a stolen access token is throttled like logins.
             let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
-            (user, throttle::reserve(&mut conn, &keys, &self.config, self.clock.now()).await?)
+            (user, throttle::reserve(&mut conn, &keys, &self.config, self.clock.now_ms()).await?)
         };
         if self.hasher.verify(current, Some(&user.password_hash)).await == Verdict::Mismatch {
+            throttle::failed(&mut pool.conn().await?, &reservation, self.clock.now_ms()).await?;
             return Err(ApiError::invalid_credentials());
         }
         let hash = self.hasher.hash(new).await.map_err(ApiError::internal)?;

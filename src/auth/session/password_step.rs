@@ -49,7 +49,7 @@ impl Auth {
         let keys = ThrottleKeys::new(normalized.as_deref().unwrap_or(email), client.ip.as_deref());
         let (reservation, user) = {
             let mut conn = pool.conn().await?;
-            let reservation = throttle::reserve(&mut conn, &keys, &self.config, self.clock.now()).await?;
+            let reservation = throttle::reserve(&mut conn, &keys, &self.config, self.clock.now_ms()).await?;
             let user = match &normalized {
                 Some(email) => crate::db::with_conn!(conn, |c| c.find_user_by_email(email).await)?,
                 None => None,
@@ -82,6 +82,7 @@ impl Auth {
                 if let Some(event) = event {
                     crate::db::write_tx!(conn, |c| c.insert_audit(&event).await)?;
                 }
+                throttle::failed(conn, &reservation, self.clock.now_ms()).await?;
                 return Err(ApiError::invalid_credentials());
             }
         };

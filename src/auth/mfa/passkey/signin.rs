@@ -166,7 +166,7 @@ impl Auth {
         let keys = ThrottleKeys::new(&user.email, client.ip.as_deref());
         let now = self.clock.now();
         // Counted as a failure before the signature is looked at, like a password.
-        let reservation = throttle::reserve(conn, &keys, &self.config, now).await?;
+        let reservation = throttle::reserve(conn, &keys, &self.config, self.clock.now_ms()).await?;
         let verified = rp.authenticate_single_credential(credential, &state, &credential_of(&row)?);
         let accepted = match &verified {
             Ok(result) => record_use(conn, &row, result, now).await?,
