@@ -337,12 +337,14 @@ pub fn write(results: &str, meta: &str, criterion: Option<&str>, out: &str) -> R
             "< 150 MB",
             flood_rss.map(|k| mb(k) < 150.0),
         ));
-        // Issue 24: the code flow of a browser with a session against one with the password.
+        // Issue 24: the code flow of a browser with a session against one with the password;
+        // each exchange signs an ID token with the client's algorithm.
+        let alg = m("code_id_token_alg");
         let password = find(label, "code-password", "code-password");
         let session = find(label, "code-session", "code-session");
         let flows = password.zip(session).map(|(p, s)| (s.rps / p.rps.max(f64::MIN_POSITIVE), p, s));
         targets.push(t(
-            "code flow with a browser session ÷ with the password, sign-ins/s",
+            &format!("code flow with a browser session ÷ with the password, sign-ins/s (ID tokens {alg})"),
             flows
                 .map(|(r, p, s)| format!("{r:.1}× ({:.1} ÷ {:.1}), {} + {} errors", s.rps, p.rps, s.errors, p.errors))
                 .unwrap_or("—".into()),
