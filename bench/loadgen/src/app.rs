@@ -28,9 +28,8 @@ async fn call(
     token: &str,
     body: Value,
 ) -> Result<(u16, Value), String> {
-    // Paths outlive the call only as long as the command runs; a handful are built per run.
-    let path: &'static str = Box::leak(path.to_owned().into_boxed_str());
-    let call = Call { method, path, bearer: Some(bearer(token)), json: Some(Bytes::from(body.to_string())) };
+    let call =
+        Call { method, bearer: Some(bearer(token)), ..Call::post_json(path.to_owned(), Bytes::from(body.to_string())) };
     let (status, body) = client.send(&call).await?;
     Ok((status.as_u16(), serde_json::from_slice(&body).unwrap_or(Value::Null)))
 }

@@ -1,11 +1,12 @@
 //! A minimal keep-alive HTTP/1.1 client: one TCP connection, one request in flight.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -33,19 +34,40 @@ impl Target {
 /// One request, built once per send.
 pub struct Call {
     pub method: Method,
-    pub path: &'static str,
+    pub path: Cow<'static, str>,
     pub bearer: Option<HeaderValue>,
-    pub json: Option<Bytes>,
+    /// A `Cookie` header (the code-flow scenarios' browser).
+    pub cookie: Option<HeaderValue>,
+    /// The body and its content type.
+    pub body: Option<(&'static str, Bytes)>,
 }
 
 impl Call {
-    pub fn get(path: &'static str, bearer: Option<HeaderValue>) -> Call {
-        Call { method: Method::GET, path, bearer, json: None }
+    pub fn get(path: impl Into<Cow<'static, str>>, bearer: Option<HeaderValue>) -> Call {
+        Call { method: Method::GET, path: path.into(), bearer, cookie: None, body: None }
     }
 
-    pub fn post_json(path: &'static str, json: Bytes) -> Call {
-        Call { method: Method::POST, path, bearer: None, json: Some(json) }
+    pub fn post_json(path: impl Into<Cow<'static, str>>, json: Bytes) -> Call {
+        Call::post(path, "application/json", json)
     }
+
+    /// An `application/x-www-form-urlencoded` POST (the hosted forms, `/oauth/token`).
+    pub fn post_form(path: impl Into<Cow<'static, str>>, form: Bytes) -> Call {
+        Call::post(path, "application/x-www-form-urlencoded", form)
+    }
+
+    fn post(path: impl Into<Cow<'static, str>>, content_type: &'static str, body: Bytes) -> Call {
+        Call { method: Method::POST, path: path.into(), bearer: None, cookie: None, body: Some((content_type, body)) }
+    }
+}
+
+/// An answer with the headers a browser acts on.
+pub struct Reply {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    /// Each `Set-Cookie` header's value.
+    pub set_cookies: Vec<String>,
+    pub body: Bytes,
 }
 
 /// A keep-alive connection that reconnects on the next send after any failure.
@@ -72,18 +94,40 @@ impl Client {
 
     /// Sends `call` and reads the whole response body.
     pub async fn send(&mut self, call: &Call) -> Result<(StatusCode, Bytes), String> {
+        let (parts, body) = self.exchange(call).await?;
+        Ok((parts.status, body))
+    }
+
+    /// Sends `call`; the answer with its `Location` and `Set-Cookie` headers.
+    pub async fn send_reply(&mut self, call: &Call) -> Result<Reply, String> {
+        let (parts, body) = self.exchange(call).await?;
+        let text = |v: &HeaderValue| v.to_str().map(str::to_owned).map_err(|e| format!("a header: {e}"));
+        Ok(Reply {
+            status: parts.status,
+            location: parts.headers.get(LOCATION).map(text).transpose()?,
+            set_cookies: parts.headers.get_all(SET_COOKIE).iter().map(text).collect::<Result<_, _>>()?,
+            body,
+        })
+    }
+
+    async fn exchange(&mut self, call: &Call) -> Result<(hyper::http::response::Parts, Bytes), String> {
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
             self.connect().await?;
         }
-        let mut builder =
-            Request::builder().method(call.method.clone()).uri(call.path).header(HOST, self.target.host.clone());
+        let mut builder = Request::builder()
+            .method(call.method.clone())
+            .uri(call.path.as_ref())
+            .header(HOST, self.target.host.clone());
         if let Some(bearer) = &call.bearer {
             builder = builder.header(AUTHORIZATION, bearer.clone());
         }
-        let body = match &call.json {
-            Some(json) => {
-                builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                Full::new(json.clone())
+        if let Some(cookie) = &call.cookie {
+            builder = builder.header(COOKIE, cookie.clone());
+        }
+        let body = match &call.body {
+            Some((content_type, body)) => {
+                builder = builder.header(CONTENT_TYPE, HeaderValue::from_static(content_type));
+                Full::new(body.clone())
             }
             None => Full::new(Bytes::new()),
         };
@@ -92,9 +136,9 @@ impl Client {
             let sender = self.sender.as_mut().ok_or("not connected")?;
             sender.ready().await.map_err(|e| format!("ready: {e}"))?;
             let response = sender.send_request(request).await.map_err(|e| format!("send: {e}"))?;
-            let status = response.status();
-            let body = response.into_body().collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
-            Ok::<_, String>((status, body))
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
+            Ok::<_, String>((parts, body))
         }
         .await;
         if result.is_err() {

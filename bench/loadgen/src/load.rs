@@ -14,6 +14,7 @@ use hdrhistogram::Histogram;
 use hyper::header::HeaderValue;
 use serde::{Deserialize, Serialize};
 
+use crate::codeflow::{Browser, CodeClient, FlowError, Steps};
 use crate::http::{bearer, Call, Client, Target};
 use crate::logout::Sessions;
 use crate::procstat;
@@ -52,6 +53,13 @@ pub enum Work {
     /// POST /auth/logout with the access token of a session no request has ended yet; the
     /// measured window ends early when every session has been logged out.
     Logout { sessions: Arc<Sessions> },
+    /// One code-flow sign-in per iteration (src/codeflow.rs), with the password of the
+    /// connection's account.
+    CodePassword { app: Arc<CodeClient>, users: Arc<Vec<User>> },
+    /// One code-flow sign-in per iteration with a browser session: the connection registers
+    /// `browsers` accounts (emails from `prefix`), signs each in once through the hosted form
+    /// before the clock starts, and takes its browsers in turn.
+    CodeSession { app: Arc<CodeClient>, browsers: usize, prefix: String },
 }
 
 /// A named set of connections doing one kind of work.
@@ -70,6 +78,8 @@ pub struct Tally {
     transport: u64,
     broken_chains: u64,
     first_error: Option<String>,
+    /// The code flows' steps in the window: how many and their total microseconds.
+    steps: BTreeMap<&'static str, (u64, u64)>,
 }
 
 impl Tally {
@@ -82,6 +92,7 @@ impl Tally {
             transport: 0,
             broken_chains: 0,
             first_error: None,
+            steps: BTreeMap::new(),
         }
     }
 
@@ -97,11 +108,46 @@ impl Tally {
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
+        for (step, (n, us)) in other.steps {
+            let entry = self.steps.entry(step).or_default();
+            entry.0 += n;
+            entry.1 += us;
+        }
     }
 
     fn error(&mut self, message: String) {
         if self.first_error.is_none() {
             self.first_error = Some(message);
+        }
+    }
+
+    /// Counts one code-flow sign-in that took `elapsed`: in the window only when it succeeded
+    /// (a token response of 200 with an access token); a failure is an error either way.
+    fn sign_in(&mut self, result: Result<Steps, FlowError>, elapsed: Duration, measuring: bool) {
+        match result {
+            Ok(steps) if measuring => {
+                self.measured += 1;
+                let _ = self.latency_us.record((elapsed.as_micros() as u64).max(1));
+                *self.statuses.entry(200).or_default() += 1;
+                for (step, took) in steps {
+                    let entry = self.steps.entry(step).or_default();
+                    entry.0 += 1;
+                    entry.1 += took.as_micros() as u64;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                match e.status {
+                    Some(status) => {
+                        self.non_2xx += 1;
+                        if measuring {
+                            *self.statuses.entry(status).or_default() += 1;
+                        }
+                    }
+                    None => self.transport += 1,
+                }
+                self.error(e.message);
+            }
         }
     }
 }
@@ -142,6 +188,9 @@ pub struct GroupReport {
     pub server_cpu_us_per_req: f64,
     /// Server context switches (all threads) per request completed in the window (all groups).
     pub server_switches_per_req: f64,
+    /// The code flows: the mean client-side milliseconds of each step of a sign-in.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub step_ms: BTreeMap<String, f64>,
 }
 
 fn json_body(value: serde_json::Value) -> Bytes {
@@ -164,6 +213,19 @@ pub async fn login(client: &mut Client, user: &User) -> Result<(String, String),
     Ok((field("access_token")?, field("refresh_token")?))
 }
 
+fn unix_nanos() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+/// Registers `user` (409: registered before).
+pub async fn register(client: &mut Client, user: &User) -> Result<(), String> {
+    let (status, body) = client.send(&Call::post_json("/auth/register", login_body(user))).await?;
+    if status.is_success() || status.as_u16() == 409 {
+        return Ok(());
+    }
+    Err(format!("register {} answered {status}: {}", user.email, String::from_utf8_lossy(&body)))
+}
+
 /// What one connection sends next, and what it keeps between requests.
 struct Connection {
     work: Work,
@@ -172,12 +234,21 @@ struct Connection {
     bearer: Option<HeaderValue>,
     body: Option<Bytes>,
     refresh_token: Option<String>,
+    /// The code flows' browsers, taken in turn.
+    browsers: Vec<Browser>,
 }
 
 impl Connection {
     async fn new(work: Work, index: usize, client: &mut Client) -> Result<Connection, String> {
-        let mut conn =
-            Connection { work: work.clone(), index, counter: 0, bearer: None, body: None, refresh_token: None };
+        let mut conn = Connection {
+            work: work.clone(),
+            index,
+            counter: 0,
+            bearer: None,
+            body: None,
+            refresh_token: None,
+            browsers: Vec::new(),
+        };
         match &work {
             Work::Get { tokens: Some(tokens), .. } => {
                 conn.bearer = Some(bearer(&tokens[index % tokens.len()]));
@@ -188,15 +259,50 @@ impl Connection {
                 let (_, refresh) = login(client, &users[index % users.len()]).await?;
                 conn.refresh_token = Some(refresh);
             }
+            Work::CodePassword { users, .. } => {
+                let seed = format!("{}-{index}-{}", std::process::id(), unix_nanos());
+                conn.browsers.push(Browser::new(users[index % users.len()].clone(), seed));
+            }
+            Work::CodeSession { app, browsers, prefix } => {
+                for k in 0..*browsers {
+                    let user = User {
+                        email: format!("{prefix}-{index}-{k}@bench.example.com"),
+                        password: format!("bench-password-{index}-{k}"),
+                    };
+                    register(client, &user).await?;
+                    let mut browser = Browser::new(user, format!("{prefix}-{index}-{k}-{}", unix_nanos()));
+                    app.with_password(client, &mut browser, true)
+                        .await
+                        .map_err(|e| format!("signing in: {}", e.message))?;
+                    conn.browsers.push(browser);
+                }
+            }
         }
         Ok(conn)
+    }
+
+    /// The code flows' next sign-in, with the connection's browsers in turn; `None` for the
+    /// other work.
+    async fn sign_in(&mut self, client: &mut Client) -> Option<Result<Steps, FlowError>> {
+        let (app, with_password) = match &self.work {
+            Work::CodePassword { app, .. } => (app.clone(), true),
+            Work::CodeSession { app, .. } => (app.clone(), false),
+            _ => return None,
+        };
+        self.counter += 1;
+        let turn = self.counter as usize % self.browsers.len();
+        let browser = &mut self.browsers[turn];
+        Some(match with_password {
+            true => app.with_password(client, browser, false).await,
+            false => app.with_session(client, browser).await,
+        })
     }
 
     /// The next request; `None` when the work is used up (every session logged out).
     fn next_call(&mut self) -> Option<Call> {
         self.counter += 1;
         Some(match &self.work {
-            Work::Get { path, .. } => Call::get(path, self.bearer.clone()),
+            Work::Get { path, .. } => Call::get(*path, self.bearer.clone()),
             Work::Login { .. } => Call::post_json("/auth/login", self.body.clone().unwrap_or_default()),
             Work::Refresh { .. } => Call::post_json(
                 "/auth/refresh",
@@ -212,6 +318,7 @@ impl Connection {
             Work::Logout { sessions } => {
                 Call { bearer: Some(sessions.take()?), ..Call::post_json("/auth/logout", Bytes::from_static(b"{}")) }
             }
+            Work::CodePassword { .. } | Work::CodeSession { .. } => return None,
         })
     }
 
@@ -250,6 +357,15 @@ async fn drive(target: Target, work: Work, index: usize, phase: Arc<AtomicU8>, r
         if phase.load(Ordering::Acquire) == STOP {
             break;
         }
+        let started = Instant::now();
+        if let Some(result) = conn.sign_in(&mut client).await {
+            let transport = matches!(&result, Err(FlowError { status: None, .. }));
+            tally.sign_in(result, started.elapsed(), phase.load(Ordering::Acquire) == MEASURE);
+            if transport {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            continue;
+        }
         let Some(call) = conn.next_call() else {
             // Out of work: the window ends now for every connection, so the rate counts only
             // time in which all of them had requests to send.
@@ -258,7 +374,6 @@ async fn drive(target: Target, work: Work, index: usize, phase: Arc<AtomicU8>, r
             }
             break;
         };
-        let started = Instant::now();
         let result = client.send(&call).await;
         let elapsed = started.elapsed();
         let measuring = phase.load(Ordering::Acquire) == MEASURE;
@@ -454,5 +569,10 @@ pub fn report(
             0.0
         },
         server_switches_per_req: if m.requests > 0 { m.switches as f64 / m.requests as f64 } else { 0.0 },
+        step_ms: tally
+            .steps
+            .iter()
+            .map(|(step, (n, us))| (step.to_string(), *us as f64 / 1000.0 / *n as f64))
+            .collect(),
     }
 }

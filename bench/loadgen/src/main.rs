@@ -8,19 +8,22 @@
 //! portcullis-loadgen run --url URL --scenario NAME --state FILE --label LABEL
 //!                        [--duration 10] [--warmup 1] [--pid PID] [--connections N] [--threads 1]
 //!                        [--sessions FILE --chain-key FILE]   (logout: see src/logout.rs)
+//!                        [--client-id ID --redirect-uri URI]  (code-password, code-session)
 //! portcullis-loadgen report --results FILE --meta FILE --out FILE [--criterion DIR]
 //! portcullis-loadgen app-seed --url URL --admin-email E --admin-password P --out FILE [--sessions 64]
 //! portcullis-loadgen revocation --url URL --app APP_URL --state FILE --admin-email E
 //!                        --admin-password P --change logout|role --label LABEL [--trials 200]
 //! ```
 //!
-//! Scenarios: ceiling, guard-only, me, login, login+me, refresh, register, logout, and `reports`
-//! (`GET /reports` of the example resource server, with the tokens `app-seed` leaves; `--url` is
-//! the app's). `wait-ready` takes `--path` (default `/health/ready`). `run` prints one JSON
+//! Scenarios: ceiling, guard-only, me, login, login+me, refresh, register, logout, the code-flow
+//! sign-ins code-password and code-session (src/codeflow.rs; `--client-id` of a first-party
+//! public client registered with `--redirect-uri`), and `reports` (`GET /reports` of the example
+//! resource server, with the tokens `app-seed` leaves; `--url` is the app's). `wait-ready` takes `--path` (default `/health/ready`). `run` prints one JSON
 //! line per group of connections (login+me has two) on standard output and a summary on
 //! standard error.
 
 mod app;
+mod codeflow;
 mod http;
 mod load;
 mod logout;
@@ -32,11 +35,28 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use codeflow::CodeClient;
 use http::{Call, Client, Target};
 use load::{Group, State, User, Work};
 
-const SCENARIOS: &[&str] =
-    &["ceiling", "guard-only", "me", "login", "login+me", "refresh", "register", "logout", "reports"];
+const SCENARIOS: &[&str] = &[
+    "ceiling",
+    "guard-only",
+    "me",
+    "login",
+    "login+me",
+    "refresh",
+    "register",
+    "logout",
+    "code-password",
+    "code-session",
+    "reports",
+];
+
+/// Browsers (accounts) per connection of `code-session`: every code exchange starts a session of
+/// the account, and the session cap's query lists an account's live sessions, so the sign-ins
+/// are spread over many accounts as a real sign-in load is.
+const CODE_SESSION_BROWSERS: usize = 8;
 
 struct Args {
     command: String,
@@ -102,7 +122,7 @@ fn dispatch(args: Args) -> Result<(), String> {
         "wait-ready" => {
             let target = Target::parse(args.get("url")?)?;
             let timeout = Duration::from_secs(args.num("timeout", 60)?);
-            let path: &'static str = Box::leak(args.get("path").unwrap_or("/health/ready").to_owned().into_boxed_str());
+            let path = args.get("path").unwrap_or("/health/ready").to_owned();
             runtime(1)?.block_on(wait_ready(target, path, args.pid()?, timeout))
         }
         "idle" => {
@@ -139,7 +159,7 @@ fn dispatch(args: Args) -> Result<(), String> {
     }
 }
 
-async fn wait_ready(target: Target, path: &'static str, pid: Option<u32>, timeout: Duration) -> Result<(), String> {
+async fn wait_ready(target: Target, path: String, pid: Option<u32>, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(pid) = pid {
@@ -148,7 +168,7 @@ async fn wait_ready(target: Target, path: &'static str, pid: Option<u32>, timeou
             }
         }
         let mut client = Client::new(target.clone());
-        let last = match client.send(&Call::get(path, None)).await {
+        let last = match client.send(&Call::get(path.clone(), None)).await {
             Ok((status, _)) if status.is_success() => return Ok(()),
             Ok((status, body)) => format!("{status}: {}", String::from_utf8_lossy(&body)),
             Err(e) => e,
@@ -182,15 +202,7 @@ async fn seed(target: Target, users: usize, sessions: usize) -> Result<State, St
         tasks.push(tokio::spawn(async move {
             let mut client = Client::new(target);
             for user in accounts.iter().skip(w).step_by(workers) {
-                let body = serde_json::json!({"email": user.email, "password": user.password}).to_string();
-                let (status, body) = client.send(&Call::post_json("/auth/register", body.into())).await?;
-                if !status.is_success() && status.as_u16() != 409 {
-                    return Err(format!(
-                        "register {} answered {status}: {}",
-                        user.email,
-                        String::from_utf8_lossy(&body)
-                    ));
-                }
+                load::register(&mut client, user).await?;
             }
             Ok::<_, String>(())
         }));
@@ -226,6 +238,7 @@ fn groups(
     state: &State,
     connections: Option<usize>,
     sessions: Option<Arc<logout::Sessions>>,
+    code: Option<Arc<CodeClient>>,
 ) -> Result<Vec<Group>, String> {
     let tokens = Some(Arc::new(state.access_tokens.clone()));
     let users = Arc::new(state.users.clone());
@@ -260,6 +273,18 @@ fn groups(
             let sessions = sessions.ok_or("logout needs --sessions FILE and --chain-key FILE")?;
             vec![Group { name: "logout", connections: c(16), work: Work::Logout { sessions } }]
         }
+        "code-password" => {
+            let app = code.ok_or("code-password needs --client-id and --redirect-uri")?;
+            vec![Group { name: "code-password", connections: c(8), work: Work::CodePassword { app, users } }]
+        }
+        "code-session" => {
+            let app = code.ok_or("code-session needs --client-id and --redirect-uri")?;
+            let millis =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+            let prefix = format!("code-{}-{millis}", std::process::id());
+            let work = Work::CodeSession { app, browsers: CODE_SESSION_BROWSERS, prefix };
+            vec![Group { name: "code-session", connections: c(16), work }]
+        }
         other => return Err(format!("unknown scenario {other:?}; one of {}", SCENARIOS.join(", "))),
     })
 }
@@ -291,7 +316,13 @@ fn run(args: &Args) -> Result<(), String> {
         }
         _ => None,
     };
-    let groups = groups(scenario, &state, connections, sessions)?;
+    let code = match (args.options.get("client-id"), args.options.get("redirect-uri")) {
+        (Some(client_id), Some(redirect_uri)) => {
+            Some(Arc::new(CodeClient { client_id: client_id.clone(), redirect_uri: redirect_uri.clone() }))
+        }
+        _ => None,
+    };
+    let groups = groups(scenario, &state, connections, sessions, code)?;
     let results = runtime.block_on(load::run(&target, groups, warmup, duration, pid));
     for (group, connections, tally, measured) in results {
         let line = load::report(label, scenario, &group, connections, &tally, &measured, threads);
@@ -309,6 +340,10 @@ fn run(args: &Args) -> Result<(), String> {
             line.server_cpu_us_per_req,
             line.server_switches_per_req,
         );
+        if !line.step_ms.is_empty() {
+            let steps: Vec<String> = line.step_ms.iter().map(|(step, ms)| format!("{step} {ms:.2} ms")).collect();
+            eprintln!("    mean per step: {}", steps.join(", "));
+        }
         if let Some(e) = &line.first_error {
             eprintln!("    first error: {e}");
         }

@@ -337,6 +337,29 @@ pub fn write(results: &str, meta: &str, criterion: Option<&str>, out: &str) -> R
             "< 150 MB",
             flood_rss.map(|k| mb(k) < 150.0),
         ));
+        // Issue 24: the code flow of a browser with a session against one with the password;
+        // each exchange signs an ID token with the client's algorithm.
+        let alg = m("code_id_token_alg");
+        let password = find(label, "code-password", "code-password");
+        let session = find(label, "code-session", "code-session");
+        let flows = password.zip(session).map(|(p, s)| (s.rps / p.rps.max(f64::MIN_POSITIVE), p, s));
+        targets.push(t(
+            &format!("code flow with a browser session ÷ with the password, sign-ins/s (ID tokens {alg})"),
+            flows
+                .map(|(r, p, s)| format!("{r:.1}× ({:.1} ÷ {:.1}), {} + {} errors", s.rps, p.rps, s.errors, p.errors))
+                .unwrap_or("—".into()),
+            "≥ 20×",
+            flows.map(|(r, p, s)| r >= 20.0 && p.errors == 0 && s.errors == 0),
+        ));
+        for (s, what) in [
+            (password, "code flow with the password (authorize, sign-in form, token), sign-ins/s"),
+            (session, "code flow with a browser session (authorize, token), sign-ins/s"),
+        ] {
+            let measured = s.map(|s| {
+                format!("{:.1}/s, {} errors; server CPU {:.0} µs per sign-in", s.rps, s.errors, s.server_cpu_us_per_req)
+            });
+            targets.push(t(what, measured.unwrap_or("—".into()), "none (for comparison)", None));
+        }
     }
 
     for o in others.iter().filter(|o| o.kind == "revocation") {
@@ -514,6 +537,11 @@ pub fn write(results: &str, meta: &str, criterion: Option<&str>, out: &str) -> R
                 }
             );
         }
+        for s in scenarios.iter().filter(|s| &s.label == label && !s.step_ms.is_empty()) {
+            let steps: Vec<String> = s.step_ms.iter().map(|(step, ms)| format!("{step} {ms:.2} ms")).collect();
+            let _ =
+                writeln!(w, "- `{}`: mean client-side time per step of a sign-in: {}.", s.scenario, steps.join(", "));
+        }
         for o in others.iter().filter(|o| o.kind == "crosscheck" && &o.label == label) {
             let _ = writeln!(
                 w,
@@ -539,6 +567,7 @@ pub fn write(results: &str, meta: &str, criterion: Option<&str>, out: &str) -> R
     let _ = writeln!(w, "- `reports` is `GET /reports` of `crates/portcullis-rocket/examples/reports_api.rs` (a release build: the crate's guards, the permission `reports:read`, the change feed followed from this Portcullis) with the tokens of 64 sessions of a user holding it, and the same load on `examples/bare_jwt.rs`, a Rocket route that only verifies the Ed25519 JWT with `jsonwebtoken`; the server columns of those rows are the app's. The example checks each token's signature once and keeps the outcome (expiry, the feed and the permission are checked on every request), the bare route checks the signature every time, so the ratio can exceed 100 %. The revocation delay is measured from Portcullis's answer to a logout (or to the admin's `PUT /admin/users/{{id}}/roles` without the role) to the app's first 401, polling the app every millisecond, one trial after another with a fresh login each.");
     let _ = writeln!(w, "- `guard-only` is `GET /users/me/token`: the bearer guard (JWT check and the in-memory ended-session set) and no database.");
     let _ = writeln!(w, "- `me` is `GET /users/me` with the access tokens of 64 sessions; `login` has 8 connections, each logging its own account in again and again; `login+me` runs both at once (8 + 64 connections) and reports each; `refresh` runs 16 rotation chains, each exchanging the refresh token it got last; `register` creates a new account per request; `logout` ends one live session per request (16 connections), sessions inserted in SQL beforehand and each exchanged once for an access token before the clock starts.");
+    let _ = writeln!(w, "- `code-password` and `code-session` are sign-ins of the authorization-code flow with PKCE of a first-party public client (no consent), each counted when the token response is 200 with an access token: their requests/s are sign-ins/s, their latencies and CPU per request those of a whole sign-in. `code-password` (8 connections) is a browser without a session: `GET /oauth/authorize` (the sign-in page), `POST /signin` with the password (argon2), `POST /oauth/token`. `code-session` (16 connections, each taking 8 browsers of their own accounts in turn, signed in once through the form before the clock starts) is `GET /oauth/authorize` answering 303 with a code at once, then `POST /oauth/token`.");
     let _ = writeln!(w, "- requests/s and latencies count requests completed in the measured window; errors are non-2xx answers and transport failures over warm-up and window.");
     let _ = writeln!(w, "- CPU columns are cores used on average in the window: the server process, the load generator, every `postgres` process (the database server, and anything else using it), and everything else on the machine (on a shared machine e.g. compilers). The machine has {} cores in all, so the server and the generator compete for them. CPU per request is the server's CPU time in the window divided by the requests completed (all groups of `login+me` together); it is less sensitive to other load than requests/s.", m("nproc"));
     let _ = writeln!(w, "- RSS is sampled from `/proc/<pid>/status` every 25 ms; MB are 10^6 bytes.");
