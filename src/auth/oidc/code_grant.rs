@@ -27,7 +27,9 @@ use crate::auth::session::start::Starting;
 use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AuthorizationCode, AuthorizationCodeStore, ClientStore, CodeRedemption, CodeSessionOrigin, SessionStore, UserStore};
+use crate::models::{
+    AuthorizationCode, AuthorizationCodeStore, ClientStore, CodeRedemption, CodeSessionOrigin, SessionStore, UserStore,
+};
 
 /// Why the exchange's transaction ends: a refusal that must roll back what the redemption
 /// wrote, or a storage error.
@@ -165,7 +167,8 @@ impl Auth {
     /// `/auth/refresh` alike, signed with the algorithm of the session's client. Sessions no
     /// code started, or without `openid`, skip the client lookup.
     pub async fn add_refreshed_id_token(&self, conn: &mut DbConn, tokens: &mut IssuedTokens) -> ApiResult<()> {
-        let wants_id_token = tokens.auth_time.is_some() && tokens.scope.as_deref().is_some_and(|s| scope_has(s, "openid"));
+        let wants_id_token =
+            tokens.auth_time.is_some() && tokens.scope.as_deref().is_some_and(|s| scope_has(s, "openid"));
         if !wants_id_token {
             return Ok(());
         }
