@@ -155,7 +155,10 @@ impl Auth {
                 crate::db::write_tx!(conn, |c| throttle::release(c, &reservation).await)?;
                 Ok(client)
             }
-            _ => Err(ApiError::invalid_client(presented.basic)),
+            _ => {
+                throttle::failed(conn, &reservation, self.clock.now_ms()).await?;
+                Err(ApiError::invalid_client(presented.basic))
+            }
         }
     }
 

@@ -96,14 +96,26 @@ impl ThrottleKeys {
 #[derive(Debug, Clone)]
 pub struct Reservation {
     keys: ThrottleKeys,
-    /// Locks this reservation set, `(key, lock before, lock set)`, to lift when it is given back.
-    locks_set: Vec<(String, i64, i64)>,
+    /// Locks this reservation set, `(key, lock before, lock set, backoff)`: lifted when it is
+    /// given back, settled by [`failed`]. The lock stored while the check runs is the backoff
+    /// plus [`IN_FLIGHT_HOLD`].
+    locks_set: Vec<(String, i64, i64, i64)>,
     /// Whether this attempt opened a new window for its client address (used to audit failures
     /// for unknown accounts once per address and window).
     pub new_address_window: bool,
     /// When the attempt was counted, in milliseconds.
     reserved_ms: i64,
 }
+
+/// How much longer than its backoff a lock set by an attempt holds while that attempt's check
+/// runs. Counting is atomic (contract v2, "Login throttling": of N simultaneous attempts no more
+/// than the threshold reach the check), but the threshold's backoff of one second could run out
+/// while the attempts admitted before it are still being hashed on a busy machine, and later
+/// ones of the same burst would be admitted as if after the lock. So the lock holds until the
+/// check answers: [`failed`] then sets it to the backoff counted from the answer, a success
+/// lifts it; only an attempt that dies in between leaves the hold to run out. A 429 meanwhile
+/// says `Retry-After` up to this much longer than the backoff: the honest bound at that moment.
+const IN_FLIGHT_HOLD: i64 = 30;
 
 /// The counter after one more attempt at `now`.
 fn next(previous: Option<&Throttle>, key: &str, threshold: i32, window: i64, max_backoff: i64, now: i64) -> Throttle {
@@ -164,8 +176,13 @@ async fn count(
             let updated = next(previous, key, threshold, window, max_backoff, now);
             new_address_window |= Some(key) == keys.address.as_ref() && updated.failures == 1;
             let before = previous.map_or(0, |t| t.locked_until);
+            let mut updated = updated;
             if updated.locked_until != before {
-                locks_set.push((key.clone(), before, updated.locked_until));
+                let backoff = updated.locked_until - now;
+                if refuse_locked && backoff > 0 {
+                    updated.locked_until += IN_FLIGHT_HOLD;
+                }
+                locks_set.push((key.clone(), before, updated.locked_until, backoff));
             }
             c.save_throttle(&updated).await?;
         }
@@ -223,28 +240,28 @@ pub async fn release<C: ThrottleStore>(c: &mut C, reservation: &Reservation) -> 
 impl Reservation {
     /// Uncounts this attempt on `key` and lifts a lock it set (unless a later attempt changed it).
     async fn take_back<C: ThrottleStore>(&self, c: &mut C, key: &str) -> diesel::QueryResult<()> {
-        if let Some((_, before, set)) = self.locks_set.iter().find(|(k, _, _)| k == key) {
+        if let Some((_, before, set, _)) = self.locks_set.iter().find(|(k, ..)| k == key) {
             c.restore_throttle_lock(key, *set, *before).await?;
         }
         c.uncount_throttle(key).await
     }
 }
 
-/// The password of a reservation that set a lock turned out wrong at `now_ms`: the lock is moved
-/// on by the time the check took (rounded up to whole seconds, the counters' resolution), so it
-/// runs from the answer the client saw rather than from the moment the attempt was counted. A
-/// one-second backoff that began before a slow password check (argon2 on a busy machine) would
-/// otherwise be over before the client read the 401, and the next attempt would pass as if
-/// there were no lock. Writes only when this attempt set a lock (the threshold's attempt and
-/// those after it), and only while no later attempt changed that lock.
+/// The check of a reservation turned out wrong at `now_ms`: each lock it set (held while the
+/// check ran, [`IN_FLIGHT_HOLD`]) becomes its backoff counted from this answer, the time the
+/// check took rounded up to whole seconds (the counters' resolution). So `Retry-After` counts
+/// from the answer the client saw, and the attempt right after the threshold's 401 meets the
+/// 429 however slow the check was. Only while no later attempt changed that lock. Every path
+/// that reserves calls this on a wrong credential.
 pub async fn failed(conn: &mut DbConn, reservation: &Reservation, now_ms: i64) -> ApiResult<()> {
-    let shift = ((now_ms - reservation.reserved_ms).max(0) + 999) / 1000;
-    if reservation.locks_set.is_empty() || shift == 0 {
+    if reservation.locks_set.is_empty() {
         return Ok(());
     }
+    let took = ((now_ms - reservation.reserved_ms).max(0) + 999) / 1000;
+    let counted = reservation.reserved_ms.div_euclid(1000);
     Ok(crate::db::write_tx!(conn, |c| {
-        for (key, _, set) in &reservation.locks_set {
-            c.restore_throttle_lock(key, *set, set + shift).await?;
+        for (key, _, set, backoff) in &reservation.locks_set {
+            c.restore_throttle_lock(key, *set, counted + took + backoff).await?;
         }
         Ok::<_, diesel::result::Error>(())
     })?)

@@ -62,6 +62,22 @@ on_both_backends! {
         assert!(later.is_ok(), "and ends a backoff after the answer");
     }
 
+    async fn while_the_thresholds_check_runs_no_later_attempt_of_the_burst_reaches_the_check(backend) {
+        // The threshold's attempt is still being hashed five seconds on (a busy machine): its
+        // one-second backoff would have run out, but the lock holds until that check answers.
+        let app = TestApp::builder(backend).with_config("throttle_pair_failures", 1).build().await;
+        let keys = ThrottleKeys::new("burst@example.com", Some("192.0.2.8"));
+        let config = &auth(&app).config;
+        let counted = app.clock.now_ms();
+        let first = throttle::reserve(&mut conn(&app).await, &keys, config, counted).await.unwrap();
+        let second = throttle::reserve(&mut conn(&app).await, &keys, config, counted + 5_000).await;
+        assert!(second.is_err(), "a later attempt of the burst is refused while the first is checked");
+        throttle::failed(&mut conn(&app).await, &first, counted + 5_200).await.unwrap();
+        let answered = (counted + 5_200).div_euclid(1000);
+        assert!(throttle::check(&mut conn(&app).await, &keys, answered).await.is_err(), "the backoff runs from the answer");
+        assert!(throttle::check(&mut conn(&app).await, &keys, answered + 2).await.is_ok(), "and not for the hold");
+    }
+
     async fn a_successful_login_resets_the_account_counter(backend) {
         let app = TestApp::builder(backend).with_config("throttle_pair_failures", 3).build().await;
         let user = app.with_user().await;

@@ -177,6 +177,7 @@ impl Auth {
             let event =
                 audit_event("login_failed", now, Some(user.id), client, json!({"reason": "passkey", "detail": reason}));
             crate::db::write_tx!(conn, |c| c.insert_audit(&event).await)?;
+            throttle::failed(conn, &reservation, self.clock.now_ms()).await?;
             return Err(refused());
         }
         if user.disabled {
