@@ -1,6 +1,7 @@
 //! The hosted pages: server-rendered HTML on one layout (`templates/base.html` and its
-//! stylesheet), labelled fields, a CSRF token in every form ([`csrf`]), no JavaScript. For now the
-//! forms behind mail links ([`mail_links`]); they call `auth` as the routes do.
+//! stylesheet), labelled fields, a CSRF token in every form ([`csrf`]), no JavaScript but the
+//! passkey script below. Sign-in, consent, logout, the account page and the forms behind mail
+//! links; they call `auth` as the routes do.
 //!
 //! Every page sends `Content-Security-Policy` (nothing but this origin's stylesheet and forms, no
 //! framing), `X-Content-Type-Options: nosniff`, `Cache-Control: no-store` and
