@@ -2,7 +2,7 @@
 // Served as /pages/passkeys.js and allowed (script-src 'self') only on the pages that use it.
 // Each page works without it; the passkey parts stay hidden then.
 //
-// A form marked data-passkey="signin" | "second-step" | "register" is the hosted form this
+// A form marked data-passkey="signin" | "second-step" | "register" | "reset" is the hosted form this
 // script fills (ceremony_id, credential = JSON of PublicKeyCredential.toJSON()) and submits, so
 // the browser follows the server's 303 as after any form: the server finishes the ceremony with
 // the API's own function (docs/passkeys.md, docs/browser-sign-in.md).
@@ -97,13 +97,20 @@
     }
   };
 
+  // The form's fields `names` that it has, as a form body (a page may leave some out).
+  const fieldsOf = (form, names) => {
+    const fields = new URLSearchParams();
+    for (const name of names) if (form.elements[name]) fields.set(name, form.elements[name].value);
+    return fields;
+  };
+
   // Code page: the passkey instead of a code; the server keeps the password step's token.
   const secondStep = (form) => {
     const button = form.querySelector("[data-passkey-start]");
     button.hidden = false;
     button.addEventListener("click", async () => {
       try {
-        const fields = new URLSearchParams({ csrf: form.elements.csrf.value, request: form.elements.request.value });
+        const fields = fieldsOf(form, ["csrf", "request"]);
         const start = await post(form.dataset.start, fields);
         const credential = await navigator.credentials.get({ publicKey: requestOptions(start.publicKey) });
         if (credential) finish(form, start.ceremony_id, credential);
@@ -113,17 +120,35 @@
     });
   };
 
-  // Account page: re-authentication (password or code) starts the ceremony, then the new passkey.
+  // Account page: the name and the re-authentication (password or code) start the ceremony, then
+  // the authenticator makes the new passkey; the form posts it without the password or code.
   const register = (form) => {
     form.hidden = false;
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      const box = document.getElementById(form.dataset.errorBox || "passkey-error");
+      if (box) box.hidden = true;
       try {
-        const fields = new URLSearchParams();
-        for (const name of ["csrf", "password", "code"]) fields.set(name, form.elements[name].value);
-        const start = await post(form.dataset.start, fields);
+        const start = await post(form.dataset.start, fieldsOf(form, ["csrf", "name", "password", "code"]));
         const credential = await navigator.credentials.create({ publicKey: creationOptions(start.publicKey) });
-        form.elements.password.value = "";
+        for (const name of ["password", "code"]) if (form.elements[name]) form.elements[name].value = "";
+        if (credential) finish(form, start.ceremony_id, credential);
+      } catch (e) {
+        if (!quiet(e)) showError(form, e.message);
+      }
+    });
+  };
+
+  // Reset-password page: a passkey of this browser instead of the code, as the second factor of
+  // the reset (the ceremony names no account; the server checks that the passkey is the account's).
+  const reset = (form) => {
+    const button = form.querySelector("[data-passkey-start]");
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      if (!form.elements.new_password.reportValidity()) return;
+      try {
+        const start = await post("/auth/passkeys/login", {});
+        const credential = await navigator.credentials.get({ publicKey: requestOptions(start.publicKey) });
         form.elements.code.value = "";
         if (credential) finish(form, start.ceremony_id, credential);
       } catch (e) {
@@ -133,7 +158,7 @@
   };
 
   if (!supported) return;
-  const kinds = { signin: signIn, "second-step": secondStep, register };
+  const kinds = { signin: signIn, "second-step": secondStep, register, reset };
   for (const form of document.querySelectorAll("form[data-passkey]")) {
     const setUp = kinds[form.dataset.passkey];
     if (setUp) setUp(form);

@@ -29,11 +29,7 @@ pub struct FormPage {
 impl<'r> Responder<'r, 'static> for FormPage {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
         let mut response = self.html.respond_to(request)?;
-        let scripts = if self.scripts { super::SCRIPT_CSP } else { "" };
-        let csp = format!(
-            "default-src 'none'; style-src 'self'; {scripts}form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'",
-            self.form_action
-        );
+        let csp = super::content_security_policy(self.scripts, &self.form_action);
         response.set_raw_header("Content-Security-Policy", csp);
         Ok(response)
     }

@@ -1,13 +1,20 @@
 //! The pages behind mail links: `GET` shows a form and changes nothing (mail scanners follow
 //! links), `POST` spends the token through the same `auth` functions as the JSON endpoints and
 //! answers 303 to a page saying it is done, or the form again with the status the API would give.
+//!
+//! The reset form takes the second factor as a code or, through `/pages/passkeys.js`, a passkey:
+//! the assertion of a `POST /auth/passkeys/login` ceremony (contract v3, "Password reset order";
+//! the ceremony names no account, so the discoverable passkeys of the browser are offered, and
+//! `Auth::reset_password` checks that the one chosen is the account's).
 
 use askama::Template;
 use rocket::form::{Form, FromForm};
 use rocket::http::{CookieJar, Status};
 use rocket::{get, post, State};
+use webauthn_rs_core::proto::PublicKeyCredential;
 
-use super::{csrf, Html, SeeOther};
+use super::signin_passkey::credential_of;
+use super::{csrf, Html, Scripted, SeeOther};
 use crate::auth::guards::RequestOrigin;
 use crate::auth::mfa::Presented;
 use crate::auth::Auth;
@@ -93,7 +100,14 @@ fn render(template: &impl Template) -> String {
         .unwrap_or_else(|_| "<!doctype html><title>Error</title><p>The page could not be shown.</p>".into())
 }
 
-fn form(auth: &Auth, jar: &CookieJar<'_>, link: Link, token: &str, error: Option<&ApiError>) -> Html {
+/// A mail link's form: the reset form runs the passkey script, the others nothing.
+#[derive(rocket::Responder)]
+enum LinkPage {
+    Scripted(Scripted),
+    Plain(Html),
+}
+
+fn form(auth: &Auth, jar: &CookieJar<'_>, link: Link, token: &str, error: Option<&ApiError>) -> LinkPage {
     let site = auth.config.display_name();
     let csrf = csrf::token(jar, auth.config.issuer.starts_with("https://"));
     let message = error.map(|e| e.description().to_owned());
@@ -114,10 +128,15 @@ fn form(auth: &Auth, jar: &CookieJar<'_>, link: Link, token: &str, error: Option
             })
         }
     };
-    Html { status: error.map_or(Status::Ok, |e| e.status), body }
+    let html = Html { status: error.map_or(Status::Ok, |e| e.status), body };
+    if link == Link::Reset {
+        LinkPage::Scripted(Scripted(html))
+    } else {
+        LinkPage::Plain(html)
+    }
 }
 
-fn show(auth: &Auth, jar: &CookieJar<'_>, link: Link, token: Option<&str>) -> Html {
+fn show(auth: &Auth, jar: &CookieJar<'_>, link: Link, token: Option<&str>) -> LinkPage {
     let missing = ApiError::bad_request("The link is incomplete: open the whole link from the mail.");
     let unavailable = (!auth.mail.is_on()).then(crate::mail::not_configured);
     match (token, unavailable) {
@@ -137,6 +156,19 @@ struct ResetForm<'r> {
     token: &'r str,
     new_password: &'r str,
     code: Option<&'r str>,
+    /// A passkey instead of the code: the ceremony and `JSON.stringify(credential.toJSON())`.
+    ceremony_id: Option<&'r str>,
+    credential: Option<&'r str>,
+}
+
+impl ResetForm<'_> {
+    /// The second factor given: a passkey when the script filled its fields, else the code.
+    fn credential(&self) -> ApiResult<Option<(&str, PublicKeyCredential)>> {
+        match (self.ceremony_id.filter(|c| !c.is_empty()), self.credential.filter(|c| !c.is_empty())) {
+            (Some(ceremony_id), Some(credential)) => Ok(Some((ceremony_id, credential_of(credential)?))),
+            _ => Ok(None),
+        }
+    }
 }
 
 #[derive(FromForm)]
@@ -147,7 +179,7 @@ struct TokenForm<'r> {
 
 /// The form of a password-reset link.
 #[get("/reset-password?<token>")]
-fn reset_form(auth: &State<Auth>, jar: &CookieJar<'_>, token: Option<&str>) -> Html {
+fn reset_form(auth: &State<Auth>, jar: &CookieJar<'_>, token: Option<&str>) -> LinkPage {
     show(auth, jar, Link::Reset, token)
 }
 
@@ -159,18 +191,25 @@ async fn reset_submit(
     jar: &CookieJar<'_>,
     client: RequestOrigin,
     form: Form<ResetForm<'_>>,
-) -> Result<SeeOther, Html> {
+) -> Result<SeeOther, LinkPage> {
     if !csrf::matches(jar, form.csrf) {
         return Err(self::form(auth, jar, Link::Reset, form.token, Some(&forged())));
     }
-    let code = form.code.filter(|c| !c.trim().is_empty());
-    let outcome = auth.reset_password(db, form.token, form.new_password, code.map(Presented::Code), &client).await;
+    let passkey = match form.credential() {
+        Ok(passkey) => passkey,
+        Err(e) => return Err(self::form(auth, jar, Link::Reset, form.token, Some(&e))),
+    };
+    let factor = match &passkey {
+        Some((ceremony_id, credential)) => Some(Presented::Passkey { ceremony_id, credential }),
+        None => form.code.filter(|c| !c.trim().is_empty()).map(Presented::Code),
+    };
+    let outcome = auth.reset_password(db, form.token, form.new_password, factor, &client).await;
     answer(auth, jar, Link::Reset, form.token, outcome)
 }
 
 /// The form of an email-verification link.
 #[get("/verify-email?<token>")]
-fn verify_form(auth: &State<Auth>, jar: &CookieJar<'_>, token: Option<&str>) -> Html {
+fn verify_form(auth: &State<Auth>, jar: &CookieJar<'_>, token: Option<&str>) -> LinkPage {
     show(auth, jar, Link::Verify, token)
 }
 
@@ -182,7 +221,7 @@ async fn verify_submit(
     jar: &CookieJar<'_>,
     client: RequestOrigin,
     form: Form<TokenForm<'_>>,
-) -> Result<SeeOther, Html> {
+) -> Result<SeeOther, LinkPage> {
     if !csrf::matches(jar, form.csrf) {
         return Err(self::form(auth, jar, Link::Verify, form.token, Some(&forged())));
     }
@@ -191,7 +230,7 @@ async fn verify_submit(
 
 /// The form of an email-change link.
 #[get("/confirm-email?<token>")]
-fn confirm_form(auth: &State<Auth>, jar: &CookieJar<'_>, token: Option<&str>) -> Html {
+fn confirm_form(auth: &State<Auth>, jar: &CookieJar<'_>, token: Option<&str>) -> LinkPage {
     show(auth, jar, Link::Confirm, token)
 }
 
@@ -203,7 +242,7 @@ async fn confirm_submit(
     jar: &CookieJar<'_>,
     client: RequestOrigin,
     form: Form<TokenForm<'_>>,
-) -> Result<SeeOther, Html> {
+) -> Result<SeeOther, LinkPage> {
     if !csrf::matches(jar, form.csrf) {
         return Err(self::form(auth, jar, Link::Confirm, form.token, Some(&forged())));
     }
@@ -218,7 +257,7 @@ fn answer<T>(
     link: Link,
     token: &str,
     outcome: ApiResult<T>,
-) -> Result<SeeOther, Html> {
+) -> Result<SeeOther, LinkPage> {
     match outcome {
         Ok(_) => Ok(SeeOther(format!("/pages/done?what={}", link.page()))),
         Err(e) => Err(form(auth, jar, link, token, Some(&e))),

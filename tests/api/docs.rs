@@ -37,6 +37,11 @@ const UNDOCUMENTED: &[(&str, &str)] = &[
     ("POST", "/account/totp/confirm"),
     ("POST", "/account/totp/disable"),
     ("POST", "/account/passkeys/remove"),
+    ("POST", "/account/passkeys/add/start"),
+    ("POST", "/account/passkeys/add"),
+    ("POST", "/account/signin/passkey"),
+    ("POST", "/account/signin/mfa/passkey/start"),
+    ("POST", "/account/signin/mfa/passkey"),
     ("POST", "/account/consents/revoke"),
     // Browser sign-in's pages (docs/browser-sign-in.md).
     ("GET", "/oauth/authorize"),

@@ -5,6 +5,7 @@ mod test_db;
 
 mod account_actions;
 mod account_page;
+mod account_passkeys;
 mod account_support;
 mod accounts;
 mod admin_matrix;

@@ -1,5 +1,6 @@
 //! The account page, `/account` (contract "(v3) Browser sign-in", hosted pages): what a person
-//! signed in to this browser sees of their account and changes there, without JavaScript.
+//! signed in to this browser sees of their account and changes there, without JavaScript except
+//! for adding a passkey ([`passkey_add`]: `navigator.credentials.create()` has no form).
 //!
 //! `GET /account` shows every section; each section is a form POSTing to its own route
 //! (`sessions`, `password`, `email`, `totp`, `consents`, `passkeys`), carrying the CSRF token of
@@ -10,8 +11,10 @@
 //! the API would give and its description. Without a browser session: 303 to the sign-in page,
 //! which comes back here.
 
+mod codes;
 pub mod consents;
 pub mod credentials;
+pub mod passkey_add;
 pub mod passkeys;
 pub mod sessions;
 pub mod signed_in;
@@ -23,7 +26,7 @@ use rocket::request::FlashMessage;
 use rocket::response::Flash;
 use rocket::{get, Responder, State};
 
-use super::{Html, SeeOther};
+use super::{Html, Scripted, SeeOther};
 use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiError;
@@ -42,16 +45,18 @@ pub enum Notice {
     TotpDisabled,
     ConsentRevoked,
     PasskeyRemoved,
+    PasskeyAdded,
 }
 
 impl Notice {
-    const ALL: [Notice; 6] = [
+    const ALL: [Notice; 7] = [
         Notice::SessionEnded,
         Notice::PasswordChanged,
         Notice::EmailChangeRequested,
         Notice::TotpDisabled,
         Notice::ConsentRevoked,
         Notice::PasskeyRemoved,
+        Notice::PasskeyAdded,
     ];
 
     fn key(self) -> &'static str {
@@ -62,6 +67,7 @@ impl Notice {
             Notice::TotpDisabled => "totp-off",
             Notice::ConsentRevoked => "consent-revoked",
             Notice::PasskeyRemoved => "passkey-removed",
+            Notice::PasskeyAdded => "passkey-added",
         }
     }
 
@@ -75,6 +81,7 @@ impl Notice {
             Notice::TotpDisabled => "Two-step sign-in with an authenticator app is off.",
             Notice::ConsentRevoked => "Access revoked; that application's sessions have ended.",
             Notice::PasskeyRemoved => "The passkey was removed.",
+            Notice::PasskeyAdded => "The passkey was added.",
         }
     }
 
@@ -83,11 +90,13 @@ impl Notice {
     }
 }
 
-/// A form's answer: 303 to `/account` with a notice on success, a page (the account page again
-/// with the API's status on a refusal), or 303 to the sign-in page without a browser session.
+/// A form's answer: 303 to `/account` with a notice on success, the account page again with the
+/// API's status on a refusal, another page (one that shows a secret once), or 303 to the sign-in
+/// page without a browser session.
 #[derive(Responder)]
 pub enum Answer {
     Done(Flash<SeeOther>),
+    Account(Scripted),
     Page(Html),
     SignIn(SeeOther),
 }
@@ -99,7 +108,7 @@ pub fn done(notice: Notice) -> Answer {
 
 /// A form's refusal: the account page again with `error`'s status and description.
 pub async fn refused(auth: &Auth, db: &Db, me: &SignedIn, error: ApiError) -> Answer {
-    Answer::Page(view::page(auth, db, me, None, Some(&error)).await)
+    Answer::Account(Scripted(view::page(auth, db, me, None, Some(&error)).await))
 }
 
 /// A form without a browser session: to the sign-in page (nothing was done).
@@ -119,10 +128,10 @@ async fn account(
     db: &State<Db>,
     me: Option<SignedIn>,
     flash: Option<FlashMessage<'_>>,
-) -> Result<Html, SeeOther> {
+) -> Result<Scripted, SeeOther> {
     let Some(me) = me else { return Err(SeeOther(SIGN_IN.into())) };
     let notice = flash.filter(|f| f.kind() == "notice").and_then(|f| Notice::from_key(f.message()));
-    Ok(view::page(auth, db, &me, notice.map(Notice::text), None).await)
+    Ok(Scripted(view::page(auth, db, &me, notice.map(Notice::text), None).await))
 }
 
 pub fn routes() -> Vec<rocket::Route> {
@@ -134,6 +143,7 @@ pub fn routes() -> Vec<rocket::Route> {
         totp::routes(),
         consents::routes(),
         passkeys::routes(),
+        passkey_add::routes(),
     ] {
         routes.extend(more);
     }

@@ -2,9 +2,7 @@
 //! (`Auth::remove_passkey`, after the same re-authentication: the password, or a TOTP or recovery
 //! code, throttled and counted like the API's).
 //!
-//! Adding a passkey needs `navigator.credentials.create()`, so JavaScript: the page leaves a
-//! marked spot (`PASSKEY-ADD` in `templates/account.html`) for the small script that drives
-//! `POST /auth/passkeys/register` and `/register/finish`.
+//! Adding one needs `navigator.credentials.create()`, so JavaScript: [`super::passkey_add`].
 
 use rocket::form::{Form, FromForm};
 use rocket::{post, State};
@@ -25,15 +23,13 @@ struct RemoveForm<'r> {
     code: Option<&'r str>,
 }
 
-impl RemoveForm<'_> {
-    /// The re-authentication given: the password when filled in, else the code (as the API's
-    /// body: `{"password"}` or `{"code"}`).
-    fn reauth(&self) -> Result<Reauth<'_>, ApiError> {
-        match (self.password.filter(|v| !v.is_empty()), self.code.filter(|v| !v.is_empty())) {
-            (Some(password), _) => Ok(Reauth::Password(password)),
-            (None, Some(code)) => Ok(Reauth::Code(code)),
-            (None, None) => Err(ApiError::bad_request("Give the account's password or a code.")),
-        }
+/// The re-authentication a passkey form gives: the password when filled in, else the code (as
+/// the API's body: `{"password"}` or `{"code"}`).
+pub(super) fn reauth<'a>(password: Option<&'a str>, code: Option<&'a str>) -> Result<Reauth<'a>, ApiError> {
+    match (password.filter(|v| !v.is_empty()), code.filter(|v| !v.is_empty())) {
+        (Some(password), _) => Ok(Reauth::Password(password)),
+        (None, Some(code)) => Ok(Reauth::Code(code)),
+        (None, None) => Err(ApiError::bad_request("Give the account's password or a code.")),
     }
 }
 
@@ -53,7 +49,7 @@ async fn remove(
     let Ok(id) = form.passkey_id.parse::<Id>() else {
         return refused(auth, db, &me, ApiError::not_found("No such passkey.")).await;
     };
-    let removed = match form.reauth() {
+    let removed = match reauth(form.password, form.code) {
         Ok(how) => auth.remove_passkey(db, &me.user, id, how, &client).await,
         Err(e) => Err(e),
     };

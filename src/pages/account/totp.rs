@@ -15,6 +15,7 @@ use rocket::form::{Form, FromForm};
 use rocket::http::Status;
 use rocket::{post, State};
 
+use super::codes::{self, NewFactor};
 use super::{done, forged, refused, signed_out, Answer, Notice, SignedIn};
 use crate::auth::guards::RequestOrigin;
 use crate::auth::Auth;
@@ -31,14 +32,6 @@ struct EnrolPage<'a> {
     /// The secret and the QR code's SVG: on the answer to "start" only.
     secret: Option<&'a str>,
     qr_svg: Option<&'a str>,
-}
-
-#[derive(Template)]
-#[template(path = "account_codes.html")]
-struct CodesPage<'a> {
-    site: &'a str,
-    error: Option<&'a str>,
-    codes: &'a [String],
 }
 
 #[derive(FromForm)]
@@ -133,9 +126,7 @@ async fn confirm(
         Err(e) => Err(e.into()),
     };
     match confirmed {
-        Ok(codes) => {
-            Answer::Page(render(&CodesPage { site: &site, error: None, codes: &codes.recovery_codes }, Status::Ok))
-        }
+        Ok(codes) => Answer::Page(codes::page(auth, NewFactor::Totp, &codes.recovery_codes)),
         Err(e) => again(e),
     }
 }

@@ -32,6 +32,16 @@ pub enum Reauth<'a> {
 /// Longest passkey name, in characters.
 const NAME_MAX: usize = 64;
 
+/// A passkey's name as given, trimmed: 1 to 64 characters without control characters, else 422
+/// `invalid_request` naming `name`. The hosted page checks it before the ceremony starts too.
+pub fn passkey_name(name: &str) -> ApiResult<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field("name: 1 to 64 characters, no control characters"));
+    }
+    Ok(name)
+}
+
 fn too_many() -> ApiError {
     ApiError::conflict("This account already holds 10 passkeys; remove one first.")
 }
@@ -140,10 +150,7 @@ impl Auth {
         client: &RequestOrigin,
     ) -> ApiResult<(PasskeyRow, Option<RecoveryCodes>)> {
         let rp = self.relying_party()?;
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
-            return Err(ApiError::invalid_field("name: 1 to 64 characters, no control characters"));
-        }
+        let name = passkey_name(name)?;
         let (ceremony, state) = self.take_ceremony::<RegistrationState>(conn, ceremony_id, Purpose::Register).await?;
         if ceremony.user_id != Some(me.user_id) {
             return Err(dead_ceremony());
