@@ -19,8 +19,8 @@ use rocket::outcome::Outcome;
 use rocket::request::{self, FromRequest, Request};
 use rocket::{Orbit, Rocket};
 
-use crate::auth::Auth;
 use crate::auth::mfa::methods::mfa_required;
+use crate::auth::Auth;
 use crate::db::{Db, Id};
 use crate::error::{reject, ApiError};
 

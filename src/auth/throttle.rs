@@ -122,7 +122,12 @@ fn next(previous: Option<&Throttle>, key: &str, threshold: i32, window: i64, max
 
 /// Counts one attempt against every key before its password is checked: 429 with `Retry-After`
 /// (and nothing counted) while any key is locked at `now_ms` (milliseconds: see [`failed`]).
-pub async fn reserve(conn: &mut DbConn, keys: &ThrottleKeys, config: &AuthConfig, now_ms: i64) -> ApiResult<Reservation> {
+pub async fn reserve(
+    conn: &mut DbConn,
+    keys: &ThrottleKeys,
+    config: &AuthConfig,
+    now_ms: i64,
+) -> ApiResult<Reservation> {
     count(conn, keys, config, now_ms, true).await
 }
 

@@ -5,8 +5,8 @@
 
 use crate::code_grant_support::*;
 use crate::helpers::*;
-use crate::on_both_backends;
 use crate::oidc_support::{auth, conn};
+use crate::on_both_backends;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use portcullis::admin::client_settings::ClientFields;

@@ -1,8 +1,8 @@
 //! Brute-force throttling: per account and per address, bounded backoff, shared by instances.
 
 use crate::helpers::*;
-use crate::on_both_backends;
 use crate::oidc_support::{auth, conn};
+use crate::on_both_backends;
 use portcullis::auth::throttle::{self, ThrottleKeys};
 use rocket::http::Status;
 use rocket::local::asynchronous::LocalResponse;
