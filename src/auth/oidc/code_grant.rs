@@ -20,6 +20,7 @@ use crate::auth::oidc::id_token::{EmailClaim, IdTokenRequest};
 use crate::auth::oidc::key_set::IdTokenAlg;
 use crate::auth::oidc::scope::scope_has;
 use crate::auth::secrets::hash_token;
+use crate::auth::session::cap::lock_user_sessions;
 use crate::auth::session::issued::IssuedTokens;
 use crate::auth::session::login::Started;
 use crate::auth::session::scope::Scope;
@@ -93,10 +94,12 @@ impl Auth {
             // sessions (`Auth::end_browser_session` locks the user, then voids the codes of the
             // browser session it ends): on PostgreSQL the other order deadlocks against a racing
             // logout. Holding it, this exchange either sees the browser session ended, or commits
-            // its session before logout lists the sessions that browser session started.
-            if let Some(owner) = c.code_owner(&hash).await? {
-                c.lock_user_sessions(owner).await?;
-            }
+            // its session before logout lists the sessions that browser session started. The
+            // same lock makes room under the session cap below: one update of the user's row.
+            let held = match c.code_owner(&hash).await? {
+                Some(owner) => Some(lock_user_sessions(c, owner).await?),
+                None => None,
+            };
             let (redemption, ended) = redeem_in(c, &hash, binding, session_id, ending, client).await?;
             let CodeRedemption::Redeemed(code) = redemption else {
                 return Ok(Exchanged::Refused { redemption, ended });
@@ -114,7 +117,7 @@ impl Auth {
             };
             let origin = CodeSessionOrigin { browser_session_id: code.browser_session_id, auth_time: code.auth_time };
             let starting = self.starting(session_id, code.user_id, &started, Some(origin), client, now);
-            let evicted = starting.record(c).await?;
+            let evicted = starting.record(c, held).await?;
             Ok::<_, Abort>(Exchanged::Started { starting, evicted, nonce: code.nonce })
         });
         let (starting, evicted, nonce) = match committed {

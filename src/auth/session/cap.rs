@@ -33,12 +33,39 @@ impl Auth {
     }
 }
 
+/// Proof that the write transaction it was made in holds the user's session lock
+/// ([`SessionStore::lock_user_sessions`]), so that concurrent logins of one user on PostgreSQL
+/// count its live sessions one after the other. A transaction that already took the lock for
+/// its own reasons (the code exchange) passes it on instead of updating the user's row twice.
+/// Made only by [`lock_user_sessions`]; valid only inside that transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionsLocked {
+    user: Id,
+}
+
+impl SessionsLocked {
+    /// The user whose sessions are locked.
+    pub fn user(&self) -> Id {
+        self.user
+    }
+}
+
+/// Takes `user`'s session lock in the running write transaction.
+pub async fn lock_user_sessions<C: SessionStore>(c: &mut C, user: Id) -> QueryResult<SessionsLocked> {
+    c.lock_user_sessions(user).await?;
+    Ok(SessionsLocked { user })
+}
+
 impl SessionCap<'_> {
     /// Ends as many of the user's least recently used live sessions as it takes for one more
-    /// to fit, and returns their ids. Runs inside the login's write transaction.
-    pub async fn make_room<C: SessionStore + AuditStore>(&self, c: &mut C, user: Id) -> QueryResult<Vec<Id>> {
-        // Concurrent logins of one user on PostgreSQL count one after the other.
-        c.lock_user_sessions(user).await?;
+    /// to fit, and returns their ids. Runs inside the login's write transaction, which holds
+    /// the user's session lock (`locked`).
+    pub async fn make_room<C: SessionStore + AuditStore>(
+        &self,
+        c: &mut C,
+        locked: SessionsLocked,
+    ) -> QueryResult<Vec<Id>> {
+        let user = locked.user;
         let live = c.live_sessions_lru(user, self.ending.now, self.refresh_ttl).await?;
         let excess = (live.len() + 1).saturating_sub(self.max);
         let mut evicted = Vec::with_capacity(excess);

@@ -143,7 +143,7 @@ impl Auth {
             if let Some(reservation) = reservation {
                 throttle::release(c, reservation).await?;
             }
-            starting.record(c).await
+            starting.record(c, None).await
         })?;
         self.started(conn, starting, &evicted).await
     }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::auth::audit::audit_event;
 use crate::auth::guards::RequestOrigin;
-use crate::auth::session::cap::SessionCap;
+use crate::auth::session::cap::{lock_user_sessions, SessionCap, SessionsLocked};
 use crate::auth::session::issued::IssuedTokens;
 use crate::auth::session::login::Started;
 use crate::auth::session::scope::Scope;
@@ -91,9 +91,19 @@ impl Auth {
 impl Starting<'_> {
     /// Inside the caller's write transaction: ends the user's least recently used sessions
     /// beyond the cap, inserts the session and audits the sign-in; returns the ended sessions.
-    pub(crate) async fn record<C: SessionStore + AuditStore>(&self, c: &mut C) -> QueryResult<Vec<Id>> {
+    /// `held`: the user's session lock when the transaction already took it (taken here
+    /// otherwise, and when it is another user's).
+    pub(crate) async fn record<C: SessionStore + AuditStore>(
+        &self,
+        c: &mut C,
+        held: Option<SessionsLocked>,
+    ) -> QueryResult<Vec<Id>> {
         let s = &self.session;
-        let evicted = self.cap.make_room(c, s.user_id).await?;
+        let locked = match held.filter(|locked| locked.user() == s.user_id) {
+            Some(locked) => locked,
+            None => lock_user_sessions(c, s.user_id).await?,
+        };
+        let evicted = self.cap.make_room(c, locked).await?;
         let new_session = NewSession {
             id: s.id,
             user_id: s.user_id,
