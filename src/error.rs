@@ -19,6 +19,7 @@ use rocket::Catcher;
 use serde::Serialize;
 
 mod code;
+mod storage;
 pub use code::{allowed_in_description, description_charset, ErrorCode};
 
 /// A failure with its status, contract code and human-readable description.
@@ -263,43 +264,6 @@ impl ApiError {
             500..=599 => Self::new(status, ErrorCode::ServerError, "The server failed to handle the request."),
             _ => Self::new(status, ErrorCode::InvalidRequest, status.reason_lossy().to_string()),
         }
-    }
-}
-
-/// Whether a database error message says the database cannot be reached right now: SQLite's
-/// busy lock, a lost connection, or PgBouncer failing to reach its server (its own errors:
-/// `server_login_retry`, `query_wait_timeout`, "pgbouncer cannot connect to server", "server conn
-/// crashed?"). diesel reports these with an unknown kind, so the message is all there is.
-fn means_unavailable(message: &str) -> bool {
-    const SIGNS: [&str; 6] =
-        ["locked", "connection", "server_login_retry", "query_wait_timeout", "cannot connect", "server conn crashed"];
-    SIGNS.iter().any(|sign| message.contains(sign))
-}
-
-impl From<diesel::result::Error> for ApiError {
-    fn from(e: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
-        match e {
-            // The connection is gone (server restarted, database dropped, network cut): the
-            // database is unavailable, not the request at fault.
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
-            | Error::BrokenTransactionManager => ApiError::unavailable(e),
-            Error::DatabaseError(DatabaseErrorKind::Unknown, ref info) if means_unavailable(info.message()) => {
-                ApiError::unavailable(e)
-            }
-            // PostgreSQL cannot store a NUL character in text (SQLSTATE 22021); the request is at
-            // fault. Inputs are validated before storage where they are known; this is the backstop.
-            Error::DatabaseError(_, ref info) if info.message().contains("0x00") => {
-                ApiError::invalid_field("A value contains a NUL character, which is not accepted.")
-            }
-            other => ApiError::internal(other),
-        }
-    }
-}
-
-impl From<crate::db::PoolError> for ApiError {
-    fn from(e: crate::db::PoolError) -> Self {
-        ApiError::unavailable(e)
     }
 }
 

@@ -26,6 +26,7 @@ pub mod role;
 pub mod role_change;
 pub mod session;
 pub mod session_pg;
+pub mod session_row;
 pub mod setting;
 pub mod signing_key;
 pub mod throttle;
