@@ -2,9 +2,10 @@
 """Mail scenarios of the benchmark (bench/README.md, "Mail"), standard library only.
 
     bench/mail_bench.py [--bin target/release/portcullis] [--samples 400] [--drain 10000]
-                        [--only timing,rate,drain]
+                        [--only timing,login,rate,drain] [--postgres postgres://USER@HOST:PORT/DB]
 
-Starts the server on a fresh SQLite file with mail to an SMTP sink, then:
+Starts the server on a fresh SQLite file (or, with --postgres, a fresh database made with psql on
+that server and dropped at the end) with mail to an SMTP sink, then:
 
 1. timing: POST /auth/password/forgot for a known and for an unknown address, alternately in a
    random order, one keep-alive connection; the same for POST /auth/login with a wrong password
@@ -26,6 +27,7 @@ Prints a Markdown section for bench/RESULTS.md. Not a test: nothing here asserts
 """
 
 import argparse
+import atexit
 import http.client
 import json
 import math
@@ -225,13 +227,23 @@ def forgot_rate(server, seconds=10, connections=8):
     return sum(done) / (time.perf_counter() - start)
 
 
+def psql(url, sql):
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql], check=True, stdout=subprocess.DEVNULL)
+
+
 def queue_messages(db, n):
     now = int(time.time())
+    if db.startswith("postgres"):
+        psql(db, "DELETE FROM outbox; INSERT INTO outbox (id, message_id, recipient, kind, next_attempt_at, created_at) "
+                 f"SELECT u, '<' || u || '@bench.example>', 'user' || i || '@example.com', 'password_changed', {now}, {now} "
+                 f"FROM (SELECT gen_random_uuid() AS u, i FROM generate_series(1, {n}) AS i) AS q")
+        return
     rows = []
     for i in range(n):
         mid = str(uuid.uuid4())
         rows.append((mid, f"<{mid}@bench.example>", f"user{i}@example.com", "password_changed", now))
     with sqlite3.connect(db) as c:
+        c.execute("DELETE FROM outbox")
         c.executemany("INSERT INTO outbox (id, message_id, recipient, kind, next_attempt_at, created_at) "
                       "VALUES (?, ?, ?, ?, ?, ?)", [r + (r[4],) for r in rows])
 
@@ -257,8 +269,6 @@ def load():
 
 
 def drain(args, sink, db, log, out):
-    with sqlite3.connect(db) as c:
-        c.execute("DELETE FROM outbox")
     queue_messages(db, args.drain)
     sink.reset()
     start, load_before = time.time(), load()
@@ -283,11 +293,18 @@ def main():
     parser.add_argument("--drain", type=int, default=10000)
     parser.add_argument("--only", default="timing,login,rate,drain",
                         help="comma-separated: timing (forgot-password), login (its reference), rate, drain")
+    parser.add_argument("--postgres", help="a PostgreSQL server URL (its database is used only to make a fresh one)")
     args = parser.parse_args()
     only = set(args.only.split(","))
     sink = SinkProcess()
     work = tempfile.mkdtemp(prefix="portcullis-mail-bench-")
     db = os.path.join(work, "bench.sqlite")
+    if args.postgres:
+        name = f"portcullis_mail_bench_{os.getpid()}"
+        psql(args.postgres, f"CREATE DATABASE {name}")
+        atexit.register(psql, args.postgres, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        db = args.postgres.rsplit("/", 1)[0] + "/" + name
+    print(f"backend: {'PostgreSQL' if args.postgres else 'SQLite'}", flush=True)
     log = open(os.path.join(work, "server.log"), "wb")
     out = Progress()
     server = Server(args.bin, db, sink.port, log)

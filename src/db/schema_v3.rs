@@ -80,6 +80,8 @@ diesel::table! {
         next_attempt_at -> BigInt,
         lease_until -> BigInt,
         created_at -> BigInt,
+        token_hash -> Nullable<Text>,
+        client_ip -> Nullable<Text>,
     }
 }
 

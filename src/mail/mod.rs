@@ -5,13 +5,15 @@
 //! outbox keeps only the recipient, the kind and the link, sealed under the key-encryption key.
 
 pub mod check;
+pub mod connection;
+pub mod issue;
 pub mod sender;
 pub mod templates;
+mod tls_stream;
 pub mod transport;
 
 use std::sync::Arc;
 
-use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use rocket::http::Status;
 use tokio::sync::Notify;
 
@@ -36,9 +38,10 @@ pub enum MailKind {
     EmailChanging,
     /// `portcullis mail test`.
     Test,
-    /// Stands in for a reset mail to an address without an account: written like one in the
-    /// request (so both answers take the same time, `auth::recovery::decoy_token_mail`) and
-    /// deleted by the sender unsent.
+    /// A password-reset request, written alike whatever the address ([`issue`]): the sender
+    /// makes it a [`MailKind::Reset`] when the address has an active account, else deletes it.
+    ResetRequest,
+    /// Written by earlier versions for requests naming no account; deleted unsent.
     Decoy,
 }
 
@@ -51,20 +54,30 @@ impl MailKind {
             MailKind::PasswordChanged => "password_changed",
             MailKind::EmailChanging => "email_changing",
             MailKind::Test => "test",
+            MailKind::ResetRequest => "reset_request",
             MailKind::Decoy => "decoy",
         }
     }
 
     pub fn parse(name: &str) -> Option<MailKind> {
-        [Self::Reset, Self::Verify, Self::Change, Self::PasswordChanged, Self::EmailChanging, Self::Test, Self::Decoy]
-            .into_iter()
-            .find(|k| k.as_str() == name)
+        [
+            Self::Reset,
+            Self::Verify,
+            Self::Change,
+            Self::PasswordChanged,
+            Self::EmailChanging,
+            Self::Test,
+            Self::ResetRequest,
+            Self::Decoy,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
     }
 
     /// The hosted page a link of this kind leads to.
     pub const fn page(self) -> &'static str {
         match self {
-            MailKind::Reset | MailKind::Decoy => "reset-password",
+            MailKind::Reset | MailKind::ResetRequest | MailKind::Decoy => "reset-password",
             MailKind::Verify => "verify-email",
             _ => "confirm-email",
         }
@@ -77,7 +90,7 @@ pub struct Mailer {
     /// The name people see in the mail (`auth.display_name`).
     pub display_name: String,
     at_rest: AtRest,
-    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    transport: Option<connection::SmtpPool>,
     /// Host part of the `Message-ID`s.
     id_host: String,
     wake: Notify,
@@ -122,7 +135,7 @@ impl Mailer {
         }
     }
 
-    pub(crate) fn transport(&self) -> Option<&AsyncSmtpTransport<Tokio1Executor>> {
+    pub(crate) fn transport(&self) -> Option<&connection::SmtpPool> {
         self.transport.as_ref()
     }
 
@@ -154,7 +167,27 @@ impl Mailer {
             next_attempt_at: now,
             lease_until: 0,
             created_at: now,
+            token_hash: None,
+            client_ip: None,
         }
+    }
+
+    /// The outbox row of a password-reset request for `recipient` (see [`MailKind::ResetRequest`]):
+    /// `link` carries the token whose digest is `token_hash`; a `limited` request is only audited.
+    pub fn reset_request(
+        &self,
+        recipient: &str,
+        link: &str,
+        token_hash: &str,
+        client_ip: Option<&str>,
+        limited: bool,
+        now: i64,
+    ) -> OutboxMessage {
+        let detail = limited.then_some(issue::LIMITED);
+        let mut row = self.message(MailKind::ResetRequest, recipient, None, Some(link), detail, now);
+        row.token_hash = Some(token_hash.to_owned());
+        row.client_ip = client_ip.map(str::to_owned);
+        row
     }
 
     /// The link of a stored message, opened.

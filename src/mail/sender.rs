@@ -21,6 +21,7 @@ use futures_util::StreamExt;
 use rocket::Shutdown;
 use serde_json::json;
 
+use super::issue;
 use super::templates::{render, Context};
 use super::transport::{self, Delivery};
 use super::{MailKind, Mailer};
@@ -31,7 +32,7 @@ use crate::models::{AuditStore, NewAuditEvent, OutboxMessage, OutboxStore};
 /// Messages claimed per pass.
 const BATCH: i64 = 128;
 /// Deliveries in flight at once (the transport's pool holds as many connections).
-pub const IN_FLIGHT: usize = 8;
+pub const IN_FLIGHT: usize = super::connection::CONNECTIONS;
 /// How long a claim holds, in seconds: longer than any delivery (bounded by the timeouts).
 const LEASE: i64 = 300;
 /// How often the outbox is read when nothing wakes the sender earlier.
@@ -75,9 +76,10 @@ pub async fn pass(mailer: &Mailer, pool: &DbPool, clock: &Clock) -> Result<usize
     if count == 0 {
         return Ok(0);
     }
-    let outcomes: Vec<(OutboxMessage, Option<Delivery>)> = futures_util::stream::iter(claimed)
+    let (ready, mut outcomes) = issue_requests(mailer, pool, now, claimed).await;
+    let delivered: Vec<(OutboxMessage, Option<Delivery>)> = futures_util::stream::iter(ready)
         .map(|message| async move {
-            // A decoy is deleted unsent.
+            // A decoy (written by earlier versions) is deleted unsent.
             let delivery = match MailKind::parse(&message.kind) {
                 Some(MailKind::Decoy) => None,
                 _ => Some(attempt(mailer, &message).await),
@@ -87,12 +89,38 @@ pub async fn pass(mailer: &Mailer, pool: &DbPool, clock: &Clock) -> Result<usize
         .buffer_unordered(IN_FLIGHT)
         .collect()
         .await;
+    outcomes.extend(delivered);
     record(mailer, pool, clock, outcomes).await?;
     let mut conn = pool.conn().await.map_err(|e| e.to_string())?;
     if let Ok(depth) = crate::db::with_conn!(conn, |c| c.outbox_depth().await) {
         crate::ops::metrics::mail_outbox_depth(depth);
     }
     Ok(count)
+}
+
+/// The batch with its password-reset requests issued ([`issue`]), oldest first, so that of two
+/// requests for one account the later one's token is the one that lives; requests that came to
+/// nothing are gone. A request that could not be issued (storage) is a failed try, tried again.
+async fn issue_requests(
+    mailer: &Mailer,
+    pool: &DbPool,
+    now: i64,
+    mut claimed: Vec<OutboxMessage>,
+) -> (Vec<OutboxMessage>, Vec<(OutboxMessage, Option<Delivery>)>) {
+    claimed.sort_by_key(|m| m.id);
+    let (mut ready, mut failed) = (Vec::with_capacity(claimed.len()), Vec::new());
+    for message in claimed {
+        if MailKind::parse(&message.kind) != Some(MailKind::ResetRequest) {
+            ready.push(message);
+            continue;
+        }
+        match issue::issue(mailer, pool, now, &message).await {
+            Ok(Some(mail)) => ready.push(mail),
+            Ok(None) => {}
+            Err(e) => failed.push((message, Some(Delivery::Transient(e)))),
+        }
+    }
+    (ready, failed)
 }
 
 /// Records a batch's outcomes: the delivered messages (and decoys) deleted in one transaction,

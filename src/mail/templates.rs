@@ -59,7 +59,7 @@ fn wording(kind: MailKind, cx: &Context<'_>) -> (String, Vec<String>, &'static s
     let valid = format!("The link works once, for {}.", human_duration(cx.ttl_secs));
     match kind {
         // A decoy is never sent; it is worded as the reset mail it stands in for.
-        MailKind::Reset | MailKind::Decoy => (
+        MailKind::Reset | MailKind::ResetRequest | MailKind::Decoy => (
             format!("Reset your {name} password"),
             vec![format!("Someone (hopefully you) asked to reset the password of your {name} account.")],
             "Choose a new password",

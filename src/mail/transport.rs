@@ -1,16 +1,16 @@
-//! The SMTP transport (lettre, tokio, rustls, pooled connections) and one delivery through it,
-//! with its outcome classified: RFC 5321 §4.2.1 — a 5yz reply is permanent, a 4yz reply or a
-//! connection that failed or timed out is worth another try.
+//! The SMTP transport (lettre's client over the connections of [`super::connection`], rustls)
+//! and one delivery through it, with its outcome classified: RFC 5321 §4.2.1 — a 5yz reply is
+//! permanent, a 4yz reply or a connection that failed or timed out is worth another try.
 
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
+use lettre::Message;
 
+use super::connection::{Endpoint, Failed, Security, SmtpPool};
 use super::templates::Rendered;
 use crate::config::mail::SmtpServer;
 
@@ -25,32 +25,33 @@ pub enum Delivery {
     Permanent(String),
 }
 
-/// The pooled transport of `server`; each SMTP command may take `timeout_secs`.
-pub fn build(server: &SmtpServer, timeout_secs: u64) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+/// The connection pool for `server`; connecting and each step of the session set-up may take
+/// `timeout_secs`. Nothing connects yet.
+pub fn build(server: &SmtpServer, timeout_secs: u64) -> Result<SmtpPool, String> {
     let mut tls = TlsParameters::builder(server.host.clone());
     if let Some(pem) = &server.extra_root_pem {
         let cert = Certificate::from_pem(pem).map_err(|e| format!("mail.tls_ca_file: {e}"))?;
         tls = tls.add_root_certificate(cert);
     }
     let tls = tls.build_rustls().map_err(|e| format!("mail.smtp_url: {e}"))?;
-    let tls = if server.implicit_tls {
-        Tls::Wrapper(tls)
+    let security = if server.implicit_tls {
+        Security::Implicit(tls)
     } else if server.tls_off {
-        Tls::None
+        Security::None
     } else if server.starttls_required {
-        Tls::Required(tls)
+        Security::Required(tls)
     } else {
-        Tls::Opportunistic(tls)
+        Security::Opportunistic(tls)
     };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server.host.clone())
-        .port(server.port)
-        .tls(tls)
-        .timeout(Some(Duration::from_secs(timeout_secs)))
-        .pool_config(PoolConfig::new().max_size(8).idle_timeout(Duration::from_secs(60)));
-    if let Some((user, password)) = &server.credentials {
-        builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
-    }
-    Ok(builder.build())
+    Ok(SmtpPool::new(Endpoint {
+        host: server.host.clone(),
+        port: server.port,
+        security,
+        credentials: server.credentials.as_ref().map(|(user, password)| {
+            Credentials::new(user.clone(), password.expose().to_owned())
+        }),
+        timeout: Duration::from_secs(timeout_secs),
+    }))
 }
 
 /// The MIME message: plain text and HTML alternatives, the recipient alone in `To`.
@@ -71,13 +72,15 @@ pub fn message(from: &str, to: &str, message_id: &str, mail: &Rendered) -> Resul
 }
 
 /// Sends `message`, bounded by `bound` in all.
-pub async fn deliver(transport: &AsyncSmtpTransport<Tokio1Executor>, message: Message, bound: Duration) -> Delivery {
-    match tokio::time::timeout(bound, transport.send(message)).await {
+pub async fn deliver(pool: &SmtpPool, message: Message, bound: Duration) -> Delivery {
+    let sent = tokio::time::timeout(bound, pool.send(message.envelope(), &message.formatted())).await;
+    match sent {
         Err(_) => Delivery::Transient("the SMTP server did not answer in time".into()),
         Ok(Ok(reply)) => {
             Delivery::Accepted(format!("{} {}", reply.code(), reply.message().collect::<Vec<_>>().join(" ")))
         }
-        Ok(Err(e)) if e.is_permanent() => Delivery::Permanent(e.to_string()),
-        Ok(Err(e)) => Delivery::Transient(e.to_string()),
+        Ok(Err(Failed::Smtp(e))) if e.is_permanent() => Delivery::Permanent(e.to_string()),
+        Ok(Err(Failed::Smtp(e))) => Delivery::Transient(e.to_string()),
+        Ok(Err(Failed::Connect(reason))) => Delivery::Transient(reason),
     }
 }

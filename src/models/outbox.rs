@@ -26,6 +26,11 @@ pub struct OutboxMessage {
     pub next_attempt_at: i64,
     pub lease_until: i64,
     pub created_at: i64,
+    /// A `reset_request`'s token digest, stored as its `mail_tokens` row when the sender issues
+    /// it (`mail::issue`); `None` on every other message.
+    pub token_hash: Option<String>,
+    /// A `reset_request`'s client address, for the audit row written when it is issued.
+    pub client_ip: Option<String>,
 }
 
 impl std::fmt::Debug for OutboxMessage {
@@ -54,7 +59,16 @@ pub trait OutboxStore {
     async fn reschedule_message(&mut self, id: Id, attempts: i32, next_attempt_at: i64) -> QueryResult<usize>;
     /// Messages waiting (the metrics' outbox depth).
     async fn outbox_depth(&mut self) -> QueryResult<i64>;
+    /// Turns the `reset_request` `id` into the reset mail of `user` (its token and client address
+    /// dropped); 0 when it is no longer a pending request (a password change dropped it).
+    async fn issue_reset_request(&mut self, id: Id, user: Id) -> QueryResult<usize>;
+    /// Drops the `reset_request`s not yet issued for `recipient` (a password change or reset).
+    async fn drop_reset_requests(&mut self, recipient: &str) -> QueryResult<usize>;
 }
+
+/// The stored kinds of `crate::mail::MailKind::{ResetRequest, Reset}` (models know no mail).
+const RESET_REQUEST: &str = "reset_request";
+const RESET: &str = "reset";
 
 macro_rules! common {
     () => {
@@ -86,6 +100,24 @@ macro_rules! common {
 
         async fn outbox_depth(&mut self) -> QueryResult<i64> {
             outbox::table.count().get_result(self).await
+        }
+
+        async fn issue_reset_request(&mut self, id: Id, user: Id) -> QueryResult<usize> {
+            diesel::update(outbox::table.find(id).filter(outbox::kind.eq(RESET_REQUEST)))
+                .set((
+                    outbox::kind.eq(RESET),
+                    outbox::user_id.eq(Some(user)),
+                    outbox::token_hash.eq(None::<String>),
+                    outbox::client_ip.eq(None::<String>),
+                ))
+                .execute(self)
+                .await
+        }
+
+        async fn drop_reset_requests(&mut self, recipient: &str) -> QueryResult<usize> {
+            diesel::delete(outbox::table.filter(outbox::kind.eq(RESET_REQUEST)).filter(outbox::recipient.eq(recipient)))
+                .execute(self)
+                .await
         }
     };
 }

@@ -41,7 +41,7 @@ async fn reset(app: &TestApp, token: &str, password: &str) -> Status {
     app.post("/auth/password/reset", json!({"token": token, "new_password": password})).await.status()
 }
 
-/// Messages in the outbox, decoys included.
+/// Messages in the outbox, pending reset requests included.
 async fn outbox_depth(app: &TestApp) -> i64 {
     use portcullis::models::OutboxStore;
     use rocket_db_pools::{Database, Pool};
@@ -90,7 +90,7 @@ on_both_backends! {
         assert!(sink.messages().is_empty());
     }
 
-    async fn the_decoys_of_requests_for_unknown_addresses_leave_the_outbox_unsent(backend) {
+    async fn requests_for_unknown_addresses_leave_the_outbox_unsent(backend) {
         let sink = SmtpSink::start().await;
         let app = mail_app(backend, &sink).await;
         let user = app.with_user().await;

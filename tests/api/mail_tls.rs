@@ -1,4 +1,4 @@
-//! Mail over STARTTLS (RFC 3207) to a relay whose certificate is self-signed and trusted
+//! Mail over STARTTLS (RFC 3207), and over implicit TLS (`smtps://`, RFC 8314 §3.3), to a relay whose certificate is self-signed and trusted
 //! through `mail.tls_ca_file` (docs/mail.md): the message goes over the upgraded session.
 
 use serde_json::json;
@@ -25,5 +25,24 @@ on_both_backends! {
         let mail = link_mail(&sink, &user.email, "reset-password", 1).await;
         assert!(mail.tls, "the message came over the STARTTLS session");
         assert!(sink.messages().iter().all(|m| m.tls), "nothing went in clear");
+    }
+
+    async fn a_reset_mail_goes_over_implicit_tls_to_an_smtps_relay(backend) {
+        let sink = SmtpSink::start_implicit_tls().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca_file = dir.path().join("relay.pem");
+        std::fs::write(&ca_file, sink.certificate_pem.as_deref().unwrap()).unwrap();
+        assert!(sink.url().starts_with("smtps://"));
+        let app = TestApp::builder(backend)
+            .with_config("mail.smtp_url", sink.url())
+            .with_config("mail.tls_ca_file", ca_file.to_str().unwrap())
+            .build()
+            .await;
+        let user = app.with_user().await;
+        let response = app.post("/auth/password/forgot", json!({"email": user.email})).await;
+        assert_eq!(response.status(), rocket::http::Status::Accepted);
+        let mail = link_mail(&sink, &user.email, "reset-password", 1).await;
+        assert!(mail.tls, "the message came over TLS");
+        assert!(mail.text().contains("/reset-password?token="));
     }
 }

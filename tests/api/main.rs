@@ -50,6 +50,7 @@ mod logout;
 mod mail;
 mod mail_faults;
 mod mail_limits;
+mod mail_requests;
 mod mail_tls;
 mod metrics;
 mod mfa_enrolment;

@@ -59,15 +59,26 @@ pub struct SmtpSink {
     state: Arc<Mutex<State>>,
     /// With STARTTLS: the certificate, PEM (for `mail.tls_ca_file`).
     pub certificate_pem: Option<String>,
+    /// TLS from the first byte.
+    implicit: bool,
 }
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
-        Self::listen(None).await
+        Self::listen(None, false).await
     }
 
     /// A sink that offers STARTTLS with a self-signed certificate for 127.0.0.1 and localhost.
     pub async fn start_tls() -> SmtpSink {
+        Self::start_with_certificate(false).await
+    }
+
+    /// A sink speaking TLS from the first byte (`smtps://`, RFC 8314 §3.3), same certificate.
+    pub async fn start_implicit_tls() -> SmtpSink {
+        Self::start_with_certificate(true).await
+    }
+
+    async fn start_with_certificate(implicit: bool) -> SmtpSink {
         let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
             .expect("a self-signed certificate");
         let key = pki_types::PrivatePkcs8KeyDer::from(made.key_pair.serialize_der());
@@ -77,25 +88,36 @@ impl SmtpSink {
             .with_no_client_auth()
             .with_single_cert(vec![made.cert.der().clone()], key.into())
             .expect("the certificate and its key");
-        let mut sink = Self::listen(Some(TlsAcceptor::from(Arc::new(config)))).await;
+        let mut sink = Self::listen(Some(TlsAcceptor::from(Arc::new(config))), implicit).await;
         sink.certificate_pem = Some(made.cert.pem());
         sink
     }
 
-    async fn listen(tls: Option<TlsAcceptor>) -> SmtpSink {
+    async fn listen(tls: Option<TlsAcceptor>, implicit: bool) -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let sink = SmtpSink { addr: listener.local_addr().unwrap(), state: Arc::default(), certificate_pem: None };
+        let sink =
+            SmtpSink { addr: listener.local_addr().unwrap(), state: Arc::default(), certificate_pem: None, implicit };
         let state = sink.state.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(session(Box::new(stream), state.clone(), tls.clone()));
+                let (state, tls) = (state.clone(), tls.clone());
+                tokio::spawn(async move {
+                    match (implicit, tls) {
+                        (true, Some(tls)) => {
+                            let Ok(secured) = tls.accept(stream).await else { return };
+                            session(Box::new(secured), state, None, true).await
+                        }
+                        (_, tls) => session(Box::new(stream), state, tls, false).await,
+                    }
+                });
             }
         });
         sink
     }
 
     pub fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.addr.port())
+        let scheme = if self.implicit { "smtps" } else { "smtp" };
+        format!("{scheme}://127.0.0.1:{}", self.addr.port())
     }
 
     /// The next DATA ends are answered with these codes.
@@ -118,13 +140,13 @@ impl SmtpSink {
     }
 }
 
-async fn session(stream: Box<dyn Stream>, state: Arc<Mutex<State>>, tls: Option<TlsAcceptor>) {
+async fn session(stream: Box<dyn Stream>, state: Arc<Mutex<State>>, tls: Option<TlsAcceptor>, secured: bool) {
     if state.lock().unwrap().down {
         return;
     }
     let mut lines = BufReader::new(stream);
     let _ = lines.get_mut().write_all(b"220 sink ESMTP\r\n").await;
-    let mut upgraded = false;
+    let mut upgraded = secured;
     let mut to = vec![];
     let mut line = String::new();
     loop {

@@ -106,7 +106,8 @@ impl Auth {
                 Err(e) if is_unique_violation(&e) => return Err(ApiError::conflict("email: already registered")),
                 Err(e) => return Err(e.into()),
             }
-            c.void_mail_tokens(row.user_id, token_kind(MailKind::Reset)).await?;
+            // The old address's reset links and pending requests die with it.
+            super::void_reset_links(c, &old).await?;
             c.void_mail_tokens(row.user_id, token_kind(MailKind::Verify)).await?;
             c.insert_audit(&audit).await?;
             Ok::<_, ApiError>(c.find_user_with_roles(row.user_id).await?)

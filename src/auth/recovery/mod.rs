@@ -66,27 +66,12 @@ pub(crate) async fn send_token_mail<C: ThrottleStore + MailTokenStore + OutboxSt
     Ok(Allowance::Send)
 }
 
-/// Inside a write transaction, for a request that names no account (or a disabled one): the
-/// work of [`send_token_mail`] without its effect, so the answer takes as long either way (the
-/// figures: bench/README.md, "Mail"). The same statements in the same order — the voiding
-/// delete, then three inserts (the token's, the message's and the audit row's there) — and the
-/// same token, digest and sealed link; the rows are outbox decoys ([`MailKind::Decoy`]) that
-/// the sender deletes unsent, as it deletes a sent message, so no write is undone here and the
-/// sender is woken either way. A decoy holds no address.
-pub(crate) async fn decoy_token_mail<C: MailTokenStore + OutboxStore>(
-    c: &mut C,
-    mailer: &Mailer,
-    kind: MailKind,
-    now: i64,
-) -> QueryResult<()> {
-    let nobody = Id::new();
-    c.void_mail_tokens(nobody, token_kind(kind)).await?;
-    let token = OpaqueToken::generate();
-    std::hint::black_box(token.hash());
-    let link = mailer.link(kind, &token.into_plaintext());
-    for _ in 0..3 {
-        c.insert_message(&mailer.message(MailKind::Decoy, "nobody@invalid", None, Some(&link), None, now)).await?;
-    }
+/// Inside a password change's or reset's write transaction, which holds `user`'s row: the reset
+/// links mailed before die, and the reset requests not yet issued are dropped (`mail::issue`
+/// says why the row lock makes this airtight).
+pub(crate) async fn void_reset_links<C: MailTokenStore + OutboxStore>(c: &mut C, user: &User) -> QueryResult<()> {
+    c.void_mail_tokens(user.id, token_kind(MailKind::Reset)).await?;
+    c.drop_reset_requests(&user.email).await?;
     Ok(())
 }
 

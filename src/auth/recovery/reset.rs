@@ -13,14 +13,14 @@
 use serde_json::json;
 
 use super::limit::Allowance;
-use super::{dead_link, send_token_mail, token_kind};
+use super::{dead_link, token_kind};
 use crate::auth::accounts::{check_password, normalize_email};
 use crate::auth::audit::audit_event;
 use crate::auth::guards::RequestOrigin;
 use crate::auth::mfa::methods::{has_second_factor, mfa_required, Codes};
 use crate::auth::mfa::passkey::proof::Assertion;
 use crate::auth::mfa::{claim, counter, Factor, Presented};
-use crate::auth::secrets::hash_token;
+use crate::auth::secrets::{hash_token, OpaqueToken};
 use crate::auth::throttle::{self, ThrottleKeys};
 use crate::auth::Auth;
 use crate::db::DbPool;
@@ -48,48 +48,30 @@ impl From<diesel::result::Error> for Rejected {
 }
 
 impl Auth {
-    /// `POST /auth/password/forgot`: the same answer (and about the same work) whatever the
-    /// email; a reset mail goes only to an active account, within the limits.
+    /// `POST /auth/password/forgot`: the same answer, and the same work, whatever the email.
+    /// The request writes one `reset_request` row (a token, its digest, the requester's address)
+    /// within the limits — or marked limited — and the sender makes it a mail only for an active
+    /// account (`mail::issue`, which says why the lookup is not done here).
     pub async fn forgot_password(&self, pool: &DbPool, email: &str, client: &RequestOrigin) -> ApiResult<()> {
-        self.mail.require_on()?;
+        let mailer = &self.mail;
+        mailer.require_on()?;
         // A malformed email is answered like an unknown one and never reaches storage.
         let normalized = normalize_email(email).ok();
-        let mut conn = pool.conn().await?;
-        let user = match &normalized {
-            Some(email) => crate::db::with_conn!(conn, |c| c.find_user_by_email(email).await)?,
-            None => None,
-        };
-        let active = user.filter(|u| !u.disabled);
         let now = self.clock.now();
         let ip = client.ip.as_deref();
-        let requested =
-            active.as_ref().map(|u| audit_event("password_reset_requested", now, Some(u.id), client, json!({})));
-        let mailer = &self.mail;
+        let token = OpaqueToken::generate();
+        let token_hash = token.hash().to_owned();
+        let link = mailer.link(MailKind::Reset, &token.into_plaintext());
+        let mut conn = pool.conn().await?;
         crate::db::write_tx!(conn, |c| {
-            match (&active, &requested) {
-                (Some(user), Some(event)) => {
-                    let sent = send_token_mail(c, mailer, MailKind::Reset, user.id, &user.email, ip, now).await?;
-                    c.insert_audit(&audit_event(
-                        event.event,
-                        now,
-                        Some(user.id),
-                        client,
-                        json!({"sent": sent == super::limit::Allowance::Send}),
-                    ))
-                    .await?;
-                }
-                // Counted like a real request, so a limited address cannot tell accounts apart,
-                // and the same work done when a mail would go.
-                _ => {
-                    let config = &mailer.settings.config;
-                    if super::limit::decide(c, config, normalized.as_deref(), ip, now).await? == Allowance::Send {
-                        super::decoy_token_mail(c, mailer, MailKind::Reset, now).await?;
-                    }
-                }
+            let allowance = super::limit::decide(c, &mailer.settings.config, normalized.as_deref(), ip, now).await?;
+            if let Some(recipient) = &normalized {
+                let limited = allowance == Allowance::Limited;
+                c.insert_message(&mailer.reset_request(recipient, &link, &token_hash, ip, limited, now)).await?;
             }
             Ok::<_, diesel::result::Error>(())
         })?;
-        self.mail.wake();
+        mailer.wake();
         Ok(())
     }
 
@@ -169,7 +151,7 @@ impl Auth {
                 attempt.clear(c).await?;
             }
             c.set_password_hash(user.id, &password_hash, now).await?;
-            c.void_mail_tokens(user.id, kind).await?;
+            super::void_reset_links(c, &user).await?;
             let ended = c.end_user_sessions(user.id, None, ending).await?;
             c.insert_message(&notice).await?;
             c.insert_audit(&audit).await?;

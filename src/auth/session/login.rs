@@ -18,7 +18,7 @@ use crate::auth::Auth;
 use crate::config::Secret;
 use crate::db::{DbConn, DbPool, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{AuditStore, MailTokenStore, Session, SessionStore, UserStore};
+use crate::models::{AuditStore, Session, SessionStore, UserStore};
 use crate::page::Page;
 
 /// What a correct password leads to: a session, or (the account has MFA on) the second step.
@@ -188,7 +188,7 @@ impl Auth {
             throttle::release(c, &reservation).await?;
             c.set_password_hash(user.id, &hash, ending.now).await?;
             // Reset links mailed before the change would undo it.
-            c.void_mail_tokens(user.id, crate::mail::MailKind::Reset.as_str()).await?;
+            crate::auth::recovery::void_reset_links(c, &user).await?;
             let ended = c.end_user_sessions(user.id, Some(principal.session_id), ending).await?;
             c.insert_audit(&audit).await?;
             Ok::<_, diesel::result::Error>(ended)

@@ -1,0 +1,141 @@
+//! SMTP connections of the sender's own, kept in a small pool, each socket with `TCP_NODELAY`.
+//!
+//! Why not lettre's pooled transport: it opens its sockets with Nagle's algorithm on (RFC 896),
+//! and lettre writes a message's end marker (`\r\n.\r\n`, RFC 5321 §4.1.1.4) in a write of its
+//! own after the body. With Nagle that small write waits for the ACK of the body, which the
+//! server delays (RFC 1122 §4.2.3.2; about 40 ms on Linux), so every message cost ~40 ms per
+//! connection: at most ~200 messages a second from 8 connections, whatever the machine
+//! (bench/README.md, "Mail"). Here the socket is made by us, with `TCP_NODELAY`, and handed to
+//! lettre's SMTP client (`AsyncSmtpConnection`) for the protocol.
+//!
+//! A connection taken from the pool is checked with `NOOP` first (as lettre's pool does), and
+//! one that failed is dropped, never reused. STARTTLS (RFC 3207) when offered or required;
+//! implicit TLS (RFC 8314 §3.3) for `smtps://`.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
+use lettre::transport::smtp::Error;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+use super::tls_stream;
+
+/// Connections kept, and deliveries in flight at once.
+pub const CONNECTIONS: usize = 8;
+/// A kept connection unused for longer is closed rather than reused.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// How the session is secured.
+pub enum Security {
+    /// Plain text (`mail.tls = "none"`).
+    None,
+    /// STARTTLS when the server offers it.
+    Opportunistic(TlsParameters),
+    /// STARTTLS or no session.
+    Required(TlsParameters),
+    /// TLS from the first byte (`smtps://`).
+    Implicit(TlsParameters),
+}
+
+/// Where and how to connect.
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub credentials: Option<Credentials>,
+    /// Bound on connecting and on each step of the session set-up.
+    pub timeout: Duration,
+}
+
+/// Why a delivery failed.
+#[derive(Debug)]
+pub enum Failed {
+    /// What lettre's SMTP client reported: a reply (4yz, 5yz) or the connection.
+    Smtp(Error),
+    /// No session could be made (connecting, timeouts): worth another try.
+    Connect(String),
+}
+
+impl From<Error> for Failed {
+    fn from(e: Error) -> Self {
+        Failed::Smtp(e)
+    }
+}
+
+/// The pool: at most [`CONNECTIONS`] sessions at once, idle ones kept for the next message.
+pub struct SmtpPool {
+    endpoint: Endpoint,
+    hello: ClientId,
+    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    slots: Semaphore,
+}
+
+impl SmtpPool {
+    pub fn new(endpoint: Endpoint) -> SmtpPool {
+        SmtpPool {
+            endpoint,
+            hello: ClientId::default(),
+            idle: Mutex::new(Vec::new()),
+            slots: Semaphore::new(CONNECTIONS),
+        }
+    }
+
+    /// Sends one message (already formatted) over a kept or a new connection.
+    pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<Response, Failed> {
+        let _slot = self.slots.acquire().await.expect("the pool's semaphore is never closed");
+        let mut conn = match self.kept().await {
+            Some(conn) => conn,
+            None => self.connect().await?,
+        };
+        let sent = conn.send(envelope, message).await;
+        if !conn.has_broken() {
+            self.idle.lock().expect("pool lock").push((conn, Instant::now()));
+        }
+        Ok(sent?)
+    }
+
+    /// A kept connection that still answers, if there is one.
+    async fn kept(&self) -> Option<AsyncSmtpConnection> {
+        loop {
+            let (mut conn, since) = self.idle.lock().expect("pool lock").pop()?;
+            if since.elapsed() < IDLE && !conn.has_broken() && conn.test_connected().await {
+                return Some(conn);
+            }
+            conn.abort().await;
+        }
+    }
+
+    /// A new session: TCP with `TCP_NODELAY`, then TLS, EHLO, STARTTLS and AUTH as configured.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, Failed> {
+        let e = &self.endpoint;
+        let late = |what: &'static str| move |_| Failed::Connect(what.to_owned());
+        let tcp = tokio::time::timeout(e.timeout, TcpStream::connect((e.host.as_str(), e.port)))
+            .await
+            .map_err(late("connecting to the SMTP server timed out"))?
+            .map_err(|io| Failed::Connect(format!("cannot connect to the SMTP server: {io}")))?;
+        tcp.set_nodelay(true).map_err(|io| Failed::Connect(format!("TCP_NODELAY: {io}")))?;
+        let stream = match &e.security {
+            Security::Implicit(tls) => tls_stream::wrap(tcp, tls.clone()).await?,
+            _ => Box::new(tcp),
+        };
+        let setup = async {
+            let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello).await?;
+            match &e.security {
+                Security::Opportunistic(tls) if conn.can_starttls() => conn.starttls(tls.clone(), &self.hello).await?,
+                Security::Required(tls) => conn.starttls(tls.clone(), &self.hello).await?,
+                _ => {}
+            }
+            if let Some(credentials) = &e.credentials {
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials).await?;
+            }
+            Ok::<_, Error>(conn)
+        };
+        Ok(tokio::time::timeout(e.timeout, setup).await.map_err(late("the SMTP session set-up timed out"))??)
+    }
+}
