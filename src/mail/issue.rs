@@ -27,7 +27,12 @@ pub const LIMITED: &str = "limited";
 
 /// Turns the claimed request `request` into its reset mail, or deletes it. `Ok(None)`: nothing
 /// to send (no active account, limited, or dropped meanwhile).
-pub async fn issue(mailer: &Mailer, pool: &DbPool, now: i64, request: &OutboxMessage) -> Result<Option<OutboxMessage>, String> {
+pub async fn issue(
+    mailer: &Mailer,
+    pool: &DbPool,
+    now: i64,
+    request: &OutboxMessage,
+) -> Result<Option<OutboxMessage>, String> {
     let limited = request.detail.as_deref() == Some(LIMITED);
     let expires_at = now + mailer.settings.config.reset_ttl as i64;
     let mut conn = pool.conn().await.map_err(|e| e.to_string())?;

@@ -47,9 +47,10 @@ pub fn build(server: &SmtpServer, timeout_secs: u64) -> Result<SmtpPool, String>
         host: server.host.clone(),
         port: server.port,
         security,
-        credentials: server.credentials.as_ref().map(|(user, password)| {
-            Credentials::new(user.clone(), password.expose().to_owned())
-        }),
+        credentials: server
+            .credentials
+            .as_ref()
+            .map(|(user, password)| Credentials::new(user.clone(), password.expose().to_owned())),
         timeout: Duration::from_secs(timeout_secs),
     }))
 }
