@@ -28,7 +28,7 @@ async fn reset(app: &TestApp, token: &str, password: &str) -> Status {
 fn resets(sink: &SmtpSink, address: &str) -> Vec<Received> {
     let mut mails: Vec<Received> =
         sink.to(address).into_iter().filter(|m| m.text().contains("/reset-password?token=")).collect();
-    mails.sort_by_key(|m| message_id(m));
+    mails.sort_by_key(message_id);
     mails
 }
 
