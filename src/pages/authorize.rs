@@ -12,8 +12,8 @@ use super::{browser_cookie, consent, signin, Html, SeeOther};
 use crate::auth::oidc::authorize::{AuthorizeParams, Invalid, ValidRequest};
 use crate::auth::oidc::authorize_decide::{Decision, Freshness};
 use crate::auth::Auth;
-use crate::db::Db;
-use crate::error::ApiResult;
+use crate::db::{Db, Id};
+use crate::error::{ApiError, ApiResult};
 
 /// A page whose form's successful POST redirects to the client's `redirect_uri`: browsers apply
 /// CSP `form-action` to the redirects that follow a form submission (CSP Level 3 §6.3.1), so the
@@ -81,6 +81,36 @@ pub async fn validated(auth: &Auth, db: &Db, raw: &str) -> ApiResult<Result<Vali
         Err(Invalid::Page(description)) => Err(Answer::Error(error_page(auth, &description))),
         Err(Invalid::Redirect(url)) => Err(Answer::Redirect(SeeOther(url))),
     })
+}
+
+/// A hosted sign-in form's POST that passed [`posted`]: the authorization request it carries and
+/// the browser session the form was shown to.
+pub struct Posted {
+    pub request: ValidRequest,
+    pub session: Option<Id>,
+}
+
+/// What every hosted sign-in POST checks first, in this order and in one place: the carried
+/// authorization request, validated again (the client or its redirect URIs may have changed since
+/// the page was shown: its error page or redirect), then the form's CSRF token, bound to this
+/// browser, its session, the form `form` and the request (docs/browser-sign-in.md, "CSRF"). A
+/// token that does not fit answers `refused(request, session, 403 error)`: the form again.
+pub async fn posted(
+    auth: &Auth,
+    db: &Db,
+    jar: &CookieJar<'_>,
+    (form, carried, csrf): (&str, &str, &str),
+    refused: impl FnOnce(&ValidRequest, Option<Id>, &ApiError) -> FormPage,
+) -> ApiResult<Result<Posted, Answer>> {
+    let request = match validated(auth, db, carried).await? {
+        Ok(request) => request,
+        Err(answer) => return Ok(Err(answer)),
+    };
+    let session = browser_cookie::current(auth, db, jar).await?.map(|s| s.id);
+    if !super::csrf::bound_matches(auth, jar, session, form, carried, csrf) {
+        return Ok(Err(Answer::Page(refused(&request, session, &signin::forged()))));
+    }
+    Ok(Ok(Posted { request, session }))
 }
 
 /// Renders what the request was decided to need.

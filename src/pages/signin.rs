@@ -9,7 +9,7 @@ use rocket::form::{Form, FromForm};
 use rocket::http::{CookieJar, Status};
 use rocket::{get, post, State};
 
-use super::authorize::{csp_source, render, validated, Answer, FormPage, RawQuery};
+use super::authorize::{csp_source, posted, render, validated, Answer, FormPage, Posted, RawQuery};
 use super::{browser_cookie, csrf, Html, SeeOther};
 use crate::auth::browser::sign_in::BrowserSignIn;
 use crate::auth::browser::start::StartedBrowserSession;
@@ -155,14 +155,12 @@ async fn sign_in(
     client: RequestOrigin,
     form: Form<SignInForm<'_>>,
 ) -> ApiResult<Answer> {
-    let request = match validated(auth, db, form.request).await? {
-        Ok(request) => request,
-        Err(answer) => return Ok(answer),
-    };
-    let current = browser_cookie::current(auth, db, jar).await?.map(|s| s.id);
-    if !csrf::bound_matches(auth, jar, current, SIGN_IN_FORM, form.request, form.csrf) {
-        return Ok(Answer::Page(page(auth, jar, &request, current, form.email, Some(&forged()))));
-    }
+    let fields = (SIGN_IN_FORM, form.request, form.csrf);
+    let Posted { request, session: current } =
+        match posted(auth, db, jar, fields, |r, s, e| page(auth, jar, r, s, form.email, Some(e))).await? {
+            Ok(posted) => posted,
+            Err(answer) => return Ok(answer),
+        };
     match auth.browser_sign_in(db, form.email, form.password, current, &client).await {
         Ok(BrowserSignIn::Started(started)) => continue_request(auth, db, jar, request, started).await,
         Ok(BrowserSignIn::SecondFactor { mfa_token }) => {
@@ -204,14 +202,12 @@ async fn code_submit(
     client: RequestOrigin,
     form: Form<CodeForm<'_>>,
 ) -> ApiResult<Answer> {
-    let request = match validated(auth, db, form.request).await? {
-        Ok(request) => request,
-        Err(answer) => return Ok(answer),
-    };
-    let current = browser_cookie::current(auth, db, jar).await?.map(|s| s.id);
-    if !csrf::bound_matches(auth, jar, current, CODE_FORM, form.request, form.csrf) {
-        return Ok(Answer::Page(code_page(auth, jar, &request, current, Some(&forged()))));
-    }
+    let fields = (CODE_FORM, form.request, form.csrf);
+    let Posted { request, session: current } =
+        match posted(auth, db, jar, fields, |r, s, e| code_page(auth, jar, r, s, Some(e))).await? {
+            Ok(posted) => posted,
+            Err(answer) => return Ok(answer),
+        };
     let Some(mfa_token) = browser_cookie::mfa(auth, jar) else {
         return Ok(Answer::Page(page(auth, jar, &request, current, "", Some(&sign_in_expired()))));
     };

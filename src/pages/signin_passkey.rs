@@ -24,7 +24,7 @@ use rocket::{get, post, State};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::authorize::{validated, Answer};
+use super::authorize::{posted, Answer, Posted};
 use super::signin::{code_page, continue_request, forged, page, sign_in_expired, CODE_PASSKEY_FORM, PASSKEY_FORM};
 use super::{browser_cookie, csrf};
 use crate::auth::browser::start::StartedBrowserSession;
@@ -127,14 +127,12 @@ async fn sign_in(
     client: RequestOrigin,
     form: Form<PasskeyForm<'_>>,
 ) -> ApiResult<Answer> {
-    let request = match validated(auth, db, form.request).await? {
-        Ok(request) => request,
-        Err(answer) => return Ok(answer),
-    };
-    let current = browser_cookie::current(auth, db, jar).await?.map(|s| s.id);
-    if !csrf::bound_matches(auth, jar, current, PASSKEY_FORM, form.request, form.csrf) {
-        return Ok(Answer::Page(page(auth, jar, &request, current, "", Some(&forged()))));
-    }
+    let fields = (PASSKEY_FORM, form.request, form.csrf);
+    let Posted { request, session: current } =
+        match posted(auth, db, jar, fields, |r, s, e| page(auth, jar, r, s, "", Some(e))).await? {
+            Ok(posted) => posted,
+            Err(answer) => return Ok(answer),
+        };
     match passkey_sign_in(auth, db, form.ceremony_id, form.credential, current, &client).await {
         Ok(started) => continue_request(auth, db, jar, request, started).await,
         Err(e) => Ok(Answer::Page(page(auth, jar, &request, current, "", Some(&e)))),
@@ -168,14 +166,12 @@ async fn second_step(
     client: RequestOrigin,
     form: Form<PasskeyForm<'_>>,
 ) -> ApiResult<Answer> {
-    let request = match validated(auth, db, form.request).await? {
-        Ok(request) => request,
-        Err(answer) => return Ok(answer),
-    };
-    let current = browser_cookie::current(auth, db, jar).await?.map(|s| s.id);
-    if !csrf::bound_matches(auth, jar, current, CODE_PASSKEY_FORM, form.request, form.csrf) {
-        return Ok(Answer::Page(code_page(auth, jar, &request, current, Some(&forged()))));
-    }
+    let fields = (CODE_PASSKEY_FORM, form.request, form.csrf);
+    let Posted { request, session: current } =
+        match posted(auth, db, jar, fields, |r, s, e| code_page(auth, jar, r, s, Some(e))).await? {
+            Ok(posted) => posted,
+            Err(answer) => return Ok(answer),
+        };
     match second_step_passkey(auth, db, jar, form.ceremony_id, form.credential, current, &client).await {
         Ok(started) => continue_request(auth, db, jar, request, started).await,
         // The password again (as with a code).

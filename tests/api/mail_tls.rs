@@ -8,17 +8,24 @@ use crate::mail::link_mail;
 use crate::on_both_backends;
 use crate::smtp_sink::SmtpSink;
 
+/// The service with mail through `sink`, trusting its self-signed certificate through
+/// `mail.tls_ca_file` (in the returned directory, which must live as long as the app).
+async fn app_trusting(backend: Backend, sink: &SmtpSink) -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca_file = dir.path().join("relay.pem");
+    std::fs::write(&ca_file, sink.certificate_pem.as_deref().unwrap()).unwrap();
+    let app = TestApp::builder(backend)
+        .with_config("mail.smtp_url", sink.url())
+        .with_config("mail.tls_ca_file", ca_file.to_str().unwrap())
+        .build()
+        .await;
+    (app, dir)
+}
+
 on_both_backends! {
     async fn a_reset_mail_goes_through_starttls_to_a_relay_trusted_by_its_ca_file(backend) {
         let sink = SmtpSink::start_tls().await;
-        let dir = tempfile::tempdir().expect("temp dir");
-        let ca_file = dir.path().join("relay.pem");
-        std::fs::write(&ca_file, sink.certificate_pem.as_deref().unwrap()).unwrap();
-        let app = TestApp::builder(backend)
-            .with_config("mail.smtp_url", sink.url())
-            .with_config("mail.tls_ca_file", ca_file.to_str().unwrap())
-            .build()
-            .await;
+        let (app, _dir) = app_trusting(backend, &sink).await;
         let user = app.with_user().await;
         let response = app.post("/auth/password/forgot", json!({"email": user.email})).await;
         assert_eq!(response.status(), rocket::http::Status::Accepted);
@@ -29,15 +36,8 @@ on_both_backends! {
 
     async fn a_reset_mail_goes_over_implicit_tls_to_an_smtps_relay(backend) {
         let sink = SmtpSink::start_implicit_tls().await;
-        let dir = tempfile::tempdir().expect("temp dir");
-        let ca_file = dir.path().join("relay.pem");
-        std::fs::write(&ca_file, sink.certificate_pem.as_deref().unwrap()).unwrap();
         assert!(sink.url().starts_with("smtps://"));
-        let app = TestApp::builder(backend)
-            .with_config("mail.smtp_url", sink.url())
-            .with_config("mail.tls_ca_file", ca_file.to_str().unwrap())
-            .build()
-            .await;
+        let (app, _dir) = app_trusting(backend, &sink).await;
         let user = app.with_user().await;
         let response = app.post("/auth/password/forgot", json!({"email": user.email})).await;
         assert_eq!(response.status(), rocket::http::Status::Accepted);

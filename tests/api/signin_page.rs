@@ -117,6 +117,26 @@ on_both_backends! {
         assert_eq!(consents["consents"], json!([]));
     }
 
+    async fn every_sign_in_post_refuses_a_made_up_csrf_token_before_it_reads_anything_else(backend) {
+        // One prelude serves them all (`pages::authorize::posted`); each route names its form.
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        let third = browser_client(&app, "Third", false, &[REDIRECT]).await;
+        let form = sign_in_form(&app, third).await;
+        let routes: [(&str, &[(&str, &str)]); 4] = [
+            ("/signin", &[("email", &user.email), ("password", &user.password)]),
+            ("/signin/mfa", &[("code", "123456")]),
+            ("/signin/passkey", &[("ceremony_id", "x"), ("credential", "{}")]),
+            ("/signin/mfa/passkey", &[("ceremony_id", "x"), ("credential", "{}")]),
+        ];
+        for (action, fields) in routes {
+            let forged = PageForm { action: action.to_owned(), csrf: "forged".into(), ..form.clone() };
+            let (status, html, _) = post_form(&app.client, &forged, fields).await;
+            assert_eq!(status, Status::Forbidden, "{action}");
+            assert!(html.contains("did not come from this site"), "{action}: the form again, with why");
+        }
+    }
+
     async fn every_page_sends_the_security_headers_labels_its_fields_and_names_the_service(backend) {
         let app = TestApp::builder(backend).with_config("display_name", "Example Portal").build().await;
         let client = browser_client(&app, "First", true, &[REDIRECT]).await;

@@ -22,6 +22,7 @@ use crate::auth::guards::RequestOrigin;
 use crate::auth::Auth;
 use crate::db::{Db, Id};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::pages::signin::forged;
 use crate::pages::signin_passkey::{passkey_sign_in, password_again, second_step_options, second_step_passkey};
 use crate::pages::{browser_cookie, csrf, Html, Scripted, SeeOther};
 
@@ -71,10 +72,6 @@ fn page(
 
 async fn current(auth: &Auth, db: &Db, jar: &CookieJar<'_>) -> Result<Option<Id>, ApiError> {
     Ok(browser_cookie::current(auth, db, jar).await?.map(|s| s.id))
-}
-
-fn forged() -> ApiError {
-    ApiError::forbidden("The form expired or did not come from this site; please try again.")
 }
 
 /// The sign-in form of the account page.
