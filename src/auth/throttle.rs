@@ -100,9 +100,10 @@ pub struct Reservation {
     /// given back, settled by [`failed`]. The lock stored while the check runs is the backoff
     /// plus [`IN_FLIGHT_HOLD`].
     locks_set: Vec<(String, i64, i64, i64)>,
-    /// Whether this attempt opened a new window for its client address (used to audit failures
-    /// for unknown accounts once per address and window).
-    pub new_address_window: bool,
+    /// The client address's window after this attempt: when it started, and its failures (the
+    /// audit row of unknown-email failures is one per address and window:
+    /// `auth::audit::unknown_account_failure`).
+    pub address_window: Option<(i64, i32)>,
     /// When the attempt was counted, in milliseconds.
     reserved_ms: i64,
 }
@@ -168,13 +169,15 @@ async fn count(
                 return Err(ApiError::too_many_requests((until - now) as u64));
             }
         }
-        let mut new_address_window = false;
+        let mut address_window = None;
         let mut locks_set = vec![];
         for key in &all {
             let (threshold, window) = keys.limits(key, config);
             let previous = rows.iter().find(|t| &t.key == key);
             let updated = next(previous, key, threshold, window, max_backoff, now);
-            new_address_window |= Some(key) == keys.address.as_ref() && updated.failures == 1;
+            if Some(key) == keys.address.as_ref() {
+                address_window = Some((updated.window_start, updated.failures));
+            }
             let before = previous.map_or(0, |t| t.locked_until);
             let mut updated = updated;
             if updated.locked_until != before {
@@ -186,7 +189,7 @@ async fn count(
             }
             c.save_throttle(&updated).await?;
         }
-        Ok::<_, ApiError>(Reservation { keys: keys.clone(), locks_set, new_address_window, reserved_ms: now_ms })
+        Ok::<_, ApiError>(Reservation { keys: keys.clone(), locks_set, address_window, reserved_ms: now_ms })
     })
 }
 

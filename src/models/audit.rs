@@ -45,6 +45,9 @@ pub struct AuditFilter {
 #[allow(async_fn_in_trait)]
 pub trait AuditStore {
     async fn insert_audit(&mut self, event: &NewAuditEvent<'_>) -> QueryResult<()>;
+    /// Inserts `event`, or, when an event with its id exists, replaces that one's `detail` (an
+    /// event that counts what it stands for, kept up to date).
+    async fn upsert_audit(&mut self, event: &NewAuditEvent<'_>) -> QueryResult<()>;
     async fn list_audit(&mut self, filter: &AuditFilter) -> QueryResult<Vec<AuditEvent>>;
     /// Deletes up to `limit` events recorded before `cutoff` (`auth.audit_retention`).
     async fn delete_old_audit(&mut self, cutoff: i64, limit: i64) -> QueryResult<usize>;
@@ -54,6 +57,17 @@ for_each_backend! {
 impl AuditStore {
     async fn insert_audit(&mut self, event: &NewAuditEvent<'_>) -> QueryResult<()> {
         StatementCache(diesel::insert_into(audit_events::table).values(event)).execute(self).await.map(|_| ())
+    }
+
+    async fn upsert_audit(&mut self, event: &NewAuditEvent<'_>) -> QueryResult<()> {
+        diesel::insert_into(audit_events::table)
+            .values(event)
+            .on_conflict(audit_events::id)
+            .do_update()
+            .set(audit_events::detail.eq(&event.detail))
+            .execute(self)
+            .await
+            .map(|_| ())
     }
 
     async fn list_audit(&mut self, filter: &AuditFilter) -> QueryResult<Vec<AuditEvent>> {

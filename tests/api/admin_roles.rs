@@ -135,6 +135,22 @@ on_both_backends! {
         let rows = log["events"].as_array().unwrap();
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0]["ip"], "192.0.2.50");
+        assert_eq!(rows[0]["detail"]["address_failures"], 10, "the one row counts them: {rows:?}");
         assert!(!log.to_string().contains("ghost"), "unknown emails are not stored");
+        // From another address whose window a real account's failure opened: still one row.
+        let user = app.with_user().await;
+        let from = |email: String| {
+            let body = json!({"email": email, "password": "whatever!"});
+            app.json_request(app.client.post("/auth/login"), body).remote("192.0.2.51:1234".parse().unwrap()).dispatch()
+        };
+        assert_eq!(from(user.email.clone()).await.status(), Status::Unauthorized);
+        for i in 0..3 {
+            assert_eq!(from(format!("ghost{i}@example.com")).await.status(), Status::Unauthorized);
+        }
+        let log = get_json(&app, "/admin/audit?event=login_failed", &admin.access).await;
+        let rows: Vec<&Value> = log["events"].as_array().unwrap().iter().filter(|e| e["ip"] == "192.0.2.51").collect();
+        let unknown: Vec<&&Value> = rows.iter().filter(|e| e["detail"]["reason"] == "unknown_account").collect();
+        assert_eq!((rows.len(), unknown.len()), (2, 1), "{rows:?}");
+        assert_eq!(unknown[0]["detail"]["address_failures"], 4);
     }
 }

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::auth::accounts::normalize_email;
-use crate::auth::audit::audit_event;
+use crate::auth::audit::{audit_event, unknown_account_failure};
 use crate::auth::guards::RequestOrigin;
 use crate::auth::mfa::methods::MfaMethod;
 use crate::auth::password::Verdict;
@@ -63,24 +63,25 @@ impl Auth {
         let user = match (user, verdict) {
             (Some(user), Verdict::Match | Verdict::MatchNeedsRehash) => user,
             (user, _) => {
-                let new_window = reservation.new_address_window;
-                // Unknown accounts are audited once per client address and throttle window, and
-                // without the email, so a spray of made-up emails cannot grow the log unbounded.
-                let event = match user {
-                    Some(user) => Some(audit_event(
+                // One row written in one transaction either way (`unknown_account_failure` says
+                // why); unknown emails share their address's row for the throttle window.
+                let event = match (&user, reservation.address_window) {
+                    (Some(user), _) => Some(audit_event(
                         "login_failed",
                         now,
                         Some(user.id),
                         client,
                         json!({"reason": "wrong_password"}),
                     )),
-                    None if new_window => {
-                        Some(audit_event("login_failed", now, None, client, json!({"reason": "unknown_account"})))
-                    }
-                    None => None,
+                    (None, Some(window)) => Some(unknown_account_failure(client, window, now)),
+                    (None, None) => None,
                 };
                 if let Some(event) = event {
-                    crate::db::write_tx!(conn, |c| c.insert_audit(&event).await)?;
+                    if user.is_some() {
+                        crate::db::write_tx!(conn, |c| c.insert_audit(&event).await)?;
+                    } else {
+                        crate::db::write_tx!(conn, |c| c.upsert_audit(&event).await)?;
+                    }
                 }
                 throttle::failed(conn, &reservation, self.clock.now_ms()).await?;
                 return Err(ApiError::invalid_credentials());
