@@ -88,7 +88,8 @@ pub trait AuthorizationCodeStore {
 for_each_backend! {
 impl AuthorizationCodeStore {
     async fn insert_code(&mut self, code: &AuthorizationCode) -> QueryResult<()> {
-        diesel::insert_into(authorization_codes::table).values(code).execute(self).await.map(|_| ())
+        // Cached (`StatementCache`): one text per set of absent optional values.
+        StatementCache(diesel::insert_into(authorization_codes::table).values(code)).execute(self).await.map(|_| ())
     }
 
     async fn redeem_code(
@@ -98,7 +99,8 @@ impl AuthorizationCodeStore {
         now: i64,
         session_id: Id,
     ) -> QueryResult<CodeRedemption> {
-        let redeemed = diesel::update(
+        // Cached (`StatementCache`, one text): prepared afresh, it was parsed on every exchange.
+        let redeemed = StatementCache(diesel::update(
             authorization_codes::table
                 .find(code_hash)
                 .filter(authorization_codes::redeemed_at.is_null())
@@ -108,7 +110,7 @@ impl AuthorizationCodeStore {
                 .filter(authorization_codes::code_challenge.eq(binding.code_challenge)),
         )
         .set((authorization_codes::redeemed_at.eq(now), authorization_codes::session_id.eq(session_id)))
-        .returning(AuthorizationCode::as_returning())
+        .returning(AuthorizationCode::as_returning()))
         .get_result(self)
         .await
         .optional()?;

@@ -106,7 +106,8 @@ impl SessionStore {
     }
 
     async fn insert_code_session(&mut self, session: &NewSession<'_>, origin: CodeSessionOrigin) -> QueryResult<()> {
-        diesel::insert_into(sessions::table).values((session, origin)).execute(self).await.map(|_| ())
+        // Cached like `insert_session`: prepared afresh, it was parsed on every code exchange.
+        StatementCache(diesel::insert_into(sessions::table).values((session, origin))).execute(self).await.map(|_| ())
     }
 
     async fn find_session(&mut self, id: Id) -> QueryResult<Option<Session>> {
