@@ -28,9 +28,7 @@ use crate::auth::session::start::Starting;
 use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{
-    AuthorizationCode, ClientStore, CodeRedemption, CodeSessionOrigin, SessionStore, User, UserStore,
-};
+use crate::models::{AuthorizationCode, ClientStore, CodeRedemption, CodeSessionOrigin, SessionStore, User, UserStore};
 
 /// Why the exchange's transaction ends: a refusal that must roll back what the redemption
 /// wrote, or a storage error.
