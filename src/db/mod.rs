@@ -18,7 +18,7 @@ mod statement_cache;
 mod writer;
 
 #[doc(inline)]
-pub use crate::{with_conn, write_tx};
+pub use crate::{with_conn, write_one, write_tx};
 pub use id::{DbUuid, Id};
 pub use migrate::{migrations_fairing, run_migrations, run_migrations_for};
 pub use pg::{PgConn, PoolMode};
@@ -71,6 +71,24 @@ macro_rules! write_tx {
             $crate::db::DbConn::Pg(ref mut __obj) => {
                 let __w: &mut $crate::db::PgConn = &mut *__obj;
                 ::diesel_async::AsyncConnection::transaction(__w, async |$c| $body).await
+            }
+        }
+    };
+}
+
+/// [`write_tx!`] for a body that is one statement: on SQLite the same (the single writer); on
+/// PostgreSQL the statement alone, a transaction of its own, instead of `BEGIN`, the statement
+/// and `COMMIT` (three round trips; bench/README.md, "Reading the code-flow figures"). Never
+/// give it a body of more than one statement: they would not be atomic on PostgreSQL.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! write_one {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite(ref mut __obj) => __obj.writer().run(async |$c| $body).await,
+            $crate::db::DbConn::Pg(ref mut __obj) => {
+                let $c: &mut $crate::db::PgConn = &mut *__obj;
+                $body
             }
         }
     };

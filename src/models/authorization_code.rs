@@ -6,8 +6,8 @@ use diesel::result::QueryResult;
 use diesel_async::RunQueryDsl;
 
 use super::for_each_backend;
-use crate::db::schema::authorization_codes;
-use crate::db::Id;
+use crate::db::schema::{authorization_codes, users};
+use crate::db::{Id, StatementCache};
 
 /// A code as stored: what the authorization request decided, waiting for the token request.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -73,10 +73,12 @@ pub trait AuthorizationCodeStore {
         now: i64,
         session_id: Id,
     ) -> QueryResult<CodeRedemption>;
-    /// The user a code was issued for, whatever its state (`None`: no such code). Read before
-    /// [`redeem_code`](Self::redeem_code) so that the exchange can take the user's session lock
-    /// first, in the order every path that ends sessions takes its locks.
-    async fn code_owner(&mut self, code_hash: &str) -> QueryResult<Option<Id>>;
+    /// Takes the session lock ([`SessionStore::lock_user_sessions`](super::SessionStore)) of the
+    /// user a code was issued for, whatever the code's state, and returns that user (`None`: no
+    /// such code). Run before [`redeem_code`](Self::redeem_code) so that the exchange takes the
+    /// user's lock first, in the order every path that ends sessions takes its locks. One
+    /// statement: reading the owner and then locking it were two round trips.
+    async fn lock_code_owner(&mut self, code_hash: &str) -> QueryResult<Option<Id>>;
     /// Deletes the unredeemed codes of a browser session (it ended); returns how many.
     async fn void_browser_session_codes(&mut self, browser_session_id: Id) -> QueryResult<usize>;
     /// Deletes up to `limit` codes that expired before `cutoff`; returns how many.
@@ -86,7 +88,8 @@ pub trait AuthorizationCodeStore {
 for_each_backend! {
 impl AuthorizationCodeStore {
     async fn insert_code(&mut self, code: &AuthorizationCode) -> QueryResult<()> {
-        diesel::insert_into(authorization_codes::table).values(code).execute(self).await.map(|_| ())
+        // Cached (`StatementCache`): one text per set of absent optional values.
+        StatementCache(diesel::insert_into(authorization_codes::table).values(code)).execute(self).await.map(|_| ())
     }
 
     async fn redeem_code(
@@ -96,7 +99,8 @@ impl AuthorizationCodeStore {
         now: i64,
         session_id: Id,
     ) -> QueryResult<CodeRedemption> {
-        let redeemed = diesel::update(
+        // Cached (`StatementCache`, one text): prepared afresh, it was parsed on every exchange.
+        let redeemed = StatementCache(diesel::update(
             authorization_codes::table
                 .find(code_hash)
                 .filter(authorization_codes::redeemed_at.is_null())
@@ -106,7 +110,7 @@ impl AuthorizationCodeStore {
                 .filter(authorization_codes::code_challenge.eq(binding.code_challenge)),
         )
         .set((authorization_codes::redeemed_at.eq(now), authorization_codes::session_id.eq(session_id)))
-        .returning(AuthorizationCode::as_returning())
+        .returning(AuthorizationCode::as_returning()))
         .get_result(self)
         .await
         .optional()?;
@@ -128,13 +132,16 @@ impl AuthorizationCodeStore {
         })
     }
 
-    async fn code_owner(&mut self, code_hash: &str) -> QueryResult<Option<Id>> {
-        authorization_codes::table
-            .find(code_hash)
-            .select(authorization_codes::user_id)
-            .get_result(self)
-            .await
-            .optional()
+    async fn lock_code_owner(&mut self, code_hash: &str) -> QueryResult<Option<Id>> {
+        let owner = authorization_codes::table.find(code_hash).select(authorization_codes::user_id).single_value();
+        StatementCache(
+            diesel::update(users::table.filter(users::id.nullable().eq(owner)))
+                .set(users::updated_at.eq(users::updated_at))
+                .returning(users::id),
+        )
+        .get_result(self)
+        .await
+        .optional()
     }
 
     async fn void_browser_session_codes(&mut self, browser_session_id: Id) -> QueryResult<usize> {

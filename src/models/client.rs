@@ -10,6 +10,7 @@ use diesel_async::RunQueryDsl;
 
 use super::client_settings::{ClientSettings, SettingsRow};
 use super::for_each_backend;
+use super::user::fold_roles;
 use crate::db::schema::{client_permissions, clients};
 use crate::db::Id;
 
@@ -179,19 +180,18 @@ impl ClientStore {
     }
 
     async fn find_client(&mut self, client_id: Id) -> QueryResult<Option<(Client, String)>> {
-        let row: Option<(Row, String)> = clients::table
-            .find(client_id)
-            .select((row_columns!(), clients::secret_hash))
-            .get_result(self)
-            .await
-            .optional()?;
-        let Some((row, secret_hash)) = row else { return Ok(None) };
-        let id = row.0;
-        let grants: Vec<(Id, String)> = client_permissions::table
-            .filter(client_permissions::client_id.eq(id))
-            .select((client_permissions::client_id, client_permissions::permission))
+        // One query (a left join, a row per permission): both OAuth requests of every code
+        // sign-in read their client, and two statements each were two round trips (and two
+        // transactions on PostgreSQL; bench/README.md, "Reading the code-flow figures").
+        let rows: Vec<(Row, String, Option<String>)> = clients::table
+            .left_join(client_permissions::table)
+            .filter(clients::client_id.eq(client_id))
+            .select((row_columns!(), clients::secret_hash, client_permissions::permission.nullable()))
             .load(self)
             .await?;
+        let rows = rows.into_iter().map(|(row, secret_hash, permission)| ((row, secret_hash), permission));
+        let Some(((row, secret_hash), permissions)) = fold_roles(rows) else { return Ok(None) };
+        let grants: Vec<(Id, String)> = permissions.into_iter().map(|p| (row.0, p)).collect();
         let client = with_permissions(vec![row], &grants)?.remove(0);
         Ok(Some((client, secret_hash)))
     }

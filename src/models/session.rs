@@ -59,8 +59,11 @@ pub trait SessionStore {
     /// Moves a live session from generation `from` to `from + 1`; `false` when another
     /// exchange got there first (or the session ended): the caller re-reads the session.
     async fn advance_session(&mut self, id: Id, step: Advance) -> QueryResult<bool>;
-    /// Ids of a user's sessions that live at `now`, least recently used first.
-    async fn live_sessions_lru(&mut self, user_id: Id, now: i64, refresh_ttl: i64) -> QueryResult<Vec<Id>>;
+    /// How many of a user's sessions live at `now` (the live-session cap's count).
+    async fn count_live_sessions(&mut self, user_id: Id, now: i64, refresh_ttl: i64) -> QueryResult<i64>;
+    /// Ids of the `limit` least recently used of a user's sessions that live at `now`, least
+    /// recently used first.
+    async fn live_sessions_lru(&mut self, user_id: Id, now: i64, refresh_ttl: i64, limit: i64) -> QueryResult<Vec<Id>>;
     /// Takes the user's row lock (PostgreSQL; SQLite has one writer anyway) so that concurrent
     /// logins of one user count its live sessions one after the other.
     async fn lock_user_sessions(&mut self, user_id: Id) -> QueryResult<()>;
@@ -103,7 +106,8 @@ impl SessionStore {
     }
 
     async fn insert_code_session(&mut self, session: &NewSession<'_>, origin: CodeSessionOrigin) -> QueryResult<()> {
-        diesel::insert_into(sessions::table).values((session, origin)).execute(self).await.map(|_| ())
+        // Cached like `insert_session`: prepared afresh, it was parsed on every code exchange.
+        StatementCache(diesel::insert_into(sessions::table).values((session, origin))).execute(self).await.map(|_| ())
     }
 
     async fn find_session(&mut self, id: Id) -> QueryResult<Option<Session>> {
@@ -147,13 +151,25 @@ impl SessionStore {
         .map(|n| n == 1)
     }
 
-    async fn live_sessions_lru(&mut self, user_id: Id, now: i64, refresh_ttl: i64) -> QueryResult<Vec<Id>> {
+    async fn count_live_sessions(&mut self, user_id: Id, now: i64, refresh_ttl: i64) -> QueryResult<i64> {
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::ended_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+            .filter(sessions::last_used_at.gt(now - refresh_ttl))
+            .count()
+            .get_result(self)
+            .await
+    }
+
+    async fn live_sessions_lru(&mut self, user_id: Id, now: i64, refresh_ttl: i64, limit: i64) -> QueryResult<Vec<Id>> {
         sessions::table
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::ended_at.is_null())
             .filter(sessions::expires_at.gt(now))
             .filter(sessions::last_used_at.gt(now - refresh_ttl))
             .order((sessions::last_used_at.asc(), sessions::created_at.asc(), sessions::id))
+            .limit(limit)
             .select(sessions::id)
             .load(self)
             .await

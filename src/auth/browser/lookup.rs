@@ -27,7 +27,7 @@ impl Auth {
             return Ok(None);
         };
         if session.last_used_at + TOUCH_AFTER <= now {
-            crate::db::write_tx!(conn, |c| c.touch_session(session.id, now).await)?;
+            crate::db::write_one!(conn, |c| c.touch_session(session.id, now).await)?;
         }
         Ok(Some(BrowserSession {
             id: session.id,

@@ -20,7 +20,7 @@ use crate::auth::oidc::id_token::{EmailClaim, IdTokenRequest};
 use crate::auth::oidc::key_set::IdTokenAlg;
 use crate::auth::oidc::scope::scope_has;
 use crate::auth::secrets::hash_token;
-use crate::auth::session::cap::lock_user_sessions;
+use crate::auth::session::cap::lock_code_owner_sessions;
 use crate::auth::session::issued::IssuedTokens;
 use crate::auth::session::login::Started;
 use crate::auth::session::scope::Scope;
@@ -28,9 +28,7 @@ use crate::auth::session::start::Starting;
 use crate::auth::Auth;
 use crate::db::{DbConn, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::models::{
-    AuthorizationCode, AuthorizationCodeStore, ClientStore, CodeRedemption, CodeSessionOrigin, SessionStore, UserStore,
-};
+use crate::models::{AuthorizationCode, ClientStore, CodeRedemption, CodeSessionOrigin, SessionStore, User, UserStore};
 
 /// Why the exchange's transaction ends: a refusal that must roll back what the redemption
 /// wrote, or a storage error.
@@ -49,25 +47,30 @@ impl From<diesel::result::Error> for Abort {
 #[allow(clippy::large_enum_variant)]
 enum Exchanged<'a> {
     /// The code was redeemed and its session recorded; the sessions the cap ended for it.
-    Started { starting: Starting<'a>, evicted: Vec<Id>, nonce: Option<String> },
+    /// With the account and its roles as the transaction read them.
+    Started { starting: Starting<'a>, evicted: Vec<Id>, nonce: Option<String>, user: User, roles: Vec<String> },
     /// Not redeemed (a replay ended the first session, if this call ended it).
     Refused { redemption: CodeRedemption, ended: bool },
 }
 
-/// `None` while the sign-in behind `code` stands: its browser session lives (not ended, within
-/// its lifetime) and belongs to the code's user, and the account exists and is enabled.
-async fn sign_in_stands<C: SessionStore + UserStore>(
+/// The account and its role names while the sign-in behind `code` stands: its browser session
+/// lives (not ended, within its lifetime) and belongs to the code's user, and the account exists
+/// and is enabled; `None` otherwise.
+///
+/// One query reads the browser session with its account and roles, and what it read serves the
+/// new session's access token and ID token too: reading the account and the roles again after
+/// the commit took two more round trips (bench/README.md, "Reading the code-flow figures").
+async fn sign_in_stands<C: SessionStore>(
     c: &mut C,
     code: &AuthorizationCode,
     now: i64,
     refresh_ttl: i64,
-) -> diesel::QueryResult<bool> {
+) -> diesel::QueryResult<Option<(User, Vec<String>)>> {
     // The caller holds the user's session lock (see `Auth::exchange_code`).
-    let browser = c.find_session(code.browser_session_id).await?;
-    if !browser.is_some_and(|b| b.user_id == code.user_id && b.is_live(now, refresh_ttl)) {
-        return Ok(false);
-    }
-    Ok(c.find_user(code.user_id).await?.is_some_and(|user| !user.disabled))
+    let Some(family) = c.find_session_family(code.browser_session_id).await? else { return Ok(None) };
+    let browser = &family.session;
+    let stands = browser.user_id == code.user_id && browser.is_live(now, refresh_ttl) && !family.user.disabled;
+    Ok(stands.then_some((family.user, family.roles)))
 }
 
 impl Auth {
@@ -96,17 +99,14 @@ impl Auth {
             // logout. Holding it, this exchange either sees the browser session ended, or commits
             // its session before logout lists the sessions that browser session started. The
             // same lock makes room under the session cap below: one update of the user's row.
-            let held = match c.code_owner(&hash).await? {
-                Some(owner) => Some(lock_user_sessions(c, owner).await?),
-                None => None,
-            };
+            let held = lock_code_owner_sessions(c, &hash).await?;
             let (redemption, ended) = redeem_in(c, &hash, binding, session_id, ending, client).await?;
             let CodeRedemption::Redeemed(code) = redemption else {
                 return Ok(Exchanged::Refused { redemption, ended });
             };
-            if !sign_in_stands(c, &code, now, refresh_ttl).await? {
+            let Some((user, roles)) = sign_in_stands(c, &code, now, refresh_ttl).await? else {
                 return Err(Abort::Refused(CodeRefusal::SignInEnded));
-            }
+            };
             let scope = Scope::stored(&code.scope);
             let started = Started {
                 amr: &code.amr,
@@ -118,10 +118,10 @@ impl Auth {
             let origin = CodeSessionOrigin { browser_session_id: code.browser_session_id, auth_time: code.auth_time };
             let starting = self.starting(session_id, code.user_id, &started, Some(origin), client, now);
             let evicted = starting.record(c, held).await?;
-            Ok::<_, Abort>(Exchanged::Started { starting, evicted, nonce: code.nonce })
+            Ok::<_, Abort>(Exchanged::Started { starting, evicted, nonce: code.nonce, user, roles })
         });
-        let (starting, evicted, nonce) = match committed {
-            Ok(Exchanged::Started { starting, evicted, nonce }) => (starting, evicted, nonce),
+        let (starting, evicted, nonce, user, roles) = match committed {
+            Ok(Exchanged::Started { starting, evicted, nonce, user, roles }) => (starting, evicted, nonce, user, roles),
             Ok(Exchanged::Refused { redemption, ended }) => {
                 return Ok(Err(self
                     .settle(redemption, ended, session_id, &ending)
@@ -131,8 +131,9 @@ impl Auth {
             Err(Abort::Refused(refusal)) => return Ok(Err(refusal)),
             Err(Abort::Db(e)) => return Err(e.into()),
         };
-        let mut tokens = self.started(conn, starting, &evicted).await?;
-        self.add_id_token(conn, &mut tokens, alg, nonce.as_deref()).await?;
+        let mut tokens = self.started_with_roles(starting, &evicted, roles)?;
+        let email = EmailClaim { email: &user.email, verified: user.email_verified };
+        self.sign_id_token(&mut tokens, alg, nonce.as_deref(), email)?;
         Ok(Ok(tokens))
     }
 
@@ -146,10 +147,27 @@ impl Auth {
         alg: IdTokenAlg,
         nonce: Option<&str>,
     ) -> ApiResult<()> {
-        let Some(auth_time) = tokens.auth_time else { return Ok(()) };
-        let Some(scope) = tokens.scope.as_deref().filter(|scope| scope_has(scope, "openid")) else { return Ok(()) };
+        let wants_id_token =
+            tokens.auth_time.is_some() && tokens.scope.as_deref().is_some_and(|scope| scope_has(scope, "openid"));
+        if !wants_id_token {
+            return Ok(());
+        }
         let user = crate::db::with_conn!(conn, |c| c.find_user(tokens.user_id).await)?
             .ok_or_else(|| ApiError::invalid_grant("The account no longer exists."))?;
+        let email = EmailClaim { email: &user.email, verified: user.email_verified };
+        self.sign_id_token(tokens, alg, nonce, email)
+    }
+
+    /// [`add_id_token`](Self::add_id_token) with the account's `email` already read.
+    fn sign_id_token(
+        &self,
+        tokens: &mut IssuedTokens,
+        alg: IdTokenAlg,
+        nonce: Option<&str>,
+        email: EmailClaim<'_>,
+    ) -> ApiResult<()> {
+        let Some(auth_time) = tokens.auth_time else { return Ok(()) };
+        let Some(scope) = tokens.scope.as_deref().filter(|scope| scope_has(scope, "openid")) else { return Ok(()) };
         let request = IdTokenRequest {
             client_id: &tokens.client_id,
             user_id: tokens.user_id,
@@ -159,7 +177,7 @@ impl Auth {
             amr: &tokens.amr,
             scope,
             access_token: &tokens.access_token,
-            email: EmailClaim { email: &user.email, verified: user.email_verified },
+            email,
         };
         tokens.id_token = Some(self.id_token(&request, alg).map_err(ApiError::internal)?);
         Ok(())

@@ -148,7 +148,7 @@ impl Auth {
             redeemed_at: None,
             session_id: None,
         };
-        crate::db::write_tx!(conn, |c| c.insert_code(&row).await)?;
+        crate::db::write_one!(conn, |c| c.insert_code(&row).await)?;
         Ok(Secret::new(token.into_plaintext()))
     }
 

@@ -82,8 +82,25 @@ impl Auth {
         evicted: &[Id],
     ) -> ApiResult<IssuedTokens> {
         self.revoke_locally(evicted, &starting.cap.ending);
+        let user_id = starting.session.user_id;
+        let roles = crate::db::with_conn!(conn, |c| c.user_role_names(user_id).await)?;
+        self.first_tokens(starting, roles)
+    }
+
+    /// [`started`](Self::started) with the user's `roles` already read (in the transaction
+    /// that recorded the session).
+    pub(crate) fn started_with_roles(
+        &self,
+        starting: Starting<'_>,
+        evicted: &[Id],
+        roles: Vec<String>,
+    ) -> ApiResult<IssuedTokens> {
+        self.revoke_locally(evicted, &starting.cap.ending);
+        self.first_tokens(starting, roles)
+    }
+
+    fn first_tokens(&self, starting: Starting<'_>, roles: Vec<String>) -> ApiResult<IssuedTokens> {
         let Starting { session, refresh, refresh_expires, .. } = starting;
-        let roles = crate::db::with_conn!(conn, |c| c.user_role_names(session.user_id).await)?;
         self.token_response(&session, session.user_id, roles, refresh, refresh_expires, session.created_at)
     }
 }
