@@ -26,6 +26,18 @@ fn merge_ids(ids: &mut Vec<Id>, more: Vec<Id>, limit: i64) {
     }
 }
 
+/// A user's sessions that live at `now`: not ended, not expired, used within `refresh_ttl` (the
+/// one definition of "live" for the cap's count, its eviction list and the session listing).
+macro_rules! live_of {
+    ($user_id:expr, $now:expr, $refresh_ttl:expr) => {
+        sessions::table
+            .filter(sessions::user_id.eq($user_id))
+            .filter(sessions::ended_at.is_null())
+            .filter(sessions::expires_at.gt($now))
+            .filter(sessions::last_used_at.gt($now - $refresh_ttl))
+    };
+}
+
 /// Deletes the unredeemed authorization codes that the browser sessions `ended` issued (contract,
 /// "Browser sessions": ending one voids its pending codes), in the transaction that ends them, so
 /// every path that ends sessions does it.
@@ -152,22 +164,14 @@ impl SessionStore {
     }
 
     async fn count_live_sessions(&mut self, user_id: Id, now: i64, refresh_ttl: i64) -> QueryResult<i64> {
-        sessions::table
-            .filter(sessions::user_id.eq(user_id))
-            .filter(sessions::ended_at.is_null())
-            .filter(sessions::expires_at.gt(now))
-            .filter(sessions::last_used_at.gt(now - refresh_ttl))
+        live_of!(user_id, now, refresh_ttl)
             .count()
             .get_result(self)
             .await
     }
 
     async fn live_sessions_lru(&mut self, user_id: Id, now: i64, refresh_ttl: i64, limit: i64) -> QueryResult<Vec<Id>> {
-        sessions::table
-            .filter(sessions::user_id.eq(user_id))
-            .filter(sessions::ended_at.is_null())
-            .filter(sessions::expires_at.gt(now))
-            .filter(sessions::last_used_at.gt(now - refresh_ttl))
+        live_of!(user_id, now, refresh_ttl)
             .order((sessions::last_used_at.asc(), sessions::created_at.asc(), sessions::id))
             .limit(limit)
             .select(sessions::id)
@@ -189,11 +193,7 @@ impl SessionStore {
         refresh_ttl: i64,
         (limit, offset): (i64, i64),
     ) -> QueryResult<Vec<Session>> {
-        sessions::table
-            .filter(sessions::user_id.eq(user_id))
-            .filter(sessions::ended_at.is_null())
-            .filter(sessions::expires_at.gt(now))
-            .filter(sessions::last_used_at.gt(now - refresh_ttl))
+        live_of!(user_id, now, refresh_ttl)
             .order((sessions::created_at.desc(), sessions::id))
             .limit(limit)
             .offset(offset)

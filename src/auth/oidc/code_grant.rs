@@ -73,6 +73,14 @@ async fn sign_in_stands<C: SessionStore>(
     Ok(stands.then_some((family.user, family.roles)))
 }
 
+/// When `tokens` get an ID token: a session a code started (`auth_time`) whose scope has
+/// `openid`; its `auth_time` and scope.
+fn id_token_basis(tokens: &IssuedTokens) -> Option<(i64, &str)> {
+    let auth_time = tokens.auth_time?;
+    let scope = tokens.scope.as_deref().filter(|scope| scope_has(scope, "openid"))?;
+    Some((auth_time, scope))
+}
+
 impl Auth {
     /// `grant_type=authorization_code` for the client of `presented` (identified and allowed the
     /// grant by the route): the session's first tokens, with an ID token signed with `alg` when
@@ -147,9 +155,7 @@ impl Auth {
         alg: IdTokenAlg,
         nonce: Option<&str>,
     ) -> ApiResult<()> {
-        let wants_id_token =
-            tokens.auth_time.is_some() && tokens.scope.as_deref().is_some_and(|scope| scope_has(scope, "openid"));
-        if !wants_id_token {
+        if id_token_basis(tokens).is_none() {
             return Ok(());
         }
         let user = crate::db::with_conn!(conn, |c| c.find_user(tokens.user_id).await)?
@@ -166,8 +172,7 @@ impl Auth {
         nonce: Option<&str>,
         email: EmailClaim<'_>,
     ) -> ApiResult<()> {
-        let Some(auth_time) = tokens.auth_time else { return Ok(()) };
-        let Some(scope) = tokens.scope.as_deref().filter(|scope| scope_has(scope, "openid")) else { return Ok(()) };
+        let Some((auth_time, scope)) = id_token_basis(tokens) else { return Ok(()) };
         let request = IdTokenRequest {
             client_id: &tokens.client_id,
             user_id: tokens.user_id,
@@ -188,9 +193,7 @@ impl Auth {
     /// `/auth/refresh` alike, signed with the algorithm of the session's client. Sessions no
     /// code started, or without `openid`, skip the client lookup.
     pub async fn add_refreshed_id_token(&self, conn: &mut DbConn, tokens: &mut IssuedTokens) -> ApiResult<()> {
-        let wants_id_token =
-            tokens.auth_time.is_some() && tokens.scope.as_deref().is_some_and(|s| scope_has(s, "openid"));
-        if !wants_id_token {
+        if id_token_basis(tokens).is_none() {
             return Ok(());
         }
         let alg = match tokens.client_id.parse::<Id>() {

@@ -76,12 +76,10 @@ impl Auth {
                     (None, Some(window)) => Some(unknown_account_failure(client, window, now)),
                     (None, None) => None,
                 };
+                // An account's row has a fresh id (so this inserts it); the window's row of
+                // unknown emails is inserted once and counted up after.
                 if let Some(event) = event {
-                    if user.is_some() {
-                        crate::db::write_tx!(conn, |c| c.insert_audit(&event).await)?;
-                    } else {
-                        crate::db::write_tx!(conn, |c| c.upsert_audit(&event).await)?;
-                    }
+                    crate::db::write_tx!(conn, |c| c.upsert_audit(&event).await)?;
                 }
                 throttle::failed(conn, &reservation, self.clock.now_ms()).await?;
                 return Err(ApiError::invalid_credentials());
