@@ -94,6 +94,16 @@ on_both_backends! {
         }
     }
 
+    async fn a_ten_megabyte_email_is_refused_before_anything_is_written(backend) {
+        let sink = SmtpSink::start().await;
+        let app = mail_app(backend, &sink).await;
+        let huge = format!("{}@example.com", "a".repeat(10 * 1024 * 1024));
+        let response = app.post("/auth/password/forgot", json!({"email": huge})).await;
+        assert!(response.status().code < 500, "{}", response.status());
+        outbox_is_empty(&app).await;
+        assert!(sink.messages().is_empty());
+    }
+
     async fn of_two_requests_made_at_once_only_the_later_ones_link_works(backend) {
         let sink = SmtpSink::start().await;
         let app = mail_app(backend, &sink).await;
