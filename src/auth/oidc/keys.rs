@@ -147,15 +147,15 @@ fn ed25519_public_jwk(key: &ed25519_dalek::SigningKey) -> Value {
 }
 
 /// The signer of a stored private key (PKCS#1 DER, or an Ed25519 seed) and its public JWK; `None`
-/// when the key does not parse (ring also refuses RSA keys it deems weak or malformed).
+/// when the key does not parse (AWS-LC also refuses RSA keys it deems weak or malformed).
 fn open_private(alg: IdTokenAlg, private: &[u8]) -> Option<(IdSigner, Value)> {
     match alg {
         IdTokenAlg::Rs256 => {
-            // ring takes the PKCS#1 DER as stored (RFC 8017 Appendix A.1.2); rsa still derives
+            // AWS-LC takes the PKCS#1 DER as stored (RFC 8017 Appendix A.1.2); rsa still derives
             // the public JWK, as at generation, so the published key stays byte for byte the same.
             let key = RsaPrivateKey::from_pkcs1_der(private).ok()?;
             let public = rsa_public_jwk(&key);
-            let signer = ring::signature::RsaKeyPair::from_der(private).ok()?;
+            let signer = aws_lc_rs::signature::RsaKeyPair::from_der(private).ok()?;
             Some((IdSigner::Rs256(Box::new(signer)), public))
         }
         IdTokenAlg::EdDsa => {
