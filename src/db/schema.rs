@@ -15,6 +15,7 @@ diesel::table! {
         mfa_enabled -> Bool,
         email_verified -> Bool,
         passkey_count -> Integer,
+        session_bound -> BigInt,
     }
 }
 

@@ -73,12 +73,13 @@ pub trait AuthorizationCodeStore {
         now: i64,
         session_id: Id,
     ) -> QueryResult<CodeRedemption>;
-    /// Takes the session lock ([`SessionStore::lock_user_sessions`](super::SessionStore)) of the
-    /// user a code was issued for, whatever the code's state, and returns that user (`None`: no
+    /// Takes the session lock of the user a code was issued for, whatever the code's state, as
+    /// [`SessionStore::lock_user_for_session`](super::SessionStore) does (the exchange is about
+    /// to start a session), and returns that user and its raised `session_bound` (`None`: no
     /// such code). Run before [`redeem_code`](Self::redeem_code) so that the exchange takes the
     /// user's lock first, in the order every path that ends sessions takes its locks. One
     /// statement: reading the owner and then locking it were two round trips.
-    async fn lock_code_owner(&mut self, code_hash: &str) -> QueryResult<Option<Id>>;
+    async fn lock_code_owner(&mut self, code_hash: &str) -> QueryResult<Option<(Id, i64)>>;
     /// Deletes the unredeemed codes of a browser session (it ended); returns how many.
     async fn void_browser_session_codes(&mut self, browser_session_id: Id) -> QueryResult<usize>;
     /// Deletes up to `limit` codes that expired before `cutoff`; returns how many.
@@ -132,12 +133,12 @@ impl AuthorizationCodeStore {
         })
     }
 
-    async fn lock_code_owner(&mut self, code_hash: &str) -> QueryResult<Option<Id>> {
+    async fn lock_code_owner(&mut self, code_hash: &str) -> QueryResult<Option<(Id, i64)>> {
         let owner = authorization_codes::table.find(code_hash).select(authorization_codes::user_id).single_value();
         StatementCache(
             diesel::update(users::table.filter(users::id.nullable().eq(owner)))
-                .set(users::updated_at.eq(users::updated_at))
-                .returning(users::id),
+                .set(users::session_bound.eq(users::session_bound + 1))
+                .returning((users::id, users::session_bound)),
         )
         .get_result(self)
         .await

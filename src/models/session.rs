@@ -79,6 +79,12 @@ pub trait SessionStore {
     /// Takes the user's row lock (PostgreSQL; SQLite has one writer anyway) so that concurrent
     /// logins of one user count its live sessions one after the other.
     async fn lock_user_sessions(&mut self, user_id: Id) -> QueryResult<()>;
+    /// [`lock_user_sessions`](Self::lock_user_sessions) for a sign-in about to start a session:
+    /// raises the account's `session_bound` by one in the same statement and returns it
+    /// (`None`: no such account). See `auth::session::cap`.
+    async fn lock_user_for_session(&mut self, user_id: Id) -> QueryResult<Option<i64>>;
+    /// Sets the account's `session_bound` to `live`, its exact number of live sessions.
+    async fn set_session_bound(&mut self, user_id: Id, live: i64) -> QueryResult<()>;
     /// Sessions of a user that still live at `now`, newest first: `limit` of them after `offset`.
     async fn live_sessions(
         &mut self,
@@ -181,6 +187,24 @@ impl SessionStore {
 
     async fn lock_user_sessions(&mut self, user_id: Id) -> QueryResult<()> {
         StatementCache(diesel::update(users::table.find(user_id)).set(users::updated_at.eq(users::updated_at)))
+            .execute(self)
+            .await
+            .map(|_| ())
+    }
+
+    async fn lock_user_for_session(&mut self, user_id: Id) -> QueryResult<Option<i64>> {
+        StatementCache(
+            diesel::update(users::table.find(user_id))
+                .set(users::session_bound.eq(users::session_bound + 1))
+                .returning(users::session_bound),
+        )
+        .get_result(self)
+        .await
+        .optional()
+    }
+
+    async fn set_session_bound(&mut self, user_id: Id, live: i64) -> QueryResult<()> {
+        StatementCache(diesel::update(users::table.find(user_id)).set(users::session_bound.eq(live)))
             .execute(self)
             .await
             .map(|_| ())

@@ -68,7 +68,12 @@ pub async fn browser_session(app: &TestApp, user: Id, ttl: i64) -> Id {
         scope: None,
     };
     let mut conn = conn(app).await;
-    portcullis::write_tx!(&mut conn, |c| c.insert_session(&session).await).expect("a browser session");
+    // As a sign-in does: the account's session bound raised with the lock, then the insert.
+    portcullis::write_tx!(&mut conn, |c| {
+        c.lock_user_for_session(user).await?;
+        c.insert_session(&session).await
+    })
+    .expect("a browser session");
     id
 }
 

@@ -1,12 +1,31 @@
 //! The live-session cap (contract v2): a login beyond `max_sessions_per_user` ends the user's
-//! least recently used session, the way a logout does.
+//! least recently used session, the way a logout does. Within the cap nothing is counted: the
+//! account's `session_bound` (src/auth/session/cap.rs) must then never fall below its live
+//! sessions, whichever way sessions start and end.
 
 use crate::admin_support::{get_json, with_admin};
+use crate::code_grant_support::{exchange, issue_code, public_client, signed_in, Authorized};
 use crate::helpers::*;
+use crate::oidc_support::conn;
 use crate::on_both_backends;
 use futures::future::join_all;
+use portcullis::db::Id;
+use portcullis::models::SessionStore;
 use rocket::http::Status;
-use serde_json::Value;
+use serde_json::{json, Value};
+
+/// How many `session_evicted` events the audit log holds for `user` (read as `admin`).
+async fn evictions(app: &TestApp, admin: &Tokens, user: &TestUser) -> usize {
+    let path = format!("/admin/audit?event=session_evicted&user_id={}", user.id);
+    get_json(app, &path, &admin.access).await["events"].as_array().unwrap().len()
+}
+
+/// The account's live sessions as the cap counts them, with the refresh lifetime `refresh_ttl`.
+async fn live_count(app: &TestApp, user: &TestUser, refresh_ttl: i64) -> i64 {
+    let mut conn = conn(app).await;
+    let user: Id = user.id.parse().unwrap();
+    portcullis::with_conn!(&mut conn, |c| c.count_live_sessions(user, app.clock.now(), refresh_ttl).await).unwrap()
+}
 
 async fn live_sessions(app: &TestApp, access: &str) -> Vec<String> {
     let body: Value = app.get_authed("/auth/sessions", access).await.into_json().await.unwrap();
@@ -84,5 +103,78 @@ on_both_backends! {
         let (_, admin) = with_admin(&app).await;
         let audit = get_json(&app, &format!("/admin/audit?event=logout&user_id={}", user.id), &admin.access).await;
         assert_eq!(audit["events"].as_array().unwrap().len(), 1, "{audit}");
+    }
+
+    async fn sessions_that_ended_or_expired_make_room_and_the_cap_holds_after_them(backend) {
+        let app = TestApp::builder(backend)
+            .with_config("max_sessions_per_user", 3)
+            .with_config("refresh_ttl", 3600)
+            .build()
+            .await;
+        let user = app.with_user().await;
+        // Two sessions die by idling past the refresh lifetime, without being ended.
+        app.login(&user).await;
+        app.login(&user).await;
+        app.clock.advance(3601);
+        let (_, admin) = with_admin(&app).await;
+        let c = app.login(&user).await;
+        app.clock.advance(10);
+        let d = app.login(&user).await;
+        app.clock.advance(10);
+        let e = app.login(&user).await;
+        for live in [&c, &d, &e] {
+            assert_eq!(app.me_status(&live.access).await, Status::Ok, "within the cap, nothing was evicted");
+        }
+        // One ends by logout: room for one more, and the one after that is beyond the cap.
+        app.clock.advance(10);
+        app.post_authed("/auth/logout", &d.access, json!({})).await;
+        let f = app.login(&user).await;
+        assert_eq!(evictions(&app, &admin, &user).await, 0);
+        app.clock.advance(10);
+        let g = app.login(&user).await;
+        assert_eq!(app.me_status(&c.access).await, Status::Unauthorized, "the least recently used one ended");
+        for live in [&e, &f, &g] {
+            assert_eq!(app.me_status(&live.access).await, Status::Ok);
+        }
+        assert_eq!(evictions(&app, &admin, &user).await, 1);
+        assert_eq!(live_count(&app, &user, 3600).await, 3);
+    }
+
+    async fn code_exchanges_count_against_the_cap_and_the_one_beyond_it_ends_one_session(backend) {
+        let app = TestApp::builder(backend).with_config("max_sessions_per_user", 3).build().await;
+        let (_, admin) = with_admin(&app).await;
+        let client = public_client(&app).await;
+        let (user, browser) = signed_in(&app).await;
+        let authorized = Authorized {
+            user: user.id.parse().unwrap(),
+            browser_session: browser,
+            scope: "openid",
+            nonce: None,
+            auth_time: app.clock.now(),
+        };
+        // The browser session and two code sessions fill the cap; a replayed code starts none.
+        let mut started = vec![];
+        for round in 0..3 {
+            app.clock.advance(10);
+            let code = issue_code(&app, &client, authorized).await;
+            let response = exchange(&app, &client, &code, &[]).await;
+            assert_eq!(response.status(), Status::Ok, "round {round}");
+            let body: Value = response.into_json().await.unwrap();
+            started.push(body["session_id"].as_str().unwrap().to_owned());
+            if round == 0 {
+                assert_eq!(exchange(&app, &client, &code, &[]).await.status(), Status::BadRequest);
+            }
+            if round < 2 {
+                assert_eq!(evictions(&app, &admin, &user).await, 0, "round {round}");
+            }
+        }
+        // The replay ended the first code session; the third exchange found room without evicting.
+        assert_eq!(evictions(&app, &admin, &user).await, 0);
+        assert_eq!(live_count(&app, &user, 86400).await, 3);
+        app.clock.advance(10);
+        let code = issue_code(&app, &client, authorized).await;
+        assert_eq!(exchange(&app, &client, &code, &[]).await.status(), Status::Ok);
+        assert_eq!(evictions(&app, &admin, &user).await, 1);
+        assert_eq!(live_count(&app, &user, 86400).await, 3);
     }
 }

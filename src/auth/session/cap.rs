@@ -34,13 +34,17 @@ impl Auth {
 }
 
 /// Proof that the write transaction it was made in holds the user's session lock
-/// ([`SessionStore::lock_user_sessions`]), so that concurrent logins of one user on PostgreSQL
-/// count its live sessions one after the other. A transaction that already took the lock for
-/// its own reasons (the code exchange) passes it on instead of updating the user's row twice.
-/// Made only by [`lock_user_sessions`]; valid only inside that transaction.
+/// ([`SessionStore::lock_user_for_session`]), so that concurrent logins of one user on
+/// PostgreSQL count its live sessions one after the other, and that it raised the account's
+/// `session_bound` for the session it is about to start. A transaction that already took the
+/// lock for its own reasons (the code exchange) passes it on instead of updating the user's row
+/// twice. Made only by [`lock_user_sessions`] and [`lock_code_owner_sessions`]; valid only
+/// inside that transaction, which must insert at most one session under it.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionsLocked {
     user: Id,
+    /// The account's `session_bound` with the session about to start counted.
+    bound: i64,
 }
 
 impl SessionsLocked {
@@ -56,13 +60,14 @@ pub async fn lock_code_owner_sessions<C: AuthorizationCodeStore>(
     c: &mut C,
     code_hash: &str,
 ) -> QueryResult<Option<SessionsLocked>> {
-    Ok(c.lock_code_owner(code_hash).await?.map(|user| SessionsLocked { user }))
+    Ok(c.lock_code_owner(code_hash).await?.map(|(user, bound)| SessionsLocked { user, bound }))
 }
 
-/// Takes `user`'s session lock in the running write transaction.
+/// Takes `user`'s session lock in the running write transaction, for a session about to start.
+/// An account that is gone gets the largest bound: the cap then counts (none) as before.
 pub async fn lock_user_sessions<C: SessionStore>(c: &mut C, user: Id) -> QueryResult<SessionsLocked> {
-    c.lock_user_sessions(user).await?;
-    Ok(SessionsLocked { user })
+    let bound = c.lock_user_for_session(user).await?.unwrap_or(i64::MAX);
+    Ok(SessionsLocked { user, bound })
 }
 
 impl SessionCap<'_> {
@@ -75,12 +80,19 @@ impl SessionCap<'_> {
         locked: SessionsLocked,
     ) -> QueryResult<Vec<Id>> {
         let user = locked.user;
-        // Counted, and only the sessions to end listed: the account's live sessions were listed
-        // on every login before, whose cost grew with them (bench/README.md, "Reading the
-        // code-flow figures"). The lock held makes the count and the list agree.
+        // The bound never falls below the live sessions (raised before every session starts,
+        // set to the exact count below; sessions only leave the live set otherwise): within the
+        // cap, nothing to count. Counting costs a row per live session (bench/README.md,
+        // "Reading the code-flow figures").
+        if usize::try_from(locked.bound).is_ok_and(|bound| bound <= self.max) {
+            return Ok(Vec::new());
+        }
+        // Counted, and only the sessions to end listed. The lock held makes the count and the
+        // list agree.
         let live = c.count_live_sessions(user, self.ending.now, self.refresh_ttl).await?;
         let excess = (live as usize + 1).saturating_sub(self.max);
         if excess == 0 {
+            c.set_session_bound(user, live + 1).await?;
             return Ok(Vec::new());
         }
         let oldest = c.live_sessions_lru(user, self.ending.now, self.refresh_ttl, excess as i64).await?;
@@ -93,6 +105,8 @@ impl SessionCap<'_> {
                 evicted.push(session);
             }
         }
+        // Listed sessions that another path ended meanwhile stay counted: still a bound.
+        c.set_session_bound(user, live + 1 - evicted.len() as i64).await?;
         Ok(evicted)
     }
 }
