@@ -264,4 +264,43 @@ on_both_backends! {
         assert_eq!(app.login_response(&user.email, PASSWORD).await.status(), Status::Ok, "password unchanged");
         assert_eq!(live_session_ids(&app, &api.access).await.len(), 4, "both browsers, the API session and a login");
     }
+
+    async fn every_account_form_refuses_a_made_up_csrf_token_before_it_does_anything(backend) {
+        let app = TestApp::new(backend).await;
+        let user = app.with_user().await;
+        let browser = Browser::signed_in(&app, &user).await;
+        let routes = [
+            "/account/password",
+            "/account/email",
+            "/account/sessions/end",
+            "/account/totp",
+            "/account/totp/confirm",
+            "/account/totp/disable",
+            "/account/consents/revoke",
+            "/account/passkeys/remove",
+            "/account/passkeys/add/start",
+            "/account/passkeys/add",
+        ];
+        // Every field any of them takes, filled in, so only the token can be wrong.
+        let session = Id::new().to_string();
+        let fields = [
+            ("csrf", "made-up"),
+            ("password", PASSWORD),
+            ("current_password", PASSWORD),
+            ("new_password", "a brand new secret"),
+            ("new_email", "new@example.com"),
+            ("code", "123456"),
+            ("session_id", session.as_str()),
+            ("client_id", session.as_str()),
+            ("passkey_id", session.as_str()),
+            ("name", "key"),
+            ("ceremony_id", "x"),
+            ("credential", "{}"),
+        ];
+        for route in routes {
+            let answer = browser.post(route, &fields).await;
+            assert_eq!(answer.status(), Status::Forbidden, "{route}");
+        }
+        assert_eq!(app.login_response(&user.email, PASSWORD).await.status(), Status::Ok, "password unchanged");
+    }
 }

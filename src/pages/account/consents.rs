@@ -5,7 +5,7 @@
 use rocket::form::{Form, FromForm};
 use rocket::{post, State};
 
-use super::{done, forged, refused, signed_out, Answer, Notice, SignedIn};
+use super::{done, posted, refused, Answer, Notice, SignedIn};
 use crate::auth::guards::RequestOrigin;
 use crate::auth::Auth;
 use crate::db::{Db, Id};
@@ -27,10 +27,10 @@ async fn revoke(
     origin: RequestOrigin,
     form: Form<RevokeForm<'_>>,
 ) -> Answer {
-    let Some(me) = me else { return signed_out() };
-    if !me.csrf_matches(form.csrf) {
-        return refused(auth, db, &me, forged()).await;
-    }
+    let me = match posted(auth, db, me, form.csrf).await {
+        Ok(me) => me,
+        Err(answer) => return answer,
+    };
     let not_found = || ApiError::not_found("No consent to that application.");
     let Ok(client) = form.client_id.parse::<Id>() else { return refused(auth, db, &me, not_found()).await };
     let revoked = match db.conn().await {

@@ -7,7 +7,7 @@
 use rocket::form::{Form, FromForm};
 use rocket::{post, State};
 
-use super::{done, forged, refused, signed_out, Answer, Notice, SignedIn};
+use super::{done, posted, refused, Answer, Notice, SignedIn};
 use crate::auth::guards::RequestOrigin;
 use crate::auth::Auth;
 use crate::db::Db;
@@ -37,10 +37,10 @@ async fn change_password(
     client: RequestOrigin,
     form: Form<PasswordForm<'_>>,
 ) -> Answer {
-    let Some(me) = me else { return signed_out() };
-    if !me.csrf_matches(form.csrf) {
-        return refused(auth, db, &me, forged()).await;
-    }
+    let me = match posted(auth, db, me, form.csrf).await {
+        Ok(me) => me,
+        Err(answer) => return answer,
+    };
     match auth.change_password(db, &me.user, form.current_password, form.new_password, &client).await {
         Ok(()) => done(Notice::PasswordChanged),
         Err(e) => refused(auth, db, &me, e).await,
@@ -56,10 +56,10 @@ async fn change_email(
     client: RequestOrigin,
     form: Form<EmailForm<'_>>,
 ) -> Answer {
-    let Some(me) = me else { return signed_out() };
-    if !me.csrf_matches(form.csrf) {
-        return refused(auth, db, &me, forged()).await;
-    }
+    let me = match posted(auth, db, me, form.csrf).await {
+        Ok(me) => me,
+        Err(answer) => return answer,
+    };
     match auth.request_email_change(db, &me.user, form.password, form.new_email, &client).await {
         Ok(()) => done(Notice::EmailChangeRequested),
         Err(e) => refused(auth, db, &me, e).await,

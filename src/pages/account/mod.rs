@@ -111,6 +111,17 @@ pub async fn refused(auth: &Auth, db: &Db, me: &SignedIn, error: ApiError) -> An
     Answer::Account(Scripted(view::page(auth, db, me, None, Some(&error)).await))
 }
 
+/// What every account form's POST checks first, in this order and in one place: a browser
+/// session (else 303 to the sign-in page), then the form's CSRF token, bound to that session
+/// (else the account page again, 403). Nothing is read or done before both pass.
+pub async fn posted(auth: &Auth, db: &Db, me: Option<SignedIn>, csrf: &str) -> Result<SignedIn, Answer> {
+    let Some(me) = me else { return Err(signed_out()) };
+    if !me.csrf_matches(csrf) {
+        return Err(refused(auth, db, &me, forged()).await);
+    }
+    Ok(me)
+}
+
 /// A form without a browser session: to the sign-in page (nothing was done).
 pub fn signed_out() -> Answer {
     Answer::SignIn(SeeOther(SIGN_IN.into()))

@@ -28,7 +28,7 @@ use webauthn_rs_core::proto::RegisterPublicKeyCredential;
 
 use super::codes::{self, NewFactor};
 use super::passkeys::reauth;
-use super::{done, forged, refused, signed_out, Answer, Notice, SignedIn};
+use super::{done, forged, posted, refused, Answer, Notice, SignedIn};
 use crate::auth::guards::RequestOrigin;
 use crate::auth::mfa::passkey::manage::passkey_name;
 use crate::auth::mfa::passkey::{dead_ceremony, public_key_options};
@@ -116,10 +116,10 @@ async fn finish(
     client: RequestOrigin,
     form: Form<FinishForm<'_>>,
 ) -> Answer {
-    let Some(me) = me else { return signed_out() };
-    if !me.csrf_matches(form.csrf) {
-        return refused(auth, db, &me, forged()).await;
-    }
+    let me = match posted(auth, db, me, form.csrf).await {
+        Ok(me) => me,
+        Err(answer) => return answer,
+    };
     let added = async {
         let ceremony_id = ceremony_of(auth, &me, form.ceremony_id)?;
         let credential: RegisterPublicKeyCredential = credential_of(form.credential)?;

@@ -7,7 +7,7 @@
 use rocket::form::{Form, FromForm};
 use rocket::{post, State};
 
-use super::{done, forged, refused, signed_out, Answer, Notice, SignedIn};
+use super::{done, posted, refused, Answer, Notice, SignedIn};
 use crate::auth::guards::RequestOrigin;
 use crate::auth::mfa::passkey::manage::Reauth;
 use crate::auth::Auth;
@@ -42,10 +42,10 @@ async fn remove(
     client: RequestOrigin,
     form: Form<RemoveForm<'_>>,
 ) -> Answer {
-    let Some(me) = me else { return signed_out() };
-    if !me.csrf_matches(form.csrf) {
-        return refused(auth, db, &me, forged()).await;
-    }
+    let me = match posted(auth, db, me, form.csrf).await {
+        Ok(me) => me,
+        Err(answer) => return answer,
+    };
     let Ok(id) = form.passkey_id.parse::<Id>() else {
         return refused(auth, db, &me, ApiError::not_found("No such passkey.")).await;
     };

@@ -6,7 +6,7 @@ use rocket::form::{Form, FromForm};
 use rocket::http::CookieJar;
 use rocket::{post, State};
 
-use super::{done, forged, refused, signed_out, Answer, Notice, SignedIn};
+use super::{done, posted, refused, Answer, Notice, SignedIn};
 use crate::auth::guards::RequestOrigin;
 use crate::auth::Auth;
 use crate::db::{Db, Id};
@@ -29,10 +29,10 @@ async fn end(
     client: RequestOrigin,
     form: Form<EndForm<'_>>,
 ) -> Answer {
-    let Some(me) = me else { return signed_out() };
-    if !me.csrf_matches(form.csrf) {
-        return refused(auth, db, &me, forged()).await;
-    }
+    let me = match posted(auth, db, me, form.csrf).await {
+        Ok(me) => me,
+        Err(answer) => return answer,
+    };
     let not_found = || ApiError::not_found("No such session.");
     let Ok(id) = form.session_id.parse::<Id>() else { return refused(auth, db, &me, not_found()).await };
     let ended = match db.conn().await {

@@ -16,7 +16,7 @@ use rocket::http::Status;
 use rocket::{post, State};
 
 use super::codes::{self, NewFactor};
-use super::{done, forged, refused, signed_out, Answer, Notice, SignedIn};
+use super::{done, forged, posted, refused, signed_out, Answer, Notice, SignedIn};
 use crate::auth::guards::RequestOrigin;
 use crate::auth::Auth;
 use crate::db::Db;
@@ -86,10 +86,10 @@ async fn start(
     client: RequestOrigin,
     form: Form<PasswordForm<'_>>,
 ) -> Answer {
-    let Some(me) = me else { return signed_out() };
-    if !me.csrf_matches(form.csrf) {
-        return refused(auth, db, &me, forged()).await;
-    }
+    let me = match posted(auth, db, me, form.csrf).await {
+        Ok(me) => me,
+        Err(answer) => return answer,
+    };
     let enrolment = match auth.enrol_totp(db, &me.user, form.password, &client).await {
         Ok(enrolment) => enrolment,
         Err(e) => return refused(auth, db, &me, e).await,
@@ -140,10 +140,10 @@ async fn disable(
     client: RequestOrigin,
     form: Form<PasswordAndCodeForm<'_>>,
 ) -> Answer {
-    let Some(me) = me else { return signed_out() };
-    if !me.csrf_matches(form.csrf) {
-        return refused(auth, db, &me, forged()).await;
-    }
+    let me = match posted(auth, db, me, form.csrf).await {
+        Ok(me) => me,
+        Err(answer) => return answer,
+    };
     match auth.disable_totp(db, &me.user, form.password, form.code, &client).await {
         Ok(()) => done(Notice::TotpDisabled),
         Err(e) => refused(auth, db, &me, e).await,
