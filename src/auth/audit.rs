@@ -48,7 +48,8 @@ pub fn unknown_account_failure<'a>(client: &'a RequestOrigin, window: (i64, i32)
     use sha2::{Digest, Sha256};
     let ip = client.ip.as_deref().unwrap_or_default();
     let digest = Sha256::digest(format!("login_failed/unknown_account\0{ip}\0{}", window.0));
-    let bytes: [u8; 16] = digest[..16].try_into().expect("16 of 32 bytes");
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
     let mut event = audit_event(
         "login_failed",
         now,

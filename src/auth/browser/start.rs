@@ -8,7 +8,7 @@ use super::{BrowserSession, REPLACED};
 use crate::auth::audit::audit_event;
 use crate::auth::guards::RequestOrigin;
 use crate::auth::secrets::OpaqueToken;
-use crate::auth::session::cap::lock_user_sessions;
+use crate::auth::session::cap::lock_for_new_session;
 use crate::auth::throttle::{self, Reservation};
 use crate::auth::Auth;
 use crate::config::Secret;
@@ -68,7 +68,7 @@ impl Auth {
                     ended.push(old);
                 }
             }
-            let locked = lock_user_sessions(c, user_id).await?;
+            let locked = lock_for_new_session(c, user_id).await?;
             let evicted = cap.make_room(c, locked).await?;
             c.insert_session(&session).await?;
             c.insert_browser_session(&row).await?;

@@ -38,7 +38,7 @@ impl Auth {
 /// PostgreSQL count its live sessions one after the other, and that it raised the account's
 /// `session_bound` for the session it is about to start. A transaction that already took the
 /// lock for its own reasons (the code exchange) passes it on instead of updating the user's row
-/// twice. Made only by [`lock_user_sessions`] and [`lock_code_owner_sessions`]; valid only
+/// twice. Made only by [`lock_for_new_session`] and [`lock_code_owner_sessions`]; valid only
 /// inside that transaction, which must insert at most one session under it.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionsLocked {
@@ -65,7 +65,7 @@ pub async fn lock_code_owner_sessions<C: AuthorizationCodeStore>(
 
 /// Takes `user`'s session lock in the running write transaction, for a session about to start.
 /// An account that is gone gets the largest bound: the cap then counts (none) as before.
-pub async fn lock_user_sessions<C: SessionStore>(c: &mut C, user: Id) -> QueryResult<SessionsLocked> {
+pub async fn lock_for_new_session<C: SessionStore>(c: &mut C, user: Id) -> QueryResult<SessionsLocked> {
     let bound = c.lock_user_for_session(user).await?.unwrap_or(i64::MAX);
     Ok(SessionsLocked { user, bound })
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::auth::audit::audit_event;
 use crate::auth::guards::RequestOrigin;
-use crate::auth::session::cap::{lock_user_sessions, SessionCap, SessionsLocked};
+use crate::auth::session::cap::{lock_for_new_session, SessionCap, SessionsLocked};
 use crate::auth::session::issued::IssuedTokens;
 use crate::auth::session::login::Started;
 use crate::auth::session::scope::Scope;
@@ -118,7 +118,7 @@ impl Starting<'_> {
         let s = &self.session;
         let locked = match held.filter(|locked| locked.user() == s.user_id) {
             Some(locked) => locked,
-            None => lock_user_sessions(c, s.user_id).await?,
+            None => lock_for_new_session(c, s.user_id).await?,
         };
         let evicted = self.cap.make_room(c, locked).await?;
         let new_session = NewSession {
