@@ -100,6 +100,19 @@ impl SmtpPool {
         Ok(sent?)
     }
 
+    /// Ends every kept session with `QUIT` (RFC 5321 §4.1.1.10: the server may treat a session
+    /// closed without it as aborted, and some log each as an error), each bounded by the
+    /// endpoint's timeout, all at once; for shutdown, after the last delivery.
+    pub async fn close(&self) {
+        let kept = std::mem::take(&mut *self.idle.lock().expect("pool lock"));
+        futures_util::future::join_all(kept.into_iter().map(|(mut conn, _)| async move {
+            if tokio::time::timeout(self.endpoint.timeout, conn.quit()).await.is_err() {
+                conn.abort().await;
+            }
+        }))
+        .await;
+    }
+
     /// A kept connection that still answers, if there is one.
     async fn kept(&self) -> Option<AsyncSmtpConnection> {
         loop {

@@ -122,6 +122,13 @@ impl Mailer {
         Mailer::new(settings, config.display_name(), at_rest, &config.issuer).expect("no transport to build")
     }
 
+    /// Ends the kept SMTP sessions politely (`QUIT`); at shutdown.
+    pub async fn close(&self) {
+        if let Some(transport) = &self.transport {
+            transport.close().await;
+        }
+    }
+
     pub fn is_on(&self) -> bool {
         self.transport.is_some()
     }

@@ -43,7 +43,7 @@ pub fn retry_delay(attempt: i32) -> i64 {
     (5i64 << (attempt.clamp(1, 20) - 1)).min(3600)
 }
 
-/// Runs until shutdown.
+/// Runs until shutdown, then ends the kept SMTP sessions.
 pub async fn run(mailer: Arc<Mailer>, pool: DbPool, clock: Clock, mut shutdown: Shutdown) {
     loop {
         let claimed = match pass(&mailer, &pool, &clock).await {
@@ -59,9 +59,10 @@ pub async fn run(mailer: Arc<Mailer>, pool: DbPool, clock: Clock, mut shutdown: 
         tokio::select! {
             _ = mailer.woken() => {}
             _ = tokio::time::sleep(POLL) => {}
-            _ = &mut shutdown => return,
+            _ = &mut shutdown => break,
         }
     }
+    mailer.close().await;
 }
 
 /// One pass: claims a batch, delivers it, records the outcomes. Returns how many messages it

@@ -312,4 +312,15 @@ on_both_backends! {
             .body(format!("csrf={csrf}&token={token}")).dispatch().await;
         assert_eq!(again.status(), Status::BadRequest, "spent");
     }
+
+    async fn the_sender_ends_its_kept_smtp_session_with_quit_at_shutdown(backend) {
+        let sink = SmtpSink::start().await;
+        let app = mail_app(backend, &sink).await;
+        let user = app.with_user().await;
+        assert_eq!(forgot(&app, &user.email).await, Status::Accepted);
+        link_mail(&sink, &user.email, "reset-password", 1).await;
+        assert_eq!(sink.quits(), 0, "the session is kept for the next message");
+        app.client.rocket().shutdown().notify();
+        eventually("QUIT from the sender", async || sink.quits() == 1).await;
+    }
 }

@@ -50,6 +50,8 @@ struct State {
     /// Replies to the next DATA ends (then 250).
     replies: VecDeque<u16>,
     down: bool,
+    /// Sessions the client ended with `QUIT`.
+    quits: usize,
 }
 
 /// The server; it runs until the test ends.
@@ -130,6 +132,11 @@ impl SmtpSink {
         self.state.lock().unwrap().down = down;
     }
 
+    /// How many sessions the client ended with `QUIT`.
+    pub fn quits(&self) -> usize {
+        self.state.lock().unwrap().quits
+    }
+
     pub fn messages(&self) -> Vec<Received> {
         self.state.lock().unwrap().messages.clone()
     }
@@ -199,6 +206,7 @@ async fn session(stream: Box<dyn Stream>, state: Arc<Mutex<State>>, tls: Option<
                 }
             }
         } else if command == "QUIT" {
+            state.lock().unwrap().quits += 1;
             let _ = lines.get_mut().write_all(b"221 bye\r\n").await;
             return;
         } else if command.starts_with("RSET") || command.starts_with("NOOP") || command.starts_with("HELO") {
