@@ -53,13 +53,15 @@ pub async fn run(mailer: Arc<Mailer>, pool: DbPool, clock: Clock, mut shutdown: 
                 0
             }
         };
-        if claimed as i64 == BATCH {
-            continue;
-        }
+        // A full batch means more are due: claim the next at once, unless the service is
+        // shutting down (what is unclaimed waits for the next start or another instance).
+        let more = claimed as i64 == BATCH;
         tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            _ = std::future::ready(()), if more => {}
             _ = mailer.woken() => {}
             _ = tokio::time::sleep(POLL) => {}
-            _ = &mut shutdown => break,
         }
     }
     mailer.close().await;
