@@ -102,13 +102,13 @@ impl SmtpPool {
 
     /// Ends every kept session with `QUIT` (RFC 5321 §4.1.1.10: the server may treat a session
     /// closed without it as aborted, and some log each as an error), each bounded by the
-    /// endpoint's timeout, all at once; for shutdown, after the last delivery.
+    /// endpoint's timeout, all at once; for shutdown, after the last delivery. A session that
+    /// does not answer in time is simply dropped (its socket closed): lettre's `abort` would
+    /// send `QUIT` again and wait for it without a bound.
     pub async fn close(&self) {
         let kept = std::mem::take(&mut *self.idle.lock().expect("pool lock"));
         futures_util::future::join_all(kept.into_iter().map(|(mut conn, _)| async move {
-            if tokio::time::timeout(self.endpoint.timeout, conn.quit()).await.is_err() {
-                conn.abort().await;
-            }
+            let _ = tokio::time::timeout(self.endpoint.timeout, conn.quit()).await;
         }))
         .await;
     }

@@ -323,4 +323,17 @@ on_both_backends! {
         app.client.rocket().shutdown().notify();
         eventually("QUIT from the sender", async || sink.quits() == 1).await;
     }
+
+    async fn a_server_that_never_answers_quit_is_hung_up_on_after_the_mail_timeout(backend) {
+        let sink = SmtpSink::start().await;
+        let app = TestApp::builder(backend).with_config("mail.smtp_url", sink.url()).with_config("mail.timeout", 1).build().await;
+        let user = app.with_user().await;
+        assert_eq!(forgot(&app, &user.email).await, Status::Accepted);
+        link_mail(&sink, &user.email, "reset-password", 1).await;
+        sink.mute_quit();
+        app.client.rocket().shutdown().notify();
+        eventually("the unanswered QUIT", async || sink.quits() == 1).await;
+        eventually("the sender hanging up", async || sink.hang_ups() == 1).await;
+        assert_eq!(sink.quits(), 1, "no second QUIT");
+    }
 }

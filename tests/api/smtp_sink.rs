@@ -52,6 +52,10 @@ struct State {
     down: bool,
     /// Sessions the client ended with `QUIT`.
     quits: usize,
+    /// `QUIT` goes unanswered (a server that hangs at the end).
+    mute_quit: bool,
+    /// Sessions whose client closed the connection (end of stream).
+    hang_ups: usize,
 }
 
 /// The server; it runs until the test ends.
@@ -132,6 +136,16 @@ impl SmtpSink {
         self.state.lock().unwrap().down = down;
     }
 
+    /// From now on `QUIT` gets no answer.
+    pub fn mute_quit(&self) {
+        self.state.lock().unwrap().mute_quit = true;
+    }
+
+    /// How many sessions ended with the client closing the connection.
+    pub fn hang_ups(&self) -> usize {
+        self.state.lock().unwrap().hang_ups
+    }
+
     /// How many sessions the client ended with `QUIT`.
     pub fn quits(&self) -> usize {
         self.state.lock().unwrap().quits
@@ -159,6 +173,7 @@ async fn session(stream: Box<dyn Stream>, state: Arc<Mutex<State>>, tls: Option<
     loop {
         line.clear();
         if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+            state.lock().unwrap().hang_ups += 1;
             return;
         }
         let command = line.trim_end().to_ascii_uppercase();
@@ -206,7 +221,14 @@ async fn session(stream: Box<dyn Stream>, state: Arc<Mutex<State>>, tls: Option<
                 }
             }
         } else if command == "QUIT" {
-            state.lock().unwrap().quits += 1;
+            let mute = {
+                let mut state = state.lock().unwrap();
+                state.quits += 1;
+                state.mute_quit
+            };
+            if mute {
+                continue;
+            }
             let _ = lines.get_mut().write_all(b"221 bye\r\n").await;
             return;
         } else if command.starts_with("RSET") || command.starts_with("NOOP") || command.starts_with("HELO") {
