@@ -50,6 +50,8 @@ struct State {
     /// Replies to the next DATA ends (then 250).
     replies: VecDeque<u16>,
     down: bool,
+    /// Sessions opened (greeted).
+    sessions: usize,
     /// Sessions the client ended with `QUIT`.
     quits: usize,
     /// `QUIT` goes unanswered (a server that hangs at the end).
@@ -146,6 +148,11 @@ impl SmtpSink {
         self.state.lock().unwrap().hang_ups
     }
 
+    /// How many sessions were opened.
+    pub fn sessions(&self) -> usize {
+        self.state.lock().unwrap().sessions
+    }
+
     /// How many sessions the client ended with `QUIT`.
     pub fn quits(&self) -> usize {
         self.state.lock().unwrap().quits
@@ -162,8 +169,12 @@ impl SmtpSink {
 }
 
 async fn session(stream: Box<dyn Stream>, state: Arc<Mutex<State>>, tls: Option<TlsAcceptor>, secured: bool) {
-    if state.lock().unwrap().down {
-        return;
+    {
+        let mut state = state.lock().unwrap();
+        if state.down {
+            return;
+        }
+        state.sessions += 1;
     }
     let mut lines = BufReader::new(stream);
     let _ = lines.get_mut().write_all(b"220 sink ESMTP\r\n").await;
