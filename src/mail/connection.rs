@@ -8,8 +8,8 @@
 //! (bench/README.md, "Mail"). Here the socket is made by us, with `TCP_NODELAY`, and handed to
 //! lettre's SMTP client (`AsyncSmtpConnection`) for the protocol.
 //!
-//! A connection taken from the pool is checked with `NOOP` first (as lettre's pool does), and
-//! one that failed is dropped, never reused. STARTTLS (RFC 3207) when offered or required;
+//! A connection taken from the pool is checked with `NOOP` first (as lettre's pool does, but
+//! bounded by `mail.timeout`), and one that failed or did not answer is dropped, never reused. STARTTLS (RFC 3207) when offered or required;
 //! implicit TLS (RFC 8314 §3.3) for `smtps://`.
 
 use std::sync::Mutex;
@@ -101,26 +101,41 @@ impl SmtpPool {
     }
 
     /// Ends every kept session with `QUIT` (RFC 5321 §4.1.1.10: the server may treat a session
-    /// closed without it as aborted, and some log each as an error), each bounded by the
-    /// endpoint's timeout, all at once; for shutdown, after the last delivery. A session that
-    /// does not answer in time is simply dropped (its socket closed): lettre's `abort` would
-    /// send `QUIT` again and wait for it without a bound.
+    /// closed without it as aborted, and some log each as an error), all at once; for shutdown,
+    /// after the last delivery.
     pub async fn close(&self) {
         let kept = std::mem::take(&mut *self.idle.lock().expect("pool lock"));
-        futures_util::future::join_all(kept.into_iter().map(|(mut conn, _)| async move {
-            let _ = tokio::time::timeout(self.endpoint.timeout, conn.quit()).await;
-        }))
-        .await;
+        futures_util::future::join_all(kept.into_iter().map(|(conn, _)| self.quit(conn))).await;
     }
 
-    /// A kept connection that still answers, if there is one.
+    /// Ends a session with `QUIT`, bounded by the endpoint's timeout. A session that does not
+    /// answer in time is simply dropped (its socket closed): lettre's `abort` would send `QUIT`
+    /// again and wait for it without a bound.
+    async fn quit(&self, mut conn: AsyncSmtpConnection) {
+        let _ = tokio::time::timeout(self.endpoint.timeout, conn.quit()).await;
+    }
+
+    /// A kept connection that still answers `NOOP`, if there is one. One kept too long is ended
+    /// with `QUIT`; a broken one is dropped. The check is bounded by the endpoint's timeout
+    /// (`mail.timeout`, one command's): a connection whose peer went away without a word (a
+    /// NAT or firewall that forgot it) would otherwise hold the delivery until the delivery's
+    /// own bound ran out and cost the message a try. After such a silence the delivery connects
+    /// anew rather than wait on the next kept connection, which likely shares its fate.
     async fn kept(&self) -> Option<AsyncSmtpConnection> {
         loop {
             let (mut conn, since) = self.idle.lock().expect("pool lock").pop()?;
-            if since.elapsed() < IDLE && !conn.has_broken() && conn.test_connected().await {
-                return Some(conn);
+            if conn.has_broken() {
+                continue;
             }
-            conn.abort().await;
+            if since.elapsed() >= IDLE {
+                self.quit(conn).await;
+                continue;
+            }
+            match tokio::time::timeout(self.endpoint.timeout, conn.test_connected()).await {
+                Ok(true) => return Some(conn),
+                Ok(false) => continue,
+                Err(_) => return None,
+            }
         }
     }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::admin_support::{get_json, with_admin};
 use crate::helpers::*;
-use crate::mail::mail_app;
+use crate::mail::{mail_app, nth_mail};
 use crate::oidc_support::{auth, conn};
 use crate::on_both_backends;
 use crate::smtp_sink::SmtpSink;
@@ -65,6 +65,24 @@ on_both_backends! {
         app.clock.advance(3600);
         tokio::time::sleep(Duration::from_millis(700)).await;
         assert_eq!(sink.messages().len(), 2, "the refused message is not sent again");
+    }
+
+    async fn a_kept_session_that_stopped_answering_costs_the_next_message_no_try(backend) {
+        let sink = SmtpSink::start().await;
+        // One try per message: a delivery that waited on the silent session would lose its message.
+        let app = TestApp::builder(backend)
+            .with_config("mail.smtp_url", sink.url())
+            .with_config("mail.timeout", 1)
+            .with_config("mail.max_attempts", 1)
+            .build()
+            .await;
+        let first = app.with_user_email("first@example.com").await;
+        nth_mail(&sink, &first.email, 1).await;
+        let kept = sink.sessions();
+        sink.freeze_open_sessions();
+        let second = app.with_user_email("second@example.com").await;
+        nth_mail(&sink, &second.email, 1).await;
+        assert!(sink.sessions() > kept, "delivered over a new session");
     }
 
     async fn a_message_is_given_up_after_max_attempts(backend) {

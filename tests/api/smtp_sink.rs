@@ -52,6 +52,9 @@ struct State {
     down: bool,
     /// Sessions opened (greeted).
     sessions: usize,
+    /// Sessions up to this one (by opening order) read on but answer nothing: a peer gone
+    /// without a word, or a NAT that forgot the connection.
+    frozen_upto: usize,
     /// Sessions the client ended with `QUIT`.
     quits: usize,
     /// `QUIT` goes unanswered (a server that hangs at the end).
@@ -148,6 +151,12 @@ impl SmtpSink {
         self.state.lock().unwrap().hang_ups
     }
 
+    /// The sessions open now stop answering (new ones answer).
+    pub fn freeze_open_sessions(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.frozen_upto = state.sessions;
+    }
+
     /// How many sessions were opened.
     pub fn sessions(&self) -> usize {
         self.state.lock().unwrap().sessions
@@ -169,13 +178,14 @@ impl SmtpSink {
 }
 
 async fn session(stream: Box<dyn Stream>, state: Arc<Mutex<State>>, tls: Option<TlsAcceptor>, secured: bool) {
-    {
+    let number = {
         let mut state = state.lock().unwrap();
         if state.down {
             return;
         }
         state.sessions += 1;
-    }
+        state.sessions
+    };
     let mut lines = BufReader::new(stream);
     let _ = lines.get_mut().write_all(b"220 sink ESMTP\r\n").await;
     let mut upgraded = secured;
@@ -186,6 +196,9 @@ async fn session(stream: Box<dyn Stream>, state: Arc<Mutex<State>>, tls: Option<
         if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
             state.lock().unwrap().hang_ups += 1;
             return;
+        }
+        if number <= state.lock().unwrap().frozen_upto {
+            continue;
         }
         let command = line.trim_end().to_ascii_uppercase();
         let reply: String = if command.starts_with("EHLO") {
