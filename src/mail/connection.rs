@@ -49,7 +49,8 @@ pub struct Endpoint {
     pub port: u16,
     pub security: Security,
     pub credentials: Option<Credentials>,
-    /// Bound on connecting and on each step of the session set-up.
+    /// Bound on connecting, on the session set-up (implicit TLS, greeting, EHLO, STARTTLS,
+    /// AUTH), and on each `NOOP` and `QUIT` of a kept session.
     pub timeout: Duration,
 }
 
@@ -148,11 +149,11 @@ impl SmtpPool {
             .map_err(late("connecting to the SMTP server timed out"))?
             .map_err(|io| Failed::Connect(format!("cannot connect to the SMTP server: {io}")))?;
         tcp.set_nodelay(true).map_err(|io| Failed::Connect(format!("TCP_NODELAY: {io}")))?;
-        let stream = match &e.security {
-            Security::Implicit(tls) => tls_stream::wrap(tcp, tls.clone()).await?,
-            _ => Box::new(tcp),
-        };
         let setup = async {
+            let stream = match &e.security {
+                Security::Implicit(tls) => tls_stream::wrap(tcp, tls.clone()).await?,
+                _ => Box::new(tcp),
+            };
             let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello).await?;
             match &e.security {
                 Security::Opportunistic(tls) if conn.can_starttls() => conn.starttls(tls.clone(), &self.hello).await?,

@@ -85,6 +85,32 @@ on_both_backends! {
         assert!(sink.sessions() > kept, "delivered over a new session");
     }
 
+    async fn an_smtps_relay_that_never_answers_the_handshake_fails_the_try_at_the_set_up_bound(backend) {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("smtps://127.0.0.1:{}", silent.local_addr().unwrap().port());
+        let held = tokio::spawn(async move {
+            let mut held = vec![];
+            while let Ok((socket, _)) = silent.accept().await {
+                held.push(socket);
+            }
+        });
+        let app = TestApp::builder(backend)
+            .with_config("mail.smtp_url", url)
+            .with_config("mail.timeout", 1)
+            .with_config("mail.max_attempts", 1)
+            .build()
+            .await;
+        let (_, admin) = with_admin(&app).await;
+        app.with_user().await;
+        let admin = admin.access.clone();
+        eventually("given up", async || !mail_failed_events(&app, &admin).await.is_empty()).await;
+        for event in mail_failed_events(&app, &admin).await {
+            let reason = event["detail"]["reason"].as_str().unwrap_or_default().to_owned();
+            assert_eq!(reason, "the SMTP session set-up timed out", "bounded by mail.timeout, not the delivery's bound");
+        }
+        held.abort();
+    }
+
     async fn a_message_is_given_up_after_max_attempts(backend) {
         let sink = SmtpSink::start().await;
         sink.set_down(true);
