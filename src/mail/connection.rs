@@ -105,19 +105,25 @@ impl SmtpPool {
     /// closed without it as aborted, and some log each as an error), all at once; for shutdown,
     /// after the last delivery.
     pub async fn close(&self) {
-        let kept = std::mem::take(&mut *self.idle.lock().expect("pool lock"));
-        futures_util::future::join_all(kept.into_iter().map(|(conn, _)| self.quit(conn))).await;
+        self.quit_all(self.take_idle()).await;
     }
 
-    /// Ends a session with `QUIT`, bounded by the endpoint's timeout. A session that does not
-    /// answer in time is simply dropped (its socket closed): lettre's `abort` would send `QUIT`
-    /// again and wait for it without a bound.
-    async fn quit(&self, mut conn: AsyncSmtpConnection) {
-        let _ = tokio::time::timeout(self.endpoint.timeout, conn.quit()).await;
+    fn take_idle(&self) -> Vec<(AsyncSmtpConnection, Instant)> {
+        std::mem::take(&mut *self.idle.lock().expect("pool lock"))
     }
 
-    /// A kept connection that still answers `NOOP`, if there is one. One kept too long is ended
-    /// with `QUIT`; a broken one is dropped. The check is bounded by the endpoint's timeout
+    /// Ends sessions with `QUIT`, all at once, each bounded by the endpoint's timeout. A session
+    /// that does not answer in time is simply dropped (its socket closed): lettre's `abort`
+    /// would send `QUIT` again and wait for it without a bound.
+    async fn quit_all(&self, sessions: Vec<(AsyncSmtpConnection, Instant)>) {
+        let quit = |(mut conn, _): (AsyncSmtpConnection, Instant)| async move {
+            let _ = tokio::time::timeout(self.endpoint.timeout, conn.quit()).await;
+        };
+        futures_util::future::join_all(sessions.into_iter().map(quit)).await;
+    }
+
+    /// A kept connection that still answers `NOOP`, if there is one. Those kept too long are
+    /// ended with `QUIT`; a broken one is dropped. The check is bounded by the endpoint's timeout
     /// (`mail.timeout`, one command's): a connection whose peer went away without a word (a
     /// NAT or firewall that forgot it) would otherwise hold the delivery until the delivery's
     /// own bound ran out and cost the message a try. After such a silence the delivery connects
@@ -129,8 +135,12 @@ impl SmtpPool {
                 continue;
             }
             if since.elapsed() >= IDLE {
-                self.quit(conn).await;
-                continue;
+                // Kept connections are pushed in time order, so the rest are older still: end
+                // them all at once (one timeout at most, not one each) and connect anew.
+                let mut stale = self.take_idle();
+                stale.push((conn, since));
+                self.quit_all(stale).await;
+                return None;
             }
             match tokio::time::timeout(self.endpoint.timeout, conn.test_connected()).await {
                 Ok(true) => return Some(conn),
