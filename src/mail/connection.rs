@@ -178,3 +178,89 @@ impl SmtpPool {
         Ok(tokio::time::timeout(e.timeout, setup).await.map_err(late("the SMTP session set-up timed out"))??)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A bare SMTP peer: greets, answers EHLO and NOOP, counts QUIT; while `silent`, answers nothing.
+    struct Peer {
+        port: u16,
+        quits: Arc<AtomicUsize>,
+        silent: Arc<AtomicBool>,
+    }
+
+    async fn peer() -> Peer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (quits, silent) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+        let port = listener.local_addr().unwrap().port();
+        let (q, s) = (quits.clone(), silent.clone());
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (quits, silent) = (q.clone(), s.clone());
+                tokio::spawn(async move {
+                    let mut lines = BufReader::new(socket);
+                    let _ = lines.get_mut().write_all(b"220 peer\r\n").await;
+                    let mut line = String::new();
+                    while lines.read_line(&mut line).await.unwrap_or(0) > 0 {
+                        let quit = line.starts_with("QUIT");
+                        quits.fetch_add(quit as usize, Ordering::SeqCst);
+                        if !silent.load(Ordering::SeqCst) {
+                            let _ = lines.get_mut().write_all(if quit { b"221 bye\r\n" } else { b"250 ok\r\n" }).await;
+                        }
+                        line.clear();
+                    }
+                });
+            }
+        });
+        Peer { port, quits, silent }
+    }
+
+    fn pool(port: u16) -> SmtpPool {
+        let timeout = Duration::from_secs(1);
+        SmtpPool::new(Endpoint { host: "127.0.0.1".into(), port, security: Security::None, credentials: None, timeout })
+    }
+
+    /// Keeps two new sessions, last used `ago`.
+    async fn keep_two(pool: &SmtpPool, ago: Duration) {
+        for _ in 0..2 {
+            let conn = pool.connect().await.unwrap();
+            pool.idle.lock().unwrap().push((conn, Instant::now().checked_sub(ago).unwrap()));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_kept_session_that_answers_noop_is_reused() {
+        let peer = peer().await;
+        let pool = pool(peer.port);
+        keep_two(&pool, Duration::ZERO).await;
+        assert!(pool.kept().await.is_some());
+        assert_eq!(pool.idle.lock().unwrap().len(), 1, "the other stays kept");
+    }
+
+    #[tokio::test]
+    async fn sessions_past_their_idle_time_are_all_ended_with_quit_at_once() {
+        let peer = peer().await;
+        let pool = pool(peer.port);
+        keep_two(&pool, IDLE * 2).await;
+        assert!(pool.kept().await.is_none(), "connect anew");
+        assert_eq!(peer.quits.load(Ordering::SeqCst), 2);
+        assert!(pool.idle.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_silent_kept_session_is_given_up_after_the_timeout() {
+        let peer = peer().await;
+        let pool = pool(peer.port);
+        keep_two(&pool, Duration::ZERO).await;
+        peer.silent.store(true, Ordering::SeqCst);
+        assert!(pool.kept().await.is_none(), "connect anew rather than wait on the other");
+        assert_eq!(pool.idle.lock().unwrap().len(), 1);
+    }
+}
