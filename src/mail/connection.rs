@@ -255,6 +255,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn silent_sessions_past_their_idle_time_are_sent_quit_and_dropped_without_waiting_on_them() {
+        let peer = peer().await;
+        let pool = pool(peer.port);
+        keep_two(&pool, IDLE * 2).await;
+        peer.silent.store(true, Ordering::SeqCst);
+        // lettre's `abort` would wait for the reply to its QUIT for ever: this bound only stops a hang.
+        let ended = tokio::time::timeout(Duration::from_secs(60), pool.kept()).await;
+        assert!(matches!(ended, Ok(None)), "connect anew");
+        assert_eq!(peer.quits.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
     async fn a_silent_kept_session_is_given_up_after_the_timeout() {
         let peer = peer().await;
         let pool = pool(peer.port);
