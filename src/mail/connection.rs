@@ -9,8 +9,8 @@
 //! lettre's SMTP client (`AsyncSmtpConnection`) for the protocol.
 //!
 //! A connection taken from the pool is checked with `NOOP` first (as lettre's pool does, but
-//! bounded by `mail.timeout`), and one that failed or did not answer is dropped, never reused. STARTTLS (RFC 3207) when offered or required;
-//! implicit TLS (RFC 8314 §3.3) for `smtps://`.
+//! bounded by `mail.timeout`), and one that failed or did not answer is dropped, never reused.
+//! STARTTLS (RFC 3207) when offered or required; implicit TLS (RFC 8314 §3.3) for `smtps://`.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
