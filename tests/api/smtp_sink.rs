@@ -55,10 +55,8 @@ struct State {
     /// Sessions up to this one (by opening order) read on but answer nothing: a peer gone
     /// without a word, or a NAT that forgot the connection.
     frozen_upto: usize,
-    /// Sessions the client ended with `QUIT`.
+    /// Sessions the client ended with `QUIT` (answered or not).
     quits: usize,
-    /// `QUIT` goes unanswered (a server that hangs at the end).
-    mute_quit: bool,
     /// Sessions whose client closed the connection (end of stream).
     hang_ups: usize,
 }
@@ -141,17 +139,12 @@ impl SmtpSink {
         self.state.lock().unwrap().down = down;
     }
 
-    /// From now on `QUIT` gets no answer.
-    pub fn mute_quit(&self) {
-        self.state.lock().unwrap().mute_quit = true;
-    }
-
     /// How many sessions ended with the client closing the connection.
     pub fn hang_ups(&self) -> usize {
         self.state.lock().unwrap().hang_ups
     }
 
-    /// The sessions open now stop answering (new ones answer).
+    /// The sessions open now stop answering anything, `QUIT` too (new ones answer).
     pub fn freeze_open_sessions(&self) {
         let mut state = self.state.lock().unwrap();
         state.frozen_upto = state.sessions;
@@ -197,10 +190,15 @@ async fn session(stream: Box<dyn Stream>, state: Arc<Mutex<State>>, tls: Option<
             state.lock().unwrap().hang_ups += 1;
             return;
         }
-        if number <= state.lock().unwrap().frozen_upto {
+        let command = line.trim_end().to_ascii_uppercase();
+        let frozen = {
+            let mut state = state.lock().unwrap();
+            state.quits += usize::from(command == "QUIT");
+            number <= state.frozen_upto
+        };
+        if frozen {
             continue;
         }
-        let command = line.trim_end().to_ascii_uppercase();
         let reply: String = if command.starts_with("EHLO") {
             let offer = if tls.is_some() && !upgraded { "250-STARTTLS\r\n" } else { "" };
             format!("250-sink\r\n{offer}250-8BITMIME\r\n250 SMTPUTF8\r\n")
@@ -245,14 +243,6 @@ async fn session(stream: Box<dyn Stream>, state: Arc<Mutex<State>>, tls: Option<
                 }
             }
         } else if command == "QUIT" {
-            let mute = {
-                let mut state = state.lock().unwrap();
-                state.quits += 1;
-                state.mute_quit
-            };
-            if mute {
-                continue;
-            }
             let _ = lines.get_mut().write_all(b"221 bye\r\n").await;
             return;
         } else if command.starts_with("RSET") || command.starts_with("NOOP") || command.starts_with("HELO") {
